@@ -1,0 +1,50 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint format check bench worker beat migrate bootstrap clean
+
+install: $(STAMP)  ## Create .venv and install the pinned dependencies
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+bootstrap: migrate  ## Migrate, load or train the default models, create the demo users
+	$(PY) manage.py bootstrap
+
+run: bootstrap  ## Serve on http://127.0.0.1:8000 with worker and beat (embedded by default)
+	bin/run
+
+worker: install
+	$(VENV)/bin/celery -A creditplatform worker --loglevel INFO --concurrency $${CELERY_CONCURRENCY:-2}
+
+beat: install
+	$(VENV)/bin/celery -A creditplatform beat --loglevel INFO
+
+lint: install  ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+check: install  ## Django system checks and migrations in sync
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: lint check  ## Lint, checks and the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: bootstrap  ## Benchmarks of DESIGN.md §11, each next to its baseline
+	$(PY) bench/run.py
+
+clean:
+	rm -rf var/ .pytest_cache .ruff_cache

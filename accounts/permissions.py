@@ -1,0 +1,65 @@
+"""DRF permission classes by role and API-key scope. Deny by default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from accounts.principals import ServicePrincipal, request_roles
+from accounts.roles import DECIDE_ROLES, READ_ROLES, Role
+from accounts.signals import access_forbidden
+
+
+class DenyAll(BasePermission):
+    """The default: a view that forgets to declare its permissions serves nobody."""
+
+    message = "This endpoint declares no access policy."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return False
+
+
+class _RolePermission(BasePermission):
+    roles: frozenset[Role] = frozenset()
+    scope: str | None = None  # API keys need this scope as well as the role
+    message = "Your role does not allow this action."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not getattr(user, "is_authenticated", False):
+            return False  # DRF then answers 401 with WWW-Authenticate
+        allowed = bool(request_roles(user) & self.roles)
+        if allowed and isinstance(user, ServicePrincipal) and self.scope:
+            allowed = self.scope in user.scopes
+            if not allowed:
+                self.message = f"This API key lacks the '{self.scope}' scope."
+        if not allowed:
+            access_forbidden.send(sender=type(self), request=request, reason=type(self).__name__)
+        return allowed
+
+
+def role_permission(name: str, roles: Iterable[Role], scope: str | None = None) -> type[_RolePermission]:
+    """Build a permission class letting ``roles`` in (API keys also need ``scope``)."""
+    return type(name, (_RolePermission,), {"roles": frozenset(roles), "scope": scope})
+
+
+CanScore = role_permission("CanScore", DECIDE_ROLES, scope="score")
+CanCheckFraud = role_permission("CanCheckFraud", DECIDE_ROLES, scope="fraud")
+CanRead = role_permission("CanRead", READ_ROLES, scope="read")
+CanWriteRecords = role_permission("CanWriteRecords", DECIDE_ROLES, scope="score")
+IsAdmin = role_permission("IsAdmin", {Role.ADMIN})
+IsCompliance = role_permission("IsCompliance", {Role.COMPLIANCE, Role.ADMIN})
+
+
+class ReadOrWrite(BasePermission):
+    """Safe methods need ``CanRead``; writes need ``CanWriteRecords``."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        checker = CanRead() if request.method in SAFE_METHODS else CanWriteRecords()
+        allowed = checker.has_permission(request, view)
+        if not allowed:
+            self.message = checker.message
+        return allowed

@@ -1,0 +1,111 @@
+"""The four staff roles and what each may do.
+
+Roles are Django groups of the same name. This module is the single source of truth for
+which model permissions each group holds; ``sync_role_groups`` applies it (from a data
+migration and after every ``migrate``), so the admin and the API agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    ANALYST = "analyst", "Analyst"
+    VIEWER = "viewer", "Viewer"
+    COMPLIANCE = "compliance", "Compliance"
+
+
+ALL_ROLES = frozenset(Role)
+READ_ROLES = frozenset({Role.VIEWER, Role.ANALYST, Role.ADMIN})
+DECIDE_ROLES = frozenset({Role.ANALYST, Role.ADMIN})
+
+# app_label.model -> actions. "*" means every model of the app.
+ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
+    Role.ADMIN: {
+        "accounts.*": ("view", "add", "change", "delete"),
+        "scoring.*": ("view", "add", "change", "delete"),
+        "fraud.*": ("view", "add", "change", "delete"),
+        "monitoring.*": ("view", "add", "change", "delete"),
+        "privacy.*": ("view",),
+        "django_celery_beat.*": ("view", "add", "change", "delete"),
+        "django_celery_results.*": ("view",),
+        "auth.user": ("view", "add", "change"),
+        "auth.group": ("view",),
+    },
+    Role.ANALYST: {
+        "scoring.client": ("view", "add", "change"),
+        "scoring.creditapplication": ("view", "add", "change"),
+        "scoring.decision": ("view",),
+        "scoring.modelversion": ("view",),
+        "fraud.*": ("view",),
+        "monitoring.*": ("view",),
+    },
+    Role.VIEWER: {
+        "scoring.client": ("view",),
+        "scoring.creditapplication": ("view",),
+        "scoring.decision": ("view",),
+        "scoring.modelversion": ("view",),
+        "fraud.*": ("view",),
+        "monitoring.*": ("view",),
+    },
+    Role.COMPLIANCE: {
+        "scoring.client": ("view",),
+        "scoring.creditapplication": ("view",),
+        "scoring.decision": ("view",),
+        "fraud.transaction": ("view",),
+        "fraud.fraudcheck": ("view",),
+        "monitoring.apicall": ("view",),
+        "privacy.*": ("view", "add", "change"),
+    },
+}
+
+
+def role_codenames(role: Role, models_by_app: dict[str, Iterable[str]]) -> set[tuple[str, str]]:
+    """(app_label, codename) pairs a role should hold, given the installed models."""
+    wanted: set[tuple[str, str]] = set()
+    for target, actions in ROLE_PERMISSIONS[role].items():
+        app_label, model = target.split(".")
+        names = list(models_by_app.get(app_label, ())) if model == "*" else [model]
+        for name in names:
+            wanted.update((app_label, f"{action}_{name}") for action in actions)
+    return wanted
+
+
+def sync_role_groups(using: str = "default") -> None:
+    """Create the role groups and set exactly the permissions ``ROLE_PERMISSIONS`` gives."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+
+    models_by_app: dict[str, list[str]] = {}
+    for model in apps.get_models():
+        models_by_app.setdefault(model._meta.app_label, []).append(model._meta.model_name or "")
+
+    for role in Role:
+        group, _ = Group.objects.using(using).get_or_create(name=role.value)
+        wanted = role_codenames(role, models_by_app)
+        perms = [
+            p
+            for p in Permission.objects.using(using).select_related("content_type")
+            if (p.content_type.app_label, p.codename) in wanted
+        ]
+        group.permissions.set(perms)
+
+
+def user_roles(user: object) -> frozenset[Role]:
+    """Roles of a Django user, from its groups (cached on the instance for the request)."""
+    cached = getattr(user, "_credit_roles", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    if not getattr(user, "is_authenticated", False):
+        roles: frozenset[Role] = frozenset()
+    elif getattr(user, "is_superuser", False):
+        roles = frozenset({Role.ADMIN})
+    else:
+        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        roles = frozenset(r for r in Role if r.value in names)
+    user._credit_roles = roles  # type: ignore[attr-defined]
+    return roles

@@ -1,0 +1,1 @@
+"""Shared DRF building blocks: parser, error handler, pagination, strict serializers."""

@@ -1,0 +1,65 @@
+"""A JSON parser that turns every malformed body into a 400 naming the problem.
+
+DRF's ``JSONParser`` catches only ``ValueError``: a deeply nested body raises
+``RecursionError`` and would become a 500. Depth is also capped well below the
+interpreter's recursion limit, so hostile payloads are refused cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+
+def _json_depth_exceeds(text: str, limit: int) -> bool:
+    """True when brackets nest deeper than ``limit`` (strings are skipped)."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+class SafeJSONParser(JSONParser):
+    """JSON parser with a nesting limit and no 5xx on any input."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        raw = stream.read() if stream is not None else b""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError("Malformed JSON: the body is not valid UTF-8.") from exc
+        if not text.strip():
+            raise ParseError("Malformed JSON: the body is empty.")
+        # Quick test first: only bodies with many brackets need the exact scan.
+        limit = settings.API_MAX_JSON_DEPTH
+        if (text.count("[") + text.count("{")) > limit and _json_depth_exceeds(text, limit):
+            raise ParseError(f"Malformed JSON: nested deeper than {limit} levels.")
+        try:
+            return json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise ParseError(f"Malformed JSON: {exc}") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; accepting them would let non-finite numbers in.
+    raise ValueError(f"{name} is not a valid JSON value")

@@ -1,0 +1,26 @@
+"""URL configuration. Canonical API paths live under /api/v1/; /score and /fraude also
+answer at the root, exactly where the seed clients call them."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from monitoring.api.views import metrics_view
+
+api_v1 = [
+    path("", include("scoring.api.urls")),
+    path("", include("monitoring.api.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("metrics", metrics_view, name="metrics"),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Credit decision platform"
+admin.site.site_title = "Credit decision platform"
+admin.site.index_title = "Back office"

@@ -1,0 +1,80 @@
+"""Request ids and the API call log."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from accounts.principals import caller_label
+from creditplatform.middleware import is_api_path
+from monitoring.context import request_id_var
+from monitoring.metrics import api_request_latency_seconds
+
+logger = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Take ``X-Request-ID`` from the caller (if sane) or make one; echo it back."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        request.request_id = rid  # type: ignore[attr-defined]
+        token = request_id_var.set(rid)
+        request._started_at = time.perf_counter()  # type: ignore[attr-defined]
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = rid
+        return response
+
+
+class ApiCallLogMiddleware:
+    """One ``ApiCall`` row and one latency observation per API request.
+
+    The decision views put the model version in the ``X-Model-Version`` response header;
+    this is how monitoring learns it without the scoring app importing monitoring.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if is_api_path(request.path):
+            self._record(request, response)
+        return response
+
+    def _record(self, request: HttpRequest, response: HttpResponse) -> None:
+        from monitoring.models import ApiCall
+
+        started = getattr(request, "_started_at", None)
+        latency_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+        match = getattr(request, "resolver_match", None)
+        endpoint = "/" + match.route if match and match.route else "unmatched"
+        api_request_latency_seconds.labels(
+            endpoint=endpoint, method=request.method or "", status=str(response.status_code)
+        ).observe(latency_ms / 1000)
+        if not settings.API_CALL_LOG_ENABLED or endpoint.endswith("health"):
+            return
+        try:
+            ApiCall.objects.create(
+                request_id=getattr(request, "request_id", "")[:64],
+                method=(request.method or "")[:10],
+                endpoint=endpoint[:200],
+                status_code=response.status_code,
+                latency_ms=max(latency_ms, 0.0),
+                model_version=response.get("X-Model-Version", "")[:60],
+                caller=caller_label(getattr(request, "user", None))[:100],
+            )
+        except Exception:  # the log must never break the answer already computed
+            logger.exception("could not record API call")

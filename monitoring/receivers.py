@@ -1,0 +1,26 @@
+"""Counts what the other apps announce. They never import monitoring; monitoring listens."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.dispatch import receiver
+
+from accounts.signals import access_forbidden, auth_failed
+from monitoring.metrics import auth_failures_count, forbidden_count
+
+logger = logging.getLogger("security")
+
+
+@receiver(auth_failed)
+def count_auth_failure(sender: Any, request: Any, reason: str, **kwargs: Any) -> None:
+    auth_failures_count.labels(reason=reason).inc()
+    # The credential itself is never logged: only why it was refused and where.
+    logger.warning("authentication failed", extra={"reason": reason, "path": request.path})
+
+
+@receiver(access_forbidden)
+def count_forbidden(sender: Any, request: Any, reason: str, **kwargs: Any) -> None:
+    forbidden_count.labels(reason=reason).inc()
+    logger.info("access forbidden", extra={"reason": reason, "path": request.path})

@@ -1,0 +1,1 @@
+"""GDPR requests live here (erasure and access); see docs/privacy.md for the plan."""

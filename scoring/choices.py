@@ -1,0 +1,41 @@
+"""Choices of the scoring domain."""
+
+from django.db import models
+
+
+class ModelPurpose(models.TextChoices):
+    CREDIT = "credit", "Credit"
+    FRAUD = "fraud", "Fraud"
+
+
+class ModelStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    CHAMPION = "champion", "Champion"
+    CHALLENGER = "challenger", "Challenger"
+    RETIRED = "retired", "Retired"
+
+
+class CreditDecisionOutcome(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REFUSE = "refuse", "Refuse"
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "LOW", "Low"
+    MEDIUM = "MEDIUM", "Medium"
+    HIGH = "HIGH", "High"
+
+
+class LoanPurpose(models.TextChoices):
+    CAR = "car", "Car"
+    HOME = "home", "Home"
+    EDUCATION = "education", "Education"
+    BUSINESS = "business", "Business"
+    CONSUMER = "consumer", "Consumer goods"
+    OTHER = "other", "Other"
+
+
+class ApplicationStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    DECIDED = "decided", "Decided"
+    WITHDRAWN = "withdrawn", "Withdrawn"

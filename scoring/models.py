@@ -1,0 +1,205 @@
+"""Clients, credit applications, the model registry and credit decisions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from scoring.choices import (
+    ApplicationStatus,
+    CreditDecisionOutcome,
+    LoanPurpose,
+    ModelPurpose,
+    ModelStatus,
+    RiskLevel,
+)
+
+
+class Client(models.Model):
+    """A person the bank knows, by the external id its systems use (e.g. ``C1001``).
+
+    The identity fields are personal data: they are erased or pseudonymised by the
+    privacy app, never logged in clear.
+    """
+
+    client_id = models.CharField(max_length=64, unique=True, help_text="External id, e.g. C1001.")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    address = models.TextField(max_length=500, blank=True)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set when the identity was erased (GDPR Art. 17)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["client_id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(client_id=""), name="client_id_not_empty"),
+        ]
+        indexes = [models.Index(fields=["last_name", "first_name"], name="client_name_idx")]
+
+    def __str__(self) -> str:
+        # The external id only: names are personal data and __str__ ends up in logs.
+        return self.client_id
+
+
+class CreditApplication(models.Model):
+    """A request for credit: the amount asked and the applicant's declared facts."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="applications")
+    application_id = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, help_text="External id, if the caller has one."
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    duration_months = models.PositiveSmallIntegerField()
+    purpose = models.CharField(max_length=20, choices=LoanPurpose.choices, default=LoanPurpose.OTHER)
+    declared_income = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Yearly income."
+    )
+    age = models.PositiveSmallIntegerField(null=True, blank=True)
+    past_payment_incidents = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Number of past payment incidents (historique_impaye)."
+    )
+    employment_years = models.PositiveSmallIntegerField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="Other applicant facts, by feature name.")
+    status = models.CharField(max_length=20, choices=ApplicationStatus.choices, default=ApplicationStatus.RECEIVED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="application_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(duration_months__gte=1, duration_months__lte=480),
+                name="application_duration_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(declared_income__isnull=True) | Q(declared_income__gte=0),
+                name="application_income_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(age__isnull=True) | Q(age__gte=17, age__lte=120),
+                name="application_age_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["client", "-created_at"], name="application_client_idx")]
+
+    def __str__(self) -> str:
+        return self.application_id or f"application #{self.pk}"
+
+
+class ModelVersion(models.Model):
+    """One trained model in the registry (credit or fraud), with what is needed to trust it.
+
+    The LightGBM model text is stored in the database, so every web and worker process
+    loads the same bytes; ``sha256`` is checked before use. At most one champion and one
+    challenger per purpose.
+    """
+
+    purpose = models.CharField(max_length=10, choices=ModelPurpose.choices)
+    version = models.CharField(max_length=50)
+    status = models.CharField(max_length=12, choices=ModelStatus.choices, default=ModelStatus.DRAFT)
+    artifact = models.BinaryField(help_text="LightGBM model text (Booster.model_to_string).")
+    sha256 = models.CharField(max_length=64)
+    feature_schema = models.JSONField(
+        default=list, help_text="[{name, type, label, min, max, categories}] in model column order."
+    )
+    metrics = models.JSONField(default=dict, blank=True)
+    dataset = models.CharField(max_length=200, blank=True, help_text="What it was trained on.")
+    threshold = models.FloatField(help_text="Probability at or above which the decision is adverse.")
+    reference_data = models.JSONField(
+        default=dict, blank=True, help_text="Sample of training inputs, for drift reports."
+    )
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["purpose", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "version"], name="modelversion_unique_version"),
+            models.UniqueConstraint(
+                fields=["purpose"], condition=Q(status=ModelStatus.CHAMPION), name="modelversion_one_champion"
+            ),
+            models.UniqueConstraint(
+                fields=["purpose"], condition=Q(status=ModelStatus.CHALLENGER), name="modelversion_one_challenger"
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="modelversion_threshold_range"
+            ),
+            models.CheckConstraint(condition=Q(purpose__in=ModelPurpose.values), name="modelversion_purpose_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.version} ({self.status})"
+
+
+class Decision(models.Model):
+    """A credit decision: evidence of what was decided, why, by which model, for whom.
+
+    Never edited in place. ``features`` is the exact input snapshot the model saw, so the
+    decision can be replayed with the stored model version.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions")
+    application = models.ForeignKey(
+        CreditApplication, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="decisions")
+    features = models.JSONField(help_text="Input snapshot, by feature name.")
+    probability_default = models.FloatField()
+    prediction = models.PositiveSmallIntegerField(help_text="0 = accept, 1 = refuse.")
+    decision = models.CharField(max_length=10, choices=CreditDecisionOutcome.choices)
+    risk_level = models.CharField(max_length=6, choices=RiskLevel.choices)
+    threshold_used = models.FloatField()
+    reasons = models.JSONField(default=list, help_text="Features that pushed the score most.")
+    shadow = models.JSONField(null=True, blank=True, help_text="Challenger result in shadow: stored, never returned.")
+    latency_ms = models.FloatField(default=0)
+    caller = models.CharField(max_length=100, help_text="apikey:<prefix> or user:<id>.")
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="decision_unique_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(probability_default__gte=0) & Q(probability_default__lte=1),
+                name="decision_probability_range",
+            ),
+            models.CheckConstraint(condition=Q(prediction__in=[0, 1]), name="decision_prediction_binary"),
+            models.CheckConstraint(
+                condition=(Q(prediction=1, decision=CreditDecisionOutcome.REFUSE))
+                | Q(prediction=0, decision=CreditDecisionOutcome.APPROVE),
+                name="decision_prediction_matches_decision",
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold_used__gte=0) & Q(threshold_used__lte=1), name="decision_threshold_range"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["client", "-created_at"], name="decision_client_idx"),
+            models.Index(fields=["model_version", "-created_at"], name="decision_model_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} {self.probability_default:.3f} ({self.id})"

@@ -1,0 +1,74 @@
+"""Fixtures shared by the whole suite: API clients per role, API keys, Celery mode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from accounts.services import api_key_create
+from creditplatform.celery import app as celery_app
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Unit tests run tasks in-process; tests marked ``integration`` use real workers."""
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user_with_role(db: None) -> Callable[[str], object]:
+    def make(role: str) -> object:
+        return UserFactory(username=f"{role}-user", roles=[role])
+
+    return make
+
+
+@pytest.fixture
+def client_as(user_with_role: Callable[[str], object]) -> Callable[[str | None], APIClient]:
+    """An API client logged in (session) as a staff user with ``role``; None = anonymous."""
+
+    def make(role: str | None) -> APIClient:
+        api = APIClient()
+        if role is not None:
+            api.force_login(user_with_role(role))  # type: ignore[arg-type]
+        return api
+
+    return make
+
+
+@pytest.fixture
+def api_key_for(db: None) -> Callable[..., str]:
+    """The plain value of a fresh API key with ``role`` (and optional ``scopes``)."""
+
+    def make(role: str = Role.ANALYST, scopes: list[str] | None = None, **kwargs: object) -> str:
+        return api_key_create(name=f"test-{role}", role=role, scopes=scopes, **kwargs).plain_key  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def key_client(api_key_for: Callable[..., str]) -> Callable[..., APIClient]:
+    """An API client sending ``X-API-Key`` for a fresh key."""
+
+    def make(role: str = Role.ANALYST, scopes: list[str] | None = None) -> APIClient:
+        api = APIClient()
+        api.credentials(HTTP_X_API_KEY=api_key_for(role, scopes))
+        return api
+
+    return make

@@ -1,0 +1,65 @@
+"""factory_boy factories for the domain models."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from fraud.models import Transaction
+from scoring.models import Client, CreditApplication
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    is_staff = True
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.groups.set(Group.objects.filter(name__in=extracted))
+
+
+class ClientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Client
+
+    client_id = factory.Sequence(lambda n: f"C{1000 + n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.Faker("email")
+    phone = "+33 6 12 34 56 78"
+    birth_date = dt.date(1985, 6, 15)
+    address = factory.Faker("address")
+
+
+class CreditApplicationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CreditApplication
+
+    client = factory.SubFactory(ClientFactory)
+    amount = Decimal("15000.00")
+    duration_months = 36
+    declared_income = Decimal("42000.00")
+    age = 40
+    past_payment_incidents = 0
+
+
+class TransactionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Transaction
+
+    transaction_id = factory.Sequence(lambda n: f"TX{100000 + n}")
+    client = factory.SubFactory(ClientFactory)
+    amount = Decimal("120.00")
+    type = "carte"
+    timestamp = factory.LazyFunction(timezone.now)
