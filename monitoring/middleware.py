@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,13 @@ from monitoring.context import request_id_var
 from monitoring.metrics import api_request_latency_seconds
 
 logger = logging.getLogger(__name__)
+
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
+def route_label(route: str) -> str:
+    """A readable route pattern: regex routes from DRF routers become ``/clients/<client_id>/``."""
+    return "/" + _NAMED_GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "").replace("\\.", ".")
 
 
 class RequestIdMiddleware:
@@ -60,7 +68,7 @@ class ApiCallLogMiddleware:
         started = getattr(request, "_started_at", None)
         latency_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         match = getattr(request, "resolver_match", None)
-        endpoint = "/" + match.route if match and match.route else "unmatched"
+        endpoint = route_label(match.route) if match and match.route else "unmatched"
         api_request_latency_seconds.labels(
             endpoint=endpoint, method=request.method or "", status=str(response.status_code)
         ).observe(latency_ms / 1000)

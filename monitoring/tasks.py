@@ -10,7 +10,7 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
+@shared_task
 def heartbeat() -> str:
     """Proves beat and the workers are alive (visible in logs and task results)."""
     now = timezone.now().isoformat()

@@ -16,14 +16,23 @@ class StrictFieldsMixin:
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            writable = {
-                name
-                for name, field in self.fields.items()  # type: ignore[attr-defined]
-                if not field.read_only
-            }
-            unknown = sorted(str(key) for key in data if key not in writable)
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+            fields = self.fields  # type: ignore[attr-defined]
+            errors: dict[str, list[str]] = {}
+            for name, value in data.items():
+                field = fields.get(name)
+                if field is None or field.read_only:
+                    errors[str(name)] = ["Unknown field."]
+                elif isinstance(field, serializers.CharField) and value is not None and not isinstance(value, str):
+                    # DRF's CharField turns 42.5 into "42.5"; a number where text is expected is a client bug.
+                    errors[str(name)] = ["Not a valid string."]
+            if errors:
+                # Report the other fields' problems too, so one round trip shows them all.
+                try:
+                    super().to_internal_value({k: v for k, v in data.items() if str(k) not in errors})  # type: ignore[misc]
+                except serializers.ValidationError as exc:
+                    if isinstance(exc.detail, dict):
+                        errors = {**{str(k): v for k, v in exc.detail.items()}, **errors}
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
 
 

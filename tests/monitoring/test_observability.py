@@ -1,0 +1,95 @@
+"""API calls are logged, metrics are exposed to scrapers only, logs carry no secrets or PII."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+
+from monitoring.logging import RedactingFilter
+from monitoring.models import ApiCall
+
+pytestmark = pytest.mark.django_db
+
+
+def test_each_api_call_is_recorded_with_route_status_and_caller(key_client: Callable[..., APIClient]) -> None:
+    api = key_client("viewer")
+    api.get("/api/v1/clients/")
+    api.get("/api/v1/clients/NOPE/")
+    calls = list(ApiCall.objects.order_by("created_at"))
+    assert [(c.endpoint, c.status_code) for c in calls] == [
+        ("/api/v1/clients/", 200),
+        ("/api/v1/clients/<client_id>/", 404),
+    ]
+    assert calls[0].caller.startswith("apikey:")
+    assert calls[0].latency_ms > 0
+    assert len(calls[0].request_id) >= 8
+
+
+def test_a_request_id_is_echoed_back(key_client: Callable[..., APIClient]) -> None:
+    response = key_client("viewer").get("/api/v1/clients/", HTTP_X_REQUEST_ID="abc-123-def-456")
+    assert response["X-Request-ID"] == "abc-123-def-456"
+    assert ApiCall.objects.get().request_id == "abc-123-def-456"
+
+
+def test_metrics_are_served_to_allowed_addresses_only(settings) -> None:  # type: ignore[no-untyped-def]
+    api = APIClient()
+    api.get("/api/v1/clients/")  # a 401, counted
+    body = api.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert "auth_failures_count" in body
+    assert "api_request_latency_seconds_bucket" in body
+    assert api.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+
+
+def test_failed_authentication_is_counted(key_client: Callable[..., APIClient]) -> None:
+    def failures() -> float:
+        text = APIClient().get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("auth_failures_count_total{")
+        )
+
+    before = failures()
+    api = APIClient()
+    api.credentials(HTTP_X_API_KEY="cpk_deadbeef_nope")
+    api.get("/api/v1/clients/")
+    assert failures() == before + 1
+
+
+def _format(record: logging.LogRecord) -> str:
+    RedactingFilter().filter(record)
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter().format(record)
+
+
+def test_logs_never_carry_tokens_keys_or_emails() -> None:
+    record = logging.makeLogRecord(
+        {
+            "msg": "login for %s with Bearer %s and key %s",
+            "args": ("ada@example.test", "eyJhbGciOi.eyJzdWIiOiJ4In0.c2ln", "cpk_abc123_SECRETSECRET"),
+            "email": "ada@example.test",
+            "client": {"first_name": "Ada", "client_id": "C1"},
+        }
+    )
+    line = _format(record)
+    for secret in ("ada@example.test", "eyJhbGciOi", "SECRETSECRET", "Ada"):
+        assert secret not in line
+    assert json.loads(line)["client"]["client_id"] == "C1"
+
+
+def test_a_stack_trace_is_never_returned_to_api_callers(key_client: Callable[..., APIClient], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from scoring.api import views
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(views, "client_list", boom)
+    api = key_client("viewer")
+    api.raise_request_exception = False
+    response = api.get("/api/v1/clients/")
+    assert response.status_code == 500
+    assert response.json() == {"error": "server_error", "detail": "Internal error. It has been logged."}
+    assert b"secret internals" not in response.content
