@@ -252,7 +252,7 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 EMBEDDED_TASKS = not CELERY_BROKER_URL
 if EMBEDDED_TASKS:
     # Embedded default: tasks run in-process, even when beat fires them.
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = "django-db"

@@ -31,7 +31,6 @@ SENSITIVE_KEYS = frozenset(
         "birth_date",
         "address",
         "beneficiary",
-        "name",
         "iban",
         "device_id",
     }
