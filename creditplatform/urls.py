@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    # OpenID Connect login (/oidc/authenticate/, /oidc/callback/); 404 while not configured.
+    path("oidc/", include("mozilla_django_oidc.urls")),
 ]
 
 admin.site.site_header = "Credit decision platform"
