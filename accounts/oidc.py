@@ -144,7 +144,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
             status = 403
         else:
             report_auth_failure(request, reason=f"oidc_{reason}")
-            status = 401 if reason != "provider_error" else 403
+            status = 401
         context = {"reason": reason, "roles": ["admin", "analyst", "viewer", "compliance"]}
         return render(request, "accounts/login_refused.html", context, status=status)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.principals import PrincipalKind, ServicePrincipal
@@ -22,14 +23,19 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         self.kind, self.ident = self._caller(request)
         view_scope = getattr(view, "throttle_scope", None)
         self.scope = self.kind
-        if view_scope and f"{view_scope}_{self.kind}" in self.THROTTLE_RATES:
+        if view_scope and f"{view_scope}_{self.kind}" in self.rates():
             self.scope = f"{view_scope}_{self.kind}"
         self.bucket = f"{view_scope or 'default'}:{self.kind}:{self.ident}"
-        self.rate = self.THROTTLE_RATES.get(self.scope)
+        self.rate = self.rates().get(self.scope)
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
+
+    @staticmethod
+    def rates() -> dict[str, str | None]:
+        """Read at each request (not frozen at import like DRF's class attribute)."""
+        return api_settings.DEFAULT_THROTTLE_RATES  # type: ignore[no-any-return]
 
     def get_rate(self) -> str | None:  # the rate is chosen per request in allow_request
         return None

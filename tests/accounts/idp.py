@@ -172,3 +172,14 @@ def login_at_provider(session: requests.Session, url: str, username: str, stop_p
         if url.startswith(stop_prefix):
             return url
     raise AssertionError("the provider never redirected back")
+
+
+def silent_redirects(session: requests.Session, url: str, stop_prefix: str) -> str:
+    """Follow redirects only (a ``prompt=none`` round trip); fail if the provider shows a page."""
+    for _ in range(10):
+        response = session.get(url, allow_redirects=False, timeout=10)
+        assert response.is_redirect, f"the provider showed a page ({response.status_code}) instead of redirecting"
+        url = urljoin(response.url, response.headers["Location"])
+        if url.startswith(stop_prefix):
+            return url
+    raise AssertionError("too many redirects")
