@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import admin, auth
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
@@ -145,7 +145,12 @@ class CallbackView(OIDCAuthenticationCallbackView):
         else:
             report_auth_failure(request, reason=f"oidc_{reason}")
             status = 401
-        context = {"reason": reason, "roles": ["admin", "analyst", "viewer", "compliance"]}
+        context = {
+            **admin.site.each_context(request),
+            "title": "Access refused",
+            "reason": reason,
+            "roles": ["admin", "analyst", "viewer", "compliance"],
+        }
         return render(request, "accounts/login_refused.html", context, status=status)
 
 
