@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
-from rest_framework.test import APIClient
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
 
+from accounts.principals import ServicePrincipal
+from accounts.roles import Role
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +107,25 @@ def test_user_is_throttled_per_user(low_rates: None) -> None:
         clients.append(api)
     assert [clients[0].get(CLIENTS).status_code for _ in range(3)] == [200, 200, 429]
     assert clients[1].get(CLIENTS).status_code == 200
+
+
+class ScoreLikeApi(APIView):
+    """A view with its own throttle scope, as /score may declare."""
+
+    permission_classes = [AllowAny]
+    throttle_scope = "score"
+
+    def get(self, request: Any) -> Response:
+        return Response({"ok": True})
+
+
+def test_view_scope_gets_its_own_rate_per_key(settings: Any) -> None:
+    rates = {"apikey": "100/min", "user": "100/min", "anon": "100/min", "score_apikey": "1/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    principal = ServicePrincipal(label=f"apikey:{uuid.uuid4().hex[:12]}", role=Role.ANALYST)
+    statuses = []
+    for _ in range(2):
+        request = APIRequestFactory().get("/score-like")
+        force_authenticate(request, user=principal)
+        statuses.append(ScoreLikeApi.as_view()(request).status_code)
+    assert statuses == [200, 429]
