@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -41,7 +42,9 @@ def signed(idp: Provider, alg: str = "RS256", headers: dict[str, Any] | None = N
     return jwt.encode(claims(idp, **overrides), key, algorithm=alg, headers={"kid": kid, **(headers or {})})
 
 
+@functools.cache
 def _attacker_key() -> rsa.RSAPrivateKey:
+    """A key the provider never published (one per session: generating RSA keys is slow)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
