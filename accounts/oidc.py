@@ -15,7 +15,6 @@ e-mail and defaults to HS256 (RELIABILITY.md §0). This subclass:
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,8 +23,9 @@ from django.conf import settings
 from django.contrib import admin, auth
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import SuspiciousOperation
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -36,7 +36,8 @@ from accounts.tokens import JwksUnavailable, TokenPolicy, TokenRejected, roles_f
 logger = logging.getLogger(__name__)
 
 REFUSAL_ATTR = "_credit_oidc_refusal"
-_USERNAME_OK = re.compile(r"^[\w.@+-]{1,120}$")
+# Answers to a silent (prompt=none) refresh meaning "the person must log in again".
+INTERACTIVE_LOGIN_ERRORS = frozenset({"login_required", "interaction_required", "consent_required"})
 
 
 def id_token_policy() -> TokenPolicy:
@@ -120,6 +121,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not settings.OIDC_ENABLED:
             raise Http404("OpenID Connect is not configured.")
+        self.next_url = request.session.get("oidc_login_next") or settings.LOGIN_REDIRECT_URL
         try:
             return super().get(request)  # type: ignore[no-any-return]
         except SuspiciousOperation as exc:
@@ -135,6 +137,11 @@ class CallbackView(OIDCAuthenticationCallbackView):
 
     def login_failure(self) -> HttpResponse:
         request = self.request
+        if request.GET.get("error") in INTERACTIVE_LOGIN_ERRORS:
+            # The provider's session ended: the silent refresh cannot succeed, so log out
+            # here (the library has) and start a normal login back to the same page.
+            start = reverse("oidc_authentication_init")
+            return HttpResponseRedirect(f"{start}?{urlencode({'next': getattr(self, 'next_url', '/admin/')})}")
         reason = getattr(request, REFUSAL_ATTR, None) or ("provider_error" if request.GET.get("error") else "failed")
         if request.user.is_authenticated:
             # A silent refresh that fails (role removed, account disabled) ends the session.

@@ -103,4 +103,6 @@ FORGERIES: dict[str, tuple[Callable[[Provider], str], str]] = {
     "garbage": (lambda idp: "not-a-token", "jwt_malformed"),
     "three garbage segments": (lambda idp: "abc.def.ghi", "jwt_malformed"),
     "empty signature": (lambda idp: signed(idp).rsplit(".", 1)[0] + ".", "jwt_bad_signature"),
+    "header nested 2000 deep": (lambda idp: f"{b64(b'[' * 2000)}.{b64(b'{}')}.c2ln", "jwt_malformed"),
+    "oversized (64 KB)": (lambda idp: signed(idp, padding="x" * 65536), "jwt_malformed"),
 }

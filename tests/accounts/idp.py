@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -13,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import jwt
 import requests
@@ -91,6 +94,42 @@ class Provider:
                 "client_secret": f"{client}-secret",
                 "resource": API_RESOURCE + ("-es" if alg == "ES256" else ""),
                 "scope": "api:read",
+            },
+            timeout=5,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def user_token(self, username: str) -> str:
+        """A person's access token for the API: authorization code flow with PKCE and ``resource``."""
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        redirect_uri = "http://testserver/oidc/callback/"
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": CLIENT_ID,
+                "redirect_uri": redirect_uri,
+                "scope": "openid api:read",
+                "resource": API_RESOURCE,
+                "state": secrets.token_urlsafe(8),
+                "nonce": secrets.token_urlsafe(8),
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        callback = login_at_provider(requests.Session(), f"{self.issuer}/auth?{query}", username, redirect_uri)
+        code = parse_qs(urlsplit(callback).query)["code"][0]
+        response = requests.post(
+            f"{self.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "code_verifier": verifier,
+                "resource": API_RESOURCE,
             },
             timeout=5,
         )

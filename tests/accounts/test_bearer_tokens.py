@@ -34,6 +34,13 @@ def test_es256_token_minted_by_the_provider_is_accepted(oidc_settings: Provider)
     assert response.status_code == 200
 
 
+def test_a_persons_token_from_the_login_flow_carries_their_role(oidc_settings: Provider) -> None:
+    analyst, viewer = bearer(oidc_settings.user_token("analyst")), bearer(oidc_settings.user_token("viewer"))
+    assert analyst.post(CLIENTS, {"client_id": "C3"}, format="json").status_code == 201
+    assert viewer.post(CLIENTS, {"client_id": "C4"}, format="json").status_code == 403
+    assert viewer.get(CLIENTS).status_code == 200
+
+
 def test_token_roles_come_from_the_groups_claim(oidc_settings: Provider) -> None:
     viewer = bearer(oidc_settings.client_token("reporting-service"))
     assert viewer.get(CLIENTS).status_code == 200

@@ -141,6 +141,22 @@ def test_changed_role_is_synced_silently_at_the_next_refresh(oidc_settings: Prov
     assert client.get("/admin/scoring/client/add/").status_code == 403
 
 
+def test_ended_provider_session_sends_the_person_to_log_in_again(oidc_settings: Provider) -> None:
+    client = Client()
+    oidc_login(client, "analyst")
+    session = client.session
+    session["oidc_id_token_expiration"] = time.time() - 1
+    session.save()
+    refresh = client.get("/admin/scoring/client/")
+    # A browser without the provider's cookies: its session there is gone.
+    callback = silent_redirects(requests.Session(), refresh["Location"], "http://testserver/")
+    parts = urlsplit(callback)
+    back = client.get(f"{parts.path}?{parts.query}")
+    assert back.status_code == 302
+    assert back["Location"] == "/oidc/authenticate/?next=%2Fadmin%2Fscoring%2Fclient%2F"
+    assert client.get("/admin/scoring/client/").status_code == 302
+
+
 def test_callback_with_an_unknown_state_is_refused_without_error(oidc_settings: Provider) -> None:
     client = Client()
     client.get("/oidc/authenticate/?next=/admin/")
