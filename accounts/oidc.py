@@ -21,11 +21,13 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.contrib import admin, auth
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -162,12 +164,28 @@ class CallbackView(OIDCAuthenticationCallbackView):
 
 
 def provider_logout_url(request: HttpRequest) -> str:
-    """Log out at the provider too (RP-initiated logout) when it publishes an end-session URL."""
+    """The provider's end-session URL (RP-initiated logout), back to the admin afterwards."""
     endpoint = settings.OIDC_OP_LOGOUT_ENDPOINT
+    back = getattr(settings, "LOGOUT_REDIRECT_URL", None) or "/admin/"
     if not endpoint:
-        return str(settings.LOGOUT_REDIRECT_URL or "/")
-    params = {"client_id": settings.OIDC_RP_CLIENT_ID}
+        return str(back)
+    params = {"client_id": settings.OIDC_RP_CLIENT_ID, "post_logout_redirect_uri": request.build_absolute_uri(back)}
     id_token = request.session.get("oidc_id_token")
     if id_token:
         params["id_token_hint"] = id_token
     return f"{endpoint}?{urlencode(params)}"
+
+
+@require_POST
+def admin_logout(request: HttpRequest) -> HttpResponse:
+    """The admin's "Log out": for an OIDC login, also end the session at the provider.
+
+    Otherwise the next "Log in with single sign-on" would sign the same person straight
+    back in from the provider's still-open session.
+    """
+    oidc_session = request.session.get(BACKEND_SESSION_KEY) == f"{__name__}.CreditOIDCBackend"
+    if settings.OIDC_ENABLED and oidc_session and settings.OIDC_OP_LOGOUT_ENDPOINT:
+        url = provider_logout_url(request)  # before logout() flushes the ID token
+        auth.logout(request)
+        return HttpResponseRedirect(url)
+    return admin.site.logout(request)  # type: ignore[no-any-return]

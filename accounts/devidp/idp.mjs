@@ -63,6 +63,7 @@ const oidc = new Provider(ISSUER, {
   clients: [
     {
       client_id: 'credit-app', client_secret: 'credit-secret', redirect_uris: REDIRECT_URIS,
+      post_logout_redirect_uris: REDIRECT_URIS.map((uri) => uri.replace(/oidc\/callback\/$/, 'admin/')),
       grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_post', // mozilla-django-oidc's default
     },

@@ -185,3 +185,23 @@ def test_id_token_with_bad_claims_is_refused(oidc_settings: Provider, overrides:
 def test_id_token_with_good_claims_is_accepted(oidc_settings: Provider) -> None:
     token = signed(oidc_settings, aud="credit-app", nonce="this-login")
     assert CreditOIDCBackend().verify_token(token, nonce="this-login")["sub"] == "forger"
+
+
+def test_logging_out_of_the_admin_also_ends_the_provider_session(oidc_settings: Provider) -> None:
+    client = Client()
+    oidc_login(client, "analyst")
+    response = client.post("/admin/logout/")
+    assert response.status_code == 302
+    target = urlsplit(response["Location"])
+    assert f"{target.scheme}://{target.netloc}{target.path}" == f"{oidc_settings.issuer}/session/end"
+    assert "id_token_hint" in parse_qs(target.query)
+    assert client.get("/admin/").status_code == 302
+    confirmation = requests.get(response["Location"], timeout=10)  # the provider accepts the request
+    assert confirmation.status_code == 200
+    assert "logout" in confirmation.text.lower()
+
+
+def test_password_session_logs_out_as_before(client_as: Any) -> None:
+    client = client_as("viewer")
+    assert client.post("/admin/logout/").status_code == 200  # Django's "Logged out" page
+    assert client.get("/admin/").status_code == 302
