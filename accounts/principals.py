@@ -50,6 +50,20 @@ class ServicePrincipal:
     def username(self) -> str:
         return self.label
 
+    # No model or object permissions: a principal's rights are its roles (accounts.permissions).
+    # These keep Django/DRF/guardian permission checks from crashing on a non-user.
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return False
+
+    def has_perms(self, perm_list: object, obj: object = None) -> bool:
+        return False
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return False
+
+    def get_all_permissions(self, obj: object = None) -> set[str]:
+        return set()
+
     def __str__(self) -> str:
         return self.label
 

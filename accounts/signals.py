@@ -16,6 +16,9 @@ auth_failed = Signal()
 # Sent with request=..., reason=<short code> when an authenticated caller lacks a role/scope.
 access_forbidden = Signal()
 
+# Sent with uri=..., ok=<bool> at every fetch attempt of the provider's JWKS (for a counter).
+jwks_fetched = Signal()
+
 COUNTED_ATTR = "_credit_access_counted"
 
 

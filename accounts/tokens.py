@@ -25,6 +25,8 @@ import jwt
 import requests
 from django.conf import settings
 
+from accounts.signals import jwks_fetched
+
 logger = logging.getLogger(__name__)
 
 # Asymmetric algorithms only: an HMAC algorithm would let anyone holding the provider's
@@ -110,9 +112,11 @@ class JwksCache:
             # Keep serving the keys we have: an outage of the provider must not lock out
             # callers whose tokens are signed with a known key.
             logger.warning("JWKS fetch failed", extra={"jwks_uri": self.uri, "error": type(exc).__name__})
+            jwks_fetched.send(sender=type(self), uri=self.uri, ok=False)
             return
         self._keys = keys
         self._fetched_at = now
+        jwks_fetched.send(sender=type(self), uri=self.uri, ok=True)
 
     @staticmethod
     def _parse(document: Any) -> dict[str, jwt.PyJWK]:

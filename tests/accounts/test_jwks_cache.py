@@ -77,3 +77,21 @@ def test_failed_fetches_are_limited_too(endpoint: ThreadingHTTPServer) -> None:
 def test_non_http_key_endpoint_is_refused_at_configuration() -> None:
     with pytest.raises(ValueError, match="http"):
         JwksCache("file:///etc/passwd")
+
+
+def test_every_fetch_attempt_is_announced(endpoint: ThreadingHTTPServer) -> None:
+    from accounts.signals import jwks_fetched
+
+    seen: list[bool] = []
+
+    def record(sender: object, uri: str, ok: bool, **kwargs: object) -> None:
+        seen.append(ok)
+
+    jwks_fetched.connect(record)
+    try:
+        serve(endpoint, 500, {})
+        with pytest.raises(JwksUnavailable):
+            JwksCache(url(endpoint)).get_key("any")
+    finally:
+        jwks_fetched.disconnect(record)
+    assert seen == [False]
