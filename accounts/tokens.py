@@ -14,7 +14,9 @@ a minute, not one per token.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -60,10 +62,18 @@ class JwksCache:
         min_refresh_interval: float = 60,
         timeout: float = 3,
         clock: Callable[[], float] = time.monotonic,
+        shared: Any | None = None,
     ) -> None:
         if not uri.startswith(("https://", "http://")):
             raise ValueError("OIDC_OP_JWKS_ENDPOINT must be an http(s) URL")
         self.uri = uri
+        # Optional Django cache shared by every process (Redis): the key set fetched by one
+        # process serves all, and the once-a-minute limit holds for the whole deployment.
+        self.shared = shared
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        self._doc_key = f"oidc:jwks:{digest}"
+        self._gate_key = f"oidc:jwks-fetch:{digest}"
+        self._version = 0.0  # wall-clock time of the key set we hold
         self.lifespan = lifespan
         self.min_refresh_interval = min_refresh_interval
         self.timeout = timeout
@@ -94,6 +104,12 @@ class JwksCache:
 
     def _refresh(self, now: float) -> None:
         self._last_attempt = now
+        if self.shared is not None:
+            if self._adopt_shared(now):
+                return  # another process fetched a newer set: no request to the provider
+            gate = math.ceil(self.min_refresh_interval)
+            if not self._shared_call(lambda: self.shared.add(self._gate_key, 1, gate), default=True):
+                return  # another process fetched less than a minute ago
         self.fetch_count += 1
         try:
             response = requests.get(
@@ -107,7 +123,8 @@ class JwksCache:
                 raise ValueError(f"HTTP {response.status_code}")
             if len(response.content) > MAX_JWKS_BYTES:
                 raise ValueError("JWKS too large")
-            keys = self._parse(response.json())
+            document = response.json()
+            keys = self._parse(document)
         except (requests.RequestException, ValueError) as exc:
             # Keep serving the keys we have: an outage of the provider must not lock out
             # callers whose tokens are signed with a known key.
@@ -116,7 +133,32 @@ class JwksCache:
             return
         self._keys = keys
         self._fetched_at = now
+        self._version = time.time()
+        if self.shared is not None:
+            entry = {"version": self._version, "jwks": document}
+            self._shared_call(lambda: self.shared.set(self._doc_key, entry, math.ceil(self.lifespan)))
         jwks_fetched.send(sender=type(self), uri=self.uri, ok=True)
+
+    def _adopt_shared(self, now: float) -> bool:
+        """Take the shared key set if another process fetched it after ours."""
+        entry = self._shared_call(lambda: self.shared.get(self._doc_key))
+        if not isinstance(entry, dict) or float(entry.get("version", 0)) <= self._version:
+            return False
+        try:
+            keys = self._parse(entry.get("jwks"))
+        except ValueError:
+            return False
+        age = max(time.time() - float(entry["version"]), 0.0)
+        self._keys, self._version, self._fetched_at = keys, float(entry["version"]), now - age
+        return True
+
+    def _shared_call(self, call: Callable[[], Any], default: Any = None) -> Any:
+        """A shared-cache operation; if the cache is down, ``default`` (as if there were none)."""
+        try:
+            return call()
+        except Exception as exc:  # Redis down or misconfigured: the local limits still hold
+            logger.warning("shared JWKS cache unavailable", extra={"error": type(exc).__name__})
+            return default
 
     @staticmethod
     def _parse(document: Any) -> dict[str, jwt.PyJWK]:
@@ -135,7 +177,7 @@ class JwksCache:
         return keys
 
 
-_caches: dict[tuple[str, float, float, float], JwksCache] = {}
+_caches: dict[tuple[str, float, float, float, bool], JwksCache] = {}
 _caches_lock = threading.Lock()
 
 
@@ -146,11 +188,20 @@ def jwks_cache() -> JwksCache:
         float(settings.OIDC_JWKS_CACHE_SECONDS),
         float(settings.OIDC_JWKS_MIN_REFRESH_SECONDS),
         float(settings.OIDC_JWKS_TIMEOUT),
+        bool(settings.OIDC_JWKS_SHARED_CACHE),
     )
     with _caches_lock:
         cache = _caches.get(config)
         if cache is None:
-            cache = JwksCache(config[0], lifespan=config[1], min_refresh_interval=config[2], timeout=config[3])
+            from django.core.cache import cache as shared
+
+            cache = JwksCache(
+                config[0],
+                lifespan=config[1],
+                min_refresh_interval=config[2],
+                timeout=config[3],
+                shared=shared if config[4] else None,
+            )
             _caches[config] = cache
         return cache
 

@@ -206,6 +206,9 @@ OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
 OIDC_JWKS_CACHE_SECONDS = env.int("OIDC_JWKS_CACHE_SECONDS", default=300)
 OIDC_JWKS_MIN_REFRESH_SECONDS = env.int("OIDC_JWKS_MIN_REFRESH_SECONDS", default=60)
 OIDC_JWKS_TIMEOUT = env.float("OIDC_JWKS_TIMEOUT", default=3.0)
+# Share the fetched key set and the once-a-minute limit between processes (Django cache,
+# i.e. Redis when REDIS_URL is set; see the Caches block below).
+OIDC_JWKS_SHARED_CACHE = env.bool("OIDC_JWKS_SHARED_CACHE", default=bool(env.str("REDIS_URL", default="")))
 BREAK_GLASS_USERNAME = env.str("BREAK_GLASS_USERNAME", default="")
 
 _OIDC_LOGIN_VARS = {

@@ -95,3 +95,56 @@ def test_every_fetch_attempt_is_announced(endpoint: ThreadingHTTPServer) -> None
     finally:
         jwks_fetched.disconnect(record)
     assert seen == [False]
+
+
+@pytest.fixture
+def shared_cache(endpoint: ThreadingHTTPServer) -> Iterator[object]:
+    """The Django cache (Redis when REDIS_URL is set) as the store shared by 'processes'."""
+    from django.core.cache import cache
+
+    yield cache
+    probe = JwksCache(url(endpoint), shared=cache)
+    cache.delete_many([probe._doc_key, probe._gate_key])
+
+
+def a_key_set() -> dict[str, object]:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    return {"keys": [{**RSAAlgorithm.to_jwk(public, as_dict=True), "kid": "k1", "alg": "RS256", "use": "sig"}]}
+
+
+def test_processes_sharing_a_cache_fetch_the_key_set_once(endpoint: ThreadingHTTPServer, shared_cache: object) -> None:
+    serve(endpoint, 200, a_key_set())
+    processes = [JwksCache(url(endpoint), shared=shared_cache) for _ in range(3)]
+    assert all(process.get_key("k1") is not None for process in processes)
+    assert endpoint.hits == 1  # type: ignore[attr-defined]
+
+
+def test_unknown_kids_across_processes_cost_one_fetch_a_minute(
+    endpoint: ThreadingHTTPServer, shared_cache: object
+) -> None:
+    serve(endpoint, 200, a_key_set())
+    processes = [JwksCache(url(endpoint), shared=shared_cache) for _ in range(3)]
+    for n in range(30):
+        assert processes[n % 3].get_key(f"random-{n}") is None
+    assert endpoint.hits == 1  # type: ignore[attr-defined]
+
+
+def test_provider_outage_is_probed_once_a_minute_by_the_whole_deployment(
+    endpoint: ThreadingHTTPServer, shared_cache: object
+) -> None:
+    serve(endpoint, 500, {})
+    for _ in range(3):  # three processes, each with its own (empty) cache
+        with pytest.raises(JwksUnavailable):
+            JwksCache(url(endpoint), shared=shared_cache).get_key("k1")
+    assert endpoint.hits == 1  # type: ignore[attr-defined]
+
+
+def test_without_a_shared_cache_each_process_probes_on_its_own(endpoint: ThreadingHTTPServer) -> None:
+    serve(endpoint, 500, {})
+    for _ in range(3):
+        with pytest.raises(JwksUnavailable):
+            JwksCache(url(endpoint)).get_key("k1")
+    assert endpoint.hits == 3  # type: ignore[attr-defined]
