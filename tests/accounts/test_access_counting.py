@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.principals import ServicePrincipal
 from accounts.roles import Role
+from accounts.throttling import PrincipalRateThrottle
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +82,15 @@ def test_login_without_a_role_is_counted_as_forbidden(oidc_settings: Any) -> Non
 
 
 @pytest.fixture
-def low_rates(settings: Any) -> None:
+def frozen_window(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Time stands still inside one throttle window (no test straddles a minute boundary)."""
+    start = (time.time() // 60) * 60 + 1
+    monkeypatch.setattr(PrincipalRateThrottle, "timer", staticmethod(lambda: start))
+    return start
+
+
+@pytest.fixture
+def low_rates(settings: Any, frozen_window: float) -> None:
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"apikey": "2/min", "user": "2/min", "anon": "2/min"},
@@ -93,7 +103,7 @@ def test_api_key_is_throttled_per_key_with_retry_after(low_rates: None, key_clie
     assert statuses == [200, 200, 429]
     refused = first.get(CLIENTS)
     assert refused.json()["error"] == "throttled"
-    assert int(refused["Retry-After"]) > 0
+    assert int(refused["Retry-After"]) == 59  # the rest of the minute
     assert second.get(CLIENTS).status_code == 200
 
 
@@ -101,7 +111,8 @@ def test_user_is_throttled_per_user(low_rates: None) -> None:
     users = [UserFactory(username=f"throttled-{n}", roles=["viewer"]) for n in range(2)]
     clients = []
     for user in users:
-        cache.delete(f"throttle:default:user:user:{user.pk}")  # ids may be reused between tests
+        window = int(PrincipalRateThrottle.timer() // 60)
+        cache.delete(f"throttle:default:user:user:{user.pk}:{window}")  # ids may be reused between tests
         api = APIClient()
         api.force_login(user)
         clients.append(api)
@@ -119,7 +130,7 @@ class ScoreLikeApi(APIView):
         return Response({"ok": True})
 
 
-def test_view_scope_gets_its_own_rate_per_key(settings: Any) -> None:
+def test_view_scope_gets_its_own_rate_per_key(settings: Any, frozen_window: float) -> None:
     rates = {"apikey": "100/min", "user": "100/min", "anon": "100/min", "score_apikey": "1/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     principal = ServicePrincipal(label=f"apikey:{uuid.uuid4().hex[:12]}", role=Role.ANALYST)
@@ -129,3 +140,21 @@ def test_view_scope_gets_its_own_rate_per_key(settings: Any) -> None:
         force_authenticate(request, user=principal)
         statuses.append(ScoreLikeApi.as_view()(request).status_code)
     assert statuses == [200, 429]
+
+
+def test_concurrent_requests_cannot_overshoot_the_rate(settings: Any, frozen_window: float) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"apikey": "20/min"}}
+    principal = ServicePrincipal(label=f"apikey:{uuid.uuid4().hex[:12]}", role=Role.ANALYST)
+    throttle, view = PrincipalRateThrottle(), ScoreLikeApi()
+    view.throttle_scope = None  # type: ignore[assignment]
+
+    def attempt(_: int) -> bool:
+        request = APIRequestFactory().get("/x")
+        request.user = principal  # type: ignore[attr-defined]
+        return throttle.allow_request(request, view)  # type: ignore[arg-type]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        allowed = sum(pool.map(attempt, range(100)))
+    assert allowed == 20
