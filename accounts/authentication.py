@@ -85,6 +85,22 @@ def api_token_policy() -> TokenPolicy | None:
     )
 
 
+# Claims only an ID token carries (OIDC Core §2, §3.1.3.6; RFC 9068 access tokens have none),
+# and Keycloak's own marker.
+_ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
+
+
+def looks_like_id_token(claims: dict[str, object], policy: TokenPolicy) -> bool:
+    """An ID token sent as an access token (replayed from a login).
+
+    Only matters when the API audience is the web client's id (the default): both token
+    kinds then pass the ``aud`` check. A distinct ``OIDC_API_AUDIENCE`` rules it out anyway.
+    """
+    if policy.audience != settings.OIDC_RP_CLIENT_ID:
+        return False
+    return claims.get("typ") == "ID" or any(name in claims for name in _ID_TOKEN_CLAIMS)
+
+
 class JWTBearerAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <access token>``, checked locally against the provider's JWKS.
 
@@ -115,6 +131,8 @@ class JWTBearerAuthentication(authentication.BaseAuthentication):
         except JwksUnavailable:
             logger.error("bearer token not checked: the provider's keys are unavailable")
             raise ProviderUnavailable() from None
+        if looks_like_id_token(claims, policy):
+            self._reject(request, "jwt_id_token_replayed", "An ID token is not an access token.")
         principal = ServicePrincipal(
             label=oidc_label(str(claims["iss"]), str(claims["sub"])),
             roles=frozenset(Role(r) for r in roles_from_claims(claims)),

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.signals import auth_failed
 from accounts.tokens import JwksCache, jwks_cache
-from tests.accounts.forge import FORGERIES, unknown_kid
+from tests.accounts.forge import FORGERIES, signed, unknown_kid
 from tests.accounts.idp import Provider
 
 pytestmark = [pytest.mark.oidc, pytest.mark.django_db]
@@ -153,3 +153,20 @@ def test_token_never_appears_in_logs(oidc_settings: Provider, caplog: pytest.Log
         assert signature not in caplog.text
         for record in caplog.records:
             assert signature not in repr(vars(record))
+
+
+@pytest.mark.parametrize(
+    "marker", [{"nonce": "n"}, {"at_hash": "h"}, {"typ": "ID"}], ids=["nonce", "at_hash", "typ ID"]
+)
+def test_id_token_replayed_as_access_token_is_refused_when_audiences_coincide(
+    oidc_settings: Provider, settings: object, auth_failures: list[str], marker: dict[str, str]
+) -> None:
+    settings.OIDC_API_AUDIENCE = "credit-app"  # type: ignore[attr-defined]  # the default: the client id
+    response = bearer(signed(oidc_settings, aud="credit-app", **marker)).get(CLIENTS)
+    assert response.status_code == 401
+    assert auth_failures == ["jwt_id_token_replayed"]
+
+
+def test_access_token_for_the_client_id_audience_is_accepted(oidc_settings: Provider, settings: object) -> None:
+    settings.OIDC_API_AUDIENCE = "credit-app"  # type: ignore[attr-defined]
+    assert bearer(signed(oidc_settings, aud="credit-app")).get(CLIENTS).status_code == 200
