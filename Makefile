@@ -4,14 +4,34 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format check bench worker beat migrate bootstrap clean
+.PHONY: install run test lint format check bench worker beat migrate bootstrap clean idp idp-deps system-deps
 
-install: $(STAMP)  ## Create .venv and install the pinned dependencies
+install: $(STAMP) idp-deps  ## Create .venv and install the pinned dependencies
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
+
+# The local OpenID Connect provider (accounts/devidp, npm oidc-provider) used by the tests and
+# `make idp`. `npm ci` installs exactly the committed lock file; skipped when already done.
+IDP_DIR := accounts/devidp
+IDP_STAMP := $(IDP_DIR)/node_modules/.package-lock.json
+
+idp-deps: $(IDP_STAMP)
+
+$(IDP_STAMP): $(IDP_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(IDP_DIR) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	else \
+		echo "npm not found: the OIDC provider tests will be skipped (or fail with REQUIRE_SERVICES=1)"; \
+	fi
+
+idp: idp-deps  ## Local OIDC provider on 127.0.0.1:9000 for `make run` (see docs/access.md)
+	cd $(IDP_DIR) && node idp.mjs $${IDP_PORT:-9000}
+
+system-deps:  ## Debian packages the tests drive (chromium), installed when missing and root
+	bin/ensure-system-deps
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -40,7 +60,7 @@ check: install  ## Django system checks and migrations in sync
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 
-test: lint check  ## Lint, checks and the whole test suite
+test: lint check idp-deps system-deps  ## Lint, checks and the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap  ## Benchmarks of DESIGN.md §11, each next to its baseline

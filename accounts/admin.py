@@ -1,4 +1,4 @@
-"""Admin for API keys: create (the plain key is shown once), revoke, list usage."""
+"""Admin for API keys (create: the plain key is shown once; revoke), OIDC identities and users."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import ApiKey, ApiKeyScope
+from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import api_key_create, api_key_revoke
+from creditplatform.admin_mixins import EvidenceAdminMixin
 
 
 class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -64,3 +67,43 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             api_key_revoke(api_key=api_key)
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+    """Who logged in through the provider, and the roles it gave at the last login (read-only)."""
+
+    list_display = ["subject", "issuer", "user", "roles", "last_login_at", "created_at"]
+    list_filter = ["issuer", "last_login_at"]
+    search_fields = ["subject", "user__username"]
+    list_select_related = ["user"]
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PlatformUserAdmin(UserAdmin):
+    """Django's user admin, minus privilege escalation.
+
+    The admin role may manage users, but only a superuser (the break-glass account) may
+    grant superuser status or individual permissions; roles are groups, and for people who
+    log in through OIDC the provider's groups overwrite them at every login.
+    """
+
+    list_display = ["username", "email", "is_staff", "is_superuser", "is_active", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+    list_select_related: list[str] = []
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions", "last_login", "date_joined"]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A superuser's password or status is changed by a superuser only (else: take-over).
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)

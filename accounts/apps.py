@@ -16,7 +16,12 @@ class AccountsConfig(AppConfig):
 
 
 def _sync_after_migrate(sender: AppConfig, **kwargs: object) -> None:
+    from django.apps import apps
+
     from accounts.roles import sync_role_groups
 
-    if sender.name == "accounts":
+    # post_migrate is sent once per app, in INSTALLED_APPS order, and each app's permissions
+    # are created by its own signal: wait for the last app so every permission exists (this
+    # also restores the groups after a test database flush).
+    if sender.name == list(apps.get_app_configs())[-1].name:
         sync_role_groups(using=str(kwargs.get("using", "default")))

@@ -1,4 +1,5 @@
-"""DRF authentication for service accounts: ``X-API-Key: cpk_<prefix>_<secret>``."""
+"""DRF authentication: ``Authorization: Bearer <JWT>`` from the OIDC provider, and
+``X-API-Key: cpk_<prefix>_<secret>`` for service accounts."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import ApiKey
-from accounts.principals import ServicePrincipal
+from accounts.principals import PrincipalKind, ServicePrincipal, oidc_label
 from accounts.roles import Role
 from accounts.services import KEY_PREFIX, api_key_touch
-from accounts.signals import auth_failed
+from accounts.signals import report_auth_failure
+from accounts.tokens import JwksUnavailable, TokenPolicy, TokenRejected, roles_from_claims, validate_token
 
 logger = logging.getLogger(__name__)
 
@@ -31,15 +33,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         api_key = self._lookup(plain)
         if api_key is None:
-            auth_failed.send(sender=type(self), request=request, reason="invalid_api_key")
+            report_auth_failure(request, reason="invalid_api_key", sender=type(self))
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if not api_key.is_active():
             reason = "revoked" if api_key.revoked_at else "expired"
-            auth_failed.send(sender=type(self), request=request, reason=f"api_key_{reason}")
+            report_auth_failure(request, reason=f"api_key_{reason}", sender=type(self))
             raise exceptions.AuthenticationFailed(f"API key {reason}.")
         api_key_touch(api_key=api_key, resolution_seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
         principal = ServicePrincipal(
-            label=api_key.label, role=Role(api_key.role), scopes=frozenset(api_key.scopes or [])
+            label=api_key.label,
+            role=Role(api_key.role),
+            scopes=frozenset(api_key.scopes or []),
+            kind=PrincipalKind.API_KEY,
         )
         return principal, api_key
 
@@ -55,3 +60,96 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'ApiKey realm="credit-platform", header="X-API-Key"'
+
+
+REJECTED_ATTR = "_credit_bearer_rejected"
+
+
+class ProviderUnavailable(exceptions.APIException):
+    """503: the provider's keys have never been reachable, so no token can be checked."""
+
+    status_code = 503
+    default_detail = "Tokens cannot be checked right now; try again shortly."
+    default_code = "service_unavailable"
+
+
+def api_token_policy() -> TokenPolicy | None:
+    """The policy for API access tokens, or None when bearer tokens are not configured."""
+    if not settings.OIDC_API_ENABLED:
+        return None
+    return TokenPolicy(
+        issuer=settings.OIDC_OP_ISSUER,
+        audience=settings.OIDC_API_AUDIENCE,
+        algorithms=frozenset(settings.OIDC_API_ALGORITHMS),
+        leeway=settings.OIDC_LEEWAY_SECONDS,
+    )
+
+
+# Claims only an ID token carries (OIDC Core §2, §3.1.3.6; RFC 9068 access tokens have none),
+# and Keycloak's own marker.
+_ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
+
+
+def looks_like_id_token(claims: dict[str, object], policy: TokenPolicy) -> bool:
+    """An ID token sent as an access token (replayed from a login).
+
+    Only matters when the API audience is the web client's id (the default): both token
+    kinds then pass the ``aud`` check. A distinct ``OIDC_API_AUDIENCE`` rules it out anyway.
+    """
+    if policy.audience != settings.OIDC_RP_CLIENT_ID:
+        return False
+    return claims.get("typ") == "ID" or any(name in claims for name in _ID_TOKEN_CLAIMS)
+
+
+class JWTBearerAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <access token>``, checked locally against the provider's JWKS.
+
+    The caller becomes a ``ServicePrincipal`` (no database user per token): its roles come
+    from the roles claim at every request, so a role removed at the provider is gone as
+    soon as the token expires. The principal's label is ``oidc:<hash of iss and sub>``.
+
+    First in ``DEFAULT_AUTHENTICATION_CLASSES``, so a 401 carries ``WWW-Authenticate: Bearer``.
+    The token itself is never logged, echoed or stored.
+    """
+
+    keyword = "bearer"
+
+    def authenticate(self, request: Request) -> tuple[ServicePrincipal, dict[str, object]] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != self.keyword:
+            return None  # Basic, ApiKey...: not ours
+        policy = api_token_policy()
+        if policy is None:
+            return None  # no provider configured: the header means nothing here (as before)
+        try:
+            claims = validate_token(token.strip(), policy)
+        except TokenRejected as exc:
+            self._reject(request, f"jwt_{exc.reason}", exc.detail)
+        except JwksUnavailable:
+            logger.error("bearer token not checked: the provider's keys are unavailable")
+            raise ProviderUnavailable() from None
+        if looks_like_id_token(claims, policy):
+            self._reject(request, "jwt_id_token_replayed", "An ID token is not an access token.")
+        principal = ServicePrincipal(
+            label=oidc_label(str(claims["iss"]), str(claims["sub"])),
+            roles=frozenset(Role(r) for r in roles_from_claims(claims)),
+            kind=PrincipalKind.BEARER,
+            enforce_scopes=False,
+        )
+        return principal, claims
+
+    def _reject(self, request: Request, reason: str, detail: str) -> None:
+        setattr(getattr(request, "_request", request), REJECTED_ATTR, True)
+        # Only the reason code is logged, never the token (see monitoring.receivers).
+        report_auth_failure(request, reason=reason, sender=type(self))
+        raise exceptions.AuthenticationFailed(detail)
+
+    def authenticate_header(self, request: Request) -> str:
+        if not settings.OIDC_API_ENABLED:
+            return ApiKeyAuthentication().authenticate_header(request)  # the only scheme on offer
+        if getattr(getattr(request, "_request", request), REJECTED_ATTR, False):
+            return 'Bearer realm="credit-platform", error="invalid_token"'
+        return 'Bearer realm="credit-platform"'

@@ -71,3 +71,30 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in (self.scopes or [])
+
+
+class OidcIdentity(models.Model):
+    """Links a Django user to one OpenID Connect identity: the pair (issuer, subject).
+
+    ``sub`` is unique and stable only within its issuer (OIDC Core §2), so the pair is the
+    identity; e-mail addresses change and can be re-assigned, so they never match a user.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    roles = models.JSONField(default=list, blank=True, help_text="Roles granted by the provider at the last login.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OIDC identity"
+        verbose_name_plural = "OIDC identities"
+        ordering = ["issuer", "subject"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidcidentity_issuer_subject_unique"),
+            models.CheckConstraint(condition=~Q(issuer="") & ~Q(subject=""), name="oidcidentity_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} @ {self.issuer}"

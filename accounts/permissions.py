@@ -10,7 +10,7 @@ from rest_framework.request import Request
 
 from accounts.principals import ServicePrincipal, request_roles
 from accounts.roles import DECIDE_ROLES, READ_ROLES, Role
-from accounts.signals import access_forbidden
+from accounts.signals import report_forbidden
 
 
 class DenyAll(BasePermission):
@@ -32,12 +32,12 @@ class _RolePermission(BasePermission):
         if not getattr(user, "is_authenticated", False):
             return False  # DRF then answers 401 with WWW-Authenticate
         allowed = bool(request_roles(user) & self.roles)
-        if allowed and isinstance(user, ServicePrincipal) and self.scope:
+        if allowed and isinstance(user, ServicePrincipal) and user.enforce_scopes and self.scope:
             allowed = self.scope in user.scopes
             if not allowed:
                 self.message = f"This API key lacks the '{self.scope}' scope."
         if not allowed:
-            access_forbidden.send(sender=type(self), request=request, reason=type(self).__name__)
+            report_forbidden(request, reason=type(self).__name__, sender=type(self))
         return allowed
 
 

@@ -1,23 +1,38 @@
-"""Who is calling: a uniform view of staff users, API keys and (later) bearer tokens."""
+"""Who is calling: a uniform view of staff users, API keys and bearer tokens."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from accounts.roles import Role, user_roles
 
 
+class PrincipalKind:
+    API_KEY = "apikey"
+    BEARER = "oidc"
+
+
 @dataclass(frozen=True)
 class ServicePrincipal:
-    """An authenticated machine caller (API key or client-credentials token).
+    """An authenticated caller that is not a database user: an API key or a bearer token.
 
-    It stands in ``request.user`` so DRF's checks work unchanged, but it is not a
-    database user: it has no groups, only the role and scopes it was issued with.
+    It stands in ``request.user`` so DRF's checks work unchanged, but it has no groups and
+    no row: only the roles (and, for API keys, the scopes) it was issued with. A bearer
+    token is checked on every request, so nothing is stored per token and the provider
+    stays the only place where people and their roles are managed.
+
+    ``role`` is the single role of an API key; ``roles`` holds every role (a token may
+    carry several). Scopes restrict API keys only (``enforce_scopes``): a token's rights
+    are its roles, exactly like a staff user's.
     """
 
     label: str
-    role: Role
+    role: Role | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    kind: str = PrincipalKind.API_KEY
+    enforce_scopes: bool = True
 
     is_authenticated: bool = True
     is_anonymous: bool = False
@@ -27,9 +42,27 @@ class ServicePrincipal:
     pk: None = None
     id: None = None
 
+    def __post_init__(self) -> None:
+        if self.role is not None and self.role not in self.roles:
+            object.__setattr__(self, "roles", frozenset({*self.roles, self.role}))
+
     @property
     def username(self) -> str:
         return self.label
+
+    # No model or object permissions: a principal's rights are its roles (accounts.permissions).
+    # These keep Django/DRF/guardian permission checks from crashing on a non-user.
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return False
+
+    def has_perms(self, perm_list: object, obj: object = None) -> bool:
+        return False
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return False
+
+    def get_all_permissions(self, obj: object = None) -> set[str]:
+        return set()
 
     def __str__(self) -> str:
         return self.label
@@ -38,12 +71,18 @@ class ServicePrincipal:
 def request_roles(user: object) -> frozenset[Role]:
     """The roles of whoever ``request.user`` is."""
     if isinstance(user, ServicePrincipal):
-        return frozenset({user.role})
+        return user.roles
     return user_roles(user)
 
 
+def oidc_label(issuer: str, subject: str) -> str:
+    """``oidc:<hash>``: stable per (issuer, subject), pseudonymous in logs and decision records."""
+    digest = hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:16]
+    return f"{PrincipalKind.BEARER}:{digest}"
+
+
 def caller_label(user: object) -> str:
-    """A pseudonymous label for audit records: ``apikey:<prefix>`` or ``user:<id>``."""
+    """A pseudonymous label for audit records: ``apikey:<prefix>``, ``oidc:<hash>`` or ``user:<id>``."""
     if isinstance(user, ServicePrincipal):
         return user.label
     pk = getattr(user, "pk", None)

@@ -9,3 +9,16 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
         return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+class JWTBearerScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.JWTBearerAuthentication"
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "Access token from the OpenID Connect provider (audience OIDC_API_AUDIENCE).",
+        }

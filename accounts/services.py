@@ -102,3 +102,60 @@ def demo_users_ensure(*, password_for: dict[str, str]) -> list[tuple[str, str]]:
         user.groups.set([Group.objects.get(name=role.value)])
         created.append((username, password))
     return created
+
+
+def _oidc_username(preferred: str, issuer: str, subject: str) -> str:
+    """A readable, unused username; the identity itself is (issuer, subject), not this."""
+    import hashlib
+    import re
+
+    User = get_user_model()
+    fallback = "oidc-" + hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:12]
+    candidate = preferred if re.fullmatch(r"[\w.@+-]{1,100}", preferred or "") else fallback
+    if candidate != fallback and User.objects.filter(username=candidate).exists():
+        candidate = f"{candidate}-{fallback[5:11]}"  # never take over an existing account
+    if User.objects.filter(username=candidate).exists():
+        candidate = fallback
+    return candidate
+
+
+@transaction.atomic
+def oidc_user_sync(
+    *,
+    issuer: str,
+    subject: str,
+    roles: frozenset[str],
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    preferred_username: str = "",
+) -> AbstractBaseUser:
+    """The user of (issuer, subject), created if new, with role groups set to exactly ``roles``.
+
+    Groups that are not roles are left alone. A user with no role loses staff status, so a
+    session opened earlier stops reaching the admin at once.
+    """
+    from accounts.models import OidcIdentity
+
+    User = get_user_model()
+    identity = (
+        OidcIdentity.objects.select_for_update().select_related("user").filter(issuer=issuer, subject=subject).first()
+    )
+    if identity is None:
+        user = User.objects.create_user(username=_oidc_username(preferred_username, issuer, subject), email=email[:254])
+        user.set_unusable_password()
+        identity = OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+    user = identity.user
+    user.email = email[:254]
+    user.first_name = first_name[:150]
+    user.last_name = last_name[:150]
+    user.is_staff = bool(roles)
+    user.save()
+    role_groups = Group.objects.filter(name__in=Role.values)
+    user.groups.remove(*[g for g in role_groups if g.name not in roles])
+    user.groups.add(*[g for g in role_groups if g.name in roles])
+    identity.roles = sorted(roles)
+    identity.last_login_at = timezone.now()
+    identity.save(update_fields=["roles", "last_login_at"])
+    user.__dict__.pop("_credit_roles", None)
+    return user

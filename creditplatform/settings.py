@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.OidcSessionRefresh",  # re-checks OIDC logins every few minutes
+    "accounts.middleware.AccessCountingMiddleware",  # every 401/403 counted once
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "creditplatform.middleware.NoStoreMiddleware",
@@ -114,6 +116,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.login_options",
             ],
         },
     },
@@ -136,10 +139,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
-]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
@@ -154,6 +153,85 @@ LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/admin/"
 GUARDIAN_RAISE_403 = True
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+# --- OpenID Connect: staff login and API bearer tokens (docs/access.md) ------------------
+# Names follow mozilla-django-oidc. With none of them set nothing changes: password login
+# for everyone (the demo). With them set, staff log in through the provider and only the
+# break-glass account (BREAK_GLASS_USERNAME, a superuser) may still use a password.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+if OIDC_RP_SIGN_ALGO not in {"RS256", "ES256"}:
+    raise ImproperlyConfigured("OIDC_RP_SIGN_ALGO must be RS256 or ES256 (never HS256 or none)")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
+
+
+def _role_map(raw: str) -> dict[str, str]:
+    """``credit-officers:analyst,risk-admins:admin`` -> {claim value: role}."""
+    roles = {"admin", "analyst", "viewer", "compliance"}
+    mapping: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        value, sep, role = item.rpartition(":")
+        if not sep or not value or role not in roles:
+            raise ImproperlyConfigured(f"OIDC_ROLE_MAP: {item!r} is not <claim value>:<{'|'.join(sorted(roles))}>")
+        mapping[value] = role
+    return mapping
+
+
+OIDC_ROLE_MAP = _role_map(env.str("OIDC_ROLE_MAP", default=""))
+OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", default=True)
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=5)
+# How long a login stays trusted before a silent re-check at the provider (roles re-synced).
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", default=300)
+OIDC_STORE_ID_TOKEN = True  # id_token_hint for the provider's logout
+OIDC_CALLBACK_CLASS = "accounts.oidc.CallbackView"
+OIDC_AUTHENTICATE_CLASS = "accounts.oidc.AuthenticateView"
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
+OIDC_EXEMPT_URLS = ["/api/v1/health", "/metrics"]
+OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="") or OIDC_RP_CLIENT_ID
+OIDC_API_ALGORITHMS = env.list("OIDC_API_ALGORITHMS", default=["RS256", "ES256"])
+if not set(OIDC_API_ALGORITHMS) <= {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}:
+    raise ImproperlyConfigured("OIDC_API_ALGORITHMS: asymmetric algorithms only (RS*, PS*, ES256/384)")
+OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
+OIDC_JWKS_CACHE_SECONDS = env.int("OIDC_JWKS_CACHE_SECONDS", default=300)
+OIDC_JWKS_MIN_REFRESH_SECONDS = env.int("OIDC_JWKS_MIN_REFRESH_SECONDS", default=60)
+OIDC_JWKS_TIMEOUT = env.float("OIDC_JWKS_TIMEOUT", default=3.0)
+# Share the fetched key set and the once-a-minute limit between processes (Django cache,
+# i.e. Redis when REDIS_URL is set; see the Caches block below).
+OIDC_JWKS_SHARED_CACHE = env.bool("OIDC_JWKS_SHARED_CACHE", default=bool(env.str("REDIS_URL", default="")))
+BREAK_GLASS_USERNAME = env.str("BREAK_GLASS_USERNAME", default="")
+
+_OIDC_LOGIN_VARS = {
+    "OIDC_RP_CLIENT_ID": OIDC_RP_CLIENT_ID,
+    "OIDC_OP_ISSUER": OIDC_OP_ISSUER,
+    "OIDC_OP_AUTHORIZATION_ENDPOINT": OIDC_OP_AUTHORIZATION_ENDPOINT,
+    "OIDC_OP_TOKEN_ENDPOINT": OIDC_OP_TOKEN_ENDPOINT,
+    "OIDC_OP_USER_ENDPOINT": OIDC_OP_USER_ENDPOINT,
+    "OIDC_OP_JWKS_ENDPOINT": OIDC_OP_JWKS_ENDPOINT,
+}
+if any(_OIDC_LOGIN_VARS.values()) and not all(_OIDC_LOGIN_VARS.values()):
+    _missing = ", ".join(name for name, value in _OIDC_LOGIN_VARS.items() if not value)
+    raise ImproperlyConfigured(f"OIDC is partly configured; also set {_missing}")
+# Read at request time (never cached at import), so tests can switch them with `settings`.
+OIDC_ENABLED = all(_OIDC_LOGIN_VARS.values())
+OIDC_API_ENABLED = bool(OIDC_OP_ISSUER and OIDC_OP_JWKS_ENDPOINT and OIDC_API_AUDIENCE)
+
+AUTHENTICATION_BACKENDS = [
+    # Password login: everyone while OIDC is off; only BREAK_GLASS_USERNAME once it is on.
+    "accounts.backends.PasswordBackend",
+    "accounts.oidc.CreditOIDCBackend",  # does nothing while OIDC is off
+    "guardian.backends.ObjectPermissionBackend",
+]
 
 # API keys: how often `last_used_at` is written (a write per request would slow the hot path).
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
@@ -207,6 +285,8 @@ X_FRAME_OPTIONS = "DENY"
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Bearer first: its WWW-Authenticate header is the one a 401 carries.
+        "accounts.authentication.JWTBearerAuthentication",
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -225,9 +305,14 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "creditplatform.api.exceptions.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # One bucket per API key, per user or token subject, per address for anonymous callers
+    # (accounts.throttling). Not a security control (DRF's counter is not atomic): quotas
+    # that must hold belong in the proxy or an atomic limiter.
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.PrincipalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "apikey": env.str("THROTTLE_RATE_APIKEY", default="100000/min"),
         "user": env.str("THROTTLE_RATE_USER", default="6000/min"),
+        "anon": env.str("THROTTLE_RATE_ANON", default="600/min"),
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

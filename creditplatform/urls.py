@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.oidc import admin_logout
 from monitoring.api.views import metrics_view
 
 api_v1 = [
@@ -18,7 +19,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("metrics", metrics_view, name="metrics"),
+    # Before the admin's own: logging out of an OIDC login also ends it at the provider.
+    path("admin/logout/", admin_logout, name="admin_logout"),
     path("admin/", admin.site.urls),
+    # OpenID Connect login (/oidc/authenticate/, /oidc/callback/); 404 while not configured.
+    path("oidc/", include("mozilla_django_oidc.urls")),
 ]
 
 admin.site.site_header = "Credit decision platform"

@@ -1,0 +1,190 @@
+"""The role matrix (DESIGN §5, docs/access.md) as data: who gets which status where.
+
+One ``Row`` per (method, path); ``expect`` gives the HTTP status for every principal.
+``tests/accounts/test_role_matrix.py`` walks every cell, and checks that every API route
+and every admin page of a registered model has at least one row.
+
+Principals:
+- ``admin``, ``analyst``, ``viewer``, ``compliance``: staff users in that role group,
+  logged in by session (a bearer token with the same role gets the same answers on the API);
+- ``anonymous``: no credential;
+- ``apikey_score``, ``apikey_fraud``, ``apikey_read``: analyst-role API keys with exactly
+  that one scope (scopes restrict API keys; roles decide for everyone else).
+
+Adding an endpoint: append rows built with ``api(...)`` (API) or ``page(...)`` (admin).
+Paths may use the placeholders filled by the ``matrix_objects`` fixture: ``{client_id}``
+(a Client's external id), ``{client_pk}``, ``{api_key_pk}``, ``{superuser_pk}``; extend
+that fixture when a row needs another object. Examples for the routes still to come::
+
+    api("POST", "/api/v1/score", body={"age": 35, "revenu": 50000, "historique_impaye": 1},
+        admin=201, analyst=201, viewer=403, compliance=403, anonymous=401,
+        apikey_score=201, apikey_fraud=403, apikey_read=403),
+    api("GET", "/api/v1/predictions/", **READ),
+    page("/admin/fraud/fraudalert/", view=STAFF),
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STAFF_ROLES = ("admin", "analyst", "viewer", "compliance")
+KEY_PRINCIPALS = ("apikey_score", "apikey_fraud", "apikey_read")
+PRINCIPALS = (*STAFF_ROLES, "anonymous", *KEY_PRINCIPALS)
+KEY_SCOPES = {"apikey_score": ["score"], "apikey_fraud": ["fraud"], "apikey_read": ["read"]}
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    expect: Mapping[str, int]
+    body: Mapping[str, Any] | None = None
+    form: bool = False  # admin POSTs are form-encoded, API bodies JSON
+    note: str = ""
+    kind: str = field(default="api")
+
+    def __post_init__(self) -> None:
+        missing = set(PRINCIPALS) - set(self.expect)
+        if missing:
+            raise ValueError(f"{self.method} {self.path}: no expected status for {sorted(missing)}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def api(method: str, path: str, body: Mapping[str, Any] | None = None, note: str = "", **expect: int) -> Row:
+    """An API row: every principal's status spelled out."""
+    return Row(method=method, path=path, expect=expect, body=body, note=note, kind="api")
+
+
+def page(
+    path: str,
+    view: Iterable[str] = (),
+    method: str = "GET",
+    ok: int = 200,
+    form: Mapping[str, Any] | None = None,
+    note: str = "",
+) -> Row:
+    """An admin row: roles in ``view`` get ``ok``, other staff 403, everyone else the login page (302).
+
+    API keys are not admin credentials: to the admin they are anonymous.
+    """
+    allowed = set(view)
+    expect = {role: (ok if role in allowed else 403) for role in STAFF_ROLES}
+    expect.update({p: 302 for p in ("anonymous", *KEY_PRINCIPALS)})
+    return Row(method=method, path=path, expect=expect, body=form, form=form is not None, note=note, kind="admin")
+
+
+STAFF = STAFF_ROLES
+READERS = ("admin", "analyst", "viewer")
+DECIDERS = ("admin", "analyst")
+ADMIN = ("admin",)
+
+# Status sets reused by API rows.
+READ = dict(
+    admin=200,
+    analyst=200,
+    viewer=200,
+    compliance=403,
+    anonymous=401,
+    apikey_score=403,
+    apikey_fraud=403,
+    apikey_read=200,
+)
+EVERYONE_200 = {p: 200 for p in PRINCIPALS}
+
+MATRIX: list[Row] = [
+    # ---- API ---------------------------------------------------------------------------
+    api("GET", "/api/v1/health", **EVERYONE_200, note="no authentication: load balancers"),
+    api("GET", "/api/schema/", **EVERYONE_200, note="OpenAPI, public"),
+    api("GET", "/api/docs/", **EVERYONE_200),
+    api("GET", "/api/redoc/", **EVERYONE_200),
+    api("GET", "/metrics", **EVERYONE_200, note="restricted by METRICS_ALLOWED_IPS, not by role"),
+    api("GET", "/api/v1/clients/", **READ),
+    api("GET", "/api/v1/clients/{client_id}/", **READ),
+    api(
+        "POST",
+        "/api/v1/clients/",
+        body={"client_id": "C9001", "last_name": "Martin"},
+        admin=201,
+        analyst=201,
+        viewer=403,
+        compliance=403,
+        anonymous=401,
+        apikey_score=201,
+        apikey_fraud=403,
+        apikey_read=403,
+    ),
+    api(
+        "PATCH",
+        "/api/v1/clients/{client_id}/",
+        body={"last_name": "Durand"},
+        admin=200,
+        analyst=200,
+        viewer=403,
+        compliance=403,
+        anonymous=401,
+        apikey_score=200,
+        apikey_fraud=403,
+        apikey_read=403,
+    ),
+    api(
+        "DELETE",
+        "/api/v1/clients/{client_id}/",
+        admin=405,
+        analyst=405,
+        viewer=403,
+        compliance=403,
+        anonymous=401,
+        apikey_score=405,
+        apikey_fraud=403,
+        apikey_read=403,
+        note="no deletion through the API, even for admins: erasure is a GDPR request",
+    ),
+    # ---- Admin pages -------------------------------------------------------------------
+    page("/admin/", view=STAFF),
+    page("/admin/scoring/client/", view=STAFF),
+    page("/admin/scoring/client/add/", view=DECIDERS),
+    page("/admin/scoring/client/{client_pk}/change/", view=STAFF, note="viewer and compliance: read-only form"),
+    page("/admin/scoring/client/{client_pk}/delete/", view=ADMIN),
+    page("/admin/scoring/creditapplication/", view=STAFF),
+    page("/admin/scoring/creditapplication/add/", view=DECIDERS),
+    page("/admin/scoring/decision/", view=STAFF),
+    page("/admin/scoring/decision/add/", view=(), note="evidence: nobody adds or edits decisions"),
+    page("/admin/scoring/modelversion/", view=READERS),
+    page("/admin/scoring/modelversion/add/", view=ADMIN, note="model registry: admin only"),
+    page("/admin/fraud/transaction/", view=STAFF),
+    page("/admin/fraud/fraudcheck/", view=STAFF),
+    page("/admin/monitoring/apicall/", view=STAFF),
+    page("/admin/accounts/apikey/", view=ADMIN),
+    page("/admin/accounts/apikey/add/", view=ADMIN),
+    page("/admin/accounts/oidcidentity/", view=ADMIN),
+    page("/admin/auth/user/", view=ADMIN),
+    page("/admin/auth/user/add/", view=ADMIN),
+    page(
+        "/admin/auth/user/{superuser_pk}/password/",
+        view=(),
+        note="only a superuser resets the break-glass account's password",
+    ),
+    page("/admin/auth/group/", view=ADMIN),
+    page("/admin/auth/group/add/", view=(), note="roles are fixed: groups come from a migration"),
+    page("/admin/django_celery_beat/periodictask/", view=ADMIN),
+    page("/admin/django_celery_beat/crontabschedule/", view=ADMIN),
+    page("/admin/django_celery_beat/intervalschedule/", view=ADMIN),
+    page("/admin/django_celery_beat/solarschedule/", view=ADMIN),
+    page("/admin/django_celery_beat/clockedschedule/", view=ADMIN),
+    page("/admin/django_celery_results/taskresult/", view=ADMIN),
+    page("/admin/django_celery_results/groupresult/", view=ADMIN),
+    # ---- Admin actions -----------------------------------------------------------------
+    page(
+        "/admin/accounts/apikey/",
+        method="POST",
+        ok=302,
+        view=ADMIN,
+        form={"action": "revoke_keys", "_selected_action": ["{api_key_pk}"]},
+        note="action: revoke API keys",
+    ),
+]

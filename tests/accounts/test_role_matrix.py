@@ -1,0 +1,95 @@
+"""Walks every cell of the role matrix (tests/accounts/role_matrix.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
+from tests.factories import ClientFactory
+
+CELLS = [(row, principal) for row in MATRIX for principal in PRINCIPALS]
+API_PREFIXES = ("api/", "score", "fraude", "metrics")
+
+
+@pytest.fixture
+def matrix_objects(db: None, api_key_for: Callable[..., str]) -> dict[str, Any]:
+    """The rows' placeholders: objects each cell may point at."""
+    from accounts.models import ApiKey
+
+    client = ClientFactory(client_id="C0001")
+    api_key_for(Role.VIEWER, ["read"])
+    superuser = get_user_model().objects.create_superuser("breakglass", "bg@example.test", None)
+    return {
+        "client_id": client.client_id,
+        "client_pk": client.pk,
+        "api_key_pk": ApiKey.objects.latest("created_at").pk,
+        "superuser_pk": superuser.pk,
+    }
+
+
+def caller(principal: str, client_as: Callable[[str | None], APIClient], key_client: Callable[..., APIClient]) -> Any:
+    if principal in KEY_SCOPES:
+        return key_client(Role.ANALYST, KEY_SCOPES[principal])
+    return client_as(None if principal == "anonymous" else principal)
+
+
+def fill(value: Any, objects: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return value.format(**objects)
+    if isinstance(value, list):
+        return [fill(item, objects) for item in value]
+    if isinstance(value, dict):
+        return {key: fill(item, objects) for key, item in value.items()}
+    return value
+
+
+@pytest.mark.parametrize(("row", "principal"), CELLS, ids=[f"{row.label} as {p}" for row, p in CELLS])
+def test_role_matrix_cell(
+    row: Row,
+    principal: str,
+    matrix_objects: dict[str, Any],
+    client_as: Callable[[str | None], APIClient],
+    key_client: Callable[..., APIClient],
+) -> None:
+    api = caller(principal, client_as, key_client)
+    path = fill(row.path, matrix_objects)
+    body = fill(dict(row.body), matrix_objects) if row.body is not None else None
+    send = getattr(api, row.method.lower())
+    if body is None:
+        response = send(path)
+    elif row.form:
+        response = send(path, body, format="multipart")  # a form, as a browser posts the admin
+    else:
+        response = send(path, body, format="json")
+    assert response.status_code == row.expect[principal], f"{row.label} as {principal}: {response.status_code}"
+
+
+def _routes(patterns: list[Any], prefix: str = "") -> Iterator[str]:
+    for pattern in patterns:
+        route = URLResolver._join_route(prefix, str(pattern.pattern))
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route
+
+
+def test_every_api_route_has_a_row_in_the_matrix(matrix_objects: dict[str, Any]) -> None:
+    covered = {resolve(fill(row.path, matrix_objects)).route for row in MATRIX if row.kind == "api"}
+    api_routes = {r for r in _routes(get_resolver().url_patterns) if r.lstrip("^").startswith(API_PREFIXES)}
+    missing = sorted(api_routes - covered)
+    assert not missing, f"add rows to tests/accounts/role_matrix.py for: {missing}"
+
+
+def test_every_admin_model_has_a_row_in_the_matrix() -> None:
+    paths = {row.path for row in MATRIX if row.kind == "admin"}
+    changelists = {f"/admin/{model._meta.app_label}/{model._meta.model_name}/" for model in admin.site._registry}
+    missing = sorted(changelists - paths)
+    assert not missing, f"add rows to tests/accounts/role_matrix.py for: {missing}"
