@@ -9,7 +9,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and access"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth schemes)
+        from accounts import receivers, schema  # noqa: F401  (signal receivers, OpenAPI auth schemes)
 
         # Permissions of models added by later migrations reach the role groups too.
         post_migrate.connect(_sync_after_migrate, dispatch_uid="accounts.sync_role_groups")

@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from accounts.keycache import TTLCache
 from accounts.models import ApiKey
 from accounts.principals import PrincipalKind, ServicePrincipal, oidc_label
 from accounts.roles import Role
@@ -17,6 +18,9 @@ from accounts.signals import report_auth_failure
 from accounts.tokens import JwksUnavailable, TokenPolicy, TokenRejected, roles_from_claims, validate_token
 
 logger = logging.getLogger(__name__)
+
+# Rows by prefix, for API_KEY_CACHE_SECONDS (see accounts.keycache; dropped on save/delete).
+api_key_rows: TTLCache[ApiKey | None] = TTLCache(ttl=lambda: settings.API_KEY_CACHE_SECONDS)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -53,7 +57,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = plain.strip().split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1].isalnum() or len(parts[1]) > 16:
             return None
-        api_key = ApiKey.objects.filter(prefix=parts[1]).first()
+        prefix = parts[1]
+        api_key = api_key_rows.get_or_load(prefix, lambda: ApiKey.objects.filter(prefix=prefix).first())
         if api_key is None or not api_key.matches(plain.strip()):
             return None
         return api_key

@@ -127,7 +127,9 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Off by default: the check is a SELECT 1 before each request's first query. Without it a
+# connection the database dropped fails one request and is then replaced.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout waits for locks
@@ -235,6 +237,8 @@ AUTHENTICATION_BACKENDS = [
 
 # API keys: how often `last_used_at` is written (a write per request would slow the hot path).
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
+# Key rows are cached per process this long: a key revoked elsewhere stops within it (0 = off).
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -391,6 +395,9 @@ else:
 # /metrics is served to the listed addresses only (Prometheus scrapers).
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 API_CALL_LOG_ENABLED = env.bool("API_CALL_LOG_ENABLED", default=True)
+# Call-log rows are written in batches by a thread, at most this many seconds late (0 = in the request).
+API_CALL_LOG_FLUSH_SECONDS = env.float("API_CALL_LOG_FLUSH_SECONDS", default=1.0)
+API_CALL_LOG_BATCH_SIZE = env.int("API_CALL_LOG_BATCH_SIZE", default=200)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # --- Logging --------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from accounts.principals import caller_label
 from creditplatform.middleware import is_api_path
+from monitoring.calllog import api_call_record
 from monitoring.context import request_id_var
 from monitoring.metrics import api_request_latency_seconds
 
@@ -47,7 +49,7 @@ class RequestIdMiddleware:
 
 
 class ApiCallLogMiddleware:
-    """One ``ApiCall`` row and one latency observation per API request.
+    """One ``ApiCall`` row (buffered, see ``monitoring.calllog``) and one latency observation per API request.
 
     The decision views put the model version in the ``X-Model-Version`` response header;
     this is how monitoring learns it without the scoring app importing monitoring.
@@ -75,14 +77,17 @@ class ApiCallLogMiddleware:
         if not settings.API_CALL_LOG_ENABLED or endpoint.endswith("health"):
             return
         try:
-            ApiCall.objects.create(
-                request_id=getattr(request, "request_id", "")[:64],
-                method=(request.method or "")[:10],
-                endpoint=endpoint[:200],
-                status_code=response.status_code,
-                latency_ms=max(latency_ms, 0.0),
-                model_version=response.get("X-Model-Version", "")[:60],
-                caller=caller_label(getattr(request, "user", None))[:100],
+            api_call_record(
+                ApiCall(
+                    request_id=getattr(request, "request_id", "")[:64],
+                    method=(request.method or "")[:10],
+                    endpoint=endpoint[:200],
+                    status_code=response.status_code,
+                    latency_ms=max(latency_ms, 0.0),
+                    model_version=response.get("X-Model-Version", "")[:60],
+                    caller=caller_label(getattr(request, "user", None))[:100],
+                    created_at=timezone.now(),
+                )
             )
         except Exception:  # the log must never break the answer already computed
             logger.exception("could not record API call")

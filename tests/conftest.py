@@ -26,6 +26,16 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
 
 
+@pytest.fixture(autouse=True)
+def _api_call_log_in_request(settings: object) -> None:
+    """Tests read the API call log right after a request: write it in the request.
+
+    The buffered path (the default outside tests) has its own tests in
+    ``tests/monitoring/test_call_log_buffer.py``.
+    """
+    settings.API_CALL_LOG_FLUSH_SECONDS = 0  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

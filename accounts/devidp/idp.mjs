@@ -9,6 +9,8 @@
 // (viewer), norole-service (none); the secret of each is "<client_id>-secret".
 //
 // Environment:
+//   IDP_BIND                 address to listen on (default 127.0.0.1; 0.0.0.0 in docker compose)
+//   IDP_ISSUER               issuer URL as browsers reach it (default http://127.0.0.1:PORT)
 //   IDP_REDIRECT_URIS        comma-separated redirect URIs of the web client "credit-app"
 //                            (default http://127.0.0.1:8000/oidc/callback/ and the localhost one)
 //   IDP_API_RESOURCE         resource indicator of the API (default http://127.0.0.1:8000/api)
@@ -23,7 +25,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 
 const PORT = Number(process.argv[2] || 9000);
-const ISSUER = `http://127.0.0.1:${PORT}`;
+const BIND = process.env.IDP_BIND || '127.0.0.1';
+const ISSUER = process.env.IDP_ISSUER || `http://127.0.0.1:${PORT}`;
 const API_RESOURCE = process.env.IDP_API_RESOURCE || 'http://127.0.0.1:8000/api';
 const API_AUDIENCE = process.env.IDP_API_AUDIENCE || 'credit-api';
 const REDIRECT_URIS = (process.env.IDP_REDIRECT_URIS
@@ -140,7 +143,7 @@ oidc.use(async (ctx, next) => {
   await next();
 });
 
-const server = oidc.listen(PORT, '127.0.0.1', () => {
+const server = oidc.listen(PORT, BIND, () => {
   console.log(`IDP READY ${ISSUER} kids=rsa-${run},ec-${run}`);
 });
 const stop = () => server.close(() => process.exit(0));

@@ -146,8 +146,21 @@ class Provider:
                 self.process.wait(timeout=5)
 
 
-def start_provider(redirect_uris: list[str], workdir: Path) -> Provider:
-    """Start ``node idp.mjs <free port>`` and wait for its ready line."""
+def start_provider(redirect_uris: list[str], workdir: Path, attempts: int = 3) -> Provider:
+    """Start ``node idp.mjs <free port>`` and wait for its ready line.
+
+    A free port can be taken by another process between the probe and node's bind, and a
+    loaded CI machine can be slow to start node: retry on a fresh port before failing.
+    """
+    failures: list[str] = []
+    for _ in range(attempts):
+        provider = _start_provider_once(redirect_uris, workdir, failures)
+        if provider is not None:
+            return provider
+    raise RuntimeError("the OIDC provider did not start:\n" + "\n---\n".join(failures))
+
+
+def _start_provider_once(redirect_uris: list[str], workdir: Path, failures: list[str]) -> Provider | None:
     port = free_port()
     keys_file = workdir / "idp-private-jwks.json"
     env = {
@@ -174,11 +187,17 @@ def start_provider(redirect_uris: list[str], workdir: Path) -> Provider:
             output.append(line.rstrip())
             if line.startswith("IDP READY"):
                 ready.set()
+        ready.set()  # node exited: stop waiting
 
     threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(timeout=30):
-        process.kill()
-        raise RuntimeError("the OIDC provider did not start:\n" + "\n".join(output))
+    ready.wait(timeout=60)
+    if not any(line.startswith("IDP READY") for line in output):
+        exit_code = process.poll()
+        if exit_code is None:
+            process.kill()
+            process.wait(timeout=5)
+        failures.append(f"port {port}, exit code {exit_code}:\n" + "\n".join(output))
+        return None
     provider = Provider(port=port, process=process, private_jwks=json.loads(keys_file.read_text()), output=output)
     keys_file.unlink()
     return provider

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -120,3 +124,38 @@ def test_admin_action_revokes_keys(admin_client) -> None:  # type: ignore[no-unt
         "/admin/accounts/apikey/", {"action": "revoke_keys", "_selected_action": [issued.api_key.pk]}, follow=True
     )
     assert _client(issued.plain_key).get(CLIENTS).status_code == 401
+
+
+def test_key_rows_are_cached_between_requests(settings: object, api_key_for: Callable[..., str]) -> None:
+    settings.API_KEY_CACHE_SECONDS = 60  # type: ignore[attr-defined]
+    api = APIClient()
+    api.credentials(HTTP_X_API_KEY=api_key_for("viewer", ["read"]))
+    api.get("/api/v1/clients/")
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/api/v1/clients/").status_code == 200
+    assert not [q for q in queries.captured_queries if "accounts_apikey" in q["sql"]]
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_cache_delay(
+    settings: object, api_key_for: Callable[..., str]
+) -> None:
+    settings.API_KEY_CACHE_SECONDS = 0.3  # type: ignore[attr-defined]
+    plain = api_key_for("viewer", ["read"])
+    api = APIClient()
+    api.credentials(HTTP_X_API_KEY=plain)
+    assert api.get("/api/v1/clients/").status_code == 200
+
+    # Another process revokes it: a queryset update sends no signal to this process.
+    ApiKey.objects.update(revoked_at=timezone.now())
+    time.sleep(0.35)
+    assert api.get("/api/v1/clients/").status_code == 401
+
+
+def test_a_key_revoked_in_this_process_stops_at_once(settings: object, api_key_for: Callable[..., str]) -> None:
+    settings.API_KEY_CACHE_SECONDS = 60  # type: ignore[attr-defined]
+    plain = api_key_for("viewer", ["read"])
+    api = APIClient()
+    api.credentials(HTTP_X_API_KEY=plain)
+    assert api.get("/api/v1/clients/").status_code == 200
+    api_key_revoke(api_key=ApiKey.objects.get())
+    assert api.get("/api/v1/clients/").status_code == 401

@@ -1,0 +1,111 @@
+"""The API call log, written in batches off the request path.
+
+One INSERT and one commit per API request cost more than a credit decision itself (on
+SQLite each commit also takes the database's single write lock). So the middleware hands
+each finished call to a per-process buffer, and a flusher thread writes the buffer with
+one ``bulk_create`` every ``API_CALL_LOG_FLUSH_SECONDS`` (default 1 s), or sooner when
+``API_CALL_LOG_BATCH_SIZE`` rows are waiting. The buffer is also flushed at process exit.
+
+What this trades: a process killed with SIGKILL loses at most the last second of *call
+log* rows (never a decision or a fraud check, which are written in the request). The
+Prometheus counters are updated in the request and lose nothing. Set
+``API_CALL_LOG_FLUSH_SECONDS=0`` to write every row in its request instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+_MAX_PENDING = 50_000  # a database outage must not eat the process's memory
+
+
+class ApiCallBuffer:
+    """Rows waiting to be written; thread-safe; one flusher thread per process."""
+
+    def __init__(self) -> None:
+        self._rows: list[object] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._owner_pid: int | None = None
+        self.dropped = 0
+
+    def add(self, row: object) -> None:
+        with self._lock:
+            if len(self._rows) >= _MAX_PENDING:
+                self.dropped += 1
+                return
+            self._rows.append(row)
+            pending = len(self._rows)
+        self._ensure_flusher()
+        if pending >= settings.API_CALL_LOG_BATCH_SIZE:
+            self._wake.set()
+
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def flush(self) -> int:
+        """Write what is waiting, in this thread; returns the number of rows written."""
+        from monitoring.models import ApiCall
+
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return 0
+        try:
+            ApiCall.objects.bulk_create(rows, batch_size=500)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("could not write %d API call log rows; keeping them for the next flush", len(rows))
+            with self._lock:
+                self._rows[:0] = rows[: max(0, _MAX_PENDING - len(self._rows))]
+            return 0
+        return len(rows)
+
+    def _ensure_flusher(self) -> None:
+        pid = os.getpid()
+        if self._owner_pid == pid:
+            return
+        with self._lock:
+            if self._owner_pid == pid:
+                return
+            self._owner_pid = pid  # after a fork (gunicorn, celery) each child starts its own
+            thread = threading.Thread(target=self._run, name="api-call-log", daemon=True)
+            thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(
+                timeout=settings.API_CALL_LOG_FLUSH_SECONDS if settings.API_CALL_LOG_FLUSH_SECONDS > 0 else 1.0
+            )
+            self._wake.clear()
+            try:
+                self.flush()
+            finally:
+                # This thread owns its own connection: drop it if the database went away.
+                close_old_connections()
+
+    def flush_at_exit(self) -> None:
+        if self._owner_pid == os.getpid() and self._rows:
+            try:
+                self.flush()
+            finally:
+                connection.close()
+
+
+buffer = ApiCallBuffer()
+atexit.register(buffer.flush_at_exit)
+
+
+def api_call_record(row: object) -> None:
+    """Record one call: buffered, or written at once when buffering is off."""
+    if settings.API_CALL_LOG_FLUSH_SECONDS <= 0:
+        row.save()  # type: ignore[attr-defined]
+    else:
+        buffer.add(row)
