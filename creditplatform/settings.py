@@ -391,6 +391,23 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Models and credit decisions (docs/scoring.md) ---------------------------------------
+# How often each process asks the registry whether the champion changed (one small query);
+# the process that changes the registry reloads at once.
+MODEL_REFRESH_SECONDS = env.float("MODEL_REFRESH_SECONDS", default=2.0)
+# Reason codes returned per decision (features that pushed the probability of default up most).
+SCORE_REASON_COUNT = env.int("SCORE_REASON_COUNT", default=4)
+if not 3 <= SCORE_REASON_COUNT <= 10:
+    raise ImproperlyConfigured("SCORE_REASON_COUNT must be between 3 and 10")
+# Risk bands: HIGH at or above the model's threshold (refused), MEDIUM from this fraction
+# of the threshold, LOW below.
+SCORE_MEDIUM_RISK_FRACTION = env.float("SCORE_MEDIUM_RISK_FRACTION", default=0.5)
+SCORE_BATCH_MAX_ITEMS = env.int("SCORE_BATCH_MAX_ITEMS", default=100)
+# Business cost used to pick a new model's threshold: a missed default (false negative)
+# costs this many times a wrongly refused good applicant (seed 004's rule: 10).
+CREDIT_COST_FALSE_NEGATIVE = env.float("CREDIT_COST_FALSE_NEGATIVE", default=10.0)
+CREDIT_COST_FALSE_POSITIVE = env.float("CREDIT_COST_FALSE_POSITIVE", default=1.0)
+
 # --- Monitoring -----------------------------------------------------------------------
 # /metrics is served to the listed addresses only (Prometheus scrapers).
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])

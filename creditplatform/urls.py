@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.oidc import admin_logout
 from monitoring.api.views import metrics_view
+from scoring.api.views import ScoreApi
 
 api_v1 = [
     path("", include("scoring.api.urls")),
@@ -15,6 +16,8 @@ api_v1 = [
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    # Seed clients call the decision endpoints at the root.
+    path("score", ScoreApi.as_view(), name="score-root"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

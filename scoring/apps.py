@@ -6,3 +6,6 @@ class ScoringConfig(AppConfig):
 
     name = "scoring"
     verbose_name = "Credit scoring"
+
+    def ready(self) -> None:
+        from scoring import receivers  # noqa: F401  (reload models when the registry changes)

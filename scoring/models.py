@@ -99,25 +99,22 @@ class CreditApplication(models.Model):
 class ModelVersion(models.Model):
     """One trained model in the registry (credit or fraud), with what is needed to trust it.
 
-    The LightGBM model text is stored in the database, so every web and worker process
-    loads the same bytes; ``sha256`` is checked before use. At most one champion and one
-    challenger per purpose.
+    The LightGBM model text lives in ``ModelArtifact`` (its own table, so listing versions
+    or decisions never drags megabytes of trees along) in the database, so every web and
+    worker process loads the same bytes; ``sha256`` is checked before use. At most one
+    champion and one challenger per purpose.
     """
 
     purpose = models.CharField(max_length=10, choices=ModelPurpose.choices)
     version = models.CharField(max_length=50)
     status = models.CharField(max_length=12, choices=ModelStatus.choices, default=ModelStatus.DRAFT)
-    artifact = models.BinaryField(help_text="LightGBM model text (Booster.model_to_string).")
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the model file.")
     feature_schema = models.JSONField(
-        default=list, help_text="[{name, type, label, min, max, categories}] in model column order."
+        default=list, help_text="[{name, type, label, min, max, categories, required}] in model column order."
     )
-    metrics = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics from training.")
     dataset = models.CharField(max_length=200, blank=True, help_text="What it was trained on.")
     threshold = models.FloatField(help_text="Probability at or above which the decision is adverse.")
-    reference_data = models.JSONField(
-        default=dict, blank=True, help_text="Sample of training inputs, for drift reports."
-    )
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -142,10 +139,32 @@ class ModelVersion(models.Model):
                 condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="modelversion_threshold_range"
             ),
             models.CheckConstraint(condition=Q(purpose__in=ModelPurpose.values), name="modelversion_purpose_valid"),
+            models.CheckConstraint(condition=Q(status__in=ModelStatus.values), name="modelversion_status_valid"),
         ]
+        indexes = [models.Index(fields=["purpose", "status"], name="modelversion_status_idx")]
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.version} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER)
+
+
+class ModelArtifact(models.Model):
+    """The bytes of a model version and the reference sample of its training inputs."""
+
+    model_version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="artifact_file")
+    content = models.BinaryField(help_text="LightGBM model text (Booster.model_to_string).")
+    size = models.PositiveIntegerField(default=0)
+    reference_data = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{columns, rows}: a sample of the training inputs and scores, the drift report's reference.",
+    )
+
+    def __str__(self) -> str:
+        return f"artifact of {self.model_version_id} ({self.size} bytes)"
 
 
 class Decision(models.Model):
@@ -172,6 +191,9 @@ class Decision(models.Model):
     latency_ms = models.FloatField(default=0)
     caller = models.CharField(max_length=100, help_text="apikey:<prefix> or user:<id>.")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    request_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the request body sent with an Idempotency-Key."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from scoring.models import Client
+from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
+from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
+from scoring.ml.predictor import get_model
+from scoring.ml.predictor import models as model_cache
+from scoring.ml.schema import FeatureSchema
+from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion
+from scoring.signals import decisions_recorded
 
 
 @transaction.atomic
@@ -33,3 +45,289 @@ def client_get_or_create(*, client_id: str) -> Client:
     """The client with this external id, created bare if unknown (API callers send ids only)."""
     client, _ = Client.objects.get_or_create(client_id=client_id)
     return client
+
+
+# --- The model registry ------------------------------------------------------------------
+
+
+def model_version_register(
+    *,
+    purpose: str,
+    version: str,
+    artifact: bytes,
+    feature_schema: list[dict[str, Any]],
+    threshold: float,
+    metrics: dict[str, Any] | None = None,
+    dataset: str = "",
+    reference_data: dict[str, Any] | None = None,
+    notes: str = "",
+    created_by: Any = None,
+) -> ModelVersion:
+    """Register a trained model as a draft, after proving its file loads and fits its schema.
+
+    Raises ``ArtifactError`` or ``SchemaError`` (both ``ValueError``) with a readable reason;
+    nothing is stored then.
+    """
+    if purpose not in ModelPurpose.values:
+        raise ValueError(f"purpose must be one of {', '.join(ModelPurpose.values)}")
+    if not 0 <= threshold <= 1:
+        raise ValueError("threshold must be between 0 and 1")
+    schema = FeatureSchema.from_list(feature_schema)
+    load_booster(artifact, schema)  # raises ArtifactError
+    with transaction.atomic():
+        model_version = ModelVersion.objects.create(
+            purpose=purpose,
+            version=version,
+            sha256=sha256_hex(artifact),
+            feature_schema=schema.to_list(),
+            threshold=threshold,
+            metrics=metrics or {},
+            dataset=dataset,
+            notes=notes,
+            created_by=created_by if getattr(created_by, "pk", None) else None,
+        )
+        ModelArtifact.objects.create(
+            model_version=model_version, content=artifact, size=len(artifact), reference_data=reference_data or {}
+        )
+    return model_version
+
+
+def model_version_activate(*, model_version: ModelVersion, status: str, user: Any = None) -> ModelVersion:
+    """Make a version the champion or the challenger of its purpose.
+
+    The version holding that role before is retired; a challenger promoted to champion
+    leaves the challenger role empty. The file is checked again first: a version that
+    cannot be served is never activated.
+    """
+    if status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
+        raise ValueError("a version is activated as champion or challenger")
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().select_related("artifact_file").get(pk=model_version.pk)
+        if locked.status == status:
+            return locked
+        try:
+            content = bytes(locked.artifact_file.content)
+        except ModelArtifact.DoesNotExist as exc:
+            raise ArtifactError("This version has no model file.") from exc
+        load_booster(content, FeatureSchema.from_list(locked.feature_schema), expected_sha256=locked.sha256)
+        ModelVersion.objects.select_for_update().filter(purpose=locked.purpose, status=status).exclude(
+            pk=locked.pk
+        ).update(status=ModelStatus.RETIRED)
+        locked.status = status
+        locked.activated_at = timezone.now()
+        locked.activated_by = user if getattr(user, "pk", None) else None
+        locked.save(update_fields=["status", "activated_at", "activated_by"])
+        transaction.on_commit(model_cache.invalidate)
+    return locked
+
+
+def model_version_retire(*, model_version: ModelVersion) -> ModelVersion:
+    """Take a version out of service (a purpose may then have no champion: /score answers 503)."""
+    with transaction.atomic():
+        updated = ModelVersion.objects.filter(pk=model_version.pk).exclude(status=ModelStatus.RETIRED)
+        updated.update(status=ModelStatus.RETIRED)
+        transaction.on_commit(model_cache.invalidate)
+    model_version.refresh_from_db()
+    return model_version
+
+
+# --- Credit decisions --------------------------------------------------------------------
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key already used by this caller for a different request body."""
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One validated applicant: the model's features and the optional links to stored records."""
+
+    features: dict[str, Any]
+    client_id: str | None = None
+    application_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    decision: Decision
+    replayed: bool = False
+
+
+def risk_level_for(probability: float, threshold: float) -> str:
+    """HIGH at or above the threshold (refused); MEDIUM from a fraction of it; LOW below."""
+    if probability >= threshold:
+        return RiskLevel.HIGH
+    if probability >= threshold * settings.SCORE_MEDIUM_RISK_FRACTION:
+        return RiskLevel.MEDIUM
+    return RiskLevel.LOW
+
+
+def _shadow(challenger: LoadedModel | None, champion: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """The challenger's verdicts on the same inputs (stored, never returned), or Nones."""
+    if challenger is None or challenger.model_version_id == champion.model_version_id:
+        return [None] * len(rows)
+    out: list[Any] = []
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for i, values in enumerate(rows):
+        clean, errors = challenger.schema.validate({k: v for k, v in values.items() if k in challenger.schema})
+        if errors:
+            out.append({"model_version": challenger.version, "error": f"inputs not valid: {', '.join(sorted(errors))}"})
+        else:
+            out.append(None)
+            valid.append((i, clean))
+    if valid:
+        probabilities = challenger.probabilities(challenger.schema.matrix([v for _, v in valid]))
+        for (i, _), probability in zip(valid, probabilities, strict=True):
+            p = float(probability)
+            prediction = int(p >= challenger.threshold)
+            out[i] = {
+                "model_version": challenger.version,
+                "model_version_id": challenger.model_version_id,
+                "probability_default": round(p, 6),
+                "prediction": prediction,
+                "decision": CreditDecisionOutcome.REFUSE if prediction else CreditDecisionOutcome.APPROVE,
+                "threshold_used": challenger.threshold,
+            }
+    return out
+
+
+def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Client], dict[str, CreditApplication]]:
+    """The clients and applications the requests name; unknown client ids are created bare.
+
+    Raises a ``ValidationError`` naming the field for an unknown application, or one that
+    belongs to another client than the ``client_id`` sent with it.
+    """
+    application_ids = {r.application_id for r in requests if r.application_id}
+    applications = {
+        a.application_id: a
+        for a in CreditApplication.objects.select_related("client").filter(application_id__in=application_ids)
+    }
+    errors: dict[str, str] = {}
+    for i, r in enumerate(requests):
+        prefix = f"items.{i}." if batch else ""
+        if r.application_id:
+            application = applications.get(r.application_id)
+            if application is None:
+                errors[f"{prefix}application_id"] = "Unknown application."
+            elif r.client_id and application.client.client_id != r.client_id:
+                errors[f"{prefix}application_id"] = "This application belongs to another client."
+    if errors:
+        raise ValidationError(errors)
+
+    client_ids = {r.client_id for r in requests if r.client_id and not r.application_id}
+    clients = {a.client.client_id: a.client for a in applications.values()}
+    wanted = client_ids - set(clients)
+    if wanted:
+        found = {c.client_id: c for c in Client.objects.filter(client_id__in=wanted)}
+        missing = wanted - set(found)
+        if missing:
+            Client.objects.bulk_create([Client(client_id=cid) for cid in sorted(missing)], ignore_conflicts=True)
+            found.update({c.client_id: c for c in Client.objects.filter(client_id__in=missing)})
+        clients.update(found)
+    return clients, applications
+
+
+def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: str, batch: bool) -> list[Decision]:
+    """Score the requests together (one vectorised predict) and build their unsaved rows."""
+    started = time.perf_counter()
+    clients, applications = _links(requests, batch)
+    rows = [r.features for r in requests]
+    matrix = model.schema.matrix(rows)
+    probabilities = model.probabilities(matrix)
+    contributions = model.contributions(matrix)
+    shadows = _shadow(get_model(model.purpose, ModelStatus.CHALLENGER), model, rows)
+    per_row_ms = (time.perf_counter() - started) * 1000 / len(requests)
+    decisions = []
+    for i, r in enumerate(requests):
+        p = min(max(float(probabilities[i]), 0.0), 1.0)
+        prediction = int(p >= model.threshold)
+        application = applications.get(r.application_id) if r.application_id else None
+        client = application.client if application else (clients.get(r.client_id) if r.client_id else None)
+        reasons = model.reasons(contributions[i], r.features, settings.SCORE_REASON_COUNT)
+        decisions.append(
+            Decision(
+                client=client,
+                application=application,
+                # The registry row loaded with the model: no query to name the version.
+                model_version=model.record,
+                features=r.features,
+                probability_default=round(p, 6),
+                prediction=prediction,
+                decision=CreditDecisionOutcome.REFUSE if prediction else CreditDecisionOutcome.APPROVE,
+                risk_level=risk_level_for(p, model.threshold),
+                threshold_used=model.threshold,
+                reasons=[reason.as_dict() for reason in reasons],
+                shadow=shadows[i],
+                latency_ms=round(per_row_ms, 3),
+                caller=caller[:100],
+            )
+        )
+    return decisions
+
+
+def _mark_decided(decisions: Sequence[Decision]) -> None:
+    ids = {d.application_id for d in decisions if d.application_id}
+    if ids:
+        CreditApplication.objects.filter(pk__in=ids).update(status=ApplicationStatus.DECIDED, updated_at=timezone.now())
+
+
+def application_score(
+    *,
+    model: LoadedModel,
+    request: ScoreRequest,
+    caller: str,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+) -> ScoreOutcome:
+    """Decide on one applicant with ``model``, store the decision, and return it.
+
+    With an ``idempotency_key`` the same caller sending the same key again gets the
+    stored decision back (even when both requests arrive together); the same key with a
+    different body raises ``IdempotencyConflict``.
+    """
+    if idempotency_key:
+        existing = _replay(caller, idempotency_key, request_hash)
+        if existing is not None:
+            return existing
+    decision = _decisions(model, [request], caller=caller, batch=False)[0]
+    decision.idempotency_key = idempotency_key or None
+    decision.request_hash = request_hash if idempotency_key else ""
+    try:
+        with transaction.atomic():
+            decision.save(force_insert=True)
+            _mark_decided([decision])
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: answer with its decision.
+        replay = _replay(caller, idempotency_key, request_hash) if idempotency_key else None
+        if replay is None:
+            raise
+        return replay
+    decisions_recorded.send(sender=Decision, kind="credit", outcomes=[decision.decision])
+    return ScoreOutcome(decision)
+
+
+def _replay(caller: str, key: str, request_hash: str) -> ScoreOutcome | None:
+    existing = (
+        Decision.objects.select_related("client", "application", "model_version")
+        .filter(caller=caller[:100], idempotency_key=key)
+        .first()
+    )
+    if existing is None:
+        return None
+    if existing.request_hash and request_hash and existing.request_hash != request_hash:
+        raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.")
+    return ScoreOutcome(existing, replayed=True)
+
+
+def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], caller: str) -> list[Decision]:
+    """Decide on several applicants at once (vectorised) and store them in one transaction."""
+    if not requests:
+        return []
+    if len(requests) > settings.SCORE_BATCH_MAX_ITEMS:
+        raise ValidationError({"items": f"At most {settings.SCORE_BATCH_MAX_ITEMS} applicants per call."})
+    decisions = _decisions(model, requests, caller=caller, batch=True)
+    with transaction.atomic():
+        Decision.objects.bulk_create(decisions)
+        _mark_decided(decisions)
+    decisions_recorded.send(sender=Decision, kind="credit", outcomes=[d.decision for d in decisions])
+    return decisions

@@ -10,7 +10,9 @@ from rest_framework.test import APIClient
 from accounts.roles import Role
 from accounts.services import api_key_create
 from creditplatform.celery import app as celery_app
+from scoring.ml.predictor import reset_models
 from tests.factories import UserFactory
+from tests.models import TrainedModel, credit_training, register_trained
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +84,23 @@ def key_client(api_key_for: Callable[..., str]) -> Callable[..., APIClient]:
         return api
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models() -> Iterator[None]:
+    """Each test starts with no model loaded in this process (the registry rolls back)."""
+    reset_models()
+    yield
+    reset_models()
+
+
+@pytest.fixture(scope="session")
+def trained_credit() -> TrainedModel:
+    """The default credit model, trained once per test session by the project's own code."""
+    return credit_training(seed=42)
+
+
+@pytest.fixture
+def credit_model(db: None, trained_credit: TrainedModel) -> object:
+    """The default credit model registered and serving as champion; returns its ModelVersion."""
+    return register_trained(trained_credit, status="champion")

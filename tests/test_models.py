@@ -28,7 +28,7 @@ def _violates(create) -> bool:  # type: ignore[no-untyped-def]
 
 
 def _model(purpose: str = "credit", version: str = "v1", status: str = "draft", **kw) -> ModelVersion:  # type: ignore[no-untyped-def]
-    fields = {"artifact": b"tree", "sha256": "0" * 64, "threshold": 0.3, **kw}
+    fields = {"sha256": "0" * 64, "threshold": 0.3, **kw}
     return ModelVersion.objects.create(purpose=purpose, version=version, status=status, **fields)
 
 

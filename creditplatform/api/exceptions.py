@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -94,6 +95,11 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
         exc = PayloadTooLarge()
     elif isinstance(exc, TooManyFieldsSent):
         exc = PayloadTooLarge("Too many fields in the request.")
+    elif isinstance(exc, DjangoValidationError):
+        # Services validate with Django's ValidationError (they know nothing of DRF).
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
     elif isinstance(exc, RecursionError):
         exc = exceptions.ParseError("Malformed JSON: nested too deeply.")
 

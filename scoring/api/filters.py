@@ -2,7 +2,8 @@
 
 import django_filters
 
-from scoring.models import Client
+from scoring.choices import CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
+from scoring.models import Client, Decision, ModelVersion
 
 
 class ClientFilter(django_filters.FilterSet):
@@ -14,3 +15,34 @@ class ClientFilter(django_filters.FilterSet):
     class Meta:
         model = Client
         fields = ["client_id", "last_name", "created_after", "created_before"]
+
+
+class DecisionFilter(django_filters.FilterSet):
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    decision = django_filters.ChoiceFilter(choices=CreditDecisionOutcome.choices)
+    risk_level = django_filters.ChoiceFilter(choices=RiskLevel.choices)
+    model_version = django_filters.CharFilter(field_name="model_version__version")
+    client_id = django_filters.CharFilter(field_name="client__client_id")
+    application_id = django_filters.CharFilter(field_name="application__application_id")
+
+    class Meta:
+        model = Decision
+        fields = [
+            "created_after",
+            "created_before",
+            "decision",
+            "risk_level",
+            "model_version",
+            "client_id",
+            "application_id",
+        ]
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    purpose = django_filters.ChoiceFilter(choices=ModelPurpose.choices)
+    status = django_filters.ChoiceFilter(choices=ModelStatus.choices)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["purpose", "status"]

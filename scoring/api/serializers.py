@@ -1,18 +1,37 @@
-"""Serializers of the scoring API."""
+"""Serializers of the scoring API.
+
+``/score`` validates against the champion's own feature schema (``scoring.ml.schema``)
+rather than a DRF serializer: the accepted fields follow whichever model is serving, and
+the check is a plain loop on the hot path. Errors keep the API's one shape, naming each
+field. The DRF serializers below describe the default model for the OpenAPI document and
+serialise the read endpoints.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictModelSerializer
-from scoring.models import Client
+from scoring.ml.datasets import CREDIT_DATA_MAPPING
+from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
+from scoring.models import Client, Decision, ModelVersion
+from scoring.services import ScoreRequest
 from scoring.validators import (
+    EXTERNAL_ID_PATTERN,
     external_id_validator,
     no_control_chars,
     no_control_chars_multiline,
     phone_validator,
     validate_birth_date,
 )
+
+LINK_FIELDS = ("client_id", "application_id")
+_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
+_DATETIME = serializers.DateTimeField()
 
 
 class ClientSerializer(StrictModelSerializer):
@@ -50,3 +69,193 @@ class ClientSerializer(StrictModelSerializer):
         if self.instance is None and Client.objects.filter(client_id=value).exists():
             raise serializers.ValidationError("A client with this client_id already exists.")
         return value
+
+
+# --- /score -------------------------------------------------------------------------------
+
+
+def score_request_parse(
+    data: Any, schema: FeatureSchema, prefix: str = ""
+) -> tuple[ScoreRequest | None, dict[str, list[str]]]:
+    """One applicant from a JSON object: (request, {}) or (None, {field: [message]})."""
+    if not isinstance(data, Mapping):
+        return None, {prefix.rstrip(".") or "non_field_errors": ["Expected a JSON object of applicant features."]}
+    errors: dict[str, list[str]] = {}
+    links: dict[str, str] = {}
+    for name in LINK_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            errors[prefix + name] = ["Not a valid string."]
+        elif not _EXTERNAL_ID.match(value):
+            errors[prefix + name] = [str(external_id_validator.message)]
+        else:
+            links[name] = value
+    values, feature_errors = schema.validate(data, ignore=LINK_FIELDS)
+    errors.update({prefix + name: [message] for name, message in feature_errors.items()})
+    if errors:
+        return None, errors
+    return ScoreRequest(features=values, **links), {}
+
+
+def score_batch_parse(data: Any, schema: FeatureSchema, max_items: int) -> list[ScoreRequest]:
+    """``{"items": [applicant, ...]}`` with 1 to ``max_items`` applicants; every error is reported."""
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError({"non_field_errors": ['Expected {"items": [...]}.']})
+    unknown = [str(k) for k in data if k != "items"]
+    if unknown:
+        raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise serializers.ValidationError({"items": ["Expected a list of applicants."]})
+    if not items:
+        raise serializers.ValidationError({"items": ["Send at least one applicant."]})
+    if len(items) > max_items:
+        raise serializers.ValidationError(
+            {"items": [f"At most {max_items} applicants per call (got {len(items)}); use a batch job for more."]}
+        )
+    requests: list[ScoreRequest] = []
+    errors: dict[str, list[str]] = {}
+    for i, item in enumerate(items):
+        parsed, item_errors = score_request_parse(item, schema, prefix=f"items.{i}.")
+        errors.update(item_errors)
+        if parsed is not None:
+            requests.append(parsed)
+    if errors:
+        raise serializers.ValidationError(errors)
+    return requests
+
+
+def decision_representation(decision: Decision, *, with_features: bool = False) -> dict[str, Any]:
+    """The public shape of a credit decision, for /score and /predictions alike."""
+    out: dict[str, Any] = {
+        "id": str(decision.id),
+        "client_id": decision.client.client_id if decision.client_id else None,
+        "application_id": decision.application.application_id if decision.application_id else None,
+        "probability_default": decision.probability_default,
+        "prediction": decision.prediction,
+        "decision": decision.decision,
+        "risk_level": decision.risk_level,
+        "threshold_used": decision.threshold_used,
+        "model_version": decision.model_version.version,
+        "reasons": decision.reasons,
+        "created_at": _DATETIME.to_representation(decision.created_at),
+    }
+    if with_features:
+        out["features"] = decision.features
+        out["caller"] = decision.caller
+    return out
+
+
+def _doc_fields() -> dict[str, serializers.Field]:
+    """The default model's features as DRF fields, for the OpenAPI document only."""
+    fields: dict[str, serializers.Field] = {
+        "client_id": serializers.CharField(required=False, max_length=64, help_text="External client id, e.g. C1001."),
+        "application_id": serializers.CharField(required=False, max_length=64, help_text="External application id."),
+    }
+    for name, _source, kind, label, low, high, required, _transform in CREDIT_DATA_MAPPING:
+        if kind == CATEGORICAL:
+            fields[name] = serializers.CharField(required=False, allow_null=True, help_text=f"{label} (a category)")
+        elif kind == INTEGER:
+            fields[name] = serializers.IntegerField(help_text=label, min_value=low, max_value=high, required=required)
+        else:
+            fields[name] = serializers.FloatField(help_text=label, min_value=low, max_value=high, required=required)
+    return fields
+
+
+ScoreInputSerializer = type(
+    "ScoreInputSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "An applicant, as the default model takes it; any model's own schema is in /api/v1/models/.",
+        **_doc_fields(),
+    },
+)
+
+
+class ReasonSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    feature = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.JSONField(allow_null=True)
+    contribution = serializers.FloatField(help_text="Signed TreeSHAP contribution to the log-odds of default.")
+
+
+class DecisionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A stored credit decision (read-only)."""
+
+    client_id = serializers.CharField(allow_null=True)
+    application_id = serializers.CharField(allow_null=True)
+    model_version = serializers.CharField()
+    reasons = ReasonSerializer(many=True)
+
+    class Meta:
+        model = Decision
+        fields = [
+            "id",
+            "client_id",
+            "application_id",
+            "probability_default",
+            "prediction",
+            "decision",
+            "risk_level",
+            "threshold_used",
+            "model_version",
+            "reasons",
+            "created_at",
+        ]
+
+    def to_representation(self, instance: Decision) -> dict[str, Any]:
+        return decision_representation(instance, with_features=bool(self.context.get("with_features")))
+
+
+class DecisionDetailSerializer(DecisionSerializer):
+    features = serializers.JSONField(help_text="The input snapshot the model saw.")
+    caller = serializers.CharField()
+
+    class Meta(DecisionSerializer.Meta):
+        fields = [*DecisionSerializer.Meta.fields, "features", "caller"]
+
+    def to_representation(self, instance: Decision) -> dict[str, Any]:
+        return decision_representation(instance, with_features=True)
+
+
+class ScoreBatchInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    items = ScoreInputSerializer(many=True, help_text="1 to SCORE_BATCH_MAX_ITEMS (default 100) applicants.")
+
+
+class ScoreBatchOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    count = serializers.IntegerField()
+    results = DecisionSerializer(many=True)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A registry entry: what the model takes, how good it was, whether it serves."""
+
+    activated_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "purpose",
+            "version",
+            "status",
+            "threshold",
+            "sha256",
+            "dataset",
+            "feature_schema",
+            "metrics",
+            "notes",
+            "activated_at",
+            "activated_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_activated_by(self, obj: ModelVersion) -> str | None:
+        return f"user:{obj.activated_by_id}" if obj.activated_by_id else None
+
+
+class ModelActivateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    status = serializers.ChoiceField(choices=["champion", "challenger"], default="champion")

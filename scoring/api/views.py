@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from accounts.permissions import ReadOrWrite
-from scoring.api.filters import ClientFilter
-from scoring.api.serializers import ClientSerializer
-from scoring.models import Client
-from scoring.selectors import client_list
-from scoring.services import client_create, client_update
+from accounts.permissions import CanRead, CanScore, IsAdmin, ReadOrWrite
+from accounts.principals import caller_label
+from creditplatform.api.exceptions import Conflict, ServiceUnavailable
+from scoring.api.filters import ClientFilter, DecisionFilter, ModelVersionFilter
+from scoring.api.serializers import (
+    ClientSerializer,
+    DecisionDetailSerializer,
+    DecisionSerializer,
+    ModelActivateSerializer,
+    ModelVersionSerializer,
+    ScoreBatchInputSerializer,
+    ScoreBatchOutputSerializer,
+    ScoreInputSerializer,
+    decision_representation,
+    score_batch_parse,
+    score_request_parse,
+)
+from scoring.choices import ModelPurpose
+from scoring.ml.model import ArtifactError
+from scoring.ml.predictor import ModelUnavailable, require_model
+from scoring.models import Client, Decision, ModelVersion
+from scoring.selectors import client_list, decision_list, model_version_list
+from scoring.services import (
+    IdempotencyConflict,
+    application_score,
+    applications_score,
+    client_create,
+    client_update,
+    model_version_activate,
+)
 from scoring.validators import EXTERNAL_ID_PATTERN
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+SEED_PAYLOAD = {"age": 35, "revenu": 50000, "historique_impaye": 1}
 
 
 @extend_schema_view(
@@ -63,3 +95,168 @@ class ClientViewSet(
         serializer.is_valid(raise_exception=True)
         client = client_update(client=instance, **serializer.validated_data)
         return Response(self.get_serializer(client).data)
+
+
+def _credit_model() -> Any:
+    try:
+        return require_model(ModelPurpose.CREDIT)
+    except ModelUnavailable as exc:
+        raise ServiceUnavailable(f"{exc} An admin activates one in the model registry.") from exc
+
+
+def _idempotency(request: Request) -> tuple[str | None, str]:
+    """The Idempotency-Key header (checked) and the SHA-256 of the body it protects."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None, ""
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        raise serializers.ValidationError({IDEMPOTENCY_HEADER: ["Use 1-200 printable characters."]})
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    return key, hashlib.sha256(body.encode()).hexdigest()
+
+
+class ScoreApi(APIView):
+    """``POST /score``: a credit decision on one applicant, explained and stored."""
+
+    permission_classes = [CanScore]
+    throttle_scope = "score"
+
+    @extend_schema(
+        summary="Credit decision on one applicant",
+        description=(
+            "Scores the applicant with the champion credit model and stores the decision. Seed 000's payload "
+            "(`age`, `revenu`, `historique_impaye`) is enough; every other feature of the champion's schema is "
+            "optional (missing values are handled by the model). Unknown fields and out-of-range values are "
+            "refused with 400 naming the field.\n\n"
+            "`prediction` is 1 (refuse) when `probability_default` ≥ `threshold_used`, the threshold that minimised "
+            "the business cost in training. `reasons` are the features that pushed the probability of default up "
+            "most, from LightGBM's own TreeSHAP contributions (`pred_contrib`, log-odds units).\n\n"
+            "Send an `Idempotency-Key` header to make retries safe: the same key and body return the stored "
+            "decision (200, `Idempotent-Replayed: true`); the same key with another body is a 409."
+        ),
+        request=ScoreInputSerializer,
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
+        responses={
+            201: DecisionSerializer,
+            200: OpenApiResponse(DecisionSerializer, description="Replay of a stored decision (Idempotency-Key)."),
+            409: OpenApiResponse(description="Idempotency-Key reused with another body."),
+            503: OpenApiResponse(description="No credit model can serve."),
+        },
+        examples=[OpenApiExample("Seed 000 payload", value=SEED_PAYLOAD, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        model = _credit_model()
+        parsed, errors = score_request_parse(request.data, model.schema)
+        if errors or parsed is None:
+            raise serializers.ValidationError(errors)
+        key, body_hash = _idempotency(request)
+        try:
+            outcome = application_score(
+                model=model,
+                request=parsed,
+                caller=caller_label(request.user),
+                idempotency_key=key,
+                request_hash=body_hash,
+            )
+        except IdempotencyConflict as exc:
+            raise Conflict(str(exc)) from exc
+        headers = {"X-Model-Version": outcome.decision.model_version.version}
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            decision_representation(outcome.decision),
+            status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED,
+            headers=headers,
+        )
+
+
+class ScoreBatchApi(APIView):
+    """``POST /api/v1/score/batch``: up to ``SCORE_BATCH_MAX_ITEMS`` applicants in one call."""
+
+    permission_classes = [CanScore]
+    throttle_scope = "score"
+
+    @extend_schema(
+        summary="Credit decisions on up to 100 applicants (synchronous)",
+        description=(
+            "The same checks and decisions as `/score`, scored together (one vectorised predict) and stored in one "
+            "transaction: either every applicant is decided or none is (errors name `items.<i>.<field>`). "
+            "More than 100 applicants is a 400; larger files go through a batch job."
+        ),
+        request=ScoreBatchInputSerializer,
+        responses={201: ScoreBatchOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Two applicants",
+                value={"items": [SEED_PAYLOAD, {"age": 52, "revenu": 180, "historique_impaye": 0, "job": "fixed"}]},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        model = _credit_model()
+        requests = score_batch_parse(request.data, model.schema, settings.SCORE_BATCH_MAX_ITEMS)
+        decisions = applications_score(model=model, requests=requests, caller=caller_label(request.user))
+        return Response(
+            {"count": len(decisions), "results": [decision_representation(d) for d in decisions]},
+            status=status.HTTP_201_CREATED,
+            headers={"X-Model-Version": model.version},
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List credit decisions"),
+    retrieve=extend_schema(summary="A credit decision, with its input snapshot"),
+)
+class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    """Stored credit decisions (``/api/v1/predictions/``): viewer, analyst, admin."""
+
+    permission_classes = [CanRead]
+    filterset_class = DecisionFilter
+    ordering_fields = ["created_at", "probability_default"]
+    ordering = ["-created_at"]
+    search_fields: list[str] = []
+
+    def get_queryset(self) -> QuerySet[Decision]:
+        return decision_list()
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:  # type: ignore[type-arg]
+        return DecisionDetailSerializer if self.action == "retrieve" else DecisionSerializer
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List model versions"),
+    retrieve=extend_schema(summary="A model version: schema, metrics, status"),
+)
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    """The model registry (``/api/v1/models/``): read by viewer+, activated by admins."""
+
+    serializer_class = ModelVersionSerializer
+    filterset_class = ModelVersionFilter
+    ordering_fields = ["created_at", "activated_at", "version"]
+    ordering = ["purpose", "-created_at"]
+    search_fields = ["version", "dataset"]
+
+    def get_queryset(self) -> QuerySet[ModelVersion]:
+        return model_version_list()
+
+    def get_permissions(self) -> list[Any]:
+        return [IsAdmin()] if self.action == "activate" else [CanRead()]
+
+    @extend_schema(
+        summary="Activate a version as champion or challenger (admin)",
+        request=ModelActivateSerializer,
+        responses={200: ModelVersionSerializer, 400: OpenApiResponse(description="The model file fails its checks.")},
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        model_version = self.get_object()
+        payload = ModelActivateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            activated = model_version_activate(
+                model_version=model_version, status=payload.validated_data["status"], user=request.user
+            )
+        except ArtifactError as exc:
+            raise serializers.ValidationError({"model_version": [str(exc)]}) from exc
+        return Response(self.get_serializer(activated).data)

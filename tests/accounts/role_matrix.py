@@ -95,6 +95,17 @@ READ = dict(
     apikey_read=200,
 )
 EVERYONE_200 = {p: 200 for p in PRINCIPALS}
+DECIDE_SCORE = dict(
+    admin=201,
+    analyst=201,
+    viewer=403,
+    compliance=403,
+    anonymous=401,
+    apikey_score=201,
+    apikey_fraud=403,
+    apikey_read=403,
+)
+SEED_SCORE = {"age": 35, "revenu": 50000, "historique_impaye": 1}
 
 MATRIX: list[Row] = [
     # ---- API ---------------------------------------------------------------------------
@@ -143,6 +154,28 @@ MATRIX: list[Row] = [
         apikey_fraud=403,
         apikey_read=403,
         note="no deletion through the API, even for admins: erasure is a GDPR request",
+    ),
+    # ---- Credit decisions (a champion credit model is registered) -----------------------
+    api("POST", "/api/v1/score", body=SEED_SCORE, **DECIDE_SCORE),
+    api("POST", "/score", body=SEED_SCORE, **DECIDE_SCORE, note="root alias for seed clients"),
+    api("POST", "/api/v1/score/batch", body={"items": [SEED_SCORE, SEED_SCORE]}, **DECIDE_SCORE),
+    api("GET", "/api/v1/predictions/", **READ),
+    api("GET", "/api/v1/predictions/{decision_id}/", **READ),
+    api("GET", "/api/v1/models/", **READ),
+    api("GET", "/api/v1/models/{model_pk}/", **READ),
+    api(
+        "POST",
+        "/api/v1/models/{challenger_pk}/activate/",
+        body={"status": "champion"},
+        admin=200,
+        analyst=403,
+        viewer=403,
+        compliance=403,
+        anonymous=401,
+        apikey_score=403,
+        apikey_fraud=403,
+        apikey_read=403,
+        note="model activation: admin only",
     ),
     # ---- Admin pages -------------------------------------------------------------------
     page("/admin/", view=STAFF),

@@ -14,17 +14,21 @@ from rest_framework.test import APIClient
 from accounts.roles import Role
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
 from tests.factories import ClientFactory
+from tests.models import TrainedModel, register_trained
 
 CELLS = [(row, principal) for row in MATRIX for principal in PRINCIPALS]
 API_PREFIXES = ("api/", "score", "fraude", "metrics")
 
 
 @pytest.fixture
-def matrix_objects(db: None, api_key_for: Callable[..., str]) -> dict[str, Any]:
+def matrix_objects(db: None, api_key_for: Callable[..., str], trained_credit: TrainedModel) -> dict[str, Any]:
     """The rows' placeholders: objects each cell may point at."""
     from accounts.models import ApiKey
+    from scoring.models import Decision
 
     client = ClientFactory(client_id="C0001")
+    champion = register_trained(trained_credit, version="credit-matrix", status="champion")
+    challenger = register_trained(trained_credit, version="credit-matrix-2", status="challenger", threshold=0.5)
     api_key_for(Role.VIEWER, ["read"])
     superuser = get_user_model().objects.create_superuser("breakglass", "bg@example.test", None)
     return {
@@ -32,6 +36,18 @@ def matrix_objects(db: None, api_key_for: Callable[..., str]) -> dict[str, Any]:
         "client_pk": client.pk,
         "api_key_pk": ApiKey.objects.latest("created_at").pk,
         "superuser_pk": superuser.pk,
+        "model_pk": champion.pk,
+        "challenger_pk": challenger.pk,
+        "decision_id": Decision.objects.create(
+            model_version=champion,
+            features={"age": 35},
+            probability_default=0.1,
+            prediction=0,
+            decision="approve",
+            risk_level="LOW",
+            threshold_used=0.3,
+            caller="user:0",
+        ).pk,
     }
 
 

@@ -31,7 +31,7 @@ def test_health_is_degraded_but_serving_without_models() -> None:
 def test_health_names_the_champions() -> None:
     for purpose in ("credit", "fraud"):
         ModelVersion.objects.create(
-            purpose=purpose, version=f"{purpose}-7", status="champion", artifact=b"x", sha256="0" * 64, threshold=0.5
+            purpose=purpose, version=f"{purpose}-7", status="champion", sha256="0" * 64, threshold=0.5
         )
     body = APIClient().get(URL).json()
     assert body["status"] == "ok"

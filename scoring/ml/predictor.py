@@ -1,0 +1,141 @@
+"""The registry's models, loaded once per process and swapped without a restart.
+
+``get_model(purpose)`` returns the current champion as a ``LoadedModel`` (or ``None``).
+It asks the database which version is the champion at most every
+``MODEL_REFRESH_SECONDS`` (one indexed query), and at once in the process that changed
+the registry (a ``post_save`` receiver calls ``invalidate``). A new version is loaded and
+checked *before* it replaces the old one, under a lock, so concurrent requests keep
+getting the old model until the new one is complete; a request never sees a half-loaded
+model. A version whose artifact fails its checks is never served: requests get a 503
+until the registry is fixed, and the failure is logged once per version.
+
+Web processes load lazily on the first request; Celery workers warm up in
+``worker_process_init`` (``creditplatform/celery.py``); ``reset_models()`` is for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from scoring.choices import ModelStatus
+from scoring.ml.model import ArtifactError, LoadedModel, load_booster
+from scoring.ml.schema import FeatureSchema, SchemaError
+
+logger = logging.getLogger(__name__)
+
+
+class ModelUnavailable(Exception):
+    """No usable model for this purpose: none registered, or its artifact failed its checks."""
+
+
+@dataclass
+class _Slot:
+    model: LoadedModel | None = None
+    key: tuple[int, str, float] | None = None  # (id, sha256, threshold) of what is loaded
+    checked_at: float = float("-inf")
+    broken_key: tuple[int, str, float] | None = None  # a version that failed to load
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ModelCache:
+    """One slot per (purpose, status); thread-safe (gunicorn threads, Celery threads)."""
+
+    def __init__(self) -> None:
+        self._slots: dict[tuple[str, str], _Slot] = {}
+
+    def get(self, purpose: str, status: str = ModelStatus.CHAMPION) -> LoadedModel | None:
+        slot = self._slots.get((purpose, status))
+        if slot is not None and time.monotonic() - slot.checked_at < settings.MODEL_REFRESH_SECONDS:
+            return slot.model
+        return self._refresh(self._slots.setdefault((purpose, status), _Slot()), purpose, status)
+
+    def invalidate(self) -> None:
+        """Make the next ``get`` re-read the registry (called when a version is saved)."""
+        for slot in list(self._slots.values()):
+            slot.checked_at = float("-inf")
+
+    def reset(self) -> None:
+        self._slots.clear()
+
+    def _refresh(self, slot: _Slot, purpose: str, status: str) -> LoadedModel | None:
+        from scoring.models import ModelVersion
+
+        # While one thread checks (and maybe loads), the others keep serving the current
+        # model; only a process with nothing loaded yet waits for the first load.
+        if not slot.lock.acquire(blocking=slot.model is None):
+            return slot.model
+        try:
+            current = (
+                ModelVersion.objects.filter(purpose=purpose, status=status)
+                .values_list("id", "sha256", "threshold")
+                .first()
+            )
+            if current is None:
+                slot.model, slot.key = None, None
+            elif current == slot.broken_key:
+                slot.model = None
+            elif current != slot.key:
+                loaded = self._load(current[0])  # complete and checked before anyone sees it
+                if loaded is None:
+                    slot.model, slot.key, slot.broken_key = None, None, current
+                else:
+                    slot.model, slot.key, slot.broken_key = loaded, current, None
+            slot.checked_at = time.monotonic()
+            return slot.model
+        finally:
+            slot.lock.release()
+
+    @staticmethod
+    def _load(model_version_id: int) -> LoadedModel | None:
+        from scoring.models import ModelVersion
+
+        row = (
+            ModelVersion.objects.select_related("artifact_file")
+            .only("id", "version", "purpose", "threshold", "sha256", "feature_schema", "artifact_file__content")
+            .filter(id=model_version_id)
+            .first()
+        )
+        if row is None:
+            return None
+        try:
+            schema = FeatureSchema.from_list(row.feature_schema)
+            booster = load_booster(bytes(row.artifact_file.content), schema, expected_sha256=row.sha256)
+        except (ArtifactError, SchemaError, ModelVersion.artifact_file.RelatedObjectDoesNotExist) as exc:
+            logger.error("model %s %s refused: %s", row.purpose, row.version, exc)
+            return None
+        logger.info("model %s %s loaded", row.purpose, row.version)
+        return LoadedModel(
+            model_version_id=row.id,
+            version=row.version,
+            purpose=row.purpose,
+            threshold=float(row.threshold),
+            sha256=row.sha256,
+            schema=schema,
+            booster=booster,
+            record=ModelVersion.objects.only("id", "purpose", "version").get(pk=row.pk),
+        )
+
+
+models = ModelCache()
+
+
+def get_model(purpose: str, status: str = ModelStatus.CHAMPION) -> LoadedModel | None:
+    """The loaded model in ``status`` for ``purpose``, or None."""
+    return models.get(purpose, status)
+
+
+def require_model(purpose: str) -> LoadedModel:
+    """The champion for ``purpose``; raises ``ModelUnavailable`` when there is none to serve."""
+    model = models.get(purpose)
+    if model is None:
+        raise ModelUnavailable(f"No usable {purpose} model is registered as champion.")
+    return model
+
+
+def reset_models() -> None:
+    models.reset()

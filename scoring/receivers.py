@@ -1,0 +1,19 @@
+"""Infrastructure receivers of the scoring app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from scoring.ml.predictor import models as model_cache
+from scoring.models import ModelVersion
+
+
+@receiver(post_save, sender=ModelVersion, dispatch_uid="scoring.registry_saved")
+@receiver(post_delete, sender=ModelVersion, dispatch_uid="scoring.registry_deleted")
+def registry_changed(sender: Any, **kwargs: Any) -> None:
+    """This process re-reads the registry at its next request (others within MODEL_REFRESH_SECONDS)."""
+    transaction.on_commit(model_cache.invalidate)

@@ -1,0 +1,6 @@
+"""What scoring announces. Monitoring listens; scoring never imports monitoring."""
+
+from django.dispatch import Signal
+
+# Sent after decisions are stored: kind ("credit" or "fraud"), outcomes (one per decision).
+decisions_recorded = Signal()
