@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from creditplatform.admin_mixins import EvidenceAdminMixin
+from scoring.admin_forms import ModelUploadForm
+from scoring.choices import ModelStatus
+from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
+from scoring.selectors import shadow_agreement
+from scoring.services import model_version_activate, model_version_register, model_version_retire
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["client_id", "last_name", "first_name", "email", "erased_at", "created_at"]
     list_filter = [("erased_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["client_id", "last_name", "email"]
@@ -21,7 +34,7 @@ class ClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditApplication)
-class CreditApplicationAdmin(admin.ModelAdmin):
+class CreditApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["__str__", "client", "amount", "duration_months", "purpose", "status", "created_at"]
     list_filter = ["status", "purpose", "created_at"]
     search_fields = ["application_id", "client__client_id"]
@@ -30,18 +43,206 @@ class CreditApplicationAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
+def _metric(obj: ModelVersion, name: str) -> Any:
+    value = (obj.metrics or {}).get(name)
+    return "–" if value is None else value
+
+
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["version", "purpose", "status", "threshold", "dataset", "activated_at", "created_at"]
+class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The registry: upload (checked), compare, activate as champion or challenger, retire."""
+
+    list_display = ["version", "purpose", "status", "auc", "gini", "ks", "cost", "threshold", "activated_at"]
     list_filter = ["purpose", "status"]
     search_fields = ["version", "dataset"]
     list_select_related = ["created_by", "activated_by"]
-    readonly_fields = ["sha256", "created_by", "activated_by", "activated_at", "created_at"]
-    exclude = ["artifact", "reference_data"]
+    ordering = ["purpose", "-created_at"]
+    actions = ["compare_versions", "activate_champion", "activate_challenger", "retire"]
+    readonly_fields = [
+        "purpose",
+        "version",
+        "status",
+        "threshold",
+        "dataset",
+        "sha256",
+        "schema_table",
+        "metrics_table",
+        "shadow_summary",
+        "created_by",
+        "created_at",
+        "activated_by",
+        "activated_at",
+    ]
+    fields = readonly_fields[:5] + ["notes"] + readonly_fields[5:]
+
+    @admin.display(description="AUC")
+    def auc(self, obj: ModelVersion) -> Any:
+        return _metric(obj, "auc")
+
+    @admin.display(description="Gini")
+    def gini(self, obj: ModelVersion) -> Any:
+        return _metric(obj, "gini")
+
+    @admin.display(description="KS")
+    def ks(self, obj: ModelVersion) -> Any:
+        return _metric(obj, "ks")
+
+    @admin.display(description="Cost / application")
+    def cost(self, obj: ModelVersion) -> Any:
+        return _metric(obj, "business_cost_per_application")
+
+    @admin.display(description="Feature schema")
+    def schema_table(self, obj: ModelVersion) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f["name"],
+                    f.get("label", ""),
+                    f["type"],
+                    ", ".join(f.get("categories", [])) or f"{f.get('min')} – {f.get('max')}",
+                    "yes" if f.get("required") else "",
+                )
+                for f in obj.feature_schema
+            ),
+        )
+        head = "<tr><th>name</th><th>label</th><th>type</th><th>range / categories</th><th>required</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(head), rows)  # noqa: S308 (a constant)
+
+    @admin.display(description="Metrics (hold-out)")
+    def metrics_table(self, obj: ModelVersion) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.metrics, indent=2, sort_keys=True))
+
+    @admin.display(description="Shadow scoring (as challenger)")
+    def shadow_summary(self, obj: ModelVersion) -> str:
+        stats = shadow_agreement(model_version=obj)
+        if not stats["decisions"]:
+            return "No decision scored in shadow by this version."
+        return format_html(
+            "{} decisions scored in shadow ({} could not take the inputs); same decision as the champion "
+            "in <strong>{}</strong>; mean |Δ probability| {}; champion refused / challenger approved {}; "
+            "champion approved / challenger refused {}.",
+            stats["decisions"],
+            stats["unscored"],
+            f"{stats['agreement']:.1%}" if stats["agreement"] is not None else "–",
+            f"{stats['mean_abs_difference']:.4f}" if stats["mean_abs_difference"] is not None else "–",
+            stats["champion_refused_challenger_approved"],
+            stats["champion_approved_challenger_refused"],
+        )
+
+    # --- adding: a checked upload ---------------------------------------------------------
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ModelUploadForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["purpose", "version", "model_file", "schema_json", "threshold", "metrics_json", "dataset", "notes"]
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["notes"])
+            return
+        data = form.cleaned_data
+        created = model_version_register(
+            purpose=data["purpose"],
+            version=data["version"],
+            artifact=data["model_file"],
+            feature_schema=data["schema_json"],
+            threshold=data["threshold"],
+            metrics=data["metrics_json"],
+            dataset=data.get("dataset", ""),
+            notes=data.get("notes", ""),
+            created_by=request.user,
+        )
+        # The admin goes on with ``obj`` (log entry, redirect): point it at the stored row.
+        obj.pk, obj._state.adding = created.pk, False
+        obj.refresh_from_db()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A version that made decisions is evidence (PROTECT); drafts may go.
+        if obj is not None and (obj.is_live or obj.decisions.exists()):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion], status: str) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, f"Select exactly one version to make {status}.", messages.ERROR)
+            return
+        target = queryset.get()
+        try:
+            model_version_activate(model_version=target, status=status, user=request.user)
+        except ArtifactError as exc:
+            self.message_user(request, f"{target.version} cannot serve: {exc}", messages.ERROR)
+            return
+        self.log_change(request, target, f"Activated as {status}.")
+        self.message_user(request, f"{target.version} is now the {target.purpose} {status}.", messages.SUCCESS)
+
+    @admin.action(description="Activate as champion (serves /score)", permissions=["change"])
+    def activate_champion(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._activate(request, queryset, ModelStatus.CHAMPION)
+
+    @admin.action(description="Activate as challenger (shadow scoring)", permissions=["change"])
+    def activate_challenger(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._activate(request, queryset, ModelStatus.CHALLENGER)
+
+    @admin.action(description="Retire", permissions=["change"])
+    def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for model_version in queryset:
+            model_version_retire(model_version=model_version)
+            self.log_change(request, model_version, "Retired.")
+        self.message_user(request, f"{queryset.count()} version(s) retired.", messages.SUCCESS)
+
+    @admin.action(description="Compare selected versions", permissions=["view"])
+    def compare_versions(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse:
+        versions = list(queryset.order_by("purpose", "created_at"))
+        rows = [
+            ("Purpose", [v.purpose for v in versions]),
+            ("Status", [v.status for v in versions]),
+            ("Data set", [v.dataset for v in versions]),
+            ("Features", [len(v.feature_schema) for v in versions]),
+            ("Threshold", [v.threshold for v in versions]),
+        ]
+        for key, label in [
+            ("auc", "AUC"),
+            ("gini", "Gini"),
+            ("ks", "KS"),
+            ("auc_required_only", "AUC, required features only"),
+            ("business_cost_per_application", "Business cost per application"),
+            ("refusal_rate", "Refusal rate"),
+            ("num_trees", "Trees"),
+            ("n_train", "Training rows"),
+        ]:
+            rows.append((label, [_metric(v, key) for v in versions]))
+        shadow = [shadow_agreement(model_version=v) for v in versions]
+        rows.append(("Shadow decisions", [s["decisions"] for s in shadow]))
+        rows.append(
+            (
+                "Agreement with champion",
+                [f"{s['agreement']:.1%}" if s["agreement"] is not None else "–" for s in shadow],
+            )
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Compare model versions",
+            "opts": self.model._meta,
+            "versions": versions,
+            "rows": rows,
+        }
+        return TemplateResponse(request, "admin/scoring/modelversion/compare.html", context)
 
 
 @admin.register(Decision)
-class DecisionAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+class DecisionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "id",
         "created_at",
@@ -53,7 +254,16 @@ class DecisionAdmin(EvidenceAdminMixin, admin.ModelAdmin):
         "caller",
     ]
     list_filter = ["decision", "risk_level", "model_version", "created_at"]
-    search_fields = ["id", "client__client_id", "caller"]
+    search_fields = ["=id", "client__client_id", "caller"]
     list_select_related = ["client", "model_version"]
-    raw_id_fields = ["client", "application", "model_version"]
+    raw_id_fields = ["client", "application", "model_version", "shadow_model_version"]
     date_hierarchy = "created_at"
+    readonly_fields = ["reasons_table"]
+
+    @admin.display(description="Reasons (TreeSHAP, log-odds)")
+    def reasons_table(self, obj: Decision) -> str:
+        return format_html_join(
+            "",
+            "<div><code>{}</code> {} = {} → {:+.4f}</div>",
+            ((r["feature"], r["label"], r["value"], r["contribution"]) for r in obj.reasons),
+        )

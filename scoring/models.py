@@ -187,7 +187,14 @@ class Decision(models.Model):
     risk_level = models.CharField(max_length=6, choices=RiskLevel.choices)
     threshold_used = models.FloatField()
     reasons = models.JSONField(default=list, help_text="Features that pushed the score most.")
-    shadow = models.JSONField(null=True, blank=True, help_text="Challenger result in shadow: stored, never returned.")
+    # The challenger's verdict on the same inputs, scored in shadow: stored, never returned.
+    shadow_model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_decisions"
+    )
+    shadow_probability = models.FloatField(
+        null=True, blank=True, help_text="Empty when the challenger could not take these inputs."
+    )
+    shadow_prediction = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.FloatField(default=0)
     caller = models.CharField(max_length=100, help_text="apikey:<prefix> or user:<id>.")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
@@ -216,6 +223,11 @@ class Decision(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(threshold_used__gte=0) & Q(threshold_used__lte=1), name="decision_threshold_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(shadow_probability__isnull=True)
+                | (Q(shadow_probability__gte=0, shadow_probability__lte=1) & Q(shadow_prediction__in=[0, 1])),
+                name="decision_shadow_consistent",
             ),
         ]
         indexes = [

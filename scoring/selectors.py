@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import Any
+
+from django.db.models import Avg, Count, F, Q, QuerySet
+from django.db.models.functions import Abs
 
 from scoring.models import Client, Decision, ModelVersion
 
@@ -25,3 +28,25 @@ def decision_list() -> QuerySet[Decision]:
 def model_version_list() -> QuerySet[ModelVersion]:
     """Registry entries (the model files stay in their own table)."""
     return ModelVersion.objects.all()
+
+
+def shadow_agreement(*, model_version: ModelVersion) -> dict[str, Any]:
+    """How a version's shadow verdicts compared with the champion's on the same decisions."""
+    rows = Decision.objects.filter(shadow_model_version=model_version)
+    scored = rows.filter(shadow_probability__isnull=False)
+    stats = scored.aggregate(
+        n=Count("id"),
+        same=Count("id", filter=Q(prediction=F("shadow_prediction"))),
+        mean_abs=Avg(Abs(F("probability_default") - F("shadow_probability"))),
+        refused_approved=Count("id", filter=Q(prediction=1, shadow_prediction=0)),
+        approved_refused=Count("id", filter=Q(prediction=0, shadow_prediction=1)),
+    )
+    total = rows.count()
+    return {
+        "decisions": total,
+        "unscored": total - stats["n"],
+        "agreement": stats["same"] / stats["n"] if stats["n"] else None,
+        "mean_abs_difference": stats["mean_abs"],
+        "champion_refused_challenger_approved": stats["refused_approved"],
+        "champion_approved_challenger_refused": stats["approved_refused"],
+    }

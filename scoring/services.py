@@ -73,7 +73,7 @@ def model_version_register(
     if not 0 <= threshold <= 1:
         raise ValueError("threshold must be between 0 and 1")
     schema = FeatureSchema.from_list(feature_schema)
-    load_booster(artifact, schema)  # raises ArtifactError
+    load_booster(artifact, schema, isolated=True)  # raises ArtifactError
     with transaction.atomic():
         model_version = ModelVersion.objects.create(
             purpose=purpose,
@@ -102,7 +102,11 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
     if status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
         raise ValueError("a version is activated as champion or challenger")
     with transaction.atomic():
-        locked = ModelVersion.objects.select_for_update().select_related("artifact_file").get(pk=model_version.pk)
+        locked = (
+            ModelVersion.objects.select_for_update(of=("self",))
+            .select_related("artifact_file")
+            .get(pk=model_version.pk)
+        )
         if locked.status == status:
             return locked
         try:
@@ -162,32 +166,32 @@ def risk_level_for(probability: float, threshold: float) -> str:
     return RiskLevel.LOW
 
 
-def _shadow(challenger: LoadedModel | None, champion: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[Any]:
+@dataclass(frozen=True)
+class _Shadow:
+    model_version_id: int
+    probability: float | None  # None: the challenger cannot take these inputs
+    prediction: int | None
+
+
+def _shadow(
+    challenger: LoadedModel | None, champion: LoadedModel, rows: Sequence[dict[str, Any]]
+) -> list[_Shadow | None]:
     """The challenger's verdicts on the same inputs (stored, never returned), or Nones."""
     if challenger is None or challenger.model_version_id == champion.model_version_id:
         return [None] * len(rows)
-    out: list[Any] = []
+    out: list[_Shadow | None] = []
     valid: list[tuple[int, dict[str, Any]]] = []
     for i, values in enumerate(rows):
+        # A challenger may take other features: it sees the ones it knows.
         clean, errors = challenger.schema.validate({k: v for k, v in values.items() if k in challenger.schema})
-        if errors:
-            out.append({"model_version": challenger.version, "error": f"inputs not valid: {', '.join(sorted(errors))}"})
-        else:
-            out.append(None)
+        out.append(_Shadow(challenger.model_version_id, None, None))
+        if not errors:
             valid.append((i, clean))
     if valid:
         probabilities = challenger.probabilities(challenger.schema.matrix([v for _, v in valid]))
         for (i, _), probability in zip(valid, probabilities, strict=True):
-            p = float(probability)
-            prediction = int(p >= challenger.threshold)
-            out[i] = {
-                "model_version": challenger.version,
-                "model_version_id": challenger.model_version_id,
-                "probability_default": round(p, 6),
-                "prediction": prediction,
-                "decision": CreditDecisionOutcome.REFUSE if prediction else CreditDecisionOutcome.APPROVE,
-                "threshold_used": challenger.threshold,
-            }
+            p = min(max(float(probability), 0.0), 1.0)
+            out[i] = _Shadow(challenger.model_version_id, p, int(p >= challenger.threshold))
     return out
 
 
@@ -238,7 +242,7 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
     shadows = _shadow(get_model(model.purpose, ModelStatus.CHALLENGER), model, rows)
     per_row_ms = (time.perf_counter() - started) * 1000 / len(requests)
     decisions = []
-    for i, r in enumerate(requests):
+    for i, (r, shadow) in enumerate(zip(requests, shadows, strict=True)):
         p = min(max(float(probabilities[i]), 0.0), 1.0)
         prediction = int(p >= model.threshold)
         application = applications.get(r.application_id) if r.application_id else None
@@ -251,13 +255,15 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
                 # The registry row loaded with the model: no query to name the version.
                 model_version=model.record,
                 features=r.features,
-                probability_default=round(p, 6),
+                probability_default=p,
                 prediction=prediction,
                 decision=CreditDecisionOutcome.REFUSE if prediction else CreditDecisionOutcome.APPROVE,
                 risk_level=risk_level_for(p, model.threshold),
                 threshold_used=model.threshold,
                 reasons=[reason.as_dict() for reason in reasons],
-                shadow=shadows[i],
+                shadow_model_version_id=shadow.model_version_id if shadow else None,
+                shadow_probability=shadow.probability if shadow else None,
+                shadow_prediction=shadow.prediction if shadow else None,
                 latency_ms=round(per_row_ms, 3),
                 caller=caller[:100],
             )

@@ -159,9 +159,10 @@ def infer_training_data(
     y = raw[target]
     if y.isna().any():
         raise DataError(f"target column {target!r} has {int(y.isna().sum())} empty values")
-    values = set(pd.unique(y))
+    values = {v.item() if isinstance(v, np.generic) else v for v in pd.unique(y)}
     if not values <= {0, 1} or len(values) < 2:
-        raise DataError(f"target column {target!r} must hold 0 (repaid) and 1 (defaulted); found {sorted(values)[:5]}")
+        found = ", ".join(map(str, sorted(values, key=str)[:5]))
+        raise DataError(f"target column {target!r} must hold 0 (repaid) and 1 (defaulted); found {found}")
     dropped = set(drop) | (ID_COLUMNS & set(raw.columns))
     unknown = set(drop) - set(raw.columns)
     if unknown:
@@ -184,8 +185,10 @@ def infer_training_data(
         if pd.api.types.is_bool_dtype(series):
             series = series.astype(float)
         if pd.api.types.is_numeric_dtype(series):
+            # Integer only when the file holds integers throughout (pandas reads a column
+            # with blanks or decimals as float): a count, an age, not money.
+            kind = INTEGER if pd.api.types.is_integer_dtype(series) else NUMERIC
             numbers = series.astype(float)
-            kind = INTEGER if bool(np.all(np.mod(numbers.dropna(), 1) == 0)) else NUMERIC
             low, high = _numeric_bounds(numbers.dropna())
             frame[name] = numbers
             features.append(Feature(name, kind, str(column), min=low, max=high, required=name in must, source=column))

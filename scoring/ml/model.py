@@ -13,7 +13,12 @@ predict becomes milliseconds.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -46,8 +51,48 @@ def _header(text: str) -> dict[str, str]:
     return out
 
 
-def load_booster(artifact: bytes, schema: FeatureSchema, expected_sha256: str | None = None) -> lgb.Booster:
-    """Check ``artifact`` and return its booster; raises ``ArtifactError`` with the reason."""
+PROBE_TIMEOUT_SECONDS = 60
+_vetted: set[str] = set()  # SHA-256 of files a child process has loaded cleanly
+
+
+def probe_in_subprocess(text: str) -> None:
+    """Load the model text in a child process first (see ``scoring.ml.probe``); once per file."""
+    digest = sha256_hex(text.encode())
+    if digest in _vetted:
+        return
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "scoring.ml.probe"],
+            input=text.encode(),
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_SECONDS,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ArtifactError("LightGBM took too long to load this model file.") from exc
+    try:
+        answer = json.loads(done.stdout or b"{}")
+    except ValueError:
+        answer = {}
+    if done.returncode == 0 and "features" in answer:
+        _vetted.add(digest)
+        return
+    if "error" in answer:
+        raise ArtifactError(f"LightGBM cannot load this model file: {answer['error'][:200]}")
+    raise ArtifactError("This model file is corrupt: LightGBM's loader crashed on it.")
+
+
+def load_booster(
+    artifact: bytes, schema: FeatureSchema, expected_sha256: str | None = None, *, isolated: bool = False
+) -> lgb.Booster:
+    """Check ``artifact`` and return its booster; raises ``ArtifactError`` with the reason.
+
+    ``isolated=True`` loads it in a child process first, for files that have not been
+    vetted yet (uploads, registration): a malformed file can abort LightGBM's process.
+    Files already registered are vetted and identified by their SHA-256.
+    """
     if not artifact:
         raise ArtifactError("The model file is empty.")
     if len(artifact) > MAX_ARTIFACT_BYTES:
@@ -67,6 +112,8 @@ def load_booster(artifact: bytes, schema: FeatureSchema, expected_sha256: str | 
         )
     if "end of trees" not in text:
         raise ArtifactError("The model file is truncated (no 'end of trees').")
+    if isolated:
+        probe_in_subprocess(text)
     try:
         booster = lgb.Booster(model_str=text)
     except lgb.basic.LightGBMError as exc:

@@ -1,0 +1,77 @@
+"""Admin forms of the scoring app: uploading a model version, checked before anything is stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from scoring.choices import ModelPurpose
+from scoring.ml.model import MAX_ARTIFACT_BYTES, ArtifactError, load_booster
+from scoring.ml.schema import FeatureSchema, SchemaError
+from scoring.models import ModelVersion
+
+SCHEMA_HELP = (
+    'JSON list in the model\'s column order, e.g. [{"name": "age", "type": "integer", "label": "Age", "min": 17, '
+    '"max": 120, "required": true}, {"name": "job", "type": "categorical", "categories": ["fixed", "freelance"]}]. '
+    "Types: numeric, integer, categorical (categories in the order of the codes the model was trained on)."
+)
+
+
+class ModelUploadForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A new draft version from a LightGBM model file and its feature schema."""
+
+    model_file = forms.FileField(help_text="LightGBM model text, as written by Booster.save_model().")
+    schema_json = forms.CharField(
+        label="Feature schema", widget=forms.Textarea(attrs={"rows": 10}), help_text=SCHEMA_HELP
+    )
+    metrics_json = forms.CharField(
+        label="Metrics", required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="Optional JSON object."
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = ["purpose", "version", "threshold", "dataset", "notes"]
+
+    def clean_model_file(self) -> bytes:
+        upload = self.cleaned_data["model_file"]
+        if upload.size > MAX_ARTIFACT_BYTES:
+            raise forms.ValidationError(f"The model file is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MB.")
+        return bytes(upload.read())
+
+    def clean_schema_json(self) -> list[dict[str, Any]]:
+        try:
+            return FeatureSchema.from_list(json.loads(self.cleaned_data["schema_json"])).to_list()
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        except SchemaError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean_metrics_json(self) -> dict[str, Any]:
+        raw = self.cleaned_data.get("metrics_json") or "{}"
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Metrics are a JSON object.")
+        return value
+
+    def clean_threshold(self) -> float:
+        value = float(self.cleaned_data["threshold"])
+        if not 0 <= value <= 1:
+            raise forms.ValidationError("The threshold is a probability between 0 and 1.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        artifact, schema = data.get("model_file"), data.get("schema_json")
+        if artifact is not None and schema is not None:
+            try:
+                load_booster(artifact, FeatureSchema.from_list(schema), isolated=True)
+            except ArtifactError as exc:
+                self.add_error("model_file", str(exc))
+        if data.get("purpose") not in ModelPurpose.values:
+            self.add_error("purpose", "Choose credit or fraud.")
+        return data

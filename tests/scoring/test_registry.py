@@ -1,0 +1,203 @@
+"""The model registry: activation rules, the checked upload in the admin, comparison, shadow scoring."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError, transaction
+from django.test import Client as BrowserClient
+from rest_framework.test import APIClient
+
+from scoring.ml.model import ArtifactError
+from scoring.ml.predictor import get_model
+from scoring.models import Decision, ModelArtifact, ModelVersion
+from scoring.services import model_version_activate
+from tests.factories import UserFactory
+from tests.models import TrainedModel, register_trained
+
+pytestmark = pytest.mark.django_db
+
+SEED = {"age": 35, "revenu": 50000, "historique_impaye": 1}
+ADD_URL = "/admin/scoring/modelversion/add/"
+LIST_URL = "/admin/scoring/modelversion/"
+
+
+def _staff(role: str) -> BrowserClient:
+    browser = BrowserClient()
+    browser.force_login(UserFactory(username=f"{role}-staff", roles=[role]))
+    return browser
+
+
+def test_activating_a_champion_retires_the_previous_one(trained_credit: TrainedModel) -> None:
+    first = register_trained(trained_credit, version="v1", status="champion")
+    second = register_trained(trained_credit, version="v2")
+    activated = model_version_activate(model_version=second, status="champion")
+    first.refresh_from_db()
+    assert (activated.status, first.status) == ("champion", "retired")
+    assert activated.activated_at is not None
+
+
+def test_promoting_the_challenger_leaves_no_challenger(trained_credit: TrainedModel) -> None:
+    register_trained(trained_credit, version="v1", status="champion")
+    challenger = register_trained(trained_credit, version="v2", status="challenger")
+    model_version_activate(model_version=challenger, status="champion")
+    assert dict(ModelVersion.objects.values_list("version", "status")) == {"v1": "retired", "v2": "champion"}
+
+
+def test_the_database_refuses_two_champions_for_one_purpose(trained_credit: TrainedModel) -> None:
+    register_trained(trained_credit, version="v1", status="champion")
+    second = register_trained(trained_credit, version="v2")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.filter(pk=second.pk).update(status="champion")
+
+
+def test_a_version_whose_file_was_altered_cannot_be_activated(trained_credit: TrainedModel) -> None:
+    draft = register_trained(trained_credit, version="v1")
+    ModelArtifact.objects.filter(model_version=draft).update(content=b"tree\nfeature_names=x\nend of trees")
+    with pytest.raises(ArtifactError):
+        model_version_activate(model_version=draft, status="champion")
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+
+def _upload_form(trained: TrainedModel, **overrides: object) -> dict[str, object]:
+    form: dict[str, object] = {
+        "purpose": "credit",
+        "version": "uploaded-1",
+        "model_file": SimpleUploadedFile("model.txt", trained.result.model_text),
+        "schema_json": json.dumps(trained.data.schema.to_list()),
+        "threshold": "0.12",
+        "metrics_json": json.dumps({"auc": 0.81}),
+        "dataset": "bank portfolio 2025",
+        "notes": "",
+    }
+    form.update(overrides)
+    return form
+
+
+def test_an_admin_uploads_a_model_file_with_its_schema_as_a_draft(trained_credit: TrainedModel) -> None:
+    response = _staff("admin").post(ADD_URL, _upload_form(trained_credit))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    uploaded = ModelVersion.objects.get(version="uploaded-1")
+    assert uploaded.status == "draft"
+    assert uploaded.threshold == 0.12
+    assert bytes(uploaded.artifact_file.content) == trained_credit.result.model_text
+    assert uploaded.created_by is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model_file": SimpleUploadedFile("model.txt", b"\x00\x01garbage")}, "not a LightGBM model file"),
+        ({"schema_json": "[{"}, "Not valid JSON"),
+        ({"schema_json": json.dumps([{"name": "age", "type": "integer"}])}, "do not match the schema"),
+        ({"threshold": "1.5"}, "between 0 and 1"),
+    ],
+)
+def test_a_bad_upload_is_refused_in_the_form_and_nothing_is_stored(
+    trained_credit: TrainedModel, overrides: dict[str, object], message: str
+) -> None:
+    response = _staff("admin").post(ADD_URL, _upload_form(trained_credit, **overrides))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_truncated_model_file_is_refused_in_the_form(trained_credit: TrainedModel) -> None:
+    half = trained_credit.result.model_text[: len(trained_credit.result.model_text) // 2]
+    response = _staff("admin").post(ADD_URL, _upload_form(trained_credit, model_file=SimpleUploadedFile("m.txt", half)))
+    assert "truncated" in response.content.decode()
+    assert not ModelVersion.objects.exists()
+
+
+def test_an_analyst_cannot_upload_models(trained_credit: TrainedModel) -> None:
+    assert _staff("analyst").post(ADD_URL, _upload_form(trained_credit)).status_code == 403
+    assert not ModelVersion.objects.exists()
+
+
+def test_the_admin_activate_action_swaps_the_champion_that_serves(
+    trained_credit: TrainedModel, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    register_trained(trained_credit, version="v1", status="champion")
+    second = register_trained(trained_credit, version="v2", threshold=0.5)
+    assert get_model("credit").version == "v1"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _staff("admin").post(LIST_URL, {"action": "activate_champion", "_selected_action": [second.pk]})
+    assert response.status_code == 302
+    assert get_model("credit").version == "v2"  # this process reloads at once
+
+
+def test_analysts_and_viewers_are_not_offered_the_activation_actions(trained_credit: TrainedModel) -> None:
+    draft = register_trained(trained_credit, version="v1")
+    for role in ("analyst", "viewer"):
+        page = _staff(role).get(LIST_URL).content.decode()
+        assert "activate_champion" not in page
+        assert "compare_versions" in page
+        _staff(role).post(LIST_URL, {"action": "activate_champion", "_selected_action": [draft.pk]})
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+
+def test_compare_shows_the_metrics_of_the_selected_versions_side_by_side(trained_credit: TrainedModel) -> None:
+    a = register_trained(trained_credit, version="v1", status="champion")
+    b = register_trained(trained_credit, version="v2")
+    response = _staff("viewer").post(LIST_URL, {"action": "compare_versions", "_selected_action": [a.pk, b.pk]})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "v1" in page and "v2" in page
+    assert str(trained_credit.result.metrics["auc"]) in page
+
+
+def test_a_challenger_scores_in_shadow_stored_but_never_returned(
+    trained_credit: TrainedModel, key_client: Callable[..., APIClient]
+) -> None:
+    register_trained(trained_credit, version="champ", status="champion")
+    challenger = register_trained(trained_credit, version="chall", status="challenger", threshold=0.9)
+    api = key_client("analyst")
+    bodies = [
+        api.post("/score", a, format="json").json()
+        for a in (
+            SEED,
+            {"age": 23, "revenu": 60, "historique_impaye": 2},
+            {"age": 50, "revenu": 400, "historique_impaye": 0},
+        )
+    ]
+    assert all(b["model_version"] == "champ" and "shadow" not in json.dumps(b) for b in bodies)
+    stored = Decision.objects.filter(shadow_model_version=challenger)
+    assert stored.count() == 3
+    for decision in stored:
+        # Same booster, same inputs: same probability; only the threshold differs.
+        assert decision.shadow_probability == pytest.approx(decision.probability_default)
+        assert decision.shadow_prediction == int(decision.shadow_probability >= 0.9)
+
+    page = _staff("viewer").get(f"/admin/scoring/modelversion/{challenger.pk}/change/").content.decode()
+    agreement = sum(d.prediction == d.shadow_prediction for d in stored) / 3
+    assert "3 decisions scored in shadow" in page
+    assert f"{agreement:.1%}" in page
+
+
+def test_without_a_challenger_nothing_is_scored_in_shadow(
+    credit_model: ModelVersion, key_client: Callable[..., APIClient]
+) -> None:
+    key_client("analyst").post("/score", SEED, format="json")
+    assert Decision.objects.get().shadow_model_version is None
+
+
+def test_the_api_activates_for_admins_and_refuses_a_broken_file(
+    trained_credit: TrainedModel, client_as: Callable[[str | None], APIClient]
+) -> None:
+    register_trained(trained_credit, version="v1", status="champion")
+    draft = register_trained(trained_credit, version="v2")
+    admin = client_as("admin")
+    response = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "challenger"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "challenger"
+    bad = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "retired"}, format="json")
+    assert bad.status_code == 400 and "status" in bad.json()["fields"]
+    ModelArtifact.objects.filter(model_version=draft).update(content=b"broken")
+    broken = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "champion"}, format="json")
+    assert broken.status_code == 400
+    assert ModelVersion.objects.get(version="v1").status == "champion"

@@ -1,0 +1,312 @@
+"""POST /score and /score/batch: the contract, the reasons, validation, idempotency, storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from rest_framework.test import APIClient
+
+from scoring.ml.schema import FeatureSchema
+from scoring.models import Client, Decision, ModelArtifact, ModelVersion
+from tests.factories import ClientFactory, CreditApplicationFactory
+from tests.models import TrainedModel
+
+pytestmark = pytest.mark.django_db
+
+SEED = {"age": 35, "revenu": 50000, "historique_impaye": 1}
+CONTRACT = {
+    "id",
+    "client_id",
+    "application_id",
+    "probability_default",
+    "prediction",
+    "decision",
+    "risk_level",
+    "threshold_used",
+    "model_version",
+    "reasons",
+    "created_at",
+}
+
+
+@pytest.fixture
+def analyst(key_client: Callable[..., APIClient], credit_model: ModelVersion) -> APIClient:
+    return key_client("analyst", ["score", "read"])
+
+
+def _recomputed(trained: TrainedModel, features: dict[str, Any]) -> tuple[float, np.ndarray]:
+    row = FeatureSchema.from_list(trained.data.schema.to_list()).row(features)[None, :]
+    booster = trained.result.booster
+    return float(booster.predict(row)[0]), booster.predict(row, pred_contrib=True)[0]
+
+
+@pytest.mark.parametrize("path", ["/score", "/api/v1/score"])
+def test_the_seed_payload_gets_every_contract_field(analyst: APIClient, credit_model: ModelVersion, path: str) -> None:
+    response = analyst.post(path, SEED, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert set(body) >= CONTRACT
+    assert 0 <= body["probability_default"] <= 1
+    assert body["model_version"] == credit_model.version == response["X-Model-Version"]
+    assert body["threshold_used"] == credit_model.threshold
+    assert body["prediction"] == int(body["probability_default"] >= body["threshold_used"])
+    assert body["decision"] == ("refuse" if body["prediction"] else "approve")
+    assert body["risk_level"] in {"LOW", "MEDIUM", "HIGH"}
+    assert 3 <= len(body["reasons"]) <= 5
+    assert set(body["reasons"][0]) == {"feature", "label", "value", "contribution"}
+
+
+def test_the_probability_is_the_models_and_the_reasons_are_its_pred_contrib(
+    analyst: APIClient, trained_credit: TrainedModel
+) -> None:
+    applicant = {**SEED, "job": "partime", "seniority_years": 1, "amount": 1500, "price": 1600}
+    body = analyst.post("/score", applicant, format="json").json()
+    probability, contributions = _recomputed(trained_credit, applicant)
+    assert body["probability_default"] == pytest.approx(probability, abs=1e-12)
+    by_name = dict(zip(trained_credit.data.schema.names, contributions[:-1], strict=True))
+    positive = sorted((n for n, c in by_name.items() if c > 0), key=lambda n: -by_name[n])
+    assert [r["feature"] for r in body["reasons"]] == positive[: len(body["reasons"])]
+    for reason in body["reasons"]:
+        assert reason["contribution"] == pytest.approx(by_name[reason["feature"]], abs=1e-6)
+        assert reason["value"] == applicant.get(reason["feature"])
+
+
+def test_different_applicants_get_different_probabilities_and_decisions_follow_the_threshold(
+    analyst: APIClient,
+) -> None:
+    applicants = [
+        {"age": 23, "revenu": 60, "historique_impaye": 2, "job": "partime", "seniority_years": 0},
+        {"age": 35, "revenu": 50000, "historique_impaye": 1},
+        {"age": 48, "revenu": 250, "historique_impaye": 0, "job": "fixed", "seniority_years": 20, "home": "owner"},
+    ]
+    bodies = [analyst.post("/score", a, format="json").json() for a in applicants]
+    probabilities = [b["probability_default"] for b in bodies]
+    assert len(set(probabilities)) == 3
+    assert probabilities[0] > probabilities[2]  # the risky profile scores riskier
+    assert {b["decision"] for b in bodies} == {"approve", "refuse"}
+    for body in bodies:
+        assert body["prediction"] == int(body["probability_default"] >= body["threshold_used"])
+
+
+def test_each_decision_is_stored_with_its_input_snapshot_and_listed(analyst: APIClient) -> None:
+    body = analyst.post("/score", {**SEED, "client_id": "C1001"}, format="json").json()
+    stored = Decision.objects.get(pk=body["id"])
+    assert stored.features == SEED
+    assert stored.caller.startswith("apikey:")
+    assert stored.client.client_id == "C1001"
+    listed = analyst.get("/api/v1/predictions/", {"client_id": "C1001"}).json()
+    assert listed["count"] == 1
+    assert listed["results"][0] == {**body, "client_id": "C1001"}
+    detail = analyst.get(f"/api/v1/predictions/{body['id']}/").json()
+    assert detail["features"] == SEED
+
+
+def test_an_unknown_client_id_creates_the_client_and_a_known_one_is_linked(analyst: APIClient) -> None:
+    known = ClientFactory(client_id="C0042")
+    analyst.post("/score", {**SEED, "client_id": "C0042"}, format="json")
+    analyst.post("/score", {**SEED, "client_id": "C9999"}, format="json")
+    assert Decision.objects.filter(client=known).count() == 1
+    assert Client.objects.get(client_id="C9999").decisions.count() == 1
+
+
+def test_an_application_id_links_the_decision_and_marks_the_application_decided(analyst: APIClient) -> None:
+    application = CreditApplicationFactory(application_id="APP-1")
+    body = analyst.post("/score", {**SEED, "application_id": "APP-1"}, format="json").json()
+    assert body["application_id"] == "APP-1"
+    assert body["client_id"] == application.client.client_id
+    application.refresh_from_db()
+    assert application.status == "decided"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({**SEED, "application_id": "APP-404"}, "application_id", "Unknown application"),
+        ({**SEED, "client_id": "C 1"}, "client_id", "letters, digits"),
+        ({**SEED, "client_id": 1001}, "client_id", "valid string"),
+        ({**SEED, "age": 17.5}, "age", "valid integer"),
+        ({**SEED, "age": 16}, "age", "greater than or equal to 17"),
+        ({**SEED, "age": 121}, "age", "less than or equal to 120"),
+        ({**SEED, "revenu": -5}, "revenu", "greater than or equal to 0"),
+        ({**SEED, "revenu": "50000"}, "revenu", "valid number"),
+        ({**SEED, "historique_impaye": True}, "historique_impaye", "valid number"),
+        ({**SEED, "job": "astronaut"}, "job", "is not one of"),
+        ({**SEED, "salaire": 3000}, "salaire", "Unknown field"),
+        ({"revenu": 50000, "historique_impaye": 1}, "age", "required"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(
+    analyst: APIClient, payload: dict[str, Any], field: str, message: str
+) -> None:
+    response = analyst.post("/score", payload, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert any(message in m for m in body["fields"][field]), body
+    assert not Decision.objects.exists()
+
+
+def test_an_application_of_another_client_is_refused(analyst: APIClient) -> None:
+    CreditApplicationFactory(application_id="APP-2", client=ClientFactory(client_id="C1"))
+    response = analyst.post("/score", {**SEED, "application_id": "APP-2", "client_id": "C2"}, format="json")
+    assert response.status_code == 400
+    assert "another client" in response.json()["fields"]["application_id"][0]
+
+
+@pytest.mark.parametrize("body", [[SEED], "age=35", 35, None])
+def test_a_body_that_is_not_an_object_is_a_400(analyst: APIClient, body: Any) -> None:
+    response = analyst.post("/score", body, format="json")
+    assert response.status_code == 400
+
+
+def test_a_viewer_cannot_score(client_as: Callable[[str | None], APIClient], credit_model: ModelVersion) -> None:
+    response = client_as("viewer").post("/score", SEED, format="json")
+    assert response.status_code == 403
+    assert not Decision.objects.exists()
+
+
+def test_an_api_key_without_the_score_scope_cannot_score(
+    key_client: Callable[..., APIClient], credit_model: ModelVersion
+) -> None:
+    assert key_client("analyst", ["fraud"]).post("/score", SEED, format="json").status_code == 403
+
+
+def test_without_a_champion_the_api_says_so_with_a_503(key_client: Callable[..., APIClient]) -> None:
+    response = key_client("analyst").post("/score", SEED, format="json")
+    assert response.status_code == 503
+    assert "No usable credit model" in response.json()["detail"]
+
+
+def test_a_champion_whose_stored_file_was_altered_is_not_served(analyst: APIClient, credit_model: ModelVersion) -> None:
+    artifact = ModelArtifact.objects.get(model_version=credit_model)
+    artifact.content = bytes(artifact.content).replace(b"Tree=0", b"Tree=9", 1)
+    artifact.save()
+    response = analyst.post("/score", SEED, format="json")
+    assert response.status_code == 503
+    assert not Decision.objects.exists()
+
+
+# --- idempotency ------------------------------------------------------------------------
+
+
+def test_the_same_idempotency_key_returns_the_stored_decision(analyst: APIClient) -> None:
+    first = analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="order-77")
+    again = analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="order-77")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Decision.objects.count() == 1
+
+
+def test_an_idempotency_key_reused_with_another_body_is_a_409(analyst: APIClient) -> None:
+    analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="order-78")
+    response = analyst.post("/score", {**SEED, "age": 36}, format="json", HTTP_IDEMPOTENCY_KEY="order-78")
+    assert response.status_code == 409
+    assert Decision.objects.count() == 1
+
+
+def test_idempotency_keys_belong_to_their_caller(analyst: APIClient, key_client: Callable[..., APIClient]) -> None:
+    other = key_client("analyst", ["score"])
+    analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    other.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    assert Decision.objects.count() == 2
+
+
+def test_without_a_key_each_call_is_a_new_decision(analyst: APIClient) -> None:
+    ids = {analyst.post("/score", SEED, format="json").json()["id"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_an_unusable_idempotency_key_is_a_400(analyst: APIClient) -> None:
+    response = analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="x" * 201)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["fields"]
+
+
+# --- batch --------------------------------------------------------------------------------
+
+
+def test_a_batch_decides_every_applicant_like_single_calls_do(analyst: APIClient) -> None:
+    items = [SEED, {"age": 52, "revenu": 180, "historique_impaye": 0, "job": "fixed", "client_id": "C77"}]
+    response = analyst.post("/api/v1/score/batch", {"items": items}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["count"] == 2
+    singles = [analyst.post("/score", item, format="json").json() for item in items]
+    for batched, single in zip(body["results"], singles, strict=True):
+        assert batched["probability_default"] == pytest.approx(single["probability_default"], abs=1e-12)
+        assert batched["reasons"] == single["reasons"]
+    assert body["results"][1]["client_id"] == "C77"
+    assert Decision.objects.count() == 4
+
+
+def test_a_batch_of_101_applicants_is_refused(analyst: APIClient) -> None:
+    response = analyst.post("/api/v1/score/batch", {"items": [SEED] * 101}, format="json")
+    assert response.status_code == 400
+    assert "At most 100" in response.json()["fields"]["items"][0]
+    assert not Decision.objects.exists()
+
+
+def test_a_batch_of_exactly_100_is_accepted(analyst: APIClient) -> None:
+    response = analyst.post("/api/v1/score/batch", {"items": [SEED] * 100}, format="json")
+    assert response.status_code == 201
+    assert Decision.objects.count() == 100
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"items": []}, "items"),
+        ({"items": "all"}, "items"),
+        ({}, "items"),
+        ({"items": [SEED], "priority": "high"}, "priority"),
+        ([SEED], "non_field_errors"),
+    ],
+)
+def test_a_malformed_batch_is_a_400_naming_the_field(analyst: APIClient, body: Any, field: str) -> None:
+    response = analyst.post("/api/v1/score/batch", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+
+
+def test_one_bad_applicant_refuses_the_whole_batch_and_names_it(analyst: APIClient) -> None:
+    items = [SEED, SEED, {**SEED, "age": 12}, {**SEED, "colour": "red"}]
+    response = analyst.post("/api/v1/score/batch", {"items": items}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"items.2.age", "items.3.colour"}
+    assert not Decision.objects.exists()
+
+
+# --- read APIs ----------------------------------------------------------------------------
+
+
+def test_predictions_filter_by_decision_model_version_and_dates(analyst: APIClient, credit_model: ModelVersion) -> None:
+    for applicant in (
+        {"age": 23, "revenu": 60, "historique_impaye": 2},
+        {"age": 60, "revenu": 900, "historique_impaye": 0},
+    ):
+        analyst.post("/score", {**applicant, "job": "fixed"}, format="json")
+    listed = analyst.get("/api/v1/predictions/").json()
+    assert listed["count"] == 2
+    outcomes = {r["decision"] for r in listed["results"]}
+    for outcome in outcomes:
+        filtered = analyst.get("/api/v1/predictions/", {"decision": outcome}).json()
+        assert {r["decision"] for r in filtered["results"]} == {outcome}
+    assert analyst.get("/api/v1/predictions/", {"model_version": credit_model.version}).json()["count"] == 2
+    assert analyst.get("/api/v1/predictions/", {"model_version": "nope"}).json()["count"] == 0
+    assert analyst.get("/api/v1/predictions/", {"created_after": "2999-01-01T00:00:00Z"}).json()["count"] == 0
+    bad = analyst.get("/api/v1/predictions/", {"decision": "maybe"})
+    assert bad.status_code == 400 and "decision" in bad.json()["fields"]
+
+
+def test_models_lists_the_registry_with_schema_and_metrics(analyst: APIClient, credit_model: ModelVersion) -> None:
+    body = analyst.get("/api/v1/models/", {"purpose": "credit", "status": "champion"}).json()
+    assert body["count"] == 1
+    entry = body["results"][0]
+    assert entry["version"] == credit_model.version
+    assert entry["feature_schema"][0]["name"] == "age"
+    assert entry["metrics"]["auc"] > 0.8
+    assert "artifact" not in entry and "reference_data" not in entry
