@@ -202,10 +202,14 @@ def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Cli
     belongs to another client than the ``client_id`` sent with it.
     """
     application_ids = {r.application_id for r in requests if r.application_id}
-    applications = {
-        a.application_id: a
-        for a in CreditApplication.objects.select_related("client").filter(application_id__in=application_ids)
-    }
+    applications = (
+        {
+            a.application_id: a
+            for a in CreditApplication.objects.select_related("client").filter(application_id__in=application_ids)
+        }
+        if application_ids
+        else {}
+    )
     errors: dict[str, str] = {}
     for i, r in enumerate(requests):
         prefix = f"items.{i}." if batch else ""
@@ -237,8 +241,7 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
     clients, applications = _links(requests, batch)
     rows = [r.features for r in requests]
     matrix = model.schema.matrix(rows)
-    probabilities = model.probabilities(matrix)
-    contributions = model.contributions(matrix)
+    probabilities, contributions = model.score(matrix)
     shadows = _shadow(get_model(model.purpose, ModelStatus.CHALLENGER), model, rows)
     per_row_ms = (time.perf_counter() - started) * 1000 / len(requests)
     decisions = []
@@ -299,9 +302,12 @@ def application_score(
     decision.idempotency_key = idempotency_key or None
     decision.request_hash = request_hash if idempotency_key else ""
     try:
-        with transaction.atomic():
-            decision.save(force_insert=True)
-            _mark_decided([decision])
+        if decision.application_id:
+            with transaction.atomic():
+                decision.save(force_insert=True)
+                _mark_decided([decision])
+        else:
+            decision.save(force_insert=True)  # one statement: autocommit, one round trip
     except IntegrityError:
         # A concurrent request with the same key won the insert: answer with its decision.
         replay = _replay(caller, idempotency_key, request_hash) if idempotency_key else None

@@ -39,6 +39,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def objective_sigmoid(artifact: bytes) -> float:
+    """The ``sigmoid:`` parameter of a binary objective (LightGBM's default is 1)."""
+    for part in _header(artifact.decode("utf-8", "replace")).get("objective", "").split():
+        if part.startswith("sigmoid:"):
+            return float(part.split(":", 1)[1])
+    return 1.0
+
+
 def _header(text: str) -> dict[str, str]:
     """The ``key=value`` lines before the first tree."""
     out: dict[str, str] = {}
@@ -173,6 +181,7 @@ class LoadedModel:
     sha256: str
     schema: FeatureSchema
     booster: lgb.Booster
+    sigmoid: float = 1.0  # the binary objective's slope: probability = 1 / (1 + exp(-sigmoid * raw score))
     record: Any = None  # the registry row it came from (scoring.models.ModelVersion), read-only
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
@@ -185,6 +194,12 @@ class LoadedModel:
         Each row sums to the raw score (log-odds) of that row.
         """
         return np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=1), dtype=float)
+
+    def score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and contributions from one LightGBM call (the contributions sum to the raw score)."""
+        contributions = self.contributions(matrix)
+        raw = contributions.sum(axis=1)
+        return 1.0 / (1.0 + np.exp(-self.sigmoid * raw)), contributions
 
     def reasons(
         self, contributions: np.ndarray, values: dict[str, Any], count: int = DEFAULT_REASON_COUNT

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from scoring.choices import ModelStatus
-from scoring.ml.model import ArtifactError, LoadedModel, load_booster
+from scoring.ml.model import ArtifactError, LoadedModel, load_booster, objective_sigmoid
 from scoring.ml.schema import FeatureSchema, SchemaError
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ class ModelCache:
             return None
         try:
             schema = FeatureSchema.from_list(row.feature_schema)
-            booster = load_booster(bytes(row.artifact_file.content), schema, expected_sha256=row.sha256)
+            content = bytes(row.artifact_file.content)
+            booster = load_booster(content, schema, expected_sha256=row.sha256)
         except (ArtifactError, SchemaError, ModelVersion.artifact_file.RelatedObjectDoesNotExist) as exc:
             logger.error("model %s %s refused: %s", row.purpose, row.version, exc)
             return None
@@ -117,6 +118,7 @@ class ModelCache:
             sha256=row.sha256,
             schema=schema,
             booster=booster,
+            sigmoid=objective_sigmoid(content),
             record=ModelVersion.objects.only("id", "purpose", "version").get(pk=row.pk),
         )
 

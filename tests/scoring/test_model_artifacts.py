@@ -119,3 +119,11 @@ def test_a_regression_model_is_not_mistaken_for_a_classifier() -> None:
     schema = FeatureSchema((Feature("a"), Feature("b")))
     with pytest.raises(ArtifactError, match="Only binary"):
         load_booster(booster.model_to_string().encode(), schema)
+
+
+def test_scoring_once_gives_the_probability_lightgbm_predicts(trained_credit: TrainedModel) -> None:
+    model = _loaded(trained_credit)
+    matrix = trained_credit.data.encoded()[:300]
+    probabilities, contributions = model.score(matrix)
+    assert np.allclose(probabilities, model.probabilities(matrix), rtol=0, atol=1e-12)
+    assert np.array_equal(contributions, model.contributions(matrix))

@@ -1,0 +1,68 @@
+"""Benchmark fixtures inside Django: ``python bench/setup_db.py prepare|count OUTDIR``.
+
+``prepare`` migrates the benchmark database, trains and registers the default credit model
+when it has none (the project's own command), makes an analyst API key, prepares the fraud
+scenario when the fraud app provides ``bench/fraud_setup.py``, and writes what the load
+generator and the bare baseline need into OUTDIR. ``count`` prints the stored decisions.
+Both print one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditplatform.settings")
+
+
+def prepare(out: Path) -> dict[str, object]:
+    import io
+
+    from django.core.management import call_command
+
+    from accounts.services import api_key_create
+    from scoring.choices import ModelPurpose, ModelStatus
+    from scoring.models import ModelVersion
+
+    call_command("migrate", verbosity=0, interactive=False)
+    if not ModelVersion.objects.filter(purpose=ModelPurpose.CREDIT, status=ModelStatus.CHAMPION).exists():
+        call_command("train_credit_model", stdout=io.StringIO())
+    champion = ModelVersion.objects.select_related("artifact_file").get(
+        purpose=ModelPurpose.CREDIT, status=ModelStatus.CHAMPION
+    )
+    (out / "credit_model.txt").write_bytes(bytes(champion.artifact_file.content))
+    (out / "credit_schema.json").write_text(json.dumps(champion.feature_schema))
+    key = api_key_create(name="bench", role="analyst", scopes=["score", "fraud", "read"]).plain_key
+    result: dict[str, object] = {"api_key": key, "credit_model": champion.version, "fraud": None}
+    try:
+        from bench.fraud_setup import prepare_fraud_bench
+    except ImportError:
+        pass
+    else:
+        result["fraud"] = prepare_fraud_bench(rules=50, clients=1000, history_per_client=20)
+    return result
+
+
+def count() -> dict[str, object]:
+    from scoring.models import Decision
+
+    counts: dict[str, object] = {"decisions": Decision.objects.count()}
+    try:
+        from fraud.models import FraudCheck
+    except ImportError:
+        return counts
+    counts["fraud_checks"] = FraudCheck.objects.count()
+    return counts
+
+
+if __name__ == "__main__":
+    import django
+
+    django.setup()
+    action = sys.argv[1]
+    payload = prepare(Path(sys.argv[2])) if action == "prepare" else count()
+    print("SETUP " + json.dumps(payload, default=str))
