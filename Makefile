@@ -30,7 +30,7 @@ $(IDP_STAMP): $(IDP_DIR)/package-lock.json
 idp: idp-deps  ## Local OIDC provider on 127.0.0.1:9000 for `make run` (see docs/access.md)
 	cd $(IDP_DIR) && node idp.mjs $${IDP_PORT:-9000}
 
-system-deps:  ## Debian packages the tests drive (chromium), installed when missing and root
+system-deps:  ## Debian packages the tests and benchmarks drive (chromium, wrk), installed when missing and root
 	bin/ensure-system-deps
 
 migrate: install
@@ -63,8 +63,8 @@ check: install  ## Django system checks and migrations in sync
 test: lint check idp-deps system-deps  ## Lint, checks and the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: bootstrap  ## Benchmarks of DESIGN.md §11, each next to its baseline
-	$(PY) bench/run.py
+bench: install system-deps  ## Benchmarks of DESIGN.md §11, each next to its baseline (own database)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

@@ -14,6 +14,9 @@ from scoring.ml.predictor import reset_models
 from tests.factories import UserFactory
 from tests.models import TrainedModel, credit_training, register_trained
 
+# Browser fixtures (live server, provider, Chromium) for every test module that asks for them.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(autouse=True)
 def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
