@@ -4,12 +4,29 @@ With ``CELERY_BROKER_URL`` unset (the embedded default) tasks run in-process
 (``task_always_eager``); with a broker URL the same code runs on real workers.
 """
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditplatform.settings")
 
 app = Celery("creditplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def warm_models(**kwargs: object) -> None:
+    """Load the champion models when a worker process starts, not on its first task."""
+    try:
+        from scoring.choices import ModelPurpose
+        from scoring.ml.predictor import get_model
+
+        for purpose in ModelPurpose.values:
+            get_model(purpose)
+    except Exception:  # a worker without a database or a model still starts; tasks report it
+        logger.warning("could not warm the models at worker start", exc_info=True)
