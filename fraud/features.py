@@ -120,24 +120,26 @@ def rule_context(facts: TransactionFacts, velocity: Velocity, locale: Locale) ->
 
 # The model's inputs, in column order. Booleans are 0/1 integers; an unknown usual amount
 # is a missing value (NaN), which LightGBM routes down its learned default branch.
+# ``required`` marks what is known for every transaction, even one sent with the seed's four
+# fields only; the rest depends on what the caller sends or on the client's history.
 MODEL_FEATURES: tuple[Feature, ...] = (
-    Feature("amount", NUMERIC, "Amount", min=0),
-    Feature("type", CATEGORICAL, "Transaction type", categories=TRANSACTION_TYPES),
+    Feature("amount", NUMERIC, "Amount", min=0, required=True),
+    Feature("type", CATEGORICAL, "Transaction type", categories=TRANSACTION_TYPES, required=True),
     Feature("channel", CATEGORICAL, "Channel", categories=CHANNELS),
     Feature("mcc_group", CATEGORICAL, "Merchant category group", categories=MCC_GROUP_NAMES),
-    Feature("hour", INTEGER, "Local hour", min=0, max=23),
-    Feature("is_night", INTEGER, "At night (00-06 local)", min=0, max=1),
+    Feature("hour", INTEGER, "Local hour", min=0, max=23, required=True),
+    Feature("is_night", INTEGER, "At night (00-06 local)", min=0, max=1, required=True),
     Feature("is_foreign", INTEGER, "Abroad", min=0, max=1),
     Feature("is_foreign_currency", INTEGER, "Foreign currency", min=0, max=1),
     Feature("has_beneficiary", INTEGER, "Has a beneficiary", min=0, max=1),
     Feature("new_beneficiary", INTEGER, "Beneficiary new for the client", min=0, max=1),
     Feature("new_device", INTEGER, "Device new for the client", min=0, max=1),
     Feature("new_country", INTEGER, "Country new for the client", min=0, max=1),
-    *(Feature(f"count_{w}", INTEGER, f"Transactions in {w}", min=0) for w in WINDOWS),
-    *(Feature(f"sum_{w}", NUMERIC, f"Amount in {w}", min=0) for w in WINDOWS),
+    *(Feature(f"count_{w}", INTEGER, f"Transactions in {w}", min=0, required=True) for w in WINDOWS),
+    *(Feature(f"sum_{w}", NUMERIC, f"Amount in {w}", min=0, required=True) for w in WINDOWS),
     Feature("usual_amount", NUMERIC, "Usual amount (30-day mean)", min=0),
     Feature("amount_vs_usual", NUMERIC, "Amount / usual amount", min=0),
-    Feature("history_count", INTEGER, "Previous transactions (90 days)", min=0),
+    Feature("history_count", INTEGER, "Previous transactions (90 days)", min=0, required=True),
 )
 MODEL_SCHEMA = FeatureSchema(MODEL_FEATURES)
 
