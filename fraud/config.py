@@ -4,7 +4,8 @@ Like the model cache (``scoring.ml.predictor``): ``fraud_config()`` returns an i
 ``FraudConfig``. At most every ``FRAUD_CONFIG_REFRESH_SECONDS`` it asks the database for a
 stamp (the newest rule version id and the thresholds row's ``updated_at``: two indexed
 one-row queries); only when the stamp moved are the active rule versions read again, and
-only versions not seen before are compiled (a compiled rule is kept per version id). The
+only versions not seen before are compiled (a compiled rule is kept per version, keyed by
+its full content so a reused id can never serve a stale condition). The
 new configuration is complete before it replaces the old one, so a request never sees half
 a rule set. The process that changes a rule or the thresholds reloads at once
 (``invalidate`` on commit).
@@ -68,8 +69,8 @@ class ConfigCache:
     def __init__(self) -> None:
         self._config: FraudConfig | None = None
         self._checked_at = float("-inf")
-        self._compiled: dict[int, CompiledRule] = {}
-        self._broken: set[int] = set()
+        self._compiled: dict[RuleSpec, CompiledRule] = {}
+        self._broken: set[RuleSpec] = set()
         self._lock = threading.Lock()
 
     def get(self) -> FraudConfig:
@@ -115,25 +116,26 @@ class ConfigCache:
         from fraud.models import FraudRuleVersion
 
         versions = FraudRuleVersion.objects.filter(rule__is_active=True, version=F("rule__version"))
-        compiled: list[CompiledRule] = []
+        compiled: dict[RuleSpec, CompiledRule] = {}
         for version in versions:
-            rule = self._compiled.get(version.pk)
-            if rule is None and version.pk not in self._broken:
+            spec = spec_of(version)
+            rule = self._compiled.get(spec)
+            if rule is None and spec not in self._broken:
                 try:
-                    rule = CompiledRule.build(spec_of(version))
+                    rule = CompiledRule.build(spec)
                 except RuleError as exc:
                     # Saved rules were checked; this only happens if the engine changed under them.
                     logger.error("fraud rule %s v%s not compiled: %s", version.name, version.version, exc)
-                    self._broken.add(version.pk)
+                    self._broken.add(spec)
                     continue
-                self._compiled[version.pk] = rule
             if rule is not None:
-                compiled.append(rule)
+                compiled[spec] = rule
+        self._compiled = compiled  # only the versions in use stay compiled
         row = stamp[1]
         review, block = (row[1], row[2]) if row else (None, 0.8)
         locale = Locale.named(settings.FRAUD_TIME_ZONE, settings.FRAUD_HOME_COUNTRY, settings.FRAUD_HOME_CURRENCY)
         logger.info("fraud configuration loaded: %d active rules", len(compiled))
-        return FraudConfig(RuleSet(compiled), review, float(block), locale, stamp)
+        return FraudConfig(RuleSet(compiled.values()), review, float(block), locale, stamp)
 
 
 configs = ConfigCache()
