@@ -102,7 +102,11 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
     if status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
         raise ValueError("a version is activated as champion or challenger")
     with transaction.atomic():
-        locked = ModelVersion.objects.select_for_update().select_related("artifact_file").get(pk=model_version.pk)
+        locked = (
+            ModelVersion.objects.select_for_update(of=("self",))
+            .select_related("artifact_file")
+            .get(pk=model_version.pk)
+        )
         if locked.status == status:
             return locked
         try:
