@@ -26,6 +26,7 @@ from fraud.choices import AlertStatus
 from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
 from fraud.rules import FIELDS
 from fraud.services import (
+    RULE_FIELDS,
     fraud_alert_assign,
     fraud_alert_can_resolve,
     fraud_alert_resolve,
@@ -132,7 +133,7 @@ class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return format_html('<a href="{}">back-test</a>', url)
 
     def save_model(self, request: HttpRequest, obj: FraudRule, form: Any, change: bool) -> None:
-        fields = {name: form.cleaned_data[name] for name in FraudRuleForm.Meta.fields if name in form.cleaned_data}
+        fields = {name: form.cleaned_data[name] for name in RULE_FIELDS if name in form.cleaned_data}
         try:
             saved = fraud_rule_save(
                 user=request.user,
@@ -143,9 +144,6 @@ class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         except ValidationError as exc:  # the form checked the same things: only a race gets here
             raise PermissionDenied(str(exc)) from exc
         obj.pk, obj.version, obj.is_active = saved.pk, saved.version, saved.is_active
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        pass  # the only inline is the read-only history, written by the service
 
     @admin.action(description="Activate selected rules (new version)", permissions=["activate"])
     def activate_rules(self, request: HttpRequest, queryset: QuerySet[FraudRule]) -> None:

@@ -14,7 +14,7 @@ from accounts.roles import Role
 from fraud.choices import AlertResolution
 from fraud.models import FraudRule, FraudRuleVersion, FraudSettings
 from fraud.rules import FIELDS
-from fraud.services import fraud_rule_check
+from fraud.services import RULE_FIELDS, fraud_rule_check
 
 
 def fields_help() -> str:
@@ -45,7 +45,7 @@ class FraudRuleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        values = {name: cleaned.get(name, getattr(self.instance, name)) for name in self.Meta.fields}
+        values = {name: cleaned.get(name, getattr(self.instance, name)) for name in RULE_FIELDS}
         if values.get("condition") is None or "condition" in self.errors:
             return cleaned
         try:
