@@ -193,3 +193,13 @@ def test_the_thresholds_page_is_for_admins_and_saves_through_the_service(staff: 
     assert refused.status_code == 200 and "review_threshold" in refused.context["adminform"].form.errors
     for role in ("analyst", "viewer"):
         assert staff(role).get("/admin/fraud/fraudsettings/1/change/").status_code == 403
+
+
+def test_an_analyst_cannot_activate_a_rule_through_the_action(staff: Callable[[str], Client]) -> None:
+    draft = FraudRule.objects.create(name="draft", condition="amount > 1", version=0)
+    response = staff("analyst").post(
+        "/admin/fraud/fraudrule/", {"action": "activate_rules", "_selected_action": [str(draft.pk)]}
+    )
+    assert response.status_code == 200  # the list again: the action is not offered to analysts
+    draft.refresh_from_db()
+    assert not draft.is_active and draft.version == 0

@@ -157,3 +157,11 @@ def test_resolutions_become_labels_for_training(people: dict[str, Any], alert: F
     FraudAlertFactory(fraud_check__features=context())  # open: no label yet
     labels = list(labelled_checks())
     assert len(labels) == 1 and labels[0][1] is True and labels[0][0]["amount"] == 12000.0
+
+
+def test_a_viewer_posting_the_take_action_takes_nothing(people: dict[str, Any], alert: FraudAlert) -> None:
+    browser(people["viewer"]).post(
+        "/admin/fraud/fraudalert/", {"action": "take_alerts", "_selected_action": [str(alert.pk)]}
+    )
+    alert.refresh_from_db()
+    assert alert.status == "open" and alert.assignee is None
