@@ -202,7 +202,8 @@ RULE_FIELDS = ("name", "description", "condition", "reason", "action", "weight",
 
 
 def _can_activate(user: Any) -> bool:
-    return bool(user is not None and user.has_perm(ACTIVATE_PERMISSION))
+    # None is the platform itself (management commands, the bench set-up), never a request.
+    return user is None or bool(user.has_perm(ACTIVATE_PERMISSION))
 
 
 def fraud_rule_check(**fields: Any) -> CompiledRule:
@@ -233,7 +234,8 @@ def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "",
     """Create a rule or change one, recording the result as a new immutable version.
 
     Analysts (without ``fraud.activate_fraudrule``) propose: they create inactive drafts and
-    change inactive rules; activating a rule, or changing an active one, is for admins. A
+    change inactive rules; activating a rule, or changing an active one, is for admins
+    (``user=None`` is the platform itself: commands and set-up scripts, never a request). A
     save that changes nothing makes no version. The condition is checked first: a rule that
     does not compile is never stored.
     """
