@@ -336,6 +336,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Credit and fraud decisions both have a "decision" field, with different values.
+    "ENUM_NAME_OVERRIDES": {
+        "FraudDecisionEnum": "fraud.choices.FraudDecisionOutcome",
+        "CreditDecisionEnum": "scoring.choices.CreditDecisionOutcome",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------

@@ -12,10 +12,11 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictSerializer
-from fraud.choices import COUNTRY_CODES, Channel, TransactionType
+from fraud.choices import COUNTRY_CODES, Channel, FraudDecisionOutcome, RuleAction, TransactionType
 from fraud.features import TransactionFacts
 from fraud.models import FraudCheck, Transaction
 from fraud.services import ScreenOutcome, ScreenRequest
+from scoring.choices import RiskLevel
 from scoring.validators import external_id_validator, no_control_chars
 
 _DATETIME = serializers.DateTimeField()
@@ -101,7 +102,7 @@ class FraudeInputSerializer(StrictSerializer):
 class TriggeredRuleSerializer(serializers.Serializer):  # type: ignore[type-arg]
     name = serializers.CharField()
     version = serializers.IntegerField()
-    action = serializers.ChoiceField(choices=["flag", "review", "block"])
+    action = serializers.ChoiceField(choices=RuleAction.choices)
     weight = serializers.FloatField()
     reason = serializers.CharField()
 
@@ -113,8 +114,8 @@ class FraudDecisionSerializer(serializers.Serializer):  # type: ignore[type-arg]
     client_id = serializers.CharField()
     fraud_score = serializers.FloatField(help_text="0-1: noisy-OR of the model's probability and the rules' weights.")
     model_score = serializers.FloatField(allow_null=True, help_text="The model's probability alone (null: no model).")
-    risk_level = serializers.ChoiceField(choices=["LOW", "MEDIUM", "HIGH"])
-    decision = serializers.ChoiceField(choices=["allow", "review", "block"])
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
+    decision = serializers.ChoiceField(choices=FraudDecisionOutcome.choices)
     triggered_rules = TriggeredRuleSerializer(many=True)
     model_version = serializers.CharField(allow_null=True)
     thresholds = serializers.DictField(child=serializers.FloatField(), help_text="{review, block} in force.")

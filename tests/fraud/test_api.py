@@ -263,3 +263,9 @@ def test_transactions_are_read_by_viewers_and_up(
     client_as: Callable[[str | None], APIClient], role: str | None, expected: int
 ) -> None:
     assert client_as(role).get("/api/v1/transactions/").status_code == expected
+
+
+def test_the_openapi_document_describes_fraude_and_how_the_score_is_made(api_client: APIClient) -> None:
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+    assert "/api/v1/fraude" in schema and "/api/v1/transactions/" in schema
+    assert "noisy-OR" in schema and "FraudDecisionEnum" in schema
