@@ -21,7 +21,7 @@ from fraud.decision import combined_score, decide, risk_level
 from fraud.features import TransactionFacts, model_row, model_values, rule_context
 from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
 from fraud.rules import BacktestResult, CompiledRule, RuleError, RuleSpec, backtest, check_reason, compile_condition
-from fraud.selectors import backtest_rows, client_history_summary, transaction_get_stored
+from fraud.selectors import backtest_rows, client_history_summary, client_pk_get, transaction_get_stored
 from fraud.velocity import HistorySummary, velocity
 from scoring.ml.model import LoadedModel
 from scoring.models import Client
@@ -55,6 +55,7 @@ class ScreenOutcome:
     transaction: Transaction
     check: FraudCheck
     alert: FraudAlert | None
+    client_id: str
     replayed: bool = False
 
 
@@ -90,7 +91,7 @@ def _replay(request: ScreenRequest) -> ScreenOutcome | None:
             f"transaction_id {request.transaction_id} is already recorded (without a fraud check)."
         ) from None
     alert = getattr(check, "alert", None)
-    return ScreenOutcome(stored, check, alert, replayed=True)
+    return ScreenOutcome(stored, check, alert, stored.client.client_id, replayed=True)
 
 
 def transaction_screen(
@@ -102,25 +103,25 @@ def transaction_screen(
     arrive together: the unique constraint decides, the loser reads the winner's row); the
     same id for a different transaction raises ``TransactionConflict``. Transaction, check
     and alert are written in one database transaction.
+
+    New transactions are the hot path, so there is no look-up first: the insert either
+    succeeds or hits the unique ``transaction_id``, and only then is the stored one read.
     """
     started = time.perf_counter()
-    replay = _replay(request)
-    if replay is not None:
-        return replay
     config = config or fraud_config()
     facts = request.facts
-    client, created = Client.objects.get_or_create(client_id=request.client_id)
-    summary = (
-        HistorySummary.empty()
-        if created
-        else client_history_summary(
-            client_pk=client.pk,
+    client_pk = client_pk_get(client_id=request.client_id)
+    if client_pk is None:
+        client, _ = Client.objects.get_or_create(client_id=request.client_id)  # unknown ids are accepted
+        client_pk, summary = client.pk, HistorySummary.empty()
+    else:
+        summary = client_history_summary(
+            client_pk=client_pk,
             at=facts.timestamp,
             beneficiary=facts.beneficiary,
             device_id=facts.device_id,
             country=facts.country,
         )
-    )
     features = velocity(
         summary,
         amount=facts.amount,
@@ -150,7 +151,7 @@ def transaction_screen(
 
     txn = Transaction(
         transaction_id=request.transaction_id,
-        client=client,
+        client_id=client_pk,
         amount=Decimal(str(facts.amount)).quantize(Decimal("0.01")),
         currency=facts.currency,
         type=facts.type,
@@ -193,7 +194,7 @@ def transaction_screen(
     if alert is not None:
         logger.info("fraud alert opened", extra={"transaction_id": txn.transaction_id, "decision": decision})
     decisions_recorded.send(sender=FraudCheck, kind="fraud", outcomes=[decision])
-    return ScreenOutcome(txn, check, alert)
+    return ScreenOutcome(txn, check, alert, request.client_id)
 
 
 # --- Rules -----------------------------------------------------------------------------------

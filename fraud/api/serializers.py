@@ -124,11 +124,13 @@ class FraudDecisionSerializer(serializers.Serializer):  # type: ignore[type-arg]
     created_at = serializers.DateTimeField()
 
 
-def fraud_decision_representation(check: FraudCheck, transaction: Transaction, alert_id: int | None) -> dict[str, Any]:
-    """The public shape of a fraud decision, for /fraude and /transactions alike."""
+def fraud_decision_representation(
+    check: FraudCheck, transaction: Transaction, client_id: str, alert_id: int | None
+) -> dict[str, Any]:
+    """The public shape of a fraud decision."""
     return {
         "transaction_id": transaction.transaction_id,
-        "client_id": transaction.client.client_id,
+        "client_id": client_id,
         "fraud_score": check.fraud_score,
         "model_score": check.model_score,
         "risk_level": check.risk_level,
@@ -144,7 +146,7 @@ def fraud_decision_representation(check: FraudCheck, transaction: Transaction, a
 
 def screen_outcome_representation(outcome: ScreenOutcome) -> dict[str, Any]:
     return fraud_decision_representation(
-        outcome.check, outcome.transaction, outcome.alert.pk if outcome.alert is not None else None
+        outcome.check, outcome.transaction, outcome.client_id, outcome.alert.pk if outcome.alert is not None else None
     )
 
 
