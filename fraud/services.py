@@ -186,7 +186,8 @@ def transaction_screen(
                 alert.fraud_check = check
                 alert.save(force_insert=True)
     except IntegrityError:
-        # A concurrent request with the same transaction_id won the insert: answer with its decision.
+        # The transaction_id is taken (a replay, or a concurrent duplicate that won the insert):
+        # answer with the stored decision, or refuse if it was another transaction.
         replay = _replay(request)
         if replay is None:
             raise

@@ -312,6 +312,13 @@ MATRIX: list[Row] = [
         note="action: activate rules",
     ),
     not_offered(
+        "/admin/fraud/fraudrule/",
+        form={"action": "deactivate_rules", "_selected_action": ["{rule_pk}"]},
+        allowed=ADMIN,
+        readers=("analyst", "viewer"),
+        note="action: deactivate rules",
+    ),
+    not_offered(
         "/admin/fraud/fraudalert/",
         form={"action": "take_alerts", "_selected_action": ["{open_alert_pk}"]},
         allowed=DECIDERS,
