@@ -70,8 +70,12 @@ class BacktestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 100, "spellcheck": "false"}),
         help_text="An unsaved condition; when given, it is the one tested.",
     )
-    start = forms.DateField(required=False, help_text="First day (transaction time, UTC), included.")
-    end = forms.DateField(required=False, help_text="Last day, included.")
+    start = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="First day (UTC), included."
+    )
+    end = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Last day (UTC), included."
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
