@@ -340,6 +340,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "FraudDecisionEnum": "fraud.choices.FraudDecisionOutcome",
         "CreditDecisionEnum": "scoring.choices.CreditDecisionOutcome",
+        "TransactionTypeEnum": "fraud.choices.TransactionType",
     },
 }
 

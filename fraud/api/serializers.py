@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictSerializer
@@ -24,13 +26,23 @@ currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code of thre
 mcc_validator = RegexValidator(r"^[0-9]{4}$", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
+class AmountField(serializers.DecimalField):
+    """A JSON number only: "2000" or true where an amount is expected is a client bug, as on /score."""
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, bool) or not isinstance(data, int | float | Decimal):
+            raise serializers.ValidationError("A valid number is required.")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
 class FraudeInputSerializer(StrictSerializer):
     """A transaction to screen. Seed 000's four fields are required; the context is optional."""
 
     transaction_id = serializers.CharField(
         max_length=64, validators=[external_id_validator], help_text="The caller's id; the same id replays."
     )
-    montant = serializers.DecimalField(
+    montant = AmountField(
         max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text="Amount (0 to FRAUD_MAX_AMOUNT)."
     )
     type = serializers.ChoiceField(choices=TransactionType.choices)

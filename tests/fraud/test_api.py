@@ -150,6 +150,8 @@ def future(minutes: int) -> str:
         ("montant", 10_000_001),
         ("montant", 1e300),
         ("montant", "beaucoup"),
+        ("montant", "2000"),
+        ("montant", None),
         ("montant", 12.345),
         ("montant", True),
         ("type", "bitcoin"),
