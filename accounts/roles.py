@@ -29,6 +29,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "accounts.*": ("view", "add", "change", "delete"),
         "scoring.*": ("view", "add", "change", "delete"),
         "fraud.*": ("view", "add", "change", "delete"),
+        "fraud.fraudrule": ("activate", "backtest"),
+        "fraud.fraudalert": ("assign", "take", "resolve"),
         "monitoring.*": ("view", "add", "change", "delete"),
         "privacy.*": ("view",),
         "django_celery_beat.*": ("view", "add", "change", "delete"),
@@ -41,7 +43,13 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "scoring.creditapplication": ("view", "add", "change"),
         "scoring.decision": ("view",),
         "scoring.modelversion": ("view",),
-        "fraud.*": ("view",),
+        # Analysts propose rules (inactive drafts) and back-test; they work alerts they take.
+        # Resolving an alert is an object permission given on assignment (fraud.services).
+        "fraud.transaction": ("view",),
+        "fraud.fraudcheck": ("view",),
+        "fraud.fraudrule": ("view", "add", "change", "backtest"),
+        "fraud.fraudruleversion": ("view",),
+        "fraud.fraudalert": ("view", "take"),
         "monitoring.*": ("view",),
     },
     Role.VIEWER: {
@@ -49,7 +57,12 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "scoring.creditapplication": ("view",),
         "scoring.decision": ("view",),
         "scoring.modelversion": ("view",),
-        "fraud.*": ("view",),
+        # Not the thresholds (fraud.fraudsettings): admins only.
+        "fraud.transaction": ("view",),
+        "fraud.fraudcheck": ("view",),
+        "fraud.fraudrule": ("view",),
+        "fraud.fraudruleversion": ("view",),
+        "fraud.fraudalert": ("view",),
         "monitoring.*": ("view",),
     },
     Role.COMPLIANCE: {

@@ -12,8 +12,10 @@ PostgreSQL, real workers and Redis without a code change.
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from celery.schedules import crontab
@@ -334,6 +336,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Credit and fraud decisions both have a "decision" field, with different values.
+    "ENUM_NAME_OVERRIDES": {
+        "FraudDecisionEnum": "fraud.choices.FraudDecisionOutcome",
+        "CreditDecisionEnum": "scoring.choices.CreditDecisionOutcome",
+        "TransactionTypeEnum": "fraud.choices.TransactionType",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------
@@ -407,6 +415,42 @@ SCORE_BATCH_MAX_ITEMS = env.int("SCORE_BATCH_MAX_ITEMS", default=100)
 # costs this many times a wrongly refused good applicant (seed 004's rule: 10).
 CREDIT_COST_FALSE_NEGATIVE = env.float("CREDIT_COST_FALSE_NEGATIVE", default=10.0)
 CREDIT_COST_FALSE_POSITIVE = env.float("CREDIT_COST_FALSE_POSITIVE", default=1.0)
+
+# --- Fraud decisions (docs/fraud.md) ----------------------------------------------------
+# How often each process asks whether the rules or the thresholds changed (one small query
+# each); the process that changes them reloads at once.
+FRAUD_CONFIG_REFRESH_SECONDS = env.float("FRAUD_CONFIG_REFRESH_SECONDS", default=2.0)
+# What "night" and "foreign" mean for the rules and the model: the bank's time zone, home
+# country (ISO 3166-1 alpha-2) and home currency (ISO 4217).
+FRAUD_TIME_ZONE = env.str("FRAUD_TIME_ZONE", default="Europe/Paris")
+FRAUD_HOME_COUNTRY = env.str("FRAUD_HOME_COUNTRY", default="FR")
+FRAUD_HOME_CURRENCY = env.str("FRAUD_HOME_CURRENCY", default="EUR")
+try:
+    ZoneInfo(FRAUD_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as _exc:
+    raise ImproperlyConfigured(f"FRAUD_TIME_ZONE: unknown time zone {FRAUD_TIME_ZONE!r}") from _exc
+if not re.fullmatch(r"[A-Z]{2}", FRAUD_HOME_COUNTRY) or not re.fullmatch(r"[A-Z]{3}", FRAUD_HOME_CURRENCY):
+    raise ImproperlyConfigured("FRAUD_HOME_COUNTRY is two capital letters, FRAUD_HOME_CURRENCY three")
+# Largest amount /fraude accepts (larger is a 400: more likely a unit or typing error).
+FRAUD_MAX_AMOUNT = env.int("FRAUD_MAX_AMOUNT", default=10_000_000)
+# A transaction timestamp may be this far ahead of the server clock (clock skew) and this
+# many days old; outside that range it is a 400.
+FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS = env.int("FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS", default=300)
+FRAUD_TIMESTAMP_MAX_AGE_DAYS = env.int("FRAUD_TIMESTAMP_MAX_AGE_DAYS", default=30)
+# Review threshold used when the admin left it empty and no fraud model serves (with a
+# model, an empty threshold follows the model's cost-minimising one).
+FRAUD_DEFAULT_REVIEW_THRESHOLD = env.float("FRAUD_DEFAULT_REVIEW_THRESHOLD", default=0.3)
+if not 0 < FRAUD_DEFAULT_REVIEW_THRESHOLD <= 1:
+    raise ImproperlyConfigured("FRAUD_DEFAULT_REVIEW_THRESHOLD is between 0 (excluded) and 1")
+# Without a champion fraud model /fraude decides on the rules alone (model_version null);
+# set this to answer 503 instead.
+FRAUD_REQUIRE_MODEL = env.bool("FRAUD_REQUIRE_MODEL", default=False)
+# Business cost used to pick a new fraud model's threshold: a fraud let through costs this
+# many times a legitimate payment sent to review.
+FRAUD_COST_FALSE_NEGATIVE = env.float("FRAUD_COST_FALSE_NEGATIVE", default=20.0)
+FRAUD_COST_FALSE_POSITIVE = env.float("FRAUD_COST_FALSE_POSITIVE", default=1.0)
+# Most stored fraud checks one back-test reads (newest first within the date range).
+FRAUD_BACKTEST_MAX_ROWS = env.int("FRAUD_BACKTEST_MAX_ROWS", default=200_000)
 
 # --- Monitoring -----------------------------------------------------------------------
 # /metrics is served to the listed addresses only (Prometheus scrapers).

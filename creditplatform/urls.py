@@ -6,11 +6,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.oidc import admin_logout
+from fraud.api.views import FraudeApi
 from monitoring.api.views import metrics_view
 from scoring.api.views import ScoreApi
 
 api_v1 = [
     path("", include("scoring.api.urls")),
+    path("", include("fraud.api.urls")),
     path("", include("monitoring.api.urls")),
 ]
 
@@ -18,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     # Seed clients call the decision endpoints at the root.
     path("score", ScoreApi.as_view(), name="score-root"),
+    path("fraude", FraudeApi.as_view(), name="fraude-root"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -1,28 +1,405 @@
-"""Admin of transactions and fraud checks (evidence: read-only)."""
+"""Admin of the fraud domain.
+
+Transactions, checks and rule versions are evidence (read-only). Rules are edited through
+``fraud_rule_save`` (every change a new version); analysts propose inactive drafts and
+back-test, admins activate. Alerts are worked from a queue: an analyst takes an unassigned
+alert (or an admin assigns it), and only its assignee or an admin resolves it.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from creditplatform.admin_mixins import EvidenceAdminMixin
-from fraud.models import FraudCheck, Transaction
+from fraud.admin_forms import AlertAssignForm, AlertResolveForm, BacktestForm, FraudRuleForm, FraudSettingsForm
+from fraud.choices import AlertStatus
+from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
+from fraud.rules import FIELDS
+from fraud.services import (
+    RULE_FIELDS,
+    fraud_alert_assign,
+    fraud_alert_can_resolve,
+    fraud_alert_resolve,
+    fraud_alert_take,
+    fraud_rule_backtest,
+    fraud_rule_save,
+    fraud_settings_update,
+)
+
+ACTIVATE = "fraud.activate_fraudrule"
+BACKTEST = "fraud.backtest_fraudrule"
+
+
+class FraudCheckInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = FraudCheck
+    fields = ["decision", "fraud_score", "model_score", "risk_level", "model_version", "triggered_rules", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Transaction)
-class TransactionAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+class TransactionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["transaction_id", "client", "amount", "currency", "type", "channel", "country", "timestamp"]
     list_filter = ["type", "channel", "currency", "timestamp"]
     search_fields = ["transaction_id", "client__client_id"]
     list_select_related = ["client"]
     raw_id_fields = ["client"]
     date_hierarchy = "timestamp"
+    inlines = [FraudCheckInline]
 
 
 @admin.register(FraudCheck)
-class FraudCheckAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+class FraudCheckAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["transaction", "decision", "fraud_score", "risk_level", "model_version", "created_at"]
     list_filter = ["decision", "risk_level", "created_at"]
     search_fields = ["transaction__transaction_id", "transaction__client__client_id"]
     list_select_related = ["transaction", "model_version"]
     raw_id_fields = ["transaction", "model_version"]
     date_hierarchy = "created_at"
+
+
+# --- Rules ---------------------------------------------------------------------------------
+
+
+class FraudRuleVersionInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The history of a rule, newest first (read-only)."""
+
+    model = FraudRuleVersion
+    fields = ["version", "condition", "action", "weight", "is_active", "order", "note", "created_by", "created_at"]
+    readonly_fields = fields
+    ordering = ["-version"]
+    can_delete = False
+    extra = 0
+    verbose_name_plural = "history (every change is a version)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FraudRule)
+class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = FraudRuleForm
+    list_display = ["name", "action", "weight", "is_active", "order", "version", "updated_at", "backtest_link"]
+    list_filter = ["is_active", "action"]
+    search_fields = ["name", "condition", "description"]
+    list_select_related = ["updated_by"]
+    readonly_fields = ["version", "created_by", "updated_by", "created_at", "updated_at"]
+    ordering = ["order", "name"]
+    inlines = [FraudRuleVersionInline]
+    actions = ["activate_rules", "deactivate_rules"]
+    change_list_template = "admin/fraud/fraudrule/change_list.html"
+
+    def has_activate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(ACTIVATE)
+
+    def has_change_permission(self, request: HttpRequest, obj: FraudRule | None = None) -> bool:
+        # Analysts change drafts only; an active rule is an admin's.
+        if obj is not None and obj.is_active and not self.has_activate_permission(request):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # checks name their rule versions: deactivate instead
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(self.readonly_fields)
+        if not self.has_activate_permission(request):
+            fields.append("is_active")
+        return fields
+
+    @admin.display(description="Back-test")
+    def backtest_link(self, obj: FraudRule) -> str:
+        url = reverse("admin:fraud_fraudrule_backtest") + f"?rule={obj.pk}"
+        return format_html('<a href="{}">back-test</a>', url)
+
+    def save_model(self, request: HttpRequest, obj: FraudRule, form: Any, change: bool) -> None:
+        fields = {name: form.cleaned_data[name] for name in RULE_FIELDS if name in form.cleaned_data}
+        try:
+            saved = fraud_rule_save(
+                user=request.user,
+                rule=obj if change else None,
+                note=form.cleaned_data.get("note", ""),
+                **fields,
+            )
+        except ValidationError as exc:  # the form checked the same things: only a race gets here
+            raise PermissionDenied(str(exc)) from exc
+        obj.pk, obj.version, obj.is_active = saved.pk, saved.version, saved.is_active
+
+    @admin.action(description="Activate selected rules (new version)", permissions=["activate"])
+    def activate_rules(self, request: HttpRequest, queryset: QuerySet[FraudRule]) -> None:
+        self._set_active(request, queryset, True)
+
+    @admin.action(description="Deactivate selected rules (new version)", permissions=["activate"])
+    def deactivate_rules(self, request: HttpRequest, queryset: QuerySet[FraudRule]) -> None:
+        self._set_active(request, queryset, False)
+
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[FraudRule], active: bool) -> None:
+        changed = 0
+        for rule in queryset:
+            if rule.is_active != active:
+                fraud_rule_save(
+                    user=request.user, rule=rule, is_active=active, note="activated" if active else "deactivated"
+                )
+                changed += 1
+        self.message_user(request, f"{changed} rule(s) {'activated' if active else 'deactivated'}.", messages.SUCCESS)
+
+    def get_urls(self) -> list[Any]:
+        urls = [path("backtest/", self.admin_site.admin_view(self.backtest_view), name="fraud_fraudrule_backtest")]
+        return urls + super().get_urls()
+
+    def backtest_view(self, request: HttpRequest) -> HttpResponse:
+        """Run a rule, a version or an unsaved condition over the stored checks of a date range."""
+        if not request.user.has_perm(BACKTEST):
+            raise PermissionDenied
+        form = BacktestForm(request.GET or None)
+        result = label = condition = None
+        if form.is_bound and form.is_valid():
+            label, condition = form.target()
+            start, end = form.period()
+            try:
+                result = fraud_rule_backtest(condition=condition, start=start, end=end)
+            except ValidationError as exc:
+                form.add_error("condition" if form.cleaned_data.get("condition") else None, exc.messages)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Back-test a fraud rule",
+            "form": form,
+            "result": result,
+            "label": label,
+            "tested_condition": condition,
+            "fields": FIELDS,
+        }
+        return TemplateResponse(request, "admin/fraud/fraudrule/backtest.html", context)
+
+
+@admin.register(FraudRuleVersion)
+class FraudRuleVersionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "version", "action", "weight", "is_active", "order", "created_by", "created_at", "note"]
+    list_filter = ["action", "is_active", "created_at"]
+    search_fields = ["name", "condition", "note"]
+    list_select_related = ["created_by", "rule"]
+    raw_id_fields = ["rule", "created_by"]
+
+
+# --- Alerts --------------------------------------------------------------------------------
+
+
+class AssignedToMeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "mine"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("1", "Assigned to me"), ("unassigned", "Unassigned")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[FraudAlert]) -> QuerySet[FraudAlert]:
+        if self.value() == "1":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "unassigned":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
+@admin.register(FraudAlert)
+class FraudAlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The alert queue. Read-only forms; the work is done with take, assign and resolve."""
+
+    list_display = ["id", "created_at", "transaction", "decision", "score", "status", "assignee", "resolution"]
+    list_filter = ["status", AssignedToMeFilter, "fraud_check__decision", "resolution", "created_at"]
+    search_fields = ["fraud_check__transaction__transaction_id", "fraud_check__transaction__client__client_id"]
+    list_select_related = ["fraud_check", "fraud_check__transaction", "assignee"]
+    raw_id_fields = ["fraud_check", "assignee"]
+    fields = [
+        "fraud_check",
+        "status",
+        "assignee",
+        "assigned_by",
+        "assigned_at",
+        "resolution",
+        "resolution_comment",
+        "resolved_by",
+        "resolved_at",
+        "created_at",
+        "triggered",
+    ]
+    readonly_fields = fields
+    actions = ["take_alerts"]
+    change_form_template = "admin/fraud/fraudalert/change_form.html"
+
+    @admin.display(description="transaction")
+    def transaction(self, obj: FraudAlert) -> str:
+        return obj.fraud_check.transaction.transaction_id
+
+    @admin.display(description="decision", ordering="fraud_check__decision")
+    def decision(self, obj: FraudAlert) -> str:
+        return obj.fraud_check.decision
+
+    @admin.display(description="score", ordering="fraud_check__fraud_score")
+    def score(self, obj: FraudAlert) -> str:
+        return f"{obj.fraud_check.fraud_score:.3f}"
+
+    @admin.display(description="triggered rules")
+    def triggered(self, obj: FraudAlert) -> str:
+        return "; ".join(f"{r['name']} v{r['version']}: {r['reason']}" for r in obj.fraud_check.triggered_rules) or "-"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # opened by the decisions only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # no free edits: take, assign and resolve are the only changes
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_take_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("fraud.take_fraudalert")
+
+    @admin.action(description="Take selected unassigned alerts", permissions=["take"])
+    def take_alerts(self, request: HttpRequest, queryset: QuerySet[FraudAlert]) -> None:
+        taken = skipped = 0
+        for alert in queryset:
+            try:
+                fraud_alert_take(alert=alert, user=request.user)
+                taken += 1
+            except ValidationError:
+                skipped += 1
+        level = messages.SUCCESS if taken else messages.WARNING
+        self.message_user(request, f"{taken} alert(s) taken; {skipped} already assigned or resolved.", level)
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        urls = [
+            path("<int:pk>/take/", view(require_POST(self.take_view)), name="fraud_fraudalert_take"),
+            path("<int:pk>/assign/", view(self.assign_view), name="fraud_fraudalert_assign"),
+            path("<int:pk>/resolve/", view(self.resolve_view), name="fraud_fraudalert_resolve"),
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> Any:
+        alert = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if alert is not None:
+            extra.update(
+                can_take=alert.status == AlertStatus.OPEN and self.has_take_permission(request),
+                can_assign=alert.status != AlertStatus.RESOLVED and request.user.has_perm("fraud.assign_fraudalert"),
+                can_resolve=fraud_alert_can_resolve(alert=alert, user=request.user),
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _alert(self, request: HttpRequest, pk: int) -> FraudAlert:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(FraudAlert.objects.select_related("fraud_check__transaction"), pk=pk)
+
+    def _back(self, alert: FraudAlert) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:fraud_fraudalert_change", args=[alert.pk]))
+
+    def take_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        alert = self._alert(request, pk)
+        try:
+            fraud_alert_take(alert=alert, user=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.message_user(request, "The alert is yours: you can now resolve it.", messages.SUCCESS)
+        return self._back(alert)
+
+    def assign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        alert = self._alert(request, pk)
+        if not request.user.has_perm("fraud.assign_fraudalert"):
+            raise PermissionDenied
+        form = AlertAssignForm(request.POST or None, initial={"assignee": alert.assignee_id})
+        if request.method == "POST" and form.is_valid():
+            try:
+                fraud_alert_assign(alert=alert, assignee=form.cleaned_data["assignee"], by=request.user)
+            except ValidationError as exc:
+                form.add_error(None, exc.messages)
+            else:
+                self.message_user(request, f"Alert assigned to {form.cleaned_data['assignee']}.", messages.SUCCESS)
+                return self._back(alert)
+        return self._action_page(request, alert, form, "Assign alert", "Assign")
+
+    def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        alert = self._alert(request, pk)
+        # Checked before the form is even shown: the assignee (object permission) or an admin.
+        if not fraud_alert_can_resolve(alert=alert, user=request.user):
+            raise PermissionDenied
+        form = AlertResolveForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                fraud_alert_resolve(
+                    alert=alert,
+                    user=request.user,
+                    resolution=form.cleaned_data["resolution"],
+                    comment=form.cleaned_data["comment"],
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc.messages)
+            else:
+                self.message_user(request, "Alert resolved.", messages.SUCCESS)
+                return self._back(alert)
+        return self._action_page(request, alert, form, "Resolve alert", "Resolve")
+
+    def _action_page(self, request: HttpRequest, alert: FraudAlert, form: Any, title: str, button: str) -> Any:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": alert,
+            "title": f"{title} {alert.pk} ({alert.fraud_check.transaction.transaction_id})",
+            "form": form,
+            "button": button,
+            "check": alert.fraud_check,
+        }
+        return TemplateResponse(request, "admin/fraud/fraudalert/action.html", context)
+
+
+# --- Thresholds ------------------------------------------------------------------------------
+
+
+@admin.register(FraudSettings)
+class FraudSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """One row: the list goes straight to it; saving goes through ``fraud_settings_update``."""
+
+    form = FraudSettingsForm
+    list_display = ["__str__", "updated_by", "updated_at"]
+    list_select_related = ["updated_by"]
+    readonly_fields = ["updated_by", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the row comes from a migration
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        row, _ = FraudSettings.objects.get_or_create(pk=1)
+        return HttpResponseRedirect(reverse("admin:fraud_fraudsettings_change", args=[row.pk]))
+
+    def save_model(self, request: HttpRequest, obj: FraudSettings, form: Any, change: bool) -> None:
+        fraud_settings_update(
+            user=request.user,
+            review_threshold=form.cleaned_data["review_threshold"],
+            block_threshold=form.cleaned_data["block_threshold"],
+        )

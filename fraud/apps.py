@@ -6,3 +6,6 @@ class FraudConfig(AppConfig):
 
     name = "fraud"
     verbose_name = "Fraud"
+
+    def ready(self) -> None:
+        from fraud import receivers  # noqa: F401  (configuration cache invalidation)

@@ -25,3 +25,38 @@ class FraudDecisionOutcome(models.TextChoices):
     ALLOW = "allow", "Allow"
     REVIEW = "review", "Review"
     BLOCK = "block", "Block"
+
+
+class RuleAction(models.TextChoices):
+    """What a rule does when its condition holds, besides adding its weight to the score."""
+
+    FLAG = "flag", "Flag (adds its weight to the score)"
+    REVIEW = "review", "Review (at least review)"
+    BLOCK = "block", "Block (always block)"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open (unassigned)"
+    ASSIGNED = "assigned", "Assigned"
+    RESOLVED = "resolved", "Resolved"
+
+
+class AlertResolution(models.TextChoices):
+    CONFIRMED_FRAUD = "confirmed_fraud", "Confirmed fraud"
+    FALSE_POSITIVE = "false_positive", "False positive"
+
+
+# ISO 3166-1 alpha-2: the 249 officially assigned codes (the standard's list, kept here
+# rather than pulled from a package: it changes once every few years).
+_ISO_3166_ALPHA_2 = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW
+"""
+COUNTRY_CODES = frozenset(_ISO_3166_ALPHA_2.split())

@@ -1,15 +1,24 @@
-"""Transactions and the fraud checks made on them."""
+"""Transactions, the fraud checks made on them, the rules they ran, alerts and thresholds."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from fraud.choices import Channel, FraudDecisionOutcome, TransactionType
+from fraud.choices import AlertResolution, AlertStatus, Channel, FraudDecisionOutcome, RuleAction, TransactionType
 from scoring.choices import RiskLevel
 from scoring.models import Client, ModelVersion
+
+RULE_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,79}$"
+rule_name_validator = RegexValidator(
+    RULE_NAME_PATTERN, "Use 2-80 lower-case letters, digits or '_', starting with a letter (e.g. high_amount)."
+)
+_unit_interval = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
 
 class Transaction(models.Model):
@@ -45,7 +54,12 @@ class Transaction(models.Model):
 
 
 class FraudCheck(models.Model):
-    """A fraud decision on one transaction: evidence, never edited in place."""
+    """A fraud decision on one transaction: evidence, never edited in place.
+
+    ``features`` is the rule context the decision saw (transaction fields and velocity, no
+    personal data), so a back-test replays exactly what each rule saw; ``rule_versions``
+    names every rule version evaluated and ``thresholds`` the score bands in force.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="fraud_check")
@@ -57,8 +71,9 @@ class FraudCheck(models.Model):
     model_score = models.FloatField(null=True, blank=True)
     risk_level = models.CharField(max_length=6, choices=RiskLevel.choices)
     decision = models.CharField(max_length=10, choices=FraudDecisionOutcome.choices)
-    triggered_rules = models.JSONField(default=list, help_text="[{name, version, action, reason}]")
-    rule_versions = models.JSONField(default=list, help_text="Versions of every rule evaluated.")
+    triggered_rules = models.JSONField(default=list, help_text="[{name, version, action, weight, reason}]")
+    rule_versions = models.JSONField(default=list, help_text="[{id, rule, version}] of every rule version evaluated.")
+    thresholds = models.JSONField(default=dict, help_text="{review, block} score thresholds in force.")
     latency_ms = models.FloatField(default=0)
     caller = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -75,4 +90,187 @@ class FraudCheck(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.decision} {self.fraud_score:.3f} ({self.transaction_id})"  # type: ignore[attr-defined]
+        return f"{self.decision} {self.fraud_score:.3f} (check {self.pk})"
+
+
+class FraudRule(models.Model):
+    """A fraud rule as it stands now. Every change is also kept as an immutable ``FraudRuleVersion``.
+
+    Written only through ``fraud.services.fraud_rule_save`` (which checks the condition and
+    makes the version); rules are deactivated, never deleted, because checks name them.
+    """
+
+    name = models.CharField(max_length=80, unique=True, validators=[rule_name_validator])
+    description = models.TextField(max_length=1000, blank=True)
+    condition = models.TextField(
+        max_length=2000, help_text="A rule-engine expression over the transaction fields, e.g. amount > 10000."
+    )
+    reason = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Shown to the caller and the analyst when the rule fires; {field} is replaced by its value.",
+    )
+    action = models.CharField(max_length=10, choices=RuleAction.choices, default=RuleAction.FLAG)
+    weight = models.FloatField(
+        default=0.3, validators=_unit_interval, help_text="0-1: how much a hit raises the fraud score (noisy-OR)."
+    )
+    is_active = models.BooleanField(default=False, help_text="Evaluated on every transaction.")
+    order = models.PositiveSmallIntegerField(default=100, help_text="Rules run in ascending order.")
+    version = models.PositiveIntegerField(default=0, editable=False, help_text="The current version number.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "name"]
+        permissions = [
+            ("activate_fraudrule", "Can activate fraud rules and edit active ones"),
+            ("backtest_fraudrule", "Can back-test fraud rules"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gte=0) & Q(weight__lte=1), name="fraudrule_weight_range"),
+            models.CheckConstraint(condition=Q(action__in=RuleAction.values), name="fraudrule_action_valid"),
+        ]
+        indexes = [models.Index(fields=["is_active", "order"], name="fraudrule_active_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class FraudRuleVersion(models.Model):
+    """One version of a rule, exactly as it was evaluated: never changed, never deleted."""
+
+    rule = models.ForeignKey(FraudRule, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=80)
+    description = models.TextField(max_length=1000, blank=True)
+    condition = models.TextField(max_length=2000)
+    reason = models.CharField(max_length=300, blank=True)
+    action = models.CharField(max_length=10, choices=RuleAction.choices)
+    weight = models.FloatField()
+    is_active = models.BooleanField()
+    order = models.PositiveSmallIntegerField()
+    note = models.CharField(max_length=200, blank=True, help_text="Why it changed.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rule", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "version"], name="fraudruleversion_unique_version"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="fraudruleversion_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError("A rule version is immutable: change the rule to make a new version.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("A rule version is evidence and is never deleted.")
+
+
+class FraudAlert(models.Model):
+    """A transaction decided ``review`` or ``block``, waiting for an analyst.
+
+    Opened in the same database transaction as its check. Assigned to one analyst (by an
+    admin, or an analyst takes an unassigned one); only that analyst, who then holds the
+    ``fraud.resolve_fraudalert`` object permission (django-guardian), or an admin resolves
+    it, as confirmed fraud or false positive. Resolutions are the labels of back-tests and
+    of the next training.
+    """
+
+    fraud_check = models.OneToOneField(FraudCheck, on_delete=models.PROTECT, related_name="alert")
+    status = models.CharField(max_length=10, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="fraud_alerts"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.CharField(max_length=20, choices=AlertResolution.choices, blank=True)
+    resolution_comment = models.TextField(max_length=2000, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("assign_fraudalert", "Can assign fraud alerts to any analyst"),
+            ("take_fraudalert", "Can take an unassigned fraud alert"),
+            ("resolve_fraudalert", "Can resolve fraud alerts (per alert: its assignee)"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=AlertStatus.values), name="fraudalert_status_valid"),
+            models.CheckConstraint(
+                condition=(Q(status=AlertStatus.OPEN) & Q(assignee__isnull=True) & Q(resolution=""))
+                | (Q(status=AlertStatus.ASSIGNED) & Q(assignee__isnull=False) & Q(resolution=""))
+                | (
+                    Q(status=AlertStatus.RESOLVED)
+                    & Q(resolution__in=AlertResolution.values)
+                    & Q(resolved_at__isnull=False)
+                    & Q(resolved_by__isnull=False)
+                ),
+                name="fraudalert_status_consistent",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"], name="fraudalert_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"alert {self.pk} ({self.status})"
+
+
+class FraudSettings(models.Model):
+    """The score thresholds of fraud decisions: one row, edited by admins in the admin.
+
+    An empty review threshold follows the serving fraud model's own threshold (the one that
+    minimised the business cost in training).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    review_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        validators=_unit_interval,
+        help_text="Score from which a transaction is reviewed. Empty: the champion fraud model's threshold.",
+    )
+    block_threshold = models.FloatField(
+        default=0.8, validators=_unit_interval, help_text="Score from which a transaction is blocked."
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "fraud settings"
+        verbose_name_plural = "fraud settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="fraudsettings_singleton"),
+            models.CheckConstraint(
+                condition=Q(block_threshold__gt=0) & Q(block_threshold__lte=1), name="fraudsettings_block_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(review_threshold__isnull=True)
+                | (Q(review_threshold__gt=0) & Q(review_threshold__lt=models.F("block_threshold"))),
+                name="fraudsettings_review_below_block",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        review = "model threshold" if self.review_threshold is None else f"{self.review_threshold:g}"
+        return f"review from {review}, block from {self.block_threshold:g}"

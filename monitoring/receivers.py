@@ -8,7 +8,8 @@ from typing import Any
 from django.dispatch import receiver
 
 from accounts.signals import access_forbidden, auth_failed
-from monitoring.metrics import auth_failures_count, forbidden_count
+from monitoring.metrics import auth_failures_count, decisions_total, forbidden_count
+from scoring.signals import decisions_recorded
 
 logger = logging.getLogger("security")
 
@@ -24,3 +25,10 @@ def count_auth_failure(sender: Any, request: Any, reason: str, **kwargs: Any) ->
 def count_forbidden(sender: Any, request: Any, reason: str, **kwargs: Any) -> None:
     forbidden_count.labels(reason=reason).inc()
     logger.info("access forbidden", extra={"reason": reason, "path": request.path})
+
+
+@receiver(decisions_recorded, dispatch_uid="monitoring.count_decisions")
+def count_decisions(sender: Any, kind: str, outcomes: list[str], **kwargs: Any) -> None:
+    """``decisions_total{kind, outcome}``: credit (/score) and fraud (/fraude) decisions."""
+    for outcome in outcomes:
+        decisions_total.labels(kind=kind, outcome=outcome).inc()

@@ -10,9 +10,10 @@ from rest_framework.test import APIClient
 from accounts.roles import Role
 from accounts.services import api_key_create
 from creditplatform.celery import app as celery_app
+from fraud.config import reset_fraud_config
 from scoring.ml.predictor import reset_models
 from tests.factories import UserFactory
-from tests.models import TrainedModel, credit_training, register_trained
+from tests.models import TrainedModel, credit_training, fraud_training, register_trained
 
 # Browser fixtures (live server, provider, Chromium) for every test module that asks for them.
 pytest_plugins = ["tests.browser"]
@@ -97,6 +98,14 @@ def _fresh_models() -> Iterator[None]:
     reset_models()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_fraud_config() -> Iterator[None]:
+    """Each test reads the fraud rules and thresholds of its own database."""
+    reset_fraud_config()
+    yield
+    reset_fraud_config()
+
+
 @pytest.fixture(scope="session")
 def trained_credit() -> TrainedModel:
     """The default credit model, trained once per test session by the project's own code."""
@@ -107,3 +116,15 @@ def trained_credit() -> TrainedModel:
 def credit_model(db: None, trained_credit: TrainedModel) -> object:
     """The default credit model registered and serving as champion; returns its ModelVersion."""
     return register_trained(trained_credit, status="champion")
+
+
+@pytest.fixture(scope="session")
+def trained_fraud() -> TrainedModel:
+    """A fraud model trained once per session by ``fraud.training`` on a small generated set."""
+    return fraud_training(seed=7)
+
+
+@pytest.fixture
+def fraud_model(db: None, trained_fraud: TrainedModel) -> object:
+    """That fraud model registered and serving as champion; returns its ModelVersion."""
+    return register_trained(trained_fraud, status="champion")

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from fraud.models import Transaction
+from fraud.models import FraudAlert, FraudCheck, Transaction
 from scoring.models import Client, CreditApplication
 
 
@@ -64,3 +64,24 @@ class TransactionFactory(factory.django.DjangoModelFactory):
     amount = Decimal("120.00")
     type = "carte"
     timestamp = factory.LazyFunction(timezone.now)
+
+
+class FraudCheckFactory(factory.django.DjangoModelFactory):
+    """A stored check; ``features`` is the rule context a back-test replays."""
+
+    class Meta:
+        model = FraudCheck
+
+    transaction = factory.SubFactory(TransactionFactory)
+    features = factory.LazyFunction(dict)
+    fraud_score = 0.1
+    risk_level = "LOW"
+    decision = "allow"
+    caller = "user:0"
+
+
+class FraudAlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FraudAlert
+
+    fraud_check = factory.SubFactory(FraudCheckFactory, decision="review", risk_level="MEDIUM", fraud_score=0.6)

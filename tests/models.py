@@ -26,6 +26,14 @@ def credit_training(seed: int = 42, **kwargs: Any) -> TrainedModel:
     )
 
 
+def fraud_training(seed: int = 7, clients: int = 300, days: int = 30) -> TrainedModel:
+    """A fraud model trained as ``train_fraud_model`` does, on a smaller generated set (seconds)."""
+    from fraud.training import fraud_model_train
+
+    training = fraud_model_train(seed=seed, clients=clients, days=days)
+    return TrainedModel(ModelPurpose.FRAUD, training.data, training.result)
+
+
 def register_trained(
     trained: TrainedModel, *, version: str | None = None, status: str | None = None, threshold: float | None = None
 ) -> ModelVersion:

@@ -1,14 +1,17 @@
 -- wrk script for the decision endpoints: POSTs JSON bodies read from BENCH_BODIES (one per
 -- line), replacing {TX} by an id unique to this run, thread and request (a fraud check on a
--- transaction id already seen would be a replay, not a decision). With BENCH_DELAY_MS each
--- connection pauses between requests: 16 connections x 32 ms ~ 500 requests/s, a paced load.
+-- transaction id already seen would be a replay, not a decision).
+-- With BENCH_RATE (requests/s in all) the load is paced: each wrk thread hands out send slots
+-- on a fixed schedule (monotonic clock through LuaJIT's FFI), so the connections together
+-- send BENCH_RATE requests/s whatever the latency, as long as the server keeps up.
 local bodies = {}
 for line in io.lines(os.getenv("BENCH_BODIES")) do
   bodies[#bodies + 1] = line
 end
 local target = os.getenv("BENCH_PATH") or "/score"
 local run_id = os.getenv("BENCH_RUN") or "0"
-local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+local rate = tonumber(os.getenv("BENCH_RATE") or "0")
+local wrk_threads = tonumber(os.getenv("BENCH_THREADS") or "1")
 local headers = { ["Content-Type"] = "application/json" }
 local key = os.getenv("BENCH_API_KEY")
 if key and key ~= "" then headers["X-API-Key"] = key end
@@ -27,9 +30,30 @@ function request()
   return wrk.format("POST", target, headers, body)
 end
 
-if pause > 0 then
+if rate > 0 then
+  local ffi = require("ffi")
+  ffi.cdef [[
+    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+    int clock_gettime(int clock_id, bench_timespec *tp);
+  ]]
+  local ts = ffi.new("bench_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+  end
+  local interval = 1000 * wrk_threads / rate -- this thread's share of the rate
+  local next_slot = nil
   function delay()
-    return pause
+    local t = now_ms()
+    if next_slot == nil or next_slot < t - 1000 then
+      next_slot = t -- start, or a stall: do not try to catch up on a backlog of slots
+    end
+    local wait = next_slot - t
+    next_slot = next_slot + interval
+    if wait <= 0 then
+      return 0
+    end
+    return math.floor(wait + 0.5)
   end
 end
 

@@ -78,6 +78,25 @@ def page(
     return Row(method=method, path=path, expect=expect, body=form, form=form is not None, note=note, kind="admin")
 
 
+def not_offered(
+    path: str, form: Mapping[str, Any], allowed: Iterable[str], readers: Iterable[str], note: str = ""
+) -> Row:
+    """An admin action POSTed to a changelist: ``allowed`` roles run it (302 back to the list);
+    ``readers`` see the list but are not offered the action, so Django answers the list again
+    (200, "No action selected") and nothing happens; other staff 403.
+    """
+    row = page(path, view=allowed, method="POST", ok=302, form=form, note=note)
+    return Row(
+        method=row.method,
+        path=row.path,
+        expect={**row.expect, **dict.fromkeys(readers, 200)},
+        body=row.body,
+        form=True,
+        note=note + " (not offered to " + ", ".join(readers) + ": 200, nothing done)",
+        kind="admin",
+    )
+
+
 STAFF = STAFF_ROLES
 READERS = ("admin", "analyst", "viewer")
 DECIDERS = ("admin", "analyst")
@@ -106,6 +125,30 @@ DECIDE_SCORE = dict(
     apikey_read=403,
 )
 SEED_SCORE = {"age": 35, "revenu": 50000, "historique_impaye": 1}
+DECIDE_FRAUD = dict(
+    admin=201,
+    analyst=201,
+    viewer=403,
+    compliance=403,
+    anonymous=401,
+    apikey_score=403,
+    apikey_fraud=201,
+    apikey_read=403,
+)
+SEED_FRAUD = {"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}
+RULE_FORM = {
+    "name": "high_amount",
+    "condition": "amount >= 9000",
+    "reason": "Amount {{amount}}.",  # {{ }}: the matrix fills {placeholders}
+    "action": "review",
+    "weight": "0.15",
+    "order": "30",
+    "is_active": "on",
+    "versions-TOTAL_FORMS": "0",
+    "versions-INITIAL_FORMS": "0",
+    "versions-MIN_NUM_FORMS": "0",
+    "versions-MAX_NUM_FORMS": "1000",
+}
 
 MATRIX: list[Row] = [
     # ---- API ---------------------------------------------------------------------------
@@ -177,6 +220,11 @@ MATRIX: list[Row] = [
         apikey_read=403,
         note="model activation: admin only",
     ),
+    # ---- Fraud decisions (no fraud model registered: the rules decide) ------------------
+    api("POST", "/api/v1/fraude", body=SEED_FRAUD, **DECIDE_FRAUD),
+    api("POST", "/fraude", body=SEED_FRAUD, **DECIDE_FRAUD, note="root alias for seed clients"),
+    api("GET", "/api/v1/transactions/", **READ),
+    api("GET", "/api/v1/transactions/{transaction_id}/", **READ),
     # ---- Admin pages -------------------------------------------------------------------
     page("/admin/", view=STAFF),
     page("/admin/scoring/client/", view=STAFF),
@@ -191,6 +239,42 @@ MATRIX: list[Row] = [
     page("/admin/scoring/modelversion/add/", view=ADMIN, note="model registry: admin only"),
     page("/admin/fraud/transaction/", view=STAFF),
     page("/admin/fraud/fraudcheck/", view=STAFF),
+    page("/admin/fraud/fraudrule/", view=READERS),
+    page("/admin/fraud/fraudrule/add/", view=DECIDERS, note="analysts propose (always saved inactive)"),
+    page("/admin/fraud/fraudrule/{draft_rule_pk}/change/", view=READERS, note="a draft: viewer read-only"),
+    page("/admin/fraud/fraudrule/{rule_pk}/change/", view=READERS, note="an active rule: analyst read-only"),
+    page(
+        "/admin/fraud/fraudrule/{rule_pk}/change/",
+        method="POST",
+        ok=302,
+        view=ADMIN,
+        form=RULE_FORM,
+        note="editing an active rule: admin only",
+    ),
+    page("/admin/fraud/fraudrule/{rule_pk}/delete/", view=(), note="rules are deactivated, never deleted"),
+    page("/admin/fraud/fraudrule/backtest/", view=DECIDERS, note="back-test: analyst and admin"),
+    page("/admin/fraud/fraudruleversion/", view=READERS, note="rule history"),
+    page("/admin/fraud/fraudruleversion/add/", view=(), note="versions are made by rule changes only"),
+    page("/admin/fraud/fraudalert/", view=READERS, note="the alert queue"),
+    page("/admin/fraud/fraudalert/add/", view=(), note="alerts are opened by decisions only"),
+    page("/admin/fraud/fraudalert/{alert_pk}/change/", view=READERS),
+    page(
+        "/admin/fraud/fraudalert/{open_alert_pk}/take/",
+        method="POST",
+        ok=302,
+        view=DECIDERS,
+        form={},
+        note="an analyst takes an unassigned alert",
+    ),
+    page("/admin/fraud/fraudalert/{alert_pk}/assign/", view=ADMIN, note="assigning: admin only"),
+    page("/admin/fraud/fraudalert/{alert_pk}/resolve/", view=DECIDERS, note="assigned to the analyst"),
+    page(
+        "/admin/fraud/fraudalert/{other_alert_pk}/resolve/",
+        view=ADMIN,
+        note="assigned to another analyst: only an admin besides the assignee",
+    ),
+    page("/admin/fraud/fraudsettings/", view=ADMIN, ok=302, note="thresholds: straight to the one row"),
+    page("/admin/fraud/fraudsettings/1/change/", view=ADMIN, note="thresholds: admin only"),
     page("/admin/monitoring/apicall/", view=STAFF),
     page("/admin/accounts/apikey/", view=ADMIN),
     page("/admin/accounts/apikey/add/", view=ADMIN),
@@ -219,5 +303,26 @@ MATRIX: list[Row] = [
         view=ADMIN,
         form={"action": "revoke_keys", "_selected_action": ["{api_key_pk}"]},
         note="action: revoke API keys",
+    ),
+    not_offered(
+        "/admin/fraud/fraudrule/",
+        form={"action": "activate_rules", "_selected_action": ["{draft_rule_pk}"]},
+        allowed=ADMIN,
+        readers=("analyst", "viewer"),
+        note="action: activate rules",
+    ),
+    not_offered(
+        "/admin/fraud/fraudrule/",
+        form={"action": "deactivate_rules", "_selected_action": ["{rule_pk}"]},
+        allowed=ADMIN,
+        readers=("analyst", "viewer"),
+        note="action: deactivate rules",
+    ),
+    not_offered(
+        "/admin/fraud/fraudalert/",
+        form={"action": "take_alerts", "_selected_action": ["{open_alert_pk}"]},
+        allowed=DECIDERS,
+        readers=("viewer",),
+        note="action: take alerts",
     ),
 ]

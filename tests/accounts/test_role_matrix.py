@@ -24,14 +24,28 @@ API_PREFIXES = ("api/", "score", "fraude", "metrics")
 def matrix_objects(db: None, api_key_for: Callable[..., str], trained_credit: TrainedModel) -> dict[str, Any]:
     """The rows' placeholders: objects each cell may point at."""
     from accounts.models import ApiKey
+    from fraud.models import FraudRule
+    from fraud.services import fraud_alert_take
     from scoring.models import Decision
+    from tests.factories import FraudAlertFactory, TransactionFactory, UserFactory
 
     client = ClientFactory(client_id="C0001")
     champion = register_trained(trained_credit, version="credit-matrix", status="champion")
     challenger = register_trained(trained_credit, version="credit-matrix-2", status="challenger", threshold=0.5)
     api_key_for(Role.VIEWER, ["read"])
     superuser = get_user_model().objects.create_superuser("breakglass", "bg@example.test", None)
+    analyst = UserFactory(username="analyst-user", roles=[Role.ANALYST])  # the matrix's analyst
+    colleague = UserFactory(username="other-analyst", roles=[Role.ANALYST])
+    mine, theirs = FraudAlertFactory(), FraudAlertFactory()
+    fraud_alert_take(alert=mine, user=analyst)
+    fraud_alert_take(alert=theirs, user=colleague)
     return {
+        "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,
+        "rule_pk": FraudRule.objects.get(name="high_amount").pk,
+        "draft_rule_pk": FraudRule.objects.create(name="draft_rule", condition="amount > 1").pk,
+        "alert_pk": mine.pk,
+        "other_alert_pk": theirs.pk,
+        "open_alert_pk": FraudAlertFactory().pk,
         "client_id": client.client_id,
         "client_pk": client.pk,
         "api_key_pk": ApiKey.objects.latest("created_at").pk,

@@ -1,0 +1,241 @@
+"""Serializers of the fraud API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from creditplatform.api.serializers import StrictSerializer
+from fraud.choices import COUNTRY_CODES, Channel, FraudDecisionOutcome, RuleAction, TransactionType
+from fraud.features import TransactionFacts
+from fraud.models import FraudCheck, Transaction
+from fraud.services import ScreenOutcome, ScreenRequest
+from scoring.choices import RiskLevel
+from scoring.validators import external_id_validator, no_control_chars
+
+_DATETIME = serializers.DateTimeField()
+currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code of three letters, e.g. EUR.")
+mcc_validator = RegexValidator(r"^[0-9]{4}$", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
+
+
+@extend_schema_field(OpenApiTypes.NUMBER)
+class AmountField(serializers.DecimalField):
+    """A JSON number only: "2000" or true where an amount is expected is a client bug, as on /score."""
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, bool) or not isinstance(data, int | float | Decimal):
+            raise serializers.ValidationError("A valid number is required.")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
+class FraudeInputSerializer(StrictSerializer):
+    """A transaction to screen. Seed 000's four fields are required; the context is optional."""
+
+    transaction_id = serializers.CharField(
+        max_length=64, validators=[external_id_validator], help_text="The caller's id; the same id replays."
+    )
+    montant = AmountField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text="Amount (0 to FRAUD_MAX_AMOUNT)."
+    )
+    type = serializers.ChoiceField(choices=TransactionType.choices)
+    client_id = serializers.CharField(
+        max_length=64, validators=[external_id_validator], help_text="External client id; unknown ids are created."
+    )
+    timestamp = serializers.DateTimeField(
+        required=False, help_text="When it happened (ISO 8601; default: now). At most 5 minutes ahead."
+    )
+    currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217, default EUR.")
+    country = serializers.CharField(required=False, allow_blank=True, max_length=2, help_text="ISO 3166-1 alpha-2.")
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
+    beneficiary = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, validators=[no_control_chars], help_text="Account or name."
+    )
+    device_id = serializers.CharField(required=False, allow_blank=True, max_length=100, validators=[no_control_chars])
+    merchant_category = serializers.CharField(
+        required=False, allow_blank=True, max_length=4, validators=[mcc_validator], help_text="ISO 18245 MCC."
+    )
+
+    def validate_montant(self, value: Decimal) -> Decimal:
+        if value > settings.FRAUD_MAX_AMOUNT:
+            raise serializers.ValidationError(
+                f"Ensure this value is less than or equal to {settings.FRAUD_MAX_AMOUNT}."
+            )
+        return value
+
+    def validate_timestamp(self, value: dt.datetime) -> dt.datetime:
+        now = timezone.now()
+        if value > now + dt.timedelta(seconds=settings.FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS):
+            raise serializers.ValidationError("The timestamp is in the future.")
+        if value < now - dt.timedelta(days=settings.FRAUD_TIMESTAMP_MAX_AGE_DAYS):
+            raise serializers.ValidationError(
+                f"The timestamp is more than {settings.FRAUD_TIMESTAMP_MAX_AGE_DAYS} days old."
+            )
+        return value
+
+    def validate_currency(self, value: str) -> str:
+        value = value.upper()
+        currency_validator(value)
+        return value
+
+    def validate_country(self, value: str) -> str:
+        value = value.upper()
+        if value and value not in COUNTRY_CODES:
+            raise serializers.ValidationError(f"'{value[:2]}' is not an ISO 3166-1 alpha-2 country code.")
+        return value
+
+    def to_request(self) -> ScreenRequest:
+        data = self.validated_data
+        return ScreenRequest(
+            transaction_id=data["transaction_id"],
+            client_id=data["client_id"],
+            timestamp_given="timestamp" in data,
+            facts=TransactionFacts(
+                amount=float(data["montant"]),
+                type=data["type"],
+                timestamp=data.get("timestamp") or timezone.now(),
+                currency=data.get("currency") or settings.FRAUD_HOME_CURRENCY,
+                country=data.get("country", ""),
+                channel=data.get("channel", ""),
+                beneficiary=data.get("beneficiary", ""),
+                device_id=data.get("device_id", ""),
+                merchant_category=data.get("merchant_category", ""),
+            ),
+        )
+
+
+class TriggeredRuleSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=RuleAction.choices)
+    weight = serializers.FloatField()
+    reason = serializers.CharField()
+
+
+class FraudDecisionSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """The answer of /fraude (for the OpenAPI document; built by ``fraud_decision_representation``)."""
+
+    transaction_id = serializers.CharField()
+    client_id = serializers.CharField()
+    fraud_score = serializers.FloatField(help_text="0-1: noisy-OR of the model's probability and the rules' weights.")
+    model_score = serializers.FloatField(allow_null=True, help_text="The model's probability alone (null: no model).")
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
+    decision = serializers.ChoiceField(choices=FraudDecisionOutcome.choices)
+    triggered_rules = TriggeredRuleSerializer(many=True)
+    model_version = serializers.CharField(allow_null=True)
+    thresholds = serializers.DictField(child=serializers.FloatField(), help_text="{review, block} in force.")
+    alert_id = serializers.IntegerField(allow_null=True, help_text="The fraud alert opened (review and block).")
+    check_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+
+
+def fraud_decision_representation(
+    check: FraudCheck, transaction: Transaction, client_id: str, alert_id: int | None
+) -> dict[str, Any]:
+    """The public shape of a fraud decision."""
+    return {
+        "transaction_id": transaction.transaction_id,
+        "client_id": client_id,
+        "fraud_score": check.fraud_score,
+        "model_score": check.model_score,
+        "risk_level": check.risk_level,
+        "decision": check.decision,
+        "triggered_rules": check.triggered_rules,
+        "model_version": check.model_version.version if check.model_version_id else None,
+        "thresholds": check.thresholds,
+        "alert_id": alert_id,
+        "check_id": str(check.pk),
+        "created_at": _DATETIME.to_representation(check.created_at),
+    }
+
+
+def screen_outcome_representation(outcome: ScreenOutcome) -> dict[str, Any]:
+    return fraud_decision_representation(
+        outcome.check, outcome.transaction, outcome.client_id, outcome.alert.pk if outcome.alert is not None else None
+    )
+
+
+class CheckSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A transaction's fraud check, as the transactions list shows it."""
+
+    model_version = serializers.CharField(source="model_version.version", allow_null=True, default=None)
+    alert = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FraudCheck
+        fields = [
+            "id",
+            "fraud_score",
+            "model_score",
+            "risk_level",
+            "decision",
+            "triggered_rules",
+            "model_version",
+            "thresholds",
+            "alert",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_alert(self, check: FraudCheck) -> dict[str, Any] | None:
+        alert = getattr(check, "alert", None)
+        if alert is None:
+            return None
+        return {"id": alert.pk, "status": alert.status, "resolution": alert.resolution or None}
+
+
+class CheckDetailSerializer(CheckSerializer):
+    class Meta(CheckSerializer.Meta):
+        fields = [*CheckSerializer.Meta.fields, "features", "rule_versions", "latency_ms", "caller"]
+        read_only_fields = fields
+
+
+class TransactionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A stored transaction and its fraud check (null for history recorded without one)."""
+
+    client_id = serializers.CharField(source="client.client_id")
+    montant = serializers.DecimalField(source="amount", max_digits=14, decimal_places=2)
+    check = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "transaction_id",
+            "client_id",
+            "montant",
+            "currency",
+            "type",
+            "timestamp",
+            "country",
+            "channel",
+            "merchant_category",
+            "check",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    check_serializer = CheckSerializer
+
+    def get_check(self, transaction: Transaction) -> dict[str, Any] | None:
+        try:
+            check = transaction.fraud_check
+        except FraudCheck.DoesNotExist:
+            return None
+        return self.check_serializer(check).data  # type: ignore[return-value]
+
+
+class TransactionDetailSerializer(TransactionSerializer):
+    """Also the beneficiary, the device and the decision's input snapshot (personal data: detail only)."""
+
+    check_serializer = CheckDetailSerializer
+
+    class Meta(TransactionSerializer.Meta):
+        fields = [*TransactionSerializer.Meta.fields, "beneficiary", "device_id"]
+        read_only_fields = fields

@@ -1,0 +1,150 @@
+"""The active rules and the thresholds, loaded once per process and refreshed without a restart.
+
+Like the model cache (``scoring.ml.predictor``): ``fraud_config()`` returns an immutable
+``FraudConfig``. At most every ``FRAUD_CONFIG_REFRESH_SECONDS`` it asks the database for a
+stamp (the newest rule version id and the thresholds row's ``updated_at``: two indexed
+one-row queries); only when the stamp moved are the active rule versions read again, and
+only versions not seen before are compiled (a compiled rule is kept per version, keyed by
+its full content so a reused id can never serve a stale condition). The
+new configuration is complete before it replaces the old one, so a request never sees half
+a rule set. The process that changes a rule or the thresholds reloads at once
+(``invalidate`` on commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Max
+
+from fraud.decision import Thresholds
+from fraud.features import Locale
+from fraud.rules import CompiledRule, RuleError, RuleSet, RuleSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FraudConfig:
+    """What a fraud decision needs besides the model: the rules, the thresholds, the locale."""
+
+    rules: RuleSet
+    review_threshold: float | None  # None: follow the model's threshold
+    block_threshold: float
+    locale: Locale
+    stamp: tuple[Any, ...] = ()
+
+    def thresholds(self, model_threshold: float | None) -> Thresholds:
+        """The bands in force for a decision made with a model of ``model_threshold`` (or none)."""
+        review = self.review_threshold
+        if review is None:
+            review = model_threshold if model_threshold else settings.FRAUD_DEFAULT_REVIEW_THRESHOLD
+        # A review band above the block band would never be used: blocking starts first.
+        return Thresholds(review=min(max(review, 1e-6), self.block_threshold), block=self.block_threshold)
+
+
+def spec_of(version: Any) -> RuleSpec:
+    """The engine's view of a ``FraudRuleVersion`` row."""
+    return RuleSpec(
+        name=version.name,
+        condition=version.condition,
+        action=version.action,
+        weight=float(version.weight),
+        version=version.version,
+        order=version.order,
+        reason=version.reason,
+        rule_id=version.rule_id,
+        version_id=version.pk,
+    )
+
+
+class ConfigCache:
+    """Thread-safe (gunicorn threads, Celery threads)."""
+
+    def __init__(self) -> None:
+        self._config: FraudConfig | None = None
+        self._checked_at = float("-inf")
+        self._compiled: dict[RuleSpec, CompiledRule] = {}
+        self._broken: set[RuleSpec] = set()
+        self._lock = threading.Lock()
+
+    def get(self) -> FraudConfig:
+        config = self._config
+        if config is not None and time.monotonic() - self._checked_at < settings.FRAUD_CONFIG_REFRESH_SECONDS:
+            return config
+        # While one thread refreshes, the others keep the current configuration.
+        if not self._lock.acquire(blocking=config is None):
+            return config  # type: ignore[return-value]
+        try:
+            stamp = self._stamp()
+            if self._config is None or stamp != self._config.stamp:
+                self._config = self._load(stamp)
+            self._checked_at = time.monotonic()
+            return self._config
+        finally:
+            self._lock.release()
+
+    def invalidate(self) -> None:
+        self._checked_at = float("-inf")
+
+    def reset(self) -> None:
+        with self._lock:
+            self._config, self._checked_at = None, float("-inf")
+            self._compiled.clear()
+            self._broken.clear()
+
+    @staticmethod
+    def _stamp() -> tuple[Any, ...]:
+        from fraud.models import FraudRuleVersion, FraudSettings
+
+        newest = FraudRuleVersion.objects.aggregate(newest=Max("id"))["newest"]
+        row = FraudSettings.objects.values_list("updated_at", "review_threshold", "block_threshold").first()
+        return (
+            newest,
+            row,
+            settings.FRAUD_TIME_ZONE,
+            settings.FRAUD_HOME_COUNTRY,
+            settings.FRAUD_HOME_CURRENCY,
+        )
+
+    def _load(self, stamp: tuple[Any, ...]) -> FraudConfig:
+        from fraud.models import FraudRuleVersion
+
+        versions = FraudRuleVersion.objects.filter(rule__is_active=True, version=F("rule__version"))
+        compiled: dict[RuleSpec, CompiledRule] = {}
+        for version in versions:
+            spec = spec_of(version)
+            rule = self._compiled.get(spec)
+            if rule is None and spec not in self._broken:
+                try:
+                    rule = CompiledRule.build(spec)
+                except RuleError as exc:
+                    # Saved rules were checked; this only happens if the engine changed under them.
+                    logger.error("fraud rule %s v%s not compiled: %s", version.name, version.version, exc)
+                    self._broken.add(spec)
+                    continue
+            if rule is not None:
+                compiled[spec] = rule
+        self._compiled = compiled  # only the versions in use stay compiled
+        row = stamp[1]
+        review, block = (row[1], row[2]) if row else (None, 0.8)
+        locale = Locale.named(settings.FRAUD_TIME_ZONE, settings.FRAUD_HOME_COUNTRY, settings.FRAUD_HOME_CURRENCY)
+        logger.info("fraud configuration loaded: %d active rules", len(compiled))
+        return FraudConfig(RuleSet(compiled.values()), review, float(block), locale, stamp)
+
+
+configs = ConfigCache()
+
+
+def fraud_config() -> FraudConfig:
+    """The current rules, thresholds and locale of this process."""
+    return configs.get()
+
+
+def reset_fraud_config() -> None:
+    configs.reset()

@@ -1,0 +1,386 @@
+"""Writes of the fraud domain: <entity>_<action>(*, ...), one transaction each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
+from fraud.config import FraudConfig, configs, fraud_config
+from fraud.decision import combined_score, decide, risk_level
+from fraud.features import TransactionFacts, model_row, model_values, rule_context
+from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
+from fraud.rules import BacktestResult, CompiledRule, RuleError, RuleSpec, backtest, check_reason, compile_condition
+from fraud.selectors import backtest_rows, client_history_summary, client_pk_get, transaction_get_stored
+from fraud.velocity import HistorySummary, velocity
+from scoring.ml.model import LoadedModel
+from scoring.models import Client
+from scoring.signals import decisions_recorded
+
+logger = logging.getLogger(__name__)
+
+RESOLVE_PERMISSION = "fraud.resolve_fraudalert"
+ACTIVATE_PERMISSION = "fraud.activate_fraudrule"
+
+
+# --- Screening transactions ----------------------------------------------------------------
+
+
+class TransactionConflict(Exception):
+    """A ``transaction_id`` already screened for a different transaction."""
+
+
+@dataclass(frozen=True)
+class ScreenRequest:
+    """One validated transaction to screen. ``timestamp_given``: the caller sent the timestamp."""
+
+    transaction_id: str
+    client_id: str
+    facts: TransactionFacts
+    timestamp_given: bool = True
+
+
+@dataclass(frozen=True)
+class ScreenOutcome:
+    transaction: Transaction
+    check: FraudCheck
+    alert: FraudAlert | None
+    client_id: str
+    replayed: bool = False
+
+
+def _same_transaction(stored: Transaction, request: ScreenRequest) -> bool:
+    facts = request.facts
+    same = (
+        stored.client.client_id == request.client_id
+        and stored.amount == Decimal(str(facts.amount)).quantize(Decimal("0.01"))
+        and stored.type == facts.type
+        and stored.currency == facts.currency
+        and stored.country == facts.country
+        and stored.channel == facts.channel
+        and stored.beneficiary == facts.beneficiary
+        and stored.device_id == facts.device_id
+        and stored.merchant_category == facts.merchant_category
+    )
+    return same and (not request.timestamp_given or stored.timestamp == facts.timestamp)
+
+
+def _replay(request: ScreenRequest) -> ScreenOutcome | None:
+    stored = transaction_get_stored(transaction_id=request.transaction_id)
+    if stored is None:
+        return None
+    if not _same_transaction(stored, request):
+        raise TransactionConflict(
+            f"transaction_id {request.transaction_id} was already screened for a different transaction."
+        )
+    try:
+        check = stored.fraud_check
+    except FraudCheck.DoesNotExist:
+        # Stored without a check (imported history): the id is taken, there is no decision to return.
+        raise TransactionConflict(
+            f"transaction_id {request.transaction_id} is already recorded (without a fraud check)."
+        ) from None
+    alert = getattr(check, "alert", None)
+    return ScreenOutcome(stored, check, alert, stored.client.client_id, replayed=True)
+
+
+def transaction_screen(
+    *, request: ScreenRequest, caller: str, model: LoadedModel | None, config: FraudConfig | None = None
+) -> ScreenOutcome:
+    """Decide on one transaction with ``model`` (or the rules alone), store it, open an alert if needed.
+
+    The same ``transaction_id`` again returns the stored decision (also when both requests
+    arrive together: the unique constraint decides, the loser reads the winner's row); the
+    same id for a different transaction raises ``TransactionConflict``. Transaction, check
+    and alert are written in one database transaction.
+
+    New transactions are the hot path, so there is no look-up first: the insert either
+    succeeds or hits the unique ``transaction_id``, and only then is the stored one read.
+    """
+    started = time.perf_counter()
+    config = config or fraud_config()
+    facts = request.facts
+    client_pk = client_pk_get(client_id=request.client_id)
+    if client_pk is None:
+        client, _ = Client.objects.get_or_create(client_id=request.client_id)  # unknown ids are accepted
+        client_pk, summary = client.pk, HistorySummary.empty()
+    else:
+        summary = client_history_summary(
+            client_pk=client_pk,
+            at=facts.timestamp,
+            beneficiary=facts.beneficiary,
+            device_id=facts.device_id,
+            country=facts.country,
+        )
+    features = velocity(
+        summary,
+        amount=facts.amount,
+        beneficiary=facts.beneficiary,
+        device_id=facts.device_id,
+        country=facts.country,
+    )
+    context = rule_context(facts, features, config.locale)
+    outcome = config.rules.evaluate(context)
+    probability = None
+    if model is not None:
+        row = model_row(model.schema, model_values(context))
+        probability = round(float(model.probabilities(row.reshape(1, -1))[0]), 6)
+    thresholds = config.thresholds(model.threshold if model is not None else None)
+    score = combined_score(probability, outcome.hits)
+    decision = decide(score, outcome.hits, thresholds)
+    failed = {(f.name, f.version): f.error for f in outcome.failures}
+    versions = (
+        [{**ref, "error": failed[(ref["rule"], ref["version"])]} for ref in config.rules.refs]
+        if failed
+        else config.rules.refs
+    )
+    if failed:
+        logger.warning(
+            "fraud rules failed on %s: %s", request.transaction_id, ", ".join(f"{n} v{v}" for n, v in failed)
+        )
+
+    txn = Transaction(
+        transaction_id=request.transaction_id,
+        client_id=client_pk,
+        amount=Decimal(str(facts.amount)).quantize(Decimal("0.01")),
+        currency=facts.currency,
+        type=facts.type,
+        timestamp=facts.timestamp,
+        country=facts.country,
+        channel=facts.channel,
+        beneficiary=facts.beneficiary,
+        device_id=facts.device_id,
+        merchant_category=facts.merchant_category,
+    )
+    check = FraudCheck(
+        transaction=txn,
+        model_version=model.record if model is not None else None,
+        features=context,
+        fraud_score=score,
+        model_score=probability,
+        risk_level=risk_level(decision),
+        decision=decision,
+        triggered_rules=[hit.as_dict() for hit in outcome.hits],
+        rule_versions=versions,
+        thresholds=thresholds.as_dict(),
+        caller=caller[:100],
+    )
+    alert = FraudAlert(fraud_check=check) if decision != FraudDecisionOutcome.ALLOW else None
+    try:
+        with transaction.atomic():
+            txn.save(force_insert=True)
+            check.transaction = txn
+            check.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            check.save(force_insert=True)
+            if alert is not None:
+                alert.fraud_check = check
+                alert.save(force_insert=True)
+    except IntegrityError:
+        # The transaction_id is taken (a replay, or a concurrent duplicate that won the insert):
+        # answer with the stored decision, or refuse if it was another transaction.
+        replay = _replay(request)
+        if replay is None:
+            raise
+        return replay
+    if alert is not None:
+        logger.info("fraud alert opened", extra={"transaction_id": txn.transaction_id, "decision": decision})
+    decisions_recorded.send(sender=FraudCheck, kind="fraud", outcomes=[decision])
+    return ScreenOutcome(txn, check, alert, request.client_id)
+
+
+# --- Rules -----------------------------------------------------------------------------------
+
+RULE_FIELDS = ("name", "description", "condition", "reason", "action", "weight", "is_active", "order")
+
+
+def _can_activate(user: Any) -> bool:
+    # None is the platform itself (management commands, the bench set-up), never a request.
+    return user is None or bool(user.has_perm(ACTIVATE_PERMISSION))
+
+
+def fraud_rule_check(**fields: Any) -> CompiledRule:
+    """Compile a rule's condition and check its reason; raises ``ValidationError`` naming each field."""
+    errors: dict[str, str] = {}
+    compiled = None
+    try:
+        compiled = compile_condition(fields.get("condition", ""))
+    except RuleError as exc:
+        errors["condition"] = str(exc)
+    try:
+        check_reason(fields.get("reason", "") or "")
+    except RuleError as exc:
+        errors["reason"] = str(exc)
+    if errors or compiled is None:
+        raise ValidationError(errors)
+    spec = RuleSpec(
+        name=fields.get("name") or "draft",
+        condition=fields["condition"],
+        action=fields.get("action", "flag"),
+        weight=float(fields.get("weight", 0.0)),
+        reason=fields.get("reason", "") or "",
+    )
+    return CompiledRule(spec, compiled)
+
+
+def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "", **fields: Any) -> FraudRule:
+    """Create a rule or change one, recording the result as a new immutable version.
+
+    Analysts (without ``fraud.activate_fraudrule``) propose: they create inactive drafts and
+    change inactive rules; activating a rule, or changing an active one, is for admins
+    (``user=None`` is the platform itself: commands and set-up scripts, never a request). A
+    save that changes nothing makes no version. The condition is checked first: a rule that
+    does not compile is never stored.
+    """
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown rule fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        if rule is None:
+            current = FraudRule()
+            values = {name: getattr(current, name) for name in RULE_FIELDS}
+        else:
+            current = FraudRule.objects.select_for_update().get(pk=rule.pk)
+            values = {name: getattr(current, name) for name in RULE_FIELDS}
+        was_active = bool(current.pk and current.is_active)
+        values.update(fields)
+        if (values["is_active"] or was_active) and not _can_activate(user):
+            raise PermissionDenied("Only an admin activates a rule or changes an active one; save it inactive.")
+        fraud_rule_check(**values)
+        if current.pk and all(getattr(current, name) == values[name] for name in RULE_FIELDS):
+            return current
+        for name, value in values.items():
+            setattr(current, name, value)
+        current.version += 1
+        if current.pk is None:
+            current.created_by = user if getattr(user, "pk", None) else None
+        current.updated_by = user if getattr(user, "pk", None) else None
+        current.full_clean()
+        current.save()
+        FraudRuleVersion.objects.create(
+            rule=current,
+            version=current.version,
+            note=note[:200],
+            created_by=current.updated_by,
+            **{name: getattr(current, name) for name in RULE_FIELDS},
+        )
+        transaction.on_commit(configs.invalidate)
+    return current
+
+
+def fraud_rule_backtest(
+    *,
+    condition: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    name: str = "draft",
+    limit: int | None = None,
+) -> BacktestResult:
+    """Run a condition (a saved version's or an unsaved one) over the stored checks of [start, end)."""
+    compiled = fraud_rule_check(name=name, condition=condition)
+    return backtest(compiled, backtest_rows(start=start, end=end, limit=limit or settings.FRAUD_BACKTEST_MAX_ROWS))
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+def fraud_alert_can_resolve(*, alert: FraudAlert, user: Any) -> bool:
+    """The assignee (object permission) or an admin (model permission), while it is not resolved."""
+    if alert.status == AlertStatus.RESOLVED or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.has_perm(RESOLVE_PERMISSION) or user.has_perm(RESOLVE_PERMISSION, alert))
+
+
+def _locked(alert: FraudAlert) -> FraudAlert:
+    return FraudAlert.objects.select_for_update().get(pk=alert.pk)
+
+
+def _set_assignee(alert: FraudAlert, assignee: Any, by: Any) -> FraudAlert:
+    previous = alert.assignee
+    if previous is not None and previous.pk != assignee.pk:
+        remove_perm(RESOLVE_PERMISSION, previous, alert)
+    alert.assignee = assignee
+    alert.assigned_by = by if getattr(by, "pk", None) else None
+    alert.assigned_at = timezone.now()
+    alert.status = AlertStatus.ASSIGNED
+    alert.save(update_fields=["assignee", "assigned_by", "assigned_at", "status"])
+    assign_perm(RESOLVE_PERMISSION, assignee, alert)
+    return alert
+
+
+def _is_analyst(user: Any) -> bool:
+    from accounts.roles import Role, user_roles
+
+    return bool(user_roles(user) & {Role.ANALYST, Role.ADMIN}) and getattr(user, "is_active", False)
+
+
+def fraud_alert_assign(*, alert: FraudAlert, assignee: Any, by: Any) -> FraudAlert:
+    """An admin gives an alert to an analyst; the previous assignee loses the right to resolve it."""
+    if not by.has_perm("fraud.assign_fraudalert"):
+        raise PermissionDenied("Only an admin assigns alerts.")
+    if not _is_analyst(assignee):
+        raise ValidationError({"assignee": "Alerts are assigned to active analysts or admins."})
+    with transaction.atomic():
+        locked = _locked(alert)
+        if locked.status == AlertStatus.RESOLVED:
+            raise ValidationError({"assignee": "This alert is already resolved."})
+        return _set_assignee(locked, assignee, by)
+
+
+def fraud_alert_take(*, alert: FraudAlert, user: Any) -> FraudAlert:
+    """An analyst takes an unassigned alert for themselves (first come, first served)."""
+    if not user.has_perm("fraud.take_fraudalert"):
+        raise PermissionDenied("Your role does not work fraud alerts.")
+    with transaction.atomic():
+        locked = _locked(alert)
+        if locked.status != AlertStatus.OPEN:
+            raise ValidationError({"assignee": "This alert is already assigned or resolved."})
+        return _set_assignee(locked, user, user)
+
+
+def fraud_alert_resolve(*, alert: FraudAlert, user: Any, resolution: str, comment: str) -> FraudAlert:
+    """The assignee (or an admin) closes an alert as confirmed fraud or false positive, with a comment."""
+    if resolution not in AlertResolution.values:
+        raise ValidationError({"resolution": f"Choose one of: {', '.join(AlertResolution.values)}."})
+    if not comment.strip():
+        raise ValidationError({"resolution_comment": "Say what you checked."})
+    with transaction.atomic():
+        locked = _locked(alert)
+        if locked.status == AlertStatus.RESOLVED:
+            raise ValidationError({"resolution": "This alert is already resolved."})
+        if not fraud_alert_can_resolve(alert=locked, user=user):
+            raise PermissionDenied("Only the analyst this alert is assigned to, or an admin, resolves it.")
+        locked.status = AlertStatus.RESOLVED
+        locked.resolution = resolution
+        locked.resolution_comment = comment.strip()[:2000]
+        locked.resolved_by = user
+        locked.resolved_at = timezone.now()
+        locked.save(update_fields=["status", "resolution", "resolution_comment", "resolved_by", "resolved_at"])
+    return locked
+
+
+# --- Thresholds ------------------------------------------------------------------------------
+
+
+def fraud_settings_update(*, user: Any, review_threshold: float | None, block_threshold: float) -> FraudSettings:
+    """Change the score thresholds (admins); every process follows within FRAUD_CONFIG_REFRESH_SECONDS."""
+    with transaction.atomic():
+        row, _ = FraudSettings.objects.select_for_update().get_or_create(pk=1)
+        row.review_threshold = review_threshold
+        row.block_threshold = block_threshold
+        row.updated_by = user if getattr(user, "pk", None) else None
+        row.full_clean()
+        if review_threshold is not None and review_threshold >= block_threshold:
+            raise ValidationError({"review_threshold": "The review threshold is below the block threshold."})
+        row.save()
+        transaction.on_commit(configs.invalidate)
+    return row

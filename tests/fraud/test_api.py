@@ -1,0 +1,273 @@
+"""POST /fraude and /api/v1/transactions/: the contract, replays, roles and bad inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from fraud.models import FraudAlert, FraudCheck, Transaction
+from scoring.models import Client
+from tests.factories import TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/fraude"
+SEED = {"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}
+CONTRACT = {"transaction_id", "fraud_score", "risk_level", "decision", "triggered_rules", "model_version"}
+
+
+@pytest.fixture
+def analyst(key_client: Callable[..., APIClient]) -> APIClient:
+    return key_client(Role.ANALYST, ["fraud", "read"])
+
+
+def test_the_seed_payload_with_an_analyst_key_returns_every_contract_field(
+    analyst: APIClient, fraud_model: Any
+) -> None:
+    response = analyst.post(URL, SEED, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert set(body) >= CONTRACT
+    assert body["transaction_id"] == "TX12345"
+    assert 0 <= body["fraud_score"] <= 1
+    assert body["risk_level"] in {"LOW", "MEDIUM", "HIGH"}
+    assert body["decision"] in {"allow", "review", "block"}
+    assert body["model_version"] == fraud_model.version
+    assert response["X-Model-Version"] == fraud_model.version
+    for rule in body["triggered_rules"]:
+        assert {"name", "version", "reason"} <= set(rule)
+
+
+def test_replaying_a_transaction_id_returns_the_same_decision_and_stores_nothing_new(
+    analyst: APIClient, fraud_model: Any
+) -> None:
+    first = analyst.post(URL, {**SEED, "montant": 15000}, format="json")
+    counts = (Transaction.objects.count(), FraudCheck.objects.count(), FraudAlert.objects.count())
+    again = analyst.post(URL, {**SEED, "montant": 15000}, format="json")
+    assert first.status_code == 201 and again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert (Transaction.objects.count(), FraudCheck.objects.count(), FraudAlert.objects.count()) == counts
+    assert counts == (1, 1, 1)  # 15000 fires high_amount (review): one alert, opened once
+
+
+def test_the_same_transaction_id_for_another_transaction_is_a_conflict(analyst: APIClient) -> None:
+    analyst.post(URL, SEED, format="json")
+    response = analyst.post(URL, {**SEED, "montant": 2500}, format="json")
+    assert response.status_code == 409
+    assert response.json()["error"] == "conflict"
+    assert FraudCheck.objects.count() == 1
+
+
+def test_the_root_alias_serves_seed_clients(analyst: APIClient) -> None:
+    response = analyst.post("/fraude", SEED, format="json")
+    assert response.status_code == 201
+    assert response.json()["model_version"] is None  # no fraud model registered: the rules decide
+
+
+def test_an_unknown_client_id_is_created(analyst: APIClient) -> None:
+    assert not Client.objects.filter(client_id="C1001").exists()
+    analyst.post(URL, SEED, format="json")
+    assert Transaction.objects.get(transaction_id="TX12345").client.client_id == "C1001"
+
+
+def test_the_context_is_stored_with_the_transaction_and_feeds_the_rules(analyst: APIClient) -> None:
+    night = (
+        timezone.now().astimezone(dt.UTC).replace(hour=1, minute=30, second=0, microsecond=0)
+    )  # 02:30 or 03:30 Paris
+    if night > timezone.now():
+        night -= dt.timedelta(days=1)
+    payload = {
+        **SEED,
+        "timestamp": night.isoformat(),
+        "currency": "eur",
+        "country": "ng",
+        "channel": "web",
+        "beneficiary": "LT121000011101001000",
+        "device_id": "dev-42",
+        "merchant_category": "4829",
+    }
+    body = analyst.post(URL, payload, format="json").json()
+    stored = Transaction.objects.get(transaction_id="TX12345")
+    assert (stored.country, stored.currency, stored.channel, stored.merchant_category) == ("NG", "EUR", "web", "4829")
+    assert stored.timestamp == night
+    fired = {r["name"] for r in body["triggered_rules"]}
+    assert {"night_foreign_transfer", "risky_merchant_abroad"} <= fired
+    assert body["decision"] in {"review", "block"}
+    snapshot = FraudCheck.objects.get().features
+    assert "LT121000011101001000" not in str(snapshot) and "dev-42" not in str(snapshot)
+
+
+def test_a_block_rule_blocks_and_opens_an_alert(analyst: APIClient) -> None:
+    body = analyst.post(URL, {**SEED, "montant": 250000}, format="json").json()
+    assert body["decision"] == "block" and body["risk_level"] == "HIGH"
+    assert "extreme_amount" in {r["name"] for r in body["triggered_rules"]}
+    assert FraudAlert.objects.get().pk == body["alert_id"]
+
+
+def test_an_ordinary_payment_is_allowed_without_an_alert(analyst: APIClient, fraud_model: Any) -> None:
+    body = analyst.post(URL, {**SEED, "montant": 35, "type": "carte", "channel": "pos"}, format="json").json()
+    assert body["decision"] == "allow" and body["risk_level"] == "LOW" and body["alert_id"] is None
+    assert not FraudAlert.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("admin", 201), ("analyst", 201), ("viewer", 403), ("compliance", 403), (None, 401)],
+)
+def test_only_analysts_and_admins_check_fraud(
+    client_as: Callable[[str | None], APIClient], role: str | None, expected: int
+) -> None:
+    response = client_as(role).post(URL, SEED, format="json")
+    assert response.status_code == expected
+    assert Transaction.objects.exists() == (expected == 201)
+
+
+@pytest.mark.parametrize(
+    ("role", "scopes", "expected"),
+    [("analyst", ["fraud"], 201), ("analyst", ["score"], 403), ("viewer", ["fraud"], 403), ("analyst", None, 201)],
+)
+def test_api_keys_need_the_fraud_scope_and_a_deciding_role(
+    key_client: Callable[..., APIClient], role: str, scopes: list[str] | None, expected: int
+) -> None:
+    assert key_client(role, scopes).post(URL, SEED, format="json").status_code == expected
+
+
+def future(minutes: int) -> str:
+    return (timezone.now() + dt.timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("montant", -1),
+        ("montant", 10_000_001),
+        ("montant", 1e300),
+        ("montant", "beaucoup"),
+        ("montant", "2000"),
+        ("montant", None),
+        ("montant", 12.345),
+        ("montant", True),
+        ("type", "bitcoin"),
+        ("type", 3),
+        ("transaction_id", "x" * 65),
+        ("transaction_id", ""),
+        ("transaction_id", "TX 1"),
+        ("client_id", "C" * 65),
+        ("client_id", 1001),
+        ("beneficiary", "b" * 101),
+        ("beneficiary", "line\nbreak"),
+        ("device_id", "d" * 101),
+        ("country", "XX"),
+        ("country", "FRA"),
+        ("currency", "EURO"),
+        ("currency", "€"),
+        ("channel", "pigeon"),
+        ("merchant_category", "54111"),
+        ("merchant_category", "abcd"),
+        ("timestamp", "yesterday"),
+        ("timestamp", "2999-01-01T00:00:00Z"),
+        ("timestamp", "2001-01-01T00:00:00Z"),
+        ("colour", "blue"),
+    ],
+)
+def test_a_bad_input_is_a_400_naming_the_field(analyst: APIClient, field: str, value: object) -> None:
+    response = analyst.post(URL, {**SEED, field: value}, format="json")
+    assert response.status_code == 400, response.json()
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert list(body["fields"]) == [field]
+    assert not Transaction.objects.exists()
+
+
+def test_a_timestamp_a_little_ahead_of_the_server_clock_is_accepted(analyst: APIClient) -> None:
+    assert analyst.post(URL, {**SEED, "timestamp": future(2)}, format="json").status_code == 201
+    assert (
+        analyst.post(URL, {**SEED, "transaction_id": "TX2", "timestamp": future(30)}, format="json").status_code == 400
+    )
+
+
+def test_missing_seed_fields_are_named(analyst: APIClient) -> None:
+    response = analyst.post(URL, {}, format="json")
+    assert set(response.json()["fields"]) == {"transaction_id", "montant", "type", "client_id"}
+
+
+def test_without_a_model_it_answers_503_when_a_model_is_required(analyst: APIClient, settings: Any) -> None:
+    settings.FRAUD_REQUIRE_MODEL = True
+    response = analyst.post(URL, SEED, format="json")
+    assert response.status_code == 503
+    assert not Transaction.objects.exists()
+
+
+# --- /api/v1/transactions/ ------------------------------------------------------------------
+
+
+def screen(api: APIClient, **overrides: Any) -> dict[str, Any]:
+    response = api.post(URL, {**SEED, **overrides}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_transactions_are_listed_with_their_checks_newest_first(
+    analyst: APIClient, client_as: Callable[[str | None], APIClient]
+) -> None:
+    screen(analyst, transaction_id="T1", timestamp=(timezone.now() - dt.timedelta(hours=2)).isoformat())
+    screen(analyst, transaction_id="T2", montant=20000)
+    TransactionFactory(transaction_id="IMPORTED")  # history recorded without a check
+    body = client_as("viewer").get("/api/v1/transactions/").json()
+    assert [t["transaction_id"] for t in body["results"]] == ["IMPORTED", "T2", "T1"]
+    t2 = body["results"][1]
+    assert t2["check"]["decision"] == "review" and t2["check"]["alert"]["status"] == "open"
+    assert "beneficiary" not in t2 and "features" not in t2["check"]
+    assert body["results"][0]["check"] is None
+
+
+def test_transactions_filter_by_client_decision_and_date(analyst: APIClient) -> None:
+    earlier = timezone.now() - dt.timedelta(days=3)
+    screen(analyst, transaction_id="T1", client_id="C1", timestamp=earlier.isoformat())
+    screen(analyst, transaction_id="T2", client_id="C2", montant=20000)
+    screen(analyst, transaction_id="T3", client_id="C2")
+
+    def ids(query: str) -> list[str]:
+        return sorted(t["transaction_id"] for t in analyst.get(f"/api/v1/transactions/?{query}").json()["results"])
+
+    assert ids("client_id=C2") == ["T2", "T3"]
+    assert ids("decision=review") == ["T2"]
+    after = (earlier + dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    assert ids(f"after={after}") == ["T2", "T3"]
+    assert ids(f"before={after}") == ["T1"]
+
+
+def test_a_transaction_detail_has_the_decision_snapshot(analyst: APIClient) -> None:
+    screen(analyst, beneficiary="FR7630006000011234567890189")
+    body = analyst.get("/api/v1/transactions/TX12345/").json()
+    assert body["beneficiary"] == "FR7630006000011234567890189"
+    assert body["check"]["features"]["amount"] == 2000.0
+    assert {"id", "rule", "version"} <= set(body["check"]["rule_versions"][0])
+    assert analyst.get("/api/v1/transactions/NOPE/").status_code == 404
+
+
+def test_transactions_are_paginated(analyst: APIClient) -> None:
+    for i in range(3):
+        TransactionFactory(transaction_id=f"P{i}")
+    body = analyst.get("/api/v1/transactions/?page_size=2").json()
+    assert body["count"] == 3 and len(body["results"]) == 2 and body["next"]
+
+
+@pytest.mark.parametrize(("role", "expected"), [("viewer", 200), ("analyst", 200), ("compliance", 403), (None, 401)])
+def test_transactions_are_read_by_viewers_and_up(
+    client_as: Callable[[str | None], APIClient], role: str | None, expected: int
+) -> None:
+    assert client_as(role).get("/api/v1/transactions/").status_code == expected
+
+
+def test_the_openapi_document_describes_fraude_and_how_the_score_is_made(api_client: APIClient) -> None:
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+    assert "/api/v1/fraude" in schema and "/api/v1/transactions/" in schema
+    assert "noisy-OR" in schema and "FraudDecisionEnum" in schema

@@ -1,0 +1,109 @@
+"""Velocity features: the windows, the usual amount, "new", and the one query that serves them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from fraud.selectors import client_history_summary
+from fraud.velocity import HistorySummary, PastTransaction, summarize, velocity
+from tests.factories import ClientFactory, TransactionFactory
+
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+
+
+def ago(**delta: float) -> dt.datetime:
+    return NOW - dt.timedelta(**delta)
+
+
+def test_the_current_transaction_is_counted_in_every_window() -> None:
+    v = velocity(HistorySummary.empty(), amount=80.0)
+    assert v.counts == {"10m": 1, "1h": 1, "24h": 1, "30d": 1}
+    assert v.sums == {"10m": 80.0, "1h": 80.0, "24h": 80.0, "30d": 80.0}
+
+
+def test_each_window_counts_only_what_falls_inside_it() -> None:
+    history = [
+        PastTransaction(ago(minutes=5), 10.0),
+        PastTransaction(ago(minutes=10), 20.0),  # on the 10-minute edge: inside
+        PastTransaction(ago(minutes=11), 30.0),
+        PastTransaction(ago(hours=5), 40.0),
+        PastTransaction(ago(days=3), 50.0),
+        PastTransaction(ago(days=31), 60.0),  # outside 30 days, inside the 90-day lookback
+        PastTransaction(ago(days=91), 70.0),  # outside everything
+        PastTransaction(NOW + dt.timedelta(minutes=1), 80.0),  # later than this one: not history
+    ]
+    summary = summarize(history, at=NOW)
+    assert summary.counts == {"10m": 2, "1h": 3, "24h": 4, "30d": 5}
+    assert summary.sums == {"10m": 30.0, "1h": 60.0, "24h": 100.0, "30d": 150.0}
+    assert summary.history_count == 6
+
+
+def test_the_usual_amount_needs_three_previous_transactions_in_30_days() -> None:
+    two = summarize([PastTransaction(ago(days=1), 100.0), PastTransaction(ago(days=2), 300.0)], at=NOW)
+    assert velocity(two, amount=1000.0).usual_amount is None
+    three = summarize([PastTransaction(ago(days=d), a) for d, a in ((1, 100.0), (2, 300.0), (3, 200.0))], at=NOW)
+    v = velocity(three, amount=1000.0)
+    assert v.usual_amount == 200.0
+    assert v.amount_vs_usual == 5.0
+
+
+def test_a_beneficiary_is_new_until_paid_once_and_a_device_only_matters_with_history() -> None:
+    first = velocity(summarize([], at=NOW, beneficiary="FR76X"), amount=10.0, beneficiary="FR76X", device_id="d1")
+    assert first.new_beneficiary and not first.new_device
+    history = [PastTransaction(ago(days=10), 10.0, beneficiary="FR76X", device_id="d1", country="FR")]
+    again = summarize(history, at=NOW, beneficiary="FR76X", device_id="d2", country="ES")
+    v = velocity(again, amount=10.0, beneficiary="FR76X", device_id="d2", country="ES")
+    assert (v.new_beneficiary, v.new_device, v.new_country) == (False, True, True)
+    assert not velocity(again, amount=10.0).new_beneficiary  # none sent: nothing is new
+
+
+@pytest.mark.django_db
+def test_the_velocity_query_agrees_with_the_in_memory_summary() -> None:
+    """The one aggregate query of serving and the function training uses give the same figures."""
+    rng = np.random.default_rng(3)
+    client = ClientFactory()
+    ClientFactory()  # another client's history must not count
+    history = []
+    for i in range(60):
+        at = NOW - dt.timedelta(minutes=float(rng.uniform(0, 60 * 24 * 100)))
+        amount = round(float(rng.uniform(1, 500)), 2)
+        beneficiary = str(rng.choice(["FR76A", "FR76B", ""]))
+        device = str(rng.choice(["d1", "d2", ""]))
+        country = str(rng.choice(["FR", "ES", ""]))
+        TransactionFactory(
+            transaction_id=f"H{i}",
+            client=client,
+            timestamp=at,
+            amount=Decimal(str(amount)),
+            beneficiary=beneficiary,
+            device_id=device,
+            country=country,
+        )
+        history.append(PastTransaction(at, amount, beneficiary, device, country))
+    TransactionFactory(client__client_id="OTHER", timestamp=ago(minutes=1), amount=Decimal("999"))
+    for beneficiary, device, country in (("FR76A", "d2", "ES"), ("FR76Z", "d9", "IT"), ("", "", "")):
+        stored = client_history_summary(
+            client_pk=client.pk, at=NOW, beneficiary=beneficiary, device_id=device, country=country
+        )
+        expected = summarize(history, at=NOW, beneficiary=beneficiary, device_id=device, country=country)
+        assert stored.counts == expected.counts
+        assert stored.sums == pytest.approx(expected.sums)
+        assert stored.history_count == expected.history_count
+        assert (stored.beneficiary_seen, stored.device_seen, stored.country_seen) == (
+            expected.beneficiary_seen,
+            expected.device_seen,
+            expected.country_seen,
+        )
+
+
+@pytest.mark.django_db
+def test_the_velocity_query_is_a_single_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    client = ClientFactory()
+    TransactionFactory(client=client, timestamp=ago(minutes=3))
+    with django_assert_num_queries(1):
+        summary = client_history_summary(client_pk=client.pk, at=NOW, beneficiary="B", device_id="D", country="FR")
+    assert summary.counts["10m"] == 1
