@@ -208,25 +208,35 @@ def _bodies(path: Path, bodies: list[dict[str, Any]]) -> Path:
     return path
 
 
-def fraud_bodies(fraud: dict[str, Any], n: int = 2000) -> list[dict[str, Any]]:
+def fraud_bodies(fraud: dict[str, Any], n: int = 4000) -> list[dict[str, Any]]:
+    """Everyday payments of the prepared clients: mostly domestic cards, known beneficiaries.
+
+    ``bench/fraud_setup.py`` gives client ``BENCH-C<n>`` the beneficiaries ``FR76BENCH<n><0-2>``;
+    a few payments go abroad, to new beneficiaries or are large, so some rules fire and some
+    transactions are sent to review, as in real traffic (not every second one).
+    """
     import random
 
     rng = random.Random(11)
+    types = fraud["types"]
     out = []
-    for i in range(n):
-        out.append(
-            {
-                "transaction_id": "{TX}",
-                "montant": round(rng.lognormvariate(4.5, 1.2), 2),
-                "type": rng.choice(fraud["types"]),
-                "client_id": rng.choice(fraud["client_ids"]),
-                "country": rng.choice(fraud["countries"]),
-                "channel": rng.choice(["web", "mobile", "pos"]),
-                "beneficiary": f"FR76-BEN-{rng.randrange(3000)}",
-            }
-        )
-        if i % 3 == 0:
-            del out[-1]["beneficiary"]
+    for _ in range(n):
+        index = rng.randrange(len(fraud["client_ids"]))
+        kind = rng.choices(types, weights=[0.6, 0.2, 0.12, 0.08][: len(types)])[0]
+        body: dict[str, Any] = {
+            "transaction_id": "{TX}",
+            "montant": round(rng.lognormvariate(3.8, 0.9), 2),
+            "type": kind,
+            "client_id": fraud["client_ids"][index],
+            "country": "FR" if rng.random() < 0.9 else rng.choice(fraud["countries"]),
+            "channel": rng.choice(["web", "mobile", "pos"]),
+        }
+        if kind == "virement":
+            known = rng.random() < 0.9
+            body["beneficiary"] = (
+                f"FR76BENCH{index:05d}{rng.randrange(3)}" if known else f"FR76NEW{rng.randrange(10**6)}"
+            )
+        out.append(body)
     return out
 
 
@@ -255,17 +265,30 @@ def run_pair(
                 run_id=f"{name}{label}w",
             )
             for load, rate in loads:
-                out[f"{label}:{load}"] = wrk(
-                    url,
-                    target["path"],
-                    bodies,
-                    key,
-                    connections=args.connections,
-                    seconds=args.seconds,
-                    rate=rate,
-                    run_id=f"{name}{label}{load}",
-                )
+                runs = [
+                    wrk(
+                        url,
+                        target["path"],
+                        bodies,
+                        key,
+                        connections=args.connections,
+                        seconds=args.seconds,
+                        rate=rate,
+                        run_id=f"{name}{label}{load}{n}",
+                    )
+                    for n in range(args.repeat)
+                ]
+                out[f"{label}:{load}"] = median_run(runs)
     return out
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median throughput (the machine is shared: one run can be unlucky), with all runs."""
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["runs"] = [{k: r[k] for k in ("rps", "p50_us", "p99_us")} for r in runs]
+    chosen["requests_all_runs"] = sum(r["requests"] for r in runs)
+    return chosen
 
 
 def ms(us: float) -> str:
@@ -273,13 +296,17 @@ def ms(us: float) -> str:
 
 
 def report(name: str, results: dict[str, Any], goal_p99_ms: float, goal_rps: float | None) -> list[str]:
-    lines = [f"\n{name}", f"{'load':<11}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"]
+    lines = [
+        f"\n{name}",
+        f"{'load':<11}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}   runs (req/s)",
+    ]
     for key, r in results.items():
         server, load = key.split(":")
         errors = r["status_errors"] + r["socket_errors"]
+        each = " / ".join(f"{x['rps']:.0f}" for x in r.get("runs", []))
         lines.append(
             f"{load:<11}{server:<10}{r['rps']:>9.0f}{ms(r['p50_us']):>9}{ms(r['p95_us']):>9}{ms(r['p99_us']):>9}"
-            f"{errors:>8}"
+            f"{errors:>8}   {each}"
         )
     sat_p, sat_b = results.get("platform:saturation"), results.get("bare:saturation")
     paced = results.get("platform:paced")
@@ -298,13 +325,14 @@ def report(name: str, results: dict[str, Any], goal_p99_ms: float, goal_rps: flo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=15, help="length of each measured load (default 15)")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each measured load (default 10)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=500, help="requests/s of the paced load (default 500)")
     # Two sync workers served the most decisions/s on the 2-core reference machine (683/s,
     # against 521/s with three and 453/s with four: more processes only fight over the cores).
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
     parser.add_argument("--only", choices=["score", "fraude"], help="run one scenario")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the median is reported (default 3)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("make bench needs wrk (Debian package 'wrk'; `make system-deps` installs it as root)", file=sys.stderr)
@@ -335,7 +363,7 @@ def main() -> int:
             "s", platform, bare, loads, args, env, prepared["api_key"], _bodies(workdir / "score.jsonl", SCORE_BODIES)
         )
         stored = setup(env, workdir, "count")["decisions"] - before
-        sent = sum(r["requests"] for k, r in results.items() if k.startswith("platform"))
+        sent = sum(r["requests_all_runs"] for k, r in results.items() if k.startswith("platform"))
         summary["score"] = {**results, "decisions_stored": stored}
         lines += report("POST /score (credit decision: authenticated, validated, explained, stored)", results, 15, 500)
         lines.append(f"decisions stored during the platform runs (incl. warm-up): {stored} (measured requests: {sent})")

@@ -43,7 +43,7 @@ def prepare(out: Path) -> dict[str, object]:
     except ImportError:
         pass
     else:
-        result["fraud"] = prepare_fraud_bench(rules=50, clients=1000, history_per_client=20)
+        result["fraud"] = prepare_fraud_bench(rules=50, clients=5000, history_per_client=20)
     return result
 
 
