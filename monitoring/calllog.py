@@ -35,6 +35,7 @@ class ApiCallBuffer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._owner_pid: int | None = None
+        self._stopping = False
         self.dropped = 0
 
     def add(self, row: object) -> None:
@@ -80,7 +81,7 @@ class ApiCallBuffer:
             thread.start()
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.wait(
                 timeout=settings.API_CALL_LOG_FLUSH_SECONDS if settings.API_CALL_LOG_FLUSH_SECONDS > 0 else 1.0
             )
@@ -90,6 +91,23 @@ class ApiCallBuffer:
             finally:
                 # This thread owns its own connection: drop it if the database went away.
                 close_old_connections()
+        connection.close()
+
+    def stop(self) -> None:
+        """Write what is waiting and end the flusher thread, closing its connection.
+
+        For a process that is about to drop its database (the test suite); the next
+        ``add`` starts a new flusher.
+        """
+        with self._lock:
+            self._stopping, owner, self._owner_pid = True, self._owner_pid, None
+        if owner is not None:
+            self._wake.set()
+            for thread in threading.enumerate():
+                if thread.name == "api-call-log":
+                    thread.join(timeout=5)
+        self._stopping = False
+        self.flush()
 
     def flush_at_exit(self) -> None:
         if self._owner_pid == os.getpid() and self._rows:
