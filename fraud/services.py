@@ -24,7 +24,7 @@ from fraud.rules import BacktestResult, CompiledRule, RuleError, RuleSpec, backt
 from fraud.selectors import backtest_rows, client_history_summary, client_pk_get, transaction_get_stored
 from fraud.velocity import HistorySummary, velocity
 from scoring.ml.model import LoadedModel
-from scoring.models import Client
+from scoring.services import client_get_or_create
 from scoring.signals import decisions_recorded
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def transaction_screen(
     facts = request.facts
     client_pk = client_pk_get(client_id=request.client_id)
     if client_pk is None:
-        client, _ = Client.objects.get_or_create(client_id=request.client_id)  # unknown ids are accepted
+        client = client_get_or_create(client_id=request.client_id)  # unknown ids are accepted
         client_pk, summary = client.pk, HistorySummary.empty()
     else:
         summary = client_history_summary(
