@@ -56,3 +56,59 @@ def trained_model_register(
     if activate is not None and existing.status != activate:
         existing = model_version_activate(model_version=existing, status=activate)
     return Registered(existing, created, activate)
+
+
+# --- What the training commands share ------------------------------------------------------
+
+
+def add_registration_arguments(parser: Any, purpose: str) -> None:
+    """``--name``, ``--activate`` | ``--challenger`` and ``--json`` of ``train_<purpose>_model``."""
+    parser.add_argument("--name", help=f"Version name (default: {purpose}-<sha256 prefix>).")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--activate", action="store_true", help="Make it the champion.")
+    group.add_argument("--challenger", action="store_true", help="Make it the challenger (shadow scoring).")
+    parser.add_argument("--json", action="store_true", help="Print the metrics as JSON.")
+
+
+def activation_requested(options: dict[str, Any]) -> str | None:
+    """The status ``--activate`` / ``--challenger`` ask for (None: champion only if there is none)."""
+    if options.get("challenger"):
+        return ModelStatus.CHALLENGER
+    return ModelStatus.CHAMPION if options.get("activate") else None
+
+
+def training_report(
+    data: TrainingData,
+    metrics: dict[str, Any],
+    *,
+    positive: str,
+    adverse: str,
+    per: str,
+    required_label: str,
+    extra: str = "",
+    policies: tuple[str, str] = ("accept all", "refuse all"),
+) -> str:
+    """The lines a training command prints: data, held-out figures, threshold, costs."""
+    m, cm = metrics, metrics["confusion_matrix"]
+    notes = "".join(f"  note: {note}\n" for note in data.notes)
+    return (
+        f"Data set: {data.dataset}\n{notes}"
+        f"Features ({len(data.schema)}): {', '.join(data.schema.names)}\n"
+        f"Rows: {m['n_train']} train / {m['n_test']} held out; {positive} rate {m['positive_rate']:.2%}; "
+        f"{m['num_trees']} trees\n"
+        f"Held-out AUC {m['auc']:.4f}  Gini {m['gini']:.4f}  KS {m['ks']:.4f}  "
+        f"({required_label}: AUC {m['auc_required_only']:.4f})\n"
+        f"Threshold {m['threshold']:.3f} (minimises {m['cost_false_negative']:g} x FN + "
+        f"{m['cost_false_positive']:g} x FP, chosen out-of-fold)\n"
+        f"Confusion at threshold: TP {cm['true_positive']}  FP {cm['false_positive']}  "
+        f"TN {cm['true_negative']}  FN {cm['false_negative']}  ({adverse} rate {m['refusal_rate']:.2%}{extra})\n"
+        f"Business cost on the hold-out set: {m['business_cost']:g} ({m['business_cost_per_application']:.3f} "
+        f"per {per}); {policies[0]} {m['business_cost_accept_all']:g}, {policies[1]} "
+        f"{m['business_cost_refuse_all']:g}, threshold 0.5 {m['business_cost_at_0_5']:g}"
+    )
+
+
+def registered_line(registered: Registered) -> str:
+    version = registered.model_version
+    state = "registered" if registered.created else "already registered (same model file)"
+    return f"Model {version.version} {state}; status {version.status}."

@@ -8,10 +8,16 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scoring.choices import ModelPurpose, ModelStatus
+from scoring.choices import ModelPurpose
 from scoring.ml.datasets import DataError, credit_data, infer_training_data, read_csv
 from scoring.ml.train import train_binary
-from scoring.training import trained_model_register
+from scoring.training import (
+    activation_requested,
+    add_registration_arguments,
+    registered_line,
+    trained_model_register,
+    training_report,
+)
 
 
 class Command(BaseCommand):
@@ -45,11 +51,7 @@ class Command(BaseCommand):
             default=0.2,
             help="Share of optional inputs blanked in training so missing values are learned.",
         )
-        parser.add_argument("--name", help="Version name (default: credit-<sha256 prefix>).")
-        group = parser.add_mutually_exclusive_group()
-        group.add_argument("--activate", action="store_true", help="Make it the champion.")
-        group.add_argument("--challenger", action="store_true", help="Make it the challenger (shadow scoring).")
-        parser.add_argument("--json", action="store_true", help="Print the metrics as JSON.")
+        add_registration_arguments(parser, "credit")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if bool(options["csv"]) != bool(options["target"]):
@@ -77,9 +79,6 @@ class Command(BaseCommand):
         except (DataError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
 
-        activate = ModelStatus.CHAMPION if options["activate"] else None
-        if options["challenger"]:
-            activate = ModelStatus.CHALLENGER
         try:
             registered = trained_model_register(
                 purpose=ModelPurpose.CREDIT,
@@ -89,7 +88,7 @@ class Command(BaseCommand):
                 metrics=result.metrics,
                 reference=result.reference,
                 version=options["name"],
-                activate=activate,
+                activate=activation_requested(options),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
@@ -98,24 +97,8 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps({"version": registered.model_version.version, **m}, indent=2))
             return
-        cm = m["confusion_matrix"]
-        self.stdout.write(f"Data set: {data.dataset}")
-        for note in data.notes:
-            self.stdout.write(f"  note: {note}")
-        self.stdout.write(
-            f"Features ({len(data.schema)}): {', '.join(data.schema.names)}\n"
-            f"Rows: {m['n_train']} train / {m['n_test']} held out; default rate {m['positive_rate']:.1%}; "
-            f"{m['num_trees']} trees\n"
-            f"Held-out AUC {m['auc']:.4f}  Gini {m['gini']:.4f}  KS {m['ks']:.4f}  "
-            f"(required features only: AUC {m['auc_required_only']:.4f})\n"
-            f"Threshold {m['threshold']:.3f} (minimises {m['cost_false_negative']:g} x FN + "
-            f"{m['cost_false_positive']:g} x FP, chosen out-of-fold)\n"
-            f"Confusion at threshold: TP {cm['true_positive']}  FP {cm['false_positive']}  "
-            f"TN {cm['true_negative']}  FN {cm['false_negative']}  (refusal rate {m['refusal_rate']:.1%})\n"
-            f"Business cost on the hold-out set: {m['business_cost']:g} ({m['business_cost_per_application']:.3f} "
-            f"per application); accept all {m['business_cost_accept_all']:g}, refuse all "
-            f"{m['business_cost_refuse_all']:g}, threshold 0.5 {m['business_cost_at_0_5']:g}"
+        report = training_report(
+            data, m, positive="default", adverse="refusal", per="application", required_label="required features only"
         )
-        version = registered.model_version
-        state = "registered" if registered.created else "already registered (same model file)"
-        self.stdout.write(self.style.SUCCESS(f"Model {version.version} {state}; status {version.status}."))
+        self.stdout.write(report)
+        self.stdout.write(self.style.SUCCESS(registered_line(registered)))
