@@ -102,7 +102,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "creditplatform.middleware.NoStoreMiddleware",
     "monitoring.middleware.ApiCallLogMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # django-prometheus's, with method labels from a fixed set (bounded /metrics).
+    "monitoring.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "creditplatform.urls"
