@@ -37,7 +37,7 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 bootstrap: migrate  ## Migrate, load or train the default models, create the demo users
-	$(PY) manage.py bootstrap
+	$(PY) manage.py bootstrap --admin-url "http://$${HOST:-127.0.0.1}:$${PORT:-8000}/admin/"
 
 run: bootstrap  ## Serve on http://127.0.0.1:8000 with worker and beat (embedded by default)
 	bin/run

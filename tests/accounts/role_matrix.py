@@ -287,6 +287,7 @@ MATRIX: list[Row] = [
         note="only a superuser resets the break-glass account's password",
     ),
     page("/admin/auth/group/", view=ADMIN),
+    page("/admin/axes/accessattempt/", view=ADMIN, note="login lockouts (django-axes): admins see and unlock"),
     page("/admin/auth/group/add/", view=(), note="roles are fixed: groups come from a migration"),
     page("/admin/django_celery_beat/periodictask/", view=ADMIN),
     page("/admin/django_celery_beat/crontabschedule/", view=ADMIN),
