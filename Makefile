@@ -63,7 +63,7 @@ check: install  ## Django system checks and migrations in sync
 test: lint check idp-deps system-deps  ## Lint, checks and the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install system-deps  ## Benchmarks of DESIGN.md §11, each next to its baseline (own database)
+bench: install system-deps  ## Benchmarks of the performance goals (docs/performance.md), each next to its baseline (own database)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:

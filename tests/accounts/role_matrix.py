@@ -1,4 +1,4 @@
-"""The role matrix (DESIGN §5, docs/access.md) as data: who gets which status where.
+"""The role matrix (docs/access.md) as data: who gets which status where.
 
 One ``Row`` per (method, path); ``expect`` gives the HTTP status for every principal.
 ``tests/accounts/test_role_matrix.py`` walks every cell, and checks that every API route
