@@ -12,8 +12,10 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-# collectstatic needs settings, not secrets: a throwaway key for this step only.
-RUN SECRET_KEY=build-only ENVIRONMENT=production ALLOWED_HOSTS=localhost \
+# collectstatic needs settings, not secrets: a random throwaway key for this step only
+# (production settings refuse a short one).
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+    ENVIRONMENT=production ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
     && mkdir -p /app/var && chown -R app /app/var
 USER app

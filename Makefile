@@ -37,7 +37,7 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 bootstrap: migrate  ## Migrate, load or train the default models, create the demo users
-	$(PY) manage.py bootstrap
+	$(PY) manage.py bootstrap --admin-url "http://$${HOST:-127.0.0.1}:$${PORT:-8000}/admin/"
 
 run: bootstrap  ## Serve on http://127.0.0.1:8000 with worker and beat (embedded by default)
 	bin/run
@@ -63,7 +63,7 @@ check: install  ## Django system checks and migrations in sync
 test: lint check idp-deps system-deps  ## Lint, checks and the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install system-deps  ## Benchmarks of DESIGN.md §11, each next to its baseline (own database)
+bench: install system-deps  ## Benchmarks of the performance goals (docs/performance.md), each next to its baseline (own database)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:

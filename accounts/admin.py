@@ -1,9 +1,11 @@
-"""Admin for API keys (create: the plain key is shown once; revoke), OIDC identities and users."""
+"""Admin for API keys (create: the plain key is shown once; revoke), OIDC identities, users and login lockouts."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -12,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_create, api_key_revoke, login_lockout_clear
 from creditplatform.admin_mixins import EvidenceAdminMixin
 
 
@@ -77,6 +79,26 @@ class OidcIdentityAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_filter = ["issuer", "last_login_at"]
     search_fields = ["subject", "user__username"]
     list_select_related = ["user"]
+
+
+@admin.register(AccessAttempt)
+class LoginLockoutAdmin(AccessAttemptAdmin):
+    """Failed password logins per (username, address), from django-axes; admins only.
+
+    A row whose failures reached ``LOGIN_FAILURE_LIMIT`` is a lockout ("Locked Out" in the
+    status column). "Unlock" forgets the failures at once instead of waiting for the cool-off.
+    """
+
+    list_select_related: list[str] = []
+    actions = ["unlock"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # evidence: read, or removed by "Unlock"
+
+    @admin.action(description="Unlock: forget these failed logins", permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        count = login_lockout_clear(attempts=queryset, by=request.user)  # type: ignore[arg-type]
+        self.message_user(request, f"{count} login lockout record(s) cleared.", messages.SUCCESS)
 
 
 User = get_user_model()

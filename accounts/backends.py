@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
@@ -31,6 +32,11 @@ class PasswordBackend(ModelBackend):
         if username is None:
             username = kwargs.get(self._username_field())
         if not password_login_allowed(username):
+            # Pay for one password hash anyway, as Django's ModelBackend does for unknown names:
+            # refusing at once would answer in milliseconds for every name but the break-glass
+            # one, and the time taken would tell an attacker which name to guess passwords for.
+            if password is not None:
+                get_user_model()().set_password(password)
             return None
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None and settings.OIDC_ENABLED and not user.is_superuser:
@@ -39,6 +45,4 @@ class PasswordBackend(ModelBackend):
 
     @staticmethod
     def _username_field() -> str:
-        from django.contrib.auth import get_user_model
-
         return get_user_model().USERNAME_FIELD

@@ -37,6 +37,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "django_celery_results.*": ("view",),
         "auth.user": ("view", "add", "change"),
         "auth.group": ("view",),
+        "axes.accessattempt": ("view", "delete"),  # login lockouts: see and unlock
     },
     Role.ANALYST: {
         "scoring.client": ("view", "add", "change"),

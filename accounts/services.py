@@ -1,19 +1,24 @@
-"""Writes for accounts: API key life cycle and demo users."""
+"""Writes for accounts: API key life cycle, login lockouts and demo users."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyScope, hash_secret
 from accounts.roles import Role
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "cpk"
 
@@ -84,6 +89,16 @@ def api_key_touch(*, api_key: ApiKey, resolution_seconds: int) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+@transaction.atomic
+def login_lockout_clear(*, attempts: QuerySet[AccessAttempt], by: AbstractBaseUser | None) -> int:
+    """Unlock password logins: forget the failed attempts recorded for these (username, address) pairs."""
+    _, deleted = attempts.delete()
+    count = deleted.get(AccessAttempt._meta.label, 0)
+    # Who unlocked and how many; never the usernames or addresses (personal data).
+    logger.info("login lockouts cleared", extra={"count": count, "by_user_id": getattr(by, "pk", None)})
+    return count
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ Called inside a configured Django process (after ``django.setup()``) by the lead
 ``bench/run.py``::
 
     from bench.fraud_setup import prepare_fraud_bench
-    bench = prepare_fraud_bench(rules=50, clients=1000, history_per_client=20)
+    bench = prepare_fraud_bench(rules=50, clients=5000, history_per_client=20)
     # payloads: {"transaction_id": <unique>, "montant": ..., "type": random.choice(bench["types"]),
     #            "client_id": random.choice(bench["client_ids"]), "country": random.choice(bench["countries"])}
 

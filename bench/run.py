@@ -1,4 +1,4 @@
-"""``make bench``: the figures of DESIGN.md §11, each next to its baseline, measured in one run.
+"""``make bench``: the performance goals of docs/performance.md, each next to its baseline, measured in one run.
 
 /score: the platform (gunicorn + Django + DRF: API-key authentication, throttling, schema
 validation, LightGBM probability and TreeSHAP reasons, the decision INSERT, the call log)

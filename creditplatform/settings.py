@@ -12,29 +12,42 @@ PostgreSQL, real workers and Redis without a code change.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from creditplatform.env import (
+    env_bool,
+    env_choice,
+    env_db_url,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    load_env_file,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
-env = environ.Env()
-# A local .env file is a convenience for development; real deployments inject variables.
-if (BASE_DIR / ".env").is_file():
-    environ.Env.read_env(BASE_DIR / ".env")
+# A local .env file is a convenience for development; real deployments inject variables,
+# which win over the file. ENV_FILE (in the real environment) points at another file.
+load_env_file(
+    env_path("ENV_FILE", BASE_DIR / ".env", base=Path.cwd()),
+    required=bool(os.environ.get("ENV_FILE", "").strip()),
+)
+VAR_DIR = env_path("VAR_DIR", BASE_DIR / "var", base=BASE_DIR)
 
-ENVIRONMENT = env.str("ENVIRONMENT", default="development")
-if ENVIRONMENT not in {"development", "test", "production"}:
-    raise ImproperlyConfigured(f"ENVIRONMENT must be development, test or production, not {ENVIRONMENT!r}")
+ENVIRONMENT = env_choice("ENVIRONMENT", "development", ("development", "test", "production"))
 PRODUCTION = ENVIRONMENT == "production"
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = env_bool("DEBUG", False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when ENVIRONMENT=production")
 
@@ -49,17 +62,36 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY is required when ENVIRONMENT=production")
-    SECRET_KEY = _local_secret_key()
-SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+def _check_production_secret(name: str, key: str) -> None:
+    """Django's own bar for a key (``check --deploy`` W009): 50+ characters, 5+ different ones."""
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            f"{name} is too weak for ENVIRONMENT=production: use at least 50 random characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+
+SECRET_KEY = env_str("SECRET_KEY")
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
+if PRODUCTION:
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY is required when ENVIRONMENT=production")
+    _check_production_secret("SECRET_KEY", SECRET_KEY)
+    for _old_key in SECRET_KEY_FALLBACKS:
+        _check_production_secret("SECRET_KEY_FALLBACKS", _old_key)
+elif not SECRET_KEY:
+    SECRET_KEY = _local_secret_key()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required when ENVIRONMENT=production")
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+if PRODUCTION and any("*" in host for host in ALLOWED_HOSTS):
+    # A wildcard lets any Host header through: poisoned password-reset links and caches.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must name the hosts when ENVIRONMENT=production ('*' is refused); "
+        "a leading dot allows subdomains: .example.com"
+    )
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,6 +110,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "django_prometheus",
+    "axes",
     # Project apps. Dependencies point one way: monitoring and privacy read the others.
     "accounts",
     "scoring",
@@ -102,7 +135,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "creditplatform.middleware.NoStoreMiddleware",
     "monitoring.middleware.ApiCallLogMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # django-prometheus's, with method labels from a fixed set (bounded /metrics).
+    "monitoring.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: turns a lockout into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "creditplatform.urls"
@@ -126,12 +162,12 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": env_db_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
 # Off by default: the check is a SELECT 1 before each request's first query. Without it a
 # connection the database dropped fails one request and is then replaced.
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout waits for locks
@@ -162,19 +198,19 @@ ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 # Names follow mozilla-django-oidc. With none of them set nothing changes: password login
 # for everyone (the demo). With them set, staff log in through the provider and only the
 # break-glass account (BREAK_GLASS_USERNAME, a superuser) may still use a password.
-OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
-OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
-OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
-OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
-OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
-OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
-OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
-OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
-OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
 if OIDC_RP_SIGN_ALGO not in {"RS256", "ES256"}:
     raise ImproperlyConfigured("OIDC_RP_SIGN_ALGO must be RS256 or ES256 (never HS256 or none)")
-OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
-OIDC_ROLES_CLAIM = env.str("OIDC_ROLES_CLAIM", default="groups")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_ROLES_CLAIM = env_str("OIDC_ROLES_CLAIM", "groups")
 
 
 def _role_map(raw: str) -> dict[str, str]:
@@ -189,31 +225,31 @@ def _role_map(raw: str) -> dict[str, str]:
     return mapping
 
 
-OIDC_ROLE_MAP = _role_map(env.str("OIDC_ROLE_MAP", default=""))
-OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", default=True)
+OIDC_ROLE_MAP = _role_map(env_str("OIDC_ROLE_MAP", ""))
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
 OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 OIDC_USE_NONCE = True
-OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
-OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=5)
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 5)
 # How long a login stays trusted before a silent re-check at the provider (roles re-synced).
-OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", default=300)
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 300)
 OIDC_STORE_ID_TOKEN = True  # id_token_hint for the provider's logout
 OIDC_CALLBACK_CLASS = "accounts.oidc.CallbackView"
 OIDC_AUTHENTICATE_CLASS = "accounts.oidc.AuthenticateView"
 OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
 OIDC_EXEMPT_URLS = ["/api/v1/health", "/metrics"]
-OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="") or OIDC_RP_CLIENT_ID
-OIDC_API_ALGORITHMS = env.list("OIDC_API_ALGORITHMS", default=["RS256", "ES256"])
+OIDC_API_AUDIENCE = env_str("OIDC_API_AUDIENCE", "") or OIDC_RP_CLIENT_ID
+OIDC_API_ALGORITHMS = env_list("OIDC_API_ALGORITHMS", ["RS256", "ES256"])
 if not set(OIDC_API_ALGORITHMS) <= {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}:
     raise ImproperlyConfigured("OIDC_API_ALGORITHMS: asymmetric algorithms only (RS*, PS*, ES256/384)")
-OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
-OIDC_JWKS_CACHE_SECONDS = env.int("OIDC_JWKS_CACHE_SECONDS", default=300)
-OIDC_JWKS_MIN_REFRESH_SECONDS = env.int("OIDC_JWKS_MIN_REFRESH_SECONDS", default=60)
-OIDC_JWKS_TIMEOUT = env.float("OIDC_JWKS_TIMEOUT", default=3.0)
+OIDC_LEEWAY_SECONDS = env_int("OIDC_LEEWAY_SECONDS", 30)
+OIDC_JWKS_CACHE_SECONDS = env_int("OIDC_JWKS_CACHE_SECONDS", 300)
+OIDC_JWKS_MIN_REFRESH_SECONDS = env_int("OIDC_JWKS_MIN_REFRESH_SECONDS", 60)
+OIDC_JWKS_TIMEOUT = env_float("OIDC_JWKS_TIMEOUT", 3.0)
 # Share the fetched key set and the once-a-minute limit between processes (Django cache,
 # i.e. Redis when REDIS_URL is set; see the Caches block below).
-OIDC_JWKS_SHARED_CACHE = env.bool("OIDC_JWKS_SHARED_CACHE", default=bool(env.str("REDIS_URL", default="")))
-BREAK_GLASS_USERNAME = env.str("BREAK_GLASS_USERNAME", default="")
+OIDC_JWKS_SHARED_CACHE = env_bool("OIDC_JWKS_SHARED_CACHE", bool(env_str("REDIS_URL", "")))
+BREAK_GLASS_USERNAME = env_str("BREAK_GLASS_USERNAME", "")
 
 _OIDC_LOGIN_VARS = {
     "OIDC_RP_CLIENT_ID": OIDC_RP_CLIENT_ID,
@@ -231,16 +267,35 @@ OIDC_ENABLED = all(_OIDC_LOGIN_VARS.values())
 OIDC_API_ENABLED = bool(OIDC_OP_ISSUER and OIDC_OP_JWKS_ENDPOINT and OIDC_API_AUDIENCE)
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a (username, address) locked out after repeated password failures.
+    "axes.backends.AxesStandaloneBackend",
     # Password login: everyone while OIDC is off; only BREAK_GLASS_USERNAME once it is on.
     "accounts.backends.PasswordBackend",
     "accounts.oidc.CreditOIDCBackend",  # does nothing while OIDC is off
     "guardian.backends.ObjectPermissionBackend",
 ]
 
+# --- Password login lockout (django-axes; accounts/lockout.py) --------------------------
+# After LOGIN_FAILURE_LIMIT failed password logins for one username from one address, that
+# pair is refused for LOGIN_COOLOFF_MINUTES (counted from the last attempt). A success
+# resets the count; an admin unlocks sooner. Attempts are rows in the database, so all
+# processes agree in every mode.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_WHITELIST_CALLABLE = "accounts.lockout.is_not_a_password_login"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_ENABLE_ADMIN = False  # accounts.admin registers the attempts page (admins only)
+AXES_DISABLE_ACCESS_LOG = True  # successful logins: Django's last_login is enough
+AXES_VERBOSE = False  # no start-up banner; failures are still logged, usernames and addresses masked
+
 # API keys: how often `last_used_at` is written (a write per request would slow the hot path).
-API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
+API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 # Key rows are cached per process this long: a key revoked elsewhere stops within it (0 = off).
-API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 5.0)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -250,8 +305,8 @@ USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static", base=BASE_DIR)
+MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media", base=BASE_DIR)
 MEDIA_URL = "/media/"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
@@ -266,26 +321,26 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # --- Request limits -------------------------------------------------------------------
 # The API takes small JSON bodies; batch files have their own upload path and cap.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
-DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
-API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000, minimum=1)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=1)
 
 # --- Security -------------------------------------------------------------------------
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
     # Only behind a proxy that sets this header itself and strips it from clients.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
 X_FRAME_OPTIONS = "DENY"
 
 # --- REST framework -------------------------------------------------------------------
@@ -316,11 +371,11 @@ REST_FRAMEWORK = {
     # that must hold belong in the proxy or an atomic limiter.
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.PrincipalRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "apikey": env.str("THROTTLE_RATE_APIKEY", default="100000/min"),
-        "user": env.str("THROTTLE_RATE_USER", default="6000/min"),
-        "anon": env.str("THROTTLE_RATE_ANON", default="600/min"),
+        "apikey": env_str("THROTTLE_RATE_APIKEY", "100000/min"),
+        "user": env_str("THROTTLE_RATE_USER", "6000/min"),
+        "anon": env_str("THROTTLE_RATE_ANON", "600/min"),
     },
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -345,7 +400,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ---------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
 EMBEDDED_TASKS = not CELERY_BROKER_URL
 if EMBEDDED_TASKS:
     # Embedded default: tasks run in-process, even when beat fires them.
@@ -364,11 +419,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=270)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 270)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Must exceed the longest task runtime, or Redis redelivers a running task.
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
@@ -383,8 +438,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
 }
 
-REDIS_URL = env.str("REDIS_URL", default="")
-REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
+REDIS_URL = env_str("REDIS_URL", "")
+# Tests: a test whose service (PostgreSQL, Redis, worker, provider, Chromium) is missing
+# fails instead of being skipped (CI sets it).
+REQUIRE_SERVICES = env_bool("REQUIRE_SERVICES", False)
 
 # --- Caches ---------------------------------------------------------------------------
 if REDIS_URL:
@@ -402,29 +459,29 @@ else:
 # --- Models and credit decisions (docs/scoring.md) ---------------------------------------
 # How often each process asks the registry whether the champion changed (one small query);
 # the process that changes the registry reloads at once.
-MODEL_REFRESH_SECONDS = env.float("MODEL_REFRESH_SECONDS", default=2.0)
+MODEL_REFRESH_SECONDS = env_float("MODEL_REFRESH_SECONDS", 2.0, minimum=0)
 # Reason codes returned per decision (features that pushed the probability of default up most).
-SCORE_REASON_COUNT = env.int("SCORE_REASON_COUNT", default=4)
+SCORE_REASON_COUNT = env_int("SCORE_REASON_COUNT", 4)
 if not 3 <= SCORE_REASON_COUNT <= 10:
     raise ImproperlyConfigured("SCORE_REASON_COUNT must be between 3 and 10")
 # Risk bands: HIGH at or above the model's threshold (refused), MEDIUM from this fraction
 # of the threshold, LOW below.
-SCORE_MEDIUM_RISK_FRACTION = env.float("SCORE_MEDIUM_RISK_FRACTION", default=0.5)
-SCORE_BATCH_MAX_ITEMS = env.int("SCORE_BATCH_MAX_ITEMS", default=100)
+SCORE_MEDIUM_RISK_FRACTION = env_float("SCORE_MEDIUM_RISK_FRACTION", 0.5, minimum=0, maximum=1)
+SCORE_BATCH_MAX_ITEMS = env_int("SCORE_BATCH_MAX_ITEMS", 100, minimum=1)
 # Business cost used to pick a new model's threshold: a missed default (false negative)
 # costs this many times a wrongly refused good applicant (seed 004's rule: 10).
-CREDIT_COST_FALSE_NEGATIVE = env.float("CREDIT_COST_FALSE_NEGATIVE", default=10.0)
-CREDIT_COST_FALSE_POSITIVE = env.float("CREDIT_COST_FALSE_POSITIVE", default=1.0)
+CREDIT_COST_FALSE_NEGATIVE = env_float("CREDIT_COST_FALSE_NEGATIVE", 10.0)
+CREDIT_COST_FALSE_POSITIVE = env_float("CREDIT_COST_FALSE_POSITIVE", 1.0)
 
 # --- Fraud decisions (docs/fraud.md) ----------------------------------------------------
 # How often each process asks whether the rules or the thresholds changed (one small query
 # each); the process that changes them reloads at once.
-FRAUD_CONFIG_REFRESH_SECONDS = env.float("FRAUD_CONFIG_REFRESH_SECONDS", default=2.0)
+FRAUD_CONFIG_REFRESH_SECONDS = env_float("FRAUD_CONFIG_REFRESH_SECONDS", 2.0, minimum=0)
 # What "night" and "foreign" mean for the rules and the model: the bank's time zone, home
 # country (ISO 3166-1 alpha-2) and home currency (ISO 4217).
-FRAUD_TIME_ZONE = env.str("FRAUD_TIME_ZONE", default="Europe/Paris")
-FRAUD_HOME_COUNTRY = env.str("FRAUD_HOME_COUNTRY", default="FR")
-FRAUD_HOME_CURRENCY = env.str("FRAUD_HOME_CURRENCY", default="EUR")
+FRAUD_TIME_ZONE = env_str("FRAUD_TIME_ZONE", "Europe/Paris")
+FRAUD_HOME_COUNTRY = env_str("FRAUD_HOME_COUNTRY", "FR")
+FRAUD_HOME_CURRENCY = env_str("FRAUD_HOME_CURRENCY", "EUR")
 try:
     ZoneInfo(FRAUD_TIME_ZONE)
 except (ZoneInfoNotFoundError, ValueError) as _exc:
@@ -432,38 +489,38 @@ except (ZoneInfoNotFoundError, ValueError) as _exc:
 if not re.fullmatch(r"[A-Z]{2}", FRAUD_HOME_COUNTRY) or not re.fullmatch(r"[A-Z]{3}", FRAUD_HOME_CURRENCY):
     raise ImproperlyConfigured("FRAUD_HOME_COUNTRY is two capital letters, FRAUD_HOME_CURRENCY three")
 # Largest amount /fraude accepts (larger is a 400: more likely a unit or typing error).
-FRAUD_MAX_AMOUNT = env.int("FRAUD_MAX_AMOUNT", default=10_000_000)
+FRAUD_MAX_AMOUNT = env_int("FRAUD_MAX_AMOUNT", 10_000_000, minimum=1)
 # A transaction timestamp may be this far ahead of the server clock (clock skew) and this
 # many days old; outside that range it is a 400.
-FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS = env.int("FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS", default=300)
-FRAUD_TIMESTAMP_MAX_AGE_DAYS = env.int("FRAUD_TIMESTAMP_MAX_AGE_DAYS", default=30)
+FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS = env_int("FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS", 300)
+FRAUD_TIMESTAMP_MAX_AGE_DAYS = env_int("FRAUD_TIMESTAMP_MAX_AGE_DAYS", 30)
 # Review threshold used when the admin left it empty and no fraud model serves (with a
 # model, an empty threshold follows the model's cost-minimising one).
-FRAUD_DEFAULT_REVIEW_THRESHOLD = env.float("FRAUD_DEFAULT_REVIEW_THRESHOLD", default=0.3)
+FRAUD_DEFAULT_REVIEW_THRESHOLD = env_float("FRAUD_DEFAULT_REVIEW_THRESHOLD", 0.3)
 if not 0 < FRAUD_DEFAULT_REVIEW_THRESHOLD <= 1:
     raise ImproperlyConfigured("FRAUD_DEFAULT_REVIEW_THRESHOLD is between 0 (excluded) and 1")
 # Without a champion fraud model /fraude decides on the rules alone (model_version null);
 # set this to answer 503 instead.
-FRAUD_REQUIRE_MODEL = env.bool("FRAUD_REQUIRE_MODEL", default=False)
+FRAUD_REQUIRE_MODEL = env_bool("FRAUD_REQUIRE_MODEL", False)
 # Business cost used to pick a new fraud model's threshold: a fraud let through costs this
 # many times a legitimate payment sent to review.
-FRAUD_COST_FALSE_NEGATIVE = env.float("FRAUD_COST_FALSE_NEGATIVE", default=20.0)
-FRAUD_COST_FALSE_POSITIVE = env.float("FRAUD_COST_FALSE_POSITIVE", default=1.0)
+FRAUD_COST_FALSE_NEGATIVE = env_float("FRAUD_COST_FALSE_NEGATIVE", 20.0)
+FRAUD_COST_FALSE_POSITIVE = env_float("FRAUD_COST_FALSE_POSITIVE", 1.0)
 # Most stored fraud checks one back-test reads (newest first within the date range).
-FRAUD_BACKTEST_MAX_ROWS = env.int("FRAUD_BACKTEST_MAX_ROWS", default=200_000)
+FRAUD_BACKTEST_MAX_ROWS = env_int("FRAUD_BACKTEST_MAX_ROWS", 200_000, minimum=1)
 
 # --- Monitoring -----------------------------------------------------------------------
 # /metrics is served to the listed addresses only (Prometheus scrapers).
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
-API_CALL_LOG_ENABLED = env.bool("API_CALL_LOG_ENABLED", default=True)
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+API_CALL_LOG_ENABLED = env_bool("API_CALL_LOG_ENABLED", True)
 # Call-log rows are written in batches by a thread, at most this many seconds late (0 = in the request).
-API_CALL_LOG_FLUSH_SECONDS = env.float("API_CALL_LOG_FLUSH_SECONDS", default=1.0)
-API_CALL_LOG_BATCH_SIZE = env.int("API_CALL_LOG_BATCH_SIZE", default=200)
+API_CALL_LOG_FLUSH_SECONDS = env_float("API_CALL_LOG_FLUSH_SECONDS", 1.0, minimum=0)
+API_CALL_LOG_BATCH_SIZE = env_int("API_CALL_LOG_BATCH_SIZE", 200, minimum=1)
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # --- Logging --------------------------------------------------------------------------
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+LOG_FORMAT = env_choice("LOG_FORMAT", "json", ("json", "text"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -494,3 +551,8 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# --- Demo -----------------------------------------------------------------------------
+# `make run` (manage.py create_demo_users): a fixed password for the demo users; empty means
+# a fresh random one per run, printed.
+DEMO_PASSWORD = env_str("DEMO_PASSWORD", "")

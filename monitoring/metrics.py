@@ -1,6 +1,24 @@
-"""Every Prometheus metric of the product, declared in one place."""
+"""Every Prometheus metric of the product, declared in one place.
+
+Label values never come straight from a request: each distinct value is a new series kept
+in memory until the process ends, so a caller who could choose one could grow ``/metrics``
+without bound. Methods go through :func:`http_method_label`; endpoints are URL patterns
+(``monitoring.middleware.route_label``), never raw paths; statuses and reasons are chosen
+by the code.
+"""
 
 from prometheus_client import Counter, Histogram
+
+# The methods the platform answers; anything else a client makes up is counted as "other".
+HTTP_METHOD_LABELS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+OTHER_METHOD = "other"
+
+
+def http_method_label(method: str | None) -> str:
+    """The request method as a metric label: one of ``HTTP_METHOD_LABELS`` or ``"other"``."""
+    method = (method or "").upper()
+    return method if method in HTTP_METHOD_LABELS else OTHER_METHOD
+
 
 auth_failures_count = Counter(
     "auth_failures_count", "Requests refused for missing, invalid, expired or revoked credentials.", ["reason"]

@@ -7,16 +7,18 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django_prometheus.middleware import PrometheusAfterMiddleware as _PrometheusAfterMiddleware
 
 from accounts.principals import caller_label
 from creditplatform.middleware import is_api_path
 from monitoring.calllog import api_call_record
 from monitoring.context import request_id_var
-from monitoring.metrics import api_request_latency_seconds
+from monitoring.metrics import api_request_latency_seconds, http_method_label
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,24 @@ class RequestIdMiddleware:
         return response
 
 
+class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
+    """django-prometheus's per-view metrics, with the method label taken from a fixed set.
+
+    The library labels one latency histogram with the raw ``request.method``: every made-up
+    method a client sends would become a new series, kept until the process ends.
+    """
+
+    def _method(self, request: HttpRequest) -> str:
+        return http_method_label(request.method)
+
+    def label_metric(
+        self, metric: Any, request: HttpRequest, response: HttpResponse | None = None, **labels: str
+    ) -> Any:
+        if "method" in labels:
+            labels["method"] = http_method_label(labels["method"])
+        return super().label_metric(metric, request, response, **labels)
+
+
 class ApiCallLogMiddleware:
     """One ``ApiCall`` row (buffered, see ``monitoring.calllog``) and one latency observation per API request.
 
@@ -72,7 +92,7 @@ class ApiCallLogMiddleware:
         match = getattr(request, "resolver_match", None)
         endpoint = route_label(match.route) if match and match.route else "unmatched"
         api_request_latency_seconds.labels(
-            endpoint=endpoint, method=request.method or "", status=str(response.status_code)
+            endpoint=endpoint, method=http_method_label(request.method), status=str(response.status_code)
         ).observe(latency_ms / 1000)
         if not settings.API_CALL_LOG_ENABLED or endpoint.endswith("health"):
             return

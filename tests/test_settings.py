@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PRODUCTION_ENV = {
@@ -46,3 +48,28 @@ def test_an_unknown_environment_name_is_refused() -> None:
     result = _manage("check", env={"ENVIRONMENT": "prod"})
     assert result.returncode != 0
     assert "ENVIRONMENT must be" in result.stderr
+
+
+def test_production_refuses_a_short_secret_key() -> None:
+    result = _manage("check", env={**PRODUCTION_ENV, "SECRET_KEY": "build-only"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for ENVIRONMENT=production" in result.stderr
+    assert "build-only" not in result.stderr  # never echo a secret
+
+
+def test_production_refuses_a_weak_fallback_key() -> None:
+    result = _manage("check", env={**PRODUCTION_ENV, "SECRET_KEY_FALLBACKS": "old-short-key"})
+    assert result.returncode != 0
+    assert "SECRET_KEY_FALLBACKS is too weak" in result.stderr
+
+
+@pytest.mark.parametrize("hosts", ["*", "credit.example.test,*"])
+def test_production_refuses_a_wildcard_allowed_host(hosts: str) -> None:
+    result = _manage("check", env={**PRODUCTION_ENV, "ALLOWED_HOSTS": hosts})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must name the hosts when ENVIRONMENT=production ('*' is refused)" in result.stderr
+
+
+def test_production_accepts_a_subdomain_pattern() -> None:
+    result = _manage("check", env={**PRODUCTION_ENV, "ALLOWED_HOSTS": ".example.test"})
+    assert result.returncode == 0, result.stderr

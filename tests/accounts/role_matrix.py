@@ -1,4 +1,4 @@
-"""The role matrix (DESIGN §5, docs/access.md) as data: who gets which status where.
+"""The role matrix (docs/access.md) as data: who gets which status where.
 
 One ``Row`` per (method, path); ``expect`` gives the HTTP status for every principal.
 ``tests/accounts/test_role_matrix.py`` walks every cell, and checks that every API route
@@ -287,6 +287,7 @@ MATRIX: list[Row] = [
         note="only a superuser resets the break-glass account's password",
     ),
     page("/admin/auth/group/", view=ADMIN),
+    page("/admin/axes/accessattempt/", view=ADMIN, note="login lockouts (django-axes): admins see and unlock"),
     page("/admin/auth/group/add/", view=(), note="roles are fixed: groups come from a migration"),
     page("/admin/django_celery_beat/periodictask/", view=ADMIN),
     page("/admin/django_celery_beat/crontabschedule/", view=ADMIN),

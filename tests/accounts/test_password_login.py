@@ -72,3 +72,32 @@ def test_single_sign_on_is_offered_on_the_login_page_only_when_configured(settin
 def test_oidc_endpoints_do_not_exist_when_oidc_is_off() -> None:
     assert Client().get("/oidc/authenticate/").status_code == 404
     assert Client().get("/oidc/callback/?code=x&state=y").status_code == 404
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password hash computed (the slow step whose absence a timing attack measures)."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    computed: list[str] = []
+    encode = PBKDF2PasswordHasher.encode
+
+    def counting(self: PBKDF2PasswordHasher, password: str, salt: str, iterations: int | None = None) -> str:
+        computed.append(salt)
+        return encode(self, password, salt, iterations)
+
+    monkeypatch.setattr(PBKDF2PasswordHasher, "encode", counting)
+    return computed
+
+
+@pytest.mark.parametrize("username", ["breakglass", "demo-analyst", "nobody-by-this-name"])
+def test_every_refused_password_login_costs_one_password_hash(oidc_on: Any, hashes: list[str], username: str) -> None:
+    """The break-glass name, another account's and an unknown one all run the hasher once,
+    so the answer's timing does not tell which name is the break-glass account."""
+    get_user_model().objects.create_superuser("breakglass", "bg@example.test", PASSWORD)
+    staff("demo-analyst")
+    hashes.clear()  # creating the accounts hashed their passwords
+    client = Client()
+    response = client.post("/admin/login/?next=/admin/", {"username": username, "password": "wrong-password-1"})
+    assert response.status_code == 200  # refused: the form again
+    assert len(hashes) == 1

@@ -19,6 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-demo-users", action="store_true")
+        parser.add_argument(
+            "--admin-url", default="http://127.0.0.1:8000/admin/", help="Where the demo-user message says to log in."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from scoring.choices import ModelStatus
@@ -34,4 +37,4 @@ class Command(BaseCommand):
             self.stdout.write(f"{purpose} model: none registered, training the default one...")
             call_command(command)
         if not options["no_demo_users"]:
-            call_command("create_demo_users")
+            call_command("create_demo_users", admin_url=options["admin_url"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.roles import Role
 from accounts.services import demo_users_ensure
@@ -15,11 +15,16 @@ from accounts.services import demo_users_ensure
 class Command(BaseCommand):
     help = "Create or reset the demo users, one per role, and print their passwords."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--admin-url", default="http://127.0.0.1:8000/admin/", help="Where the printed message says to log in."
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         # DEMO_PASSWORD gives stable passwords for a demo; otherwise fresh random ones.
-        fixed = os.environ.get("DEMO_PASSWORD")
+        fixed = settings.DEMO_PASSWORD
         passwords = {role.value: fixed or secrets.token_urlsafe(9) for role in Role}
         users = demo_users_ensure(password_for=passwords)
-        self.stdout.write("Demo users (log in at http://127.0.0.1:8000/admin/):")
+        self.stdout.write(f"Demo users (log in at {options['admin_url']}):")
         for username, password in users:
             self.stdout.write(f"  {username:<18} {password}")
