@@ -135,6 +135,7 @@ class ChildProcess:
         try:
             self.process.start()
         except (OSError, AssertionError) as exc:  # no fork possible (limits, a daemonic caller...)
+            self.connection.close()
             raise SandboxError(UNAVAILABLE) from exc
         finally:
             child_end.close()

@@ -229,9 +229,12 @@ def fraud_rule_check(**fields: Any) -> tuple[str, ...]:
         errors["reason"] = str(exc)
     if fields.get("action", "flag") not in ACTIONS:
         errors["action"] = f"The action must be one of {', '.join(ACTIONS)}."
-    weight = fields.get("weight", 0.0)
-    if weight is not None and not 0 <= float(weight) <= 1:
-        errors["weight"] = "The weight is between 0 and 1."
+    try:
+        weight_ok = 0 <= float(fields.get("weight", 0.0)) <= 1
+    except (TypeError, ValueError):
+        weight_ok = False
+    if not weight_ok:
+        errors["weight"] = "The weight is a number between 0 and 1."
     if errors:
         raise ValidationError(errors)
     return used
