@@ -13,6 +13,9 @@ the health check). The child:
   counts too).
 
 The web process only ever waits on a pipe, so other requests keep being served meanwhile.
+As with any ``multiprocessing`` start method but ``fork``, a child re-imports the main
+script of the process: a script that saves or back-tests rules must guard its entry point
+with ``if __name__ == "__main__":`` (``manage.py``, gunicorn, Celery and pytest do).
 ``check_condition`` is called by ``fraud.services.fraud_rule_check`` on every save (the
 admin form and the service alike); ``backtest_condition`` by ``fraud_rule_backtest``.
 """
@@ -26,7 +29,6 @@ import multiprocessing
 import os
 import resource
 import signal
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -112,15 +114,12 @@ def _backtest_task(connection: Connection, text: str) -> None:
 
 # --- In the parent ---------------------------------------------------------------------------------
 
-_server_lock = threading.Lock()
-
 
 def _context() -> Any:
     # The fork server starts on first use and imports only this module (and the condition
     # language): children fork from a clean, single-threaded process.
     context = multiprocessing.get_context("forkserver")
-    with _server_lock:
-        context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__])
     return context
 
 

@@ -12,8 +12,14 @@ def spin(connection: Connection) -> None:
         pass
 
 
-def sleep(connection: Connection) -> None:
+def sleep(connection: Connection, *args: object) -> None:
     time.sleep(600)  # no CPU at all: only the deadline stops it
+
+
+def stall_after_fields(connection: Connection, *args: object) -> None:
+    """A back-test child that says which fields it reads, then never answers a chunk."""
+    connection.send(("ok", ("amount",)))
+    time.sleep(600)
 
 
 def allocate(connection: Connection) -> None:
