@@ -590,6 +590,11 @@ class Condition:
 EVALUATION_ERRORS: tuple[type[Exception], ...] = (ArithmeticError, LookupError, TypeError, ValueError)
 
 
+_KINDS: dict[str, type] = {
+    name: {"FLOAT": decimal.Decimal, "BOOLEAN": bool}.get(info.type.name, str) for name, info in FIELDS.items()
+}
+
+
 def prepare(context: Mapping[str, Any], fields: tuple[str, ...] | frozenset[str]) -> dict[str, Any]:
     """The values of ``fields`` as the conditions see them: numbers as decimals (like rule-engine).
 
@@ -599,17 +604,16 @@ def prepare(context: Mapping[str, Any], fields: tuple[str, ...] | frozenset[str]
     values: dict[str, Any] = {}
     for name in fields:
         value = context.get(name)
-        kind = type(value)
-        expected = FIELDS[name].type
-        if expected == DataType.FLOAT:
+        kind, expected = type(value), _KINDS[name]
+        if kind is not expected:
+            if expected is not decimal.Decimal:
+                continue
             if kind is float:
-                value = decimal.Decimal(repr(value))
+                value = decimal.Decimal(repr(value))  # rule-engine's conversion: 0.1 is 0.1, not its binary
             elif kind is int:
                 value = decimal.Decimal(value)
-            elif kind is not decimal.Decimal:
+            else:
                 continue
-        elif kind is not (bool if expected == DataType.BOOLEAN else str):
-            continue
         values[name] = value
     return values
 

@@ -160,6 +160,20 @@ def test_a_rule_that_cannot_be_evaluated_is_reported_and_the_others_still_run() 
     assert [(f.name, f.version, f.error) for f in outcome.failures] == [("ratio", 2, "division by zero")]
 
 
+@pytest.mark.parametrize(
+    ("condition", "ctx", "error"),
+    [
+        ("amount / (count_10m - 1) > 5", context(count_10m=1), "division by zero"),
+        ("(0 - amount) ** 0.5 > 1", context(amount=4.0), "arithmetic error"),
+        ("amount > 1", {k: v for k, v in context().items() if k != "amount"}, "missing field"),
+        ("amount > 1", {**context(), "amount": "12000"}, "missing field"),
+    ],
+)
+def test_a_failed_rule_records_a_short_readable_error(condition: str, ctx: dict[str, Any], error: str) -> None:
+    outcome = RuleSet([CompiledRule.build(RuleSpec("r", condition, version=3))]).evaluate(ctx)
+    assert outcome.hits == () and [(f.name, f.version, f.error) for f in outcome.failures] == [("r", 3, error)]
+
+
 def test_rules_run_in_their_order() -> None:
     rules = RuleSet(
         [
