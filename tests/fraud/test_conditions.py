@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rule_engine.ast import BitwiseShiftExpression, ComprehensionExpression, FuzzyComparisonExpression
 
+from bench.fraud_setup import TEMPLATES
 from fraud.conditions import LIMITS, RuleError, compile_condition, engine_rule, prepare
 from fraud.rules import Outcome
 from tests.fraud.contexts import context
@@ -41,7 +43,18 @@ DOCUMENTED = [
     "amount / (count_10m - 1) > 5",  # fails on the first transaction of a burst: a division by zero
     "amount > 1  # a comment is allowed",
 ]
-CORPUS = DEFAULT_CONDITIONS + DOCUMENTED
+BENCH_SHAPES = [
+    condition.format(x=2500, t="virement", n=5, c="web", g="gambling", h=5, r=6) for condition, _ in TEMPLATES
+]
+CORPUS = DEFAULT_CONDITIONS + DOCUMENTED + BENCH_SHAPES
+
+
+def documented_examples() -> list[str]:
+    """The example conditions of docs/fraud.md's "The language" section."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "fraud.md").read_text()
+    section = text.split("### The language", 1)[1]
+    block = section.split("```text", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.splitlines() if line.strip()]
 
 
 def outcome(condition: str, ctx: dict[str, Any]) -> Outcome:
@@ -188,6 +201,13 @@ def test_exponentiation_stays_bounded_even_with_huge_operands() -> None:
 
 
 # --- What the language keeps ------------------------------------------------------------------------------
+
+
+def test_the_examples_of_the_docs_compile() -> None:
+    examples = documented_examples()
+    assert len(examples) >= 8
+    for example in examples:
+        compile_condition(example)
 
 
 @pytest.mark.parametrize("condition", CORPUS)
