@@ -435,6 +435,10 @@ def _known(data_type: Any) -> bool:
     return True
 
 
+def _is_number_field(node: Any) -> bool:
+    return isinstance(node, re_ast.SymbolExpression) and node.scope is None and node.result_type == DataType.FLOAT
+
+
 class _Compiler:
     """Turns a built (type-checked, constant-folded) rule-engine tree into closures."""
 
@@ -503,15 +507,13 @@ class _Compiler:
     def _ArithmeticComparisonExpression(self, node: Any) -> _Compiled:
         op = _ORDER[node.type.upper()]
         left, right = self.compile(node.left), self.compile(node.right)
-        if (
-            isinstance(right, _Constant)
-            and type(right.value) is decimal.Decimal
-            and isinstance(node.left, re_ast.SymbolExpression)
-            and node.left.result_type == DataType.FLOAT
-        ):
-            # field >= 10000: a number field always holds a Decimal (see ``prepare``).
+        # field >= 10000 (or 10000 <= field): a number field always holds a Decimal (``prepare``).
+        if _is_number_field(node.left) and isinstance(right, _Constant) and type(right.value) is decimal.Decimal:
             constant, name = right.value, node.left.name
             return lambda values: op(values[name], constant)
+        if _is_number_field(node.right) and isinstance(left, _Constant) and type(left.value) is decimal.Decimal:
+            constant, name = left.value, node.right.name
+            return lambda values: op(constant, values[name])
         lf, rf = _function(left), _function(right)
         return lambda values: _ordered(op, lf(values), rf(values))
 

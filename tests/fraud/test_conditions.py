@@ -42,6 +42,7 @@ DOCUMENTED = [
     '"gambling" == mcc_group and "7995" in merchant_category',
     "amount / (count_10m - 1) > 5",  # fails on the first transaction of a burst: a division by zero
     "amount > 1  # a comment is allowed",
+    "10000 <= amount and 3 > count_1h and 0.5 != amount_vs_usual",
 ]
 BENCH_SHAPES = [
     condition.format(x=2500, t="virement", n=5, c="web", g="gambling", h=5, r=6) for condition, _ in TEMPLATES
