@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from creditplatform.admin_mixins import EvidenceAdminMixin
 from fraud.admin_forms import AlertAssignForm, AlertResolveForm, BacktestForm, FraudRuleForm, FraudSettingsForm
@@ -164,22 +164,30 @@ class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self.message_user(request, f"{changed} rule(s) {'activated' if active else 'deactivated'}.", messages.SUCCESS)
 
     def get_urls(self) -> list[Any]:
-        urls = [path("backtest/", self.admin_site.admin_view(self.backtest_view), name="fraud_fraudrule_backtest")]
+        view = require_http_methods(["GET", "POST"])(self.backtest_view)
+        urls = [path("backtest/", self.admin_site.admin_view(view), name="fraud_fraudrule_backtest")]
         return urls + super().get_urls()
 
     def backtest_view(self, request: HttpRequest) -> HttpResponse:
-        """Run a rule, a version or an unsaved condition over the stored checks of a date range."""
+        """The back-test form (GET, prefilled by ``?rule=``/``?version=``); a POST runs it.
+
+        Running one is an action (minutes of a child process's CPU at most), not a read: it
+        is a POST with a CSRF token, never something a link or a prefetch can start.
+        """
         if not request.user.has_perm(BACKTEST):
             raise PermissionDenied
-        form = BacktestForm(request.GET or None)
         result = label = condition = None
-        if form.is_bound and form.is_valid():
-            label, condition = form.target()
-            start, end = form.period()
-            try:
-                result = fraud_rule_backtest(condition=condition, start=start, end=end)
-            except ValidationError as exc:
-                form.add_error("condition" if form.cleaned_data.get("condition") else None, exc.messages)
+        if request.method == "POST":
+            form = BacktestForm(request.POST)
+            if form.is_valid():
+                label, condition = form.target()
+                start, end = form.period()
+                try:
+                    result = fraud_rule_backtest(condition=condition, start=start, end=end)
+                except ValidationError as exc:
+                    form.add_error("condition" if form.cleaned_data.get("condition") else None, exc.messages)
+        else:
+            form = BacktestForm(initial={k: request.GET[k] for k in ("rule", "version") if request.GET.get(k)})
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

@@ -20,9 +20,11 @@ from fraud.services import RULE_FIELDS, fraud_rule_check
 def fields_help() -> str:
     names = ", ".join(f"{name} ({info.type_name})" for name, info in FIELDS.items())
     return (
-        'A rule-engine expression, e.g. <code>amount &gt;= 10000 and type == "virement"</code>. Operators: '
-        "<code>== != &lt; &lt;= &gt; &gt;= and or not in</code>, arithmetic, <code>[...]</code> lists, "
-        "<code>$abs $min $max</code>. Fields: " + names + ". See docs/fraud.md."
+        'A condition, e.g. <code>amount &gt;= 10000 and type == "virement"</code>. Operators: '
+        "<code>== != &lt; &lt;= &gt; &gt;= and or not in</code>, <code>+ - * / // % **</code>, "
+        "<code>cond ? a : b</code>, <code>[...]</code> lists, <code>.length .as_lower .starts_with(&quot;N&quot;) "
+        ".ends_with(&quot;95&quot;)</code>, <code>$abs(x) $min([a, b]) $max([a, b])</code>. Not allowed: regular "
+        "expressions, bit operators, comprehensions, mappings, indexing. Fields: " + names + ". See docs/fraud.md."
     )
 
 

@@ -20,7 +20,8 @@ from fraud.config import FraudConfig, configs, fraud_config
 from fraud.decision import combined_score, decide, risk_level
 from fraud.features import TransactionFacts, model_row, model_values, rule_context
 from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
-from fraud.rules import BacktestResult, CompiledRule, RuleError, RuleSpec, backtest, check_reason, compile_condition
+from fraud.rules import ACTIONS, BacktestResult, RuleError, check_reason
+from fraud.sandbox import backtest_condition, check_condition
 from fraud.selectors import backtest_rows, client_history_summary, client_pk_get, transaction_get_stored
 from fraud.velocity import HistorySummary, velocity
 from scoring.ml.model import LoadedModel
@@ -208,28 +209,35 @@ def _can_activate(user: Any) -> bool:
     return user is None or bool(user.has_perm(ACTIVATE_PERMISSION))
 
 
-def fraud_rule_check(**fields: Any) -> CompiledRule:
-    """Compile a rule's condition and check its reason; raises ``ValidationError`` naming each field."""
+def fraud_rule_check(**fields: Any) -> tuple[str, ...]:
+    """Check a rule's condition, reason, action and weight; raises ``ValidationError`` naming each field.
+
+    The condition is an analyst's text: it is compiled (and tried on probe transactions) in a
+    child process with a CPU limit (``fraud.sandbox``), never in this web process, and a
+    condition that takes too long to check is refused like any other error. Returns the
+    fields the condition reads.
+    """
     errors: dict[str, str] = {}
-    compiled = None
+    used: tuple[str, ...] = ()
     try:
-        compiled = compile_condition(fields.get("condition", ""))
+        used = check_condition(fields.get("condition", ""))
     except RuleError as exc:
         errors["condition"] = str(exc)
     try:
         check_reason(fields.get("reason", "") or "")
     except RuleError as exc:
         errors["reason"] = str(exc)
-    if errors or compiled is None:
+    if fields.get("action", "flag") not in ACTIONS:
+        errors["action"] = f"The action must be one of {', '.join(ACTIONS)}."
+    try:
+        weight_ok = 0 <= float(fields.get("weight", 0.0)) <= 1
+    except (TypeError, ValueError):
+        weight_ok = False
+    if not weight_ok:
+        errors["weight"] = "The weight is a number between 0 and 1."
+    if errors:
         raise ValidationError(errors)
-    spec = RuleSpec(
-        name=fields.get("name") or "draft",
-        condition=fields["condition"],
-        action=fields.get("action", "flag"),
-        weight=float(fields.get("weight", 0.0)),
-        reason=fields.get("reason", "") or "",
-    )
-    return CompiledRule(spec, compiled)
+    return used
 
 
 def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "", **fields: Any) -> FraudRule:
@@ -282,12 +290,18 @@ def fraud_rule_backtest(
     condition: str,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
-    name: str = "draft",
     limit: int | None = None,
 ) -> BacktestResult:
-    """Run a condition (a saved version's or an unsaved one) over the stored checks of [start, end)."""
-    compiled = fraud_rule_check(name=name, condition=condition)
-    return backtest(compiled, backtest_rows(start=start, end=end, limit=limit or settings.FRAUD_BACKTEST_MAX_ROWS))
+    """Run a condition (a saved version's or an unsaved one) over the stored checks of [start, end).
+
+    The condition is evaluated in a child process with a CPU limit (``fraud.sandbox``): a
+    back-test that takes too long is stopped and reported on the condition.
+    """
+    rows = backtest_rows(start=start, end=end, limit=limit or settings.FRAUD_BACKTEST_MAX_ROWS)
+    try:
+        return backtest_condition(condition, rows)
+    except RuleError as exc:
+        raise ValidationError({"condition": str(exc)}) from exc
 
 
 # --- Alerts ----------------------------------------------------------------------------------

@@ -142,8 +142,12 @@ def test_rules_are_never_deleted(staff: Callable[[str], Client]) -> None:
     assert staff("admin").get(f"/admin/fraud/fraudrule/{rule.pk}/delete/").status_code == 403
 
 
-def backtest_page(browser: Client, **query: str) -> Any:
-    return browser.get("/admin/fraud/fraudrule/backtest/", query)
+BACKTEST = "/admin/fraud/fraudrule/backtest/"
+
+
+def backtest_page(browser: Client, **form: str) -> Any:
+    """Run a back-test the way the page does: a POST of its form."""
+    return browser.post(BACKTEST, form)
 
 
 def test_the_backtest_page_shows_hits_hit_rate_precision_and_recall(staff: Callable[[str], Client]) -> None:
@@ -177,9 +181,31 @@ def test_a_backtest_of_a_bad_condition_shows_the_error(staff: Callable[[str], Cl
     assert "Syntax error" in response.content.decode()
 
 
+def test_a_get_of_the_backtest_page_only_shows_the_form_prefilled_with_the_rule(
+    staff: Callable[[str], Client],
+) -> None:
+    rule = FraudRule.objects.get(name="high_amount")
+    FraudCheckFactory(features=context(amount=20000.0))
+    response = staff("analyst").get(BACKTEST, {"rule": str(rule.pk), "condition": "amount > 0"})
+    assert response.status_code == 200
+    assert response.context["result"] is None  # a link or a prefetch never runs a back-test
+    assert response.context["form"].initial == {"rule": str(rule.pk)}
+    assert 'method="post"' in response.content.decode()
+
+
+def test_a_backtest_without_the_csrf_token_is_refused(staff: Callable[[str], Client]) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(UserFactory(username="csrf-analyst", roles=["analyst"]))
+    assert browser.post(BACKTEST, {"condition": "amount > 1"}).status_code == 403
+    page = browser.get(BACKTEST)
+    token = page.context["csrf_token"]
+    assert browser.post(BACKTEST, {"condition": "amount > 1", "csrfmiddlewaretoken": token}).status_code == 200
+
+
 @pytest.mark.parametrize(("role", "expected"), [("viewer", 403), ("compliance", 403)])
 def test_only_analysts_and_admins_backtest(staff: Callable[[str], Client], role: str, expected: int) -> None:
     assert backtest_page(staff(role), condition="amount > 1").status_code == expected
+    assert staff(role).get(BACKTEST).status_code == expected
 
 
 def test_the_thresholds_page_is_for_admins_and_saves_through_the_service(staff: Callable[[str], Client]) -> None:
@@ -203,3 +229,33 @@ def test_an_analyst_cannot_activate_a_rule_through_the_action(staff: Callable[[s
     assert response.status_code == 200  # the list again: the action is not offered to analysts
     draft.refresh_from_db()
     assert not draft.is_active and draft.version == 0
+
+
+def test_an_analysts_draft_with_a_regex_hidden_in_a_mapping_is_refused_in_the_form(
+    staff: Callable[[str], Client],
+) -> None:
+    hostile = '{"k": (country + "' + "a" * 40 + '!") =~ "(a+)+$"}["k"]'
+    response = staff("analyst").post(ADD, {**NEW_RULE, "condition": hostile})
+    assert response.status_code == 200
+    assert "is not allowed" in response.context["adminform"].form.errors["condition"][0]
+    assert not FraudRule.objects.filter(name="big_cash").exists()
+
+
+def test_a_condition_that_takes_too_long_to_check_is_shown_as_such_on_the_field(
+    staff: Callable[[str], Client], runaway_check: None
+) -> None:
+    response = staff("admin").post(ADD, {**NEW_RULE, "condition": "amount >= 1515", "is_active": "on"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["condition"] == [
+        "This condition took too long to check (the limit is 0.5 s); simplify it."
+    ]
+    assert not FraudRule.objects.filter(name="big_cash").exists()
+
+
+def test_a_backtest_that_takes_too_long_is_shown_on_the_condition(
+    staff: Callable[[str], Client], runaway_backtest: None
+) -> None:
+    FraudCheckFactory(features=context(amount=20000.0))
+    response = backtest_page(staff("analyst"), condition="amount >= 10000")
+    assert response.context["result"] is None
+    assert "The back-test took too long" in response.context["form"].errors["condition"][0]

@@ -19,6 +19,7 @@ from fraud.rules import (
     backtest,
     check_reason,
     compile_condition,
+    complete,
     render_reason,
 )
 from tests.fraud.contexts import context
@@ -156,7 +157,21 @@ def test_a_rule_that_cannot_be_evaluated_is_reported_and_the_others_still_run() 
     fine = CompiledRule.build(RuleSpec("big", "amount > 10", action="review", weight=0.2, version=1))
     outcome = RuleSet([broken, fine]).evaluate(context(count_10m=1))
     assert [h.name for h in outcome.hits] == ["big"]
-    assert [(f.name, f.version) for f in outcome.failures] == [("ratio", 2)]
+    assert [(f.name, f.version, f.error) for f in outcome.failures] == [("ratio", 2, "division by zero")]
+
+
+@pytest.mark.parametrize(
+    ("condition", "ctx", "error"),
+    [
+        ("amount / (count_10m - 1) > 5", context(count_10m=1), "division by zero"),
+        ("(0 - amount) ** 0.5 > 1", context(amount=4.0), "arithmetic error"),
+        ("amount > 1", {k: v for k, v in context().items() if k != "amount"}, "missing field"),
+        ("amount > 1", {**context(), "amount": "12000"}, "missing field"),
+    ],
+)
+def test_a_failed_rule_records_a_short_readable_error(condition: str, ctx: dict[str, Any], error: str) -> None:
+    outcome = RuleSet([CompiledRule.build(RuleSpec("r", condition, version=3))]).evaluate(ctx)
+    assert outcome.hits == () and [(f.name, f.version, f.error) for f in outcome.failures] == [("r", 3, error)]
 
 
 def test_rules_run_in_their_order() -> None:
@@ -172,6 +187,13 @@ def test_rules_run_in_their_order() -> None:
 def test_a_reason_shows_the_transaction_values() -> None:
     reason = render_reason("{count_10m} in 10 min, {amount} EUR, abroad: {is_foreign}", context(count_10m=6))
     assert reason == "6 in 10 min, 50 EUR, abroad: no"
+
+
+def test_a_reason_shows_a_true_flag_as_yes_and_decimals_rounded() -> None:
+    reason = render_reason(
+        "abroad: {is_foreign}, night: {is_night}, x{amount_vs_usual}", context(is_foreign=True, amount_vs_usual=4.567)
+    )
+    assert reason == "abroad: yes, night: no, x4.57"
 
 
 def test_a_reason_naming_an_unknown_field_is_refused() -> None:
@@ -209,6 +231,40 @@ def test_a_backtest_counts_hits_and_scores_them_against_the_labels() -> None:
 def test_a_backtest_without_labels_has_no_precision_or_recall() -> None:
     result = backtest(CompiledRule.build(RuleSpec("big", "amount >= 1000")), [(context(), None)])
     assert result.hits == 0 and result.precision is None and result.recall is None
+
+
+def test_a_backtest_counts_rows_that_cannot_be_evaluated_as_failures_that_did_not_fire() -> None:
+    rule = CompiledRule.build(RuleSpec("ratio", "amount / (count_10m - 1) >= 100"))
+    rows = [
+        (context(amount=500.0, count_10m=2), True),  # hit, fraud
+        (context(amount=500.0, count_10m=1), True),  # division by zero on a fraud: a miss
+        (context(amount=500.0, count_10m=1), False),  # division by zero on a legitimate one
+        (context(amount=500.0, count_10m=1), None),  # division by zero, unlabelled
+        ({**context(), "amount": "500"}, False),  # a snapshot with a value of the wrong type
+    ]
+    result = backtest(rule, rows)
+    assert (result.rows, result.hits, result.failures, result.labelled) == (5, 1, 4, 4)
+    assert (result.true_positives, result.false_positives, result.false_negatives, result.true_negatives) == (
+        1,
+        0,
+        1,
+        2,
+    )
+    assert result.incomplete == 0
+
+
+def test_complete_keeps_a_complete_snapshot_as_it_is_and_says_nothing_was_missing() -> None:
+    snapshot = context(amount=123.0, is_foreign=True)
+    completed, incomplete = complete(snapshot)
+    assert (completed, incomplete) == (snapshot, False)
+    completed["amount"] = 0.0
+    assert snapshot["amount"] == 123.0  # a copy: the stored snapshot is never changed
+
+
+def test_complete_fills_an_old_snapshot_with_the_defaults_and_keeps_its_values() -> None:
+    completed, incomplete = complete({"amount": 20000.0, "country": "NG"})
+    assert incomplete is True
+    assert completed == {**{name: info.default for name, info in FIELDS.items()}, "amount": 20000.0, "country": "NG"}
 
 
 def test_a_backtest_reads_old_snapshots_with_defaults_for_newer_fields() -> None:

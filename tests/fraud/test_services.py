@@ -282,3 +282,74 @@ def test_a_backtest_runs_over_the_stored_checks_of_the_date_range_with_resolved_
     assert result.recall == pytest.approx(0.5)
     everything = fraud_rule_backtest(condition="amount >= 5000")
     assert (everything.rows, everything.hits, everything.recall) == (6, 4, pytest.approx(2 / 3))
+
+
+# --- Analysts' conditions never run in this process ---------------------------------------------------
+
+FROZE_A_WORKER = [
+    '{"k": (country + "' + "a" * 40 + '!") =~ "(a+)+$"}["k"]',
+    "(amount << 30000000) > 0",
+    "[[x * y for x in [1, 2, 3]] for y in [4, 5, 6]].length > 0",
+]
+
+
+@pytest.mark.parametrize("condition", FROZE_A_WORKER)
+def test_a_draft_that_froze_a_worker_is_refused_and_never_stored(analyst_user: Any, condition: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        fraud_rule_save(user=analyst_user, name="hostile", condition=condition)
+    assert "not allowed" in refused.value.message_dict["condition"][0]
+    assert not FraudRule.objects.filter(name="hostile").exists()
+
+
+@pytest.mark.parametrize("condition", FROZE_A_WORKER)
+def test_a_backtest_of_a_condition_that_froze_a_worker_is_refused(condition: str) -> None:
+    FraudCheckFactory(features=context(amount=20000.0))
+    with pytest.raises(ValidationError) as refused:
+        fraud_rule_backtest(condition=condition)
+    assert "not allowed" in refused.value.message_dict["condition"][0]
+
+
+def test_a_stored_draft_the_language_now_refuses_cannot_be_activated(admin_user: Any) -> None:
+    legacy = FraudRule.objects.create(name="legacy", condition="(amount << 30000000) > 0", version=1)
+    with pytest.raises(ValidationError, match="Bit shifts"):
+        fraud_rule_save(user=admin_user, rule=legacy, is_active=True)
+    legacy.refresh_from_db()
+    assert not legacy.is_active
+
+
+def test_an_active_rule_the_language_now_refuses_is_skipped_and_the_others_still_run(
+    admin_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    rule = FraudRule.objects.create(name="legacy", condition="country[0] == 'N'", version=1, is_active=True)
+    FraudRuleVersion.objects.create(
+        rule=rule,
+        version=1,
+        name="legacy",
+        condition=rule.condition,
+        action="flag",
+        weight=0.1,
+        is_active=True,
+        order=5,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        fraud_rule_save(user=admin_user, name="tiny", condition="amount < 1", is_active=True)  # reloads the config
+    assert "legacy" not in {r.spec.name for r in fraud_config().rules.rules}
+    outcome = screen("LEGACY", amount=0.5, country="NG")
+    assert "tiny" in fired(outcome) and "legacy" not in {v["rule"] for v in outcome.check.rule_versions}
+
+
+def test_a_rule_whose_check_takes_too_long_is_refused_with_a_clear_message(
+    admin_user: Any, runaway_check: None
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        fraud_rule_save(user=admin_user, name="slow", condition="amount > 424242")
+    assert refused.value.message_dict["condition"] == [
+        "This condition took too long to check (the limit is 0.5 s); simplify it."
+    ]
+    assert not FraudRule.objects.filter(name="slow").exists()
+
+
+def test_a_backtest_that_takes_too_long_is_stopped_with_a_clear_message(runaway_backtest: None) -> None:
+    FraudCheckFactory(features=context(amount=20000.0))
+    with pytest.raises(ValidationError, match="The back-test took too long"):
+        fraud_rule_backtest(condition="amount >= 10000")
