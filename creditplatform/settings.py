@@ -12,6 +12,7 @@ PostgreSQL, real workers and Redis without a code change.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from pathlib import Path
@@ -433,10 +434,17 @@ if not re.fullmatch(r"[A-Z]{2}", FRAUD_HOME_COUNTRY) or not re.fullmatch(r"[A-Z]
     raise ImproperlyConfigured("FRAUD_HOME_COUNTRY is two capital letters, FRAUD_HOME_CURRENCY three")
 # Largest amount /fraude accepts (larger is a 400: more likely a unit or typing error).
 FRAUD_MAX_AMOUNT = env.int("FRAUD_MAX_AMOUNT", default=10_000_000)
-# A transaction timestamp may be this far ahead of the server clock (clock skew) and this
-# many days old; outside that range it is a 400.
+# A transaction timestamp may be this far ahead of the server clock (clock skew), and no
+# earlier than FRAUD_TIMESTAMP_EARLIEST (a date, midnight UTC); outside that range it is a
+# typo and a 400. Past timestamps in between are scored as of that time (a migrating bank
+# replays its history).
 FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS = env.int("FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS", default=300)
-FRAUD_TIMESTAMP_MAX_AGE_DAYS = env.int("FRAUD_TIMESTAMP_MAX_AGE_DAYS", default=30)
+try:
+    FRAUD_TIMESTAMP_EARLIEST = dt.datetime.combine(
+        dt.date.fromisoformat(env.str("FRAUD_TIMESTAMP_EARLIEST", default="2000-01-01")), dt.time(), tzinfo=dt.UTC
+    )
+except ValueError as _exc:
+    raise ImproperlyConfigured("FRAUD_TIMESTAMP_EARLIEST is a date, e.g. 2000-01-01") from _exc
 # Review threshold used when the admin left it empty and no fraud model serves (with a
 # model, an empty threshold follows the model's cost-minimising one).
 FRAUD_DEFAULT_REVIEW_THRESHOLD = env.float("FRAUD_DEFAULT_REVIEW_THRESHOLD", default=0.3)
