@@ -30,7 +30,7 @@ from scoring.ml.predictor import get_model
 from scoring.validators import EXTERNAL_ID_PATTERN
 
 SEED_PAYLOAD = {"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}
-# The first transaction of the seed's postman/batch_profiles.json (tests/data/seed_batch_profiles.json).
+# The first transaction of the seed's postman/batch_profiles.json (tests/data/batch_profiles.json).
 SEED_PROFILE = {
     "transaction_id": "T-A001",
     "client_id": "C1001",

@@ -50,7 +50,7 @@ from scoring.validators import EXTERNAL_ID_PATTERN
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SEED_PAYLOAD = {"age": 35, "revenu": 50000, "historique_impaye": 1}
-# The first profile of the seed's postman/batch_profiles.json (tests/data/seed_batch_profiles.json).
+# The first profile of the seed's postman/batch_profiles.json (tests/data/batch_profiles.json).
 SEED_PROFILE = {"client_id": "C1001", "age": 42, "revenu": 82000, "historique_impaye": 0, "montant_credit": 20000}
 
 
