@@ -30,11 +30,11 @@ def fraude_message(check: FraudCheck, alert_id: int | None) -> str:
     score, thresholds = check.fraud_score, check.thresholds or {}
     opened = ", alert opened" if alert_id is not None else ""
     if check.decision == FraudDecisionOutcome.BLOCK:
-        verdict = f"Blocked{opened}: fraud score {score:.2f} (block from {thresholds.get('block', 0):.2f})"
+        verdict = f"Blocked{opened}: fraud score {score:.3g} (block from {thresholds.get('block', 0):.3g})"
     elif check.decision == FraudDecisionOutcome.REVIEW:
-        verdict = f"Sent to review{opened}: fraud score {score:.2f} (review from {thresholds.get('review', 0):.2f})"
+        verdict = f"Sent to review{opened}: fraud score {score:.3g} (review from {thresholds.get('review', 0):.3g})"
     else:
-        verdict = f"Allowed: fraud score {score:.2f} is below the review threshold of {thresholds.get('review', 0):.2f}"
+        verdict = f"Allowed: fraud score {score:.3g} is below the review threshold of {thresholds.get('review', 0):.3g}"
     rules = check.triggered_rules or []
     if rules:
         main = max(rules, key=lambda r: (_SEVERITY.get(r.get("action", "flag"), 0), r.get("weight", 0)))
@@ -42,7 +42,7 @@ def fraude_message(check: FraudCheck, alert_id: int | None) -> str:
         label = "rule noted" if check.decision == FraudDecisionOutcome.ALLOW else "main reason"
         return f"{verdict}; {label}: {reason}" + ("" if reason.endswith((".", "!", "?")) else ".")
     if check.model_score is not None and check.decision != FraudDecisionOutcome.ALLOW:
-        return f"{verdict}; main reason: the model's probability of fraud ({check.model_score:.2f})."
+        return f"{verdict}; main reason: the model's probability of fraud ({check.model_score:.3g})."
     return f"{verdict}; no rule fired."
 
 
