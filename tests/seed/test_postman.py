@@ -116,7 +116,7 @@ def live_gunicorn(credit_model: Any, fraud_model: Any) -> Iterator[str]:
                 server.wait()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_newman_runs_the_whole_collection_green_against_a_real_server(live_gunicorn: str, tmp_path: Path) -> None:
     require_postman_tools()
     out = io.StringIO()
