@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format check bench worker beat migrate bootstrap clean idp idp-deps system-deps
+.PHONY: install run test lint format check bench worker beat migrate bootstrap clean idp idp-deps system-deps \
+	postman postman-deps postman-collection
 
 install: $(STAMP) idp-deps  ## Create .venv and install the pinned dependencies
 
@@ -29,6 +30,34 @@ $(IDP_STAMP): $(IDP_DIR)/package-lock.json
 
 idp: idp-deps  ## Local OIDC provider on 127.0.0.1:9000 for `make run` (see docs/access.md)
 	cd $(IDP_DIR) && node idp.mjs $${IDP_PORT:-9000}
+
+# The Postman collection (postman/): openapi-to-postmanv2 builds it from the OpenAPI document,
+# newman runs it. `npm ci` installs exactly the committed lock file; skipped when already done.
+POSTMAN_DIR := postman
+POSTMAN_STAMP := $(POSTMAN_DIR)/node_modules/.package-lock.json
+
+postman-deps: $(POSTMAN_STAMP)
+
+$(POSTMAN_STAMP): $(POSTMAN_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(POSTMAN_DIR) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	else \
+		echo "npm not found: the Postman tests will be skipped (or fail with REQUIRE_SERVICES=1)"; \
+	fi
+
+postman-collection: install postman-deps  ## Rebuild postman/'s collection from the OpenAPI document (commit the result)
+	@mkdir -p var
+	$(PY) manage.py spectacular --format openapi-json --file var/openapi.json
+	node $(POSTMAN_DIR)/build.mjs var/openapi.json
+
+# `make postman` against the server of `make run` (another terminal); BASE_URL and API_KEY
+# override the defaults (without API_KEY, an admin key is created with the same settings).
+BASE_URL ?= http://127.0.0.1:8000
+postman: install postman-deps  ## Run the Postman collection with newman against a live server
+	@key="$${API_KEY:-$$($(PY) manage.py create_api_key postman --role admin --expires-days 1 2>/dev/null | tail -1)}"; \
+	$(POSTMAN_DIR)/node_modules/.bin/newman run $(POSTMAN_DIR)/credit-platform.postman_collection.json \
+		--environment $(POSTMAN_DIR)/local.postman_environment.json \
+		--env-var baseUrl=$(BASE_URL) --env-var "apiKey=$$key"
 
 system-deps:  ## Debian packages the tests and benchmarks drive (chromium, wrk), installed when missing and root
 	bin/ensure-system-deps
@@ -60,7 +89,7 @@ check: install  ## Django system checks and migrations in sync
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 
-test: lint check idp-deps system-deps  ## Lint, checks and the whole test suite
+test: lint check idp-deps postman-deps system-deps  ## Lint, checks and the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install system-deps  ## Benchmarks of the performance goals (docs/performance.md), each next to its baseline (own database)

@@ -12,6 +12,7 @@ PostgreSQL, real workers and Redis without a code change.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
@@ -490,10 +491,17 @@ if not re.fullmatch(r"[A-Z]{2}", FRAUD_HOME_COUNTRY) or not re.fullmatch(r"[A-Z]
     raise ImproperlyConfigured("FRAUD_HOME_COUNTRY is two capital letters, FRAUD_HOME_CURRENCY three")
 # Largest amount /fraude accepts (larger is a 400: more likely a unit or typing error).
 FRAUD_MAX_AMOUNT = env_int("FRAUD_MAX_AMOUNT", 10_000_000, minimum=1)
-# A transaction timestamp may be this far ahead of the server clock (clock skew) and this
-# many days old; outside that range it is a 400.
-FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS = env_int("FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS", 300)
-FRAUD_TIMESTAMP_MAX_AGE_DAYS = env_int("FRAUD_TIMESTAMP_MAX_AGE_DAYS", 30)
+# A transaction timestamp may be this far ahead of the server clock (clock skew), and no
+# earlier than FRAUD_TIMESTAMP_EARLIEST (a date, midnight UTC); outside that range it is a
+# typo and a 400. Past timestamps in between are scored as of that time (a migrating bank
+# replays its history).
+FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS = env_int("FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS", 300, minimum=0)
+try:
+    FRAUD_TIMESTAMP_EARLIEST = dt.datetime.combine(
+        dt.date.fromisoformat(env_str("FRAUD_TIMESTAMP_EARLIEST", "2000-01-01")), dt.time(), tzinfo=dt.UTC
+    )
+except ValueError:
+    raise ImproperlyConfigured("FRAUD_TIMESTAMP_EARLIEST is a date, e.g. 2000-01-01") from None
 # Review threshold used when the admin left it empty and no fraud model serves (with a
 # model, an empty threshold follows the model's cost-minimising one).
 FRAUD_DEFAULT_REVIEW_THRESHOLD = env_float("FRAUD_DEFAULT_REVIEW_THRESHOLD", 0.3)

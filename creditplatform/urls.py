@@ -6,9 +6,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.oidc import admin_logout
-from fraud.api.views import FraudeApi
+from fraud.api.views import SeedFraudeApi
 from monitoring.api.views import metrics_view
-from scoring.api.views import ScoreApi
+from scoring.api.views import SeedScoreApi
 
 api_v1 = [
     path("", include("scoring.api.urls")),
@@ -18,9 +18,10 @@ api_v1 = [
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    # Seed clients call the decision endpoints at the root.
-    path("score", ScoreApi.as_view(), name="score-root"),
-    path("fraude", FraudeApi.as_view(), name="fraude-root"),
+    # Seed clients call the decision endpoints at the root; the answers there also carry the
+    # seed's own fields (score/message, risque/alert/message). New integrations use /api/v1/.
+    path("score", SeedScoreApi.as_view(), name="score-root"),
+    path("fraude", SeedFraudeApi.as_view(), name="fraude-root"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

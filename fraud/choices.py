@@ -1,15 +1,35 @@
 """Choices of the fraud domain."""
 
+from __future__ import annotations
+
+import unicodedata
+
 from django.db import models
 
 
 class TransactionType(models.TextChoices):
     VIREMENT = "virement", "Transfer"
     CARTE = "carte", "Card payment"
+    PAIEMENT = "paiement", "Payment (bill or online purchase, not by card)"
     PRELEVEMENT = "prelevement", "Direct debit"
     RETRAIT = "retrait", "Cash withdrawal"
     CHEQUE = "cheque", "Cheque"
     DEPOT = "depot", "Deposit"
+
+
+def transaction_type_canonical(text: str) -> str | None:
+    """The canonical type of a caller's spelling, case and accents aside; None if it names none.
+
+    ``"Dépôt"``, ``"depôt"`` and ``"DEPOT"`` are ``"depot"``; ``"Prélèvement"`` is
+    ``"prelevement"``. What is stored, what rules compare and what the model sees is always
+    the canonical value, so ``type == "depot"`` holds for a deposit however it was spelled.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.strip())
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return folded if folded in _TYPE_VALUES else None
+
+
+_TYPE_VALUES = frozenset(TransactionType.values)
 
 
 class Channel(models.TextChoices):
@@ -60,3 +80,17 @@ _ISO_3166_ALPHA_2 = """
     VN VU WF WS YE YT ZA ZM ZW
 """
 COUNTRY_CODES = frozenset(_ISO_3166_ALPHA_2.split())
+
+# ISO 4217: the 176 active currency codes (the standard's list one, as published in
+# 2026), without XTS (reserved for testing) and XXX (no currency): a transaction is in
+# neither. Kept here for the same reason as the countries.
+_ISO_4217 = """
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD CDF CHE CHF CHW
+    CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL
+    HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA
+    MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD
+    RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD
+    USN UYI UYU UYW UZS VED VES VND VUV WST XAD XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR
+    ZMW ZWG
+"""
+CURRENCY_CODES = frozenset(_ISO_4217.split())

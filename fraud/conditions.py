@@ -86,7 +86,10 @@ def _text(description: str) -> FieldInfo:
 
 FIELDS: dict[str, FieldInfo] = {
     "amount": _number("Amount of the transaction (montant)."),
-    "type": _text('Transaction type: "virement", "carte", "prelevement", "retrait", "cheque" or "depot".'),
+    "type": _text(
+        'Transaction type: "virement", "carte", "paiement", "prelevement", "retrait", "cheque" or "depot" '
+        '(always this spelling: "Dépôt" is sent, "depot" is compared).'
+    ),
     "currency": _text('ISO 4217 currency, e.g. "EUR".'),
     "country": _text('ISO 3166-1 alpha-2 country where it happens, e.g. "FR"; "" when not sent.'),
     "channel": _text('"web", "mobile", "branch", "atm", "pos", "api"; "" when not sent.'),
@@ -109,6 +112,7 @@ FIELDS: dict[str, FieldInfo] = {
     "usual_amount": _number("Mean amount of the client's previous transactions in 30 days; 0 with fewer than 3."),
     "amount_vs_usual": _number("amount / usual_amount; 0 when there is no usual amount yet."),
     "has_usual_amount": _flag("The client has at least 3 previous transactions in 30 days."),
+    "historique_impaye": _number("The client's past payment incidents, as the caller sent them; 0 when not sent."),
     **{f"count_{w}": _number(f"The client's transactions in the last {w}, this one included.") for w in WINDOWS},
     **{f"sum_{w}": _number(f"Sum of the client's amounts in the last {w}, this one included.") for w in WINDOWS},
 }

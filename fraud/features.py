@@ -47,7 +47,8 @@ _MCC_TO_GROUP = {code: group for group, codes in MCC_GROUPS.items() for code in 
 # Night is 00:00-05:59 local time.
 NIGHT_HOURS = range(0, 6)
 
-TRANSACTION_TYPES = ("virement", "carte", "prelevement", "retrait", "cheque", "depot")
+# The canonical types (``fraud.choices.TransactionType``; a test keeps the two equal).
+TRANSACTION_TYPES = ("virement", "carte", "prelevement", "retrait", "cheque", "depot", "paiement")
 CHANNELS = ("web", "mobile", "branch", "atm", "pos", "api")
 
 
@@ -77,6 +78,7 @@ class TransactionFacts:
     beneficiary: str = ""
     device_id: str = ""
     merchant_category: str = ""
+    historique_impaye: int | None = None  # the client's past payment incidents, when the caller sends them
 
 
 def mcc_group(code: str) -> str | None:
@@ -111,6 +113,7 @@ def rule_context(facts: TransactionFacts, velocity: Velocity, locale: Locale) ->
         "usual_amount": velocity.usual_amount or 0.0,
         "amount_vs_usual": velocity.amount_vs_usual or 0.0,
         "has_usual_amount": velocity.usual_amount is not None,
+        "historique_impaye": facts.historique_impaye or 0,
     }
     for name in WINDOWS:
         context[f"count_{name}"] = velocity.counts[name]

@@ -91,6 +91,11 @@ def _replay(request: ScreenRequest) -> ScreenOutcome | None:
         raise TransactionConflict(
             f"transaction_id {request.transaction_id} is already recorded (without a fraud check)."
         ) from None
+    if (check.features or {}).get("historique_impaye", 0) != (request.facts.historique_impaye or 0):
+        # Client context the transaction row does not keep: its check's snapshot does.
+        raise TransactionConflict(
+            f"transaction_id {request.transaction_id} was already screened with another historique_impaye."
+        )
     alert = getattr(check, "alert", None)
     return ScreenOutcome(stored, check, alert, stored.client.client_id, replayed=True)
 

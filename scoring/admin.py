@@ -95,10 +95,11 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def schema_table(self, obj: ModelVersion) -> str:
         rows = format_html_join(
             "",
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     f["name"],
+                    ", ".join(f.get("aliases", [])),
                     f.get("label", ""),
                     f["type"],
                     ", ".join(f.get("categories", [])) or f"{f.get('min')} – {f.get('max')}",
@@ -107,7 +108,10 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 for f in obj.feature_schema
             ),
         )
-        head = "<tr><th>name</th><th>label</th><th>type</th><th>range / categories</th><th>required</th></tr>"
+        head = (
+            "<tr><th>name</th><th>also accepted as</th><th>label</th><th>type</th><th>range / categories</th>"
+            "<th>required</th></tr>"
+        )
         return format_html("<table>{}{}</table>", mark_safe(head), rows)  # noqa: S308 (a constant)
 
     @admin.display(description="Metrics (hold-out)")

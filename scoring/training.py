@@ -39,6 +39,13 @@ def trained_model_register(
     sha = sha256_hex(model_text)
     existing = ModelVersion.objects.filter(purpose=purpose, sha256=sha).first()
     created = existing is None
+    if existing is not None and existing.feature_schema != data.schema.to_list():
+        # Same file, other accepted names (aliases): a registered version never changes what it
+        # accepts behind its callers' backs.
+        raise ValueError(
+            f"This model file is already registered as {existing.version} with another input schema "
+            "(aliases or labels differ); train with another --seed to register a new version."
+        )
     if existing is None:
         existing = model_version_register(
             purpose=purpose,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -14,16 +15,38 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictSerializer
-from fraud.choices import COUNTRY_CODES, Channel, FraudDecisionOutcome, RuleAction, TransactionType
+from fraud.choices import (
+    COUNTRY_CODES,
+    CURRENCY_CODES,
+    Channel,
+    FraudDecisionOutcome,
+    RuleAction,
+    TransactionType,
+    transaction_type_canonical,
+)
 from fraud.features import TransactionFacts
 from fraud.models import FraudCheck, Transaction
 from fraud.services import ScreenOutcome, ScreenRequest
 from scoring.choices import RiskLevel
+from scoring.ml.schema import alias_conflicts
 from scoring.validators import external_id_validator, no_control_chars
 
 _DATETIME = serializers.DateTimeField()
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code of three letters, e.g. EUR.")
 mcc_validator = RegexValidator(r"^[0-9]{4}$", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
+
+# Seed clients' names for two fields: accepted, never together with the canonical name, and
+# turned into it before anything else sees the request.
+FRAUDE_ALIASES = {"devise": "currency", "date_transaction": "timestamp"}
+TYPE_HELP = (
+    "One of the canonical types; case and accents are ignored (`Dépôt`, `depôt`, `DEPOT` are `depot`) and the "
+    "canonical value is what is stored, what rules compare and what the model sees."
+)
+TIMESTAMP_HELP = (
+    "When it happened (ISO 8601; without an offset it is UTC; default: now). A past timestamp is scored as of "
+    "that time: velocity counts the client's history before it. Refused: earlier than FRAUD_TIMESTAMP_EARLIEST "
+    "(2000-01-01) or more than FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS (300 s) ahead of the server clock."
+)
 
 
 @extend_schema_field(OpenApiTypes.NUMBER)
@@ -36,6 +59,25 @@ class AmountField(serializers.DecimalField):
         return super().to_internal_value(data)  # type: ignore[no-any-return]
 
 
+class CountField(serializers.IntegerField):
+    """A JSON integer only (2 or 2.0; never "2" or true)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise serializers.ValidationError("A valid integer is required.")
+        return super().to_internal_value(data)  # type: ignore[no-any-return]
+
+
+class TransactionTypeField(serializers.ChoiceField):
+    """A transaction type, case and accents aside (``transaction_type_canonical``)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        canonical = transaction_type_canonical(data) if isinstance(data, str) else None
+        if canonical is None:
+            self.fail("invalid_choice", input=str(data)[:50])
+        return canonical  # type: ignore[return-value]
+
+
 class FraudeInputSerializer(StrictSerializer):
     """A transaction to screen. Seed 000's four fields are required; the context is optional."""
 
@@ -45,14 +87,24 @@ class FraudeInputSerializer(StrictSerializer):
     montant = AmountField(
         max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text="Amount (0 to FRAUD_MAX_AMOUNT)."
     )
-    type = serializers.ChoiceField(choices=TransactionType.choices)
+    type = TransactionTypeField(choices=TransactionType.choices, help_text=TYPE_HELP)
     client_id = serializers.CharField(
         max_length=64, validators=[external_id_validator], help_text="External client id; unknown ids are created."
     )
-    timestamp = serializers.DateTimeField(
-        required=False, help_text="When it happened (ISO 8601; default: now). At most 5 minutes ahead."
+    timestamp = serializers.DateTimeField(required=False, default_timezone=dt.UTC, help_text=TIMESTAMP_HELP)
+    date_transaction = serializers.DateTimeField(
+        required=False,
+        default_timezone=dt.UTC,
+        help_text="Alias of `timestamp` (the name seed clients use); send one or the other (both is a 400).",
     )
-    currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217, default EUR.")
+    currency = serializers.CharField(
+        required=False, max_length=3, help_text="ISO 4217 code (e.g. EUR, USD, MAD); default FRAUD_HOME_CURRENCY."
+    )
+    devise = serializers.CharField(
+        required=False,
+        max_length=3,
+        help_text="Alias of `currency` (the name seed clients use); send one or the other (both is a 400).",
+    )
     country = serializers.CharField(required=False, allow_blank=True, max_length=2, help_text="ISO 3166-1 alpha-2.")
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True)
     beneficiary = serializers.CharField(
@@ -62,6 +114,29 @@ class FraudeInputSerializer(StrictSerializer):
     merchant_category = serializers.CharField(
         required=False, allow_blank=True, max_length=4, validators=[mcc_validator], help_text="ISO 18245 MCC."
     )
+    historique_impaye = CountField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        help_text="The client's past payment incidents (client context, as on /score); rules read it, 0 when absent.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        conflicts = alias_conflicts(data, FRAUDE_ALIASES) if isinstance(data, Mapping) else {}
+        if conflicts:
+            # Report the other fields' problems too, so one round trip shows them all.
+            errors = {name: [message] for name, message in conflicts.items()}
+            try:
+                super().to_internal_value({k: v for k, v in data.items() if k not in conflicts})
+            except serializers.ValidationError as exc:
+                if isinstance(exc.detail, dict):
+                    errors = {**exc.detail, **errors}
+            raise serializers.ValidationError(errors)
+        values = super().to_internal_value(data)
+        for alias, canonical in FRAUDE_ALIASES.items():
+            if alias in values:
+                values[canonical] = values.pop(alias)
+        return values
 
     def validate_montant(self, value: Decimal) -> Decimal:
         if value > settings.FRAUD_MAX_AMOUNT:
@@ -71,19 +146,23 @@ class FraudeInputSerializer(StrictSerializer):
         return value
 
     def validate_timestamp(self, value: dt.datetime) -> dt.datetime:
-        now = timezone.now()
-        if value > now + dt.timedelta(seconds=settings.FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS):
+        if value > timezone.now() + dt.timedelta(seconds=settings.FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS):
             raise serializers.ValidationError("The timestamp is in the future.")
-        if value < now - dt.timedelta(days=settings.FRAUD_TIMESTAMP_MAX_AGE_DAYS):
-            raise serializers.ValidationError(
-                f"The timestamp is more than {settings.FRAUD_TIMESTAMP_MAX_AGE_DAYS} days old."
-            )
+        if value < settings.FRAUD_TIMESTAMP_EARLIEST:
+            earliest = settings.FRAUD_TIMESTAMP_EARLIEST.date().isoformat()
+            raise serializers.ValidationError(f"The timestamp is before {earliest}: probably a typo.")
         return value
+
+    validate_date_transaction = validate_timestamp
 
     def validate_currency(self, value: str) -> str:
         value = value.upper()
         currency_validator(value)
+        if value not in CURRENCY_CODES:
+            raise serializers.ValidationError(f"'{value}' is not an ISO 4217 currency code.")
         return value
+
+    validate_devise = validate_currency
 
     def validate_country(self, value: str) -> str:
         value = value.upper()
@@ -107,6 +186,7 @@ class FraudeInputSerializer(StrictSerializer):
                 beneficiary=data.get("beneficiary", ""),
                 device_id=data.get("device_id", ""),
                 merchant_category=data.get("merchant_category", ""),
+                historique_impaye=data.get("historique_impaye"),
             ),
         )
 

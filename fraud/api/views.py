@@ -14,6 +14,7 @@ from accounts.permissions import CanCheckFraud, CanRead
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
 from fraud.api.filters import TransactionFilter
+from fraud.api.seed import SeedFraudDecisionSerializer, seed_fraude_fields
 from fraud.api.serializers import (
     FraudDecisionSerializer,
     FraudeInputSerializer,
@@ -29,13 +30,23 @@ from scoring.ml.predictor import get_model
 from scoring.validators import EXTERNAL_ID_PATTERN
 
 SEED_PAYLOAD = {"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}
+# The first transaction of the seed's postman/batch_profiles.json (tests/data/batch_profiles.json).
+SEED_PROFILE = {
+    "transaction_id": "T-A001",
+    "client_id": "C1001",
+    "montant": 1500.00,
+    "type": "paiement",
+    "devise": "USD",
+    "date_transaction": "2025-10-25T09:12:00Z",
+}
 
 
 class FraudeApi(APIView):
-    """``POST /fraude``: a fraud decision on one transaction, explained and stored."""
+    """``POST /api/v1/fraude``: a fraud decision on one transaction, explained and stored."""
 
     permission_classes = [CanCheckFraud]
     throttle_scope = "fraud"
+    seed_compatible = False  # SeedFraudeApi (the root path) adds the seed's fields
 
     @extend_schema(
         summary="Fraud decision on one transaction",
@@ -60,7 +71,15 @@ class FraudeApi(APIView):
             409: OpenApiResponse(description="transaction_id already used for a different transaction."),
             503: OpenApiResponse(description="No fraud model serves and FRAUD_REQUIRE_MODEL is on."),
         },
-        examples=[OpenApiExample("Seed 000 payload", value=SEED_PAYLOAD, request_only=True)],
+        examples=[
+            OpenApiExample("Seed 000 payload", value=SEED_PAYLOAD, request_only=True),
+            OpenApiExample(
+                "Seed batch profile",
+                value=SEED_PROFILE,
+                request_only=True,
+                description="The first transaction of the seed's batch_profiles.json: devise, date_transaction.",
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         payload = FraudeInputSerializer(data=request.data)
@@ -78,11 +97,34 @@ class FraudeApi(APIView):
             headers["X-Model-Version"] = outcome.check.model_version.version  # type: ignore[union-attr]
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
+        body = screen_outcome_representation(outcome)
+        if self.seed_compatible:
+            body.update(seed_fraude_fields(outcome.check, body["alert_id"]))
         return Response(
-            screen_outcome_representation(outcome),
-            status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED,
-            headers=headers,
+            body, status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED, headers=headers
         )
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Fraud decision on one transaction (seed-compatible answer)",
+        description=(
+            "The same decision as `POST /api/v1/fraude`, at the root path where seed clients call. The answer also "
+            "carries the seed's fields: `risque` (= `fraud_score`), `alert` (true when an alert was opened) and "
+            "`message` (one sentence: the decision and the main reason). New integrations use `/api/v1/fraude`."
+        ),
+        responses={
+            201: SeedFraudDecisionSerializer,
+            200: OpenApiResponse(SeedFraudDecisionSerializer, description="Replay of a stored decision."),
+            409: OpenApiResponse(description="transaction_id already used for a different transaction."),
+            503: OpenApiResponse(description="No fraud model serves and FRAUD_REQUIRE_MODEL is on."),
+        },
+    )
+)
+class SeedFraudeApi(FraudeApi):
+    """``POST /fraude`` at the root: the contract plus the seed's ``risque``, ``alert`` and ``message``."""
+
+    seed_compatible = True
 
 
 @extend_schema_view(

@@ -6,7 +6,8 @@ transfer data cannot be published. So the default fraud model learns from transa
 made here, deterministic for a seed, with the patterns fraud teams see most:
 
 - **account take-over** (30 % of episodes): a new device (mostly), several transfers within
-  half an hour to one or two never-paid beneficiaries, each far above the client's usual;
+  half an hour to one or two never-paid beneficiaries, each far above the client's usual
+  (one in five an online purchase of goods to resell, paid from the account);
 - **card testing then cash-out** (25 %): many tiny card payments at digital-goods merchants,
   often abroad, then a few large ones at electronics or jewellery merchants;
 - **social engineering** (17 %): one big transfer, 5 to 20 times the usual, to a new
@@ -16,7 +17,9 @@ made here, deterministic for a seed, with the patterns fraud teams see most:
   (the irreducible error every real data set has).
 
 Legitimate traffic is not naive either: each client has a usual amount (log-normal), a
-type mix, regular beneficiaries and devices, daytime habits; travellers spend abroad for
+type mix (card payments, bills and online payments from the account, direct debits,
+transfers, withdrawals, a few cheques and deposits), regular beneficiaries and devices,
+daytime habits; travellers spend abroad for
 days at a time, night owls pay at night, gamers buy tiny in-app items in bursts, some
 people shop in bursts, buy a car (a big transfer to a new
 beneficiary) or get a new phone; and a share of callers send only the seed fields (no
@@ -47,8 +50,9 @@ FRAUD_COUNTRIES = ("NG", "RU", "UA", "BR", "CN", "RO", "US", "GB", "TR", "VN")
 EVERYDAY_MCC = ("5411", "5499", "5812", "5814", "5541", "5732", "5311", "5651", "5912", "4111", "7011", "5999")
 RISKY_TEST_MCC = ("5815", "5816", "5818", "7995")
 CASHOUT_MCC = ("5732", "5944", "5045", "6051")
-TYPES = ("carte", "prelevement", "virement", "retrait", "cheque", "depot")
-TYPE_MIX = (0.6, 0.14, 0.16, 0.08, 0.01, 0.01)
+TYPES = ("carte", "paiement", "prelevement", "virement", "retrait", "cheque", "depot")
+TYPE_MIX = (0.52, 0.08, 0.14, 0.16, 0.08, 0.01, 0.01)
+BILL_MCC = ("4900", "4814", "4899", "6300", "8211", "5999", "5311", "4121")
 SCENARIOS = ("account_takeover", "card_testing", "social_engineering", "night_cashout", "lookalike")
 SCENARIO_MIX = (0.3, 0.25, 0.17, 0.15, 0.13)
 
@@ -209,6 +213,11 @@ class TransactionGenerator:
             channel = str(rng.choice(("web", "mobile", "branch")))
             self._row(out, client, at, amount, type_, country=country, channel=channel, beneficiary=beneficiary,
                       device=device)  # fmt: skip
+        elif type_ == "paiement":  # a bill or an online purchase paid from the account, not by card
+            mcc = str(rng.choice(BILL_MCC))
+            channel = str(rng.choice(("web", "mobile", "api"), p=(0.5, 0.3, 0.2)))
+            self._row(out, client, at, self._amount(client, float(rng.uniform(0.5, 2))), type_, country=country,
+                      channel=channel, mcc=mcc, device=device if channel != "api" else "")  # fmt: skip
         elif type_ == "retrait":
             amount = float(rng.choice((20, 40, 50, 60, 100, 150, 200)))
             self._row(out, client, at, amount, type_, country=country, channel="atm", mcc="6011")
@@ -235,6 +244,10 @@ class TransactionGenerator:
             for i in range(int(rng.integers(2, 7))):
                 at = self._at(day, hour + i * float(rng.uniform(1, 6)) / 60)
                 channel = str(rng.choice(("web", "mobile")))
+                if rng.random() < 0.2:  # goods bought online from the account, to resell
+                    self._row(out, client, at, float(rng.uniform(300, 3000)), "paiement", scenario, country=country,
+                              channel=channel, mcc=str(rng.choice(CASHOUT_MCC)), device=device)  # fmt: skip
+                    continue
                 self._row(out, client, at, float(rng.uniform(300, 9000)), "virement", scenario, country=country,
                           channel=channel, beneficiary=mules[i % len(mules)], device=device)  # fmt: skip
         elif scenario == "card_testing":

@@ -16,7 +16,7 @@ from typing import Any
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictModelSerializer
-from scoring.ml.datasets import CREDIT_DATA_MAPPING
+from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
 from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
 from scoring.services import ScoreRequest
@@ -149,18 +149,24 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
 
 
 def _doc_fields() -> dict[str, serializers.Field]:
-    """The default model's features as DRF fields, for the OpenAPI document only."""
+    """The default model's features (and their aliases) as DRF fields, for the OpenAPI document only."""
     fields: dict[str, serializers.Field] = {
         "client_id": serializers.CharField(required=False, max_length=64, help_text="External client id, e.g. C1001."),
         "application_id": serializers.CharField(required=False, max_length=64, help_text="External application id."),
     }
-    for name, _source, kind, label, low, high, required, _transform in CREDIT_DATA_MAPPING:
+
+    def field(kind: str, text: str, low: float | None, high: float | None, required: bool) -> serializers.Field:
         if kind == CATEGORICAL:
-            fields[name] = serializers.CharField(required=False, allow_null=True, help_text=f"{label} (a category)")
-        elif kind == INTEGER:
-            fields[name] = serializers.IntegerField(help_text=label, min_value=low, max_value=high, required=required)
-        else:
-            fields[name] = serializers.FloatField(help_text=label, min_value=low, max_value=high, required=required)
+            return serializers.CharField(required=False, allow_null=True, help_text=f"{text} (a category)")
+        if kind == INTEGER:
+            return serializers.IntegerField(help_text=text, min_value=low, max_value=high, required=required)
+        return serializers.FloatField(help_text=text, min_value=low, max_value=high, required=required)
+
+    for name, _source, kind, label, low, high, required, _transform in CREDIT_DATA_MAPPING:
+        fields[name] = field(kind, label, low, high, required)
+        for alias in CREDIT_DATA_ALIASES.get(name, ()):
+            text = f"{label}: alias of `{name}`, the name seed clients use. Send one or the other (both is a 400)."
+            fields[alias] = field(kind, text, low, high, False)
     return fields
 
 

@@ -19,6 +19,7 @@ from accounts.permissions import CanRead, CanScore, IsAdmin, ReadOrWrite
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
 from scoring.api.filters import ClientFilter, DecisionFilter, ModelVersionFilter
+from scoring.api.seed import SeedDecisionSerializer, seed_score_fields
 from scoring.api.serializers import (
     ClientSerializer,
     DecisionDetailSerializer,
@@ -49,6 +50,8 @@ from scoring.validators import EXTERNAL_ID_PATTERN
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SEED_PAYLOAD = {"age": 35, "revenu": 50000, "historique_impaye": 1}
+# The first profile of the seed's postman/batch_profiles.json (tests/data/batch_profiles.json).
+SEED_PROFILE = {"client_id": "C1001", "age": 42, "revenu": 82000, "historique_impaye": 0, "montant_credit": 20000}
 
 
 @extend_schema_view(
@@ -116,10 +119,11 @@ def _idempotency(request: Request) -> tuple[str | None, str]:
 
 
 class ScoreApi(APIView):
-    """``POST /score``: a credit decision on one applicant, explained and stored."""
+    """``POST /api/v1/score``: a credit decision on one applicant, explained and stored."""
 
     permission_classes = [CanScore]
     throttle_scope = "score"
+    seed_compatible = False  # SeedScoreApi (the root path) adds the seed's fields
 
     @extend_schema(
         summary="Credit decision on one applicant",
@@ -142,7 +146,15 @@ class ScoreApi(APIView):
             409: OpenApiResponse(description="Idempotency-Key reused with another body."),
             503: OpenApiResponse(description="No credit model can serve."),
         },
-        examples=[OpenApiExample("Seed 000 payload", value=SEED_PAYLOAD, request_only=True)],
+        examples=[
+            OpenApiExample("Seed 000 payload", value=SEED_PAYLOAD, request_only=True),
+            OpenApiExample(
+                "Seed batch profile",
+                value=SEED_PROFILE,
+                request_only=True,
+                description="The first profile of the seed's batch_profiles.json: montant_credit.",
+            ),
+        ],
     )
     def post(self, request: Request) -> Response:
         model = _credit_model()
@@ -163,11 +175,34 @@ class ScoreApi(APIView):
         headers = {"X-Model-Version": outcome.decision.model_version.version}
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
+        body = decision_representation(outcome.decision)
+        if self.seed_compatible:
+            body.update(seed_score_fields(outcome.decision))
         return Response(
-            decision_representation(outcome.decision),
-            status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED,
-            headers=headers,
+            body, status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED, headers=headers
         )
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Credit decision on one applicant (seed-compatible answer)",
+        description=(
+            "The same decision as `POST /api/v1/score`, at the root path where seed clients call. The answer also "
+            "carries the seed's fields: `score` (= `probability_default`) and `message` (one sentence: the "
+            "decision and the main reason). New integrations use `/api/v1/score`."
+        ),
+        responses={
+            201: SeedDecisionSerializer,
+            200: OpenApiResponse(SeedDecisionSerializer, description="Replay of a stored decision (Idempotency-Key)."),
+            409: OpenApiResponse(description="Idempotency-Key reused with another body."),
+            503: OpenApiResponse(description="No credit model can serve."),
+        },
+    )
+)
+class SeedScoreApi(ScoreApi):
+    """``POST /score`` at the root: the contract plus the seed's ``score`` and ``message``."""
+
+    seed_compatible = True
 
 
 class ScoreBatchApi(APIView):

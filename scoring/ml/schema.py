@@ -7,6 +7,11 @@ type, its allowed range or categories and a readable label (used for reason code
 Serving turns a validated payload into one float64 row: numbers as they are, categories as
 their index in ``categories`` (the integer codes LightGBM was trained on), and a missing
 value as NaN, which LightGBM routes down each split's default branch.
+
+A feature may also declare **aliases**: other names a caller may send it under (the seed
+clients send ``montant_credit`` for the requested ``amount``). Validation accepts either
+name, refuses both at once, and always returns values under the feature's own (canonical)
+name, so stored snapshots, replays, drift reports and reasons see one vocabulary.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -45,12 +50,18 @@ class Feature:
     categories: tuple[str, ...] = ()
     required: bool = False
     source: str = ""  # the data set column it came from, for the documentation
+    aliases: tuple[str, ...] = ()  # other names callers may send it under
 
     def __post_init__(self) -> None:
         if not FEATURE_NAME.match(self.name):
             raise SchemaError(
                 f"{self.name!r}: feature names are 1-64 letters, digits or '_', not starting with a digit"
             )
+        for alias in self.aliases:
+            if not isinstance(alias, str) or not FEATURE_NAME.match(alias):
+                raise SchemaError(f"{self.name}: alias {alias!r} is not a valid name (letters, digits, '_')")
+        if self.name in self.aliases or len(set(self.aliases)) != len(self.aliases):
+            raise SchemaError(f"{self.name}: aliases must be distinct and differ from the feature's name")
         if self.type not in FEATURE_TYPES:
             raise SchemaError(f"{self.name}: type must be one of {', '.join(FEATURE_TYPES)}, not {self.type!r}")
         if self.type == CATEGORICAL:
@@ -83,13 +94,15 @@ class Feature:
         out["required"] = self.required
         if self.source:
             out["source"] = self.source
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
         return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Feature:
         if not isinstance(raw, Mapping):
             raise SchemaError("each feature is an object with at least a 'name'")
-        unknown = set(raw) - {"name", "type", "label", "min", "max", "categories", "required", "source"}
+        unknown = set(raw) - {"name", "type", "label", "min", "max", "categories", "required", "source", "aliases"}
         if unknown:
             raise SchemaError(f"{raw.get('name', '?')}: unknown keys {sorted(unknown)}")
         if not isinstance(raw.get("name"), str):
@@ -97,6 +110,9 @@ class Feature:
         categories = raw.get("categories") or ()
         if not isinstance(categories, list | tuple):
             raise SchemaError(f"{raw['name']}: categories is a list of strings")
+        aliases = raw.get("aliases") or ()
+        if not isinstance(aliases, list | tuple):
+            raise SchemaError(f"{raw['name']}: aliases is a list of names")
 
         def bound(key: str) -> float | None:
             value = raw.get(key)
@@ -115,7 +131,12 @@ class Feature:
             categories=tuple(categories),
             required=bool(raw.get("required", False)),
             source=str(raw.get("source", "")),
+            aliases=tuple(aliases),
         )
+
+    def with_aliases(self, *aliases: str) -> Feature:
+        """The same feature, also accepted under ``aliases``."""
+        return replace(self, aliases=(*self.aliases, *aliases))
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,7 @@ class FeatureSchema:
 
     features: tuple[Feature, ...]
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _aliases: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.features:
@@ -132,7 +154,15 @@ class FeatureSchema:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise SchemaError(f"duplicate features: {', '.join(duplicates)}")
+        aliases: dict[str, str] = {}
+        for feature in self.features:
+            for alias in feature.aliases:
+                if alias in aliases or alias in names:
+                    taken = aliases.get(alias, alias)
+                    raise SchemaError(f"{feature.name}: alias {alias!r} is already the name or an alias of {taken}")
+                aliases[alias] = feature.name
         object.__setattr__(self, "_index", {name: i for i, name in enumerate(names)})
+        object.__setattr__(self, "_aliases", aliases)
 
     @property
     def names(self) -> list[str]:
@@ -154,6 +184,11 @@ class FeatureSchema:
     def __contains__(self, name: object) -> bool:
         return name in self._index
 
+    @property
+    def aliases(self) -> dict[str, str]:
+        """{alias: canonical feature name} of every declared alias."""
+        return dict(self._aliases)
+
     def to_list(self) -> list[dict[str, Any]]:
         return [f.to_dict() for f in self.features]
 
@@ -169,24 +204,27 @@ class FeatureSchema:
         """Check a payload's features; returns (clean values, {field: message}).
 
         ``ignore`` names non-feature fields the caller handles itself (``client_id``...).
-        Missing optional features and explicit nulls are missing values.
+        Missing optional features and explicit nulls are missing values. A value sent under
+        an alias is checked as its feature and returned under the feature's name; errors name
+        the field as it was sent.
         """
         skip = set(ignore)
         values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
+        errors: dict[str, str] = alias_conflicts(payload, self._aliases) if self._aliases else {}
         for key, value in payload.items():
-            if key in skip:
+            if key in skip or key in errors:
                 continue
-            if key not in self._index:
+            name = self._aliases.get(key, key)
+            if name not in self._index:
                 errors[str(key)] = "Unknown field."
                 continue
-            message = _check(self.features[self._index[key]], value)
+            message = _check(self.features[self._index[name]], value)
             if message:
                 errors[key] = message
             elif value is not None:
-                values[key] = value
+                values[name] = value
         for feature in self.features:
-            if feature.required and payload.get(feature.name) is None and feature.name not in errors:
+            if feature.required and feature.name not in values and not _named(errors, feature):
                 errors[feature.name] = "This field is required."
         return values, errors
 
@@ -205,6 +243,19 @@ class FeatureSchema:
         for r, values in enumerate(rows):
             out[r] = self.row(values)
         return out
+
+
+def alias_conflicts(payload: Mapping[str, Any], aliases: Mapping[str, str]) -> dict[str, str]:
+    """{alias: message} for every alias sent together with its canonical name (a 400 naming both)."""
+    return {
+        alias: f"'{alias}' is another name for '{canonical}': send one of them, not both."
+        for alias, canonical in aliases.items()
+        if alias in payload and canonical in payload
+    }
+
+
+def _named(errors: Mapping[str, str], feature: Feature) -> bool:
+    return feature.name in errors or any(alias in errors for alias in feature.aliases)
 
 
 def _check(feature: Feature, value: Any) -> str | None:

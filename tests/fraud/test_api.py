@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from fraud.models import FraudAlert, FraudCheck, Transaction
+from fraud.services import fraud_rule_save
 from scoring.models import Client
 from tests.factories import TransactionFactory
 
@@ -173,7 +174,19 @@ def future(minutes: int) -> str:
         ("merchant_category", "abcd"),
         ("timestamp", "yesterday"),
         ("timestamp", "2999-01-01T00:00:00Z"),
-        ("timestamp", "2001-01-01T00:00:00Z"),
+        ("timestamp", "1999-12-31T23:59:59Z"),
+        ("date_transaction", "1999-12-31T23:59:59Z"),
+        ("date_transaction", "2999-01-01T00:00:00Z"),
+        ("currency", "ABC"),
+        ("currency", "XXX"),
+        ("devise", "ABC"),
+        ("devise", 840),
+        ("historique_impaye", -1),
+        ("historique_impaye", 101),
+        ("historique_impaye", "2"),
+        ("historique_impaye", True),
+        ("historique_impaye", 1.5),
+        ("type", "dépôts"),
         ("colour", "blue"),
     ],
 )
@@ -271,3 +284,122 @@ def test_the_openapi_document_describes_fraude_and_how_the_score_is_made(api_cli
     schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/v1/fraude" in schema and "/api/v1/transactions/" in schema
     assert "noisy-OR" in schema and "FraudDecisionEnum" in schema
+
+
+# --- seed clients' names and values ----------------------------------------------------------
+
+SEED_PROFILE = {
+    "transaction_id": "T-A001",
+    "client_id": "C1001",
+    "montant": 1500.00,
+    "type": "paiement",
+    "devise": "USD",
+    "date_transaction": "2025-10-25T09:12:00Z",
+}
+
+
+def test_devise_and_date_transaction_are_stored_as_currency_and_timestamp(analyst: APIClient) -> None:
+    response = analyst.post(URL, SEED_PROFILE, format="json")
+    assert response.status_code == 201, response.json()
+    stored = Transaction.objects.get(transaction_id="T-A001")
+    assert (stored.type, stored.currency) == ("paiement", "USD")
+    assert stored.timestamp == dt.datetime(2025, 10, 25, 9, 12, tzinfo=dt.UTC)
+    snapshot = FraudCheck.objects.get().features
+    assert snapshot["currency"] == "USD" and snapshot["is_foreign_currency"] is True
+    assert "devise" not in snapshot and "date_transaction" not in snapshot
+
+
+@pytest.mark.parametrize("currency", ["MAD", "mad", "GBP", "EUR"])
+def test_iso_4217_currencies_are_accepted_under_either_name(analyst: APIClient, currency: str) -> None:
+    for n, field in enumerate(("currency", "devise")):
+        response = analyst.post(URL, {**SEED, "transaction_id": f"TX-{n}", field: currency}, format="json")
+        assert response.status_code == 201, response.json()
+    assert set(Transaction.objects.values_list("currency", flat=True)) == {currency.upper()}
+
+
+@pytest.mark.parametrize(
+    ("alias", "canonical", "value"),
+    [("devise", "currency", "USD"), ("date_transaction", "timestamp", "2025-10-25T09:12:00Z")],
+)
+def test_an_alias_sent_with_its_canonical_name_is_a_400_naming_both(
+    analyst: APIClient, alias: str, canonical: str, value: str
+) -> None:
+    response = analyst.post(URL, {**SEED, alias: value, canonical: value, "country": "XX"}, format="json")
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert f"'{alias}'" in fields[alias][0] and f"'{canonical}'" in fields[alias][0]
+    assert "country" in fields  # the other problems are reported in the same answer
+    assert not Transaction.objects.exists()
+
+
+def test_a_timestamp_without_an_offset_is_utc(analyst: APIClient) -> None:
+    analyst.post(URL, {**SEED, "date_transaction": "2025-10-01T12:00:00"}, format="json")
+    assert Transaction.objects.get().timestamp == dt.datetime(2025, 10, 1, 12, tzinfo=dt.UTC)
+
+
+def test_an_offset_timestamp_is_kept_as_the_same_instant(analyst: APIClient) -> None:
+    analyst.post(URL, {**SEED, "timestamp": "2025-10-01T14:00:00+02:00"}, format="json")
+    assert Transaction.objects.get().timestamp == dt.datetime(2025, 10, 1, 12, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("spelling", ["Dépôt", "depôt", "Depot", "DÉPÔT", "dépot"])
+def test_a_type_spelled_with_case_or_accents_is_stored_as_the_canonical_type(
+    analyst: APIClient, fraud_model: Any, spelling: str
+) -> None:
+    response = analyst.post(URL, {**SEED, "type": spelling}, format="json")
+    assert response.status_code == 201, response.json()
+    assert Transaction.objects.get().type == "depot"
+    assert FraudCheck.objects.get().features["type"] == "depot"
+
+
+def test_a_rule_on_the_canonical_type_fires_for_a_deposit_spelled_depot_with_accents(analyst: APIClient) -> None:
+    fraud_rule_save(
+        user=None, name="large_cash_deposit", condition='type == "depot" and amount >= 9000', action="review",
+        weight=0.3, reason="Cash deposit of {amount}.", is_active=True,
+    )  # fmt: skip
+    body = analyst.post(URL, {**SEED, "type": "Dépôt", "montant": 9500}, format="json").json()
+    assert "large_cash_deposit" in {r["name"] for r in body["triggered_rules"]}
+    assert body["decision"] in {"review", "block"}
+
+
+def test_paiement_is_a_type_of_its_own_that_the_model_knows(analyst: APIClient, fraud_model: Any) -> None:
+    assert "paiement" in next(f for f in fraud_model.feature_schema if f["name"] == "type")["categories"]
+    body = analyst.post(URL, {**SEED, "type": "PAIEMENT", "montant": 80}, format="json").json()
+    assert body["model_score"] is not None
+    assert Transaction.objects.get().type == "paiement"
+
+
+def test_historique_impaye_is_client_context_a_rule_can_read(analyst: APIClient) -> None:
+    fraud_rule_save(
+        user=None, name="unpaid_history_transfer", condition="historique_impaye >= 3 and type == \"virement\"",
+        action="review", weight=0.2, reason="{historique_impaye} past payment incidents.", is_active=True,
+    )  # fmt: skip
+    quiet = analyst.post(URL, {**SEED, "transaction_id": "TX-1", "historique_impaye": 0}, format="json").json()
+    loud = analyst.post(URL, {**SEED, "transaction_id": "TX-2", "historique_impaye": 4}, format="json").json()
+    absent = analyst.post(URL, {**SEED, "transaction_id": "TX-3"}, format="json").json()
+    assert "unpaid_history_transfer" not in {r["name"] for r in quiet["triggered_rules"] + absent["triggered_rules"]}
+    fired = {r["name"]: r["reason"] for r in loud["triggered_rules"]}
+    assert fired["unpaid_history_transfer"] == "4 past payment incidents."
+    assert FraudCheck.objects.get(transaction__transaction_id="TX-2").features["historique_impaye"] == 4
+
+
+def test_replaying_a_transaction_with_another_historique_impaye_is_a_conflict(analyst: APIClient) -> None:
+    assert analyst.post(URL, {**SEED, "historique_impaye": 1}, format="json").status_code == 201
+    assert analyst.post(URL, {**SEED, "historique_impaye": 1}, format="json").status_code == 200
+    assert analyst.post(URL, {**SEED, "historique_impaye": 2}, format="json").status_code == 409
+
+
+def test_a_transaction_from_october_2025_is_scored_as_of_its_own_time(analyst: APIClient) -> None:
+    """History after a past transaction does not count in its velocity; history before it does."""
+    client = analyst.post(URL, {**SEED, "transaction_id": "TX-now"}, format="json")  # today
+    assert client.status_code == 201
+    at = dt.datetime(2025, 10, 25, 9, 12, tzinfo=dt.UTC)
+    for n, minutes in enumerate((30, 5)):
+        stamp = (at - dt.timedelta(minutes=minutes)).isoformat()
+        analyst.post(URL, {**SEED, "transaction_id": f"TX-before-{n}", "timestamp": stamp}, format="json")
+    response = analyst.post(URL, {**SEED_PROFILE, "client_id": "C1001"}, format="json")
+    assert response.status_code == 201, response.json()
+    snapshot = FraudCheck.objects.get(transaction__transaction_id="T-A001").features
+    assert snapshot["count_10m"] == 2 and snapshot["count_1h"] == 3  # the two before it, and itself
+    assert snapshot["history_count"] == 2  # the transaction screened today is after it: not counted
+    assert snapshot["hour"] == 11  # 09:12 UTC is 11:12 in Paris (summer time on 25 October 2025)

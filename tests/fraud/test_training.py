@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from fraud.choices import TransactionType
 from fraud.config import fraud_config
+from fraud.features import TRANSACTION_TYPES
 from fraud.ml.dataset import generated_contexts
 from fraud.ml.generator import TransactionGenerator
 from fraud.services import ScreenRequest, transaction_screen
@@ -23,6 +25,12 @@ def first_clients(seed: int, count: int = 3) -> list[list[Any]]:
     generator = TransactionGenerator(seed=seed, clients=20, days=14)
     rows = list(generator.generate())
     return rows[:count]
+
+
+def test_the_model_knows_every_type_the_api_accepts_and_the_generator_makes_each() -> None:
+    assert set(TRANSACTION_TYPES) == set(TransactionType.values)
+    made = {row.facts.type for rows in TransactionGenerator(seed=7, clients=200, days=14).generate() for row in rows}
+    assert made == set(TransactionType.values)
 
 
 def test_the_generator_is_deterministic_for_a_seed() -> None:

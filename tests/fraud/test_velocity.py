@@ -101,6 +101,22 @@ def test_the_velocity_query_agrees_with_the_in_memory_summary() -> None:
 
 
 @pytest.mark.django_db
+def test_as_of_a_past_instant_the_query_counts_the_history_before_it_and_nothing_after() -> None:
+    """A replayed past transaction is scored as of its own time, by the same single query."""
+    client = ClientFactory()
+    history = []
+    for i, minutes in enumerate((3, 8, 50, 60 * 30, -2, -60 * 24 * 3)):  # negative: after the instant
+        at = ago(days=40) - dt.timedelta(minutes=minutes)
+        TransactionFactory(transaction_id=f"P{i}", client=client, timestamp=at, amount=Decimal("10.00"))
+        history.append(PastTransaction(at, 10.0))
+    past = ago(days=40)
+    stored = client_history_summary(client_pk=client.pk, at=past)
+    assert stored == summarize(history, at=past)
+    assert stored.counts == {"10m": 2, "1h": 3, "24h": 3, "30d": 4}
+    assert stored.history_count == 4
+
+
+@pytest.mark.django_db
 def test_the_velocity_query_is_a_single_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
     client = ClientFactory()
     TransactionFactory(client=client, timestamp=ago(minutes=3))

@@ -48,3 +48,9 @@ def test_the_docs_pages_load_their_assets_from_this_server_not_a_cdn(page: str) 
     html = APIClient().get(page).content.decode()
     assert "/static/drf_spectacular_sidecar/" in html
     assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+
+
+def test_the_request_schema_lists_each_alias_with_its_feature(schema: dict) -> None:
+    fields = schema["components"]["schemas"]["ScoreInputRequest"]["properties"]
+    assert fields["montant_credit"]["minimum"] == fields["amount"]["minimum"]
+    assert "alias of `amount`" in fields["montant_credit"]["description"]

@@ -201,3 +201,28 @@ def test_the_api_activates_for_admins_and_refuses_a_broken_file(
     broken = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "champion"}, format="json")
     assert broken.status_code == 400
     assert ModelVersion.objects.get(version="v1").status == "champion"
+
+
+def test_a_default_model_registered_before_aliases_existed_gains_montant_credit_by_migration(
+    trained_credit: TrainedModel, key_client: Callable[..., APIClient]
+) -> None:
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("scoring.migrations.0004_default_credit_aliases")
+    old = register_trained(trained_credit, status="champion")
+    ModelVersion.objects.filter(pk=old.pk).update(
+        feature_schema=[{k: v for k, v in f.items() if k != "aliases"} for f in old.feature_schema]
+    )
+    bank = ModelVersion.objects.create(
+        purpose="credit", version="bank-1", sha256="1" * 64, threshold=0.5, dataset="CSV bank.csv (target y)",
+        feature_schema=[{"name": "amount", "type": "numeric", "source": "Amount"}],
+    )  # fmt: skip
+    migration.add_aliases(apps, None)
+    old.refresh_from_db()
+    bank.refresh_from_db()
+    assert [f.get("aliases") for f in old.feature_schema if f["name"] == "amount"] == [["montant_credit"]]
+    assert "aliases" not in bank.feature_schema[0]  # a bank's own model keeps the names it was trained with
+    api = key_client("analyst", ["score"])
+    assert api.post("/score", {**SEED, "montant_credit": 9000}, format="json").status_code == 201

@@ -87,3 +87,58 @@ def test_a_schema_round_trips_through_json() -> None:
 def test_a_malformed_schema_is_refused_with_the_reason(raw: object, message: str) -> None:
     with pytest.raises(SchemaError, match=message):
         FeatureSchema.from_list(raw)  # type: ignore[arg-type]
+
+
+# --- aliases ----------------------------------------------------------------------------------
+
+ALIASED = FeatureSchema(
+    (
+        Feature("age", "integer", "Age", min=17, max=120, required=True),
+        Feature("amount", "numeric", "Amount requested", min=0, max=1e8, aliases=("montant_credit",)),
+    )
+)
+
+
+def test_a_value_sent_under_an_alias_is_checked_and_returned_under_the_feature_name() -> None:
+    values, errors = ALIASED.validate({"age": 42, "montant_credit": 20000})
+    assert errors == {}
+    assert values == {"age": 42, "amount": 20000}
+
+
+def test_a_bad_value_under_an_alias_is_named_as_it_was_sent() -> None:
+    _, errors = ALIASED.validate({"age": 42, "montant_credit": -5})
+    assert errors == {"montant_credit": "Ensure this value is greater than or equal to 0."}
+
+
+def test_sending_an_alias_and_its_feature_together_names_both() -> None:
+    _, errors = ALIASED.validate({"age": 42, "montant_credit": 20000, "amount": 20000})
+    assert list(errors) == ["montant_credit"]
+    assert "'montant_credit'" in errors["montant_credit"] and "'amount'" in errors["montant_credit"]
+
+
+def test_a_required_feature_may_arrive_under_its_alias() -> None:
+    schema = FeatureSchema((Feature("revenu", "numeric", min=0, required=True, aliases=("income",)),))
+    assert schema.validate({"income": 10}) == ({"revenu": 10}, {})
+    assert schema.validate({}) == ({}, {"revenu": "This field is required."})
+
+
+def test_aliases_round_trip_through_json_and_are_listed() -> None:
+    assert FeatureSchema.from_list(ALIASED.to_list()) == ALIASED
+    assert ALIASED.to_list()[1]["aliases"] == ["montant_credit"]
+    assert "aliases" not in ALIASED.to_list()[0]  # schemas without aliases keep their stored shape
+    assert ALIASED.aliases == {"montant_credit": "amount"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([{"name": "a", "aliases": ["b"]}, {"name": "b"}], "already the name or an alias"),
+        ([{"name": "a", "aliases": ["c"]}, {"name": "b", "aliases": ["c"]}], "already the name or an alias"),
+        ([{"name": "a", "aliases": ["a"]}], "differ from the feature's name"),
+        ([{"name": "a", "aliases": ["x y"]}], "not a valid name"),
+        ([{"name": "a", "aliases": "b"}], "list of names"),
+    ],
+)
+def test_an_alias_that_would_be_ambiguous_is_refused(raw: list[dict], message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        FeatureSchema.from_list(raw)

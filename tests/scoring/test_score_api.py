@@ -99,9 +99,31 @@ def test_each_decision_is_stored_with_its_input_snapshot_and_listed(analyst: API
     assert stored.client.client_id == "C1001"
     listed = analyst.get("/api/v1/predictions/", {"client_id": "C1001"}).json()
     assert listed["count"] == 1
-    assert listed["results"][0] == {**body, "client_id": "C1001"}
+    contract = {k: v for k, v in body.items() if k not in ("score", "message")}  # the root path's seed fields
+    assert listed["results"][0] == {**contract, "client_id": "C1001"}
     detail = analyst.get(f"/api/v1/predictions/{body['id']}/").json()
     assert detail["features"] == SEED
+
+
+@pytest.mark.parametrize("path", ["/score", "/api/v1/score"])
+def test_seed_clients_montant_credit_is_the_amount_requested_and_stored_under_that_name(
+    analyst: APIClient, trained_credit: TrainedModel, path: str
+) -> None:
+    seed = {"client_id": "C1001", "age": 42, "revenu": 82000, "historique_impaye": 0, "montant_credit": 20000}
+    response = analyst.post(path, seed, format="json")
+    assert response.status_code == 201, response.json()
+    features = {"age": 42, "revenu": 82000, "historique_impaye": 0, "amount": 20000}
+    assert Decision.objects.get(pk=response.json()["id"]).features == features
+    probability, _ = _recomputed(trained_credit, features)
+    assert response.json()["probability_default"] == pytest.approx(probability, abs=1e-9)
+
+
+def test_montant_credit_together_with_amount_is_a_400_naming_both(analyst: APIClient) -> None:
+    response = analyst.post("/score", {**SEED, "montant_credit": 20000, "amount": 20000}, format="json")
+    assert response.status_code == 400
+    message = response.json()["fields"]["montant_credit"][0]
+    assert "'montant_credit'" in message and "'amount'" in message
+    assert not Decision.objects.exists()
 
 
 def test_an_unknown_client_id_creates_the_client_and_a_known_one_is_linked(analyst: APIClient) -> None:
@@ -136,6 +158,8 @@ def test_an_application_id_links_the_decision_and_marks_the_application_decided(
         ({**SEED, "job": "astronaut"}, "job", "is not one of"),
         ({**SEED, "salaire": 3000}, "salaire", "Unknown field"),
         ({"revenu": 50000, "historique_impaye": 1}, "age", "required"),
+        ({**SEED, "montant_credit": -1}, "montant_credit", "greater than or equal to 0"),
+        ({**SEED, "montant_credit": 20000, "amount": 20000}, "montant_credit", "'amount'"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(

