@@ -78,7 +78,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "django_prometheus",
-    # Project apps. Dependencies point one way: monitoring and privacy read the others.
+    "pgtrigger",
+    # Project apps. Dependencies point one way: monitoring and privacy read the others;
+    # audit is read by nobody and written by everybody (one service, audit_record).
+    "audit",
     "accounts",
     "scoring",
     "fraud",
@@ -381,6 +384,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "monitoring.tasks.heartbeat",
         "schedule": crontab(minute="*/5"),  # every 5 minutes
     },
+    "privacy-retention": {
+        "task": "privacy.tasks.retention_run",
+        "schedule": crontab(hour=2, minute=30),  # nightly, 02:30 UTC
+    },
 }
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -460,6 +467,32 @@ API_CALL_LOG_ENABLED = env.bool("API_CALL_LOG_ENABLED", default=True)
 API_CALL_LOG_FLUSH_SECONDS = env.float("API_CALL_LOG_FLUSH_SECONDS", default=1.0)
 API_CALL_LOG_BATCH_SIZE = env.int("API_CALL_LOG_BATCH_SIZE", default=200)
 PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# --- Privacy: GDPR requests and retention (docs/privacy.md) -------------------------------
+# A request is answered within one month of receipt (GDPR Art. 12(3)); the compliance front
+# page lists open requests due within GDPR_DUE_SOON_DAYS, and those overdue.
+GDPR_RESPONSE_DAYS = env.int("GDPR_RESPONSE_DAYS", default=30)
+GDPR_DUE_SOON_DAYS = env.int("GDPR_DUE_SOON_DAYS", default=7)
+# How long records are kept, in days after their date (the nightly retention job deletes
+# older ones; an erasure keeps only what is within these periods, pseudonymised).
+# Credit decisions and their applications: creditworthiness records, and AI Act logs of
+# high-risk credit scoring (at least 6 months).
+RETENTION_CREDIT_DECISION_DAYS = env.int("RETENTION_CREDIT_DECISION_DAYS", default=5 * 365)
+# Transactions, fraud checks and resolved alerts: AML Directive (EU) 2015/849 Art. 40, 5 years.
+RETENTION_TRANSACTION_DAYS = env.int("RETENTION_TRANSACTION_DAYS", default=5 * 365)
+API_CALL_LOG_RETENTION_DAYS = env.int("API_CALL_LOG_RETENTION_DAYS", default=180)
+# Closed GDPR requests and their certificates (accountability, Art. 5(2)).
+RETENTION_GDPR_REQUEST_DAYS = env.int("RETENTION_GDPR_REQUEST_DAYS", default=5 * 365)
+if RETENTION_CREDIT_DECISION_DAYS < 183:
+    raise ImproperlyConfigured("RETENTION_CREDIT_DECISION_DAYS: the AI Act asks for at least 6 months (183 days)")
+for _name in (
+    "GDPR_RESPONSE_DAYS",
+    "RETENTION_TRANSACTION_DAYS",
+    "API_CALL_LOG_RETENTION_DAYS",
+    "RETENTION_GDPR_REQUEST_DAYS",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1 day")
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
