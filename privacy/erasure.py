@@ -153,7 +153,9 @@ def _token() -> str:
 def _pseudonymise(table: MappedTable, rows: models.QuerySet[Any], now: datetime, outcome: ErasureOutcome) -> None:
     """Apply the map's column rules to the kept rows: one UPDATE per rule, only rows it changes."""
     model = table.model
-    for name, column in table.spec.columns.items():
+    # Unlinking last: the rows are found through the link to the person.
+    columns = sorted(table.spec.columns.items(), key=lambda item: item[1].erasure is Erasure.UNLINK)
+    for name, column in columns:
         rule = column.erasure
         if rule is Erasure.KEEP:
             continue

@@ -29,7 +29,7 @@ RETENTION_MAP = [
             "id": Column(K.TECHNICAL),
             "client": Column(K.LINK, E.UNLINK, "the request no longer points at the person"),
             "details": Column(K.FREE_TEXT, E.CLEAR),
-            "rejection_reason": Column(K.FREE_TEXT, E.CLEAR),
+            "rejection_reason": Column(K.FREE_TEXT, E.REDACT),
             **technical("kind", "status", "received_at", "due_at", "recorded_at", "approved_at", "rejected_at"),
             **technical("completed_at", "holds", "last_attempt_at"),
             **staff("recorded_by", "approved_by", "rejected_by", "completed_by"),

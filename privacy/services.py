@@ -296,7 +296,7 @@ def erasure_execute(*, request: GdprRequest, actor: Any = ERASURE_JOB) -> Erasur
         outcome = client_erase(client=client, now=now)
         outcome.finished_at = timezone.now()
         locked.refresh_from_db()
-        document = _certificate(locked, outcome, holds, time.perf_counter() - started)
+        document = json.loads(_dump(_certificate(locked, outcome, holds, time.perf_counter() - started)))
         body = _dump(document)
         certificate = ErasureCertificate.objects.create(
             request=locked, issued_at=outcome.finished_at, document=document, sha256=hashlib.sha256(body).hexdigest()
