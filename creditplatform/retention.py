@@ -91,6 +91,7 @@ class Table:
     basis: str = ""
     generic: tuple[str, str] | None = None  # (content type field, object id field) for GENERIC_REFERENCE
     exported: bool = True  # part of the access export (when linked to the client)
+    limits_erasure: bool = True  # its retention is a legal duty shown as a hold on erasure requests
     extra: dict[str, str] = field(default_factory=dict)
 
 

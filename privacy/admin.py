@@ -134,7 +134,7 @@ class GdprRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return "–"
         erasure = certificate.document.get("erasure", {})
         return format_html(
-            "Issued {}: {} rows deleted, {} kept pseudonymised. SHA-256 <code>{}</code>",
+            "Issued {}. Rows deleted: {}; rows kept pseudonymised: {}. SHA-256 <code>{}</code>",
             certificate.issued_at,
             erasure.get("rows_deleted"),
             erasure.get("rows_kept_pseudonymised"),

@@ -22,6 +22,7 @@ RETENTION_MAP = [
         subject="client",
         rows=Rows.PSEUDONYMISE,
         basis=ACCOUNTABILITY,
+        limits_erasure=False,
         retention=Retention(
             date_field="received_at", setting="RETENTION_GDPR_REQUEST_DAYS", basis=ACCOUNTABILITY, keep_if=STILL_OPEN
         ),

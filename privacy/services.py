@@ -181,17 +181,19 @@ def erasure_holds(*, client: Client, now: datetime | None = None) -> list[Hold]:
         )
     for table in tables_about_clients():
         spec, days = table.spec, table.retention_days()
-        if spec.rows is not Rows.PSEUDONYMISE or spec.retention is None or not spec.retention.setting or not days:
+        if spec.rows is not Rows.PSEUDONYMISE or spec.retention is None or not days or not spec.limits_erasure:
             continue
         rows = subject_rows(table, client).filter(**{f"{spec.retention.date_field}__gte": now - timedelta(days=days)})
         newest = rows.aggregate(newest=Max(spec.retention.date_field))["newest"]
         if newest is not None:
             until = (newest + timedelta(days=days)).date().isoformat()
+            count = rows.count()
+            meta = table.model._meta
             holds.append(
                 Hold(
                     "retention",
                     "limits",
-                    f"{rows.count()} {table.model._meta.verbose_name_plural} kept pseudonymised: "
+                    f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural} kept pseudonymised: "
                     f"{spec.retention.basis}.",
                     until,
                 )
