@@ -67,9 +67,7 @@ def test_a_row_rehashed_to_hide_a_change_is_caught_by_its_successor() -> None:
     victim = events[1]
     victim.actor_name = "someone-else"
     forged = victim.expected_hash()
-    _tamper(
-        "UPDATE audit_auditevent SET actor_name = %s, hash = %s WHERE id = %s", ["someone-else", forged, victim.pk]
-    )
+    _tamper("UPDATE audit_auditevent SET actor_name = %s, hash = %s WHERE id = %s", ["someone-else", forged, victim.pk])
     report = audit_chain_verify()
     assert report.broken is not None and report.broken.seq == events[2].seq
 
@@ -108,7 +106,9 @@ def test_the_orm_bulk_paths_are_refused_by_the_database_too() -> None:
 
 
 @pytest.mark.parametrize("role", ["admin", "analyst", "viewer", "compliance"])
-def test_no_role_can_edit_or_delete_an_event_in_the_admin(role: str, client_as: Callable[[str | None], APIClient]) -> None:
+def test_no_role_can_edit_or_delete_an_event_in_the_admin(
+    role: str, client_as: Callable[[str | None], APIClient]
+) -> None:
     event = _events(1)[0]
     api = client_as(role)
     change = api.post(f"/admin/audit/auditevent/{event.pk}/change/", {"action": "rewritten"}, format="multipart")

@@ -44,6 +44,9 @@ def test_a_model_gaining_a_field_the_map_does_not_cover_fails_the_check(monkeypa
         class Meta:
             app_label = "scoring"
 
+        def __str__(self) -> str:
+            return self.client_id
+
     monkeypatch.setattr(module, "retention_map", lambda: (module.MappedTable(real.spec, Client),))
     assert uncovered_fields([Client]) == ["scoring.Client.nickname"]
 
