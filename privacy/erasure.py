@@ -18,14 +18,16 @@ removed once the transaction commits.
 
 from __future__ import annotations
 
+import operator
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import reduce
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.db.models import Case, CharField, Exists, F, Func, JSONField, Max, OuterRef, Value, When
+from django.db.models import Case, CharField, Exists, F, Func, JSONField, Max, OuterRef, Q, Value, When
 from django.db.models.functions import Cast, Concat
 
 from creditplatform.retention import IDENTIFIER_KEYS, Erasure, Rows
@@ -151,44 +153,63 @@ def _token() -> str:
 
 
 def _pseudonymise(table: MappedTable, rows: models.QuerySet[Any], now: datetime, outcome: ErasureOutcome) -> None:
-    """Apply the map's column rules to the kept rows: one UPDATE per rule, only rows it changes."""
+    """Apply the map's column rules to the kept rows in one UPDATE, touching only rows it changes.
+
+    One statement, so every row is rewritten once (and the link to the person, which finds
+    the rows, can be cut in the same statement: the WHERE is read before the SET).
+    """
     model = table.model
-    # Unlinking last: the rows are found through the link to the person.
-    columns = sorted(table.spec.columns.items(), key=lambda item: item[1].erasure is Erasure.UNLINK)
-    for name, column in columns:
+    assignments: dict[str, Any] = {}
+    needs: list[Q] = []
+    for name, column in table.spec.columns.items():
         rule = column.erasure
         if rule is Erasure.KEEP:
             continue
         model_field = model._meta.get_field(name)
         if rule is Erasure.CLEAR:
-            empty: Any = None if model_field.null else ""
             if isinstance(model_field, models.FileField):
                 _forget_files(rows, [model_field], outcome)
-            rows.exclude(**{name: empty} if empty is not None else {f"{name}__isnull": True}).update(**{name: empty})
+            if model_field.null:
+                assignments[name], needs = None, [*needs, Q(**{f"{name}__isnull": False})]
+            else:
+                assignments[name], needs = Value(""), [*needs, ~Q(**{name: ""})]
         elif rule is Erasure.UNLINK:
-            rows.filter(**{f"{name}__isnull": False}).update(**{name: None})
+            assignments[name], needs = None, [*needs, Q(**{f"{name}__isnull": False})]
         elif rule is Erasure.REDACT:
-            rows.exclude(**{name: ""}).exclude(**{name: REDACTED}).update(**{name: Value(REDACTED)})
+            assignments[name] = Case(When(**{name: ""}, then=Value("")), default=Value(REDACTED))
+            needs += [~Q(**{name: ""}) & ~Q(**{name: REDACTED})]
         elif rule is Erasure.NOW:
-            rows.update(**{name: now})
+            assignments[name] = Value(now)
+            needs += [Q(**{f"{name}__isnull": True})]
         elif rule is Erasure.STRIP_IDENTIFIERS:
-            rows.filter(**{f"{name}__has_any_keys": list(IDENTIFIER_KEYS)}).update(
-                **{name: JSONWithout(F(name), IDENTIFIER_KEYS)}
-            )
+            has_identifiers = Q(**{f"{name}__has_any_keys": list(IDENTIFIER_KEYS)})
+            assignments[name] = Case(When(has_identifiers, then=JSONWithout(F(name), IDENTIFIER_KEYS)), default=F(name))
+            needs += [has_identifiers]
         elif rule is Erasure.TOKEN:
             # Unique per row (the row's own key makes it so), random per erasure: nothing maps back.
-            token = Concat(Value(_token() + "-"), Cast("pk", CharField()), output_field=CharField())
-            rows.exclude(**{f"{name}__startswith": TOKEN_PREFIX}).update(**{name: token})
+            assignments[name] = Case(
+                When(**{f"{name}__startswith": TOKEN_PREFIX}, then=F(name)),
+                default=Concat(Value(_token() + "-"), Cast("pk", CharField()), output_field=CharField()),
+            )
+            needs += [~Q(**{f"{name}__startswith": TOKEN_PREFIX})]
         elif rule is Erasure.TOKEN_PER_VALUE:
             values = [v for v in rows.values_list(name, flat=True).distinct().order_by() if v]
             values = [v for v in values if not str(v).startswith(TOKEN_PREFIX)]
-            for start in range(0, len(values), 500):
+            if len(values) <= 200:
+                # The value -> token pairs exist only in this expression, never in a table.
+                if values:
+                    branches = [When(**{name: value}, then=Value(_token())) for value in values]
+                    assignments[name] = Case(*branches, default=F(name))
+                    needs += [Q(**{f"{name}__in": values})]
+                continue
+            for start in range(0, len(values), 500):  # many distinct values: chunks, one UPDATE each
                 chunk = values[start : start + 500]
-                mapping = [When(**{name: value}, then=Value(_token())) for value in chunk]
-                rows.filter(**{f"{name}__in": chunk}).update(**{name: Case(*mapping, default=F(name))})
-                del mapping  # the only place the value -> token pairs ever existed
+                branches = [When(**{name: value}, then=Value(_token())) for value in chunk]
+                rows.filter(**{f"{name}__in": chunk}).update(**{name: Case(*branches, default=F(name))})
         else:  # pragma: no cover - a new Erasure member without its rule here
             raise NotImplementedError(rule)
+    if assignments:
+        rows.filter(reduce(operator.or_, needs)).update(**assignments)
 
 
 def _scrub_generic_references(client: Any, outcome: ErasureOutcome) -> None:
