@@ -361,8 +361,8 @@ def _certificate(request: GdprRequest, outcome: ErasureOutcome, holds: list[Hold
             "retention": [asdict(h) for h in holds if h.effect == "limits"],
         },
         "backups": (
-            "Database backups taken before the erasure still hold the data until they expire; they are kept out "
-            "of use, and a restore replays completed erasures before the platform serves again (docs/privacy.md)."
+            "Database backups taken before the erasure still hold the data until they expire with the backup "
+            "cycle; they are kept out of use."
         ),
     }
 
