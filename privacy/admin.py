@@ -30,8 +30,10 @@ from privacy.services import (
     certificate_download,
     erasure_execute,
     gdpr_request_approve,
+    gdpr_request_check,
     gdpr_request_record,
     gdpr_request_reject,
+    legal_hold_check,
     legal_hold_place,
     legal_hold_release,
 )
@@ -67,6 +69,17 @@ class GdprRequestForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = GdprRequest
         fields = ["kind", "client", "received_at", "details"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            gdpr_request_check(
+                kind=data.get("kind", ""), client=data.get("client"), received_at=data.get("received_at")
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
 
 
 class RejectForm(forms.Form):
@@ -291,6 +304,15 @@ class LegalHoldForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = LegalHold
         fields = ["client", "reason", "until", "details"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            legal_hold_check(reason=data.get("reason", ""), until=data.get("until"))
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
 
 
 @admin.register(LegalHold)

@@ -63,14 +63,8 @@ def gdpr_request_record(
 ) -> GdprRequest:
     """Record a person's request; it is due ``GDPR_RESPONSE_DAYS`` after receipt."""
     _require(by, ADD, "record GDPR requests")
-    if kind not in RequestKind.values:
-        raise ValidationError({"kind": f"Choose one of: {', '.join(RequestKind.values)}."})
-    now = timezone.now()
-    received_at = received_at or now
-    if received_at > now + timedelta(minutes=5):
-        raise ValidationError({"received_at": "A request cannot be received in the future."})
-    if client.erased_at is not None:
-        raise ValidationError({"client": "This client was erased: nothing is held about the person any more."})
+    received_at = received_at or timezone.now()
+    gdpr_request_check(kind=kind, client=client, received_at=received_at)
     with transaction.atomic():
         request = GdprRequest.objects.create(
             kind=kind,
@@ -87,6 +81,19 @@ def gdpr_request_record(
             details={"received_at": received_at.isoformat(), "due_at": request.due_at.isoformat()},
         )
     return request
+
+
+def gdpr_request_check(*, kind: str, client: Client | None, received_at: datetime | None) -> None:
+    """The rules of a new request (the admin form shows the same errors); raises ``ValidationError``."""
+    errors = {}
+    if kind not in RequestKind.values:
+        errors["kind"] = f"Choose one of: {', '.join(RequestKind.values)}."
+    if received_at is not None and received_at > timezone.now() + timedelta(minutes=5):
+        errors["received_at"] = "A request cannot be received in the future."
+    if client is not None and client.erased_at is not None:
+        errors["client"] = "This client was erased: nothing is held about the person any more."
+    if errors:
+        raise ValidationError(errors)
 
 
 def gdpr_request_approve(*, request: GdprRequest, by: Any, enqueue: bool = True) -> GdprRequest:
@@ -201,15 +208,20 @@ def erasure_holds(*, client: Client, now: datetime | None = None) -> list[Hold]:
     return holds
 
 
+def legal_hold_check(*, reason: str, until: date | None) -> None:
+    """The rules of a new hold (the admin form shows the same errors); raises ``ValidationError``."""
+    if reason not in HoldReason.values:
+        raise ValidationError({"reason": f"Choose one of: {', '.join(HoldReason.values)}."})
+    if until is not None and until < timezone.now().date():
+        raise ValidationError({"until": "A hold ends today or later."})
+
+
 def legal_hold_place(
     *, client: Client, reason: str, by: Any, until: date | None = None, details: str = ""
 ) -> LegalHold:
     """Place a hold on a client's data: erasures wait until it is released or its date passes."""
     _require(by, HOLD, "place legal holds")
-    if reason not in HoldReason.values:
-        raise ValidationError({"reason": f"Choose one of: {', '.join(HoldReason.values)}."})
-    if until is not None and until < timezone.now().date():
-        raise ValidationError({"until": "A hold ends today or later."})
+    legal_hold_check(reason=reason, until=until)
     with transaction.atomic():
         hold = LegalHold.objects.create(
             client=client, reason=reason, until=until, details=details.strip()[:2000], placed_by=by

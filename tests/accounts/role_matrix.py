@@ -13,8 +13,10 @@ Principals:
 
 Adding an endpoint: append rows built with ``api(...)`` (API) or ``page(...)`` (admin).
 Paths may use the placeholders filled by the ``matrix_objects`` fixture: ``{client_id}``
-(a Client's external id), ``{client_pk}``, ``{api_key_pk}``, ``{superuser_pk}``; extend
-that fixture when a row needs another object. Examples for the routes still to come::
+(a Client's external id), ``{client_pk}``, ``{api_key_pk}``, ``{superuser_pk}``, the GDPR
+requests in each state (``{erasure_request_pk}``, ``{access_request_pk}``,
+``{approved_access_pk}``, ``{held_erasure_pk}``, ``{done_erasure_pk}``), ``{legal_hold_pk}``
+and ``{audit_event_pk}``; extend that fixture when a row needs another object. Examples for the routes still to come::
 
     api("POST", "/api/v1/score", body={"age": 35, "revenu": 50000, "historique_impaye": 1},
         admin=201, analyst=201, viewer=403, compliance=403, anonymous=401,

@@ -65,6 +65,17 @@ def test_api_key_life_cycle_is_recorded_without_the_secret() -> None:
     assert AuditEvent.objects.filter(action="apikey.revoked").count() == 1
 
 
+def test_an_api_key_renamed_in_the_admin_is_recorded(client_as: Callable[[str | None], APIClient]) -> None:
+    issued = api_key_create(name="payments", role="analyst")
+    admin = client_as("admin")
+    form = {"name": "payments-eu", "expires_at_0": "", "expires_at_1": ""}
+    response = admin.post(f"/admin/accounts/apikey/{issued.api_key.pk}/change/", form, format="multipart")
+    assert response.status_code == 302, response.content[:2000]
+    event = _last("apikey.changed")
+    assert (event.details["before"]["key_name"], event.details["after"]["key_name"]) == ("payments", "payments-eu")
+    assert event.actor_name == "admin-user"
+
+
 def test_role_changes_made_in_the_admin_are_recorded(client_as: Callable[[str | None], APIClient]) -> None:
     target = UserFactory(username="promoted", roles=[Role.VIEWER])
     admin = client_as("admin")

@@ -153,3 +153,30 @@ def test_no_role_deletes_a_client_in_the_admin(
     listing = api.get("/admin/scoring/client/").content.decode()
     assert "delete_selected" not in listing
     assert Client.objects.filter(pk=person.pk).exists()
+
+
+def test_the_add_form_shows_the_services_errors_instead_of_failing(
+    officers: tuple[Any, Any], client_as: Callable[[str | None], APIClient]
+) -> None:
+    erased = ClientFactory(erased_at=timezone.now())
+    future = timezone.now() + dt.timedelta(days=3)
+    response = client_as("compliance").post(
+        "/admin/privacy/gdprrequest/add/",
+        {
+            "kind": "erasure",
+            "client": erased.pk,
+            "received_at_0": future.strftime("%Y-%m-%d"),
+            "received_at_1": "10:00:00",
+            "details": "",
+        },
+        format="multipart",
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This client was erased" in page and "cannot be received in the future" in page
+    hold = client_as("compliance").post(
+        "/admin/privacy/legalhold/add/",
+        {"client": erased.pk, "reason": "legal_claim", "until": "2001-01-01", "details": ""},
+        format="multipart",
+    )
+    assert hold.status_code == 200 and "A hold ends today or later." in hold.content.decode()

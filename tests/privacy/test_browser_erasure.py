@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from audit.models import AuditEvent
 from privacy.models import GdprRequest, RequestStatus
 from scoring.models import Client
 from tests.accounts.idp import Provider
@@ -68,3 +69,5 @@ def test_two_officers_erase_a_person_and_download_the_certificate(
     request.refresh_from_db()
     assert request.status == RequestStatus.DONE and request.client is None
     assert not Client.objects.filter(client_id="C8001").exists()
+    logins = AuditEvent.objects.filter(action="auth.login", actor_name__in=["compliance", "dpo"])
+    assert {(e.actor_name, e.details["method"]) for e in logins} == {("compliance", "oidc"), ("dpo", "oidc")}

@@ -55,6 +55,15 @@ def test_an_erasure_is_approved_by_another_officer_than_its_recorder(person: Any
     assert Client.objects.get(pk=person.pk).last_name == "Zqxmartin"
 
 
+def test_the_database_refuses_an_erasure_approved_by_its_recorder(person: Any, officers: tuple[Any, Any]) -> None:
+    from django.db import IntegrityError, transaction
+
+    recorder, _ = officers
+    request = gdpr_request_record(kind="erasure", client=person, by=recorder)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        GdprRequest.objects.filter(pk=request.pk).update(status="approved", approved_by=recorder)
+
+
 def test_an_access_request_may_be_approved_by_its_recorder(person: Any, officers: tuple[Any, Any]) -> None:
     recorder, _ = officers
     request = gdpr_request_record(kind="access", client=person, by=recorder)
