@@ -9,12 +9,21 @@ from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
-from accounts.services import api_key_create, api_key_revoke, login_lockout_clear
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    api_key_update,
+    login_lockout_clear,
+    group_permissions_changed,
+    user_access_changed,
+    user_access_state,
+)
 from creditplatform.admin_mixins import EvidenceAdminMixin
 
 
@@ -46,9 +55,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return [*self.readonly_fields, "role", "scopes"]
         return list(self.readonly_fields)
 
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # decisions name their key (apikey:<prefix>): revoke instead
+
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            api_key_update(api_key=obj, name=obj.name, expires_at=obj.expires_at, by=request.user)
             return
         issued = api_key_create(
             name=form.cleaned_data["name"],
@@ -67,7 +79,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset:
-            api_key_revoke(api_key=api_key)
+            api_key_revoke(api_key=api_key, by=request.user)
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
 
 
@@ -129,3 +141,34 @@ class PlatformUserAdmin(UserAdmin):
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
         return super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # The state before the form's changes, read from the database (the form has set obj's fields).
+        stored = type(obj).objects.filter(pk=obj.pk).first() if change else None
+        request._credit_access_before = user_access_state(stored) if stored else {}  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "_credit_access_before", {})
+        user_access_changed(user=form.instance, before=before, by=request.user)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(GroupAdmin):
+    """Django's group admin; a change of a role's permissions (superusers only) goes in the audit trail."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        request._credit_group_before = (  # type: ignore[attr-defined]
+            sorted(obj.permissions.values_list("codename", flat=True)) if change else []
+        )
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        group_permissions_changed(
+            group=form.instance, before=getattr(request, "_credit_group_before", []), by=request.user
+        )

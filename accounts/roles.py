@@ -26,13 +26,17 @@ DECIDE_ROLES = frozenset({Role.ANALYST, Role.ADMIN})
 # app_label.model -> actions. "*" means every model of the app.
 ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.ADMIN: {
-        "accounts.*": ("view", "add", "change", "delete"),
-        "scoring.*": ("view", "add", "change", "delete"),
-        "fraud.*": ("view", "add", "change", "delete"),
+        # No "delete" on anything that holds personal data: a person's data goes only through
+        # a GDPR erasure (privacy app), and evidence is never deleted. Draft model versions may go.
+        "accounts.*": ("view", "add", "change"),
+        "scoring.*": ("view", "add", "change"),
+        "scoring.modelversion": ("delete",),
+        "fraud.*": ("view", "add", "change"),
         "fraud.fraudrule": ("activate", "backtest"),
         "fraud.fraudalert": ("assign", "take", "resolve"),
-        "monitoring.*": ("view", "add", "change", "delete"),
-        "privacy.*": ("view",),
+        "monitoring.*": ("view",),
+        # The audit trail, read-only (their own actions are in it); GDPR requests are compliance's.
+        "audit.auditevent": ("view",),
         "django_celery_beat.*": ("view", "add", "change", "delete"),
         "django_celery_results.*": ("view",),
         "auth.user": ("view", "add", "change"),
@@ -74,6 +78,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudcheck": ("view",),
         "monitoring.apicall": ("view",),
         "privacy.*": ("view", "add", "change"),
+        "privacy.gdprrequest": ("approve",),
+        "audit.auditevent": ("view",),
     },
 }
 

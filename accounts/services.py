@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyScope, hash_secret
 from accounts.roles import Role
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -61,24 +62,106 @@ def api_key_create(
 
     prefix = secrets.token_hex(6)
     plain = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    api_key = ApiKey.objects.create(
-        name=name.strip(),
-        prefix=prefix,
-        key_hash=hash_secret(plain),
-        role=role,
-        scopes=sorted(set(scopes)),
-        expires_at=expires_at,
-        created_by=created_by if getattr(created_by, "pk", None) else None,
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            name=name.strip(),
+            prefix=prefix,
+            key_hash=hash_secret(plain),
+            role=role,
+            scopes=sorted(set(scopes)),
+            expires_at=expires_at,
+            created_by=created_by if getattr(created_by, "pk", None) else None,
+        )
+        audit_record(actor=created_by, action="apikey.created", target=api_key, details=_key_details(api_key))
     return IssuedKey(api_key=api_key, plain_key=plain)
 
 
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+def _key_details(api_key: ApiKey) -> dict[str, object]:
+    return {
+        "prefix": api_key.prefix,
+        "key_name": api_key.name,
+        "role": api_key.role,
+        "scopes": list(api_key.scopes),
+        "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
+    }
+
+
+def api_key_update(*, api_key: ApiKey, name: str, expires_at: datetime | None, by: object = None) -> ApiKey:
+    """Rename a key or change its expiry (role, scopes and secret never change: make a new key)."""
+    if not name.strip():
+        raise ValidationError({"name": "A name is required."})
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        before = _key_details(locked)
+        locked.name, locked.expires_at = name.strip(), expires_at
+        locked.save(update_fields=["name", "expires_at"])
+        after = _key_details(locked)
+        if after != before:
+            audit_record(actor=by, action="apikey.changed", target=locked, details={"before": before, "after": after})
+    return locked
+
+
+def api_key_revoke(*, api_key: ApiKey, by: object = None) -> ApiKey:
     """Revoke a key; it is refused from the next request on."""
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-    return api_key
+    with transaction.atomic():
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+            audit_record(actor=by, action="apikey.revoked", target=locked, details=_key_details(locked))
+    api_key.revoked_at = locked.revoked_at
+    return locked
+
+
+def user_access_changed(*, user: AbstractBaseUser, before: dict[str, object], by: object) -> None:
+    """Record a change of a staff user's roles, permissions or status (admin forms call this)."""
+    after = user_access_state(user)
+    if after != before:
+        changed = sorted(k for k in after if after[k] != before.get(k))
+        audit_record(
+            actor=by,
+            action="user.access.changed",
+            target=user,
+            details={"user": user.get_username(), "changed": changed, "before": before, "after": after},
+        )
+
+
+def user_access_state(user: AbstractBaseUser) -> dict[str, object]:
+    """What decides a staff user's access: roles (groups), own permissions, staff/superuser/active flags."""
+    if user.pk is None:
+        return {}
+    return {
+        "groups": sorted(user.groups.values_list("name", flat=True)),  # type: ignore[attr-defined]
+        "permissions": sorted(user.user_permissions.values_list("codename", flat=True)),  # type: ignore[attr-defined]
+        "is_staff": bool(getattr(user, "is_staff", False)),
+        "is_superuser": bool(getattr(user, "is_superuser", False)),
+        "is_active": bool(getattr(user, "is_active", False)),
+    }
+
+
+def group_permissions_changed(*, group: Group, before: list[str], by: object) -> None:
+    """Record a change of a role group's permissions (superusers only, in the admin)."""
+    after = sorted(group.permissions.values_list("codename", flat=True))
+    if after != before:
+        audit_record(
+            actor=by,
+            action="group.permissions.changed",
+            target=group,
+            details={
+                "group": group.name,
+                "added": sorted(set(after) - set(before)),
+                "removed": sorted(set(before) - set(after)),
+            },
+        )
+
+
+def login_record(*, user: AbstractBaseUser, method: str) -> None:
+    """A login that grants at least one role (staff with a role, or a superuser) goes in the trail."""
+    from accounts.roles import user_roles
+
+    roles = sorted(r.value for r in user_roles(user))
+    if roles:
+        audit_record(actor=user, action="auth.login", target=user, details={"method": method, "roles": roles})
 
 
 def api_key_touch(*, api_key: ApiKey, resolution_seconds: int) -> None:
@@ -161,6 +244,7 @@ def oidc_user_sync(
         user.set_unusable_password()
         identity = OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
     user = identity.user
+    before = set(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
     user.email = email[:254]
     user.first_name = first_name[:150]
     user.last_name = last_name[:150]
@@ -172,5 +256,18 @@ def oidc_user_sync(
     identity.roles = sorted(roles)
     identity.last_login_at = timezone.now()
     identity.save(update_fields=["roles", "last_login_at"])
+    granted = set(roles) & set(Role.values)
+    if granted != before:
+        audit_record(
+            actor="system:oidc",
+            action="user.roles.synced",
+            target=user,
+            details={
+                "user": user.get_username(),
+                "added": sorted(granted - before),
+                "removed": sorted(before - granted),
+                "issuer": issuer,
+            },
+        )
     user.__dict__.pop("_credit_roles", None)
     return user

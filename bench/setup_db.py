@@ -1,4 +1,7 @@
-"""Benchmark fixtures inside Django: ``python bench/setup_db.py prepare|count OUTDIR``.
+"""Benchmark fixtures inside Django: ``python bench/setup_db.py prepare|count|erasure OUTDIR``.
+
+``erasure`` times the erasure of a client with 10,000 transactions against a plain
+DELETE of the same rows (``bench/erasure_setup.py``).
 
 ``prepare`` migrates the benchmark database, trains and registers the default credit model
 when it has none (the project's own command), makes an analyst API key, prepares the fraud
@@ -64,5 +67,15 @@ if __name__ == "__main__":
 
     django.setup()
     action = sys.argv[1]
-    payload = prepare(Path(sys.argv[2])) if action == "prepare" else count()
+    if action == "prepare":
+        payload = prepare(Path(sys.argv[2]))
+    elif action == "erasure":
+        from django.core.management import call_command
+
+        from bench.erasure_setup import run_erasure_bench
+
+        call_command("migrate", verbosity=0, interactive=False)
+        payload = run_erasure_bench(transactions=int(sys.argv[3]) if len(sys.argv) > 3 else 10_000)
+    else:
+        payload = count()
     print("SETUP " + json.dumps(payload, default=str))

@@ -112,7 +112,10 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_prometheus",
     "axes",
-    # Project apps. Dependencies point one way: monitoring and privacy read the others.
+    "pgtrigger",
+    # Project apps. Dependencies point one way: monitoring and privacy read the others;
+    # audit is read by nobody and written by everybody (one service, audit_record).
+    "audit",
     "accounts",
     "scoring",
     "fraud",
@@ -437,6 +440,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "monitoring.tasks.heartbeat",
         "schedule": crontab(minute="*/5"),  # every 5 minutes
     },
+    "privacy-retention": {
+        "task": "privacy.tasks.retention_run",
+        "schedule": crontab(hour=2, minute=30),  # nightly, 02:30 UTC
+    },
 }
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -525,6 +532,22 @@ API_CALL_LOG_ENABLED = env_bool("API_CALL_LOG_ENABLED", True)
 API_CALL_LOG_FLUSH_SECONDS = env_float("API_CALL_LOG_FLUSH_SECONDS", 1.0, minimum=0)
 API_CALL_LOG_BATCH_SIZE = env_int("API_CALL_LOG_BATCH_SIZE", 200, minimum=1)
 PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# --- Privacy: GDPR requests and retention (docs/privacy.md) -------------------------------
+# A request is answered within one month of receipt (GDPR Art. 12(3)); the compliance front
+# page lists open requests due within GDPR_DUE_SOON_DAYS, and those overdue.
+GDPR_RESPONSE_DAYS = env_int("GDPR_RESPONSE_DAYS", 30, minimum=1)
+GDPR_DUE_SOON_DAYS = env_int("GDPR_DUE_SOON_DAYS", 7, minimum=0)
+# How long records are kept, in days after their date (the nightly retention job deletes
+# older ones; an erasure keeps only what is within these periods, pseudonymised).
+# Credit decisions and their applications: creditworthiness records, and AI Act logs of
+# high-risk credit scoring (at least 6 months).
+RETENTION_CREDIT_DECISION_DAYS = env_int("RETENTION_CREDIT_DECISION_DAYS", 5 * 365, minimum=183)
+# Transactions, fraud checks and resolved alerts: AML Directive (EU) 2015/849 Art. 40, 5 years.
+RETENTION_TRANSACTION_DAYS = env_int("RETENTION_TRANSACTION_DAYS", 5 * 365, minimum=1)
+API_CALL_LOG_RETENTION_DAYS = env_int("API_CALL_LOG_RETENTION_DAYS", 180, minimum=1)
+# Closed GDPR requests and their certificates (accountability, Art. 5(2)).
+RETENTION_GDPR_REQUEST_DAYS = env_int("RETENTION_GDPR_REQUEST_DAYS", 5 * 365, minimum=1)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))

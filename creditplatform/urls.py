@@ -36,3 +36,7 @@ urlpatterns = [
 admin.site.site_header = "Credit decision platform"
 admin.site.site_title = "Credit decision platform"
 admin.site.index_title = "Back office"
+# The front page adds, for compliance officers, the GDPR requests due soon or overdue.
+admin.site.index_template = "admin/credit_index.html"
+# No bulk delete anywhere: a person's data goes only through a GDPR erasure, evidence never.
+admin.site.disable_action("delete_selected")

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from audit.services import audit_record
 from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
 from fraud.config import FraudConfig, configs, fraud_config
 from fraud.decision import combined_score, decide, risk_level
@@ -271,6 +272,7 @@ def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "",
         fraud_rule_check(**values)
         if current.pk and all(getattr(current, name) == values[name] for name in RULE_FIELDS):
             return current
+        created = current.pk is None
         for name, value in values.items():
             setattr(current, name, value)
         current.version += 1
@@ -279,12 +281,33 @@ def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "",
         current.updated_by = user if getattr(user, "pk", None) else None
         current.full_clean()
         current.save()
-        FraudRuleVersion.objects.create(
+        version = FraudRuleVersion.objects.create(
             rule=current,
             version=current.version,
             note=note[:200],
             created_by=current.updated_by,
             **{name: getattr(current, name) for name in RULE_FIELDS},
+        )
+        if created:
+            action = "fraud.rule.created"
+        elif current.is_active != was_active:
+            action = "fraud.rule.activated" if current.is_active else "fraud.rule.deactivated"
+        else:
+            action = "fraud.rule.changed"
+        audit_record(
+            actor=user,
+            action=action,
+            target=current,
+            details={
+                "name": current.name,
+                "version": current.version,
+                "is_active": current.is_active,
+                "action": current.action,
+                "weight": current.weight,
+                # The condition and the note stay in the version row: free text may name a
+                # beneficiary or a client, and the trail can never be erased.
+                "rule_version_id": version.pk,
+            },
         )
         transaction.on_commit(configs.invalidate)
     return current
@@ -394,6 +417,7 @@ def fraud_settings_update(*, user: Any, review_threshold: float | None, block_th
     """Change the score thresholds (admins); every process follows within FRAUD_CONFIG_REFRESH_SECONDS."""
     with transaction.atomic():
         row, _ = FraudSettings.objects.select_for_update().get_or_create(pk=1)
+        before = {"review_threshold": row.review_threshold, "block_threshold": row.block_threshold}
         row.review_threshold = review_threshold
         row.block_threshold = block_threshold
         row.updated_by = user if getattr(user, "pk", None) else None
@@ -401,5 +425,14 @@ def fraud_settings_update(*, user: Any, review_threshold: float | None, block_th
         if review_threshold is not None and review_threshold >= block_threshold:
             raise ValidationError({"review_threshold": "The review threshold is below the block threshold."})
         row.save()
+        audit_record(
+            actor=user,
+            action="fraud.thresholds.changed",
+            target=row,
+            details={
+                "before": before,
+                "after": {"review_threshold": review_threshold, "block_threshold": block_threshold},
+            },
+        )
         transaction.on_commit(configs.invalidate)
     return row

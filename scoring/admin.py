@@ -32,6 +32,11 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # The external id is the link every other system holds: fixed once created.
         return [*self.readonly_fields, "client_id"] if obj else self.readonly_fields
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Nobody deletes a person here, not even a superuser: that bypasses the request, the
+        # legal holds and the certificate. A GDPR erasure request is the only way.
+        return False
+
 
 @admin.register(CreditApplication)
 class CreditApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -41,6 +46,9 @@ class CreditApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ["client"]
     raw_id_fields = ["client"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # personal data and decision records: GDPR erasure or the retention job only
 
 
 def _metric(obj: ModelVersion, name: str) -> Any:
@@ -202,7 +210,7 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Retire", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for model_version in queryset:
-            model_version_retire(model_version=model_version)
+            model_version_retire(model_version=model_version, user=request.user)
             self.log_change(request, model_version, "Retired.")
         self.message_user(request, f"{queryset.count()} version(s) retired.", messages.SUCCESS)
 

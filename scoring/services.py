@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
 from scoring.ml.predictor import get_model
@@ -89,6 +90,12 @@ def model_version_register(
         ModelArtifact.objects.create(
             model_version=model_version, content=artifact, size=len(artifact), reference_data=reference_data or {}
         )
+        audit_record(
+            actor=created_by,
+            action="model.registered",
+            target=model_version,
+            details={"purpose": purpose, "version": version, "sha256": model_version.sha256, "threshold": threshold},
+        )
     return model_version
 
 
@@ -114,22 +121,46 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
         except ModelArtifact.DoesNotExist as exc:
             raise ArtifactError("This version has no model file.") from exc
         load_booster(content, FeatureSchema.from_list(locked.feature_schema), expected_sha256=locked.sha256)
-        ModelVersion.objects.select_for_update().filter(purpose=locked.purpose, status=status).exclude(
-            pk=locked.pk
-        ).update(status=ModelStatus.RETIRED)
+        displaced = (
+            ModelVersion.objects.select_for_update().filter(purpose=locked.purpose, status=status).exclude(pk=locked.pk)
+        )
+        retired = list(displaced.values_list("version", flat=True))
+        displaced.update(status=ModelStatus.RETIRED)
+        previous_status = locked.status
         locked.status = status
         locked.activated_at = timezone.now()
         locked.activated_by = user if getattr(user, "pk", None) else None
         locked.save(update_fields=["status", "activated_at", "activated_by"])
+        audit_record(
+            actor=user,
+            action="model.activated",
+            target=locked,
+            details={
+                "purpose": locked.purpose,
+                "version": locked.version,
+                "status": status,
+                "previous_status": previous_status,
+                "retired": retired,
+                "threshold": locked.threshold,
+            },
+        )
         transaction.on_commit(model_cache.invalidate)
     return locked
 
 
-def model_version_retire(*, model_version: ModelVersion) -> ModelVersion:
+def model_version_retire(*, model_version: ModelVersion, user: Any = None) -> ModelVersion:
     """Take a version out of service (a purpose may then have no champion: /score answers 503)."""
     with transaction.atomic():
-        updated = ModelVersion.objects.filter(pk=model_version.pk).exclude(status=ModelStatus.RETIRED)
-        updated.update(status=ModelStatus.RETIRED)
+        locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+        if locked.status != ModelStatus.RETIRED:
+            previous_status = locked.status
+            ModelVersion.objects.filter(pk=locked.pk).update(status=ModelStatus.RETIRED)
+            audit_record(
+                actor=user,
+                action="model.retired",
+                target=locked,
+                details={"purpose": locked.purpose, "version": locked.version, "previous_status": previous_status},
+            )
         transaction.on_commit(model_cache.invalidate)
     model_version.refresh_from_db()
     return model_version

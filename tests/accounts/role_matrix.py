@@ -13,8 +13,10 @@ Principals:
 
 Adding an endpoint: append rows built with ``api(...)`` (API) or ``page(...)`` (admin).
 Paths may use the placeholders filled by the ``matrix_objects`` fixture: ``{client_id}``
-(a Client's external id), ``{client_pk}``, ``{api_key_pk}``, ``{superuser_pk}``; extend
-that fixture when a row needs another object. Examples for the routes still to come::
+(a Client's external id), ``{client_pk}``, ``{api_key_pk}``, ``{superuser_pk}``, the GDPR
+requests in each state (``{erasure_request_pk}``, ``{access_request_pk}``,
+``{approved_access_pk}``, ``{held_erasure_pk}``, ``{done_erasure_pk}``), ``{legal_hold_pk}``
+and ``{audit_event_pk}``; extend that fixture when a row needs another object. Examples for the routes still to come::
 
     api("POST", "/api/v1/score", body={"age": 35, "revenu": 50000, "historique_impaye": 1},
         admin=201, analyst=201, viewer=403, compliance=403, anonymous=401,
@@ -101,6 +103,8 @@ STAFF = STAFF_ROLES
 READERS = ("admin", "analyst", "viewer")
 DECIDERS = ("admin", "analyst")
 ADMIN = ("admin",)
+COMPLIANCE = ("compliance",)
+AUDIT_READERS = ("admin", "compliance")
 
 # Status sets reused by API rows.
 READ = dict(
@@ -230,7 +234,11 @@ MATRIX: list[Row] = [
     page("/admin/scoring/client/", view=STAFF),
     page("/admin/scoring/client/add/", view=DECIDERS),
     page("/admin/scoring/client/{client_pk}/change/", view=STAFF, note="viewer and compliance: read-only form"),
-    page("/admin/scoring/client/{client_pk}/delete/", view=ADMIN),
+    page(
+        "/admin/scoring/client/{client_pk}/delete/",
+        view=(),
+        note="nobody deletes a person in the admin: a GDPR erasure request is the only way",
+    ),
     page("/admin/scoring/creditapplication/", view=STAFF),
     page("/admin/scoring/creditapplication/add/", view=DECIDERS),
     page("/admin/scoring/decision/", view=STAFF),
@@ -303,6 +311,55 @@ MATRIX: list[Row] = [
     page("/admin/django_celery_beat/clockedschedule/", view=ADMIN),
     page("/admin/django_celery_results/taskresult/", view=ADMIN),
     page("/admin/django_celery_results/groupresult/", view=ADMIN),
+    # ---- Audit trail: read-only for everyone ----------------------------------------------
+    page("/admin/audit/auditevent/", view=AUDIT_READERS),
+    page("/admin/audit/auditevent/{audit_event_pk}/change/", view=AUDIT_READERS, note="read-only page"),
+    page(
+        "/admin/audit/auditevent/{audit_event_pk}/change/",
+        method="POST",
+        ok=302,
+        view=(),
+        form={"action": "x"},
+        note="no role edits an event",
+    ),
+    page("/admin/audit/auditevent/{audit_event_pk}/delete/", view=(), note="no role deletes an event"),
+    page("/admin/audit/auditevent/add/", view=(), note="events are written by the platform only"),
+    page("/admin/audit/auditevent/verify/", view=AUDIT_READERS, ok=302, note="walks the hash chain"),
+    # ---- GDPR requests and legal holds: compliance only ------------------------------------
+    page("/admin/privacy/gdprrequest/", view=COMPLIANCE),
+    page("/admin/privacy/gdprrequest/add/", view=COMPLIANCE),
+    page("/admin/privacy/gdprrequest/{erasure_request_pk}/change/", view=COMPLIANCE, note="read-only; buttons"),
+    page("/admin/privacy/gdprrequest/{erasure_request_pk}/delete/", view=(), note="requests are never deleted"),
+    page(
+        "/admin/privacy/gdprrequest/{access_request_pk}/approve/",
+        method="POST",
+        ok=302,
+        view=COMPLIANCE,
+        form={},
+        note="approve (an erasure: another officer than its recorder)",
+    ),
+    page("/admin/privacy/gdprrequest/{erasure_request_pk}/reject/", view=COMPLIANCE),
+    page(
+        "/admin/privacy/gdprrequest/{held_erasure_pk}/run/",
+        method="POST",
+        ok=302,
+        view=COMPLIANCE,
+        form={},
+        note="run an approved (deferred) erasure again",
+    ),
+    page("/admin/privacy/gdprrequest/{approved_access_pk}/export/", view=COMPLIANCE, note="access export (JSON)"),
+    page("/admin/privacy/gdprrequest/{done_erasure_pk}/certificate/", view=COMPLIANCE, note="erasure certificate"),
+    page("/admin/privacy/legalhold/", view=COMPLIANCE),
+    page("/admin/privacy/legalhold/add/", view=COMPLIANCE),
+    page("/admin/privacy/legalhold/{legal_hold_pk}/delete/", view=(), note="holds are released, never deleted"),
+    page(
+        "/admin/privacy/legalhold/",
+        method="POST",
+        ok=302,
+        view=COMPLIANCE,
+        form={"action": "release_holds", "_selected_action": ["{legal_hold_pk}"]},
+        note="action: release holds",
+    ),
     # ---- Admin actions -----------------------------------------------------------------
     page(
         "/admin/accounts/apikey/",

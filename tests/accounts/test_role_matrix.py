@@ -20,8 +20,21 @@ CELLS = [(row, principal) for row in MATRIX for principal in PRINCIPALS]
 API_PREFIXES = ("api/", "score", "fraude", "metrics")
 
 
+GDPR_PLACEHOLDERS = (
+    "erasure_request_pk",
+    "access_request_pk",
+    "approved_access_pk",
+    "held_erasure_pk",
+    "done_erasure_pk",
+    "legal_hold_pk",
+    "audit_event_pk",
+)
+
+
 @pytest.fixture
-def matrix_objects(db: None, api_key_for: Callable[..., str], trained_credit: TrainedModel) -> dict[str, Any]:
+def matrix_objects(
+    request: pytest.FixtureRequest, db: None, api_key_for: Callable[..., str], trained_credit: TrainedModel
+) -> dict[str, Any]:
     """The rows' placeholders: objects each cell may point at."""
     from accounts.models import ApiKey
     from fraud.models import FraudRule
@@ -39,7 +52,13 @@ def matrix_objects(db: None, api_key_for: Callable[..., str], trained_credit: Tr
     mine, theirs = FraudAlertFactory(), FraudAlertFactory()
     fraud_alert_take(alert=mine, user=analyst)
     fraud_alert_take(alert=theirs, user=colleague)
+    # GDPR requests cost an erasure to set up: made only for the rows that point at them.
+    callspec = getattr(request.node, "callspec", None)
+    row = callspec.params.get("row") if callspec else None
+    needs_gdpr = row is None or any(name in repr(row) for name in GDPR_PLACEHOLDERS)
+    gdpr = _gdpr_objects(client) if needs_gdpr else {}
     return {
+        **gdpr,
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,
         "rule_pk": FraudRule.objects.get(name="high_amount").pk,
         "draft_rule_pk": FraudRule.objects.create(name="draft_rule", condition="amount > 1").pk,
@@ -62,6 +81,34 @@ def matrix_objects(db: None, api_key_for: Callable[..., str], trained_credit: Tr
             threshold_used=0.3,
             caller="user:0",
         ).pk,
+    }
+
+
+def _gdpr_objects(client: Any) -> dict[str, Any]:
+    """GDPR requests in each state, a legal hold and an audit event, for the privacy rows."""
+    from audit.models import AuditEvent
+    from privacy.services import erasure_execute, gdpr_request_approve, gdpr_request_record, legal_hold_place
+    from tests.factories import ClientFactory, UserFactory
+
+    first = UserFactory(username="officer-one", roles=[Role.COMPLIANCE])
+    second = UserFactory(username="officer-two", roles=[Role.COMPLIANCE])
+
+    def request(kind: str, person: Any) -> Any:
+        return gdpr_request_record(kind=kind, client=person, by=first)
+
+    held_client = ClientFactory()
+    hold = legal_hold_place(client=held_client, reason="legal_claim", by=first)
+    held = gdpr_request_approve(request=request("erasure", held_client), by=second)
+    done = gdpr_request_approve(request=request("erasure", ClientFactory()), by=second, enqueue=False)
+    erasure_execute(request=done)
+    return {
+        "erasure_request_pk": request("erasure", client).pk,
+        "access_request_pk": request("access", client).pk,
+        "approved_access_pk": gdpr_request_approve(request=request("access", client), by=second).pk,
+        "held_erasure_pk": held.pk,
+        "done_erasure_pk": done.pk,
+        "legal_hold_pk": hold.pk,
+        "audit_event_pk": AuditEvent.objects.order_by("-seq").values_list("pk", flat=True)[0],
     }
 
 

@@ -1,0 +1,128 @@
+"""The retention map of the whole platform: every app's ``privacy.py``, collected and checked.
+
+``retention_map()`` is what erasure, the access export and the retention job follow;
+``uncovered_fields()`` is what the coverage test asserts is empty; ``markdown_table()`` is
+what docs/privacy.md prints (``python manage.py privacy_map --write``).
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+from django.utils.module_loading import module_has_submodule
+
+from creditplatform.retention import Rows, Table
+
+
+@dataclass(frozen=True)
+class MappedTable:
+    """A declared table with its model resolved."""
+
+    spec: Table
+    model: type[models.Model]
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
+
+    def retention_days(self) -> int | None:
+        retention = self.spec.retention
+        if retention is None:
+            return None
+        if retention.setting:
+            return int(getattr(settings, retention.setting))
+        return retention.days
+
+
+def declared_tables() -> list[Table]:
+    """``RETENTION_MAP`` of every installed app that has a ``privacy`` module, in app order."""
+    tables: list[Table] = []
+    for config in apps.get_app_configs():
+        if module_has_submodule(config.module, "privacy"):
+            module = import_module(f"{config.name}.privacy")
+            tables.extend(getattr(module, "RETENTION_MAP", []))
+    return tables
+
+
+@cache
+def retention_map() -> tuple[MappedTable, ...]:
+    """Every declared table, children before parents (the order erasure and retention work in)."""
+    mapped: dict[type[models.Model], MappedTable] = {}
+    for spec in declared_tables():
+        model = apps.get_model(spec.model)
+        if model in mapped:
+            raise ValueError(f"{spec.model} is declared twice in the retention map")
+        unknown = set(spec.columns) - {f.name for f in model._meta.get_fields() if f.concrete}
+        if unknown:
+            raise ValueError(f"{spec.model}: the retention map names unknown fields {sorted(unknown)}")
+        mapped[model] = MappedTable(spec, model)
+    graph: dict[type[models.Model], set[type[models.Model]]] = {model: set() for model in mapped}
+    for model in mapped:
+        for field in model._meta.concrete_fields:
+            target = field.related_model if field.is_relation else None
+            if isinstance(target, type) and target in mapped and target is not model:
+                graph[target].add(model)  # the referencing model goes first
+    return tuple(mapped[model] for model in graphlib.TopologicalSorter(graph).static_order())
+
+
+def tables_about_clients() -> list[MappedTable]:
+    return [t for t in retention_map() if t.spec.subject is not None]
+
+
+def uncovered_fields(models_: Iterable[type[models.Model]] | None = None) -> list[str]:
+    """``app.Model.field`` of every concrete field the map does not cover (empty when complete)."""
+    declared = {t.model: set(t.spec.columns) for t in retention_map()}
+    missing = []
+    for model in models_ if models_ is not None else apps.get_models():
+        fields = [f.name for f in model._meta.get_fields() if f.concrete]
+        covered = declared.get(model, set())
+        missing += [f"{model._meta.label}.{name}" for name in fields if name not in covered]
+    return missing
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _columns_cell(table: MappedTable) -> str:
+    spec = table.spec
+    groups: dict[str, list[str]] = {}
+    for name, column in spec.columns.items():
+        if spec.rows is Rows.NOT_ABOUT_CLIENTS or column.erasure.value == "kept":
+            if column.kind.value in ("technical",):
+                continue
+            key = f"{column.kind.value} (kept)"
+        else:
+            key = column.erasure.value
+        note = f" ({column.note})" if column.note and key != "technical (kept)" else ""
+        groups.setdefault(key, []).append(f"`{name}`{note}")
+    if not groups:
+        return "no personal data"
+    return " · ".join(f"**{key}**: {', '.join(names)}" for key, names in groups.items())
+
+
+def markdown_table() -> str:
+    """The map as Markdown: one row per table, with what erasure and retention do to it."""
+    lines = [
+        "| table | what it holds | the person's rows on erasure | retention | columns |",
+        "|---|---|---|---|---|",
+    ]
+    for table in sorted(retention_map(), key=lambda t: t.label.lower()):
+        spec = table.spec
+        retention = "–"
+        if spec.retention is not None:
+            period = f"`{spec.retention.setting}`" if spec.retention.setting else f"{spec.retention.days} days"
+            retention = f"{period} after `{spec.retention.date_field}`"
+            if spec.retention.basis not in spec.basis:
+                retention += f": {spec.retention.basis}"
+        rows = spec.rows.value + (f". {spec.basis}" if spec.basis else "")
+        cells = [f"`{table.label}`", _cell(spec.about), _cell(rows), _cell(retention), _cell(_columns_cell(table))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,122 @@
+"""Retention map of the scoring app (see creditplatform.retention and docs/privacy.md)."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from creditplatform.retention import Column, DataKind, Erasure, Retention, Rows, Table, staff, technical
+
+K, E = DataKind, Erasure
+
+DECISION_RECORDS = (
+    "Credit decision records: consumer-credit creditworthiness documentation (CCD2 Art. 18, EBA GL/2020/06) "
+    "and AI Act logs of high-risk credit scoring (Art. 12/19, at least 6 months); GDPR Art. 17(3)(b)/(e)"
+)
+
+RETENTION_MAP = [
+    Table(
+        model="scoring.Client",
+        about="A client's identity, by the external id the bank's systems use",
+        subject="",
+        rows=Rows.KEEP_WHILE_REFERENCED,
+        basis="Only as the anonymous anchor of kept records: identity emptied, external id replaced",
+        retention=Retention(
+            date_field="erased_at",
+            days=0,
+            basis="An erased client's row goes as soon as no kept record points at it",
+            keep_if=Q(erased_at__isnull=True),
+        ),
+        columns={
+            "id": Column(K.TECHNICAL),
+            "client_id": Column(K.IDENTIFIER, E.TOKEN, "replaced by erased-<random>"),
+            "first_name": Column(K.IDENTITY, E.CLEAR),
+            "last_name": Column(K.IDENTITY, E.CLEAR),
+            "email": Column(K.CONTACT, E.CLEAR),
+            "phone": Column(K.CONTACT, E.CLEAR),
+            "birth_date": Column(K.IDENTITY, E.CLEAR),
+            "address": Column(K.CONTACT, E.CLEAR),
+            "erased_at": Column(K.TECHNICAL, E.NOW),
+            **technical("created_at", "updated_at"),
+        },
+    ),
+    Table(
+        model="scoring.CreditApplication",
+        about="A credit application: amount asked and the applicant's declared facts",
+        subject="client",
+        rows=Rows.KEEP_WHILE_REFERENCED,
+        basis="Part of a kept decision record; an application no decision refers to is deleted",
+        retention=Retention(date_field="created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS),
+        columns={
+            "id": Column(K.TECHNICAL),
+            "client": Column(K.LINK, E.KEEP, "points at the pseudonymised client"),
+            "application_id": Column(K.IDENTIFIER, E.CLEAR, "the caller's reference, linkable in its systems"),
+            "amount": Column(K.FINANCIAL),
+            "duration_months": Column(K.FINANCIAL),
+            "purpose": Column(K.FINANCIAL),
+            "declared_income": Column(K.FINANCIAL),
+            "age": Column(K.DECISION),
+            "past_payment_incidents": Column(K.DECISION),
+            "employment_years": Column(K.DECISION),
+            "extra": Column(K.DECISION, E.STRIP_IDENTIFIERS),
+            **technical("status", "created_at", "updated_at"),
+        },
+    ),
+    Table(
+        model="scoring.Decision",
+        about="A credit decision: inputs the model saw, score, outcome, reasons, model version",
+        subject="client",
+        rows=Rows.PSEUDONYMISE,
+        basis=DECISION_RECORDS,
+        retention=Retention(date_field="created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS),
+        columns={
+            "id": Column(K.TECHNICAL),
+            "client": Column(K.LINK, E.KEEP, "points at the pseudonymised client"),
+            "application": Column(K.LINK),
+            "model_version": Column(K.TECHNICAL),
+            "features": Column(K.DECISION, E.STRIP_IDENTIFIERS, "model inputs; identifier keys removed"),
+            "probability_default": Column(K.DECISION),
+            "prediction": Column(K.DECISION),
+            "decision": Column(K.DECISION),
+            "risk_level": Column(K.DECISION),
+            "threshold_used": Column(K.DECISION),
+            "reasons": Column(K.DECISION),
+            "shadow_model_version": Column(K.TECHNICAL),
+            "shadow_probability": Column(K.DECISION),
+            "shadow_prediction": Column(K.DECISION),
+            "latency_ms": Column(K.TECHNICAL),
+            "caller": Column(K.STAFF, E.KEEP, "apikey:<prefix> or user:<id> of the caller"),
+            "idempotency_key": Column(K.IDENTIFIER, E.CLEAR, "chosen by the caller: may embed its reference"),
+            "request_hash": Column(K.IDENTIFIER, E.CLEAR, "hash of a body that named the person"),
+            "created_at": Column(K.TECHNICAL),
+        },
+    ),
+    Table(
+        model="scoring.ModelVersion",
+        about="The model registry (versions, schemas, metrics, thresholds)",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        columns={
+            **technical(
+                "id",
+                "purpose",
+                "version",
+                "status",
+                "sha256",
+                "feature_schema",
+                "metrics",
+                "dataset",
+                "threshold",
+                "activated_at",
+                "created_at",
+            ),
+            "notes": Column(K.STAFF, E.KEEP, "written by admins about the model"),
+            **staff("created_by", "activated_by"),
+        },
+    ),
+    Table(
+        model="scoring.ModelArtifact",
+        about="A model file and a sample of its training inputs (drift reference)",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis="Training data come from the shipped data sets (or the bank's own file), not from clients' requests",
+        columns=technical("id", "model_version", "content", "size", "reference_data"),
+    ),
+]

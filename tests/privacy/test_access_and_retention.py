@@ -1,0 +1,182 @@
+"""Access exports, the nightly retention job and the compliance front page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from audit.models import AuditEvent
+from fraud.models import FraudAlert, Transaction
+from monitoring.models import ApiCall
+from privacy.models import RequestStatus
+from privacy.services import access_export, gdpr_request_approve, gdpr_request_record, retention_apply
+from privacy.tasks import retention_run
+from scoring.models import Client, CreditApplication, Decision
+from tests.factories import ClientFactory, FraudAlertFactory, FraudCheckFactory, TransactionFactory
+from tests.privacy.conftest import make_history
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_access_export_is_one_json_document_with_everything_held(person: Any, officers: tuple[Any, Any]) -> None:
+    request = gdpr_request_record(kind="access", client=person, by=officers[0], details="Asked by e-mail")
+    gdpr_request_approve(request=request, by=officers[0])
+    body, filename = access_export(request=request, by=officers[1])
+    document = json.loads(body)
+    tables = {t["table"]: t for t in document["tables"]}
+    assert filename == f"access-export-{request.pk}.json"
+    assert tables["scoring.Client"]["rows"][0]["email"] == "camille.zqx@example.test"
+    assert len(tables["fraud.Transaction"]["rows"]) == 4
+    assert {row["beneficiary"] for row in tables["fraud.Transaction"]["rows"]} >= {"DE89370400440532013000"}
+    assert tables["scoring.Decision"]["rows"][0]["features"]["revenu"] == 3200
+    assert "2015/849" in tables["fraud.Transaction"]["why_kept"] and tables["fraud.Transaction"]["retention"]
+    assert "recorded_by" not in tables["privacy.GdprRequest"]["rows"][0]  # staff columns are not the person's
+
+
+def test_the_export_completes_the_request_and_is_itself_audited(person: Any, officers: tuple[Any, Any]) -> None:
+    request = gdpr_request_record(kind="access", client=person, by=officers[0])
+    with pytest.raises(ValidationError):
+        access_export(request=request, by=officers[0])  # not approved yet
+    gdpr_request_approve(request=request, by=officers[1])
+    body, _ = access_export(request=request, by=officers[0])
+    request.refresh_from_db()
+    assert request.status == RequestStatus.DONE and request.completed_by == "officer-a"
+    event = AuditEvent.objects.filter(action="privacy.access.exported").get()
+    assert event.target_id == str(request.pk) and event.details["bytes"] == len(body)
+    assert event.details["rows"]["fraud.Transaction"] == 4
+    assert "Zqxmartin" not in json.dumps(event.details)
+    access_export(request=request, by=officers[1])  # downloading again is possible, and audited again
+    assert AuditEvent.objects.filter(action="privacy.access.exported").count() == 2
+
+
+def test_compliance_downloads_the_export_from_the_admin(
+    person: Any, officers: tuple[Any, Any], client_as: Callable[[str | None], APIClient]
+) -> None:
+    request = gdpr_request_approve(
+        request=gdpr_request_record(kind="access", client=person, by=officers[0]), by=officers[1]
+    )
+    response = client_as("compliance").get(f"/admin/privacy/gdprrequest/{request.pk}/export/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="access-export-{request.pk}.json"'
+    assert json.loads(response.content)["subject"] == {"client_id": "C7001"}
+    assert client_as("admin").get(f"/admin/privacy/gdprrequest/{request.pk}/export/").status_code == 403
+
+
+def test_the_retention_job_deletes_what_passed_its_period_and_reports_it(settings: Any) -> None:
+    old, recent = ClientFactory(), ClientFactory()
+    make_history(old, days_ago=800, resolved_alert=True)
+    make_history(recent, days_ago=1, resolved_alert=False)
+    open_alert = FraudAlertFactory(
+        fraud_check=FraudCheckFactory(
+            transaction=TransactionFactory(client=old, timestamp=timezone.now() - dt.timedelta(days=800))
+        )
+    )
+    ApiCall.objects.create(request_id="r1", method="GET", endpoint="/x", status_code=200, latency_ms=1)
+    ApiCall.objects.filter(request_id="r1").update(created_at=timezone.now() - dt.timedelta(days=200))
+    settings.RETENTION_TRANSACTION_DAYS = 730
+    settings.API_CALL_LOG_RETENTION_DAYS = 180
+
+    report = retention_run.delay().get()
+
+    assert Transaction.objects.filter(client=old).count() == 1  # the one under an open alert
+    assert FraudAlert.objects.filter(pk=open_alert.pk).exists()
+    assert Transaction.objects.filter(client=recent).count() == 3
+    assert not ApiCall.objects.filter(request_id="r1").exists()
+    assert Decision.objects.filter(client=old).count() == 1  # decisions: 5 years
+    assert report["deleted"]["fraud.Transaction"] == 4
+    event = AuditEvent.objects.filter(action="retention.applied").get()
+    assert event.actor == "system:retention" and event.details["deleted"]["monitoring.ApiCall"] == 1
+
+
+def test_the_retention_job_removes_erased_clients_once_nothing_refers_to_them(
+    person: Any, officers: tuple[Any, Any], settings: Any
+) -> None:
+    request = gdpr_request_record(kind="erasure", client=person, by=officers[0])
+    gdpr_request_approve(request=request, by=officers[1], enqueue=False)
+    from privacy.services import erasure_execute
+
+    erasure_execute(request=request)
+    assert Client.objects.filter(pk=person.pk).exists()  # the anchor of kept records
+    later = timezone.now() + dt.timedelta(days=5 * 365 + 10)
+    retention_apply(now=later)
+    assert not Client.objects.filter(pk=person.pk).exists()
+    assert not CreditApplication.objects.filter(client_id=person.pk).exists()
+
+
+def test_the_retention_job_runs_deferred_erasures_once_their_hold_is_lifted(officers: tuple[Any, Any]) -> None:
+    from fraud.services import fraud_alert_resolve, fraud_alert_take
+    from tests.factories import UserFactory
+
+    client = ClientFactory(last_name="Waiting")
+    alert = FraudAlertFactory(fraud_check=FraudCheckFactory(transaction=TransactionFactory(client=client)))
+    request = gdpr_request_approve(
+        request=gdpr_request_record(kind="erasure", client=client, by=officers[0]), by=officers[1], enqueue=False
+    )
+    assert retention_apply()["erasures_done"] == []
+    analyst = UserFactory(username="analyst-w", roles=["analyst"])
+    fraud_alert_take(alert=alert, user=analyst)
+    fraud_alert_resolve(alert=alert, user=analyst, resolution="confirmed_fraud", comment="Card stolen.")
+    assert retention_apply()["erasures_done"] == [request.pk]
+    assert Client.objects.get(pk=client.pk).last_name == ""
+
+
+def test_the_front_page_lists_requests_due_soon_and_overdue_for_compliance(
+    person: Any, officers: tuple[Any, Any], client_as: Callable[[str | None], APIClient]
+) -> None:
+    now = timezone.now()
+    overdue = gdpr_request_record(kind="access", client=person, by=officers[0], received_at=now - dt.timedelta(days=40))
+    soon = gdpr_request_record(kind="erasure", client=person, by=officers[0], received_at=now - dt.timedelta(days=26))
+    later = gdpr_request_record(kind="access", client=person, by=officers[0], received_at=now - dt.timedelta(days=1))
+    page = client_as("compliance").get("/admin/").content.decode()
+    assert 'id="gdpr-due"' in page
+    assert f"/admin/privacy/gdprrequest/{overdue.pk}/change/" in page and "overdue by" in page
+    assert f"/admin/privacy/gdprrequest/{soon.pk}/change/" in page
+    assert f"/admin/privacy/gdprrequest/{later.pk}/change/" not in page
+    for role in ("admin", "analyst", "viewer"):
+        assert 'id="gdpr-due"' not in client_as(role).get("/admin/").content.decode()
+
+
+def test_no_role_deletes_a_client_in_the_admin(
+    person: Any, client_as: Callable[[str | None], APIClient], django_user_model: Any
+) -> None:
+    superuser = django_user_model.objects.create_superuser("root-x", "r@example.test", "pw-unused-123")
+    api = APIClient()
+    api.force_login(superuser)
+    assert api.get(f"/admin/scoring/client/{person.pk}/delete/").status_code == 403
+    listing = api.get("/admin/scoring/client/").content.decode()
+    assert "delete_selected" not in listing
+    assert Client.objects.filter(pk=person.pk).exists()
+
+
+def test_the_add_form_shows_the_services_errors_instead_of_failing(
+    officers: tuple[Any, Any], client_as: Callable[[str | None], APIClient]
+) -> None:
+    erased = ClientFactory(erased_at=timezone.now())
+    future = timezone.now() + dt.timedelta(days=3)
+    response = client_as("compliance").post(
+        "/admin/privacy/gdprrequest/add/",
+        {
+            "kind": "erasure",
+            "client": erased.pk,
+            "received_at_0": future.strftime("%Y-%m-%d"),
+            "received_at_1": "10:00:00",
+            "details": "",
+        },
+        format="multipart",
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "This client was erased" in page and "cannot be received in the future" in page
+    hold = client_as("compliance").post(
+        "/admin/privacy/legalhold/add/",
+        {"client": erased.pk, "reason": "legal_claim", "until": "2001-01-01", "details": ""},
+        format="multipart",
+    )
+    assert hold.status_code == 200 and "A hold ends today or later." in hold.content.decode()

@@ -1,0 +1,259 @@
+"""Erasure: the map applied to one person, the workflow around it, the certificate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from fraud.models import FraudAlert, FraudCheck, Transaction
+from privacy.models import GdprRequest, RequestStatus
+from privacy.services import (
+    certificate_download,
+    erasure_execute,
+    gdpr_request_approve,
+    gdpr_request_record,
+    gdpr_request_reject,
+    legal_hold_place,
+    legal_hold_release,
+)
+from scoring.models import Client, CreditApplication, Decision
+from tests.factories import ClientFactory, UserFactory
+from tests.privacy.conftest import make_history
+
+pytestmark = pytest.mark.django_db
+
+IDENTIFIERS = ["C7001", "Camille", "Zqxmartin", "camille.zqx@example.test", "+33 6 99 88 77 66", "rue Zqx"]
+
+
+def _erase(person: Any, officers: tuple[Any, Any]) -> Any:
+    """Record, approve; the erasure job is queued at commit and runs (eager Celery in unit tests)."""
+    from django.test import TestCase
+
+    recorder, approver = officers
+    request = gdpr_request_record(kind="erasure", client=person, by=recorder, details="Letter of 2 May")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        approved = gdpr_request_approve(request=request, by=approver)
+    approved.refresh_from_db()
+    return approved
+
+
+def test_an_erasure_is_approved_by_another_officer_than_its_recorder(person: Any, officers: tuple[Any, Any]) -> None:
+    recorder, _ = officers
+    request = gdpr_request_record(kind="erasure", client=person, by=recorder)
+    with pytest.raises(ValidationError, match="Four eyes"):
+        gdpr_request_approve(request=request, by=recorder)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.RECEIVED
+    assert Client.objects.get(pk=person.pk).last_name == "Zqxmartin"
+
+
+def test_the_database_refuses_an_erasure_approved_by_its_recorder(person: Any, officers: tuple[Any, Any]) -> None:
+    from django.db import IntegrityError, transaction
+
+    recorder, _ = officers
+    request = gdpr_request_record(kind="erasure", client=person, by=recorder)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        GdprRequest.objects.filter(pk=request.pk).update(status="approved", approved_by=recorder)
+
+
+def test_an_access_request_may_be_approved_by_its_recorder(person: Any, officers: tuple[Any, Any]) -> None:
+    recorder, _ = officers
+    request = gdpr_request_record(kind="access", client=person, by=recorder)
+    assert gdpr_request_approve(request=request, by=recorder).status == RequestStatus.APPROVED
+
+
+def test_a_request_is_due_thirty_days_after_receipt(person: Any, officers: tuple[Any, Any]) -> None:
+    received = timezone.now() - dt.timedelta(days=3)
+    request = gdpr_request_record(kind="access", client=person, by=officers[0], received_at=received)
+    assert request.due_at == received + dt.timedelta(days=30)
+
+
+@pytest.mark.parametrize("role", ["analyst", "viewer", "admin"])
+def test_only_compliance_records_and_approves_requests(person: Any, officers: tuple[Any, Any], role: str) -> None:
+    someone = UserFactory(username=f"{role}-x", roles=[role])
+    with pytest.raises(PermissionDenied):
+        gdpr_request_record(kind="erasure", client=person, by=someone)
+    request = gdpr_request_record(kind="erasure", client=person, by=officers[0])
+    with pytest.raises(PermissionDenied):
+        gdpr_request_approve(request=request, by=someone)
+
+
+def test_a_rejected_request_keeps_its_reason_and_erases_nothing(person: Any, officers: tuple[Any, Any]) -> None:
+    request = gdpr_request_record(kind="erasure", client=person, by=officers[0])
+    with pytest.raises(ValidationError):
+        gdpr_request_reject(request=request, by=officers[1], reason="  ")
+    rejected = gdpr_request_reject(request=request, by=officers[1], reason="Identity could not be verified.")
+    assert rejected.status == RequestStatus.REJECTED
+    with pytest.raises(ValidationError):
+        gdpr_request_approve(request=rejected, by=officers[1])
+    assert Client.objects.get(pk=person.pk).email == "camille.zqx@example.test"
+
+
+def test_erasure_empties_the_identity_and_keeps_legal_records_pseudonymised(
+    person: Any, officers: tuple[Any, Any]
+) -> None:
+    request = _erase(person, officers)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.DONE
+    assert request.client is None and request.details == ""
+
+    tombstone = Client.objects.get(pk=person.pk)
+    assert tombstone.client_id.startswith("erased-") and tombstone.erased_at is not None
+    assert (tombstone.first_name, tombstone.last_name, tombstone.email, tombstone.phone, tombstone.address) == (
+        "",
+        "",
+        "",
+        "",
+        "",
+    )
+    assert tombstone.birth_date is None
+
+    # AML: transactions kept, references replaced; one beneficiary keeps one token.
+    transactions = list(Transaction.objects.filter(client=tombstone))
+    assert len(transactions) == 4
+    assert all(t.transaction_id.startswith("erased-") for t in transactions)
+    beneficiaries = {t.beneficiary for t in transactions if t.beneficiary}
+    assert len(beneficiaries) == 2 and all(b.startswith("erased-") for b in beneficiaries)
+    assert {t.device_id for t in transactions if t.device_id} != {"device-C7001"}
+    assert FraudCheck.objects.filter(transaction__client=tombstone).count() == 4
+    assert FraudAlert.objects.get(fraud_check__transaction__client=tombstone).resolution_comment == "[erased]"
+
+    # Decision records kept, inputs stripped of identifiers; the undecided application is gone.
+    decision = Decision.objects.get(client=tombstone)
+    assert "client_id" not in decision.features and decision.features["age"] == 41
+    assert decision.idempotency_key is None and decision.request_hash == ""
+    applications = CreditApplication.objects.filter(client=tombstone)
+    assert [a.application_id for a in applications] == [None]
+
+
+def test_the_certificate_says_what_was_kept_and_why_without_personal_data(
+    person: Any, officers: tuple[Any, Any]
+) -> None:
+    request = _erase(person, officers)
+    body, filename = certificate_download(request=request, by=officers[0])
+    text = body.decode()
+    assert filename == f"erasure-certificate-{request.pk}.json"
+    for value in IDENTIFIERS:
+        assert value not in text
+    assert "erased-" not in text  # the tokens themselves stay out: the certificate goes to the person
+    document = json.loads(text)
+    tables = {t["table"]: t for t in document["tables"]}
+    assert tables["fraud.Transaction"]["kept_pseudonymised"] == 4
+    assert "2015/849" in tables["fraud.Transaction"]["why_kept"]
+    assert tables["scoring.CreditApplication"]["deleted"] == 1
+    assert document["request"]["recorded_by"] == "officer-a"
+    assert document["request"]["approved_by"] == "officer-b"
+    assert document["kept"]["retention"], "the retention duties that limited the erasure are listed"
+
+
+def test_every_gdpr_step_is_in_the_audit_trail_without_personal_data(person: Any, officers: tuple[Any, Any]) -> None:
+    request = _erase(person, officers)
+    certificate_download(request=request, by=officers[1])
+    events = AuditEvent.objects.filter(target_type="privacy.gdprrequest", target_id=str(request.pk)).order_by("seq")
+    assert [e.action for e in events] == [
+        "privacy.erasure.recorded",
+        "privacy.erasure.approved",
+        "privacy.erasure.executed",
+        "privacy.certificate.downloaded",
+    ]
+    assert events[2].actor == "system:erasure-job"
+    trail = json.dumps(list(AuditEvent.objects.values()), default=str)
+    for value in IDENTIFIERS:
+        assert value not in trail
+
+
+def test_an_open_fraud_alert_defers_the_erasure_until_it_is_resolved(officers: tuple[Any, Any]) -> None:
+    from fraud.services import fraud_alert_resolve, fraud_alert_take
+    from tests.factories import FraudAlertFactory, FraudCheckFactory, TransactionFactory
+
+    client = ClientFactory(last_name="Heldperson")
+    alert = FraudAlertFactory(fraud_check=FraudCheckFactory(transaction=TransactionFactory(client=client)))
+    request = _erase(client, officers)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.APPROVED
+    assert [h["kind"] for h in request.holds if h["effect"] == "defers"] == ["fraud_alert"]
+    assert f"#{alert.pk}" in request.holds[0]["detail"] and request.holds[0]["until"] is None
+    assert Client.objects.get(pk=client.pk).last_name == "Heldperson"
+
+    analyst = UserFactory(username="analyst-h", roles=["analyst"])
+    fraud_alert_take(alert=alert, user=analyst)
+    fraud_alert_resolve(alert=alert, user=analyst, resolution="false_positive", comment="Checked.")
+    assert erasure_execute(request=request).done
+    assert Client.objects.get(pk=client.pk).last_name == ""
+
+
+def test_a_legal_hold_defers_the_erasure_and_shows_until_when(officers: tuple[Any, Any]) -> None:
+    client = ClientFactory(last_name="Claimant")
+    until = timezone.now().date() + dt.timedelta(days=90)
+    hold = legal_hold_place(client=client, reason="legal_claim", until=until, by=officers[0], details="Case 12/2026")
+    request = _erase(client, officers)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.APPROVED
+    assert request.holds[0]["kind"] == "legal_hold" and request.holds[0]["until"] == until.isoformat()
+    legal_hold_release(hold=hold, by=officers[1])
+    assert erasure_execute(request=request).done
+    hold.refresh_from_db()
+    assert hold.client is None and hold.details == ""
+
+
+def test_records_past_their_retention_period_are_deleted_not_kept(officers: tuple[Any, Any], settings: Any) -> None:
+    client = ClientFactory()
+    make_history(client, days_ago=400, resolved_alert=False)
+    settings.RETENTION_TRANSACTION_DAYS = 365
+    _erase(client, officers)
+    assert not Transaction.objects.filter(client_id=client.pk).exists()
+    assert Decision.objects.filter(client_id=client.pk).count() == 1  # 5 years for decisions
+
+
+def test_a_client_with_nothing_to_keep_is_deleted_outright(officers: tuple[Any, Any]) -> None:
+    client = ClientFactory()
+    request = _erase(client, officers)
+    assert not Client.objects.filter(pk=client.pk).exists()
+    request.refresh_from_db()
+    tables = {t["table"]: t for t in request.certificate.document["tables"]}
+    assert (tables["scoring.Client"]["deleted"], tables["scoring.Client"]["kept_pseudonymised"]) == (1, 0)
+
+
+def test_running_an_erasure_twice_changes_nothing_the_second_time(person: Any, officers: tuple[Any, Any]) -> None:
+    request = _erase(person, officers)
+    before = (AuditEvent.objects.count(), Client.objects.get(pk=person.pk).client_id)
+    assert erasure_execute(request=request).done
+    assert (AuditEvent.objects.count(), Client.objects.get(pk=person.pk).client_id) == before
+
+
+def test_other_open_requests_of_the_person_are_closed_by_the_erasure(person: Any, officers: tuple[Any, Any]) -> None:
+    access = gdpr_request_record(kind="access", client=person, by=officers[0])
+    _erase(person, officers)
+    access.refresh_from_db()
+    assert access.status == RequestStatus.REJECTED and access.client is None
+    assert "erased" in access.rejection_reason
+
+
+def test_the_command_records_approves_and_executes_under_named_officers(
+    person: Any, officers: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    call_command(
+        "gdpr_erase", "C7001", "--reason", "Letter 2026-05-02", "--operator", "officer-a", "--approver", "officer-b"
+    )
+    out = capsys.readouterr().out
+    assert "done" in out and "kept pseudonymised" in out
+    request = GdprRequest.objects.get()
+    assert (request.recorded_by.username, request.approved_by.username) == ("officer-a", "officer-b")
+    assert request.status == RequestStatus.DONE
+    assert not Client.objects.filter(client_id="C7001").exists()
+
+
+def test_the_command_keeps_four_eyes_and_refuses_unknown_clients(person: Any, officers: tuple[Any, Any]) -> None:
+    with pytest.raises(CommandError, match="Four eyes"):
+        call_command("gdpr_erase", "C7001", "--reason", "x", "--operator", "officer-a", "--approver", "officer-a")
+    with pytest.raises(CommandError, match="No client"):
+        call_command("gdpr_erase", "C0000", "--reason", "x", "--operator", "officer-a", "--approver", "officer-b")
+    assert Client.objects.get(pk=person.pk).last_name == "Zqxmartin"
