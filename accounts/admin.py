@@ -19,8 +19,8 @@ from accounts.services import (
     api_key_create,
     api_key_revoke,
     api_key_update,
-    login_lockout_clear,
     group_permissions_changed,
+    login_lockout_clear,
     user_access_changed,
     user_access_state,
 )
