@@ -105,6 +105,46 @@ RETENTION_MAP = [
         retention=Retention(date_field="expire_date", days=0, basis="Expired sessions serve no purpose"),
         columns={**technical("session_key", "expire_date"), **staff("session_data")},
     ),
+    # --- django-axes (password login lockout) ----------------------------------------------
+    Table(
+        model="axes.AccessAttempt",
+        about="Failed password logins per (username, address), counted for the lockout",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis="Staff accounts only (clients never log in); a successful login resets the count",
+        retention=Retention(
+            date_field="attempt_time", days=1, basis="Only needed for the lockout's cool-off (minutes)"
+        ),
+        columns={
+            **technical("id", "attempt_time", "failures_since_start", "path_info", "http_accept"),
+            **staff("username", "ip_address", "user_agent", "get_data", "post_data"),
+        },
+    ),
+    Table(
+        model="axes.AccessAttemptExpiration",
+        about="When a counted attempt expires",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        columns=technical("access_attempt", "expires_at"),
+    ),
+    Table(
+        model="axes.AccessLog",
+        about="Successful logins (disabled: AXES_DISABLE_ACCESS_LOG; Django's last_login is enough)",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        retention=Retention(date_field="attempt_time", days=1, basis="Not used; anything found is removed"),
+        columns={
+            **technical("id", "attempt_time", "logout_time", "path_info", "http_accept", "session_hash"),
+            **staff("username", "ip_address", "user_agent"),
+        },
+    ),
+    Table(
+        model="axes.AccessFailureLog",
+        about="Failed logins history (disabled: AXES_ENABLE_ACCESS_FAILURE_LOG is off)",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        retention=Retention(date_field="attempt_time", days=1, basis="Not used; anything found is removed"),
+        columns={
+            **technical("id", "attempt_time", "locked_out", "path_info", "http_accept"),
+            **staff("username", "ip_address", "user_agent"),
+        },
+    ),
     # --- django-guardian -----------------------------------------------------------------
     Table(
         model="guardian.UserObjectPermission",
