@@ -113,7 +113,10 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
             content = bytes(locked.artifact_file.content)
         except ModelArtifact.DoesNotExist as exc:
             raise ArtifactError("This version has no model file.") from exc
-        load_booster(content, FeatureSchema.from_list(locked.feature_schema), expected_sha256=locked.sha256)
+        # Run in a child process too: the file may have been registered before today's checks.
+        load_booster(
+            content, FeatureSchema.from_list(locked.feature_schema), expected_sha256=locked.sha256, isolated=True
+        )
         ModelVersion.objects.select_for_update().filter(purpose=locked.purpose, status=status).exclude(
             pk=locked.pk
         ).update(status=ModelStatus.RETIRED)
