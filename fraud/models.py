@@ -14,7 +14,7 @@ from fraud.choices import AlertResolution, AlertStatus, Channel, FraudDecisionOu
 from scoring.choices import RiskLevel
 from scoring.models import Client, ModelVersion
 
-RULE_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,79}$"
+RULE_NAME_PATTERN = r"\A[a-z][a-z0-9_]{1,79}\Z"
 rule_name_validator = RegexValidator(
     RULE_NAME_PATTERN, "Use 2-80 lower-case letters, digits or '_', starting with a letter (e.g. high_amount)."
 )

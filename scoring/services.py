@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from scoring.ml.predictor import models as model_cache
 from scoring.ml.schema import FeatureSchema
 from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion
 from scoring.signals import decisions_recorded
+from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
 
 
 @transaction.atomic
@@ -42,9 +43,19 @@ def client_update(*, client: Client, **changes: Any) -> Client:
 
 
 def client_get_or_create(*, client_id: str) -> Client:
-    """The client with this external id, created bare if unknown (API callers send ids only)."""
+    """The client with this external id, created bare if unknown (API callers send ids only).
+
+    Raises ``ValidationError`` for a malformed id: callers validate first, this is the floor.
+    """
+    _check_client_ids([client_id])
     client, _ = Client.objects.get_or_create(client_id=client_id)
     return client
+
+
+def _check_client_ids(client_ids: Iterable[str]) -> None:
+    bad = [cid for cid in client_ids if not is_external_id(cid)]
+    if bad:
+        raise ValidationError({"client_id": EXTERNAL_ID_MESSAGE})
 
 
 # --- The model registry ------------------------------------------------------------------
@@ -232,6 +243,7 @@ def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Cli
         found = {c.client_id: c for c in Client.objects.filter(client_id__in=wanted)}
         missing = wanted - set(found)
         if missing:
+            _check_client_ids(missing)
             Client.objects.bulk_create([Client(client_id=cid) for cid in sorted(missing)], ignore_conflicts=True)
             found.update({c.client_id: c for c in Client.objects.filter(client_id__in=missing)})
         clients.update(found)

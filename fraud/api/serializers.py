@@ -22,8 +22,8 @@ from scoring.choices import RiskLevel
 from scoring.validators import external_id_validator, no_control_chars
 
 _DATETIME = serializers.DateTimeField()
-currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code of three letters, e.g. EUR.")
-mcc_validator = RegexValidator(r"^[0-9]{4}$", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
+currency_validator = RegexValidator(r"\A[A-Z]{3}\Z", "Use an ISO 4217 code of three letters, e.g. EUR.")
+mcc_validator = RegexValidator(r"\A[0-9]{4}\Z", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
 
 
 @extend_schema_field(OpenApiTypes.NUMBER)
@@ -40,14 +40,20 @@ class FraudeInputSerializer(StrictSerializer):
     """A transaction to screen. Seed 000's four fields are required; the context is optional."""
 
     transaction_id = serializers.CharField(
-        max_length=64, validators=[external_id_validator], help_text="The caller's id; the same id replays."
+        max_length=64,
+        trim_whitespace=False,
+        validators=[external_id_validator],
+        help_text="The caller's id; the same caller sending the same id replays.",
     )
     montant = AmountField(
         max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text="Amount (0 to FRAUD_MAX_AMOUNT)."
     )
     type = serializers.ChoiceField(choices=TransactionType.choices)
     client_id = serializers.CharField(
-        max_length=64, validators=[external_id_validator], help_text="External client id; unknown ids are created."
+        max_length=64,
+        trim_whitespace=False,
+        validators=[external_id_validator],
+        help_text="External client id; unknown ids are created.",
     )
     timestamp = serializers.DateTimeField(
         required=False, help_text="When it happened (ISO 8601; default: now). At most 5 minutes ahead."

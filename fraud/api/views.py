@@ -26,7 +26,7 @@ from fraud.selectors import transaction_list
 from fraud.services import TransactionConflict, transaction_screen
 from scoring.choices import ModelPurpose
 from scoring.ml.predictor import get_model
-from scoring.validators import EXTERNAL_ID_PATTERN
+from scoring.validators import EXTERNAL_ID_CHARS
 
 SEED_PAYLOAD = {"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}
 
@@ -94,7 +94,7 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
 
     permission_classes = [CanRead]
     lookup_field = "transaction_id"
-    lookup_value_regex = EXTERNAL_ID_PATTERN.strip("^$")
+    lookup_value_regex = EXTERNAL_ID_CHARS
     filterset_class = TransactionFilter
     ordering_fields = ["timestamp", "created_at", "amount"]
     ordering = ["-timestamp"]
