@@ -9,6 +9,7 @@ from scoring.choices import RiskLevel
 
 class TransactionFilter(django_filters.FilterSet):
     client_id = django_filters.CharFilter(field_name="client__client_id")
+    transaction_id = django_filters.CharFilter()
     after = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
     before = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
     decision = django_filters.ChoiceFilter(field_name="fraud_check__decision", choices=FraudDecisionOutcome.choices)
@@ -17,4 +18,4 @@ class TransactionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Transaction
-        fields = ["client_id", "after", "before", "decision", "risk_level", "type"]
+        fields = ["client_id", "transaction_id", "after", "before", "decision", "risk_level", "type"]

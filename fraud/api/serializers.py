@@ -214,6 +214,7 @@ class TransactionSerializer(serializers.ModelSerializer):  # type: ignore[type-a
         model = Transaction
         fields = [
             "transaction_id",
+            "submitted_by",
             "client_id",
             "montant",
             "currency",
