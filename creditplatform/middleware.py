@@ -1,12 +1,17 @@
-"""Project-wide middleware: JSON errors outside DRF, and no caching of private pages."""
+"""Project-wide middleware: JSON errors outside DRF, no caching of private pages, and the
+Content-Security-Policy."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 
 from creditplatform.api.exceptions import error_body
 
@@ -52,3 +57,31 @@ class NoStoreMiddleware:
         if is_api_path(request.path) or request.path.startswith("/admin/"):
             response.setdefault("Cache-Control", "no-store")
         return response
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware (policy: ``CONTENT_SECURITY_POLICY``), plus the OIDC provider.
+
+    The admin's logout is a form whose answer redirects to the provider's end-session page,
+    and browsers check ``form-action`` on that redirect too: the provider's origin is added
+    while OIDC login is on (read per request, as the OIDC settings are).
+    """
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if settings.OIDC_ENABLED and not report_only:
+            endpoints = (settings.OIDC_OP_AUTHORIZATION_ENDPOINT, settings.OIDC_OP_LOGOUT_ENDPOINT)
+            origins = sorted(
+                {
+                    f"{url.scheme}://{url.netloc}"
+                    for url in map(urlsplit, endpoints)
+                    if url.scheme in ("http", "https") and url.netloc
+                }
+            )
+            if origins:
+                update = dict(parts.update or {})
+                update["form-action"] = [*update.get("form-action", []), *origins]
+                parts.update = update
+        return parts

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -90,6 +91,7 @@ MIDDLEWARE = [
     "monitoring.middleware.RequestIdMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "creditplatform.middleware.ContentSecurityPolicyMiddleware",  # django-csp (+ the OIDC provider)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "creditplatform.middleware.JsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -287,6 +289,28 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): pages run only the scripts this site serves (no
+# inline script, no eval), load nothing from elsewhere, and cannot be framed. Inline styles
+# stay allowed: ReDoc and Swagger UI inject theirs, and styles cannot run code. Swagger UI
+# and ReDoc are served from drf-spectacular-sidecar's static files, their start-up code
+# from files too (templates/drf_spectacular/). creditplatform.middleware adds the OIDC
+# provider to form-action (the admin's logout form ends there). A view serving a
+# self-contained report must relax the policy for itself (csp.decorators), never globally.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
