@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.oidc, pytest.mark.django_db(trans
 WATCH = """
 window.__violations = [];
 document.addEventListener('securitypolicyviolation', (e) => {
-  window.__violations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} in ${e.sourceFile}:${e.lineNumber}`);
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__violations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} in ${where}`);
 });
 """
 
