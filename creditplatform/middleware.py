@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from csp.middleware import CSPMiddleware, PolicyParts
@@ -24,18 +25,45 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
 
 
+# Error codes of answers Django makes itself (no DRF view ran), in the API's error shape.
+_STATUS_CODES = {
+    400: "bad_request",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    500: "server_error",
+}
+_STATUS_DETAILS = {
+    404: "No API endpoint at this path.",
+    405: "This method is not allowed on this path.",
+    500: "Internal error. It has been logged.",
+}
+
+
 class JsonErrorsMiddleware:
     """Answer API paths in JSON even when the error happens outside a DRF view.
 
-    Covers oversized bodies read by Django itself (413 instead of a plain-text 400) and,
-    as a last resort, unexpected exceptions: a 500 JSON body without a stack trace.
+    Covers paths no view matches (Django's HTML 404, also the debug page), methods a plain
+    Django view refuses (405), oversized bodies read by Django itself (413 instead of a
+    plain-text 400) and, as a last resort, unexpected exceptions: a 500 JSON body without a
+    stack trace. DRF's own answers are left alone (they are JSON already).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and is_api_path(request.path)
+            and not hasattr(response, "accepted_renderer")  # a DRF answer
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not getattr(response, "streaming", False)
+        ):
+            return _json_error(response)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_path(request.path):
@@ -44,6 +72,21 @@ class JsonErrorsMiddleware:
             return JsonResponse(error_body("payload_too_large", "Request body is too large."), status=413)
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
+
+
+def _json_error(response: HttpResponse) -> HttpResponse:
+    status = response.status_code
+    code = _STATUS_CODES.get(status, "error")
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a status code Python does not name
+        phrase = "Error"
+    detail = _STATUS_DETAILS.get(status) or f"{phrase}."
+    converted = JsonResponse(error_body(code, detail), status=status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response:
+            converted[header] = response[header]
+    return converted
 
 
 class NoStoreMiddleware:

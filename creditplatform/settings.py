@@ -271,6 +271,12 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+# Keys per JSON object and in the whole body, and field errors per answer: a body of 70,000
+# unknown keys used to cost a second and a 2 MB error. The widest model schema and a full
+# /score/batch stay well inside.
+API_MAX_JSON_KEYS_PER_OBJECT = env.int("API_MAX_JSON_KEYS_PER_OBJECT", default=1000)
+API_MAX_JSON_KEYS = env.int("API_MAX_JSON_KEYS", default=50_000)
+API_MAX_ERRORS = env.int("API_MAX_ERRORS", default=50)
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
