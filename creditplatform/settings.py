@@ -209,6 +209,15 @@ OIDC_API_ALGORITHMS = env.list("OIDC_API_ALGORITHMS", default=["RS256", "ES256"]
 if not set(OIDC_API_ALGORITHMS) <= {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}:
     raise ImproperlyConfigured("OIDC_API_ALGORITHMS: asymmetric algorithms only (RS*, PS*, ES256/384)")
 OIDC_LEEWAY_SECONDS = env.int("OIDC_LEEWAY_SECONDS", default=30)
+# API access tokens (accounts.tokens.check_claims): RFC 9068 JWTs (header typ at+jwt, claims
+# client_id and jti), as the bundled provider, Keycloak (with its option on), Okta and
+# others issue; 0 accepts any typ for providers that do not. A token living longer than
+# OIDC_API_MAX_TOKEN_LIFETIME_SECONDS (exp - iat) is refused: a leaked token must not stay
+# good for days. Audiences beyond OIDC_API_AUDIENCE are refused unless listed in
+# OIDC_API_EXTRA_AUDIENCES (some providers add their own userinfo audience).
+OIDC_API_REQUIRE_AT_JWT = env.bool("OIDC_API_REQUIRE_AT_JWT", default=True)
+OIDC_API_MAX_TOKEN_LIFETIME_SECONDS = env.int("OIDC_API_MAX_TOKEN_LIFETIME_SECONDS", default=3600)
+OIDC_API_EXTRA_AUDIENCES = env.list("OIDC_API_EXTRA_AUDIENCES", default=[])
 OIDC_JWKS_CACHE_SECONDS = env.int("OIDC_JWKS_CACHE_SECONDS", default=300)
 OIDC_JWKS_MIN_REFRESH_SECONDS = env.int("OIDC_JWKS_MIN_REFRESH_SECONDS", default=60)
 OIDC_JWKS_TIMEOUT = env.float("OIDC_JWKS_TIMEOUT", default=3.0)
