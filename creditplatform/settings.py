@@ -344,8 +344,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
-        "rest_framework.filters.SearchFilter",
+        # A bad ?ordering= or ?search= is a 400 naming it (DRF's own ignore or pass them).
+        "creditplatform.api.filters.StrictOrderingFilter",
+        "creditplatform.api.filters.StrictSearchFilter",
     ],
     "EXCEPTION_HANDLER": "creditplatform.api.exceptions.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
