@@ -311,6 +311,7 @@ X_FRAME_OPTIONS = "DENY"
 # from files too (templates/drf_spectacular/). creditplatform.middleware adds the OIDC
 # provider to form-action (the admin's logout form ends there). A view serving a
 # self-contained report must relax the policy for itself (csp.decorators), never globally.
+# Answers that are not HTML get a fixed policy allowing nothing (creditplatform.middleware).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

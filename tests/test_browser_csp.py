@@ -127,9 +127,12 @@ def test_redoc_renders_the_api_under_the_policy(site: str, chromium: Any) -> Non
     watched.page.context.close()
 
 
-def test_every_kind_of_answer_carries_the_policy(db: None) -> None:
+def test_every_page_carries_the_policy_and_every_other_answer_one_that_allows_nothing(db: None) -> None:
     browser = DjangoClient()
-    for path in ("/admin/login/", "/api/docs/", "/api/redoc/", "/api/v1/health", "/api/v1/clients/"):
+    for path in ("/admin/login/", "/api/docs/", "/api/redoc/"):
         policy = browser.get(path)["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
         assert "unsafe-eval" not in policy and "script-src 'self' 'unsafe-inline'" not in policy
+    for path in ("/api/v1/health", "/api/v1/clients/", "/api/schema/", "/api/v1/nothing", "/api/docs/?script"):
+        policy = browser.get(path)["Content-Security-Policy"]
+        assert policy.startswith("default-src 'none'") and "frame-ancestors 'none'" in policy, path
