@@ -112,6 +112,10 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
     """
     if status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
         raise ValueError("a version is activated as champion or challenger")
+    # The file is run in a child process too (it may have been registered before today's
+    # checks). That takes seconds: do it before taking the row lock; under the lock the
+    # same file is then a cache hit.
+    _artifact_check(ModelVersion.objects.select_related("artifact_file").get(pk=model_version.pk))
     with transaction.atomic():
         locked = (
             ModelVersion.objects.select_for_update(of=("self",))
@@ -120,14 +124,7 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
         )
         if locked.status == status:
             return locked
-        try:
-            content = bytes(locked.artifact_file.content)
-        except ModelArtifact.DoesNotExist as exc:
-            raise ArtifactError("This version has no model file.") from exc
-        # Run in a child process too: the file may have been registered before today's checks.
-        load_booster(
-            content, FeatureSchema.from_list(locked.feature_schema), expected_sha256=locked.sha256, isolated=True
-        )
+        _artifact_check(locked)
         ModelVersion.objects.select_for_update().filter(purpose=locked.purpose, status=status).exclude(
             pk=locked.pk
         ).update(status=ModelStatus.RETIRED)
@@ -137,6 +134,14 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
         locked.save(update_fields=["status", "activated_at", "activated_by"])
         transaction.on_commit(model_cache.invalidate)
     return locked
+
+
+def _artifact_check(row: ModelVersion) -> None:
+    try:
+        content = bytes(row.artifact_file.content)
+    except ModelArtifact.DoesNotExist as exc:
+        raise ArtifactError("This version has no model file.") from exc
+    load_booster(content, FeatureSchema.from_list(row.feature_schema), expected_sha256=row.sha256, isolated=True)
 
 
 def model_version_retire(*, model_version: ModelVersion) -> ModelVersion:
