@@ -1,4 +1,5 @@
-"""Admin for API keys (create: the plain key is shown once; revoke), OIDC identities, users and login lockouts."""
+"""Admin for API keys (create: the plain key is shown once, on a page of its own; revoke), OIDC
+identities, users and login lockouts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import (
@@ -25,6 +27,8 @@ from accounts.services import (
     user_access_state,
 )
 from creditplatform.admin_mixins import EvidenceAdminMixin
+
+_ISSUED_KEY_ATTR = "_credit_issued_api_key"
 
 
 class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -71,10 +75,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk = issued.api_key.pk
         obj.prefix = issued.api_key.prefix
-        messages.warning(
-            request,
-            f"Copy this key now, it will not be shown again: {issued.plain_key}",
-        )
+        # Kept on this request object only, for response_add: never in a message (the
+        # messages cookie), the session, the database or a log.
+        setattr(request, _ISSUED_KEY_ATTR, issued.plain_key)
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        """The new key, shown once in the answer to the form's POST (no redirect that could carry it)."""
+        plain_key = getattr(request, _ISSUED_KEY_ATTR, None)
+        if plain_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        delattr(request, _ISSUED_KEY_ATTR)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "api_key": obj,
+            "plain_key": plain_key,
+        }
+        response = TemplateResponse(request, "admin/accounts/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

@@ -15,7 +15,15 @@ from accounts.principals import PrincipalKind, ServicePrincipal, oidc_label
 from accounts.roles import Role
 from accounts.services import KEY_PREFIX, api_key_touch
 from accounts.signals import report_auth_failure
-from accounts.tokens import JwksUnavailable, TokenPolicy, TokenRejected, roles_from_claims, validate_token
+from accounts.tokens import (
+    ACCESS_TOKEN_TYPES,
+    RFC9068_CLAIMS,
+    JwksUnavailable,
+    TokenPolicy,
+    TokenRejected,
+    roles_from_claims,
+    validate_token,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +90,16 @@ def api_token_policy() -> TokenPolicy | None:
     """The policy for API access tokens, or None when bearer tokens are not configured."""
     if not settings.OIDC_API_ENABLED:
         return None
+    rfc9068 = settings.OIDC_API_REQUIRE_AT_JWT
     return TokenPolicy(
         issuer=settings.OIDC_OP_ISSUER,
         audience=settings.OIDC_API_AUDIENCE,
         algorithms=frozenset(settings.OIDC_API_ALGORITHMS),
         leeway=settings.OIDC_LEEWAY_SECONDS,
+        required_claims=RFC9068_CLAIMS if rfc9068 else TokenPolicy.required_claims,
+        token_types=ACCESS_TOKEN_TYPES if rfc9068 else frozenset(),
+        max_lifetime=settings.OIDC_API_MAX_TOKEN_LIFETIME_SECONDS,
+        extra_audiences=frozenset(settings.OIDC_API_EXTRA_AUDIENCES),
     )
 
 

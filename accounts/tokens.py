@@ -4,7 +4,10 @@ Nothing here trusts the token's header beyond choosing a key: the algorithm must
 allow-list of asymmetric algorithms *and* match the key found by ``kid`` in the provider's
 JWKS (so ``none`` and HS256-keyed-with-the-public-key are refused before any crypto);
 ``jku``/``x5u``/``jwk``/``x5c`` headers are ignored. Signature, ``iss``, ``aud``, ``exp``,
-``nbf`` and ``iat`` are checked by PyJWT with a small leeway.
+``nbf`` and ``iat`` are checked by PyJWT with a small leeway; then what PyJWT lets through
+(``check_claims``): times that are strings (PyJWT converts ``"9999999999"`` with ``int()``),
+an empty subject, a lifetime longer than the policy allows, audiences beyond ours, and, for
+API access tokens, RFC 9068's ``typ: at+jwt`` header and its ``client_id`` and ``jti`` claims.
 
 The JWKS is cached in the process. A token with an unknown ``kid`` (key rotation, or an
 attacker) triggers a refetch at most once per ``min_refresh_interval`` seconds, with a
@@ -214,13 +217,28 @@ def reset_jwks_caches() -> None:
 
 @dataclass(frozen=True)
 class TokenPolicy:
-    """What a valid token looks like for one audience."""
+    """What a valid token looks like for one audience.
+
+    ``token_types``: accepted ``typ`` headers (compared case-insensitively; empty: any).
+    ``max_lifetime``: most seconds from ``iat`` to ``exp`` (None: no limit).
+    ``extra_audiences``: audiences a token may name beside ours (OIDC Core §3.1.3.7: a token
+    listing audiences we do not trust is refused), e.g. a provider's own userinfo audience.
+    """
 
     issuer: str
     audience: str
     algorithms: frozenset[str]
     leeway: int
     required_claims: tuple[str, ...] = ("exp", "iat", "iss", "aud", "sub")
+    token_types: frozenset[str] = frozenset()
+    max_lifetime: int | None = None
+    extra_audiences: frozenset[str] = frozenset()
+
+
+# RFC 9068 §2.1: "at+jwt", or with its media-type prefix.
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+RFC9068_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "client_id", "jti")
+MAX_CLAIM_LENGTH = 255
 
 
 _EXPECTED_ERRORS: list[tuple[type[Exception], str, str]] = [
@@ -259,7 +277,7 @@ def validate_token(token: str, policy: TokenPolicy, cache: JwksCache | None = No
     if key.algorithm_name != alg:
         raise TokenRejected("alg_key_mismatch", "The token's algorithm does not match its key.")
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key=key,
             algorithms=[alg],
@@ -273,6 +291,44 @@ def validate_token(token: str, policy: TokenPolicy, cache: JwksCache | None = No
             if isinstance(exc, error_class):
                 raise TokenRejected(reason, detail) from None
         raise TokenRejected("malformed", "The token is malformed.") from None
+    check_claims(header, claims, policy)
+    return claims
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_CLAIM_LENGTH
+
+
+def check_claims(header: dict[str, Any], claims: dict[str, Any], policy: TokenPolicy) -> None:
+    """What PyJWT does not check, on a token whose signature and standard claims passed."""
+    if policy.token_types:
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in policy.token_types:
+            raise TokenRejected("wrong_type", "The token is not an access token (typ must be at+jwt).")
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _is_time(claims[name]):
+            raise TokenRejected("bad_claim", f"The token's {name} is not a number of seconds.")
+    if not _is_text(claims.get("sub")):
+        raise TokenRejected("bad_claim", "The token's subject is empty or too long.")
+    for name in ("client_id", "jti", "azp"):
+        if (name in claims or name in policy.required_claims) and not _is_text(claims.get(name)):
+            raise TokenRejected("bad_claim", f"The token's {name} is empty or not a string.")
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if any(a != policy.audience and a not in policy.extra_audiences for a in audiences):
+        raise TokenRejected("untrusted_audience", "The token is also meant for audiences this API does not trust.")
+    if len(audiences) > 1 and "azp" not in claims:
+        # OIDC Core §3.1.3.7: several audiences call for the authorized party.
+        raise TokenRejected("untrusted_audience", "A token for several audiences must name its authorized party.")
+    if "nbf" in claims and claims["nbf"] > claims["exp"]:
+        raise TokenRejected("bad_claim", "The token expires before it becomes valid.")
+    if policy.max_lifetime is not None and claims["exp"] - claims["iat"] > policy.max_lifetime:
+        raise TokenRejected(
+            "lifetime_too_long", f"The token lives longer than the {policy.max_lifetime} seconds this API accepts."
+        )
 
 
 def roles_from_claims(claims: dict[str, Any]) -> frozenset[str]:

@@ -1,12 +1,18 @@
-"""Project-wide middleware: JSON errors outside DRF, and no caching of private pages."""
+"""Project-wide middleware: JSON errors outside DRF, no caching of private pages, and the
+Content-Security-Policy."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
+from urllib.parse import urlsplit
 
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 
 from creditplatform.api.exceptions import error_body
 
@@ -19,18 +25,45 @@ def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
 
 
+# Error codes of answers Django makes itself (no DRF view ran), in the API's error shape.
+_STATUS_CODES = {
+    400: "bad_request",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    500: "server_error",
+}
+_STATUS_DETAILS = {
+    404: "No API endpoint at this path.",
+    405: "This method is not allowed on this path.",
+    500: "Internal error. It has been logged.",
+}
+
+
 class JsonErrorsMiddleware:
     """Answer API paths in JSON even when the error happens outside a DRF view.
 
-    Covers oversized bodies read by Django itself (413 instead of a plain-text 400) and,
-    as a last resort, unexpected exceptions: a 500 JSON body without a stack trace.
+    Covers paths no view matches (Django's HTML 404, also the debug page), methods a plain
+    Django view refuses (405), oversized bodies read by Django itself (413 instead of a
+    plain-text 400) and, as a last resort, unexpected exceptions: a 500 JSON body without a
+    stack trace. DRF's own answers are left alone (they are JSON already).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and is_api_path(request.path)
+            and not hasattr(response, "accepted_renderer")  # a DRF answer
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not getattr(response, "streaming", False)
+        ):
+            return _json_error(response)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_path(request.path):
@@ -39,6 +72,21 @@ class JsonErrorsMiddleware:
             return JsonResponse(error_body("payload_too_large", "Request body is too large."), status=413)
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
+
+
+def _json_error(response: HttpResponse) -> HttpResponse:
+    status = response.status_code
+    code = _STATUS_CODES.get(status, "error")
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a status code Python does not name
+        phrase = "Error"
+    detail = _STATUS_DETAILS.get(status) or f"{phrase}."
+    converted = JsonResponse(error_body(code, detail), status=status)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response:
+            converted[header] = response[header]
+    return converted
 
 
 class NoStoreMiddleware:
@@ -52,3 +100,45 @@ class NoStoreMiddleware:
         if is_api_path(request.path) or request.path.startswith("/admin/"):
             response.setdefault("Cache-Control", "no-store")
         return response
+
+
+# What a JSON (or any non-HTML) answer may load: nothing (OWASP's advice for APIs).
+NON_HTML_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware (policy: ``CONTENT_SECURITY_POLICY``), plus the OIDC provider.
+
+    The admin's logout is a form whose answer redirects to the provider's end-session page,
+    and browsers check ``form-action`` on that redirect too: the provider's origin is added
+    while OIDC login is on (read per request, as the OIDC settings are).
+
+    Answers that are not HTML (the API's JSON, the schema) get a fixed policy that allows
+    nothing, without django-csp building one per request: on ``/score`` that costs more
+    than a hundred microseconds on a busy 2-core machine.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if not response.get("Content-Type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", NON_HTML_POLICY)
+            return response
+        return super().process_response(request, response)
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if settings.OIDC_ENABLED and not report_only:
+            endpoints = (settings.OIDC_OP_AUTHORIZATION_ENDPOINT, settings.OIDC_OP_LOGOUT_ENDPOINT)
+            origins = sorted(
+                {
+                    f"{url.scheme}://{url.netloc}"
+                    for url in map(urlsplit, endpoints)
+                    if url.scheme in ("http", "https") and url.netloc
+                }
+            )
+            if origins:
+                update = dict(parts.update or {})
+                update["form-action"] = [*update.get("form-action", []), *origins]
+                parts.update = update
+        return parts

@@ -21,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from creditplatform.env import (
@@ -127,6 +128,7 @@ MIDDLEWARE = [
     "monitoring.middleware.RequestIdMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "creditplatform.middleware.ContentSecurityPolicyMiddleware",  # django-csp (+ the OIDC provider)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "creditplatform.middleware.JsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -247,6 +249,15 @@ OIDC_API_ALGORITHMS = env_list("OIDC_API_ALGORITHMS", ["RS256", "ES256"])
 if not set(OIDC_API_ALGORITHMS) <= {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"}:
     raise ImproperlyConfigured("OIDC_API_ALGORITHMS: asymmetric algorithms only (RS*, PS*, ES256/384)")
 OIDC_LEEWAY_SECONDS = env_int("OIDC_LEEWAY_SECONDS", 30)
+# API access tokens (accounts.tokens.check_claims): RFC 9068 JWTs (header typ at+jwt, claims
+# client_id and jti), as the bundled provider, Keycloak (with its option on), Okta and
+# others issue; 0 accepts any typ for providers that do not. A token living longer than
+# OIDC_API_MAX_TOKEN_LIFETIME_SECONDS (exp - iat) is refused: a leaked token must not stay
+# good for days. Audiences beyond OIDC_API_AUDIENCE are refused unless listed in
+# OIDC_API_EXTRA_AUDIENCES (some providers add their own userinfo audience).
+OIDC_API_REQUIRE_AT_JWT = env_bool("OIDC_API_REQUIRE_AT_JWT", True)
+OIDC_API_MAX_TOKEN_LIFETIME_SECONDS = env_int("OIDC_API_MAX_TOKEN_LIFETIME_SECONDS", 3600, minimum=60)
+OIDC_API_EXTRA_AUDIENCES = env_list("OIDC_API_EXTRA_AUDIENCES", [])
 OIDC_JWKS_CACHE_SECONDS = env_int("OIDC_JWKS_CACHE_SECONDS", 300)
 OIDC_JWKS_MIN_REFRESH_SECONDS = env_int("OIDC_JWKS_MIN_REFRESH_SECONDS", 60)
 OIDC_JWKS_TIMEOUT = env_float("OIDC_JWKS_TIMEOUT", 3.0)
@@ -328,6 +339,12 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000, minimum=1)
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=1)
+# Keys per JSON object and in the whole body, and field errors per answer: a body of 70,000
+# unknown keys used to cost a second and a 2 MB error. The widest model schema and a full
+# /score/batch stay well inside.
+API_MAX_JSON_KEYS_PER_OBJECT = env_int("API_MAX_JSON_KEYS_PER_OBJECT", 1000, minimum=1)
+API_MAX_JSON_KEYS = env_int("API_MAX_JSON_KEYS", 50_000, minimum=1)
+API_MAX_ERRORS = env_int("API_MAX_ERRORS", 50, minimum=1)
 
 # --- Security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
@@ -346,6 +363,29 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): pages run only the scripts this site serves (no
+# inline script, no eval), load nothing from elsewhere, and cannot be framed. Inline styles
+# stay allowed: ReDoc and Swagger UI inject theirs, and styles cannot run code. Swagger UI
+# and ReDoc are served from drf-spectacular-sidecar's static files, their start-up code
+# from files too (templates/drf_spectacular/). creditplatform.middleware adds the OIDC
+# provider to form-action (the admin's logout form ends there). A view serving a
+# self-contained report must relax the policy for itself (csp.decorators), never globally.
+# Answers that are not HTML get a fixed policy allowing nothing (creditplatform.middleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -364,8 +404,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
-        "rest_framework.filters.SearchFilter",
+        # A bad ?ordering= or ?search= is a 400 naming it (DRF's own ignore or pass them).
+        "creditplatform.api.filters.StrictOrderingFilter",
+        "creditplatform.api.filters.StrictSearchFilter",
     ],
     "EXCEPTION_HANDLER": "creditplatform.api.exceptions.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

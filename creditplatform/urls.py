@@ -3,7 +3,7 @@ answer at the root, exactly where the seed clients call them."""
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts.oidc import admin_logout
 from fraud.api.views import SeedFraudeApi
@@ -23,7 +23,8 @@ urlpatterns = [
     path("score", SeedScoreApi.as_view(), name="score-root"),
     path("fraude", SeedFraudeApi.as_view(), name="fraude-root"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Swagger UI's start-up code comes as a script file (?script), not inline: see the CSP.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("metrics", metrics_view, name="metrics"),
     # Before the admin's own: logging out of an OIDC login also ends it at the provider.

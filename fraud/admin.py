@@ -56,9 +56,19 @@ class FraudCheckInline(admin.StackedInline):  # type: ignore[type-arg]
 
 @admin.register(Transaction)
 class TransactionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["transaction_id", "client", "amount", "currency", "type", "channel", "country", "timestamp"]
+    list_display = [
+        "transaction_id",
+        "submitted_by",
+        "client",
+        "amount",
+        "currency",
+        "type",
+        "channel",
+        "country",
+        "timestamp",
+    ]
     list_filter = ["type", "channel", "currency", "timestamp"]
-    search_fields = ["transaction_id", "client__client_id"]
+    search_fields = ["transaction_id", "submitted_by", "client__client_id"]
     list_select_related = ["client"]
     raw_id_fields = ["client"]
     date_hierarchy = "timestamp"

@@ -14,7 +14,7 @@ from fraud.choices import AlertResolution, AlertStatus, Channel, FraudDecisionOu
 from scoring.choices import RiskLevel
 from scoring.models import Client, ModelVersion
 
-RULE_NAME_PATTERN = r"^[a-z][a-z0-9_]{1,79}$"
+RULE_NAME_PATTERN = r"\A[a-z][a-z0-9_]{1,79}\Z"
 rule_name_validator = RegexValidator(
     RULE_NAME_PATTERN, "Use 2-80 lower-case letters, digits or '_', starting with a letter (e.g. high_amount)."
 )
@@ -22,9 +22,21 @@ _unit_interval = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
 
 class Transaction(models.Model):
-    """A payment submitted for a fraud check, identified by the caller's ``transaction_id``."""
+    """A payment submitted for a fraud check, identified by the caller's ``transaction_id``.
 
-    transaction_id = models.CharField(max_length=64, unique=True)
+    Transaction ids belong to the caller that submitted them (``submitted_by``: the API key,
+    token subject or user, as ``accounts.principals.caller_label`` names it): the same id from
+    the same caller replays the stored decision, the same id from another caller is another
+    transaction. One caller can thus neither read nor detect another caller's ids.
+    """
+
+    transaction_id = models.CharField(max_length=64, db_index=True)
+    submitted_by = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Caller that submitted it (apikey:<prefix>, oidc:<hash>, user:<id>); empty for imported history.",
+    )
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="transactions")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3, default="EUR")
@@ -42,6 +54,7 @@ class Transaction(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="transaction_amount_not_negative"),
             models.CheckConstraint(condition=~Q(transaction_id=""), name="transaction_id_not_empty"),
+            models.UniqueConstraint(fields=["submitted_by", "transaction_id"], name="transaction_id_unique_per_caller"),
             models.CheckConstraint(condition=Q(type__in=TransactionType.values), name="transaction_type_valid"),
         ]
         indexes = [

@@ -86,9 +86,33 @@ def transaction_list() -> QuerySet[Transaction]:
     )
 
 
-def transaction_get_stored(*, transaction_id: str) -> Transaction | None:
-    """A transaction already screened under this id, with everything its decision needs."""
-    return transaction_list().filter(transaction_id=transaction_id).first()
+def transaction_get_stored(*, transaction_id: str, submitted_by: str) -> Transaction | None:
+    """The transaction this caller already submitted under this id, with everything its decision needs."""
+    return transaction_list().filter(submitted_by=submitted_by, transaction_id=transaction_id).first()
+
+
+class AmbiguousTransactionId(Exception):
+    """Several callers submitted this ``transaction_id``, none of them the reader."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
+def transaction_get_for_reader(*, transaction_id: str, reader: str) -> Transaction | None:
+    """A transaction by id for someone reading the records (``/api/v1/transactions/<id>/``).
+
+    Ids belong to their callers, so the same id may name several transactions: the reader's
+    own comes first; otherwise the only one there is. Several others raise
+    ``AmbiguousTransactionId`` (the list endpoint, filtered by ``transaction_id``, shows them).
+    """
+    found = list(transaction_list().filter(transaction_id=transaction_id)[:2]) if transaction_id else []
+    if len(found) <= 1:
+        return found[0] if found else None
+    own = transaction_list().filter(transaction_id=transaction_id, submitted_by=reader).first()
+    if own is not None:
+        return own
+    raise AmbiguousTransactionId(transaction_list().filter(transaction_id=transaction_id).count())
 
 
 def fraud_rule_list() -> QuerySet[FraudRule]:

@@ -39,7 +39,7 @@ ACTIVATE_PERMISSION = "fraud.activate_fraudrule"
 
 
 class TransactionConflict(Exception):
-    """A ``transaction_id`` already screened for a different transaction."""
+    """A ``transaction_id`` this caller already used for a different transaction."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ def _same_transaction(stored: Transaction, request: ScreenRequest) -> bool:
     return same and (not request.timestamp_given or stored.timestamp == facts.timestamp)
 
 
-def _replay(request: ScreenRequest) -> ScreenOutcome | None:
-    stored = transaction_get_stored(transaction_id=request.transaction_id)
+def _replay(request: ScreenRequest, caller: str) -> ScreenOutcome | None:
+    stored = transaction_get_stored(transaction_id=request.transaction_id, submitted_by=caller)
     if stored is None:
         return None
     if not _same_transaction(stored, request):
@@ -106,10 +106,12 @@ def transaction_screen(
 ) -> ScreenOutcome:
     """Decide on one transaction with ``model`` (or the rules alone), store it, open an alert if needed.
 
-    The same ``transaction_id`` again returns the stored decision (also when both requests
-    arrive together: the unique constraint decides, the loser reads the winner's row); the
-    same id for a different transaction raises ``TransactionConflict``. Transaction, check
-    and alert are written in one database transaction.
+    Transaction ids belong to their caller (``caller``, stored as ``submitted_by``): the same
+    caller sending the same ``transaction_id`` again gets the stored decision (also when both
+    requests arrive together: the unique (caller, id) constraint decides, the loser reads the
+    winner's row); the same caller sending the same id for a different transaction raises
+    ``TransactionConflict``. Another caller's id is never looked at, so it can neither be
+    replayed nor detected. Transaction, check and alert are written in one database transaction.
 
     New transactions are the hot path, so there is no look-up first: the insert either
     succeeds or hits the unique ``transaction_id``, and only then is the stored one read.
@@ -158,6 +160,7 @@ def transaction_screen(
 
     txn = Transaction(
         transaction_id=request.transaction_id,
+        submitted_by=caller[:100],
         client_id=client_pk,
         amount=Decimal(str(facts.amount)).quantize(Decimal("0.01")),
         currency=facts.currency,
@@ -195,7 +198,7 @@ def transaction_screen(
     except IntegrityError:
         # The transaction_id is taken (a replay, or a concurrent duplicate that won the insert):
         # answer with the stored decision, or refuse if it was another transaction.
-        replay = _replay(request)
+        replay = _replay(request, caller[:100])
         if replay is None:
             raise
         return replay

@@ -16,6 +16,7 @@ from scoring.choices import (
     ModelStatus,
     RiskLevel,
 )
+from scoring.validators import external_id_validator
 
 
 class Client(models.Model):
@@ -25,7 +26,9 @@ class Client(models.Model):
     privacy app, never logged in clear.
     """
 
-    client_id = models.CharField(max_length=64, unique=True, help_text="External id, e.g. C1001.")
+    client_id = models.CharField(
+        max_length=64, unique=True, validators=[external_id_validator], help_text="External id, e.g. C1001."
+    )
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(max_length=254, blank=True)
@@ -55,7 +58,12 @@ class CreditApplication(models.Model):
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="applications")
     application_id = models.CharField(
-        max_length=64, unique=True, null=True, blank=True, help_text="External id, if the caller has one."
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[external_id_validator],
+        help_text="External id, if the caller has one.",
     )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     duration_months = models.PositiveSmallIntegerField()

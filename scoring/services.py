@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from scoring.ml.predictor import models as model_cache
 from scoring.ml.schema import FeatureSchema
 from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion
 from scoring.signals import decisions_recorded
+from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
 
 
 @transaction.atomic
@@ -43,9 +44,19 @@ def client_update(*, client: Client, **changes: Any) -> Client:
 
 
 def client_get_or_create(*, client_id: str) -> Client:
-    """The client with this external id, created bare if unknown (API callers send ids only)."""
+    """The client with this external id, created bare if unknown (API callers send ids only).
+
+    Raises ``ValidationError`` for a malformed id: callers validate first, this is the floor.
+    """
+    _check_client_ids([client_id])
     client, _ = Client.objects.get_or_create(client_id=client_id)
     return client
+
+
+def _check_client_ids(client_ids: Iterable[str]) -> None:
+    bad = [cid for cid in client_ids if not is_external_id(cid)]
+    if bad:
+        raise ValidationError({"client_id": EXTERNAL_ID_MESSAGE})
 
 
 # --- The model registry ------------------------------------------------------------------
@@ -108,6 +119,10 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
     """
     if status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
         raise ValueError("a version is activated as champion or challenger")
+    # The file is run in a child process too (it may have been registered before today's
+    # checks). That takes seconds: do it before taking the row lock; under the lock the
+    # same file is then a cache hit.
+    _artifact_check(ModelVersion.objects.select_related("artifact_file").get(pk=model_version.pk))
     with transaction.atomic():
         locked = (
             ModelVersion.objects.select_for_update(of=("self",))
@@ -116,11 +131,7 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
         )
         if locked.status == status:
             return locked
-        try:
-            content = bytes(locked.artifact_file.content)
-        except ModelArtifact.DoesNotExist as exc:
-            raise ArtifactError("This version has no model file.") from exc
-        load_booster(content, FeatureSchema.from_list(locked.feature_schema), expected_sha256=locked.sha256)
+        _artifact_check(locked)
         displaced = (
             ModelVersion.objects.select_for_update().filter(purpose=locked.purpose, status=status).exclude(pk=locked.pk)
         )
@@ -146,6 +157,14 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
         )
         transaction.on_commit(model_cache.invalidate)
     return locked
+
+
+def _artifact_check(row: ModelVersion) -> None:
+    try:
+        content = bytes(row.artifact_file.content)
+    except ModelArtifact.DoesNotExist as exc:
+        raise ArtifactError("This version has no model file.") from exc
+    load_booster(content, FeatureSchema.from_list(row.feature_schema), expected_sha256=row.sha256, isolated=True)
 
 
 def model_version_retire(*, model_version: ModelVersion, user: Any = None) -> ModelVersion:
@@ -260,6 +279,7 @@ def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Cli
         found = {c.client_id: c for c in Client.objects.filter(client_id__in=wanted)}
         missing = wanted - set(found)
         if missing:
+            _check_client_ids(missing)
             Client.objects.bulk_create([Client(client_id=cid) for cid in sorted(missing)], ignore_conflicts=True)
             found.update({c.client_id: c for c in Client.objects.filter(client_id__in=missing)})
         clients.update(found)

@@ -92,9 +92,81 @@ def test_wrong_types_name_each_field(analyst: APIClient) -> None:
     assert set(response.json()["fields"]) == {"client_id", "birth_date", "email"}
 
 
-def test_unknown_routes_under_the_api_answer_json_404(analyst: APIClient) -> None:
-    response = analyst.get("/api/v1/clients/C1/nothing-here/")
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/clients/C1/nothing-here/", "/api/v1/nothing", "/api/v2/clients/", "/api/", "/scorex", "/fraude/x"],
+)
+def test_unknown_routes_under_the_api_answer_json_404(analyst: APIClient, path: str) -> None:
+    response = analyst.get(path)
     assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "not_found", "detail": "No API endpoint at this path."}
+
+
+@override_settings(DEBUG=True)
+def test_unknown_api_routes_stay_json_with_debug_on(analyst: APIClient) -> None:
+    response = analyst.get("/api/v1/nothing")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert b"urlpatterns" not in response.content  # not Django's debug page listing the routes
+
+
+def test_pages_outside_the_api_keep_their_html_404(client_as: Callable[[str | None], APIClient]) -> None:
+    response = client_as("admin").get("/admin/nothing-here/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_a_method_the_health_check_does_not_take_is_a_json_405(api_client: APIClient, method: str) -> None:
+    response = getattr(api_client, method)("/api/v1/health")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+    assert "GET" in response["Allow"]
+
+
+# --- hostile bodies: many keys ------------------------------------------------------------
+
+
+def test_a_body_with_70000_unknown_keys_is_a_short_400(analyst: APIClient) -> None:
+    body = "{" + ",".join(f'"k{i}":0' for i in range(70_000)) + "}"
+    response = _post_raw(analyst, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_request"
+    assert "an object has 70000, at most 1000" in response.json()["detail"]
+    assert len(response.content) < 500
+    assert not Client.objects.exists()
+
+
+@override_settings(API_MAX_JSON_KEYS=3000)
+def test_a_body_with_too_many_keys_in_all_is_a_400(analyst: APIClient) -> None:
+    body = "[" + ",".join('{"a":1,"b":2,"c":3}' for _ in range(1001)) + "]"
+    response = _post_raw(analyst, body)
+    assert response.status_code == 400
+    assert "the body has more than 3000" in response.json()["detail"]
+
+
+def test_at_most_fifty_field_errors_are_listed_and_the_rest_counted(analyst: APIClient) -> None:
+    response = analyst.post(URL, {"client_id": "C1", **{f"unknown_{i}": 1 for i in range(900)}}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert len(body["fields"]) == 50
+    assert body["detail"] == "Invalid input: 900 fields have errors; the first 50 are listed."
+    assert len(response.content) < 5000
+
+
+def test_an_unknown_key_is_echoed_back_shortened(analyst: APIClient) -> None:
+    response = analyst.post(URL, {"client_id": "C1", "x" * 100_000: 1}, format="json")
+    assert response.status_code == 400
+    (name,) = response.json()["fields"]
+    assert name == "x" * 100 + "…"
+
+
+def test_a_full_score_batch_is_within_the_key_limits(
+    key_client: Callable[..., APIClient], credit_model: object
+) -> None:
+    item = {"age": 35, "revenu": 50000, "historique_impaye": 1, "seniority_years": 3, "home": "rent"}
+    response = key_client("analyst", ["score"]).post("/api/v1/score/batch", {"items": [item] * 100}, format="json")
+    assert response.status_code == 201
 
 
 def test_method_not_allowed_is_json(analyst: APIClient) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -78,6 +79,21 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+MAX_FIELD_NAME = 100  # an unknown key is echoed back, so its length is bounded too
+
+
+def _capped(fields: dict[str, list[str]]) -> tuple[str, dict[str, list[str]]]:
+    """The detail line and at most ``API_MAX_ERRORS`` fields, names and messages shortened."""
+    limit = settings.API_MAX_ERRORS
+    shown: dict[str, list[str]] = {}
+    for name, messages in list(fields.items())[:limit]:
+        short = name if len(name) <= MAX_FIELD_NAME else name[:MAX_FIELD_NAME] + "…"
+        shown.setdefault(short, []).extend(message[:500] for message in messages[:5])
+    if len(fields) > limit:
+        return f"Invalid input: {len(fields)} fields have errors; the first {limit} are listed.", shown
+    return "Invalid input.", shown
+
+
 def error_body(code: str, detail: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "detail": detail}
     if fields:
@@ -118,7 +134,7 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
         code = codes if isinstance(codes, str) else "error"
 
     if isinstance(exc, exceptions.ValidationError):
-        body = error_body(code, "Invalid input.", flatten_errors(exc.detail))
+        body = error_body(code, *_capped(flatten_errors(exc.detail)))
     else:
         body = error_body(code, str(exc.detail))
 

@@ -32,8 +32,8 @@ from scoring.ml.schema import alias_conflicts
 from scoring.validators import external_id_validator, no_control_chars
 
 _DATETIME = serializers.DateTimeField()
-currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code of three letters, e.g. EUR.")
-mcc_validator = RegexValidator(r"^[0-9]{4}$", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
+currency_validator = RegexValidator(r"\A[A-Z]{3}\Z", "Use an ISO 4217 code of three letters, e.g. EUR.")
+mcc_validator = RegexValidator(r"\A[0-9]{4}\Z", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
 
 # Seed clients' names for two fields: accepted, never together with the canonical name, and
 # turned into it before anything else sees the request.
@@ -82,14 +82,20 @@ class FraudeInputSerializer(StrictSerializer):
     """A transaction to screen. Seed 000's four fields are required; the context is optional."""
 
     transaction_id = serializers.CharField(
-        max_length=64, validators=[external_id_validator], help_text="The caller's id; the same id replays."
+        max_length=64,
+        trim_whitespace=False,
+        validators=[external_id_validator],
+        help_text="The caller's id; the same caller sending the same id replays.",
     )
     montant = AmountField(
         max_digits=14, decimal_places=2, min_value=Decimal("0"), help_text="Amount (0 to FRAUD_MAX_AMOUNT)."
     )
     type = TransactionTypeField(choices=TransactionType.choices, help_text=TYPE_HELP)
     client_id = serializers.CharField(
-        max_length=64, validators=[external_id_validator], help_text="External client id; unknown ids are created."
+        max_length=64,
+        trim_whitespace=False,
+        validators=[external_id_validator],
+        help_text="External client id; unknown ids are created.",
     )
     timestamp = serializers.DateTimeField(required=False, default_timezone=dt.UTC, help_text=TIMESTAMP_HELP)
     date_transaction = serializers.DateTimeField(
@@ -288,6 +294,7 @@ class TransactionSerializer(serializers.ModelSerializer):  # type: ignore[type-a
         model = Transaction
         fields = [
             "transaction_id",
+            "submitted_by",
             "client_id",
             "montant",
             "currency",

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,11 +24,11 @@ from fraud.api.serializers import (
     screen_outcome_representation,
 )
 from fraud.models import Transaction
-from fraud.selectors import transaction_list
+from fraud.selectors import AmbiguousTransactionId, transaction_get_for_reader, transaction_list
 from fraud.services import TransactionConflict, transaction_screen
 from scoring.choices import ModelPurpose
 from scoring.ml.predictor import get_model
-from scoring.validators import EXTERNAL_ID_PATTERN
+from scoring.validators import EXTERNAL_ID_CHARS
 
 SEED_PAYLOAD = {"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}
 # The first transaction of the seed's postman/batch_profiles.json (tests/data/batch_profiles.json).
@@ -61,14 +62,17 @@ class FraudeApi(APIView):
             "the review threshold (both in `thresholds`, set by admins), `allow` below; a fired `block` rule always "
             "blocks and a fired `review` rule means at least review. `risk_level` is LOW (allow), MEDIUM (review) "
             "or HIGH (block).\n\n"
-            "The same `transaction_id` again returns the stored decision (200, `Idempotent-Replayed: true`) and "
-            "stores nothing; the same id for a different transaction is a 409."
+            "Transaction ids belong to the caller (API key, token subject or user) that sends them: the same "
+            "caller sending the same `transaction_id` again gets the stored decision (200, "
+            "`Idempotent-Replayed: true`) and nothing new is stored; the same caller sending the same id for a "
+            "different transaction gets a 409. Another caller's ids are never replayed nor revealed: the same id "
+            "from another caller is another transaction."
         ),
         request=FraudeInputSerializer,
         responses={
             201: FraudDecisionSerializer,
             200: OpenApiResponse(FraudDecisionSerializer, description="Replay of a stored decision."),
-            409: OpenApiResponse(description="transaction_id already used for a different transaction."),
+            409: OpenApiResponse(description="transaction_id already used by this caller for a different transaction."),
             503: OpenApiResponse(description="No fraud model serves and FRAUD_REQUIRE_MODEL is on."),
         },
         examples=[
@@ -129,14 +133,22 @@ class SeedFraudeApi(FraudeApi):
 
 @extend_schema_view(
     list=extend_schema(summary="List transactions and their fraud checks"),
-    retrieve=extend_schema(summary="A transaction by transaction_id, with its check's input snapshot"),
+    retrieve=extend_schema(
+        summary="A transaction by transaction_id, with its check's input snapshot",
+        description=(
+            "Transaction ids belong to the caller that submitted them, so one id may name several "
+            "transactions: the reader's own comes first, else the only one there is. When several other "
+            "callers used the id the answer is a 409; list them with `?transaction_id=`."
+        ),
+        responses={200: TransactionDetailSerializer, 409: OpenApiResponse(description="Several callers used this id.")},
+    ),
 )
 class TransactionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     """Stored transactions (``/api/v1/transactions/``): viewer, analyst, admin."""
 
     permission_classes = [CanRead]
     lookup_field = "transaction_id"
-    lookup_value_regex = EXTERNAL_ID_PATTERN.strip("^$")
+    lookup_value_regex = EXTERNAL_ID_CHARS
     filterset_class = TransactionFilter
     ordering_fields = ["timestamp", "created_at", "amount"]
     ordering = ["-timestamp"]
@@ -144,6 +156,21 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
 
     def get_queryset(self) -> QuerySet[Transaction]:
         return transaction_list()
+
+    def get_object(self) -> Transaction:
+        try:
+            found = transaction_get_for_reader(
+                transaction_id=self.kwargs[self.lookup_field], reader=caller_label(self.request.user)
+            )
+        except AmbiguousTransactionId as exc:
+            raise Conflict(
+                f"{exc.count} callers used this transaction_id; list them with "
+                "/api/v1/transactions/?transaction_id=<id>."
+            ) from exc
+        if found is None:
+            raise NotFound("No transaction with this transaction_id.")
+        self.check_object_permissions(self.request, found)
+        return found
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:  # type: ignore[type-arg]
         return TransactionDetailSerializer if self.action == "retrieve" else TransactionSerializer

@@ -1,16 +1,17 @@
-"""Filters of the scoring API (allow-listed fields only)."""
+"""Filters of the scoring API (allow-listed fields only; each bad value is a 400 naming it)."""
 
 import django_filters
 
+from creditplatform.api.filters import DateTimeFilter, ExternalIdFilter, TextFilter
 from scoring.choices import CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.models import Client, Decision, ModelVersion
 
 
 class ClientFilter(django_filters.FilterSet):
-    client_id = django_filters.CharFilter()
-    last_name = django_filters.CharFilter(lookup_expr="iexact")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    client_id = ExternalIdFilter()
+    last_name = TextFilter(lookup_expr="iexact")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Client
@@ -18,13 +19,13 @@ class ClientFilter(django_filters.FilterSet):
 
 
 class DecisionFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     decision = django_filters.ChoiceFilter(choices=CreditDecisionOutcome.choices)
     risk_level = django_filters.ChoiceFilter(choices=RiskLevel.choices)
-    model_version = django_filters.CharFilter(field_name="model_version__version")
-    client_id = django_filters.CharFilter(field_name="client__client_id")
-    application_id = django_filters.CharFilter(field_name="application__application_id")
+    model_version = TextFilter(field_name="model_version__version")
+    client_id = ExternalIdFilter(field_name="client__client_id")
+    application_id = ExternalIdFilter(field_name="application__application_id")
 
     class Meta:
         model = Decision

@@ -9,7 +9,6 @@ serialise the read endpoints.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +20,8 @@ from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
 from scoring.services import ScoreRequest
 from scoring.validators import (
-    EXTERNAL_ID_PATTERN,
     external_id_validator,
+    is_external_id,
     no_control_chars,
     no_control_chars_multiline,
     phone_validator,
@@ -30,14 +29,14 @@ from scoring.validators import (
 )
 
 LINK_FIELDS = ("client_id", "application_id")
-_EXTERNAL_ID = re.compile(EXTERNAL_ID_PATTERN)
 _DATETIME = serializers.DateTimeField()
 
 
 class ClientSerializer(StrictModelSerializer):
     """A client's external id and identity. ``client_id`` is set at creation only."""
 
-    client_id = serializers.CharField(max_length=64, validators=[external_id_validator])
+    # No trimming: "C1001\n" is refused, as /score and /fraude refuse it, not silently changed.
+    client_id = serializers.CharField(max_length=64, trim_whitespace=False, validators=[external_id_validator])
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True, validators=[no_control_chars])
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True, validators=[no_control_chars])
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
@@ -88,7 +87,7 @@ def score_request_parse(
             continue
         if not isinstance(value, str):
             errors[prefix + name] = ["Not a valid string."]
-        elif not _EXTERNAL_ID.match(value):
+        elif not is_external_id(value):
             errors[prefix + name] = [str(external_id_validator.message)]
         else:
             links[name] = value

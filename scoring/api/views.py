@@ -46,7 +46,7 @@ from scoring.services import (
     client_update,
     model_version_activate,
 )
-from scoring.validators import EXTERNAL_ID_PATTERN
+from scoring.validators import EXTERNAL_ID_CHARS
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SEED_PAYLOAD = {"age": 35, "revenu": 50000, "historique_impaye": 1}
@@ -76,7 +76,7 @@ class ClientViewSet(
     serializer_class = ClientSerializer
     permission_classes = [ReadOrWrite]
     lookup_field = "client_id"
-    lookup_value_regex = EXTERNAL_ID_PATTERN.strip("^$")
+    lookup_value_regex = EXTERNAL_ID_CHARS
     filterset_class = ClientFilter
     search_fields = ["client_id", "last_name", "email"]
     ordering_fields = ["client_id", "created_at", "updated_at"]

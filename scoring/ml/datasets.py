@@ -189,7 +189,7 @@ def infer_training_data(
         if column == target or column in dropped:
             continue
         name = _snake(str(column))
-        if not FEATURE_NAME.match(name) or name in seen:
+        if not FEATURE_NAME.fullmatch(name) or name in seen:
             raise DataError(f"column {column!r}: cannot become a feature name (use letters, digits and '_')")
         seen.add(name)
         series = raw[column]

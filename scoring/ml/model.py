@@ -3,7 +3,10 @@
 An artifact is the model text LightGBM writes (``Booster.model_to_string``). Before it is
 used it must prove it is the registered one (SHA-256) and that it takes exactly the
 registered schema (same features, same order, categorical where the schema says so), so a
-swapped, truncated or mismatched file is refused instead of scoring nonsense.
+swapped, truncated or mismatched file is refused instead of scoring nonsense. A crafted file
+(a child index outside its tree, a cycle, NaN thresholds, ten thousand deep trees...) is
+refused before LightGBM parses it (``scoring.ml.structure``), and a new file is also run in a
+child process before it may serve (``scoring.ml.probe``).
 
 Every prediction runs on one thread (``num_threads=1``): on a busy 2-core machine
 LightGBM's OpenMP threads otherwise spin against each other and a 30 µs single-row
@@ -24,7 +27,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from scoring.ml.schema import CATEGORICAL, FeatureSchema
+from scoring.ml.schema import FeatureSchema
+from scoring.ml.structure import MalformedModel, check_structure
 
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
 DEFAULT_REASON_COUNT = 4
@@ -59,19 +63,20 @@ def _header(text: str) -> dict[str, str]:
     return out
 
 
-PROBE_TIMEOUT_SECONDS = 60
-_vetted: set[str] = set()  # SHA-256 of files a child process has loaded cleanly
+PROBE_TIMEOUT_SECONDS = 90  # the child's own CPU limit is 60 s (scoring.ml.probe)
+_vetted: set[str] = set()  # files (with their schema) a child process has loaded and run cleanly
 
 
-def probe_in_subprocess(text: str) -> None:
-    """Load the model text in a child process first (see ``scoring.ml.probe``); once per file."""
-    digest = sha256_hex(text.encode())
+def probe_in_subprocess(text: str, schema: FeatureSchema) -> None:
+    """Load and run the model in a child process first (see ``scoring.ml.probe``); once per file and schema."""
+    request = json.dumps({"model": text, "schema": schema.to_list()}).encode()
+    digest = sha256_hex(request)
     if digest in _vetted:
         return
     try:
         done = subprocess.run(
             [sys.executable, "-m", "scoring.ml.probe"],
-            input=text.encode(),
+            input=request,
             capture_output=True,
             timeout=PROBE_TIMEOUT_SECONDS,
             cwd=Path(__file__).resolve().parents[2],
@@ -79,7 +84,7 @@ def probe_in_subprocess(text: str) -> None:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise ArtifactError("LightGBM took too long to load this model file.") from exc
+        raise ArtifactError("LightGBM took too long to load and run this model file.") from exc
     try:
         answer = json.loads(done.stdout or b"{}")
     except ValueError:
@@ -87,9 +92,10 @@ def probe_in_subprocess(text: str) -> None:
     if done.returncode == 0 and "features" in answer:
         _vetted.add(digest)
         return
-    if "error" in answer:
-        raise ArtifactError(f"LightGBM cannot load this model file: {answer['error'][:200]}")
-    raise ArtifactError("This model file is corrupt: LightGBM's loader crashed on it.")
+    if isinstance(answer, dict) and "error" in answer:
+        raise ArtifactError(f"This model file cannot be served: {str(answer['error'])[:300]}.")
+    how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit status {done.returncode}"
+    raise ArtifactError(f"This model file is corrupt: LightGBM crashed on it in a test process ({how}).")
 
 
 def load_booster(
@@ -97,9 +103,11 @@ def load_booster(
 ) -> lgb.Booster:
     """Check ``artifact`` and return its booster; raises ``ArtifactError`` with the reason.
 
-    ``isolated=True`` loads it in a child process first, for files that have not been
-    vetted yet (uploads, registration): a malformed file can abort LightGBM's process.
-    Files already registered are vetted and identified by their SHA-256.
+    Every file is checked structurally first (``scoring.ml.structure``: plain Python, before
+    LightGBM parses anything), so a crafted file cannot crash or hang this process.
+    ``isolated=True`` also loads it and predicts with it in a child process (see
+    ``scoring.ml.probe``), for files that have not been vetted yet: uploads, registration,
+    activation. Files already registered are identified by their SHA-256.
     """
     if not artifact:
         raise ArtifactError("The model file is empty.")
@@ -120,31 +128,18 @@ def load_booster(
         )
     if "end of trees" not in text:
         raise ArtifactError("The model file is truncated (no 'end of trees').")
+    try:
+        check_structure(artifact, schema)
+    except MalformedModel as exc:
+        raise ArtifactError(f"This model file cannot be served: {exc}.") from exc
     if isolated:
-        probe_in_subprocess(text)
+        probe_in_subprocess(text, schema)
     try:
         booster = lgb.Booster(model_str=text)
     except lgb.basic.LightGBMError as exc:
         raise ArtifactError(f"LightGBM cannot load this model file: {str(exc)[:200]}") from exc
-
-    names = booster.feature_name()
-    if names != schema.names:
-        missing = [n for n in schema.names if n not in names]
-        extra = [n for n in names if n not in schema.names]
-        detail = []
-        if missing:
-            detail.append(f"in the schema but not the model: {', '.join(missing)}")
-        if extra:
-            detail.append(f"in the model but not the schema: {', '.join(extra)}")
-        if not detail:
-            detail.append("same names in another order")
-        raise ArtifactError("The model's features do not match the schema (" + "; ".join(detail) + ").")
-    infos = header.get("feature_infos", "").split(" ")
-    for feature, info in zip(schema, infos, strict=False):
-        trained_categorical = info != "none" and not info.startswith("[")
-        if info != "none" and trained_categorical != (feature.type == CATEGORICAL):
-            kind = "categorical" if trained_categorical else "numeric"
-            raise ArtifactError(f"Feature {feature.name!r} is {kind} in the model but {feature.type} in the schema.")
+    if booster.feature_name() != schema.names:  # already checked on the text; LightGBM must agree
+        raise ArtifactError("The model's features do not match the schema.")
     return booster
 
 

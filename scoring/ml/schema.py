@@ -29,7 +29,7 @@ INTEGER = "integer"
 CATEGORICAL = "categorical"
 FEATURE_TYPES = (NUMERIC, INTEGER, CATEGORICAL)
 
-FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # always fullmatch: "$" would let "age\n" in
 MAX_CATEGORIES = 200
 MAX_CATEGORY_LENGTH = 100
 
@@ -53,7 +53,7 @@ class Feature:
     aliases: tuple[str, ...] = ()  # other names callers may send it under
 
     def __post_init__(self) -> None:
-        if not FEATURE_NAME.match(self.name):
+        if not isinstance(self.name, str) or not FEATURE_NAME.fullmatch(self.name):
             raise SchemaError(
                 f"{self.name!r}: feature names are 1-64 letters, digits or '_', not starting with a digit"
             )

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,11 +24,14 @@ def b64(data: bytes) -> str:
 
 
 def claims(idp: Provider, **overrides: Any) -> dict[str, Any]:
+    """An RFC 9068 access token's claims, as the provider issues them; ``None`` drops a claim."""
     now = int(time.time())
     base = {
         "iss": idp.issuer,
         "aud": API_AUDIENCE,
         "sub": "forger",
+        "client_id": "forger-client",
+        "jti": secrets.token_urlsafe(16),
         "iat": now,
         "exp": now + 300,
         "groups": ["admin"],
@@ -37,9 +41,14 @@ def claims(idp: Provider, **overrides: Any) -> dict[str, Any]:
 
 
 def signed(idp: Provider, alg: str = "RS256", headers: dict[str, Any] | None = None, **overrides: Any) -> str:
-    """Signed with the provider's real key: only the claims are wrong."""
+    """Signed with the provider's real key, with its ``typ: at+jwt`` header: only what is overridden is wrong.
+
+    A header set to None is left out (``typ`` included).
+    """
     kid, key = idp.private_key(alg)
-    return jwt.encode(claims(idp, **overrides), key, algorithm=alg, headers={"kid": kid, **(headers or {})})
+    return jwt.encode(
+        claims(idp, **overrides), key, algorithm=alg, headers={"kid": kid, "typ": "at+jwt", **(headers or {})}
+    )
 
 
 @functools.cache
@@ -105,4 +114,25 @@ FORGERIES: dict[str, tuple[Callable[[Provider], str], str]] = {
     "empty signature": (lambda idp: signed(idp).rsplit(".", 1)[0] + ".", "jwt_bad_signature"),
     "header nested 2000 deep": (lambda idp: f"{b64(b'[' * 2000)}.{b64(b'{}')}.c2ln", "jwt_malformed"),
     "oversized (64 KB)": (lambda idp: signed(idp, padding="x" * 65536), "jwt_malformed"),
+    # Signed by the provider's key, but what PyJWT alone lets through:
+    "expiry as a string": (lambda idp: signed(idp, exp=str(now() + 300)), "jwt_bad_claim"),
+    "issue time as a string": (lambda idp: signed(idp, iat=str(now())), "jwt_bad_claim"),
+    "not-before as a string": (lambda idp: signed(idp, nbf=str(now())), "jwt_bad_claim"),
+    "expiry far beyond any date": (lambda idp: signed(idp, exp=1e308), "jwt_lifetime_too_long"),
+    "empty subject": (lambda idp: signed(idp, sub=""), "jwt_bad_claim"),
+    "a 300-character subject": (lambda idp: signed(idp, sub="s" * 300), "jwt_bad_claim"),
+    "subject not a string": (lambda idp: signed(idp, sub=12345), "jwt_invalid"),
+    "a lifetime of ten years": (lambda idp: signed(idp, exp=now() + 10 * 365 * 86400), "jwt_lifetime_too_long"),
+    "a lifetime of two hours": (lambda idp: signed(idp, exp=now() + 7200), "jwt_lifetime_too_long"),
+    "several audiences": (lambda idp: signed(idp, aud=[API_AUDIENCE, "another-api"]), "jwt_untrusted_audience"),
+    "several audiences with an azp": (
+        lambda idp: signed(idp, aud=[API_AUDIENCE, "another-api"], azp="forger-client"),
+        "jwt_untrusted_audience",
+    ),
+    "typ JWT (not an access token)": (lambda idp: signed(idp, headers={"typ": "JWT"}), "jwt_wrong_type"),
+    "no typ header": (lambda idp: signed(idp, headers={"typ": None}), "jwt_wrong_type"),
+    "no client_id (RFC 9068)": (lambda idp: signed(idp, client_id=None), "jwt_missing_claim"),
+    "empty client_id": (lambda idp: signed(idp, client_id=""), "jwt_bad_claim"),
+    "no jti (RFC 9068)": (lambda idp: signed(idp, jti=None), "jwt_missing_claim"),
+    "expires before it starts": (lambda idp: signed(idp, nbf=now() + 10, exp=now() + 5), "jwt_bad_claim"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from io import StringIO
@@ -102,20 +103,31 @@ def test_create_api_key_rejects_an_unknown_scope() -> None:
         call_command("create_api_key", "x", "--scopes", "score,teleport", stdout=StringIO(), stderr=StringIO())
 
 
-def test_admin_shows_a_new_key_once_and_stores_only_its_hash(admin_client) -> None:  # type: ignore[no-untyped-def]
-    response = admin_client.post(
-        "/admin/accounts/apikey/add/",
-        {"name": "from-admin", "role": "analyst", "scopes": ["score"], "expires_at_0": "", "expires_at_1": ""},
-        follow=True,
-    )
-    assert response.status_code == 200
-    shown = [str(m) for m in response.context["messages"]]
-    key = next(m for m in shown if "cpk_" in m).split()[-1]
+ADD_KEY = {"name": "from-admin", "role": "analyst", "scopes": ["score"], "expires_at_0": "", "expires_at_1": ""}
+
+
+def test_admin_shows_a_new_key_once_on_its_own_page_and_stores_only_its_hash(admin_client) -> None:  # type: ignore[no-untyped-def]
+    response = admin_client.post("/admin/accounts/apikey/add/", ADD_KEY)
+    assert response.status_code == 200  # the key is in this answer; no redirect could carry it
+    assert "no-store" in response["Cache-Control"]
+    key = re.search(r'value="(cpk_[^"]+)"', response.content.decode()).group(1)  # type: ignore[union-attr]
     row = ApiKey.objects.get(name="from-admin")
     assert row.scopes == ["score"]
     assert row.key_hash == hash_secret(key)
-    page = admin_client.get(f"/admin/accounts/apikey/{row.pk}/change/").content.decode()
-    assert key not in page
+    assert _client(key).get(CLIENTS).status_code == 403  # a working key (scope score only: no read)
+    for page in ("/admin/accounts/apikey/", f"/admin/accounts/apikey/{row.pk}/change/"):
+        assert key not in admin_client.get(page).content.decode()
+
+
+def test_a_new_key_never_travels_in_a_cookie_nor_rests_in_the_session(admin_client) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.sessions.models import Session
+
+    response = admin_client.post("/admin/accounts/apikey/add/", ADD_KEY)
+    secret = re.search(r'value="cpk_[0-9a-f]+_([^"]+)"', response.content.decode()).group(1)  # type: ignore[union-attr]
+    assert all(secret not in morsel.value for morsel in response.cookies.values())
+    assert "messages" not in response.cookies
+    stored = [s.get_decoded() for s in Session.objects.all()]
+    assert stored and all(secret not in str(data) for data in stored)
 
 
 def test_admin_action_revokes_keys(admin_client) -> None:  # type: ignore[no-untyped-def]

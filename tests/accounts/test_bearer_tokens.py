@@ -170,3 +170,44 @@ def test_id_token_replayed_as_access_token_is_refused_when_audiences_coincide(
 def test_access_token_for_the_client_id_audience_is_accepted(oidc_settings: Provider, settings: object) -> None:
     settings.OIDC_API_AUDIENCE = "credit-app"  # type: ignore[attr-defined]
     assert bearer(signed(oidc_settings, aud="credit-app")).get(CLIENTS).status_code == 200
+
+
+# --- RFC 9068 and the limits of what PyJWT checks ----------------------------------------
+
+
+def test_the_providers_access_tokens_are_rfc_9068_jwts(oidc_settings: Provider) -> None:
+    import jwt
+
+    for token in (oidc_settings.client_token(), oidc_settings.user_token("analyst")):
+        assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+        assert {"client_id", "jti", "iat", "exp"} <= set(jwt.decode(token, options={"verify_signature": False}))
+        assert bearer(token).get(CLIENTS).status_code == 200
+
+
+def test_a_provider_without_rfc_9068_can_be_accepted_and_the_other_checks_still_hold(
+    oidc_settings: Provider, settings: object, auth_failures: list[str]
+) -> None:
+    settings.OIDC_API_REQUIRE_AT_JWT = False  # type: ignore[attr-defined]
+    plain = signed(oidc_settings, headers={"typ": "JWT"}, client_id=None, jti=None)
+    assert bearer(plain).get(CLIENTS).status_code == 200
+    assert bearer(signed(oidc_settings, headers={"typ": "JWT"}, sub="")).get(CLIENTS).status_code == 401
+    assert auth_failures == ["jwt_bad_claim"]
+
+
+def test_the_longest_accepted_lifetime_is_a_setting(
+    oidc_settings: Provider, settings: object, auth_failures: list[str]
+) -> None:
+    settings.OIDC_API_MAX_TOKEN_LIFETIME_SECONDS = 60  # type: ignore[attr-defined]
+    assert bearer(oidc_settings.client_token()).get(CLIENTS).status_code == 401  # the provider gives 300 s
+    assert auth_failures == ["jwt_lifetime_too_long"]
+
+
+def test_a_trusted_extra_audience_is_accepted_with_its_authorized_party(
+    oidc_settings: Provider, settings: object
+) -> None:
+    userinfo = f"{oidc_settings.issuer}/me"
+    settings.OIDC_API_EXTRA_AUDIENCES = [userinfo]  # type: ignore[attr-defined]
+    both = ["credit-api", userinfo]
+    assert bearer(signed(oidc_settings, aud=both, azp="credit-app")).get(CLIENTS).status_code == 200
+    assert bearer(signed(oidc_settings, aud=both)).get(CLIENTS).status_code == 401  # no azp
+    assert bearer(signed(oidc_settings, aud=[*both, "another-api"], azp="x")).get(CLIENTS).status_code == 401

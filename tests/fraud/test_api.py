@@ -66,6 +66,68 @@ def test_the_same_transaction_id_for_another_transaction_is_a_conflict(analyst: 
     assert FraudCheck.objects.count() == 1
 
 
+# --- transaction ids belong to their caller ----------------------------------------------
+
+
+def test_another_callers_transaction_id_is_a_new_transaction_not_a_replay(
+    analyst: APIClient, key_client: Callable[..., APIClient]
+) -> None:
+    first = analyst.post(URL, {**SEED, "montant": 15000}, format="json")
+    other = key_client(Role.ANALYST, ["fraud"])
+    theirs = other.post(URL, {**SEED, "montant": 15000}, format="json")
+    assert first.status_code == 201 and theirs.status_code == 201
+    assert "Idempotent-Replayed" not in theirs
+    assert theirs.json()["check_id"] != first.json()["check_id"]
+    assert Transaction.objects.filter(transaction_id="TX12345").count() == 2
+    assert FraudCheck.objects.count() == 2
+
+
+def test_another_caller_reusing_an_id_for_a_different_transaction_learns_nothing(
+    analyst: APIClient, key_client: Callable[..., APIClient]
+) -> None:
+    analyst.post(URL, SEED, format="json")
+    other = key_client(Role.ANALYST, ["fraud"])
+    response = other.post(URL, {**SEED, "montant": 2500, "client_id": "C2002"}, format="json")
+    assert response.status_code == 201  # no 409: nothing says the id was used elsewhere
+    assert response.json()["client_id"] == "C2002"
+
+
+def test_each_caller_replays_its_own_stored_decision(analyst: APIClient, key_client: Callable[..., APIClient]) -> None:
+    other = key_client(Role.ANALYST, ["fraud"])
+    mine = analyst.post(URL, SEED, format="json").json()
+    theirs = other.post(URL, {**SEED, "montant": 250000}, format="json").json()
+    again_mine = analyst.post(URL, SEED, format="json")
+    again_theirs = other.post(URL, {**SEED, "montant": 250000}, format="json")
+    assert again_mine.status_code == again_theirs.status_code == 200
+    assert again_mine.json() == mine and again_theirs.json() == theirs
+    assert (mine["decision"], theirs["decision"]) == ("allow", "block")
+
+
+def test_the_database_keeps_one_transaction_per_caller_and_id() -> None:
+    from django.db import IntegrityError, transaction
+
+    TransactionFactory(transaction_id="TX1", submitted_by="apikey:aaa")
+    TransactionFactory(transaction_id="TX1", submitted_by="apikey:bbb")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TransactionFactory(transaction_id="TX1", submitted_by="apikey:aaa")
+
+
+def test_the_detail_of_a_shared_id_is_the_readers_own_or_a_409_naming_the_filter(
+    analyst: APIClient, key_client: Callable[..., APIClient], client_as: Callable[[str | None], APIClient]
+) -> None:
+    other = key_client(Role.ANALYST, ["fraud", "read"])
+    analyst.post(URL, SEED, format="json")
+    other.post(URL, {**SEED, "client_id": "C2002"}, format="json")
+    assert analyst.get("/api/v1/transactions/TX12345/").json()["client_id"] == "C1001"
+    assert other.get("/api/v1/transactions/TX12345/").json()["client_id"] == "C2002"
+    viewer = client_as("viewer")
+    ambiguous = viewer.get("/api/v1/transactions/TX12345/")
+    assert ambiguous.status_code == 409 and "?transaction_id=" in ambiguous.json()["detail"]
+    listed = viewer.get("/api/v1/transactions/?transaction_id=TX12345").json()["results"]
+    assert sorted(t["client_id"] for t in listed) == ["C1001", "C2002"]
+    assert len({t["submitted_by"] for t in listed}) == 2
+
+
 def test_the_root_alias_serves_seed_clients(analyst: APIClient) -> None:
     response = analyst.post("/fraude", SEED, format="json")
     assert response.status_code == 201

@@ -128,10 +128,21 @@ def test_the_same_transaction_id_replays_and_a_different_transaction_under_it_co
     assert (Transaction.objects.count(), FraudCheck.objects.count(), FraudAlert.objects.count()) == (1, 1, 1)
 
 
-def test_an_id_already_recorded_without_a_check_is_a_conflict_not_a_second_row() -> None:
-    TransactionFactory(transaction_id="OLD", client__client_id="C1", amount=40, timestamp=T0, type="carte")
+def test_an_id_the_caller_already_recorded_without_a_check_is_a_conflict_not_a_second_row() -> None:
+    TransactionFactory(
+        transaction_id="OLD", submitted_by="user:1", client__client_id="C1", amount=40, timestamp=T0, type="carte"
+    )
     with pytest.raises(TransactionConflict):
         screen("OLD")
+
+
+def test_history_recorded_without_a_caller_does_not_take_the_id_from_callers() -> None:
+    TransactionFactory(transaction_id="OLD", client__client_id="C1", amount=40, timestamp=T0, type="carte")
+    assert not screen("OLD").replayed
+    assert sorted(Transaction.objects.filter(transaction_id="OLD").values_list("submitted_by", flat=True)) == [
+        "",
+        "user:1",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

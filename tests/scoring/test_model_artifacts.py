@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
+from scoring.ml.model import ArtifactError, LoadedModel, load_booster, probe_in_subprocess, sha256_hex
 from scoring.ml.schema import CATEGORICAL, Feature, FeatureSchema
 from tests.models import TrainedModel
 
@@ -41,10 +41,13 @@ def test_a_corrupt_model_file_is_refused_with_a_clear_reason(
 def test_a_file_that_crashes_lightgbms_loader_is_refused_without_hurting_this_process(
     trained_credit: TrainedModel,
 ) -> None:
-    # This mangled tree makes LightGBM abort the process that parses it: it is parsed in a child.
+    # This mangled tree makes LightGBM abort the process that parses it. The structural check
+    # refuses it before LightGBM sees it; the child process would have survived it too.
     mangled = trained_credit.result.model_text.replace(b"Tree=1\n", b"Tree=1\nleaf_value=oops\n")
-    with pytest.raises(ArtifactError, match="corrupt|cannot load"):
+    with pytest.raises(ArtifactError, match="tree_sizes does not match"):
         load_booster(mangled, trained_credit.data.schema, isolated=True)
+    with pytest.raises(ArtifactError, match="crashed|cannot load"):
+        probe_in_subprocess(mangled.decode(), trained_credit.data.schema)
 
 
 def test_a_file_that_differs_from_its_registered_checksum_is_refused(trained_credit: TrainedModel) -> None:

@@ -1,0 +1,123 @@
+"""Query parameters of the list endpoints: every bad value is a 400 naming the parameter.
+
+Fuzzing the OpenAPI schema found 500s: ``?after=0770-01-10T09:41:56+18:32`` parses in
+Python, and PostgreSQL then refuses the offset (it accepts ±15:59 at most); a date near year
+1 or 9999 with an offset overflows when turned into UTC. Other values were silently
+ignored (an unknown ``ordering``, a non-numeric ``page_size``) or compared against columns
+they can never match (an over-long id). Here each kind of parameter is checked:
+
+- dates and times (``DateTimeFilter``): ISO 8601, a UTC offset within ±14:00 (the range of
+  real time zones), and an instant between years 1 and 9999 once in UTC, which is what the
+  database then receives;
+- external ids (``ExternalIdFilter``) and free text (``TextFilter``): their pattern and length;
+- ``ordering``, ``search``, ``page`` and ``page_size`` (``StrictOrderingFilter``,
+  ``StrictSearchFilter``, ``creditplatform.api.pagination``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.request import Request
+
+from scoring.validators import EXTERNAL_ID_MESSAGE, external_id_validator, no_control_chars
+
+MAX_UTC_OFFSET = dt.timedelta(hours=14)  # Kiribati (+14:00); the lowest is -12:00
+MAX_TEXT_LENGTH = 100
+DATETIME_MESSAGE = "Enter an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z."
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """An ISO 8601 date and time (a bare date is midnight UTC), returned in UTC."""
+
+    default_error_messages = {"invalid": DATETIME_MESSAGE}
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        if value in self.empty_values:
+            return None
+        text = str(value)
+        if len(text) > 40 or not text.isascii() or not text.isprintable() or " " in text.strip():
+            raise forms.ValidationError(DATETIME_MESSAGE, code="invalid")
+        text = text.strip()
+        try:
+            parsed = parse_datetime(text) or (
+                dt.datetime.combine(dt.date.fromisoformat(text), dt.time()) if len(text) == 10 else None
+            )
+        except ValueError:
+            parsed = None  # a well-formed but impossible date: 2026-13-45, +24:00
+        if parsed is None:
+            raise forms.ValidationError(DATETIME_MESSAGE, code="invalid")
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=dt.UTC)
+        offset = parsed.utcoffset() or dt.timedelta()
+        if abs(offset) > MAX_UTC_OFFSET:
+            raise forms.ValidationError("The UTC offset must be between -14:00 and +14:00.", code="offset")
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError(
+                "Enter a date and time between years 1 and 9999 in UTC.", code="range"
+            ) from None
+
+
+class DateTimeFilter(django_filters.Filter):
+    """``?after=2026-01-31T09:30:00+01:00``: compared in UTC; a bad value is a 400 naming the parameter."""
+
+    field_class = UtcDateTimeField
+
+
+class ExternalIdFilter(django_filters.CharFilter):
+    """An exact external id (``client_id``, ``transaction_id``...): its pattern, or a 400."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("strip", False)  # "C1001\n" is not an id, here as everywhere
+        kwargs.setdefault("validators", [external_id_validator])
+        kwargs.setdefault("error_messages", {"max_length": EXTERNAL_ID_MESSAGE})
+        super().__init__(*args, **kwargs)
+
+
+class TextFilter(django_filters.CharFilter):
+    """Free text compared with a column: at most 100 characters, no control characters."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", MAX_TEXT_LENGTH)
+        kwargs.setdefault("validators", [no_control_chars])
+        super().__init__(*args, **kwargs)
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently)."""
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        params = request.query_params.get(self.ordering_param)
+        if params:
+            fields = [param.strip() for param in params.split(",")]
+            valid = [term for term in fields if term]
+            allowed = self.remove_invalid_fields(queryset, valid, view, request)
+            if len(allowed) != len(fields) or len(params) > 200:
+                names = sorted(item[0] for item in self.get_valid_fields(queryset, view, {"request": request}))
+                raise serializers.ValidationError(
+                    {self.ordering_param: [f"Order by one of: {', '.join(names)} (prefix '-' for descending)."]}
+                )
+            return allowed
+        return self.get_default_ordering(view)
+
+
+class StrictSearchFilter(SearchFilter):
+    """``?search=``: at most 100 characters without control characters, on views that search."""
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        value = request.query_params.get(self.search_param, "")
+        if len(value) > MAX_TEXT_LENGTH:
+            raise serializers.ValidationError({self.search_param: [f"At most {MAX_TEXT_LENGTH} characters."]})
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise serializers.ValidationError({self.search_param: ["Control characters are not allowed."]})
+        return super().get_search_terms(request)  # type: ignore[no-any-return]

@@ -1,0 +1,95 @@
+"""Identifier patterns match the whole value: a trailing newline is not a valid id.
+
+``re.match(r"^C[0-9]+$", "C1001\\n")`` succeeds, because ``$`` also matches before a final
+newline. With such a check ``"C1001\\n"`` became a second client beside ``"C1001"``, one
+that look-ups by ``C1001`` never found and erasure never reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
+
+from fraud.models import FraudRule
+from scoring.ml.schema import Feature, SchemaError
+from scoring.models import Client
+from scoring.services import client_get_or_create
+from scoring.validators import (
+    external_id_validator,
+    no_control_chars,
+    no_control_chars_multiline,
+    phone_validator,
+)
+
+TRAILING = ["C1001\n", "C1001\r\n", "C1001\x00", "C1001 ", " C1001"]
+
+
+@pytest.mark.parametrize("value", TRAILING, ids=repr)
+def test_an_id_with_a_trailing_or_leading_character_is_not_an_external_id(value: str) -> None:
+    with pytest.raises(ValidationError):
+        external_id_validator(value)
+
+
+@pytest.mark.parametrize(
+    ("validator", "good"),
+    [
+        (phone_validator, "+33 6 12 34 56 78"),
+        (no_control_chars, "Camille"),
+        (no_control_chars_multiline, "1 rue de la Paix\nParis"),
+    ],
+)
+def test_free_text_validators_refuse_a_control_character_at_the_very_end(validator: object, good: str) -> None:
+    validator(good)  # type: ignore[operator]
+    with pytest.raises(ValidationError):
+        validator(good + "\x00")  # type: ignore[operator]
+    if validator is not no_control_chars_multiline:
+        with pytest.raises(ValidationError):
+            validator(good + "\n")  # type: ignore[operator]
+
+
+def test_a_feature_name_ending_in_a_newline_is_refused() -> None:
+    with pytest.raises(SchemaError):
+        Feature("age\n")
+
+
+@pytest.mark.django_db
+def test_a_rule_name_ending_in_a_newline_is_refused() -> None:
+    with pytest.raises(ValidationError) as refused:
+        FraudRule(name="high_amount\n", condition="amount > 1", action="review").full_clean()
+    assert "name" in refused.value.message_dict
+
+
+@pytest.mark.django_db
+def test_the_client_service_refuses_a_malformed_id() -> None:
+    with pytest.raises(ValidationError):
+        client_get_or_create(client_id="C1001\n")
+    assert not Client.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/score", {"age": 35, "revenu": 50000, "historique_impaye": 1, "client_id": "C1001\n"}, "client_id"),
+        ("/score", {"age": 35, "revenu": 50000, "historique_impaye": 1, "application_id": "A1\n"}, "application_id"),
+        ("/fraude", {"transaction_id": "TX1", "montant": 20, "type": "virement", "client_id": "C1001\n"}, "client_id"),
+        (
+            "/fraude",
+            {"transaction_id": "TX1\n", "montant": 20, "type": "virement", "client_id": "C1001"},
+            "transaction_id",
+        ),
+        ("/api/v1/clients/", {"client_id": "C1001\n"}, "client_id"),
+    ],
+    ids=["score client_id", "score application_id", "fraude client_id", "fraude transaction_id", "clients"],
+)
+def test_every_endpoint_refuses_an_id_ending_in_a_newline_and_creates_no_client(
+    key_client: Callable[..., APIClient], credit_model: object, path: str, body: dict[str, object], field: str
+) -> None:
+    existing = Client.objects.create(client_id="C1001")
+    response = key_client("analyst", ["score", "fraud"]).post(path, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert list(Client.objects.values_list("client_id", flat=True)) == [existing.client_id]

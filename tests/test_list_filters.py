@@ -1,0 +1,138 @@
+"""Every query parameter of every list endpoint: a hostile value is a 400 naming it, never a 500.
+
+Found by fuzzing the OpenAPI schema: ``?after=0770-01-10T09:41:56+18:32`` answered 500 on
+PostgreSQL (which refuses UTC offsets beyond ±15:59), and so did ``created_after``. These
+tests walk each endpoint's parameters with dates out of range, huge and non-numeric
+numbers, bad choices, over-long and control-character strings; they matter most on
+PostgreSQL (``DATABASE_URL``), where the 500s were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import ClientFactory, TransactionFactory
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS: dict[str, dict[str, str]] = {
+    # parameter -> kind
+    "/api/v1/clients/": {
+        "client_id": "id",
+        "last_name": "text",
+        "created_after": "datetime",
+        "created_before": "datetime",
+        "search": "text",
+        "ordering": "ordering",
+    },
+    "/api/v1/predictions/": {
+        "created_after": "datetime",
+        "created_before": "datetime",
+        "decision": "choice",
+        "risk_level": "choice",
+        "model_version": "text",
+        "client_id": "id",
+        "application_id": "id",
+        "ordering": "ordering",
+    },
+    "/api/v1/models/": {"purpose": "choice", "status": "choice", "search": "text", "ordering": "ordering"},
+    "/api/v1/transactions/": {
+        "client_id": "id",
+        "transaction_id": "id",
+        "after": "datetime",
+        "before": "datetime",
+        "decision": "choice",
+        "risk_level": "choice",
+        "type": "choice",
+        "ordering": "ordering",
+    },
+}
+for _parameters in ENDPOINTS.values():
+    _parameters.update({"page": "page", "page_size": "page"})
+
+HOSTILE: dict[str, list[str]] = {
+    "datetime": [
+        "0770-01-10T09:41:56+18:32",  # the fuzzer's find: PostgreSQL refuses the offset
+        "0001-01-01T00:00:00+01:00",  # before year 1 once in UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 once in UTC
+        "2026-01-01T00:00:00+24:00",
+        "2026-13-45T00:00:00Z",
+        "not-a-date",
+        "1e400",
+        "NaN",
+        "2026-01-01T00:00:00Z\x00",
+        "9" * 300,
+    ],
+    "id": ["x" * 65, "C 1001", "C1001\n", "\x00", "é" * 10],
+    "text": ["x" * 101, "Martin\x00", "Martin\x1b[31m"],
+    "choice": ["nope", "\x00", "x" * 1000],
+    "ordering": ["nope", "-nope", "created_at,nope", "x" * 1000, "\x00"],
+    "page": ["0", "-1", "abc", "9" * 30, "1e5", "NaN", "Infinity", "\x00"],
+}
+
+
+def _cases() -> list[Any]:
+    return [
+        pytest.param(path, name, value, id=f"{path.split('/')[3]}-{name}-{value[:20]!r}")
+        for path, parameters in ENDPOINTS.items()
+        for name, kind in parameters.items()
+        for value in HOSTILE[kind]
+    ]
+
+
+@pytest.fixture
+def reader(key_client: Callable[..., APIClient]) -> APIClient:
+    ClientFactory(client_id="K-1001", last_name="Martin")
+    TransactionFactory(transaction_id="TX1")
+    return key_client("analyst", ["read"])
+
+
+@pytest.mark.parametrize(("path", "name", "value"), _cases())
+def test_a_hostile_query_value_is_a_400_naming_the_parameter(
+    reader: APIClient, path: str, name: str, value: str
+) -> None:
+    response = reader.get(path, {name: value})
+    assert response.status_code == 400, (response.status_code, response.content[:300])
+    assert name in response.json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/transactions/", {"after": "0001-01-01T00:00:00Z"}),
+        ("/api/v1/transactions/", {"before": "9999-12-31T23:59:59Z"}),
+        ("/api/v1/transactions/", {"after": "2026-01-01T00:00:00+14:00"}),
+        ("/api/v1/transactions/", {"after": "2026-01-01"}),
+        ("/api/v1/predictions/", {"created_after": "0001-01-01T00:00:00Z"}),
+        ("/api/v1/predictions/", {"created_before": "9999-12-31T23:59:59.999999+00:00"}),
+        ("/api/v1/clients/", {"created_after": "1970-01-01T00:00:00-12:00"}),
+        ("/api/v1/clients/", {"ordering": "-created_at,client_id", "page_size": "1000"}),
+        ("/api/v1/clients/", {"search": "Martin", "last_name": "martin", "client_id": "K-1001"}),
+        ("/api/v1/models/", {"ordering": "version", "page": "1"}),
+        ("/api/v1/transactions/", {"client_id": "", "decision": ""}),  # empty: no filter
+    ],
+)
+def test_extreme_but_valid_values_are_answered(reader: APIClient, path: str, query: dict[str, str]) -> None:
+    assert reader.get(path, query).status_code == 200
+
+
+def test_a_time_with_an_offset_filters_by_the_same_instant_in_utc(reader: APIClient) -> None:
+    from django.utils import timezone
+
+    now = timezone.now()
+    just_before = (now - dt.timedelta(minutes=1)).astimezone(dt.timezone(dt.timedelta(hours=14)))
+    just_after = (now + dt.timedelta(minutes=1)).astimezone(dt.timezone(dt.timedelta(hours=-12)))
+    listed = reader.get("/api/v1/transactions/", {"after": just_before.isoformat()}).json()
+    assert [t["transaction_id"] for t in listed["results"]] == ["TX1"]
+    assert reader.get("/api/v1/transactions/", {"after": just_after.isoformat()}).json()["count"] == 0
+
+
+def test_a_page_past_the_last_is_a_404_and_the_page_size_is_still_clamped(reader: APIClient) -> None:
+    assert reader.get("/api/v1/clients/", {"page": "2"}).status_code == 404
+    listed = reader.get("/api/v1/clients/", {"page_size": "5000"}).json()
+    assert listed["count"] == 2 and len(listed["results"]) == 2  # K-1001 and TX1's client
