@@ -24,6 +24,9 @@ RETENTION_MAP = [
         columns={
             "id": Column(K.TECHNICAL),
             "transaction_id": Column(K.IDENTIFIER, E.TOKEN, "the payment system's reference"),
+            "submitted_by": Column(
+                K.STAFF, E.KEEP, "the caller the id belongs to: apikey:<prefix>, oidc:<hash>, user:<id>"
+            ),
             "client": Column(K.LINK, E.KEEP, "points at the pseudonymised client"),
             "amount": Column(K.FINANCIAL),
             "currency": Column(K.FINANCIAL),
