@@ -7,17 +7,25 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import api_key_create, api_key_revoke
-from creditplatform.admin_mixins import EvidenceAdminMixin
+from creditplatform.admin_mixins import (
+    EvidenceAdminMixin,
+    PlatformModelAdmin,
+)
 
 
 class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
-    scopes = forms.MultipleChoiceField(choices=ApiKeyScope.choices, widget=forms.CheckboxSelectMultiple, required=False)
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices, widget=UnfoldAdminCheckboxSelectMultipleWidget, required=False
+    )
 
     class Meta:
         model = ApiKey
@@ -25,7 +33,7 @@ class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(PlatformModelAdmin):
     list_display = ["name", "prefix", "role", "scopes", "expires_at", "revoked_at", "last_used_at", "created_at"]
     list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "prefix"]
@@ -70,7 +78,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(OidcIdentity)
-class OidcIdentityAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+class OidcIdentityAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     """Who logged in through the provider, and the roles it gave at the last login (read-only)."""
 
     list_display = ["subject", "issuer", "user", "roles", "last_login_at", "created_at"]
@@ -84,7 +92,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class PlatformUserAdmin(UserAdmin):
+class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):
     """Django's user admin, minus privilege escalation.
 
     The admin role may manage users, but only a superuser (the break-glass account) may
@@ -92,6 +100,9 @@ class PlatformUserAdmin(UserAdmin):
     log in through OIDC the provider's groups overwrite them at every login.
     """
 
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_display = ["username", "email", "is_staff", "is_superuser", "is_active", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
     list_select_related: list[str] = []
@@ -107,3 +118,11 @@ class PlatformUserAdmin(UserAdmin):
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
         return super().has_change_permission(request, obj)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class PlatformGroupAdmin(GroupAdmin, PlatformModelAdmin):
+    """The four roles (groups from a migration; their permissions follow ``accounts.roles``)."""

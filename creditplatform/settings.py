@@ -62,6 +62,11 @@ if PRODUCTION and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # django-unfold: the admin's theme, dashboard components and Chart.js (all served locally).
+    # Before django.contrib.admin so that its templates win.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.guardian",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -241,6 +246,20 @@ AUTHENTICATION_BACKENDS = [
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
 # Key rows are cached per process this long: a key revoked elsewhere stops within it (0 = off).
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+
+# --- Admin theme (django-unfold) ---------------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Credit decision platform",
+    "SITE_HEADER": "Credit decision platform",
+    "SITE_SUBHEADER": "Back office",
+    "SITE_SYMBOL": "account_balance",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    # The front page: key figures and charts for viewers and up (monitoring/dashboard.py).
+    "DASHBOARD_CALLBACK": "monitoring.dashboard.dashboard_callback",
+    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "ENVIRONMENT": "monitoring.dashboard.environment_label",
+}
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -452,14 +471,38 @@ FRAUD_COST_FALSE_POSITIVE = env.float("FRAUD_COST_FALSE_POSITIVE", default=1.0)
 # Most stored fraud checks one back-test reads (newest first within the date range).
 FRAUD_BACKTEST_MAX_ROWS = env.int("FRAUD_BACKTEST_MAX_ROWS", default=200_000)
 
-# --- Monitoring -----------------------------------------------------------------------
-# /metrics is served to the listed addresses only (Prometheus scrapers).
-METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+# --- Monitoring (docs/monitoring.md) ------------------------------------------------------
+# /metrics answers only requests carrying "Authorization: Bearer <METRICS_TOKEN>". Without a
+# token it is served to loopback callers outside production only (a development
+# convenience: behind a local reverse proxy every caller looks local), and closed in production.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 24 characters (e.g. openssl rand -hex 24)")
 API_CALL_LOG_ENABLED = env.bool("API_CALL_LOG_ENABLED", default=True)
 # Call-log rows are written in batches by a thread, at most this many seconds late (0 = in the request).
 API_CALL_LOG_FLUSH_SECONDS = env.float("API_CALL_LOG_FLUSH_SECONDS", default=1.0)
 API_CALL_LOG_BATCH_SIZE = env.int("API_CALL_LOG_BATCH_SIZE", default=200)
 PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# Nightly drift report (docs/monitoring.md): the alert fires when at least this share of the
+# tested features drifted.
+DRIFT_ALERT_SHARE = env.float("DRIFT_ALERT_SHARE", default=0.3)
+if not 0 < DRIFT_ALERT_SHARE <= 1:
+    raise ImproperlyConfigured("DRIFT_ALERT_SHARE is a share of features, above 0 and at most 1")
+# Decisions of the day compared with the reference, at most (a uniform random sample).
+DRIFT_SAMPLE_SIZE = env.int("DRIFT_SAMPLE_SIZE", default=20_000)
+# Fewer decisions in a day (or values of a feature) than this: not tested (too noisy).
+DRIFT_MIN_ROWS = env.int("DRIFT_MIN_ROWS", default=100)
+if DRIFT_SAMPLE_SIZE < DRIFT_MIN_ROWS or DRIFT_MIN_ROWS < 1:
+    raise ImproperlyConfigured("DRIFT_SAMPLE_SIZE must be at least DRIFT_MIN_ROWS, itself at least 1")
+# The HTML report (about 1.2 MB compressed) is kept this many days; the figures forever.
+DRIFT_REPORT_HTML_RETENTION_DAYS = env.int("DRIFT_REPORT_HTML_RETENTION_DAYS", default=90)
+# Optional: POST each alert, HMAC-signed with the secret (creditplatform/webhooks.py).
+DRIFT_WEBHOOK_URL = env.str("DRIFT_WEBHOOK_URL", default="")
+DRIFT_WEBHOOK_SECRET = env.str("DRIFT_WEBHOOK_SECRET", default="")
+DRIFT_WEBHOOK_TIMEOUT = env.float("DRIFT_WEBHOOK_TIMEOUT", default=5.0)
+if DRIFT_WEBHOOK_URL and len(DRIFT_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured("DRIFT_WEBHOOK_URL needs DRIFT_WEBHOOK_SECRET (at least 16 characters) to sign")
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

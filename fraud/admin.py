@@ -20,7 +20,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from creditplatform.admin_mixins import EvidenceAdminMixin
+from creditplatform.admin_mixins import (
+    EvidenceAdminMixin,
+    PlatformModelAdmin,
+    PlatformStackedInline,
+    PlatformTabularInline,
+)
 from fraud.admin_forms import AlertAssignForm, AlertResolveForm, BacktestForm, FraudRuleForm, FraudSettingsForm
 from fraud.choices import AlertStatus
 from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
@@ -40,7 +45,7 @@ ACTIVATE = "fraud.activate_fraudrule"
 BACKTEST = "fraud.backtest_fraudrule"
 
 
-class FraudCheckInline(admin.StackedInline):  # type: ignore[type-arg]
+class FraudCheckInline(PlatformStackedInline):
     model = FraudCheck
     fields = ["decision", "fraud_score", "model_score", "risk_level", "model_version", "triggered_rules", "created_at"]
     readonly_fields = fields
@@ -55,7 +60,7 @@ class FraudCheckInline(admin.StackedInline):  # type: ignore[type-arg]
 
 
 @admin.register(Transaction)
-class TransactionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class TransactionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_display = ["transaction_id", "client", "amount", "currency", "type", "channel", "country", "timestamp"]
     list_filter = ["type", "channel", "currency", "timestamp"]
     search_fields = ["transaction_id", "client__client_id"]
@@ -66,7 +71,7 @@ class TransactionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[ty
 
 
 @admin.register(FraudCheck)
-class FraudCheckAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudCheckAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_display = ["transaction", "decision", "fraud_score", "risk_level", "model_version", "created_at"]
     list_filter = ["decision", "risk_level", "created_at"]
     search_fields = ["transaction__transaction_id", "transaction__client__client_id"]
@@ -78,7 +83,7 @@ class FraudCheckAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[typ
 # --- Rules ---------------------------------------------------------------------------------
 
 
-class FraudRuleVersionInline(admin.TabularInline):  # type: ignore[type-arg]
+class FraudRuleVersionInline(PlatformTabularInline):
     """The history of a rule, newest first (read-only)."""
 
     model = FraudRuleVersion
@@ -97,7 +102,7 @@ class FraudRuleVersionInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(FraudRule)
-class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudRuleAdmin(PlatformModelAdmin):
     form = FraudRuleForm
     list_display = ["name", "action", "weight", "is_active", "order", "version", "updated_at", "backtest_link"]
     list_filter = ["is_active", "action"]
@@ -194,7 +199,7 @@ class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(FraudRuleVersion)
-class FraudRuleVersionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudRuleVersionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_display = ["name", "version", "action", "weight", "is_active", "order", "created_by", "created_at", "note"]
     list_filter = ["action", "is_active", "created_at"]
     search_fields = ["name", "condition", "note"]
@@ -221,7 +226,7 @@ class AssignedToMeFilter(admin.SimpleListFilter):
 
 
 @admin.register(FraudAlert)
-class FraudAlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudAlertAdmin(PlatformModelAdmin):
     """The alert queue. Read-only forms; the work is done with take, assign and resolve."""
 
     list_display = ["id", "created_at", "transaction", "decision", "score", "status", "assignee", "resolution"]
@@ -377,7 +382,7 @@ class FraudAlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(FraudSettings)
-class FraudSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudSettingsAdmin(PlatformModelAdmin):
     """One row: the list goes straight to it; saving goes through ``fraud_settings_update``."""
 
     form = FraudSettingsForm

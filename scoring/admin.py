@@ -12,7 +12,10 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from creditplatform.admin_mixins import EvidenceAdminMixin
+from creditplatform.admin_mixins import (
+    EvidenceAdminMixin,
+    PlatformModelAdmin,
+)
 from scoring.admin_forms import ModelUploadForm
 from scoring.choices import ModelStatus
 from scoring.ml.model import ArtifactError
@@ -22,7 +25,7 @@ from scoring.services import model_version_activate, model_version_register, mod
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClientAdmin(PlatformModelAdmin):
     list_display = ["client_id", "last_name", "first_name", "email", "erased_at", "created_at"]
     list_filter = [("erased_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["client_id", "last_name", "email"]
@@ -34,7 +37,7 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(CreditApplication)
-class CreditApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CreditApplicationAdmin(PlatformModelAdmin):
     list_display = ["__str__", "client", "amount", "duration_months", "purpose", "status", "created_at"]
     list_filter = ["status", "purpose", "created_at"]
     search_fields = ["application_id", "client__client_id"]
@@ -49,7 +52,7 @@ def _metric(obj: ModelVersion, name: str) -> Any:
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ModelVersionAdmin(PlatformModelAdmin):
     """The registry: upload (checked), compare, activate as champion or challenger, retire."""
 
     list_display = ["version", "purpose", "status", "auc", "gini", "ks", "cost", "threshold", "activated_at"]
@@ -242,7 +245,7 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Decision)
-class DecisionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_display = [
         "id",
         "created_at",
