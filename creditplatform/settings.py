@@ -257,7 +257,11 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     # The front page: key figures and charts for viewers and up (monitoring/dashboard.py).
     "DASHBOARD_CALLBACK": "monitoring.dashboard.dashboard_callback",
-    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "creditplatform.admin_navigation.sidebar",  # every model the person may view
+    },
     "ENVIRONMENT": "monitoring.dashboard.environment_label",
 }
 

@@ -8,7 +8,7 @@ unfold's documentation recommends, so the schedule pages look like the rest of t
 from __future__ import annotations
 
 import gzip
-import json
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
@@ -27,6 +27,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 from monitoring.choices import DriftStatus
+from monitoring.dashboard import drift_history_chart
 from monitoring.models import ApiCall, DriftReport, DriftReportHtml
 from monitoring.selectors import drift_history
 
@@ -180,7 +181,7 @@ class DriftReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         end = timezone.now().date()
-        history = drift_history(start=end - timezone.timedelta(days=90), end=end)
+        history = drift_history(start=end - timedelta(days=90), end=end)
         extra = {**(extra_context or {}), "drift_chart": drift_history_chart(history)}
         return super().changelist_view(request, extra)
 
@@ -210,40 +211,6 @@ class DriftReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         response["Content-Disposition"] = f'inline; filename="drift-{stored.report.purpose}-{stored.report.day}.html"'
         response["Vary"] = "Accept-Encoding"
         return response
-
-
-def drift_history_chart(history: list[dict[str, Any]]) -> str:
-    """Chart.js data (unfold's line chart): drifted share per day and purpose, and the alert threshold."""
-    days = sorted({row["day"] for row in history})
-    purposes = sorted({row["purpose"] for row in history})
-    colors = {"credit": "var(--color-primary-600)", "fraud": "var(--color-base-500)"}
-    by_key = {(row["day"], row["purpose"]): row for row in history}
-    datasets: list[dict[str, Any]] = [
-        {
-            "label": f"{purpose}: drifted share (%)",
-            "data": [
-                None
-                if (row := by_key.get((day, purpose))) is None or row["drift_share"] is None
-                else round(row["drift_share"] * 100, 1)
-                for day in days
-            ],
-            "borderColor": colors.get(purpose, "var(--color-primary-400)"),
-            "spanGaps": True,
-            "displayYAxis": True,
-            "suffixYAxis": "%",
-        }
-        for purpose in purposes
-    ]
-    if history:
-        datasets.append(
-            {
-                "label": "alert threshold (%)",
-                "data": [round(history[-1]["alert_threshold"] * 100, 1)] * len(days),
-                "borderColor": "#dc2626",
-                "borderDash": [6, 4],
-            }
-        )
-    return json.dumps({"labels": [day.isoformat() for day in days], "datasets": datasets})
 
 
 # --- django-celery-beat and django-celery-results on the project's admin base -------------------
