@@ -16,10 +16,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
+from unfold.widgets import CHECKBOX_CLASSES, FILE_CLASSES, INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
+
+
+class ThemedFormMixin:
+    """Gives the plain widgets of a hand-written admin form (fields declared on the form, or
+    ``Meta.widgets``) unfold's look; widgets that already carry classes are left alone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            widget = field.widget
+            if widget.attrs.get("class"):
+                continue
+            if isinstance(widget, forms.CheckboxInput):
+                classes = CHECKBOX_CLASSES
+            elif isinstance(widget, forms.Textarea):
+                classes = TEXTAREA_CLASSES
+            elif isinstance(widget, forms.Select) and not isinstance(widget, forms.SelectMultiple):
+                classes = SELECT_CLASSES
+            elif isinstance(widget, forms.FileInput):
+                classes = FILE_CLASSES
+            elif isinstance(widget, forms.widgets.Input):
+                classes = INPUT_CLASSES
+            else:
+                continue
+            widget.attrs["class"] = " ".join(classes)
 
 
 class EvidenceAdminMixin:

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from creditplatform.admin_mixins import (
@@ -45,9 +45,35 @@ ACTIVATE = "fraud.activate_fraudrule"
 BACKTEST = "fraud.backtest_fraudrule"
 
 
-class FraudCheckInline(PlatformStackedInline):
+class FraudCheckDisplay:
+    """How a fraud check reads in the admin (list, page and inline alike): scores in per cent, rules as lines."""
+
+    @admin.display(description="fraud score", ordering="fraud_score")
+    def score(self, obj: FraudCheck) -> str:
+        return f"{obj.fraud_score:.1%}"
+
+    @admin.display(description="model score")
+    def model(self, obj: FraudCheck) -> str:
+        return "– (rules only)" if obj.model_score is None else f"{obj.model_score:.1%}"
+
+    @admin.display(description="latency")
+    def latency(self, obj: FraudCheck) -> str:
+        return f"{obj.latency_ms:.1f} ms"
+
+    @admin.display(description="Rules that fired")
+    def rules(self, obj: FraudCheck) -> str:
+        if not obj.triggered_rules:
+            return "none"
+        lines = (
+            (r["name"], r["version"], r.get("action", ""), r.get("weight", ""), r.get("reason", ""))
+            for r in obj.triggered_rules
+        )
+        return format_html_join("", "<div><code>{} v{}</code> ({}, weight {}): {}</div>", lines)
+
+
+class FraudCheckInline(FraudCheckDisplay, PlatformStackedInline):
     model = FraudCheck
-    fields = ["decision", "fraud_score", "model_score", "risk_level", "model_version", "triggered_rules", "created_at"]
+    fields = ["decision", "score", "model", "risk_level", "model_version", "rules", "created_at"]
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -71,13 +97,18 @@ class TransactionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
 
 
 @admin.register(FraudCheck)
-class FraudCheckAdmin(EvidenceAdminMixin, PlatformModelAdmin):
-    list_display = ["transaction", "decision", "fraud_score", "risk_level", "model_version", "created_at"]
+class FraudCheckAdmin(FraudCheckDisplay, EvidenceAdminMixin, PlatformModelAdmin):
+    list_display = ["transaction", "decision", "score", "risk_level", "model_version", "created_at"]
     list_filter = ["decision", "risk_level", "created_at"]
     search_fields = ["transaction__transaction_id", "transaction__client__client_id"]
     list_select_related = ["transaction", "model_version"]
     raw_id_fields = ["transaction", "model_version"]
     date_hierarchy = "created_at"
+    fields = [
+        "transaction", "decision", "score", "model", "risk_level", "rules", "model_version", "latency", "caller",
+        "created_at",
+    ]  # fmt: skip
+    readonly_fields = fields
 
 
 # --- Rules ---------------------------------------------------------------------------------
@@ -261,7 +292,7 @@ class FraudAlertAdmin(PlatformModelAdmin):
 
     @admin.display(description="score", ordering="fraud_check__fraud_score")
     def score(self, obj: FraudAlert) -> str:
-        return f"{obj.fraud_check.fraud_score:.3f}"
+        return f"{obj.fraud_check.fraud_score:.1%}"
 
     @admin.display(description="triggered rules")
     def triggered(self, obj: FraudAlert) -> str:

@@ -244,14 +244,44 @@ class ModelVersionAdmin(PlatformModelAdmin):
         return TemplateResponse(request, "admin/scoring/modelversion/compare.html", context)
 
 
+def _table(headers: list[str], rows: Any, table_id: str) -> str:
+    """A small read-only table in the admin's style (cells are escaped)."""
+    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
+    head = format_html_join(
+        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
+        ((h,) for h in headers),
+    )  # fmt: skip
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
+    return format_html(
+        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
+    )
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "– (not sent)"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{int(value):,}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _probability(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
 @admin.register(Decision)
 class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+    """Credit decisions as people read them: probabilities in per cent, reasons and inputs as tables.
+
+    The API returns the exact figures (and the raw JSON); the admin rounds them.
+    """
+
     list_display = [
         "id",
         "created_at",
         "client",
         "decision",
-        "probability_default",
+        "probability",
         "risk_level",
         "model_version",
         "caller",
@@ -261,12 +291,61 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_select_related = ["client", "model_version"]
     raw_id_fields = ["client", "application", "model_version", "shadow_model_version"]
     date_hierarchy = "created_at"
-    readonly_fields = ["reasons_table"]
+    fields = [
+        "id",
+        "created_at",
+        "client",
+        "application",
+        "decision",
+        "probability",
+        "threshold",
+        "risk_level",
+        "model_version",
+        "reasons_table",
+        "inputs_table",
+        "shadow",
+        "latency",
+        "caller",
+    ]
+    readonly_fields = fields
 
-    @admin.display(description="Reasons (TreeSHAP, log-odds)")
+    @admin.display(description="probability of default", ordering="probability_default")
+    def probability(self, obj: Decision) -> str:
+        return _probability(obj.probability_default)
+
+    @admin.display(description="threshold")
+    def threshold(self, obj: Decision) -> str:
+        return f"{_probability(obj.threshold_used)} (refused at or above)"
+
+    @admin.display(description="latency")
+    def latency(self, obj: Decision) -> str:
+        return f"{obj.latency_ms:.1f} ms"
+
+    @admin.display(description="Reasons (what pushed the probability of default up most)")
     def reasons_table(self, obj: Decision) -> str:
-        return format_html_join(
-            "",
-            "<div><code>{}</code> {} = {} → {:+.4f}</div>",
-            ((r["feature"], r["label"], r["value"], r["contribution"]) for r in obj.reasons),
-        )
+        if not obj.reasons:
+            return "–"
+        rows = [
+            (
+                r.get("label") or r["feature"],
+                _value(r.get("value")),
+                f"{r['contribution']:+.3f} ({'raises' if r['contribution'] > 0 else 'lowers'} the risk)",
+            )
+            for r in obj.reasons
+        ]
+        return _table(["reason", "applicant's value", "effect (log-odds)"], rows, "decision-reasons")
+
+    @admin.display(description="Inputs the model saw")
+    def inputs_table(self, obj: Decision) -> str:
+        labels = {f["name"]: f.get("label") or f["name"] for f in obj.model_version.feature_schema}
+        rows = [(labels.get(name, name), _value(value)) for name, value in sorted(obj.features.items())]
+        return _table(["input", "value"], rows, "decision-inputs")
+
+    @admin.display(description="Challenger (shadow)")
+    def shadow(self, obj: Decision) -> str:
+        if obj.shadow_model_version_id is None:
+            return "–"
+        if obj.shadow_probability is None:
+            return f"{obj.shadow_model_version}: could not take these inputs"
+        verdict = "refuse" if obj.shadow_prediction else "approve"
+        return f"{obj.shadow_model_version}: {verdict} at {_probability(obj.shadow_probability)}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from creditplatform.admin_mixins import ThemedFormMixin
 from scoring.choices import ModelPurpose
 from scoring.ml.model import MAX_ARTIFACT_BYTES, ArtifactError, load_booster
 from scoring.ml.schema import FeatureSchema, SchemaError
@@ -19,7 +20,7 @@ SCHEMA_HELP = (
 )
 
 
-class ModelUploadForm(forms.ModelForm):  # type: ignore[type-arg]
+class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     """A new draft version from a LightGBM model file and its feature schema."""
 
     model_file = forms.FileField(help_text="LightGBM model text, as written by Booster.save_model().")
