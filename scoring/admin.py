@@ -143,7 +143,16 @@ class ModelVersionAdmin(PlatformModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["purpose", "version", "model_file", "schema_json", "threshold", "metrics_json", "dataset", "notes"]
+            return [
+                "purpose",
+                "version",
+                "model_file",
+                "schema_json",
+                "threshold",
+                "metrics_json",
+                "training_data",
+                "notes",
+            ]
         return self.fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -161,7 +170,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
             feature_schema=data["schema_json"],
             threshold=data["threshold"],
             metrics=data["metrics_json"],
-            dataset=data.get("dataset", ""),
+            dataset=data.get("training_data", ""),
             notes=data.get("notes", ""),
             created_by=request.user,
         )

@@ -27,13 +27,17 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-ar
     schema_json = forms.CharField(
         label="Feature schema", widget=forms.Textarea(attrs={"rows": 10}), help_text=SCHEMA_HELP
     )
+    # Not "dataset": django-unfold reads a POSTed "dataset" as one of its dataset actions.
+    training_data = forms.CharField(
+        label="Data set", max_length=200, required=False, help_text="What it was trained on."
+    )
     metrics_json = forms.CharField(
         label="Metrics", required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="Optional JSON object."
     )
 
     class Meta:
         model = ModelVersion
-        fields = ["purpose", "version", "threshold", "dataset", "notes"]
+        fields = ["purpose", "version", "threshold", "notes"]
 
     def clean_model_file(self) -> bytes:
         upload = self.cleaned_data["model_file"]
