@@ -334,7 +334,7 @@ def bench_drift(env: dict[str, str], workdir: Path, rows: int) -> dict[str, Any]
     """The drift report over ``rows`` stored decisions, and Evidently alone on in-memory frames."""
     day = "2026-01-15"
     print(f"Preparing the drift day: {rows:,} decisions...", flush=True)
-    written = setup_args(env, ["drift", str(rows), day])
+    written = setup_args(env, ["drift", str(rows), day])  # reused when the database already holds that day
     report = measured(env, [PYTHON, "manage.py", "drift_report", "--date", day, "--purpose", "credit"], "credit")
     sample = int(env.get("DRIFT_SAMPLE_SIZE", "20000"))
     baselines = {
@@ -358,7 +358,7 @@ def drift_report_lines(drift: dict[str, Any]) -> list[str]:
             f"{label:<44}{baseline['seconds']:>9.1f}{baseline['peak_mb']:>9}"
             f"   (comparison itself {baseline['compare_seconds']:.1f} s)"
         )
-    out.append(f"  {report['output']}")
+    out.append(f"  credit {report['output']}")
     out.append(f"drift report: {report['seconds']:.1f} s (goal <= 60 s), peak {report['peak_mb']} MB (goal <= 2048 MB)")
     return out
 
