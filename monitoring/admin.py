@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -27,7 +28,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 from monitoring.choices import DriftStatus
-from monitoring.dashboard import drift_history_chart
+from monitoring.dashboard import drift_chart_options, drift_history_chart
 from monitoring.models import ApiCall, DriftReport, DriftReportHtml
 from monitoring.selectors import drift_history
 
@@ -124,10 +125,18 @@ class DriftReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     def duration(self, obj: DriftReport) -> str:
         return f"{obj.duration_ms / 1000:.1f} s"
 
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # Whether each report still has its HTML, in the list's one query (not one query per row).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(has_html=Exists(DriftReportHtml.objects.filter(report=OuterRef("pk"))))
+        )
+
     @admin.display(description="Evidently report")
     def html_link(self, obj: DriftReport) -> str:
-        if not DriftReportHtml.objects.filter(report=obj).exists():
-            return "–"
+        if not getattr(obj, "has_html", False):
+            return "–"  # too few decisions, or past DRIFT_REPORT_HTML_RETENTION_DAYS
         url = reverse("admin:monitoring_driftreport_html", args=[obj.pk])
         return format_html('<a href="{}" target="_blank" rel="noopener" class="text-primary-600">open</a>', url)
 
@@ -182,7 +191,11 @@ class DriftReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         end = timezone.now().date()
         history = drift_history(start=end - timedelta(days=90), end=end)
-        extra = {**(extra_context or {}), "drift_chart": drift_history_chart(history)}
+        extra = {
+            **(extra_context or {}),
+            "drift_chart": drift_history_chart(history),
+            "drift_chart_options": drift_chart_options(aspect=5),  # the list's full width
+        }
         return super().changelist_view(request, extra)
 
     def get_urls(self) -> list[Any]:

@@ -74,7 +74,13 @@ def _chart(labels: list[str], datasets: list[dict[str, Any]]) -> str:
     return json.dumps({"labels": labels, "datasets": datasets})
 
 
-def _options(*, legend: bool = True, stacked: bool = False, suffix: str = "", max_y: float | None = None) -> str:
+def drift_chart_options(aspect: float = 2.2) -> str:
+    return _options(max_y=100, suffix="%", aspect=aspect)
+
+
+def _options(
+    *, legend: bool = True, stacked: bool = False, suffix: str = "", max_y: float | None = None, aspect: float = 2.2
+) -> str:
     axis: dict[str, Any] = {"beginAtZero": True, "ticks": {"color": "#9ca3af"}, "grid": {"display": False}}
     y = {**axis, "stacked": stacked}
     if max_y is not None:
@@ -83,7 +89,7 @@ def _options(*, legend: bool = True, stacked: bool = False, suffix: str = "", ma
         y["title"] = {"display": True, "text": suffix, "color": "#9ca3af"}
     return json.dumps(
         {
-            "aspectRatio": 2.2,
+            "aspectRatio": aspect,
             "plugins": {"legend": {"display": legend, "align": "end", "labels": {"boxWidth": 10}}},
             "scales": {"x": {**axis, "stacked": stacked, "ticks": {"color": "#9ca3af", "maxTicksLimit": 12}}, "y": y},
         }
@@ -106,6 +112,9 @@ def drift_history_chart(history: list[dict[str, Any]], days: list[date] | None =
                 for day in days
             ],
             "borderColor": colors.get(purpose, "var(--color-primary-400)"),
+            "backgroundColor": colors.get(purpose, "var(--color-primary-400)"),
+            "pointStyle": "circle",  # one report a day: each is a point worth seeing
+            "pointRadius": 3,
             "spanGaps": True,
             "displayYAxis": True,
             "suffixYAxis": "%",
@@ -237,7 +246,7 @@ def dashboard_data(*, start_day: date, end_day: date, now: datetime) -> dict[str
             "title": "Drift history: share of drifted features (%)",
             "type": "line",
             "data": drift_history_chart(history, [d.date() for d in days]),
-            "options": _options(max_y=100, suffix="%"),
+            "options": drift_chart_options(),
             "total": len(history),
         }
     )

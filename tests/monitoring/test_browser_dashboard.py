@@ -53,4 +53,13 @@ def test_a_viewer_opens_the_dashboard_and_every_chart_has_data(
     assert page.locator("#kf-decisions").inner_text().strip() == "200"
     assert page.locator("#kf-drift").inner_text().lower().startswith("drift")
     page.screenshot(path=str(ARTIFACTS / "dashboard-viewer.png"), full_page=True)
+
+    page.goto(f"{site}/admin/monitoring/driftreport/")  # the history, with its chart and the alert badge
+    page.wait_for_function("() => Chart.getChart(document.querySelector('#drift-history canvas')) !== undefined")
+    assert "drift" in page.locator("#result_list").inner_text().lower()
+    page.screenshot(path=str(ARTIFACTS / "drift-reports-viewer.png"), full_page=True)
+    decision = Decision.objects.filter(created_at__date=now.date()).first()
+    page.goto(f"{site}/admin/scoring/decision/{decision.pk}/change/")  # probabilities in per cent, tables
+    assert "%" in page.content() and page.locator("#decision-inputs").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "decision-viewer.png"), full_page=True)
     page.context.close()
