@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -279,3 +279,28 @@ def test_an_unreachable_webhook_is_recorded_not_raised(
         report = drift_report_generate(purpose="credit", day=DAY)
     report.refresh_from_db()
     assert report.notification.startswith("not delivered: ConnectionError")
+
+
+def test_the_fraud_model_gets_its_report_from_the_fraud_checks(
+    fraud_model: ModelVersion, trained_fraud: TrainedModel
+) -> None:
+    import lightgbm as lgb
+
+    from fraud.models import FraudCheck
+    from tests.factories import FraudCheckFactory
+    from tests.monitoring.decisions import _plain
+
+    frame = trained_fraud.data.frame.sample(n=150, random_state=1).reset_index(drop=True)
+    scores = lgb.Booster(model_str=trained_fraud.result.model_text.decode()).predict(trained_fraud.data.encoded(frame))
+    for (_, row), score in zip(frame.iterrows(), scores, strict=True):
+        FraudCheckFactory(
+            model_version=fraud_model,
+            model_score=float(score),
+            features={k: _plain(v) for k, v in row.items() if _plain(v) is not None},
+        )
+    FraudCheck.objects.update(created_at=datetime.combine(DAY, time(12), tzinfo=UTC))
+    out = io.StringIO()
+    call_command("drift_report", "--date", DAY.isoformat(), "--purpose", "fraud", stdout=out)
+    report = DriftReport.objects.get(purpose="fraud", day=DAY)
+    assert report.rows_day == 150 and report.tested_features > 0
+    assert f"fraud {DAY}:" in out.getvalue()
