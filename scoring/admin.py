@@ -46,6 +46,31 @@ class CreditApplicationAdmin(PlatformModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
+def _table(headers: list[str], rows: Any, table_id: str) -> str:
+    """A small read-only table in the admin's style (cells are escaped)."""
+    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
+    head = format_html_join(
+        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
+        ((h,) for h in headers),
+    )  # fmt: skip
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
+    return format_html(
+        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
+    )
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "– (not sent)"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{int(value):,}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _probability(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
 def _metric(obj: ModelVersion, name: str) -> Any:
     value = (obj.metrics or {}).get(name)
     return "–" if value is None else value
@@ -115,7 +140,15 @@ class ModelVersionAdmin(PlatformModelAdmin):
 
     @admin.display(description="Metrics (hold-out)")
     def metrics_table(self, obj: ModelVersion) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.metrics, indent=2, sort_keys=True))
+        def readable(value: Any) -> str:
+            if isinstance(value, dict):
+                return ", ".join(f"{k.replace('_', ' ')} {readable(v)}" for k, v in value.items())
+            if isinstance(value, float):
+                return f"{value:.4g}"
+            return json.dumps(value) if isinstance(value, list) else str(value)
+
+        rows = [(name.replace("_", " "), readable(value)) for name, value in sorted((obj.metrics or {}).items())]
+        return _table(["metric", "value"], rows, "model-metrics")
 
     @admin.display(description="Shadow scoring (as challenger)")
     def shadow_summary(self, obj: ModelVersion) -> str:
@@ -251,31 +284,6 @@ class ModelVersionAdmin(PlatformModelAdmin):
             "rows": rows,
         }
         return TemplateResponse(request, "admin/scoring/modelversion/compare.html", context)
-
-
-def _table(headers: list[str], rows: Any, table_id: str) -> str:
-    """A small read-only table in the admin's style (cells are escaped)."""
-    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
-    head = format_html_join(
-        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
-        ((h,) for h in headers),
-    )  # fmt: skip
-    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
-    return format_html(
-        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
-    )
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "– (not sent)"
-    if isinstance(value, float):
-        return f"{value:,.2f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{int(value):,}"
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-
-
-def _probability(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
 
 
 @admin.register(Decision)
