@@ -15,6 +15,8 @@ from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import (
@@ -26,13 +28,15 @@ from accounts.services import (
     user_access_changed,
     user_access_state,
 )
-from creditplatform.admin_mixins import EvidenceAdminMixin
+from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 
 _ISSUED_KEY_ATTR = "_credit_issued_api_key"
 
 
 class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
-    scopes = forms.MultipleChoiceField(choices=ApiKeyScope.choices, widget=forms.CheckboxSelectMultiple, required=False)
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKeyScope.choices, widget=UnfoldAdminCheckboxSelectMultipleWidget, required=False
+    )
 
     class Meta:
         model = ApiKey
@@ -40,7 +44,7 @@ class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(PlatformModelAdmin):
     list_display = ["name", "prefix", "role", "scopes", "expires_at", "revoked_at", "last_used_at", "created_at"]
     list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "prefix"]
@@ -104,7 +108,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(OidcIdentity)
-class OidcIdentityAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+class OidcIdentityAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     """Who logged in through the provider, and the roles it gave at the last login (read-only)."""
 
     list_display = ["subject", "issuer", "user", "roles", "last_login_at", "created_at"]
@@ -114,7 +118,7 @@ class OidcIdentityAdmin(EvidenceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AccessAttempt)
-class LoginLockoutAdmin(AccessAttemptAdmin):
+class LoginLockoutAdmin(AccessAttemptAdmin, PlatformModelAdmin):
     """Failed password logins per (username, address), from django-axes; admins only.
 
     A row whose failures reached ``LOGIN_FAILURE_LIMIT`` is a lockout ("Locked Out" in the
@@ -138,7 +142,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class PlatformUserAdmin(UserAdmin):
+class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):
     """Django's user admin, minus privilege escalation.
 
     The admin role may manage users, but only a superuser (the break-glass account) may
@@ -146,6 +150,9 @@ class PlatformUserAdmin(UserAdmin):
     log in through OIDC the provider's groups overwrite them at every login.
     """
 
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_display = ["username", "email", "is_staff", "is_superuser", "is_active", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
     list_select_related: list[str] = []
@@ -178,8 +185,11 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class RoleGroupAdmin(GroupAdmin):
-    """Django's group admin; a change of a role's permissions (superusers only) goes in the audit trail."""
+class PlatformGroupAdmin(GroupAdmin, PlatformModelAdmin):
+    """The four roles (groups from a migration; their permissions follow ``accounts.roles``).
+
+    A change of a role's permissions (superusers only) goes in the audit trail.
+    """
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         request._credit_group_before = (  # type: ignore[attr-defined]

@@ -13,11 +13,11 @@ from django.utils.html import format_html
 
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
-from creditplatform.admin_mixins import EvidenceAdminMixin
+from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditEventAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_display = ["seq", "created_at", "actor_name", "actor", "action", "target_type", "target_id"]
     list_filter = ["action", "target_type", "created_at"]
     search_fields = ["=seq", "action", "actor", "actor_name", "=target_id"]

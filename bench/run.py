@@ -13,6 +13,10 @@ served by the same gunicorn configuration and driven by the same load generator 
 /fraude (when the fraud app is installed): the same two loads, 50 active rules, velocity
 features and the model, against the same bare endpoint.
 
+Drift: ``manage.py drift_report`` over a day of 1,000,000 stored decisions (wall time and
+peak memory of the whole command, Django start included), next to Evidently alone comparing
+in-memory frames of the sample's size and of all 1,000,000 rows.
+
 The database is PostgreSQL when one answers on 127.0.0.1:5432 (a fresh ``credit_bench``
 database) or ``DATABASE_URL``, else a SQLite file; Redis likewise for the cache. Results are
 printed and written to ``bench/results/latest.json``. No threshold is enforced: the goals
@@ -189,18 +193,8 @@ def wrk(
     return result
 
 
-def setup(env: dict[str, str], workdir: Path, action: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [PYTHON, str(ROOT / "bench" / "setup_db.py"), action, str(workdir)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench setup failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    line = next(x for x in done.stdout.splitlines() if x.startswith("SETUP "))
-    return dict(json.loads(line[len("SETUP ") :]))
+def setup(env: dict[str, str], workdir: Path, action: str, *extra: str) -> dict[str, Any]:
+    return setup_args(env, [action, str(workdir), *extra])
 
 
 def _bodies(path: Path, bodies: list[dict[str, Any]]) -> Path:
@@ -349,6 +343,62 @@ def erasure_report(env: dict[str, str], workdir: Path, transactions: int) -> lis
     ]
 
 
+def measured(env: dict[str, str], command: list[str], tag: str) -> dict[str, Any]:
+    """Run ``command`` under bench/measure.py: its wall time, peak memory, and its ``TAG {json}`` line."""
+    done = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / "measure.py"), *command], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    lines = done.stdout.splitlines()
+    measure = json.loads(next(x for x in lines if x.startswith("MEASURE "))[len("MEASURE ") :])
+    if measure["returncode"] != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    tagged = [x for x in lines if x.startswith(tag)]
+    return {**measure, "output": tagged[-1][len(tag) :].strip() if tagged else ""}
+
+
+def bench_drift(env: dict[str, str], workdir: Path, rows: int) -> dict[str, Any]:
+    """The drift report over ``rows`` stored decisions, and Evidently alone on in-memory frames."""
+    day = "2026-01-15"
+    print(f"Preparing the drift day: {rows:,} decisions...", flush=True)
+    written = setup_args(env, ["drift", str(rows), day])  # reused when the database already holds that day
+    report = measured(env, [PYTHON, "manage.py", "drift_report", "--date", day, "--purpose", "credit"], "credit")
+    sample = int(env.get("DRIFT_SAMPLE_SIZE", "20000"))
+    baselines = {
+        n: {**measured(env, [PYTHON, "bench/drift_baseline.py", str(n)], "BASELINE"), "rows": n} for n in (sample, rows)
+    }
+    for baseline in baselines.values():
+        baseline.update(json.loads(baseline.pop("output")))
+    return {"rows": rows, "written": written, "report": report, "baselines": list(baselines.values())}
+
+
+def drift_report_lines(drift: dict[str, Any]) -> list[str]:
+    report = drift["report"]
+    out = [
+        f"\nNightly drift report over {drift['rows']:,} decisions (manage.py drift_report, Django start included)",
+        f"{'':<44}{'seconds':>9}{'peak MB':>9}",
+        f"{'drift_report (SQL sample + Evidently + store)':<44}{report['seconds']:>9.1f}{report['peak_mb']:>9}",
+    ]
+    for baseline in drift["baselines"]:
+        label = f"Evidently alone, {baseline['rows']:,} rows in memory"
+        out.append(
+            f"{label:<44}{baseline['seconds']:>9.1f}{baseline['peak_mb']:>9}"
+            f"   (comparison itself {baseline['compare_seconds']:.1f} s)"
+        )
+    out.append(f"  credit {report['output']}")
+    out.append(f"drift report: {report['seconds']:.1f} s (goal <= 60 s), peak {report['peak_mb']} MB (goal <= 2048 MB)")
+    return out
+
+
+def setup_args(env: dict[str, str], args: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / "setup_db.py"), *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench setup failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    line = next(x for x in done.stdout.splitlines() if x.startswith("SETUP "))
+    return dict(json.loads(line[len("SETUP ") :]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="length of each measured load (default 10)")
@@ -357,11 +407,12 @@ def main() -> int:
     # Two sync workers served the most decisions/s on the 2-core reference machine (683/s,
     # against 521/s with three and 453/s with four: more processes only fight over the cores).
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
-    parser.add_argument("--only", choices=["score", "fraude", "erasure"], help="run one scenario")
+    parser.add_argument("--only", choices=["score", "fraude", "drift", "erasure"], help="run one scenario")
+    parser.add_argument("--drift-rows", type=int, default=1_000_000, help="decisions in the drift day (default 1M)")
     parser.add_argument("--erasure-transactions", type=int, default=10_000, help="transactions of the erased client")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the median is reported (default 3)")
     args = parser.parse_args()
-    if args.only != "erasure" and not shutil.which("wrk"):
+    if args.only not in ("drift", "erasure") and not shutil.which("wrk"):
         print("make bench needs wrk (Debian package 'wrk'; `make system-deps` installs it as root)", file=sys.stderr)
         return 2
 
@@ -377,7 +428,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
     print("Preparing: migrate, train or load the default models, API key...", flush=True)
-    prepared = setup(env, workdir, "prepare")
+    prepared = setup(env, workdir, "prepare", *(["no-fraud"] if args.only == "drift" else []))
     bare_env = {
         **env,
         "BARE_MODEL_FILE": str(workdir / "credit_model.txt"),
@@ -411,11 +462,11 @@ def main() -> int:
             summary["fraude"] = results
             lines += report("POST /fraude (50 active rules, velocity features, model; stored)", results, 15, None)
 
-    for line in [
-        "\nBatch: 1,000,000 applications in <= 30 s: not measured (batch jobs are not built yet)",
-        "Nightly drift report over 1,000,000 decisions: not measured (drift reports are not built yet)",
-    ]:
-        lines.append(line)
+    if args.only in (None, "drift"):
+        summary["drift"] = drift = bench_drift(env, workdir, args.drift_rows)
+        lines += drift_report_lines(drift)
+
+    lines.append("\nBatch: 1,000,000 applications in <= 30 s: not measured (batch jobs are not built yet)")
     if args.only is None:
         lines += erasure_report(env, workdir, args.erasure_transactions)
     print("\n".join(lines))

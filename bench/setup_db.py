@@ -3,7 +3,8 @@
 ``erasure`` times the erasure of a client with 10,000 transactions against a plain
 DELETE of the same rows (``bench/erasure_setup.py``).
 
-``prepare`` migrates the benchmark database, trains and registers the default credit model
+``drift ROWS DAY`` writes a day of ROWS credit decisions for the drift report (``bench/drift_setup.py``).
+``prepare OUTDIR [no-fraud]`` migrates the benchmark database, trains and registers the default credit model
 when it has none (the project's own command), makes an analyst API key, prepares the fraud
 scenario when the fraud app provides ``bench/fraud_setup.py``, and writes what the load
 generator and the bare baseline need into OUTDIR. ``count`` prints the stored decisions.
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditplatform.settings")
 
 
-def prepare(out: Path) -> dict[str, object]:
+def prepare(out: Path, fraud: bool = True) -> dict[str, object]:
     import io
 
     from django.core.management import call_command
@@ -46,7 +47,8 @@ def prepare(out: Path) -> dict[str, object]:
     except ImportError:
         pass
     else:
-        result["fraud"] = prepare_fraud_bench(rules=50, clients=5000, history_per_client=20)
+        if fraud:
+            result["fraud"] = prepare_fraud_bench(rules=50, clients=5000, history_per_client=20)
     return result
 
 
@@ -68,7 +70,13 @@ if __name__ == "__main__":
     django.setup()
     action = sys.argv[1]
     if action == "prepare":
-        payload = prepare(Path(sys.argv[2]))
+        payload = prepare(Path(sys.argv[2]), fraud="no-fraud" not in sys.argv[3:])
+    elif action == "drift":
+        from datetime import date
+
+        from bench.drift_setup import prepare_drift_bench
+
+        payload = prepare_drift_bench(rows=int(sys.argv[2]), day=date.fromisoformat(sys.argv[3]))
     elif action == "erasure":
         from django.core.management import call_command
 

@@ -8,7 +8,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditplatform.settings")
 
@@ -30,3 +30,12 @@ def warm_models(**kwargs: object) -> None:
             get_model(purpose)
     except Exception:  # a worker without a database or a model still starts; tasks report it
         logger.warning("could not warm the models at worker start", exc_info=True)
+
+
+@worker_process_shutdown.connect
+def forget_process_metrics(pid: int | None = None, **kwargs: object) -> None:
+    """Prometheus multiprocess mode (gunicorn.conf.py): a worker child that ends drops its live gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

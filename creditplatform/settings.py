@@ -96,6 +96,11 @@ if PRODUCTION and any("*" in host for host in ALLOWED_HOSTS):
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # django-unfold: the admin's theme, dashboard components and Chart.js (all served locally).
+    # Before django.contrib.admin so that its templates win.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.guardian",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -311,6 +316,24 @@ AXES_VERBOSE = False  # no start-up banner; failures are still logged, usernames
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 # Key rows are cached per process this long: a key revoked elsewhere stops within it (0 = off).
 API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 5.0)
+
+# --- Admin theme (django-unfold) ---------------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Credit decision platform",
+    "SITE_HEADER": "Credit decision platform",
+    "SITE_SUBHEADER": "Back office",
+    "SITE_SYMBOL": "account_balance",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    # The front page: key figures and charts for viewers and up (monitoring/dashboard.py).
+    "DASHBOARD_CALLBACK": "monitoring.dashboard.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "creditplatform.admin_navigation.sidebar",  # every model the person may view
+    },
+    "ENVIRONMENT": "monitoring.dashboard.environment_label",
+}
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -565,9 +588,13 @@ FRAUD_COST_FALSE_POSITIVE = env_float("FRAUD_COST_FALSE_POSITIVE", 1.0)
 # Most stored fraud checks one back-test reads (newest first within the date range).
 FRAUD_BACKTEST_MAX_ROWS = env_int("FRAUD_BACKTEST_MAX_ROWS", 200_000, minimum=1)
 
-# --- Monitoring -----------------------------------------------------------------------
-# /metrics is served to the listed addresses only (Prometheus scrapers).
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+# --- Monitoring (docs/monitoring.md) ------------------------------------------------------
+# /metrics answers only requests carrying "Authorization: Bearer <METRICS_TOKEN>". Without a
+# token it is served to loopback callers outside production only (a development
+# convenience: behind a local reverse proxy every caller looks local), and closed in production.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 24 characters (e.g. openssl rand -hex 24)")
 API_CALL_LOG_ENABLED = env_bool("API_CALL_LOG_ENABLED", True)
 # Call-log rows are written in batches by a thread, at most this many seconds late (0 = in the request).
 API_CALL_LOG_FLUSH_SECONDS = env_float("API_CALL_LOG_FLUSH_SECONDS", 1.0, minimum=0)
@@ -589,6 +616,26 @@ RETENTION_TRANSACTION_DAYS = env_int("RETENTION_TRANSACTION_DAYS", 5 * 365, mini
 API_CALL_LOG_RETENTION_DAYS = env_int("API_CALL_LOG_RETENTION_DAYS", 180, minimum=1)
 # Closed GDPR requests and their certificates (accountability, Art. 5(2)).
 RETENTION_GDPR_REQUEST_DAYS = env_int("RETENTION_GDPR_REQUEST_DAYS", 5 * 365, minimum=1)
+
+# Nightly drift report (docs/monitoring.md): the alert fires when at least this share of the
+# tested features drifted.
+DRIFT_ALERT_SHARE = env_float("DRIFT_ALERT_SHARE", 0.3)
+if not 0 < DRIFT_ALERT_SHARE <= 1:
+    raise ImproperlyConfigured("DRIFT_ALERT_SHARE is a share of features, above 0 and at most 1")
+# Decisions of the day compared with the reference, at most (a uniform random sample).
+DRIFT_SAMPLE_SIZE = env_int("DRIFT_SAMPLE_SIZE", 20_000)
+# Fewer decisions in a day (or values of a feature) than this: not tested (too noisy).
+DRIFT_MIN_ROWS = env_int("DRIFT_MIN_ROWS", 100)
+if DRIFT_SAMPLE_SIZE < DRIFT_MIN_ROWS or DRIFT_MIN_ROWS < 1:
+    raise ImproperlyConfigured("DRIFT_SAMPLE_SIZE must be at least DRIFT_MIN_ROWS, itself at least 1")
+# The HTML report (about 1.2 MB compressed) is kept this many days; the figures forever.
+DRIFT_REPORT_HTML_RETENTION_DAYS = env_int("DRIFT_REPORT_HTML_RETENTION_DAYS", 90, minimum=1)
+# Optional: POST each alert, HMAC-signed with the secret (creditplatform/webhooks.py).
+DRIFT_WEBHOOK_URL = env_str("DRIFT_WEBHOOK_URL", "")
+DRIFT_WEBHOOK_SECRET = env_str("DRIFT_WEBHOOK_SECRET", "")
+DRIFT_WEBHOOK_TIMEOUT = env_float("DRIFT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+if DRIFT_WEBHOOK_URL and len(DRIFT_WEBHOOK_SECRET) < 16:
+    raise ImproperlyConfigured("DRIFT_WEBHOOK_URL needs DRIFT_WEBHOOK_SECRET (at least 16 characters) to sign")
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))

@@ -17,10 +17,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
-from creditplatform.admin_mixins import EvidenceAdminMixin
+from creditplatform.admin_mixins import (
+    EvidenceAdminMixin,
+    PlatformModelAdmin,
+    PlatformStackedInline,
+    PlatformTabularInline,
+)
 from fraud.admin_forms import AlertAssignForm, AlertResolveForm, BacktestForm, FraudRuleForm, FraudSettingsForm
 from fraud.choices import AlertStatus
 from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
@@ -40,9 +45,35 @@ ACTIVATE = "fraud.activate_fraudrule"
 BACKTEST = "fraud.backtest_fraudrule"
 
 
-class FraudCheckInline(admin.StackedInline):  # type: ignore[type-arg]
+class FraudCheckDisplay:
+    """How a fraud check reads in the admin (list, page and inline alike): scores in per cent, rules as lines."""
+
+    @admin.display(description="fraud score", ordering="fraud_score")
+    def score(self, obj: FraudCheck) -> str:
+        return f"{obj.fraud_score:.1%}"
+
+    @admin.display(description="model score")
+    def model(self, obj: FraudCheck) -> str:
+        return "– (rules only)" if obj.model_score is None else f"{obj.model_score:.1%}"
+
+    @admin.display(description="latency")
+    def latency(self, obj: FraudCheck) -> str:
+        return f"{obj.latency_ms:.1f} ms"
+
+    @admin.display(description="Rules that fired")
+    def rules(self, obj: FraudCheck) -> str:
+        if not obj.triggered_rules:
+            return "none"
+        lines = (
+            (r["name"], r["version"], r.get("action", ""), r.get("weight", ""), r.get("reason", ""))
+            for r in obj.triggered_rules
+        )
+        return format_html_join("", "<div><code>{} v{}</code> ({}, weight {}): {}</div>", lines)
+
+
+class FraudCheckInline(FraudCheckDisplay, PlatformStackedInline):
     model = FraudCheck
-    fields = ["decision", "fraud_score", "model_score", "risk_level", "model_version", "triggered_rules", "created_at"]
+    fields = ["decision", "score", "model", "risk_level", "model_version", "rules", "created_at"]
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -55,7 +86,7 @@ class FraudCheckInline(admin.StackedInline):  # type: ignore[type-arg]
 
 
 @admin.register(Transaction)
-class TransactionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class TransactionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_display = [
         "transaction_id",
         "submitted_by",
@@ -76,19 +107,24 @@ class TransactionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[ty
 
 
 @admin.register(FraudCheck)
-class FraudCheckAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["transaction", "decision", "fraud_score", "risk_level", "model_version", "created_at"]
+class FraudCheckAdmin(FraudCheckDisplay, EvidenceAdminMixin, PlatformModelAdmin):
+    list_display = ["transaction", "decision", "score", "risk_level", "model_version", "created_at"]
     list_filter = ["decision", "risk_level", "created_at"]
     search_fields = ["transaction__transaction_id", "transaction__client__client_id"]
     list_select_related = ["transaction", "model_version"]
     raw_id_fields = ["transaction", "model_version"]
     date_hierarchy = "created_at"
+    fields = [
+        "transaction", "decision", "score", "model", "risk_level", "rules", "model_version", "latency", "caller",
+        "created_at",
+    ]  # fmt: skip
+    readonly_fields = fields
 
 
 # --- Rules ---------------------------------------------------------------------------------
 
 
-class FraudRuleVersionInline(admin.TabularInline):  # type: ignore[type-arg]
+class FraudRuleVersionInline(PlatformTabularInline):
     """The history of a rule, newest first (read-only)."""
 
     model = FraudRuleVersion
@@ -107,7 +143,7 @@ class FraudRuleVersionInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(FraudRule)
-class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudRuleAdmin(PlatformModelAdmin):
     form = FraudRuleForm
     list_display = ["name", "action", "weight", "is_active", "order", "version", "updated_at", "backtest_link"]
     list_filter = ["is_active", "action"]
@@ -212,7 +248,7 @@ class FraudRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(FraudRuleVersion)
-class FraudRuleVersionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudRuleVersionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     list_display = ["name", "version", "action", "weight", "is_active", "order", "created_by", "created_at", "note"]
     list_filter = ["action", "is_active", "created_at"]
     search_fields = ["name", "condition", "note"]
@@ -239,7 +275,7 @@ class AssignedToMeFilter(admin.SimpleListFilter):
 
 
 @admin.register(FraudAlert)
-class FraudAlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudAlertAdmin(PlatformModelAdmin):
     """The alert queue. Read-only forms; the work is done with take, assign and resolve."""
 
     list_display = ["id", "created_at", "transaction", "decision", "score", "status", "assignee", "resolution"]
@@ -274,7 +310,7 @@ class FraudAlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="score", ordering="fraud_check__fraud_score")
     def score(self, obj: FraudAlert) -> str:
-        return f"{obj.fraud_check.fraud_score:.3f}"
+        return f"{obj.fraud_check.fraud_score:.1%}"
 
     @admin.display(description="triggered rules")
     def triggered(self, obj: FraudAlert) -> str:
@@ -395,7 +431,7 @@ class FraudAlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(FraudSettings)
-class FraudSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FraudSettingsAdmin(PlatformModelAdmin):
     """One row: the list goes straight to it; saving goes through ``fraud_settings_update``."""
 
     form = FraudSettingsForm

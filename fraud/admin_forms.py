@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from accounts.roles import Role
+from creditplatform.admin_mixins import ThemedFormMixin
 from fraud.choices import AlertResolution
 from fraud.models import FraudRule, FraudRuleVersion, FraudSettings
 from fraud.rules import FIELDS
@@ -28,7 +29,7 @@ def fields_help() -> str:
     )
 
 
-class FraudRuleForm(forms.ModelForm):  # type: ignore[type-arg]
+class FraudRuleForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     """The condition and the reason are compiled here: an error is shown on the field, nothing is stored."""
 
     note = forms.CharField(
@@ -58,7 +59,7 @@ class FraudRuleForm(forms.ModelForm):  # type: ignore[type-arg]
         return cleaned
 
 
-class BacktestForm(forms.Form):
+class BacktestForm(ThemedFormMixin, forms.Form):
     """What to back-test (an unsaved condition, a version, or a rule's current version) and when."""
 
     rule = forms.ModelChoiceField(queryset=FraudRule.objects.all(), required=False, help_text="Its current version.")
@@ -122,7 +123,7 @@ def analysts() -> QuerySet[Any]:
     )
 
 
-class AlertAssignForm(forms.Form):
+class AlertAssignForm(ThemedFormMixin, forms.Form):
     assignee = forms.ModelChoiceField(queryset=analysts(), help_text="Only this analyst (or an admin) can resolve it.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -130,14 +131,14 @@ class AlertAssignForm(forms.Form):
         self.fields["assignee"].queryset = analysts()  # type: ignore[attr-defined]
 
 
-class AlertResolveForm(forms.Form):
+class AlertResolveForm(ThemedFormMixin, forms.Form):
     resolution = forms.ChoiceField(choices=AlertResolution.choices, widget=forms.RadioSelect)
     comment = forms.CharField(
         max_length=2000, widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), help_text="What you checked."
     )
 
 
-class FraudSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+class FraudSettingsForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = FraudSettings
         fields = ["review_threshold", "block_threshold"]

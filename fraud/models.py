@@ -241,7 +241,11 @@ class FraudAlert(models.Model):
                 name="fraudalert_status_consistent",
             ),
         ]
-        indexes = [models.Index(fields=["status", "-created_at"], name="fraudalert_queue_idx")]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="fraudalert_queue_idx"),
+            # The dashboard counts alerts per day over a date range.
+            models.Index(fields=["created_at"], name="fraudalert_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"alert {self.pk} ({self.status})"

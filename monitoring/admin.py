@@ -1,16 +1,288 @@
-"""Admin of the API call log (read-only)."""
+"""Admin of the API call log, the drift reports, and the scheduled jobs (read-only evidence).
+
+django-celery-beat and django-celery-results register their admins with Django's plain
+``ModelAdmin``; they are registered again here on the project's base (unfold's theme), as
+unfold's documentation recommends, so the schedule pages look like the rest of the admin.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+import gzip
+from datetime import timedelta
+from typing import Any
 
-from creditplatform.admin_mixins import EvidenceAdminMixin
-from monitoring.models import ApiCall
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
+from django_celery_results import admin as results_admin
+from django_celery_results.models import GroupResult, TaskResult
+from unfold.decorators import display
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+
+from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
+from monitoring.choices import DriftStatus
+from monitoring.dashboard import drift_chart_options, drift_history_chart
+from monitoring.models import ApiCall, DriftReport, DriftReportHtml
+from monitoring.selectors import drift_history
 
 
 @admin.register(ApiCall)
-class ApiCallAdmin(EvidenceAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "method", "endpoint", "status_code", "latency_ms", "model_version", "caller"]
+class ApiCallAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+    list_display = ["created_at", "method", "endpoint", "status_code", "latency", "model_version", "caller"]
     list_filter = ["endpoint", "status_code", "method", "created_at"]
     search_fields = ["request_id", "endpoint", "caller"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj: ApiCall) -> str:
+        return f"{obj.latency_ms:.1f} ms"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+@admin.register(DriftReport)
+class DriftReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+    """Nightly drift reports: the history with its chart, each report's figures and Evidently's HTML."""
+
+    list_display = [
+        "day",
+        "purpose",
+        "status_badge",
+        "share",
+        "features",
+        "predictions",
+        "rows_day",
+        "rows_compared",
+        "model_version",
+        "html_link",
+    ]
+    list_filter = ["purpose", "status", "alert", "day"]
+    search_fields = ["model_version__version"]
+    list_select_related = ["model_version"]
+    date_hierarchy = "day"
+    ordering = ["-day", "purpose"]
+    list_before_template = "admin/monitoring/driftreport/history.html"
+    fields = [
+        "purpose",
+        "day",
+        "status_badge",
+        "model_version",
+        "share",
+        "features",
+        "predictions",
+        "feature_table",
+        "day_figures",
+        "rows_day",
+        "rows_compared",
+        "rows_reference",
+        "duration",
+        "notification",
+        "html_link",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    @display(
+        description="status",
+        ordering="status",
+        label={
+            DriftStatus.DRIFT.label: "danger",
+            DriftStatus.OK.label: "success",
+            DriftStatus.INSUFFICIENT.label: "info",
+        },
+    )
+    def status_badge(self, obj: DriftReport) -> str:
+        return str(obj.get_status_display())
+
+    @admin.display(description="drifted share", ordering="drift_share")
+    def share(self, obj: DriftReport) -> str:
+        if obj.drift_share is None:
+            return "–"
+        return f"{obj.drift_share:.0%} (alert at {obj.alert_threshold:.0%})"
+
+    @admin.display(description="drifted features")
+    def features(self, obj: DriftReport) -> str:
+        return f"{obj.drifted_features} of {obj.tested_features} tested"
+
+    @admin.display(description="predictions")
+    def predictions(self, obj: DriftReport) -> str:
+        if obj.prediction_drift is None:
+            return "not tested"
+        score = "" if obj.prediction_drift_score is None else f" (score {obj.prediction_drift_score:.3f})"
+        return ("drifted" if obj.prediction_drift else "stable") + score
+
+    @admin.display(description="time")
+    def duration(self, obj: DriftReport) -> str:
+        return f"{obj.duration_ms / 1000:.1f} s"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # Whether each report still has its HTML, in the list's one query (not one query per row).
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(has_html=Exists(DriftReportHtml.objects.filter(report=OuterRef("pk"))))
+        )
+
+    @admin.display(description="Evidently report")
+    def html_link(self, obj: DriftReport) -> str:
+        if not getattr(obj, "has_html", False):
+            return "–"  # too few decisions, or past DRIFT_REPORT_HTML_RETENTION_DAYS
+        url = reverse("admin:monitoring_driftreport_html", args=[obj.pk])
+        return format_html('<a href="{}" target="_blank" rel="noopener" class="text-primary-600">open</a>', url)
+
+    @admin.display(description="Features")
+    def feature_table(self, obj: DriftReport) -> str:
+        features = obj.summary.get("features", {})
+        if not features:
+            return "–"
+        rows = []
+        for name, f in sorted(features.items(), key=lambda item: (not item[1].get("drifted"), item[0])):
+            if f.get("tested"):
+                verdict = "drifted" if f["drifted"] else "stable"
+                statistic = f"{f['score']:.4f} ({f['method']}, threshold {f['threshold']:g})"
+            else:
+                verdict, statistic = "not tested", f"{f.get('current_values', 0)} values that day"
+            missing = f"{f.get('current_missing_share', 0):.0%} / {f.get('reference_missing_share', 0):.0%}"
+            rows.append((name, verdict, statistic, missing))
+        head = format_html(
+            "<tr>{}</tr>",
+            format_html_join(
+                "",
+                '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left">{}</th>',
+                [("feature",), ("verdict",), ("statistic",), ("missing: day / reference",)],
+            ),
+        )
+        body = format_html_join(
+            "",
+            '<tr><td class="border-b border-base-200 px-3 py-2"><code>{}</code></td>'
+            '<td class="border-b border-base-200 px-3 py-2">{}</td>'
+            '<td class="border-b border-base-200 px-3 py-2">{}</td>'
+            '<td class="border-b border-base-200 px-3 py-2">{}</td></tr>',
+            rows,
+        )
+        return format_html('<table id="drift-features" class="w-full">{}{}</table>', head, body)
+
+    @admin.display(description="The day against the reference")
+    def day_figures(self, obj: DriftReport) -> str:
+        day, ref = obj.summary.get("day", {}), obj.summary.get("reference", {})
+
+        def score(value: float | None) -> str:
+            return "–" if value is None else f"{value:.3f}"
+
+        return format_html(
+            "{} decisions, mean score {} (reference {}), share at or above the threshold {} (reference {})",
+            day.get("decisions", 0),
+            score(day.get("mean_score")),
+            score(ref.get("mean_score")),
+            _share(day.get("adverse_share")),
+            _share(ref.get("adverse_share")),
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        end = timezone.now().date()
+        history = drift_history(start=end - timedelta(days=90), end=end)
+        extra = {
+            **(extra_context or {}),
+            "drift_chart": drift_history_chart(history),
+            "drift_chart_options": drift_chart_options(aspect=5),  # the list's full width
+        }
+        return super().changelist_view(request, extra)
+
+    def get_urls(self) -> list[Any]:
+        urls = [
+            path(
+                "<int:pk>/html/",
+                self.admin_site.admin_view(self.html_view),
+                name="monitoring_driftreport_html",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def html_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Evidently's self-contained report (sent compressed to browsers that accept it)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        stored = get_object_or_404(DriftReportHtml.objects.select_related("report"), report_id=pk)
+        content = bytes(stored.content)
+        if not content:
+            raise Http404("This report has no HTML.")
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response = HttpResponse(content, content_type="text/html; charset=utf-8")
+            response["Content-Encoding"] = "gzip"
+        else:
+            response = HttpResponse(gzip.decompress(content), content_type="text/html; charset=utf-8")
+        response["Content-Disposition"] = f'inline; filename="drift-{stored.report.purpose}-{stored.report.day}.html"'
+        response["Vary"] = "Accept-Encoding"
+        return response
+
+
+# --- django-celery-beat and django-celery-results on the project's admin base -------------------
+
+for _model in (
+    PeriodicTask,
+    IntervalSchedule,
+    CrontabSchedule,
+    SolarSchedule,
+    ClockedSchedule,
+    TaskResult,
+    GroupResult,
+):
+    admin.site.unregister(_model)
+
+
+class _TaskSelectWidget(UnfoldAdminSelectWidget, beat_admin.TaskSelectWidget):
+    pass
+
+
+class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["task"].widget = UnfoldAdminTextInputWidget()
+        self.fields["regtask"].widget = _TaskSelectWidget()
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, PlatformModelAdmin):
+    """The schedule (the nightly drift report among it): editable by admins."""
+
+    form = PeriodicTaskForm
+
+
+@admin.register(IntervalSchedule)
+class IntervalScheduleAdmin(PlatformModelAdmin):
+    pass
+
+
+@admin.register(CrontabSchedule)
+class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin, PlatformModelAdmin):
+    pass
+
+
+@admin.register(SolarSchedule)
+class SolarScheduleAdmin(PlatformModelAdmin):
+    pass
+
+
+@admin.register(ClockedSchedule)
+class ClockedScheduleAdmin(beat_admin.ClockedScheduleAdmin, PlatformModelAdmin):
+    pass
+
+
+@admin.register(TaskResult)
+class TaskResultAdmin(results_admin.TaskResultAdmin, PlatformModelAdmin):
+    pass
+
+
+@admin.register(GroupResult)
+class GroupResultAdmin(results_admin.GroupResultAdmin, PlatformModelAdmin):
+    pass

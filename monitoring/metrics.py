@@ -5,9 +5,27 @@ in memory until the process ends, so a caller who could choose one could grow ``
 without bound. Methods go through :func:`http_method_label`; endpoints are URL patterns
 (``monitoring.middleware.route_label``), never raw paths; statuses and reasons are chosen
 by the code.
+
+Counters and histograms live in the process that counts (web or worker). Under gunicorn,
+``PROMETHEUS_MULTIPROC_DIR`` (set by ``gunicorn.conf.py``) makes every process write them
+to memory-mapped files that ``/metrics`` sums, so any worker answers with the totals of
+all of them. Figures that belong to the database rather than to a process (the latest
+drift report) are read from it when scraped (``DatabaseCollector``): the same answer
+whichever process, or host, is scraped.
 """
 
-from prometheus_client import Counter, Histogram
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+logger = logging.getLogger(__name__)
 
 # The methods the platform answers; anything else a client makes up is counted as "other".
 HTTP_METHOD_LABELS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -31,3 +49,51 @@ api_request_latency_seconds = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 decisions_total = Counter("decisions_total", "Decisions made, by kind and outcome.", ["kind", "outcome"])
+
+
+class DatabaseCollector(Collector):
+    """Gauges read from the database at scrape time: the newest drift report of each purpose."""
+
+    def collect(self) -> Iterator[Any]:
+        from monitoring.selectors import drift_latest_by_purpose
+
+        share = GaugeMetricFamily(
+            "drift_share", "Share of tested features that drifted in the newest drift report.", labels=["purpose"]
+        )
+        alert = GaugeMetricFamily(
+            "drift_alert", "1 when the newest drift report reached the alert threshold.", labels=["purpose"]
+        )
+        prediction = GaugeMetricFamily(
+            "drift_prediction_drift", "1 when the scores drifted in the newest drift report.", labels=["purpose"]
+        )
+        day = GaugeMetricFamily(
+            "drift_report_day_timestamp_seconds", "Start (UTC) of the day the newest report covers.", labels=["purpose"]
+        )
+        try:
+            reports = drift_latest_by_purpose()
+        except Exception as exc:  # a scrape must answer even when the database does not (one line, no trace)
+            logger.warning("drift figures unavailable for /metrics: %s", type(exc).__name__)
+            reports = []
+        for report in reports:
+            from monitoring.selectors import day_bounds
+
+            if report.drift_share is not None:
+                share.add_metric([report.purpose], report.drift_share)
+            alert.add_metric([report.purpose], 1.0 if report.alert else 0.0)
+            if report.prediction_drift is not None:
+                prediction.add_metric([report.purpose], 1.0 if report.prediction_drift else 0.0)
+            day.add_metric([report.purpose], day_bounds(report.day)[0].timestamp())
+        yield from (share, alert, prediction, day)
+
+
+def metrics_text() -> bytes:
+    """The Prometheus text of this deployment: process metrics (all processes), then database gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        process_text = generate_latest(registry)
+    else:
+        process_text = generate_latest(REGISTRY)
+    database = CollectorRegistry()
+    database.register(DatabaseCollector())
+    return process_text + generate_latest(database)

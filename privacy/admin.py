@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from creditplatform.admin_mixins import PlatformModelAdmin
 from privacy.models import GdprRequest, LegalHold, RequestKind, RequestStatus
 from privacy.services import (
     APPROVE,
@@ -91,7 +92,7 @@ class RejectForm(forms.Form):
 
 
 @admin.register(GdprRequest)
-class GdprRequestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class GdprRequestAdmin(PlatformModelAdmin):
     form = GdprRequestForm
     list_display = ["__str__", "kind", "status", "due_state", "received_at", "due_at", "recorded_by", "approved_by"]
     list_filter = [DueFilter, "kind", "status", "received_at"]
@@ -316,7 +317,7 @@ class LegalHoldForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(LegalHold)
-class LegalHoldAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class LegalHoldAdmin(PlatformModelAdmin):
     """Holds placed by compliance; an erasure of the client waits while one is active."""
 
     form = LegalHoldForm

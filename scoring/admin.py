@@ -12,7 +12,10 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from creditplatform.admin_mixins import EvidenceAdminMixin
+from creditplatform.admin_mixins import (
+    EvidenceAdminMixin,
+    PlatformModelAdmin,
+)
 from scoring.admin_forms import ModelUploadForm
 from scoring.choices import ModelStatus
 from scoring.ml.model import ArtifactError
@@ -22,7 +25,7 @@ from scoring.services import model_version_activate, model_version_register, mod
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ClientAdmin(PlatformModelAdmin):
     list_display = ["client_id", "last_name", "first_name", "email", "erased_at", "created_at"]
     list_filter = [("erased_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["client_id", "last_name", "email"]
@@ -39,7 +42,7 @@ class ClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(CreditApplication)
-class CreditApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CreditApplicationAdmin(PlatformModelAdmin):
     list_display = ["__str__", "client", "amount", "duration_months", "purpose", "status", "created_at"]
     list_filter = ["status", "purpose", "created_at"]
     search_fields = ["application_id", "client__client_id"]
@@ -51,13 +54,38 @@ class CreditApplicationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False  # personal data and decision records: GDPR erasure or the retention job only
 
 
+def _table(headers: list[str], rows: Any, table_id: str) -> str:
+    """A small read-only table in the admin's style (cells are escaped)."""
+    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
+    head = format_html_join(
+        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
+        ((h,) for h in headers),
+    )  # fmt: skip
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
+    return format_html(
+        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
+    )
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "– (not sent)"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{int(value):,}"
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _probability(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
 def _metric(obj: ModelVersion, name: str) -> Any:
     value = (obj.metrics or {}).get(name)
     return "–" if value is None else value
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ModelVersionAdmin(PlatformModelAdmin):
     """The registry: upload (checked), compare, activate as champion or challenger, retire."""
 
     list_display = ["version", "purpose", "status", "auc", "gini", "ks", "cost", "threshold", "activated_at"]
@@ -124,7 +152,15 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Metrics (hold-out)")
     def metrics_table(self, obj: ModelVersion) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.metrics, indent=2, sort_keys=True))
+        def readable(value: Any) -> str:
+            if isinstance(value, dict):
+                return ", ".join(f"{k.replace('_', ' ')} {readable(v)}" for k, v in value.items())
+            if isinstance(value, float):
+                return f"{value:.4g}"
+            return json.dumps(value) if isinstance(value, list) else str(value)
+
+        rows = [(name.replace("_", " "), readable(value)) for name, value in sorted((obj.metrics or {}).items())]
+        return _table(["metric", "value"], rows, "model-metrics")
 
     @admin.display(description="Shadow scoring (as challenger)")
     def shadow_summary(self, obj: ModelVersion) -> str:
@@ -152,7 +188,16 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["purpose", "version", "model_file", "schema_json", "threshold", "metrics_json", "dataset", "notes"]
+            return [
+                "purpose",
+                "version",
+                "model_file",
+                "schema_json",
+                "threshold",
+                "metrics_json",
+                "training_data",
+                "notes",
+            ]
         return self.fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -170,7 +215,7 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             feature_schema=data["schema_json"],
             threshold=data["threshold"],
             metrics=data["metrics_json"],
-            dataset=data.get("dataset", ""),
+            dataset=data.get("training_data", ""),
             notes=data.get("notes", ""),
             created_by=request.user,
         )
@@ -254,13 +299,18 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Decision)
-class DecisionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+    """Credit decisions as people read them: probabilities in per cent, reasons and inputs as tables.
+
+    The API returns the exact figures (and the raw JSON); the admin rounds them.
+    """
+
     list_display = [
         "id",
         "created_at",
         "client",
         "decision",
-        "probability_default",
+        "probability",
         "risk_level",
         "model_version",
         "caller",
@@ -270,12 +320,61 @@ class DecisionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-
     list_select_related = ["client", "model_version"]
     raw_id_fields = ["client", "application", "model_version", "shadow_model_version"]
     date_hierarchy = "created_at"
-    readonly_fields = ["reasons_table"]
+    fields = [
+        "id",
+        "created_at",
+        "client",
+        "application",
+        "decision",
+        "probability",
+        "threshold",
+        "risk_level",
+        "model_version",
+        "reasons_table",
+        "inputs_table",
+        "shadow",
+        "latency",
+        "caller",
+    ]
+    readonly_fields = fields
 
-    @admin.display(description="Reasons (TreeSHAP, log-odds)")
+    @admin.display(description="probability of default", ordering="probability_default")
+    def probability(self, obj: Decision) -> str:
+        return _probability(obj.probability_default)
+
+    @admin.display(description="threshold")
+    def threshold(self, obj: Decision) -> str:
+        return f"{_probability(obj.threshold_used)} (refused at or above)"
+
+    @admin.display(description="latency")
+    def latency(self, obj: Decision) -> str:
+        return f"{obj.latency_ms:.1f} ms"
+
+    @admin.display(description="Reasons (what pushed the probability of default up most)")
     def reasons_table(self, obj: Decision) -> str:
-        return format_html_join(
-            "",
-            "<div><code>{}</code> {} = {} → {:+.4f}</div>",
-            ((r["feature"], r["label"], r["value"], r["contribution"]) for r in obj.reasons),
-        )
+        if not obj.reasons:
+            return "–"
+        rows = [
+            (
+                r.get("label") or r["feature"],
+                _value(r.get("value")),
+                f"{r['contribution']:+.3f} ({'raises' if r['contribution'] > 0 else 'lowers'} the risk)",
+            )
+            for r in obj.reasons
+        ]
+        return _table(["reason", "applicant's value", "effect (log-odds)"], rows, "decision-reasons")
+
+    @admin.display(description="Inputs the model saw")
+    def inputs_table(self, obj: Decision) -> str:
+        labels = {f["name"]: f.get("label") or f["name"] for f in obj.model_version.feature_schema}
+        rows = [(labels.get(name, name), _value(value)) for name, value in sorted(obj.features.items())]
+        return _table(["input", "value"], rows, "decision-inputs")
+
+    @admin.display(description="Challenger (shadow)")
+    def shadow(self, obj: Decision) -> str:
+        if obj.shadow_model_version_id is None:
+            return "–"
+        if obj.shadow_probability is None:
+            return f"{obj.shadow_model_version}: could not take these inputs"
+        verdict = "refuse" if obj.shadow_prediction else "approve"
+        return f"{obj.shadow_model_version}: {verdict} at {_probability(obj.shadow_probability)}"

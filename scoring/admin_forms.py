@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from creditplatform.admin_mixins import ThemedFormMixin
 from scoring.choices import ModelPurpose
 from scoring.ml.model import MAX_ARTIFACT_BYTES, ArtifactError, load_booster
 from scoring.ml.schema import FeatureSchema, SchemaError
@@ -19,12 +20,16 @@ SCHEMA_HELP = (
 )
 
 
-class ModelUploadForm(forms.ModelForm):  # type: ignore[type-arg]
+class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     """A new draft version from a LightGBM model file and its feature schema."""
 
     model_file = forms.FileField(help_text="LightGBM model text, as written by Booster.save_model().")
     schema_json = forms.CharField(
         label="Feature schema", widget=forms.Textarea(attrs={"rows": 10}), help_text=SCHEMA_HELP
+    )
+    # Not "dataset": django-unfold reads a POSTed "dataset" as one of its dataset actions.
+    training_data = forms.CharField(
+        label="Data set", max_length=200, required=False, help_text="What it was trained on."
     )
     metrics_json = forms.CharField(
         label="Metrics", required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="Optional JSON object."
@@ -32,7 +37,7 @@ class ModelUploadForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ModelVersion
-        fields = ["purpose", "version", "threshold", "dataset", "notes"]
+        fields = ["purpose", "version", "threshold", "notes"]
 
     def clean_model_file(self) -> bytes:
         upload = self.cleaned_data["model_file"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.utils import extend_schema, inline_serializer
+from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -13,6 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from monitoring.health import health_report
+from monitoring.metrics import metrics_text
+
+# Without METRICS_TOKEN, outside production: the machine itself only.
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 class HealthApi(APIView):
@@ -37,9 +43,22 @@ class HealthApi(APIView):
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format, for the scrapers listed in METRICS_ALLOWED_IPS only."""
-    if request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_IPS:
+    """Prometheus text format, for scrapers holding ``METRICS_TOKEN`` (docs/monitoring.md)."""
+    token = settings.METRICS_TOKEN
+    if token:
+        scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+            response = JsonResponse(
+                {"error": "not_authenticated", "detail": "Send Authorization: Bearer <METRICS_TOKEN>."}, status=401
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif settings.PRODUCTION or request.META.get("REMOTE_ADDR") not in LOOPBACK:
         return JsonResponse(
-            {"error": "permission_denied", "detail": "Metrics are not served to this address."}, status=403
+            {
+                "error": "permission_denied",
+                "detail": "Metrics need METRICS_TOKEN (set it, then send it as a bearer token).",
+            },
+            status=403,
         )
-    return ExportToDjangoView(request)
+    return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.oidc, pytest.mark.django_db(trans
 def test_analyst_logs_in_and_may_add_a_client(site: str, chromium: Any) -> None:
     page = login(chromium, site, "analyst")
     assert page.title().startswith("Back office")
-    assert "analyst" in page.locator("#user-tools").inner_text().lower()
+    assert "analyst" in page.locator("#nav-sidebar-inner").inner_text().lower()  # the account, under the menu
     page.screenshot(path=str(ARTIFACTS / "oidc-analyst-admin-index.png"), full_page=True)
     response = page.goto(f"{site}/admin/scoring/client/add/")
     assert response.status == 200

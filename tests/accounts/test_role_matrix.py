@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
+from monitoring.models import DriftReport, DriftReportHtml
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
 from tests.factories import ClientFactory
 from tests.models import TrainedModel, register_trained
@@ -52,6 +56,15 @@ def matrix_objects(
     mine, theirs = FraudAlertFactory(), FraudAlertFactory()
     fraud_alert_take(alert=mine, user=analyst)
     fraud_alert_take(alert=theirs, user=colleague)
+    report = DriftReport.objects.create(
+        purpose="credit",
+        day=date(2026, 11, 2),
+        model_version=champion,
+        status="ok",
+        drift_share=0.1,
+        alert_threshold=0.3,
+    )
+    DriftReportHtml.objects.create(report=report, content=gzip.compress(b"<html>drift</html>"), size=18)
     # GDPR requests cost an erasure to set up: made only for the rows that point at them.
     callspec = getattr(request.node, "callspec", None)
     row = callspec.params.get("row") if callspec else None
@@ -59,6 +72,8 @@ def matrix_objects(
     gdpr = _gdpr_objects(client) if needs_gdpr else {}
     return {
         **gdpr,
+        "drift_report_pk": report.pk,
+        "nightly_task_pk": PeriodicTask.objects.get(task="monitoring.tasks.drift_report_nightly").pk,
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,
         "rule_pk": FraudRule.objects.get(name="high_amount").pk,
         "draft_rule_pk": FraudRule.objects.create(name="draft_rule", condition="amount > 1").pk,

@@ -93,3 +93,18 @@ def test_a_stack_trace_is_never_returned_to_api_callers(key_client: Callable[...
     assert response.status_code == 500
     assert response.json() == {"error": "server_error", "detail": "Internal error. It has been logged."}
     assert b"secret internals" not in response.content
+
+
+def test_metrics_need_the_token_once_it_is_set_even_from_the_machine_itself(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.METRICS_TOKEN = "a-token-long-enough-for-the-check-123"
+    api = APIClient()
+    refused = api.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
+    assert api.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong-token-of-some-length").status_code == 401
+    served = api.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}", REMOTE_ADDR="203.0.113.9")
+    assert served.status_code == 200 and b"auth_failures_count" in served.content
+
+
+def test_without_a_token_production_serves_metrics_to_nobody(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.METRICS_TOKEN, settings.PRODUCTION = "", True
+    assert APIClient().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403

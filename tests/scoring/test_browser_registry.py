@@ -29,8 +29,9 @@ def test_an_admin_activates_a_new_champion_from_the_registry_page(
     page.check(f"input[name=_selected_action][value='{draft.pk}']")
     page.select_option("select[name=action]", "activate_champion")
     page.click("button[name=index]")
-    page.wait_for_selector(".messagelist")
-    assert "credit-new is now the credit champion" in page.locator(".messagelist").inner_text().lower()
+    message = page.get_by_text("is now the credit champion")
+    message.wait_for()
+    assert "credit-new is now the credit champion" in message.inner_text().lower()
     page.screenshot(path=str(ARTIFACTS / "registry-admin-activated.png"), full_page=True)
     assert dict(ModelVersion.objects.values_list("version", "status")) == {
         "credit-old": "retired",
@@ -55,9 +56,9 @@ def test_a_corrupt_model_file_is_refused_in_the_upload_form(
     page.set_input_files("input[name=model_file]", str(corrupt))
     page.fill("textarea[name=schema_json]", json.dumps(trained_credit.data.schema.to_list()))
     page.fill("input[name=threshold]", "0.2")
-    page.click("input[name=_save]")
+    page.click("[name=_save]")
     page.wait_for_selector(".errornote")
-    errors = page.locator(".errorlist").all_inner_texts()
+    errors = page.locator("#content").all_inner_texts()
     page.screenshot(path=str(ARTIFACTS / "registry-corrupt-upload.png"), full_page=True)
     assert any("truncated" in e for e in errors), errors
     assert not ModelVersion.objects.filter(version="credit-corrupt").exists()

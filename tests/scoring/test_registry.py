@@ -72,7 +72,7 @@ def _upload_form(trained: TrainedModel, **overrides: object) -> dict[str, object
         "schema_json": json.dumps(trained.data.schema.to_list()),
         "threshold": "0.12",
         "metrics_json": json.dumps({"auc": 0.81}),
-        "dataset": "bank portfolio 2025",
+        "training_data": "bank portfolio 2025",
         "notes": "",
     }
     form.update(overrides)

@@ -1,0 +1,55 @@
+"""gunicorn settings of the web process (``gunicorn -c gunicorn.conf.py creditplatform.wsgi``).
+
+Prometheus multiprocess mode: every worker process writes its counters and histograms to
+memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them all up, so
+whichever worker answers a scrape gives the same, complete figures (without it each
+worker counts alone and two scrapes in a row disagree).
+
+- ``PROMETHEUS_MULTIPROC_DIR`` unset (the default): this master makes a fresh private
+  directory, shared by its workers only, and removes it when it stops.
+- ``PROMETHEUS_MULTIPROC_DIR`` set: the directory is shared with other processes of this
+  host (``bin/run`` shares it with the Celery worker, whose batch counters then show in
+  the same ``/metrics``). Whoever sets it empties it before starting them (``bin/run``
+  does); this master empties it only with ``PROMETHEUS_MULTIPROC_CLEAN=1``.
+
+The variable must be in the environment before ``prometheus_client`` is first imported,
+hence here (the configuration is read before the application is loaded).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_OWN_DIRECTORY = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_DIRECTORY:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="credit-metrics-")
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+wsgi_app = "creditplatform.wsgi"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+
+def _empty(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def on_starting(server: Any) -> None:
+    if _OWN_DIRECTORY or os.environ.get("PROMETHEUS_MULTIPROC_CLEAN") == "1":
+        _empty(METRICS_DIR)  # counters restart with the server: Prometheus handles counter resets
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # its live gauges go; its counters stay counted
+
+
+def on_exit(server: Any) -> None:
+    if _OWN_DIRECTORY:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)

@@ -1,0 +1,219 @@
+"""Writes of the monitoring domain: the drift report and its alert."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring.choices import DriftStatus
+from monitoring.models import DriftReport, DriftReportHtml
+from monitoring.selectors import drift_day_sample
+
+logger = logging.getLogger(__name__)
+
+SCORE_COLUMN = "score"
+
+
+class NoChampion(LookupError):
+    """No champion model for this purpose: there is nothing to compare against."""
+
+
+def _champion(purpose: str) -> Any:
+    from scoring.choices import ModelStatus
+    from scoring.models import ModelVersion
+
+    champion = (
+        ModelVersion.objects.select_related("artifact_file")
+        .filter(purpose=purpose, status=ModelStatus.CHAMPION)
+        .first()
+    )
+    if champion is None:
+        raise NoChampion(f"no champion {purpose} model: nothing to compare the day's decisions against")
+    return champion
+
+
+def _kinds(feature_schema: list[dict[str, Any]]) -> dict[str, str]:
+    from monitoring.drift import CATEGORICAL, NUMERICAL
+
+    kinds = {f["name"]: CATEGORICAL if f["type"] == "categorical" else NUMERICAL for f in feature_schema}
+    kinds[SCORE_COLUMN] = NUMERICAL
+    return kinds
+
+
+def _reference_figures(reference: Any, threshold: float) -> dict[str, Any]:
+    scores = reference[SCORE_COLUMN].dropna()
+    return {
+        "rows": len(reference),
+        "mean_score": round(float(scores.mean()), 6) if len(scores) else None,
+        "adverse_share": round(float((scores >= threshold).mean()), 6) if len(scores) else None,
+    }
+
+
+def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = None) -> DriftReport:
+    """Compare the day's inputs and scores of the champion with its training reference; store the report.
+
+    Heavy work (the sample, Evidently) runs outside any transaction; the report and its
+    HTML are then written in one. A report already stored for the purpose and day is
+    replaced. At or above ``DRIFT_ALERT_SHARE`` the alert is raised once the report is
+    committed (log line, and the webhook when configured, in a task of its own: a webhook
+    failure never fails the report).
+    """
+    from monitoring.drift import drift_compare, frame_from_rows
+
+    started = time.perf_counter()
+    champion = _champion(purpose)
+    reference_data = champion.artifact_file.reference_data or {}
+    if not reference_data.get("rows"):
+        raise NoChampion(f"the champion {champion.version} has no reference sample (retrain it to get one)")
+    kinds = _kinds(champion.feature_schema)
+    size = sample_size or settings.DRIFT_SAMPLE_SIZE
+    sample = drift_day_sample(purpose=purpose, model_version=champion, day=day, size=size)
+    reference = frame_from_rows(reference_data["rows"], reference_data["columns"], kinds)
+    threshold = settings.DRIFT_ALERT_SHARE
+    summary: dict[str, Any] = {
+        "day": {
+            "decisions": sample.rows_day,
+            "mean_score": None if sample.mean_score is None else round(sample.mean_score, 6),
+            "adverse_share": None if sample.adverse_share is None else round(sample.adverse_share, 6),
+        },
+        "reference": _reference_figures(reference, champion.threshold),
+        "model": {"version": champion.version, "threshold": champion.threshold},
+        "sample_size": size,
+        "min_rows": settings.DRIFT_MIN_ROWS,
+    }
+    fields: dict[str, Any] = {
+        "model_version": champion,
+        "alert_threshold": threshold,
+        "rows_day": sample.rows_day,
+        "rows_compared": len(sample.features),
+        "rows_reference": len(reference),
+        "drift_share": None,
+        "drifted_features": 0,
+        "tested_features": 0,
+        "alert": False,
+        "prediction_drift": None,
+        "prediction_drift_score": None,
+        "notification": "",
+    }
+    html = ""
+    if len(sample.features) < settings.DRIFT_MIN_ROWS:
+        fields["status"] = DriftStatus.INSUFFICIENT
+    else:
+        rows = [[features.get(name) for name in kinds if name != SCORE_COLUMN] for features in sample.features]
+        for row, score in zip(rows, sample.scores, strict=True):
+            row.append(score)
+        current = frame_from_rows(rows, list(kinds), kinds)
+        comparison = drift_compare(
+            reference=reference, current=current, kinds=kinds, min_values=settings.DRIFT_MIN_ROWS
+        )
+        html = comparison.html
+        features = {name: c for name, c in comparison.columns.items() if name != SCORE_COLUMN}
+        tested = [c for c in features.values() if c.tested]
+        drifted = [c for c in tested if c.drifted]
+        prediction = comparison.columns[SCORE_COLUMN]
+        share = len(drifted) / len(tested) if tested else None
+        summary["features"] = {name: c.as_dict() for name, c in features.items()}
+        summary["prediction"] = prediction.as_dict()
+        fields.update(
+            drift_share=share,
+            drifted_features=len(drifted),
+            tested_features=len(tested),
+            alert=share is not None and share >= threshold,
+            prediction_drift=prediction.drifted if prediction.tested else None,
+            prediction_drift_score=prediction.score,
+        )
+        fields["status"] = DriftStatus.DRIFT if fields["alert"] else DriftStatus.OK
+    fields["summary"] = summary
+    fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    compressed = gzip.compress(html.encode(), compresslevel=6) if html else b""
+
+    with transaction.atomic():
+        report, _ = DriftReport.objects.update_or_create(purpose=purpose, day=day, defaults=fields)
+        DriftReportHtml.objects.filter(report=report).delete()
+        if compressed:
+            DriftReportHtml.objects.create(report=report, content=compressed, size=len(html.encode()))
+        cutoff = timezone.now().date() - timedelta(days=settings.DRIFT_REPORT_HTML_RETENTION_DAYS)
+        DriftReportHtml.objects.filter(report__day__lt=cutoff).delete()
+        if report.alert:
+            transaction.on_commit(lambda: drift_alert_raise(report=report))
+    logger.info(
+        "drift report stored",
+        extra={
+            "purpose": purpose,
+            "day": day.isoformat(),
+            "status": report.status,
+            "drift_share": report.drift_share,
+            "rows_day": report.rows_day,
+            "rows_compared": report.rows_compared,
+            "duration_ms": report.duration_ms,
+        },
+    )
+    return report
+
+
+def drift_alert_raise(*, report: DriftReport) -> None:
+    """The alert of a drifted day: a log line now, the webhook (if configured) in its own task."""
+    drifted = sorted(name for name, f in report.summary.get("features", {}).items() if f.get("drifted"))
+    logger.warning(
+        "drift alert: %s features drifted on %s (%s of %s, threshold %s)",
+        report.purpose,
+        report.day.isoformat(),
+        f"{report.drift_share:.0%}",
+        report.tested_features,
+        f"{report.alert_threshold:.0%}",
+        extra={
+            "event": "drift_alert",
+            "purpose": report.purpose,
+            "day": report.day.isoformat(),
+            "drift_share": report.drift_share,
+            "drifted_features": drifted,
+            "model_version": report.model_version.version,
+        },
+    )
+    if settings.DRIFT_WEBHOOK_URL:
+        from monitoring.tasks import drift_alert_notify as drift_alert_notify_task
+
+        drift_alert_notify_task.delay(report.pk)
+
+
+def drift_alert_notify(*, report: DriftReport) -> str:
+    """POST the alert to ``DRIFT_WEBHOOK_URL``, HMAC-signed; record and return what happened.
+
+    Raises ``WebhookError`` on a failure worth retrying (connection, timeout, 5xx); the task
+    retries a few times, then records the failure on the report. The report itself is
+    never touched otherwise.
+    """
+    from creditplatform.webhooks import webhook_post
+
+    payload = {
+        "event": "drift_alert",
+        "purpose": report.purpose,
+        "day": report.day.isoformat(),
+        "model_version": report.model_version.version,
+        "drift_share": report.drift_share,
+        "threshold": report.alert_threshold,
+        "drifted_features": sorted(name for name, f in report.summary.get("features", {}).items() if f.get("drifted")),
+        "tested_features": report.tested_features,
+        "prediction_drift": report.prediction_drift,
+        "report_id": report.pk,
+    }
+    outcome = webhook_post(
+        url=settings.DRIFT_WEBHOOK_URL,
+        secret=settings.DRIFT_WEBHOOK_SECRET,
+        payload=payload,
+        timeout=settings.DRIFT_WEBHOOK_TIMEOUT,
+    )
+    drift_report_notification_record(report=report, outcome=outcome)
+    return outcome
+
+
+def drift_report_notification_record(*, report: DriftReport, outcome: str) -> None:
+    """Note on the report what became of its webhook."""
+    DriftReport.objects.filter(pk=report.pk).update(notification=outcome[:200])

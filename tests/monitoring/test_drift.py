@@ -1,0 +1,306 @@
+"""The nightly drift report: stored, shown in the admin, alerting on a shifted day only."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from creditplatform.webhooks import verify_signature
+from monitoring.choices import DriftStatus
+from monitoring.models import DriftReport
+from monitoring.services import drift_report_generate
+from scoring.models import ModelVersion
+from tests.models import TrainedModel
+from tests.monitoring.decisions import shifted_population, store_day
+
+pytestmark = pytest.mark.django_db
+
+DAY = date(2026, 11, 2)
+
+
+def test_drift_report_stores_a_report_the_admin_shows(
+    credit_model: ModelVersion, trained_credit: TrainedModel, client_as: Callable[[str | None], APIClient]
+) -> None:
+    store_day(trained_credit, credit_model, DAY)
+    out = io.StringIO()
+    call_command("drift_report", "--date", DAY.isoformat(), stdout=out)
+    report = DriftReport.objects.get(purpose="credit", day=DAY)
+    assert f"credit {DAY}: No drift" in out.getvalue()
+    assert report.model_version == credit_model
+    assert report.rows_day == report.rows_compared == 600
+    assert report.tested_features == len(credit_model.feature_schema)
+
+    viewer = client_as("viewer")
+    listing = viewer.get("/admin/monitoring/driftreport/")
+    assert listing.status_code == 200
+    assert DAY.strftime("%b. %-d, %Y") in listing.content.decode() or DAY.isoformat() in listing.content.decode()
+    detail = viewer.get(f"/admin/monitoring/driftreport/{report.pk}/change/")
+    assert detail.status_code == 200
+    assert "historique_impaye" in detail.content.decode()
+    html = viewer.get(f"/admin/monitoring/driftreport/{report.pk}/html/")
+    assert html.status_code == 200
+    assert html["Content-Type"].startswith("text/html")
+    assert b"historique_impaye" in html.content and b"<script" in html.content
+
+
+def test_a_shifted_day_raises_the_alert(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+    with (
+        caplog.at_level(logging.WARNING, logger="monitoring.services"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        report = drift_report_generate(purpose="credit", day=DAY)
+    assert report.alert and report.status == DriftStatus.DRIFT
+    assert report.drift_share is not None and report.drift_share >= 0.3
+    drifted = {name for name, f in report.summary["features"].items() if f["drifted"]}
+    assert {"age", "revenu", "amount", "duration_months"} <= drifted
+    assert report.prediction_drift is not None
+    alerts = [r for r in caplog.records if getattr(r, "event", None) == "drift_alert"]
+    assert len(alerts) == 1 and alerts[0].purpose == "credit"
+
+
+def test_an_unshifted_day_does_not_raise_the_alert(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    store_day(trained_credit, credit_model, DAY, seed=3)
+    with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
+        report = drift_report_generate(purpose="credit", day=DAY)
+    assert not report.alert and report.status == DriftStatus.OK
+    assert report.drift_share is not None and report.drift_share < 0.3
+    assert report.prediction_drift is False
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "drift_alert"]
+
+
+def test_the_alert_threshold_is_a_setting(
+    credit_model: ModelVersion, trained_credit: TrainedModel, settings: Any
+) -> None:
+    store_day(trained_credit, credit_model, DAY, shift=lambda f: f.assign(age=f["age"] + 18))
+    settings.DRIFT_ALERT_SHARE = 0.05
+    assert drift_report_generate(purpose="credit", day=DAY).alert
+    settings.DRIFT_ALERT_SHARE = 0.5
+    report = drift_report_generate(purpose="credit", day=DAY)
+    assert not report.alert and report.alert_threshold == 0.5
+
+
+def test_running_a_day_again_replaces_its_report(credit_model: ModelVersion, trained_credit: TrainedModel) -> None:
+    store_day(trained_credit, credit_model, DAY)
+    first = drift_report_generate(purpose="credit", day=DAY)
+    again = drift_report_generate(purpose="credit", day=DAY)
+    assert DriftReport.objects.filter(purpose="credit", day=DAY).count() == 1
+    assert again.pk == first.pk and again.drift_share == first.drift_share
+
+
+def test_a_big_day_is_sampled_to_the_stated_size_with_exact_day_figures(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    decisions = store_day(trained_credit, credit_model, DAY, rows=1200)
+    report = drift_report_generate(purpose="credit", day=DAY, sample_size=400)
+    assert report.rows_day == 1200
+    assert 300 <= report.rows_compared <= 500  # each row kept with probability 1/3
+    refused = sum(d.prediction for d in decisions)
+    assert report.summary["day"]["adverse_share"] == pytest.approx(refused / 1200, abs=1e-6)
+
+
+def test_a_quiet_day_is_reported_as_too_few_decisions_without_alert(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    store_day(trained_credit, credit_model, DAY, rows=40, shift=shifted_population)
+    report = drift_report_generate(purpose="credit", day=DAY)
+    assert report.status == DriftStatus.INSUFFICIENT
+    assert not report.alert and report.drift_share is None
+    assert not hasattr(report, "html") or report.html is None
+
+
+def test_features_callers_never_send_are_not_tested_and_do_not_count(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    seed_only = ["age", "revenu", "historique_impaye"]
+    store_day(trained_credit, credit_model, DAY, shift=lambda f: f[seed_only])
+    report = drift_report_generate(purpose="credit", day=DAY)
+    assert report.tested_features == 3
+    home = report.summary["features"]["home"]
+    assert home["tested"] is False and home["current_missing_share"] == 1.0
+    assert not report.alert
+
+
+def test_reports_keep_aggregates_only_never_an_applicant_s_values(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    marker = 131.23457  # the data set's incomes run from 0 to 959: a middle value
+
+    def with_marker(frame: Any) -> Any:
+        frame.loc[10, "revenu"] = marker  # inside the distribution: never an extreme
+        return frame
+
+    store_day(trained_credit, credit_model, DAY, shift=with_marker)
+    report = drift_report_generate(purpose="credit", day=DAY)
+    html = report.html.content
+    import gzip
+
+    assert str(marker).encode() not in gzip.decompress(bytes(html))
+    assert str(marker) not in json.dumps(report.summary)
+
+
+def test_without_a_champion_the_command_says_so() -> None:
+    with pytest.raises(CommandError, match="no champion"):
+        call_command("drift_report", "--date", DAY.isoformat(), stdout=io.StringIO())
+
+
+def test_a_bad_date_is_refused_with_the_expected_format(credit_model: ModelVersion) -> None:
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("drift_report", "--date", "02/11/2026", stdout=io.StringIO())
+
+
+def test_the_nightly_schedule_exists_and_is_editable_in_the_admin(client_as: Callable[[str | None], APIClient]) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="monitoring.tasks.drift_report_nightly")
+    assert task.enabled and (task.crontab.hour, task.crontab.minute) == ("0", "30")
+    page = client_as("admin").get(f"/admin/django_celery_beat/periodictask/{task.pk}/change/")
+    assert page.status_code == 200 and b"drift_report_nightly" in page.content
+
+
+def test_the_nightly_job_reports_yesterday_for_each_champion(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    from django.utils import timezone
+
+    from monitoring.tasks import drift_report_nightly
+
+    yesterday = timezone.now().date() - timedelta(days=1)
+    store_day(trained_credit, credit_model, yesterday)
+    assert drift_report_nightly.delay().get() == ["credit"]
+    assert DriftReport.objects.get(purpose="credit").day == yesterday
+
+
+def test_drift_share_is_in_metrics(credit_model: ModelVersion, trained_credit: TrainedModel) -> None:
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+    report = drift_report_generate(purpose="credit", day=DAY)
+    text = APIClient().get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert f'drift_share{{purpose="credit"}} {report.drift_share}' in text
+    assert 'drift_alert{purpose="credit"} 1.0' in text
+
+
+# --- The webhook ------------------------------------------------------------------------------
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+    status = 200
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    handler = type("Receiver", (_Receiver,), {"received": [], "status": 200})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", handler
+    server.shutdown()
+    server.server_close()
+
+
+SECRET = "a-shared-secret-of-some-length"
+
+
+def test_an_alert_is_posted_to_the_webhook_signed(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    settings: Any,
+    receiver: tuple[str, type[_Receiver]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    url, handler = receiver
+    settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = url, SECRET
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = drift_report_generate(purpose="credit", day=DAY)
+    [(headers, body)] = handler.received
+    assert verify_signature(SECRET, body, headers["X-Credit-Signature"])
+    assert not verify_signature("another-secret-entirely", body, headers["X-Credit-Signature"])
+    payload = json.loads(body)
+    assert payload["event"] == "drift_alert" and payload["day"] == DAY.isoformat()
+    assert "age" in payload["drifted_features"]
+    report.refresh_from_db()
+    assert report.notification == "delivered: HTTP 200"
+
+
+def test_a_failing_webhook_never_fails_the_report(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    settings: Any,
+    receiver: tuple[str, type[_Receiver]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    url, handler = receiver
+    handler.status = 503
+    settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = url, SECRET
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = drift_report_generate(purpose="credit", day=DAY)
+    report.refresh_from_db()
+    assert report.alert
+    assert report.notification == "not delivered: HTTP 503"
+
+
+def test_an_unreachable_webhook_is_recorded_not_raised(
+    credit_model: ModelVersion, trained_credit: TrainedModel, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = "http://127.0.0.1:9/hook", SECRET
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = drift_report_generate(purpose="credit", day=DAY)
+    report.refresh_from_db()
+    assert report.notification.startswith("not delivered: ConnectionError")
+
+
+def test_the_fraud_model_gets_its_report_from_the_fraud_checks(
+    fraud_model: ModelVersion, trained_fraud: TrainedModel
+) -> None:
+    import lightgbm as lgb
+
+    from fraud.models import FraudCheck
+    from tests.factories import FraudCheckFactory
+    from tests.monitoring.decisions import _plain
+
+    frame = trained_fraud.data.frame.sample(n=150, random_state=1).reset_index(drop=True)
+    scores = lgb.Booster(model_str=trained_fraud.result.model_text.decode()).predict(trained_fraud.data.encoded(frame))
+    for (_, row), score in zip(frame.iterrows(), scores, strict=True):
+        FraudCheckFactory(
+            model_version=fraud_model,
+            model_score=float(score),
+            features={k: _plain(v) for k, v in row.items() if _plain(v) is not None},
+        )
+    FraudCheck.objects.update(created_at=datetime.combine(DAY, time(12), tzinfo=UTC))
+    out = io.StringIO()
+    call_command("drift_report", "--date", DAY.isoformat(), "--purpose", "fraud", stdout=out)
+    report = DriftReport.objects.get(purpose="fraud", day=DAY)
+    assert report.rows_day == 150 and report.tested_features > 0
+    assert f"fraud {DAY}:" in out.getvalue()
