@@ -392,7 +392,9 @@ X_FRAME_OPTIONS = "DENY"
 # and ReDoc are served from drf-spectacular-sidecar's static files, their start-up code
 # from files too (templates/drf_spectacular/). creditplatform.middleware adds the OIDC
 # provider to form-action (the admin's logout form ends there). A view serving a
-# self-contained report must relax the policy for itself (csp.decorators), never globally.
+# self-contained report must relax the policy for itself, never globally: the admin adds
+# 'unsafe-eval' (django-unfold's Alpine.js; creditplatform.middleware) and Evidently's drift
+# report is served in a sandbox of its own (monitoring.admin). docs/security.md says why.
 # Answers that are not HTML get a fixed policy allowing nothing (creditplatform.middleware).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

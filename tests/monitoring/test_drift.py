@@ -51,6 +51,10 @@ def test_drift_report_stores_a_report_the_admin_shows(
     assert html.status_code == 200
     assert html["Content-Type"].startswith("text/html")
     assert b"historique_impaye" in html.content and b"<script" in html.content
+    # Its inline scripts run in a sandbox of their own: not the admin's origin, nothing loaded.
+    policy = html["Content-Security-Policy"]
+    assert policy.startswith("sandbox allow-scripts") and "allow-same-origin" not in policy
+    assert "default-src 'none'" in policy
 
 
 def test_a_shifted_day_raises_the_alert(

@@ -35,7 +35,7 @@ def test_two_officers_erase_a_person_and_download_the_certificate(
     recorder.fill(".select2-search__field", "C8001")
     recorder.click(".select2-results__option:has-text('C8001')")
     recorder.fill("textarea[name=details]", "Signed letter received at the branch; identity checked.")
-    recorder.click("input[name=_save]")
+    recorder.click("[name=_save]")
     recorder.wait_for_selector(".messagelist")
     request = GdprRequest.objects.get()
     assert request.status == RequestStatus.RECEIVED and request.recorded_by.username == "compliance"
