@@ -58,7 +58,7 @@ class Feature:
                 f"{self.name!r}: feature names are 1-64 letters, digits or '_', not starting with a digit"
             )
         for alias in self.aliases:
-            if not isinstance(alias, str) or not FEATURE_NAME.match(alias):
+            if not isinstance(alias, str) or not FEATURE_NAME.fullmatch(alias):
                 raise SchemaError(f"{self.name}: alias {alias!r} is not a valid name (letters, digits, '_')")
         if self.name in self.aliases or len(set(self.aliases)) != len(self.aliases):
             raise SchemaError(f"{self.name}: aliases must be distinct and differ from the feature's name")
