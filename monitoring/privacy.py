@@ -21,4 +21,50 @@ RETENTION_MAP = [
             "caller": Column(DataKind.STAFF, note="apikey:<prefix>, oidc:<hash> or user:<id>"),
         },
     ),
+    Table(
+        model="monitoring.DriftReport",
+        about="One day's drift of a model's inputs and scores against its training reference",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis=(
+            "Aggregates only: counts, shares, test statistics per feature; no row, no id, no value of"
+            " one applicant (the day's sample is read, compared and dropped)"
+        ),
+        columns=technical(
+            "id",
+            "purpose",
+            "day",
+            "model_version",
+            "status",
+            "drift_share",
+            "drifted_features",
+            "tested_features",
+            "alert_threshold",
+            "alert",
+            "prediction_drift",
+            "prediction_drift_score",
+            "rows_day",
+            "rows_compared",
+            "rows_reference",
+            "summary",
+            "duration_ms",
+            "notification",
+            "created_at",
+            "updated_at",
+        ),
+    ),
+    Table(
+        model="monitoring.DriftReportHtml",
+        about="Evidently's HTML report of a drift report (gzip)",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis=(
+            "Binned distributions and each numeric feature's range over the day's sample: no row and no"
+            " id; a range's ends are single values, hence the short retention"
+        ),
+        retention=Retention(
+            date_field="report__created_at",
+            setting="DRIFT_REPORT_HTML_RETENTION_DAYS",
+            basis="Kept while a drift investigation may need the charts; the figures stay in the report",
+        ),
+        columns=technical("id", "report", "content", "size"),
+    ),
 ]

@@ -201,7 +201,7 @@ def test_an_admin_upload_of_a_model_that_crashes_lightgbm_is_refused_and_scoring
         "schema_json": json.dumps(trained_credit.data.schema.to_list()),
         "threshold": "0.12",
         "metrics_json": "{}",
-        "dataset": "",
+        "training_data": "",
         "notes": "",
     }
     response = _admin().post("/admin/scoring/modelversion/add/", form)
