@@ -381,6 +381,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "monitoring.tasks.heartbeat",
         "schedule": crontab(minute="*/5"),  # every 5 minutes
     },
+    "scoring-batch-reconcile": {
+        "task": "scoring.tasks.batch_reconcile",
+        "schedule": crontab(minute="*"),  # every minute: chunks never run, or whose worker vanished
+    },
 }
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -415,6 +419,28 @@ SCORE_BATCH_MAX_ITEMS = env.int("SCORE_BATCH_MAX_ITEMS", default=100)
 # costs this many times a wrongly refused good applicant (seed 004's rule: 10).
 CREDIT_COST_FALSE_NEGATIVE = env.float("CREDIT_COST_FALSE_NEGATIVE", default=10.0)
 CREDIT_COST_FALSE_POSITIVE = env.float("CREDIT_COST_FALSE_POSITIVE", default=1.0)
+
+# --- Batch scoring jobs (docs/batch.md) ------------------------------------------------
+# Largest file accepted (bytes; more is a 413 before it is read) and most applicant rows.
+BATCH_UPLOAD_MAX_BYTES = env.int("BATCH_UPLOAD_MAX_BYTES", default=256 * 1024 * 1024)
+BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=2_000_000)
+# Rows per chunk: the unit a worker scores and stores in one transaction.
+BATCH_CHUNK_ROWS = env.int("BATCH_CHUNK_ROWS", default=10_000)
+# Attempts per chunk (errors and lost workers alike) before it becomes a dead letter.
+BATCH_CHUNK_MAX_ATTEMPTS = env.int("BATCH_CHUNK_MAX_ATTEMPTS", default=3)
+# Delay before a failed chunk is tried again; doubled at each further attempt.
+BATCH_RETRY_BACKOFF_SECONDS = env.float("BATCH_RETRY_BACKOFF_SECONDS", default=10.0)
+# The reconciler (beat, every minute) re-enqueues a running chunk claimed longer ago than
+# this (its worker vanished: no live attempt outlasts the hard time limit), and a pending
+# one the broker took longer ago than BATCH_REQUEUE_AFTER_SECONDS (its message was lost).
+BATCH_CHUNK_STALE_SECONDS = env.int("BATCH_CHUNK_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+BATCH_REQUEUE_AFTER_SECONDS = env.int("BATCH_REQUEUE_AFTER_SECONDS", default=900)
+if BATCH_CHUNK_ROWS < 1 or BATCH_MAX_ROWS < 1 or BATCH_UPLOAD_MAX_BYTES < 1:
+    raise ImproperlyConfigured("BATCH_CHUNK_ROWS, BATCH_MAX_ROWS and BATCH_UPLOAD_MAX_BYTES must be positive")
+if not 1 <= BATCH_CHUNK_MAX_ATTEMPTS <= 20:
+    raise ImproperlyConfigured("BATCH_CHUNK_MAX_ATTEMPTS must be between 1 and 20")
+if BATCH_CHUNK_STALE_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("BATCH_CHUNK_STALE_SECONDS must exceed CELERY_TASK_TIME_LIMIT")
 
 # --- Fraud decisions (docs/fraud.md) ----------------------------------------------------
 # How often each process asks whether the rules or the thresholds changed (one small query
