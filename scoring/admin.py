@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 
 from creditplatform.admin_mixins import EvidenceAdminMixin
 from scoring.admin_forms import ModelUploadForm
+from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers BatchJobAdmin)
 from scoring.choices import ModelStatus
 from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
@@ -253,10 +254,11 @@ class DecisionAdmin(EvidenceAdminMixin, admin.ModelAdmin):  # type: ignore[type-
         "model_version",
         "caller",
     ]
-    list_filter = ["decision", "risk_level", "model_version", "created_at"]
-    search_fields = ["=id", "client__client_id", "caller"]
+    list_filter = ["decision", "risk_level", "model_version", ("batch_job", admin.EmptyFieldListFilter), "created_at"]
+    # A job's id finds its decisions (the job page links here with it).
+    search_fields = ["=id", "=batch_job__id", "client__client_id", "caller"]
     list_select_related = ["client", "model_version"]
-    raw_id_fields = ["client", "application", "model_version", "shadow_model_version"]
+    raw_id_fields = ["client", "application", "model_version", "shadow_model_version", "batch_job"]
     date_hierarchy = "created_at"
     readonly_fields = ["reasons_table"]
 

@@ -311,9 +311,7 @@ class Decision(models.Model):
     application = models.ForeignKey(
         CreditApplication, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions", db_index=False
     )
-    model_version = models.ForeignKey(
-        ModelVersion, on_delete=models.PROTECT, related_name="decisions", db_index=False
-    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="decisions", db_index=False)
     features = models.JSONField(help_text="Input snapshot, by feature name.")
     probability_default = models.FloatField()
     prediction = models.PositiveSmallIntegerField(help_text="0 = accept, 1 = refuse.")

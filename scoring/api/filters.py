@@ -25,6 +25,7 @@ class DecisionFilter(django_filters.FilterSet):
     model_version = django_filters.CharFilter(field_name="model_version__version")
     client_id = django_filters.CharFilter(field_name="client__client_id")
     application_id = django_filters.CharFilter(field_name="application__application_id")
+    batch_job = django_filters.UUIDFilter(field_name="batch_job_id", help_text="Decisions of one batch job.")
 
     class Meta:
         model = Decision
@@ -36,6 +37,7 @@ class DecisionFilter(django_filters.FilterSet):
             "model_version",
             "client_id",
             "application_id",
+            "batch_job",
         ]
 
 

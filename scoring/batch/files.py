@@ -38,11 +38,7 @@ _BLOCK = 16 * 1024 * 1024
 
 
 class BatchFileError(ValueError):
-    """The file cannot be scored at all; ``field`` names what to fix (``file`` or a column)."""
-
-    def __init__(self, message: str, field: str = "file") -> None:
-        super().__init__(message)
-        self.field = field
+    """The file cannot be scored at all (the message says why and what to fix)."""
 
 
 @dataclass(frozen=True)
@@ -100,18 +96,17 @@ def check_columns(columns: Sequence[str], schema: FeatureSchema) -> None:
         raise BatchFileError(f"Column {empty[0]} of the header has no name.")
     duplicates = sorted({c for c in columns if list(columns).count(c) > 1})
     if duplicates:
-        raise BatchFileError(f"Duplicate columns: {', '.join(duplicates)}.", field=duplicates[0])
+        raise BatchFileError(f"Duplicate columns: {', '.join(duplicates)}.")
     unknown = [c for c in columns if c not in schema and c not in LINK_COLUMNS]
     if unknown:
         shown = ", ".join(c[:40] for c in unknown[:10])
         raise BatchFileError(
             f"Unknown columns: {shown}. The champion model takes: {', '.join(schema.names)} "
-            f"(and optionally {', '.join(LINK_COLUMNS)}).",
-            field=unknown[0][:100],
+            f"(and optionally {', '.join(LINK_COLUMNS)})."
         )
     missing = [f.name for f in schema if f.required and f.name not in columns]
     if missing:
-        raise BatchFileError(f"Missing required columns: {', '.join(missing)}.", field=missing[0])
+        raise BatchFileError(f"Missing required columns: {', '.join(missing)}.")
 
 
 # --- CSV -----------------------------------------------------------------------------------
@@ -293,7 +288,7 @@ def _check_parquet_type(column: str, arrow_type: object, schema: FeatureSchema) 
     else:
         ok, expected = textual or numeric, "numbers"
     if not ok:
-        raise BatchFileError(f"Column {column} is of type {arrow_type}; it should hold {expected}.", field=column)
+        raise BatchFileError(f"Column {column} is of type {arrow_type}; it should hold {expected}.")
 
 
 # --- Reading a chunk back (the worker) ------------------------------------------------------

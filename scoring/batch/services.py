@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from scoring.batch.files import BatchFileError, ChunkRows, read_chunk, split_upload
+from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, read_chunk, split_upload
 from scoring.batch.rows import CheckedRows, check_rows, score_rows
 from scoring.batch.writer import ChunkContext, Links, write_decisions
 from scoring.choices import (
@@ -58,13 +58,21 @@ class BatchFileTooLarge(BatchFileError):
     """More bytes than ``BATCH_UPLOAD_MAX_BYTES``."""
 
 
-def batch_job_create(
-    *, data: bytes, filename: str, caller: str, source: str, chunk_rows: int | None = None
-) -> BatchJob:
-    """Check a file, store it as a job cut into chunks, and enqueue the chunks once committed.
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed the file-level checks, cut into chunks for the model that checked it."""
 
-    Raises ``BatchFileError`` (nothing stored) when the file cannot be scored at all, and
-    ``ModelUnavailable`` when no credit champion can serve.
+    filename: str
+    model_version_id: int
+    chunk_rows: int
+    split: SplitFile
+
+
+def batch_file_check(*, data: bytes, filename: str, chunk_rows: int | None = None) -> CheckedFile:
+    """The file-level rules (size, format, header against the champion's schema, row count).
+
+    Raises ``BatchFileTooLarge`` or ``BatchFileError`` with the reason, and
+    ``ModelUnavailable`` when no credit champion can serve. Stores nothing.
     """
     if len(data) > settings.BATCH_UPLOAD_MAX_BYTES:
         raise BatchFileTooLarge(f"The file is larger than {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
@@ -73,19 +81,28 @@ def batch_job_create(
     split = split_upload(
         data, filename, schema=model.schema, chunk_rows=rows_per_chunk, max_rows=settings.BATCH_MAX_ROWS
     )
+    return CheckedFile(_clean_filename(filename), model.model_version_id, rows_per_chunk, split)
+
+
+def batch_job_create(*, checked: CheckedFile, caller: str, source: str) -> BatchJob:
+    """Store a checked file as a job cut into chunks; the chunks are enqueued once it commits.
+
+    The job is scored entirely by the model that checked the file (the champion then).
+    """
+    split = checked.split
     now = timezone.now()
     with transaction.atomic():
         job = BatchJob.objects.create(
             source=source,
-            filename=_clean_filename(filename),
+            filename=checked.filename,
             file_format=split.file_format,
             file_size=split.size,
             file_sha256=split.sha256,
             columns=split.columns,
-            model_version_id=model.model_version_id,
+            model_version_id=checked.model_version_id,
             caller=caller[:100],
             total_rows=split.total_rows,
-            chunk_rows=rows_per_chunk,
+            chunk_rows=checked.chunk_rows,
             chunk_count=len(split.slices),
         )
         BatchChunk.objects.bulk_create(
@@ -103,13 +120,21 @@ def batch_job_create(
             ],
             batch_size=50,
         )
+        logger.info(
+            "batch job created",
+            extra={"job": str(job.pk), "rows": job.total_rows, "chunks": job.chunk_count, "source": source},
+        )
         transaction.on_commit(partial(_enqueue_job, job.pk))
-    logger.info(
-        "batch job created",
-        extra={"job": str(job.pk), "rows": job.total_rows, "chunks": job.chunk_count, "source": source},
-    )
     job.refresh_from_db()
     return job
+
+
+def batch_job_submit(
+    *, data: bytes, filename: str, caller: str, source: str, chunk_rows: int | None = None
+) -> BatchJob:
+    """Check a file and store it as a job (``batch_file_check`` then ``batch_job_create``)."""
+    checked = batch_file_check(data=data, filename=filename, chunk_rows=chunk_rows)
+    return batch_job_create(checked=checked, caller=caller, source=source)
 
 
 def _clean_filename(name: str) -> str:
