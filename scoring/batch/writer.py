@@ -161,7 +161,9 @@ def _copy(scored: ScoredRows, links: Links, context: ChunkContext) -> int:
     data = _copy_text(scored, links, context)
     with connection.cursor() as cursor:
         try:
-            with transaction.atomic():  # a savepoint: a refused COPY leaves the chunk's transaction usable
+            # A savepoint: a refused COPY leaves the chunk's transaction usable. (copy_expert is
+            # psycopg2's own: its errors are turned into Django's here.)
+            with transaction.atomic(), connection.wrap_database_errors:
                 cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", io.StringIO(data), size=1 << 20)
             return len(scored.rows)
         except IntegrityError:
@@ -171,7 +173,8 @@ def _copy(scored: ScoredRows, links: Links, context: ChunkContext) -> int:
             f"CREATE TEMPORARY TABLE IF NOT EXISTS batch_decision_stage (LIKE {table}) ON COMMIT DELETE ROWS"
         )
         cursor.execute("TRUNCATE batch_decision_stage")
-        cursor.copy_expert(f"COPY batch_decision_stage ({columns}) FROM STDIN", io.StringIO(data), size=1 << 20)
+        with connection.wrap_database_errors:
+            cursor.copy_expert(f"COPY batch_decision_stage ({columns}) FROM STDIN", io.StringIO(data), size=1 << 20)
         job, row = _columns(["batch_job", "batch_row"])
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM batch_decision_stage "

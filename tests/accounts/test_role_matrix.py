@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
+from scoring.batch.services import batch_job_submit
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
 from tests.factories import ClientFactory
 from tests.models import TrainedModel, register_trained
@@ -21,7 +23,9 @@ API_PREFIXES = ("api/", "score", "fraude", "metrics")
 
 
 @pytest.fixture
-def matrix_objects(db: None, api_key_for: Callable[..., str], trained_credit: TrainedModel) -> dict[str, Any]:
+def matrix_objects(
+    db: None, api_key_for: Callable[..., str], trained_credit: TrainedModel, django_capture_on_commit_callbacks: Any
+) -> dict[str, Any]:
     """The rows' placeholders: objects each cell may point at."""
     from accounts.models import ApiKey
     from fraud.models import FraudRule
@@ -39,7 +43,15 @@ def matrix_objects(db: None, api_key_for: Callable[..., str], trained_credit: Tr
     mine, theirs = FraudAlertFactory(), FraudAlertFactory()
     fraud_alert_take(alert=mine, user=analyst)
     fraud_alert_take(alert=theirs, user=colleague)
+    with django_capture_on_commit_callbacks(execute=True):  # the analyst's own job, scored in-process
+        job = batch_job_submit(
+            data=b"age,revenu,historique_impaye\n35,50000,1\n17,1,0\n",
+            filename="seed.csv",
+            caller=f"user:{analyst.pk}",
+            source="admin",
+        )
     return {
+        "batch_job_id": str(job.pk),
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,
         "rule_pk": FraudRule.objects.get(name="high_amount").pk,
         "draft_rule_pk": FraudRule.objects.create(name="draft_rule", condition="amount > 1").pk,
@@ -93,7 +105,10 @@ def test_role_matrix_cell(
     path = fill(row.path, matrix_objects)
     body = fill(dict(row.body), matrix_objects) if row.body is not None else None
     send = getattr(api, row.method.lower())
-    if body is None:
+    if row.files:
+        uploads = {name: SimpleUploadedFile(filename, content) for name, (filename, content) in row.files.items()}
+        response = send(path, {**(body or {}), **uploads}, format="multipart")
+    elif body is None:
         response = send(path)
     elif row.form:
         response = send(path, body, format="multipart")  # a form, as a browser posts the admin
