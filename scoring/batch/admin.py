@@ -110,7 +110,7 @@ class BatchJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def response_add(self, request: HttpRequest, obj: BatchJob, post_url_continue: str | None = None) -> HttpResponse:
         self.message_user(
-            request, f"Job {str(obj.pk)[:8]}: {obj.total_rows:,} rows in {obj.chunk_count} chunks.", messages.SUCCESS
+            request, f"Job {str(obj.pk)[:8]}: {obj.total_rows:,} rows in {obj.chunk_count} chunk(s).", messages.SUCCESS
         )
         return HttpResponseRedirect(reverse("admin:scoring_batchjob_change", args=[obj.pk]))
 
