@@ -189,7 +189,9 @@ class BatchJob(models.Model):
     file_sha256 = models.CharField(max_length=64)
     columns = models.JSONField(default=list, help_text="The file's columns, in file order.")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="batch_jobs")
-    caller = models.CharField(max_length=100, help_text="Who submitted it: apikey:PREFIX, oidc:HASH or user:ID (never a name).")
+    caller = models.CharField(
+        max_length=100, help_text="Who submitted it: apikey:PREFIX, oidc:HASH or user:ID (never a name)."
+    )
     total_rows = models.PositiveIntegerField(default=0, help_text="Applicant rows in the file.")
     chunk_rows = models.PositiveIntegerField(help_text="Rows per chunk.")
     chunk_count = models.PositiveIntegerField(default=0)
