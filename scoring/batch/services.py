@@ -215,7 +215,7 @@ def _claim(chunk_id: int, worker: str) -> tuple[BatchChunk, int] | None:
         if not claimed:
             return None
         chunk = BatchChunk.objects.select_related("job").get(pk=chunk_id)
-        if chunk.attempts > 1:
+        if 1 < chunk.attempts <= settings.BATCH_CHUNK_MAX_ATTEMPTS:  # an attempt past the cap does not run
             BatchJob.objects.filter(pk=chunk.job_id).update(chunk_retries=F("chunk_retries") + 1)
         BatchJob.objects.filter(pk=chunk.job_id, status=BatchJobStatus.QUEUED).update(
             status=BatchJobStatus.RUNNING, started_at=now
@@ -441,7 +441,10 @@ def batch_jobs_reconcile(*, now: datetime | None = None, limit: int = 1000) -> R
             .values_list("id", flat=True)[:limit]
         )
         if ids:
+            # Stamped as sent now, so that the next sweeps wait a full period again before
+            # sending another copy (each copy that finds the chunk running takes it over).
             BatchChunk.objects.filter(id__in=ids, status=BatchChunkStatus.PENDING).update(enqueued_at=now)
+            BatchChunk.objects.filter(id__in=ids, status=BatchChunkStatus.RUNNING).update(claimed_at=now)
             transaction.on_commit(partial(_enqueue, ids))
     finished = 0
     for job_id in BatchJob.objects.filter(status__in=OPEN, chunks_done=F("chunk_count") - F("chunks_dead")).values_list(

@@ -184,32 +184,37 @@ def _copy(scored: ScoredRows, links: Links, context: ChunkContext) -> int:
 
 
 def _bulk_create(scored: ScoredRows, links: Links, context: ChunkContext) -> int:
-    shadow_p = links.shadow_probabilities
-    shadow_y = links.shadow_predictions
-    decisions = []
-    for i, row in enumerate(scored.rows.tolist()):
-        has_shadow = shadow_p is not None and shadow_y is not None and not np.isnan(shadow_p[i])
-        decisions.append(
-            Decision(
-                client_id=links.client_pks[i],
-                application_id=links.application_pks[i],
-                model_version_id=context.model_version_id,
-                features=json.loads(scored.features_json[i]),
-                probability_default=float(scored.probabilities[i]),
-                prediction=int(scored.predictions[i]),
-                decision=scored.decisions[i],
-                risk_level=scored.risk_levels[i],
-                threshold_used=context.threshold,
-                reasons=json.loads(scored.reasons_json[i]),
-                shadow_model_version_id=context.shadow_model_version_id,
-                shadow_probability=float(shadow_p[i]) if has_shadow else None,  # type: ignore[index]
-                shadow_prediction=int(shadow_y[i]) if has_shadow else None,  # type: ignore[index]
-                latency_ms=scored.latency_ms,
-                caller=context.caller,
-                created_at=context.created_at,
-                batch_job_id=context.job_id,
-                batch_row=row,
-            )
+    n = len(scored.rows)
+    shadow_p: list[float | None] = [None] * n
+    shadow_y: list[int | None] = [None] * n
+    if links.shadow_probabilities is not None and links.shadow_predictions is not None:
+        for i, (p, y) in enumerate(
+            zip(links.shadow_probabilities.tolist(), links.shadow_predictions.tolist(), strict=True)
+        ):
+            if not np.isnan(p):
+                shadow_p[i], shadow_y[i] = float(p), int(y)
+    decisions = [
+        Decision(
+            client_id=links.client_pks[i],
+            application_id=links.application_pks[i],
+            model_version_id=context.model_version_id,
+            features=json.loads(scored.features_json[i]),
+            probability_default=float(scored.probabilities[i]),
+            prediction=int(scored.predictions[i]),
+            decision=scored.decisions[i],
+            risk_level=scored.risk_levels[i],
+            threshold_used=context.threshold,
+            reasons=json.loads(scored.reasons_json[i]),
+            shadow_model_version_id=context.shadow_model_version_id,
+            shadow_probability=shadow_p[i],
+            shadow_prediction=shadow_y[i],
+            latency_ms=scored.latency_ms,
+            caller=context.caller,
+            created_at=context.created_at,
+            batch_job_id=context.job_id,
+            batch_row=row,
         )
+        for i, row in enumerate(scored.rows.tolist())
+    ]
     created = Decision.objects.bulk_create(decisions, batch_size=500, ignore_conflicts=True)
     return len(created)

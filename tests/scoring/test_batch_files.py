@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.batch.files import BatchFileError, read_chunk, split_upload
+from scoring.batch.files import BatchFileError, SplitFile, read_chunk, split_upload
 from scoring.ml.schema import FeatureSchema
 from tests.models import TrainedModel
 
@@ -19,7 +19,7 @@ def schema(trained_credit: TrainedModel) -> FeatureSchema:
     return trained_credit.data.schema
 
 
-def split(data: bytes, schema: FeatureSchema, chunk_rows: int = 1000, name: str = "applicants.csv") -> object:
+def split(data: bytes, schema: FeatureSchema, chunk_rows: int = 1000, name: str = "applicants.csv") -> SplitFile:
     return split_upload(data, name, schema=schema, chunk_rows=chunk_rows, max_rows=10_000)
 
 
@@ -27,8 +27,8 @@ def rows_of(data: bytes, schema: FeatureSchema, chunk_rows: int = 2) -> list[tup
     """Every row the workers would read, with its number, across all chunks."""
     out = []
     parts = split(data, schema, chunk_rows)
-    for piece in parts.slices:  # type: ignore[attr-defined]
-        chunk = read_chunk(piece.payload, piece.first_row, by_position=parts.file_format == "parquet")  # type: ignore[attr-defined]
+    for piece in parts.slices:
+        chunk = read_chunk(piece.payload, piece.first_row, by_position=parts.file_format == "parquet")
         for i, row in enumerate(chunk.rows.tolist()):
             out.append((row, {name: cells[i] for name, cells in chunk.columns.items()}))
     return out
@@ -87,7 +87,7 @@ def test_rows_are_numbered_by_their_line_in_the_file_blank_lines_and_crlf_includ
     data = b"age,revenu,historique_impaye\r\n35,1,0\r\n\r\n36,2,1\n\n\n37,3,0\n38,4,1"
     assert [row for row, _ in rows_of(data, schema)] == [2, 4, 7, 8]
     parts = split(data, schema, chunk_rows=2)
-    assert [(s.first_row, s.last_row, s.rows) for s in parts.slices] == [(2, 4, 2), (7, 8, 2)]  # type: ignore[attr-defined]
+    assert [(s.first_row, s.last_row, s.rows) for s in parts.slices] == [(2, 4, 2), (7, 8, 2)]
 
 
 def test_a_quoted_value_may_span_lines_and_the_rows_after_it_keep_their_line_numbers(schema: FeatureSchema) -> None:
@@ -103,7 +103,7 @@ def test_a_row_with_too_many_or_too_few_values_is_malformed_and_its_neighbours_a
 ) -> None:
     data = b"age,revenu,historique_impaye\n35,1,0\n36,2\n37,3,0,9\n38,4,1\n"
     parts = split(data, schema, chunk_rows=10)
-    piece = parts.slices[0]  # type: ignore[attr-defined]
+    piece = parts.slices[0]
     chunk = read_chunk(piece.payload, piece.first_row, by_position=False)
     assert chunk.rows.tolist() == [2, 5]
     assert chunk.malformed == {3: "Expected 3 values, found 2.", 4: "Expected 3 values, found 4."}

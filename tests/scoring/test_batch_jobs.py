@@ -266,6 +266,18 @@ def test_a_job_is_scored_to_the_end_by_the_model_it_started_with(
     }
 
 
+def test_a_challenger_scores_batch_rows_in_shadow_as_it_scores_score_requests(
+    credit_model: ModelVersion, trained_credit: TrainedModel, django_capture_on_commit_callbacks: Any
+) -> None:
+    challenger = register_trained(trained_credit, version="credit-challenger", status="challenger", threshold=0.5)
+    job = scored(SEED_FILE, django_capture_on_commit_callbacks)
+    decisions = list(Decision.objects.filter(batch_job=job).order_by("batch_row"))
+    assert {d.shadow_model_version_id for d in decisions} == {challenger.pk}
+    for decision in decisions:  # the same model file: the same probability, its own threshold
+        assert decision.shadow_probability == pytest.approx(decision.probability_default, abs=1e-12)
+        assert decision.shadow_prediction == int(decision.shadow_probability >= 0.5)
+
+
 def test_rows_already_stored_are_skipped_and_never_stored_twice(
     credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
 ) -> None:
