@@ -210,16 +210,8 @@ def _value_texts(schema: FeatureSchema, matrix: np.ndarray, present: list[str]) 
 
 def _features_json(schema: FeatureSchema, texts: dict[str, np.ndarray], n: int) -> list[str]:
     """The input snapshot of each row: the features given, as ``/score`` stores them."""
-    acc = np.full(n, "", dtype=object)
-    for name in schema.names:
-        values = texts.get(name)
-        if values is None:
-            continue
-        given = values != None  # noqa: E711
-        fragment = np.full(n, "", dtype=object)
-        fragment[given] = f"{json.dumps(name)}:" + values[given] + ","
-        acc = acc + fragment
-    return ["{" + s[:-1] + "}" if s else "{}" for s in acc.tolist()]
+    columns = [(json.dumps(f.name) + ":", texts[f.name].tolist()) for f in schema.features if f.name in texts]
+    return ["{" + ",".join([key + cells[r] for key, cells in columns if cells[r] is not None]) + "}" for r in range(n)]
 
 
 def _reasons_json(
@@ -228,8 +220,9 @@ def _reasons_json(
     """``LoadedModel.reasons`` for every row: the features that pushed the score up most.
 
     Up to ``count`` positive contributions, largest first; at least ``MIN_REASON_COUNT``
-    non-zero ones (the next largest) when fewer pushed it up; zeros never. Built slot by
-    slot (the first reason of every row, then the second...) with whole-column operations.
+    non-zero ones (the next largest) when fewer pushed it up; zeros never. The choice and
+    the rounding are done slot by slot for all rows at once (the first reason of every
+    row, then the second...), the texts assembled row by row.
     """
     n, features = len(contributions), len(schema)
     if not n:
@@ -241,34 +234,29 @@ def _reasons_json(
     nonzero = (per_feature != 0).sum(axis=1)
     chosen = np.where(positive >= MIN_REASON_COUNT, np.minimum(count, positive), np.minimum(MIN_REASON_COUNT, nonzero))
     first_negative = features - (nonzero - positive)  # ranked position of the first negative
-    heads = np.array(
-        [
-            '{"feature":' + json.dumps(f.name) + ',"label":' + json.dumps(f.display) + ',"value":'
-            for f in schema.features
-        ],
-        dtype=object,
-    )
-    values = np.full((features, n), "null", dtype=object)
-    for i, feature in enumerate(schema.features):
+    heads = [
+        '{"feature":' + json.dumps(f.name) + ',"label":' + json.dumps(f.display) + ',"value":' for f in schema.features
+    ]
+    values = []
+    for feature in schema.features:
         column = texts.get(feature.name)
-        if column is not None:
-            given = column != None  # noqa: E711
-            values[i, given] = column[given]
+        values.append(["null" if v is None else v for v in column.tolist()] if column is not None else ["null"] * n)
     everyone = np.arange(n)
-    out = np.full(n, "[", dtype=object)
-    for slot in range(count):
+    slot_features: list[list[int]] = []
+    slot_amounts: list[list[str]] = []
+    for slot in range(int(chosen.max(initial=0))):
         # Slot j is the j-th positive, or past the positives the next negative (after the zeros).
-        position = np.where(slot < positive, slot, first_negative + slot - positive)
-        used = slot < chosen
-        if not used.any():
-            break
-        position = np.minimum(position, features - 1)
-        feature = order[everyone, position]
-        amounts = ranked[everyone, position]
-        text = heads[feature] + values[feature, everyone] + ',"contribution":' + rounded_texts(amounts) + "}"
-        separator = "" if slot == 0 else ","
-        out[used] = out[used] + separator + text[used]
-    return (out + "]").tolist()  # type: ignore[no-any-return]
+        position = np.minimum(np.where(slot < positive, slot, first_negative + slot - positive), features - 1)
+        slot_features.append(order[everyone, position].tolist())
+        slot_amounts.append(rounded_texts(ranked[everyone, position]).tolist())
+    out = []
+    for r, k in enumerate(chosen.tolist()):
+        parts = []
+        for slot in range(k):
+            i = slot_features[slot][r]
+            parts.append(f'{heads[i]}{values[i][r]},"contribution":{slot_amounts[slot][r]}}}')
+        out.append("[" + ",".join(parts) + "]")
+    return out
 
 
 def rounded_texts(values: np.ndarray, digits: int = 6) -> np.ndarray:

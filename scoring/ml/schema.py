@@ -225,28 +225,28 @@ class FeatureSchema:
             # Stripping costs a call per cell: only when some cell has spaces or tabs.
             text = [cell.strip() for cell in cells] if " " in joined or "\t" in joined else list(cells)
             empty = np.array(text, dtype=object) == ""
-            messages = np.full(rows, None, dtype=object)
+            problems = _Problems(rows)
+            refuse = problems.refuse
             if feature.type == CATEGORICAL:
                 codes = {c: float(n) for n, c in enumerate(feature.categories)}
                 values = np.fromiter((codes.get(cell, np.nan) for cell in text), dtype=float, count=rows)
-                messages[~empty & np.isnan(values)] = category_message(feature)
+                refuse(~empty & np.isnan(values), category_message(feature))
             else:
                 values = parse_numbers(text, empty)
-                _refuse(messages, ~empty & np.isnan(values), MSG_NUMBER)
-                _refuse(messages, np.isinf(values), MSG_FINITE)
+                refuse(~empty & np.isnan(values), MSG_NUMBER)
+                refuse(np.isinf(values), MSG_FINITE)
                 with np.errstate(invalid="ignore"):
                     if feature.type == INTEGER:
-                        _refuse(messages, np.isfinite(values) & (values != np.floor(values)), MSG_INTEGER)
+                        refuse(np.isfinite(values) & (values != np.floor(values)), MSG_INTEGER)
                     if feature.min is not None:
-                        _refuse(messages, values < feature.min, min_message(feature))
+                        refuse(values < feature.min, min_message(feature))
                     if feature.max is not None:
-                        _refuse(messages, values > feature.max, max_message(feature))
+                        refuse(values > feature.max, max_message(feature))
             if feature.required:
-                _refuse(messages, empty, MSG_REQUIRED)
-            refused = messages != None  # noqa: E711 (elementwise on an object array)
-            matrix[:, i] = np.where(refused, np.nan, values)
-            if refused.any():
-                errors[name] = messages
+                refuse(empty, MSG_REQUIRED)
+            matrix[:, i] = np.where(problems.refused, np.nan, values)
+            if problems.refused.any():
+                errors[name] = problems.messages()
         for feature in self.features:
             if feature.required and feature.name not in columns:
                 errors[feature.name] = np.full(rows, MSG_REQUIRED, dtype=object)
@@ -312,9 +312,26 @@ def _number(cell: str) -> float:
         return math.nan
 
 
-def _refuse(messages: np.ndarray, mask: np.ndarray, message: str) -> None:
-    """Give ``message`` to the rows in ``mask`` that have none yet (the first problem is reported)."""
-    messages[mask & (messages == None)] = message  # noqa: E711
+class _Problems:
+    """Each row's first problem in one column, as a small code (object arrays only at the end)."""
+
+    def __init__(self, rows: int) -> None:
+        self.codes = np.zeros(rows, dtype=np.uint8)
+        self.texts: list[str | None] = [None]
+
+    def refuse(self, mask: np.ndarray, message: str) -> None:
+        """Give ``message`` to the rows in ``mask`` that have no problem yet (the first is reported)."""
+        first = mask & (self.codes == 0)
+        if first.any():
+            self.texts.append(message)
+            self.codes[first] = len(self.texts) - 1
+
+    @property
+    def refused(self) -> np.ndarray:
+        return self.codes > 0
+
+    def messages(self) -> np.ndarray:
+        return np.array(self.texts, dtype=object)[self.codes]
 
 
 def category_message(feature: Feature, value: str | None = None) -> str:
