@@ -238,8 +238,8 @@ class BatchJob(models.Model):
 class BatchChunk(models.Model):
     """A slice of a batch file: the unit a worker claims, scores and stores in one transaction.
 
-    ``payload`` holds the slice as CSV text (header line first) until it is scored, then
-    it is emptied: the decisions hold the inputs from then on. ``attempts`` counts claims,
+    ``payload`` holds the slice as CSV text (header line first, zlib-compressed) until it is
+    scored, then it is emptied: the decisions hold the inputs from then on. ``attempts`` counts claims,
     whatever ended them (an error, a killed worker): past ``BATCH_CHUNK_MAX_ATTEMPTS`` the
     chunk is not run again but becomes a dead letter (``status=dead``, ``last_error``).
     """
@@ -249,7 +249,7 @@ class BatchChunk(models.Model):
     first_row = models.PositiveIntegerField(help_text="Row (CSV: line) of its first applicant.")
     last_row = models.PositiveIntegerField(help_text="Row (CSV: line) of its last applicant.")
     row_count = models.PositiveIntegerField()
-    payload = models.BinaryField(default=bytes, help_text="The rows as CSV text; emptied once scored.")
+    payload = models.BinaryField(default=bytes, help_text="The rows as CSV text (compressed); emptied once scored.")
     status = models.CharField(max_length=10, choices=BatchChunkStatus.choices, default=BatchChunkStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     enqueued_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the broker did not take it.")

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, read_chunk, split_upload
+from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, pack_all, read_chunk, split_upload
 from scoring.batch.rows import CheckedRows, check_rows, score_rows
 from scoring.batch.writer import ChunkContext, Links, write_decisions
 from scoring.choices import (
@@ -90,6 +90,7 @@ def batch_job_create(*, checked: CheckedFile, caller: str, source: str) -> Batch
     The job is scored entirely by the model that checked the file (the champion then).
     """
     split = checked.split
+    payloads = pack_all([piece.payload for piece in split.slices])
     now = timezone.now()
     with transaction.atomic():
         job = BatchJob.objects.create(
@@ -113,10 +114,10 @@ def batch_job_create(*, checked: CheckedFile, caller: str, source: str) -> Batch
                     first_row=piece.first_row,
                     last_row=piece.last_row,
                     row_count=piece.rows,
-                    payload=piece.payload,
+                    payload=payload,
                     enqueued_at=now,
                 )
-                for number, piece in enumerate(split.slices)
+                for number, (piece, payload) in enumerate(zip(split.slices, payloads, strict=True))
             ],
             batch_size=50,
         )

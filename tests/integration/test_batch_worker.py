@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from scoring.batch.files import pack
 from scoring.batch.services import batch_job_submit, batch_jobs_reconcile
 from scoring.choices import BatchChunkStatus, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, Decision, ModelVersion
@@ -87,7 +88,7 @@ def test_a_poison_chunk_stops_after_the_capped_attempts_and_is_recorded(credit_m
         with transaction.atomic():  # the tasks leave when this commits: the poison is in place by then
             job = _submit(applicants_csv(2_000, seed=3), chunk_rows=500)
             poisoned = BatchChunk.objects.get(job=job, number=1)
-            BatchChunk.objects.filter(pk=poisoned.pk).update(payload=b"\xff\xfe not a chunk")
+            BatchChunk.objects.filter(pk=poisoned.pk).update(payload=pack(b"\xff\xfe not a chunk"))  # not UTF-8
         job = wait_until_finished(job)
 
     poisoned.refresh_from_db()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.batch.files import BatchFileError, SplitFile, read_chunk, split_upload
+from scoring.batch.files import BatchFileError, SplitFile, pack, read_chunk, split_upload
 from scoring.ml.schema import FeatureSchema
 from tests.models import TrainedModel
 
@@ -28,7 +28,7 @@ def rows_of(data: bytes, schema: FeatureSchema, chunk_rows: int = 2) -> list[tup
     out = []
     parts = split(data, schema, chunk_rows)
     for piece in parts.slices:
-        chunk = read_chunk(piece.payload, piece.first_row, by_position=parts.file_format == "parquet")
+        chunk = read_chunk(pack(piece.payload), piece.first_row, by_position=parts.file_format == "parquet")
         for i, row in enumerate(chunk.rows.tolist()):
             out.append((row, {name: cells[i] for name, cells in chunk.columns.items()}))
     return out
@@ -104,7 +104,7 @@ def test_a_row_with_too_many_or_too_few_values_is_malformed_and_its_neighbours_a
     data = b"age,revenu,historique_impaye\n35,1,0\n36,2\n37,3,0,9\n38,4,1\n"
     parts = split(data, schema, chunk_rows=10)
     piece = parts.slices[0]
-    chunk = read_chunk(piece.payload, piece.first_row, by_position=False)
+    chunk = read_chunk(pack(piece.payload), piece.first_row, by_position=False)
     assert chunk.rows.tolist() == [2, 5]
     assert chunk.malformed == {3: "Expected 3 values, found 2.", 4: "Expected 3 values, found 4."}
 

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from scoring.batch.files import pack
 from scoring.batch.services import (
     batch_chunk_score,
     batch_job_retry_dead_letters,
@@ -192,7 +193,7 @@ def test_a_chunk_that_keeps_failing_is_retried_then_dead_lettered_and_shown_on_i
     settings.BATCH_RETRY_BACKOFF_SECONDS = 0
     with django_capture_on_commit_callbacks(execute=True):
         job = submit(applicants_csv(30, seed=6), chunk_rows=10)
-        BatchChunk.objects.filter(job=job, number=1).update(payload=b"\xff\xfe")
+        BatchChunk.objects.filter(job=job, number=1).update(payload=pack(b"\xff\xfe"))  # not UTF-8
     job.refresh_from_db()
     dead = BatchChunk.objects.get(job=job, number=1)
     assert (job.status, job.chunks_done, job.chunks_dead, job.rows_scored) == (BatchJobStatus.PARTIAL, 2, 1, 20)
@@ -201,7 +202,7 @@ def test_a_chunk_that_keeps_failing_is_retried_then_dead_lettered_and_shown_on_i
     assert job.chunk_retries == 2
 
     # Once the cause is fixed, an admin gives it a fresh set of attempts.
-    BatchChunk.objects.filter(pk=dead.pk).update(payload=applicants_csv(10, seed=7).encode())
+    BatchChunk.objects.filter(pk=dead.pk).update(payload=pack(applicants_csv(10, seed=7).encode()))
     with django_capture_on_commit_callbacks(execute=True):
         assert batch_job_retry_dead_letters(job=job) == 1
     job.refresh_from_db()
