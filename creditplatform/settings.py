@@ -341,6 +341,7 @@ SPECTACULAR_SETTINGS = {
         "FraudDecisionEnum": "fraud.choices.FraudDecisionOutcome",
         "CreditDecisionEnum": "scoring.choices.CreditDecisionOutcome",
         "TransactionTypeEnum": "fraud.choices.TransactionType",
+        "BatchJobStatusEnum": "scoring.choices.BatchJobStatus",
     },
 }
 

@@ -215,3 +215,17 @@ def test_a_bank_models_own_schema_checks_its_columns_the_same_way() -> None:
         "income": "Ensure this value is greater than or equal to 0.",
         "segment": "Not one of: a, b.",
     }
+
+
+def test_batch_decision_ids_are_version_7_uuids_increasing_within_a_chunk() -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    from scoring.batch.writer import time_ordered_uuids
+
+    now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    ids = [uuid.UUID(hex=value) for value in time_ordered_uuids(1000, now)]
+    assert {u.version for u in ids} == {7} and {u.variant for u in ids} == {uuid.RFC_4122}
+    assert ids == sorted(ids) and len(set(ids)) == 1000
+    assert int.from_bytes(ids[0].bytes[:6], "big") == int(now.timestamp() * 1000)  # the millisecond timestamp
+    assert set(time_ordered_uuids(1000, now)).isdisjoint(u.hex for u in ids)  # another chunk, the same instant
