@@ -24,8 +24,18 @@ from scoring.choices import BatchChunkStatus, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, Decision, ModelVersion
 from tests.integration.worker import celery_worker
 from tests.scoring.batchfiles import applicants_csv, wait_until_finished
+from tests.services import broker_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _empty_queue() -> None:
+    """No message left by an earlier test (chunk ids restart with each test database)."""
+    from creditplatform.celery import app
+
+    broker_url()
+    app.control.purge()
 
 
 def _submit(text: str, chunk_rows: int) -> BatchJob:
@@ -52,7 +62,8 @@ def test_a_ten_thousand_row_job_ends_with_exactly_ten_thousand_decisions(credit_
 
 def test_a_worker_killed_mid_job_and_restarted_loses_no_row_and_stores_none_twice(credit_model: ModelVersion) -> None:
     with celery_worker(concurrency=2) as worker:
-        # Chunks of 1,000 rows take long enough to be caught in the middle.
+        # Submitted once the worker is up; chunks of 1,000 rows last long enough to be caught
+        # in the middle (two pool processes are rarely both between chunks).
         job = _submit(applicants_csv(10_000, seed=2), chunk_rows=1000)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
