@@ -423,7 +423,7 @@ CREDIT_COST_FALSE_POSITIVE = env.float("CREDIT_COST_FALSE_POSITIVE", default=1.0
 
 # --- Batch scoring jobs (docs/batch.md) ------------------------------------------------
 # Largest file accepted (bytes; more is a 413 before it is read) and most applicant rows.
-BATCH_UPLOAD_MAX_BYTES = env.int("BATCH_UPLOAD_MAX_BYTES", default=256 * 1024 * 1024)
+BATCH_UPLOAD_MAX_BYTES = env.int("BATCH_UPLOAD_MAX_BYTES", default=128 * 1024 * 1024)
 BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=2_000_000)
 # Rows per chunk: the unit a worker scores and stores in one transaction.
 BATCH_CHUNK_ROWS = env.int("BATCH_CHUNK_ROWS", default=10_000)
