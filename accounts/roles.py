@@ -47,6 +47,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "scoring.client": ("view", "add", "change"),
         "scoring.creditapplication": ("view", "add", "change"),
         "scoring.decision": ("view",),
+        # Analysts upload batch files and follow their own jobs (scoring.batch.selectors).
+        "scoring.batchjob": ("view", "add"),
         "scoring.modelversion": ("view",),
         # Analysts propose rules (inactive drafts) and back-test; they work alerts they take.
         # Resolving an alert is an object permission given on assignment (fraud.services).

@@ -8,7 +8,8 @@ DELETE of the same rows (``bench/erasure_setup.py``).
 when it has none (the project's own command), makes an analyst API key, prepares the fraud
 scenario when the fraud app provides ``bench/fraud_setup.py``, and writes what the load
 generator and the bare baseline need into OUTDIR. ``count`` prints the stored decisions.
-Both print one JSON line.
+``batch-file N``, ``batch-reset``, ``batch-run [CHUNK_ROWS]`` and ``batch-baseline`` are the
+batch scenario (``bench/batch_setup.py``). Each prints one JSON line.
 """
 
 from __future__ import annotations
@@ -69,8 +70,11 @@ if __name__ == "__main__":
 
     django.setup()
     action = sys.argv[1]
+    extra = sys.argv[3:]
     if action == "prepare":
-        payload = prepare(Path(sys.argv[2]), fraud="no-fraud" not in sys.argv[3:])
+        payload = prepare(Path(sys.argv[2]), fraud="no-fraud" not in extra)
+    elif action == "count":
+        payload = count()
     elif action == "drift":
         from datetime import date
 
@@ -84,6 +88,18 @@ if __name__ == "__main__":
 
         call_command("migrate", verbosity=0, interactive=False)
         payload = run_erasure_bench(transactions=int(sys.argv[3]) if len(sys.argv) > 3 else 10_000)
-    else:
-        payload = count()
+    else:  # the batch scenario: bench/batch_setup.py
+        from bench import batch_setup
+
+        out = Path(sys.argv[2])
+        if action == "batch-file":
+            payload = batch_setup.write_file(out / "applicants.csv", int(extra[0]))
+        elif action == "batch-reset":
+            payload = batch_setup.reset()
+        elif action == "batch-run":
+            payload = batch_setup.run_job(out / "applicants.csv", int(extra[0]) if extra else None)
+        elif action == "batch-baseline":
+            payload = batch_setup.baseline(out / "applicants.csv")
+        else:
+            raise SystemExit(f"unknown action {action}")
     print("SETUP " + json.dumps(payload, default=str))

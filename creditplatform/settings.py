@@ -466,6 +466,7 @@ SPECTACULAR_SETTINGS = {
         "FraudDecisionEnum": "fraud.choices.FraudDecisionOutcome",
         "CreditDecisionEnum": "scoring.choices.CreditDecisionOutcome",
         "TransactionTypeEnum": "fraud.choices.TransactionType",
+        "BatchJobStatusEnum": "scoring.choices.BatchJobStatus",
     },
 }
 
@@ -510,6 +511,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "privacy.tasks.retention_run",
         "schedule": crontab(hour=2, minute=30),  # nightly, 02:30 UTC
     },
+    "scoring-batch-reconcile": {
+        "task": "scoring.tasks.batch_reconcile",
+        "schedule": crontab(minute="*"),  # every minute: chunks never run, or whose worker vanished
+    },
 }
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -546,6 +551,24 @@ SCORE_BATCH_MAX_ITEMS = env_int("SCORE_BATCH_MAX_ITEMS", 100, minimum=1)
 # costs this many times a wrongly refused good applicant (seed 004's rule: 10).
 CREDIT_COST_FALSE_NEGATIVE = env_float("CREDIT_COST_FALSE_NEGATIVE", 10.0)
 CREDIT_COST_FALSE_POSITIVE = env_float("CREDIT_COST_FALSE_POSITIVE", 1.0)
+
+# --- Batch scoring jobs (docs/batch.md) ------------------------------------------------
+# Largest file accepted (bytes; more is a 413 before it is read) and most applicant rows.
+BATCH_UPLOAD_MAX_BYTES = env_int("BATCH_UPLOAD_MAX_BYTES", 128 * 1024 * 1024, minimum=1)
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 2_000_000, minimum=1)
+# Rows per chunk: the unit a worker scores and stores in one transaction.
+BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
+# Attempts per chunk (errors and lost workers alike) before it becomes a dead letter.
+BATCH_CHUNK_MAX_ATTEMPTS = env_int("BATCH_CHUNK_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+# Delay before a failed chunk is tried again; doubled at each further attempt.
+BATCH_RETRY_BACKOFF_SECONDS = env_float("BATCH_RETRY_BACKOFF_SECONDS", 10.0, minimum=0)
+# The reconciler (beat, every minute) re-enqueues a running chunk claimed longer ago than
+# this (its worker vanished: no live attempt outlasts the hard time limit), and a pending
+# one the broker took longer ago than BATCH_REQUEUE_AFTER_SECONDS (its message was lost).
+BATCH_CHUNK_STALE_SECONDS = env_int("BATCH_CHUNK_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
+BATCH_REQUEUE_AFTER_SECONDS = env_int("BATCH_REQUEUE_AFTER_SECONDS", 900, minimum=1)
+if BATCH_CHUNK_STALE_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("BATCH_CHUNK_STALE_SECONDS must exceed CELERY_TASK_TIME_LIMIT")
 
 # --- Fraud decisions (docs/fraud.md) ----------------------------------------------------
 # How often each process asks whether the rules or the thresholds changed (one small query

@@ -17,6 +17,7 @@ from creditplatform.admin_mixins import (
     PlatformModelAdmin,
 )
 from scoring.admin_forms import ModelUploadForm
+from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers BatchJobAdmin)
 from scoring.choices import ModelStatus
 from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
@@ -315,10 +316,11 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         "model_version",
         "caller",
     ]
-    list_filter = ["decision", "risk_level", "model_version", "created_at"]
-    search_fields = ["=id", "client__client_id", "caller"]
+    list_filter = ["decision", "risk_level", "model_version", ("batch_job", admin.EmptyFieldListFilter), "created_at"]
+    # A job's id finds its decisions (the job page links here with it).
+    search_fields = ["=id", "=batch_job__id", "client__client_id", "caller"]
     list_select_related = ["client", "model_version"]
-    raw_id_fields = ["client", "application", "model_version", "shadow_model_version"]
+    raw_id_fields = ["client", "application", "model_version", "shadow_model_version", "batch_job"]
     date_hierarchy = "created_at"
     fields = [
         "id",

@@ -1,4 +1,4 @@
-"""Admin forms of the scoring app: uploading a model version, checked before anything is stored."""
+"""Admin forms of the scoring app: uploads (a model version, a batch file), checked before anything is stored."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from creditplatform.admin_mixins import ThemedFormMixin
 from scoring.choices import ModelPurpose
 from scoring.ml.model import MAX_ARTIFACT_BYTES, ArtifactError, load_booster
 from scoring.ml.schema import FeatureSchema, SchemaError
-from scoring.models import ModelVersion
+from scoring.models import BatchJob, ModelVersion
 
 SCHEMA_HELP = (
     'JSON list in the model\'s column order, e.g. [{"name": "age", "type": "integer", "label": "Age", "min": 17, '
@@ -80,3 +81,29 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-ar
         if data.get("purpose") not in ModelPurpose.values:
             self.add_error("purpose", "Choose credit or fraud.")
         return data
+
+
+class BatchUploadForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A file of applicants to score, checked by the batch service before a job is stored."""
+
+    file = forms.FileField(
+        help_text="CSV (UTF-8, a header row; comma, semicolon or tab separated) or Parquet. Columns: the champion's "
+        "features (age, revenu, historique_impaye are enough) and optionally client_id, application_id."
+    )
+
+    class Meta:
+        model = BatchJob
+        fields: list[str] = []
+
+    def clean_file(self) -> Any:
+        from scoring.batch.files import BatchFileError
+        from scoring.batch.services import batch_file_check
+        from scoring.ml.predictor import ModelUnavailable
+
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(f"Batch files are at most {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
+        try:
+            return batch_file_check(data=upload.read(), filename=upload.name or "")
+        except (BatchFileError, ModelUnavailable) as exc:
+            raise forms.ValidationError(str(exc)) from exc

@@ -39,3 +39,29 @@ class ApplicationStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     DECIDED = "decided", "Decided"
     WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class BatchJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    PARTIAL = "partial", "Completed with dead-lettered chunks"
+    FAILED = "failed", "Failed (every chunk dead-lettered)"
+
+
+class BatchChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    DEAD = "dead", "Dead letter"
+
+
+class BatchFileFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    PARQUET = "parquet", "Parquet"
+
+
+class BatchSource(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "Admin upload"
+    COMMAND = "command", "score_batch command"

@@ -1,4 +1,4 @@
-"""Clients, credit applications, the model registry and credit decisions."""
+"""Clients, credit applications, the model registry, credit decisions and batch scoring jobs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from django.db.models import Q
 
 from scoring.choices import (
     ApplicationStatus,
+    BatchChunkStatus,
+    BatchFileFormat,
+    BatchJobStatus,
+    BatchSource,
     CreditDecisionOutcome,
     LoanPurpose,
     ModelPurpose,
@@ -175,19 +179,149 @@ class ModelArtifact(models.Model):
         return f"artifact of {self.model_version_id} ({self.size} bytes)"
 
 
+class BatchJob(models.Model):
+    """A file of applicants scored by the workers, chunk by chunk (docs/batch.md).
+
+    Created with all its chunks in one transaction; the chunk tasks are enqueued after it
+    commits. The counters below are updated in the same transaction as each chunk's
+    decisions, so they never disagree with what is stored. The job is scored entirely by
+    ``model_version``, the credit champion when it was submitted.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=10, choices=BatchJobStatus.choices, default=BatchJobStatus.QUEUED)
+    source = models.CharField(max_length=10, choices=BatchSource.choices)
+    filename = models.CharField(max_length=255, help_text="Name of the uploaded file (no directory).")
+    file_format = models.CharField(max_length=10, choices=BatchFileFormat.choices)
+    file_size = models.PositiveBigIntegerField(help_text="Bytes.")
+    file_sha256 = models.CharField(max_length=64)
+    columns = models.JSONField(default=list, help_text="The file's columns, in file order.")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="batch_jobs")
+    caller = models.CharField(
+        max_length=100, help_text="Who submitted it: apikey:PREFIX, oidc:HASH or user:ID (never a name)."
+    )
+    total_rows = models.PositiveIntegerField(default=0, help_text="Applicant rows in the file.")
+    chunk_rows = models.PositiveIntegerField(help_text="Rows per chunk.")
+    chunk_count = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    chunks_dead = models.PositiveIntegerField(default=0, help_text="Chunks given up after the capped attempts.")
+    chunk_retries = models.PositiveIntegerField(default=0, help_text="Chunk attempts beyond the first.")
+    rows_scored = models.PositiveIntegerField(default=0)
+    rows_rejected = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=BatchJobStatus.values), name="batchjob_status_valid"),
+            models.CheckConstraint(condition=Q(chunk_rows__gte=1), name="batchjob_chunk_rows_positive"),
+            models.CheckConstraint(
+                condition=Q(chunks_done__lte=models.F("chunk_count") - models.F("chunks_dead")),
+                name="batchjob_chunks_consistent",
+            ),
+        ]
+        indexes = [models.Index(fields=["caller", "-created_at"], name="batchjob_caller_idx")]
+
+    def __str__(self) -> str:
+        return f"batch {str(self.id)[:8]} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (BatchJobStatus.COMPLETED, BatchJobStatus.PARTIAL, BatchJobStatus.FAILED)
+
+    @property
+    def rows_processed(self) -> int:
+        return self.rows_scored + self.rows_rejected
+
+    @property
+    def progress(self) -> float:
+        """Share of the chunks finished (done or dead-lettered), 0-1."""
+        if not self.chunk_count:
+            return 1.0 if self.is_finished else 0.0
+        return (self.chunks_done + self.chunks_dead) / self.chunk_count
+
+
+class BatchChunk(models.Model):
+    """A slice of a batch file: the unit a worker claims, scores and stores in one transaction.
+
+    ``payload`` holds the slice as CSV text (header line first, zlib-compressed) until it is
+    scored, then it is emptied: the decisions hold the inputs from then on. ``attempts`` counts claims,
+    whatever ended them (an error, a killed worker): past ``BATCH_CHUNK_MAX_ATTEMPTS`` the
+    chunk is not run again but becomes a dead letter (``status=dead``, ``last_error``).
+    """
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField(help_text="Position in the file, from 0.")
+    first_row = models.PositiveIntegerField(help_text="Row (CSV: line) of its first applicant.")
+    last_row = models.PositiveIntegerField(help_text="Row (CSV: line) of its last applicant.")
+    row_count = models.PositiveIntegerField()
+    payload = models.BinaryField(default=bytes, help_text="The rows as CSV text (compressed); emptied once scored.")
+    status = models.CharField(max_length=10, choices=BatchChunkStatus.choices, default=BatchChunkStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the broker did not take it.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="Worker node and process of the last claim.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_scored = models.PositiveIntegerField(default=0)
+    rows_rejected = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, help_text="Why the last attempt failed (no applicant data).")
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="batchchunk_unique_number"),
+            models.CheckConstraint(condition=Q(status__in=BatchChunkStatus.values), name="batchchunk_status_valid"),
+            models.CheckConstraint(condition=Q(first_row__lte=models.F("last_row")), name="batchchunk_rows_ordered"),
+        ]
+        indexes = [
+            # The reconciler's look-up: open chunks only, so the index stays small.
+            models.Index(
+                fields=["status", "enqueued_at"],
+                condition=Q(status__in=[BatchChunkStatus.PENDING, BatchChunkStatus.RUNNING]),
+                name="batchchunk_open_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.number} of {self.job_id} ({self.status})"
+
+
+class BatchReject(models.Model):
+    """A row of a batch file that was not scored, with why (field -> message; no values)."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="rejects")
+    row = models.PositiveIntegerField(help_text="Row (CSV: line number) in the file.")
+    errors = models.JSONField(help_text="{field: message}.")
+
+    class Meta:
+        ordering = ["job", "row"]
+        constraints = [models.UniqueConstraint(fields=["job", "row"], name="batchreject_unique_row")]
+
+    def __str__(self) -> str:
+        return f"row {self.row} of {self.job_id}"
+
+
 class Decision(models.Model):
     """A credit decision: evidence of what was decided, why, by which model, for whom.
 
     Never edited in place. ``features`` is the exact input snapshot the model saw, so the
-    decision can be replayed with the stored model version.
+    decision can be replayed with the stored model version. Decisions of a batch job
+    name the job and their row in its file.
     """
 
+    # Every index below is paid by each stored decision (a million of them per big batch
+    # job), so the foreign keys carry none of their own: the composite and partial indexes
+    # of Meta serve their look-ups.
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions")
-    application = models.ForeignKey(
-        CreditApplication, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    client = models.ForeignKey(
+        Client, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions", db_index=False
     )
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="decisions")
+    application = models.ForeignKey(
+        CreditApplication, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions", db_index=False
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="decisions", db_index=False)
     features = models.JSONField(help_text="Input snapshot, by feature name.")
     probability_default = models.FloatField()
     prediction = models.PositiveSmallIntegerField(help_text="0 = accept, 1 = refuse.")
@@ -197,7 +331,12 @@ class Decision(models.Model):
     reasons = models.JSONField(default=list, help_text="Features that pushed the score most.")
     # The challenger's verdict on the same inputs, scored in shadow: stored, never returned.
     shadow_model_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="shadow_decisions"
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="shadow_decisions",
+        db_index=False,
     )
     shadow_probability = models.FloatField(
         null=True, blank=True, help_text="Empty when the challenger could not take these inputs."
@@ -206,6 +345,12 @@ class Decision(models.Model):
     latency_ms = models.FloatField(default=0)
     caller = models.CharField(max_length=100, help_text="apikey:<prefix> or user:<id>.")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Decisions made by a batch job: the job and the row of the file (unique together, so a
+    # chunk run twice can never store a row twice). The unique index serves the look-ups.
+    batch_job = models.ForeignKey(
+        BatchJob, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions", db_index=False
+    )
+    batch_row = models.PositiveIntegerField(null=True, blank=True, help_text="Row (CSV: line) in the batch file.")
     request_hash = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the request body sent with an Idempotency-Key."
     )
@@ -214,6 +359,16 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["batch_job", "batch_row"],
+                condition=Q(batch_job__isnull=False),
+                name="decision_unique_batch_row",
+            ),
+            models.CheckConstraint(
+                condition=Q(batch_job__isnull=True, batch_row__isnull=True)
+                | Q(batch_job__isnull=False, batch_row__isnull=False),
+                name="decision_batch_row_with_job",
+            ),
             models.UniqueConstraint(
                 fields=["caller", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
@@ -239,8 +394,18 @@ class Decision(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["client", "-created_at"], name="decision_client_idx"),
+            models.Index(
+                fields=["client", "-created_at"], condition=Q(client__isnull=False), name="decision_client_idx"
+            ),
             models.Index(fields=["model_version", "-created_at"], name="decision_model_idx"),
+            models.Index(
+                fields=["application"], condition=Q(application__isnull=False), name="decision_application_idx"
+            ),
+            models.Index(
+                fields=["shadow_model_version"],
+                condition=Q(shadow_model_version__isnull=False),
+                name="decision_shadow_model_idx",
+            ),
         ]
 
     def __str__(self) -> str:

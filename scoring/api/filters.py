@@ -26,6 +26,7 @@ class DecisionFilter(django_filters.FilterSet):
     model_version = TextFilter(field_name="model_version__version")
     client_id = ExternalIdFilter(field_name="client__client_id")
     application_id = ExternalIdFilter(field_name="application__application_id")
+    batch_job = django_filters.UUIDFilter(field_name="batch_job_id", help_text="Decisions of one batch job.")
 
     class Meta:
         model = Decision
@@ -37,6 +38,7 @@ class DecisionFilter(django_filters.FilterSet):
             "model_version",
             "client_id",
             "application_id",
+            "batch_job",
         ]
 
 

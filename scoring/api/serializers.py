@@ -144,6 +144,8 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
     if with_features:
         out["features"] = decision.features
         out["caller"] = decision.caller
+        out["batch_job"] = str(decision.batch_job_id) if decision.batch_job_id else None
+        out["batch_row"] = decision.batch_row
     return out
 
 
@@ -217,9 +219,11 @@ class DecisionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 class DecisionDetailSerializer(DecisionSerializer):
     features = serializers.JSONField(help_text="The input snapshot the model saw.")
     caller = serializers.CharField()
+    batch_job = serializers.UUIDField(allow_null=True, help_text="The batch job that made it, if one did.")
+    batch_row = serializers.IntegerField(allow_null=True, help_text="Its row in the batch file (a CSV line number).")
 
     class Meta(DecisionSerializer.Meta):
-        fields = [*DecisionSerializer.Meta.fields, "features", "caller"]
+        fields = [*DecisionSerializer.Meta.fields, "features", "caller", "batch_job", "batch_row"]
 
     def to_representation(self, instance: Decision) -> dict[str, Any]:
         return decision_representation(instance, with_features=True)

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from scoring.api.batch import BatchJobDetailApi, BatchJobListApi, BatchJobRejectsApi, BatchJobResultApi
 from scoring.api.views import ClientViewSet, DecisionViewSet, ModelVersionViewSet, ScoreApi, ScoreBatchApi
 
 router = SimpleRouter(trailing_slash=True)
@@ -11,5 +12,9 @@ router.register("models", ModelVersionViewSet, basename="modelversion")
 urlpatterns = [
     path("score", ScoreApi.as_view(), name="score"),
     path("score/batch", ScoreBatchApi.as_view(), name="score-batch"),
+    path("score/batch-jobs", BatchJobListApi.as_view(), name="batch-job-list"),
+    path("score/batch-jobs/<uuid:pk>", BatchJobDetailApi.as_view(), name="batch-job-detail"),
+    path("score/batch-jobs/<uuid:pk>/result", BatchJobResultApi.as_view(), name="batch-job-result"),
+    path("score/batch-jobs/<uuid:pk>/rejects", BatchJobRejectsApi.as_view(), name="batch-job-rejects"),
     *router.urls,
 ]

@@ -299,3 +299,37 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def applicant_sample(
+    n: int, *, seed: int = 0, missing_rate: float = 0.2, columns: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """``n`` made-up applicants in the default schema, for demos, tests and benchmarks.
+
+    Rows are drawn from the real data set (applicants with every required value) with
+    replacement; numeric values are jittered
+    (±10 %, rounded as the source rounds them) so that rows are not copies, and each
+    optional value is left out with probability ``missing_rate``, as callers that send
+    only some features do. ``columns`` keeps a subset (the required ones are always kept).
+    """
+    data = credit_data()
+    rng = np.random.default_rng(seed)
+    complete = data.frame.dropna(subset=[f.name for f in data.schema if f.required])
+    frame = complete.iloc[rng.integers(0, len(complete), n)].reset_index(drop=True)
+    for feature in data.schema:
+        column = frame[feature.name]
+        if feature.type != CATEGORICAL:
+            jitter = rng.uniform(0.9, 1.1, n)
+            values = np.round(column.to_numpy(dtype=float) * jitter)
+            if feature.min is not None:
+                values = np.maximum(values, feature.min)
+            if feature.max is not None:
+                values = np.minimum(values, feature.max)
+            column = pd.Series(values).astype("Int64")  # whole numbers, as the source records them
+        if not feature.required:
+            column = column.mask(rng.random(n) < missing_rate)
+        frame[feature.name] = column
+    if columns is not None:
+        keep = [f.name for f in data.schema if f.required or f.name in set(columns)]
+        frame = frame[keep]
+    return frame

@@ -47,6 +47,8 @@ class ModelCache:
 
     def __init__(self) -> None:
         self._slots: dict[tuple[str, str], _Slot] = {}
+        self._pinned: dict[int, LoadedModel] = {}  # versions asked for by id (batch jobs), newest last
+        self._pinned_lock = threading.Lock()
 
     def get(self, purpose: str, status: str = ModelStatus.CHAMPION) -> LoadedModel | None:
         slot = self._slots.get((purpose, status))
@@ -61,6 +63,23 @@ class ModelCache:
 
     def reset(self) -> None:
         self._slots.clear()
+        self._pinned.clear()
+
+    def version(self, model_version_id: int) -> LoadedModel | None:
+        """A registered version by id, whatever its status now (a batch job keeps the version it began with)."""
+        for slot in list(self._slots.values()):
+            if slot.model is not None and slot.model.model_version_id == model_version_id:
+                return slot.model
+        with self._pinned_lock:
+            loaded = self._pinned.get(model_version_id)
+            if loaded is None:
+                loaded = self._load(model_version_id)
+                if loaded is None:
+                    return None
+                while len(self._pinned) >= 2:
+                    self._pinned.pop(next(iter(self._pinned)))
+                self._pinned[model_version_id] = loaded
+            return loaded
 
     def _refresh(self, slot: _Slot, purpose: str, status: str) -> LoadedModel | None:
         from scoring.models import ModelVersion
@@ -136,6 +155,14 @@ def require_model(purpose: str) -> LoadedModel:
     model = models.get(purpose)
     if model is None:
         raise ModelUnavailable(f"No usable {purpose} model is registered as champion.")
+    return model
+
+
+def require_model_version(model_version_id: int) -> LoadedModel:
+    """A registered version by id; raises ``ModelUnavailable`` when it is gone or its file fails its checks."""
+    model = models.version(model_version_id)
+    if model is None:
+        raise ModelUnavailable(f"Model version {model_version_id} cannot be loaded.")
     return model
 
 

@@ -1,6 +1,7 @@
 """Feature schemas: what a model takes, and the validation of a payload against it.
 
-Pure Python and NumPy (no Django): training, serving and the admin share it. A schema is
+Pure Python and NumPy (no Django): training, serving, batch jobs and the admin share it. A
+schema is
 the list of a model's input features *in the model's column order*; each feature says its
 type, its allowed range or categories and a readable label (used for reason codes).
 
@@ -12,6 +13,11 @@ A feature may also declare **aliases**: other names a caller may send it under (
 clients send ``montant_credit`` for the requested ``amount``). Validation accepts either
 name, refuses both at once, and always returns values under the feature's own (canonical)
 name, so stored snapshots, replays, drift reports and reasons see one vocabulary.
+
+``validate`` checks one JSON payload (``/score``); ``validate_columns`` applies the same
+rules, with the same messages, to whole text columns of a batch file at once. The only
+difference is the format's: JSON has types (``"35"`` is not a number), CSV cells are text
+(``35`` is read as the number it spells).
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ FEATURE_TYPES = (NUMERIC, INTEGER, CATEGORICAL)
 FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # always fullmatch: "$" would let "age\n" in
 MAX_CATEGORIES = 200
 MAX_CATEGORY_LENGTH = 100
+
+# The messages of a refused value, shared by ``validate`` (one payload) and ``validate_columns``.
+MSG_REQUIRED = "This field is required."
+MSG_UNKNOWN_FIELD = "Unknown field."
+MSG_NUMBER = "A valid number is required."
+MSG_FINITE = "A finite number is required."
+MSG_INTEGER = "A valid integer is required."
+MSG_STRING = "Not a valid string."
 
 
 class SchemaError(ValueError):
@@ -216,7 +230,7 @@ class FeatureSchema:
                 continue
             name = self._aliases.get(key, key)
             if name not in self._index:
-                errors[str(key)] = "Unknown field."
+                errors[str(key)] = MSG_UNKNOWN_FIELD
                 continue
             message = _check(self.features[self._index[name]], value)
             if message:
@@ -225,8 +239,57 @@ class FeatureSchema:
                 values[name] = value
         for feature in self.features:
             if feature.required and feature.name not in values and not _named(errors, feature):
-                errors[feature.name] = "This field is required."
+                errors[feature.name] = MSG_REQUIRED
         return values, errors
+
+    def validate_columns(self, columns: Mapping[str, Sequence[str]], rows: int) -> ColumnCheck:
+        """Check text columns (a batch file's cells) by the rules of ``validate``, vectorised.
+
+        Cells are stripped; an empty cell is a missing value. A number is any text that
+        parses as a finite number (``35``, ``35.0``, ``3.5e1``); a category must be one of
+        the feature's, exactly. A required feature whose column is absent is missing on
+        every row. Returns the float64 matrix (NaN where missing or refused) and, per
+        field, each row's message (``None`` where the value is fine).
+        """
+        matrix = np.full((rows, len(self.features)), np.nan)
+        errors: dict[str, np.ndarray] = {}
+        for sent, cells in columns.items():
+            name = self._aliases.get(sent, sent)  # a column may be named by an alias: checked as its feature
+            if name not in self._index:
+                errors[sent] = np.full(rows, MSG_UNKNOWN_FIELD, dtype=object)
+                continue
+            i = self._index[name]
+            feature = self.features[i]
+            joined = "\x00".join(cells)
+            # Stripping costs a call per cell: only when some cell has spaces or tabs.
+            text = [cell.strip() for cell in cells] if " " in joined or "\t" in joined else list(cells)
+            empty = np.array(text, dtype=object) == ""
+            problems = _Problems(rows)
+            refuse = problems.refuse
+            if feature.type == CATEGORICAL:
+                codes = {c: float(n) for n, c in enumerate(feature.categories)}
+                values = np.fromiter((codes.get(cell, np.nan) for cell in text), dtype=float, count=rows)
+                refuse(~empty & np.isnan(values), category_message(feature))
+            else:
+                values = parse_numbers(text, empty)
+                refuse(~empty & np.isnan(values), MSG_NUMBER)
+                refuse(np.isinf(values), MSG_FINITE)
+                with np.errstate(invalid="ignore"):
+                    if feature.type == INTEGER:
+                        refuse(np.isfinite(values) & (values != np.floor(values)), MSG_INTEGER)
+                    if feature.min is not None:
+                        refuse(values < feature.min, min_message(feature))
+                    if feature.max is not None:
+                        refuse(values > feature.max, max_message(feature))
+            if feature.required:
+                refuse(empty, MSG_REQUIRED)
+            matrix[:, i] = np.where(problems.refused, np.nan, values)
+            if problems.refused.any():
+                errors[sent] = problems.messages()  # named as the file names it
+        for feature in self.features:
+            if feature.required and feature.name not in columns and not any(a in columns for a in feature.aliases):
+                errors[feature.name] = np.full(rows, MSG_REQUIRED, dtype=object)
+        return ColumnCheck(matrix=matrix, errors=errors)
 
     def row(self, values: Mapping[str, Any]) -> np.ndarray:
         """One float64 row in model column order (NaN for missing values)."""
@@ -258,30 +321,110 @@ def _named(errors: Mapping[str, str], feature: Feature) -> bool:
     return feature.name in errors or any(alias in errors for alias in feature.aliases)
 
 
+@dataclass(frozen=True)
+class ColumnCheck:
+    """Text columns checked against a schema: the model matrix and the refused cells."""
+
+    matrix: np.ndarray  # rows x features, model column order; NaN where missing or refused
+    errors: dict[str, np.ndarray]  # field -> message per row (None where fine); fields with a refusal only
+
+    def refused_rows(self) -> np.ndarray:
+        """A boolean mask of the rows with at least one refused value."""
+        refused = np.zeros(len(self.matrix), dtype=bool)
+        for messages in self.errors.values():
+            refused |= messages != None  # noqa: E711
+        return refused
+
+    def row_errors(self, row: int) -> dict[str, str]:
+        """{field: message} for one row."""
+        return {name: str(messages[row]) for name, messages in self.errors.items() if messages[row] is not None}
+
+
+def parse_numbers(text: Sequence[str], empty: np.ndarray) -> np.ndarray:
+    """Stripped cells as float64: NaN where empty or not a number (``1_000``, ``1,5``, ``abc``).
+
+    Texts that spell NaN or infinity parse as such, so the caller tells them from empty cells.
+    """
+    cells = np.array(text, dtype=object)
+    cells[empty] = "nan"
+    try:
+        values = cells.astype(float)  # float() on each cell, in C: the common case, all numbers
+    except ValueError:
+        values = np.array([_number(cell) for cell in cells.tolist()], dtype=float)
+    values[empty] = np.nan
+    if "_" in "".join(text):  # float() takes "1_000"; a number in a file does not
+        values[np.fromiter(("_" in cell for cell in text), dtype=bool, count=len(text))] = np.nan
+    return values
+
+
+def _number(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return math.nan
+
+
+class _Problems:
+    """Each row's first problem in one column, as a small code (object arrays only at the end)."""
+
+    def __init__(self, rows: int) -> None:
+        self.codes = np.zeros(rows, dtype=np.uint8)
+        self.texts: list[str | None] = [None]
+
+    def refuse(self, mask: np.ndarray, message: str) -> None:
+        """Give ``message`` to the rows in ``mask`` that have no problem yet (the first is reported)."""
+        first = mask & (self.codes == 0)
+        if first.any():
+            self.texts.append(message)
+            self.codes[first] = len(self.texts) - 1
+
+    @property
+    def refused(self) -> np.ndarray:
+        return self.codes > 0
+
+    def messages(self) -> np.ndarray:
+        return np.array(self.texts, dtype=object)[self.codes]
+
+
+def category_message(feature: Feature, value: str | None = None) -> str:
+    """The refusal of a category; batch files leave the value out (rejects are stored)."""
+    shown = ", ".join(feature.categories[:20]) + (", ..." if len(feature.categories) > 20 else "")
+    if value is None:
+        return f"Not one of: {shown}."
+    return f"'{value[:50]}' is not one of: {shown}."
+
+
+def min_message(feature: Feature) -> str:
+    return f"Ensure this value is greater than or equal to {_fmt(feature.min)}."
+
+
+def max_message(feature: Feature) -> str:
+    return f"Ensure this value is less than or equal to {_fmt(feature.max)}."
+
+
 def _check(feature: Feature, value: Any) -> str | None:
     """The problem with one value, or None."""
     if value is None:
         return None
     if feature.type == CATEGORICAL:
         if not isinstance(value, str):
-            return "Not a valid string."
+            return MSG_STRING
         if value not in feature.categories:
-            shown = ", ".join(feature.categories[:20]) + (", ..." if len(feature.categories) > 20 else "")
-            return f"'{value[:50]}' is not one of: {shown}."
+            return category_message(feature, value)
         return None
     # bool is an int in Python; true/false for a number is a client bug.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "A valid number is required."
+        return MSG_NUMBER
     if isinstance(value, int) and abs(value) > 2**53:
         return "Ensure this value is a number of at most 16 digits."  # float(10**400) would overflow
     if not math.isfinite(value):
-        return "A finite number is required."
+        return MSG_FINITE
     if feature.type == INTEGER and not float(value).is_integer():
-        return "A valid integer is required."
+        return MSG_INTEGER
     if feature.min is not None and value < feature.min:
-        return f"Ensure this value is greater than or equal to {_fmt(feature.min)}."
+        return min_message(feature)
     if feature.max is not None and value > feature.max:
-        return f"Ensure this value is less than or equal to {_fmt(feature.max)}."
+        return max_message(feature)
     return None
 
 

@@ -44,6 +44,7 @@ class Row:
     expect: Mapping[str, int]
     body: Mapping[str, Any] | None = None
     form: bool = False  # admin POSTs are form-encoded, API bodies JSON
+    files: Mapping[str, tuple[str, bytes]] | None = None  # multipart uploads: field -> (file name, content)
     note: str = ""
     kind: str = field(default="api")
 
@@ -57,9 +58,16 @@ class Row:
         return f"{self.method} {self.path}"
 
 
-def api(method: str, path: str, body: Mapping[str, Any] | None = None, note: str = "", **expect: int) -> Row:
-    """An API row: every principal's status spelled out."""
-    return Row(method=method, path=path, expect=expect, body=body, note=note, kind="api")
+def api(
+    method: str,
+    path: str,
+    body: Mapping[str, Any] | None = None,
+    note: str = "",
+    files: Mapping[str, tuple[str, bytes]] | None = None,
+    **expect: int,
+) -> Row:
+    """An API row: every principal's status spelled out (``files``: a multipart upload)."""
+    return Row(method=method, path=path, expect=expect, body=body, note=note, kind="api", files=files)
 
 
 def page(
@@ -129,6 +137,11 @@ DECIDE_SCORE = dict(
     apikey_read=403,
 )
 SEED_SCORE = {"age": 35, "revenu": 50000, "historique_impaye": 1}
+SEED_FILE = {"file": ("seed.csv", b"age,revenu,historique_impaye\n35,50000,1\n")}
+SUBMIT_BATCH = {**DECIDE_SCORE, "admin": 202, "analyst": 202, "apikey_score": 202}
+LIST_BATCH = {**DECIDE_SCORE, "admin": 200, "analyst": 200, "apikey_score": 200}
+# The matrix analyst's own job: admins see every job; another caller (the score key) gets a 404.
+OWN_BATCH = {**LIST_BATCH, "apikey_score": 404}
 DECIDE_FRAUD = dict(
     admin=201,
     analyst=201,
@@ -211,6 +224,11 @@ MATRIX: list[Row] = [
     api("POST", "/api/v1/score", body=SEED_SCORE, **DECIDE_SCORE),
     api("POST", "/score", body=SEED_SCORE, **DECIDE_SCORE, note="root alias for seed clients"),
     api("POST", "/api/v1/score/batch", body={"items": [SEED_SCORE, SEED_SCORE]}, **DECIDE_SCORE),
+    api("POST", "/api/v1/score/batch-jobs", files=SEED_FILE, **SUBMIT_BATCH, note="multipart upload: 202"),
+    api("GET", "/api/v1/score/batch-jobs", **LIST_BATCH, note="each caller's own jobs; admins all"),
+    api("GET", "/api/v1/score/batch-jobs/{batch_job_id}", **OWN_BATCH),
+    api("GET", "/api/v1/score/batch-jobs/{batch_job_id}/result", **OWN_BATCH, note="CSV"),
+    api("GET", "/api/v1/score/batch-jobs/{batch_job_id}/rejects", **OWN_BATCH, note="CSV"),
     api("GET", "/api/v1/predictions/", **READ),
     api("GET", "/api/v1/predictions/{decision_id}/", **READ),
     api("GET", "/api/v1/models/", **READ),
@@ -248,6 +266,12 @@ MATRIX: list[Row] = [
     page("/admin/scoring/creditapplication/add/", view=DECIDERS),
     page("/admin/scoring/decision/", view=STAFF),
     page("/admin/scoring/decision/add/", view=(), note="evidence: nobody adds or edits decisions"),
+    page("/admin/scoring/batchjob/", view=DECIDERS, note="analysts see their own jobs, admins all"),
+    page("/admin/scoring/batchjob/add/", view=DECIDERS, note="upload a batch file"),
+    page("/admin/scoring/batchjob/{batch_job_id}/change/", view=DECIDERS, note="the analyst's job: progress"),
+    page("/admin/scoring/batchjob/{batch_job_id}/result/", view=DECIDERS, note="result file download"),
+    page("/admin/scoring/batchjob/{batch_job_id}/rejects/", view=DECIDERS, note="rejects file download"),
+    page("/admin/scoring/batchjob/{batch_job_id}/delete/", view=(), note="jobs are evidence: never deleted"),
     page("/admin/scoring/modelversion/", view=READERS),
     page("/admin/scoring/modelversion/add/", view=ADMIN, note="model registry: admin only"),
     page("/admin/fraud/transaction/", view=STAFF),
@@ -388,6 +412,13 @@ MATRIX: list[Row] = [
         view=ADMIN,
         form={"action": "revoke_keys", "_selected_action": ["{api_key_pk}"]},
         note="action: revoke API keys",
+    ),
+    not_offered(
+        "/admin/scoring/batchjob/",
+        form={"action": "retry_dead_letters", "_selected_action": ["{batch_job_id}"]},
+        allowed=ADMIN,
+        readers=("analyst",),
+        note="action: retry dead-lettered chunks",
     ),
     not_offered(
         "/admin/fraud/fraudrule/",

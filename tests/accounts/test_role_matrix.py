@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from monitoring.models import DriftReport, DriftReportHtml
+from scoring.batch.services import batch_job_submit
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
 from tests.factories import ClientFactory
 from tests.models import TrainedModel, register_trained
@@ -37,7 +39,11 @@ GDPR_PLACEHOLDERS = (
 
 @pytest.fixture
 def matrix_objects(
-    request: pytest.FixtureRequest, db: None, api_key_for: Callable[..., str], trained_credit: TrainedModel
+    request: pytest.FixtureRequest,
+    db: None,
+    api_key_for: Callable[..., str],
+    trained_credit: TrainedModel,
+    django_capture_on_commit_callbacks: Any,
 ) -> dict[str, Any]:
     """The rows' placeholders: objects each cell may point at."""
     from accounts.models import ApiKey
@@ -70,8 +76,16 @@ def matrix_objects(
     row = callspec.params.get("row") if callspec else None
     needs_gdpr = row is None or any(name in repr(row) for name in GDPR_PLACEHOLDERS)
     gdpr = _gdpr_objects(client) if needs_gdpr else {}
+    with django_capture_on_commit_callbacks(execute=True):  # the analyst's own job, scored in-process
+        job = batch_job_submit(
+            data=b"age,revenu,historique_impaye\n35,50000,1\n17,1,0\n",
+            filename="seed.csv",
+            caller=f"user:{analyst.pk}",
+            source="admin",
+        )
     return {
         **gdpr,
+        "batch_job_id": str(job.pk),
         "drift_report_pk": report.pk,
         "nightly_task_pk": PeriodicTask.objects.get(task="monitoring.tasks.drift_report_nightly").pk,
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,
@@ -155,7 +169,10 @@ def test_role_matrix_cell(
     path = fill(row.path, matrix_objects)
     body = fill(dict(row.body), matrix_objects) if row.body is not None else None
     send = getattr(api, row.method.lower())
-    if body is None:
+    if row.files:
+        uploads = {name: SimpleUploadedFile(filename, content) for name, (filename, content) in row.files.items()}
+        response = send(path, {**(body or {}), **uploads}, format="multipart")
+    elif body is None:
         response = send(path)
     elif row.form:
         response = send(path, body, format="multipart")  # a form, as a browser posts the admin

@@ -28,8 +28,15 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def celery_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``celery worker`` until the block ends; waits until it answers a ping."""
+def celery_worker(
+    concurrency: int = 1, extra_env: dict[str, str] | None = None, name: str = "test"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``celery worker`` until the block ends; waits until it answers a ping.
+
+    ``name`` makes the node name (``<name>-<pid>@<host>``): two workers at once need two names.
+    The process leads its own process group, so a test can kill the worker and its pool
+    children together (``os.killpg``).
+    """
     require_postgresql()
     broker = broker_url()
     env = {
@@ -42,7 +49,7 @@ def celery_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None)
     log = open(ROOT / "var" / "test-worker.log", "ab")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "creditplatform", "worker", "--loglevel", "INFO",
-         "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+         "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-n", f"{name}-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -52,7 +59,8 @@ def celery_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {proc.returncode}; see var/test-worker.log")
-            if app.control.ping(timeout=0.5):
+            node = f"{name}-{os.getpid()}@"
+            if any(next(iter(reply)).startswith(node) for reply in app.control.ping(timeout=0.5)):
                 break
         else:
             raise RuntimeError("worker did not answer a ping within 60 s")

@@ -1,0 +1,283 @@
+"""``/api/v1/score/batch-jobs``: submit a file of applicants, follow its job, download its files.
+
+The same roles and scope as ``/score`` (analyst, admin; API keys with ``score``). A caller
+sees its own jobs only (404 for another's); admins see every job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import CanScore
+from accounts.principals import caller_label, request_roles
+from accounts.roles import Role
+from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
+from scoring.batch.files import BatchFileError
+from scoring.batch.selectors import (
+    REJECT_COLUMNS,
+    RESULT_COLUMNS,
+    batch_job_dead_letters,
+    batch_job_list,
+    batch_job_reject_rows,
+    batch_job_result_rows,
+    csv_lines,
+)
+from scoring.batch.services import BatchFileTooLarge, batch_job_submit
+from scoring.choices import BatchSource
+from scoring.ml.predictor import ModelUnavailable
+from scoring.models import BatchJob
+
+# Multipart framing around the file: a request this much larger than the file cap is refused unread.
+MULTIPART_OVERHEAD = 64 * 1024
+
+METHOD = (
+    "Reasons are exact TreeSHAP contributions, the same as `/score` gives for the same applicant: each chunk's "
+    "rows are explained together, memoising each tree's contributions by the path a row takes through it "
+    "(see docs/batch.md). Every decision is stored like a `/score` decision and listed by `/api/v1/predictions/` "
+    "(filter `batch_job`)."
+)
+
+
+def visible_jobs(request: Request) -> QuerySet[BatchJob]:
+    """The caller's own jobs; every job for an admin."""
+    see_all = Role.ADMIN in request_roles(request.user)
+    return batch_job_list(caller=None if see_all else caller_label(request.user))
+
+
+class BatchJobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A batch job: what was sent, how far it is, where its files are."""
+
+    model_version = serializers.CharField(source="model_version.version")
+    progress = serializers.FloatField(help_text="Share of the chunks finished (done or dead-lettered), 0-1.")
+    url = serializers.SerializerMethodField()
+    result_url = serializers.SerializerMethodField()
+    rejects_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchJob
+        fields = [
+            "id",
+            "url",
+            "status",
+            "source",
+            "filename",
+            "file_format",
+            "file_size",
+            "model_version",
+            "total_rows",
+            "rows_scored",
+            "rows_rejected",
+            "progress",
+            "chunk_count",
+            "chunks_done",
+            "chunks_dead",
+            "chunk_retries",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "result_url",
+            "rejects_url",
+        ]
+        read_only_fields = fields
+
+    def _url(self, name: str, job: BatchJob) -> str:
+        path = reverse(name, args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_url(self, job: BatchJob) -> str:
+        return self._url("batch-job-detail", job)
+
+    def get_result_url(self, job: BatchJob) -> str:
+        return self._url("batch-job-result", job)
+
+    def get_rejects_url(self, job: BatchJob) -> str:
+        return self._url("batch-job-rejects", job)
+
+
+class DeadLetterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    chunk = serializers.IntegerField(source="number")
+    first_row = serializers.IntegerField()
+    last_row = serializers.IntegerField()
+    rows = serializers.IntegerField(source="row_count")
+    attempts = serializers.IntegerField()
+    error = serializers.CharField(source="last_error")
+    at = serializers.DateTimeField(source="finished_at")
+
+
+class BatchJobDetailSerializer(BatchJobSerializer):
+    dead_letters = serializers.SerializerMethodField(help_text="Chunks given up after the capped attempts.")
+
+    class Meta(BatchJobSerializer.Meta):
+        fields = [*BatchJobSerializer.Meta.fields, "dead_letters"]
+        read_only_fields = fields
+
+    @extend_schema_field(DeadLetterSerializer(many=True))
+    def get_dead_letters(self, job: BatchJob) -> list[dict[str, Any]]:
+        return DeadLetterSerializer(batch_job_dead_letters(job=job), many=True).data  # type: ignore[return-value]
+
+
+class BatchUploadSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    file = serializers.FileField(help_text="CSV (UTF-8; comma, semicolon or tab) or Parquet, with a header row.")
+
+
+class BatchJobListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """``GET`` your batch jobs (newest first); ``POST`` a file to start one."""
+
+    permission_classes = [CanScore]
+    throttle_scope = "score"
+    serializer_class = BatchJobSerializer
+    parser_classes = [MultiPartParser]
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
+    filterset_fields = ["status"]
+    search_fields: list[str] = []
+
+    def get_queryset(self) -> QuerySet[BatchJob]:
+        return visible_jobs(self.request)
+
+    @extend_schema(summary="Batch jobs you submitted (admins: every job)")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Score a file of applicants (a batch job)",
+        description=(
+            "Multipart upload, field `file`: a CSV (UTF-8, header row; comma, semicolon or tab separated) or a "
+            "Parquet file whose columns are the champion's features (seed 000's `age,revenu,historique_impaye` "
+            "are enough), plus optional `client_id` and `application_id`. Columns are checked at once, strictly "
+            "as `/score` checks fields: an unknown or duplicate column, a missing required one, a file that is "
+            "not CSV or Parquet, or one without rows is a 400 naming the problem; a file over "
+            "`BATCH_UPLOAD_MAX_BYTES` is a 413. Rows are checked one by one by the workers: a bad row is "
+            "rejected with its row number (a CSV file's line) and reason, the others are scored.\n\n"
+            "Answers 202 with the job (also at `Location`); follow `url` until `status` is `completed`, "
+            "`partial` or `failed`, then download `result_url` and `rejects_url` (CSV).\n\n" + METHOD
+        ),
+        request={"multipart/form-data": BatchUploadSerializer},
+        responses={
+            202: BatchJobDetailSerializer,
+            400: OpenApiResponse(description="The file cannot be scored (the message says why)."),
+            413: OpenApiResponse(description="The file is larger than BATCH_UPLOAD_MAX_BYTES."),
+            503: OpenApiResponse(description="No credit model can serve."),
+        },
+        examples=[OpenApiExample("A seed file", value={"file": "applicants.csv"}, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.BATCH_UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
+            raise PayloadTooLarge(f"Batch files are at most {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
+        payload = BatchUploadSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        upload = payload.validated_data["file"]
+        if upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
+            raise PayloadTooLarge(f"Batch files are at most {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
+        try:
+            job = batch_job_submit(
+                data=upload.read(),
+                filename=upload.name or "",
+                caller=caller_label(request.user),
+                source=BatchSource.API,
+            )
+        except BatchFileTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from exc
+        except BatchFileError as exc:
+            raise serializers.ValidationError({"file": [str(exc)]}) from exc
+        except ModelUnavailable as exc:
+            raise ServiceUnavailable(f"{exc} An admin activates one in the model registry.") from exc
+        body = BatchJobDetailSerializer(job, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class BatchJobDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
+    """``GET`` a batch job: its progress, its counts and its dead letters."""
+
+    permission_classes = [CanScore]
+    throttle_scope = "score"
+    serializer_class = BatchJobDetailSerializer
+
+    def get_queryset(self) -> QuerySet[BatchJob]:
+        return visible_jobs(self.request)
+
+    @extend_schema(summary="A batch job: progress, counts, dead letters")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class _BatchFileApi(APIView):
+    permission_classes = [CanScore]
+    throttle_scope = "score"
+    suffix = ""
+
+    def csv(self, job: BatchJob) -> StreamingHttpResponse:
+        raise NotImplementedError
+
+    def get(self, request: Request, pk: str) -> StreamingHttpResponse:
+        job = generics.get_object_or_404(visible_jobs(request), pk=pk)
+        if not job.is_finished:
+            raise Conflict(f"The job is {job.status} ({job.progress:.0%} of its chunks done); try again when it ends.")
+        response = self.csv(job)
+        response["Content-Disposition"] = f'attachment; filename="batch-{job.pk}-{self.suffix}.csv"'
+        return response
+
+
+class BatchJobResultApi(_BatchFileApi):
+    """``GET`` the result file of a finished job (CSV)."""
+
+    suffix = "result"
+
+    @extend_schema(
+        summary="Result file of a finished batch job (CSV)",
+        description=(
+            "One line per scored row, in file order: `row` (a CSV file's line number; a Parquet file's position), "
+            "the decision's `id`, `client_id`, `application_id`, `probability_default`, `decision`, `risk_level` "
+            "and `reasons` (`feature:+contribution; …`, largest first). 409 while the job runs.\n\n" + METHOD
+        ),
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            409: OpenApiResponse(description="The job has not finished."),
+        },
+    )
+    def get(self, request: Request, pk: str) -> StreamingHttpResponse:
+        return super().get(request, pk)
+
+    def csv(self, job: BatchJob) -> StreamingHttpResponse:
+        return StreamingHttpResponse(
+            csv_lines(RESULT_COLUMNS, batch_job_result_rows(job=job)), content_type="text/csv; charset=utf-8"
+        )
+
+
+class BatchJobRejectsApi(_BatchFileApi):
+    """``GET`` the rejects file of a finished job (CSV)."""
+
+    suffix = "rejects"
+
+    @extend_schema(
+        summary="Rejected rows of a finished batch job (CSV)",
+        description=(
+            "One line per refused value: `row` (a CSV file's line number, the header being line 1; a Parquet "
+            "file's position), `field` and `reason`. Values themselves are not repeated. 409 while the job runs."
+        ),
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            409: OpenApiResponse(description="The job has not finished."),
+        },
+    )
+    def get(self, request: Request, pk: str) -> StreamingHttpResponse:
+        return super().get(request, pk)
+
+    def csv(self, job: BatchJob) -> StreamingHttpResponse:
+        return StreamingHttpResponse(
+            csv_lines(REJECT_COLUMNS, batch_job_reject_rows(job=job)), content_type="text/csv; charset=utf-8"
+        )

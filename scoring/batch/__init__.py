@@ -1,0 +1,1 @@
+"""Batch scoring jobs: files, services, selectors (docs/batch.md)."""

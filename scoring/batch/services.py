@@ -1,0 +1,475 @@
+"""Writes of batch scoring jobs: create a job, score a chunk, reconcile, retry dead letters.
+
+How a chunk is done exactly once, whatever happens to the workers (docs/batch.md):
+
+1. **Claim**: one conditional ``UPDATE`` moves the chunk to ``running`` and counts the
+   attempt. A chunk already ``done`` or ``dead`` is left alone (a redelivered message, a
+   duplicate from the reconciler), so a message can arrive any number of times.
+2. **Cap**: the attempt count covers every way an attempt ends, errors and lost workers
+   alike (a worker killed mid-chunk never reports anything; its message is handed back by
+   the broker or found by the reconciler). Past ``BATCH_CHUNK_MAX_ATTEMPTS`` the chunk is
+   not run again: it becomes a dead letter, shown on its job.
+3. **Commit**: the decisions, the rejects, the chunk's ``done`` mark and the job's counters
+   are written in one transaction, which first re-checks that this attempt still owns the
+   chunk (``attempts`` unchanged). A newer attempt took over? This one rolls back.
+   The unique ``(batch_job, batch_row)`` constraint on decisions backs it all up.
+
+Tasks are enqueued only once the job's transaction has committed, and carry chunk ids only,
+never applicant data: the rows travel through the database, not the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, pack_all, read_chunk, split_upload
+from scoring.batch.rows import CheckedRows, check_rows, score_rows
+from scoring.batch.writer import ChunkContext, Links, write_decisions
+from scoring.choices import (
+    ApplicationStatus,
+    BatchChunkStatus,
+    BatchFileFormat,
+    BatchJobStatus,
+    ModelPurpose,
+    ModelStatus,
+)
+from scoring.ml.model import LoadedModel
+from scoring.ml.predictor import get_model, require_model, require_model_version
+from scoring.models import BatchChunk, BatchJob, BatchReject, Client, CreditApplication, Decision
+from scoring.signals import decisions_recorded
+
+logger = logging.getLogger(__name__)
+
+OPEN = (BatchJobStatus.QUEUED, BatchJobStatus.RUNNING)
+
+
+class BatchFileTooLarge(BatchFileError):
+    """More bytes than ``BATCH_UPLOAD_MAX_BYTES``."""
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file that passed the file-level checks, cut into chunks for the model that checked it."""
+
+    filename: str
+    model_version_id: int
+    chunk_rows: int
+    split: SplitFile
+
+
+def batch_file_check(*, data: bytes, filename: str, chunk_rows: int | None = None) -> CheckedFile:
+    """The file-level rules (size, format, header against the champion's schema, row count).
+
+    Raises ``BatchFileTooLarge`` or ``BatchFileError`` with the reason, and
+    ``ModelUnavailable`` when no credit champion can serve. Stores nothing.
+    """
+    if len(data) > settings.BATCH_UPLOAD_MAX_BYTES:
+        raise BatchFileTooLarge(f"The file is larger than {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
+    model = require_model(ModelPurpose.CREDIT)
+    rows_per_chunk = chunk_rows or settings.BATCH_CHUNK_ROWS
+    split = split_upload(
+        data, filename, schema=model.schema, chunk_rows=rows_per_chunk, max_rows=settings.BATCH_MAX_ROWS
+    )
+    return CheckedFile(_clean_filename(filename), model.model_version_id, rows_per_chunk, split)
+
+
+def batch_job_create(*, checked: CheckedFile, caller: str, source: str) -> BatchJob:
+    """Store a checked file as a job cut into chunks; the chunks are enqueued once it commits.
+
+    The job is scored entirely by the model that checked the file (the champion then).
+    """
+    split = checked.split
+    payloads = pack_all([piece.payload for piece in split.slices])
+    now = timezone.now()
+    with transaction.atomic():
+        job = BatchJob.objects.create(
+            source=source,
+            filename=checked.filename,
+            file_format=split.file_format,
+            file_size=split.size,
+            file_sha256=split.sha256,
+            columns=split.columns,
+            model_version_id=checked.model_version_id,
+            caller=caller[:100],
+            total_rows=split.total_rows,
+            chunk_rows=checked.chunk_rows,
+            chunk_count=len(split.slices),
+        )
+        BatchChunk.objects.bulk_create(
+            [
+                BatchChunk(
+                    job=job,
+                    number=number,
+                    first_row=piece.first_row,
+                    last_row=piece.last_row,
+                    row_count=piece.rows,
+                    payload=payload,
+                    enqueued_at=now,
+                )
+                for number, (piece, payload) in enumerate(zip(split.slices, payloads, strict=True))
+            ],
+            batch_size=50,
+        )
+        logger.info(
+            "batch job created",
+            extra={"job": str(job.pk), "rows": job.total_rows, "chunks": job.chunk_count, "source": source},
+        )
+        transaction.on_commit(partial(_enqueue_job, job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def batch_job_submit(
+    *, data: bytes, filename: str, caller: str, source: str, chunk_rows: int | None = None
+) -> BatchJob:
+    """Check a file and store it as a job (``batch_file_check`` then ``batch_job_create``)."""
+    checked = batch_file_check(data=data, filename=filename, chunk_rows=chunk_rows)
+    return batch_job_create(checked=checked, caller=caller, source=source)
+
+
+def _clean_filename(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in base if ch.isprintable())[:255] or "upload"
+
+
+# --- Enqueueing ----------------------------------------------------------------------------
+
+
+def _enqueue_job(job_id: Any) -> None:
+    ids = list(
+        BatchChunk.objects.filter(job_id=job_id, status=BatchChunkStatus.PENDING)
+        .order_by("number")
+        .values_list("id", flat=True)
+    )
+    _enqueue(ids)
+
+
+def _enqueue(chunk_ids: list[int], countdown: float | None = None) -> None:
+    """Send one task per chunk. If the broker refuses, the chunks are marked for the reconciler."""
+    from scoring.tasks import batch_chunk_score as batch_chunk_score_task
+
+    for position, chunk_id in enumerate(chunk_ids):
+        try:
+            batch_chunk_score_task.apply_async((chunk_id,), countdown=countdown)
+        except Exception as exc:  # the broker is down (or, in-process, a bug): the reconciler retries
+            logger.warning(
+                "batch chunks not enqueued; the reconciler will send them",
+                extra={"chunks": len(chunk_ids) - position, "error": type(exc).__name__},
+            )
+            BatchChunk.objects.filter(id__in=chunk_ids[position:], status=BatchChunkStatus.PENDING).update(
+                enqueued_at=None
+            )
+            return
+
+
+# --- Scoring a chunk -----------------------------------------------------------------------
+
+
+class _Superseded(Exception):
+    """Another attempt claimed the chunk meanwhile: this one must not write."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    status: str  # done, dead, failed (will be retried), skipped (nothing to do), superseded
+    scored: int = 0
+    rejected: int = 0
+
+
+def batch_chunk_score(*, chunk_id: int, worker: str = "") -> ChunkResult:
+    """Claim a chunk, score its rows and store the decisions, exactly once (module docstring)."""
+    claimed = _claim(chunk_id, worker or f"pid:{os.getpid()}")
+    if claimed is None:
+        return ChunkResult("skipped")
+    chunk, attempt = claimed
+    if attempt > settings.BATCH_CHUNK_MAX_ATTEMPTS:
+        _dead_letter(chunk, attempt, lost=True)
+        return ChunkResult("dead")
+    try:
+        result, outcomes = _run(chunk, attempt)
+    except _Superseded:
+        return ChunkResult("superseded")
+    except Exception as exc:
+        return _failed(chunk, attempt, exc)
+    decisions_recorded.send(sender=Decision, kind="credit", outcomes=outcomes)
+    _job_finish(chunk.job_id)
+    return result
+
+
+def _claim(chunk_id: int, worker: str) -> tuple[BatchChunk, int] | None:
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = BatchChunk.objects.filter(
+            pk=chunk_id, status__in=[BatchChunkStatus.PENDING, BatchChunkStatus.RUNNING]
+        ).update(status=BatchChunkStatus.RUNNING, attempts=F("attempts") + 1, claimed_at=now, claimed_by=worker[:200])
+        if not claimed:
+            return None
+        chunk = BatchChunk.objects.select_related("job").get(pk=chunk_id)
+        if 1 < chunk.attempts <= settings.BATCH_CHUNK_MAX_ATTEMPTS:  # an attempt past the cap does not run
+            BatchJob.objects.filter(pk=chunk.job_id).update(chunk_retries=F("chunk_retries") + 1)
+        BatchJob.objects.filter(pk=chunk.job_id, status=BatchJobStatus.QUEUED).update(
+            status=BatchJobStatus.RUNNING, started_at=now
+        )
+    return chunk, chunk.attempts
+
+
+def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
+    job = chunk.job
+    model = require_model_version(job.model_version_id)
+    rows = read_chunk(bytes(chunk.payload), chunk.first_row, by_position=job.file_format == BatchFileFormat.PARQUET)
+    checked = check_rows(model.schema, rows)
+    checked, client_pks, application_pks = _links(checked)
+    scored = score_rows(
+        model,
+        checked,
+        reason_count=settings.SCORE_REASON_COUNT,
+        medium_fraction=settings.SCORE_MEDIUM_RISK_FRACTION,
+        seed=chunk.pk,
+    )
+    shadow_id, shadow_p, shadow_y = _shadow(model, checked, rows)
+    now = timezone.now()
+    with transaction.atomic():
+        owned = BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunkStatus.RUNNING, attempts=attempt).update(
+            status=BatchChunkStatus.DONE,
+            finished_at=now,
+            rows_scored=len(scored.rows),
+            rows_rejected=len(checked.rejects),
+            payload=b"",  # the decisions hold the inputs now
+            last_error="",
+        )
+        if not owned:
+            raise _Superseded
+        write_decisions(
+            scored,
+            Links(client_pks, application_pks, shadow_p, shadow_y),
+            ChunkContext(
+                job_id=job.pk,
+                model_version_id=job.model_version_id,
+                threshold=model.threshold,
+                caller=job.caller,
+                created_at=now,
+                shadow_model_version_id=shadow_id,
+            ),
+        )
+        BatchReject.objects.bulk_create(
+            [BatchReject(job_id=job.pk, row=row, errors=errors) for row, errors in sorted(checked.rejects.items())],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        decided = {pk for pk in application_pks if pk is not None}
+        if decided:
+            CreditApplication.objects.filter(pk__in=decided).update(status=ApplicationStatus.DECIDED, updated_at=now)
+        BatchJob.objects.filter(pk=job.pk).update(
+            chunks_done=F("chunks_done") + 1,
+            rows_scored=F("rows_scored") + len(scored.rows),
+            rows_rejected=F("rows_rejected") + len(checked.rejects),
+        )
+    if scored.exact_fallback:
+        logger.warning("batch chunk explained row by row", extra={"job": str(job.pk), "chunk": chunk.number})
+    return ChunkResult("done", len(scored.rows), len(checked.rejects)), scored.outcomes
+
+
+def _links(checked: CheckedRows) -> tuple[CheckedRows, list[int | None], list[int | None]]:
+    """Clients and applications named by the rows, as ``/score`` links them.
+
+    An unknown client id creates the client (bare, as ``/score`` does); an unknown
+    application, or one of another client, rejects the row.
+    """
+    application_ids = {a for a in checked.application_ids.tolist() if a}
+    applications = {
+        a.application_id: (a.pk, a.client_id, a.client.client_id)
+        for a in CreditApplication.objects.select_related("client")
+        .only("pk", "application_id", "client_id", "client__client_id")
+        .filter(application_id__in=application_ids)
+    }
+    refused: dict[int, dict[str, str]] = {}
+    for row, application, client in zip(
+        checked.rows.tolist(), checked.application_ids.tolist(), checked.client_ids.tolist(), strict=True
+    ):
+        if not application:
+            continue
+        found = applications.get(application)
+        if found is None:
+            refused[row] = {"application_id": "Unknown application."}
+        elif client and found[2] != client:
+            refused[row] = {"application_id": "This application belongs to another client."}
+    checked = checked.drop(refused)
+
+    wanted = sorted({c for c in checked.client_ids.tolist() if c})
+    clients: dict[str, int] = {}
+    for start in range(0, len(wanted), 5000):
+        part = wanted[start : start + 5000]
+        found_clients = dict(Client.objects.filter(client_id__in=part).values_list("client_id", "pk"))
+        missing = [c for c in part if c not in found_clients]
+        if missing:  # sorted: concurrent chunks take the same locks in the same order
+            Client.objects.bulk_create([Client(client_id=c) for c in missing], ignore_conflicts=True)
+            found_clients.update(Client.objects.filter(client_id__in=missing).values_list("client_id", "pk"))
+        clients.update(found_clients)
+    client_pks: list[int | None] = []
+    application_pks: list[int | None] = []
+    for application, client in zip(checked.application_ids.tolist(), checked.client_ids.tolist(), strict=True):
+        found = applications.get(application) if application else None
+        application_pks.append(found[0] if found else None)
+        client_pks.append(found[1] if found else (clients.get(client) if client else None))
+    return checked, client_pks, application_pks
+
+
+def _shadow(
+    model: LoadedModel, checked: CheckedRows, chunk: ChunkRows
+) -> tuple[int | None, np.ndarray | None, np.ndarray | None]:
+    """The challenger's verdicts on the scored rows (stored, never returned), as ``/score`` does."""
+    challenger = get_model(ModelPurpose.CREDIT, ModelStatus.CHALLENGER)
+    if challenger is None or challenger.model_version_id == model.model_version_id or not len(checked.rows):
+        return None, None, None
+    # The challenger sees the columns it knows, from the scored rows' own cells.
+    positions = np.searchsorted(chunk.rows, checked.rows).tolist()
+    known = {name: [cells[i] for i in positions] for name, cells in chunk.columns.items() if name in challenger.schema}
+    seen = challenger.schema.validate_columns(known, len(positions))
+    usable = ~seen.refused_rows()
+    probabilities = np.full(len(positions), np.nan)
+    predictions = np.full(len(positions), -1, dtype=np.int64)
+    if usable.any():
+        p = np.clip(challenger.probabilities(seen.matrix[usable]), 0.0, 1.0)
+        probabilities[usable] = p
+        predictions[usable] = (p >= challenger.threshold).astype(np.int64)
+    return challenger.model_version_id, probabilities, predictions
+
+
+def _failed(chunk: BatchChunk, attempt: int, exc: Exception) -> ChunkResult:
+    """Record why the attempt failed; retry later (backoff) or, at the cap, dead-letter it."""
+    # The message is stored on the chunk (staff see it on the job), the log has the type only:
+    # applicant data must not reach the logs.
+    error = f"{type(exc).__name__}: {str(exc)[:500]}"
+    logger.warning(
+        "batch chunk attempt failed",
+        extra={"job": str(chunk.job_id), "chunk": chunk.number, "attempt": attempt, "error": type(exc).__name__},
+    )
+    if attempt >= settings.BATCH_CHUNK_MAX_ATTEMPTS:
+        _dead_letter(chunk, attempt, error=error)
+        return ChunkResult("dead")
+    with transaction.atomic():
+        BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunkStatus.RUNNING, attempts=attempt).update(
+            status=BatchChunkStatus.PENDING, last_error=error, enqueued_at=timezone.now()
+        )
+        delay = settings.BATCH_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)
+        transaction.on_commit(partial(_enqueue, [chunk.pk], countdown=delay or None))
+    return ChunkResult("failed")
+
+
+def _dead_letter(chunk: BatchChunk, attempt: int, *, error: str = "", lost: bool = False) -> None:
+    if lost:
+        error = (
+            f"Stopped after {settings.BATCH_CHUNK_MAX_ATTEMPTS} attempts: the worker was lost each time "
+            "(killed, out of memory, or past the time limit)."
+            + (f" Last error: {chunk.last_error}" if chunk.last_error else "")
+        )
+    with transaction.atomic():
+        marked = BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunkStatus.RUNNING, attempts=attempt).update(
+            status=BatchChunkStatus.DEAD, last_error=error[:2000], finished_at=timezone.now()
+        )
+        if marked:
+            BatchJob.objects.filter(pk=chunk.job_id).update(chunks_dead=F("chunks_dead") + 1)
+    if marked:
+        logger.error(
+            "batch chunk dead-lettered",
+            extra={
+                "job": str(chunk.job_id),
+                "chunk": chunk.number,
+                "attempts": min(attempt, settings.BATCH_CHUNK_MAX_ATTEMPTS),
+            },
+        )
+        _job_finish(chunk.job_id)
+
+
+def _job_finish(job_id: Any) -> None:
+    """Close the job once every chunk is done or dead (one conditional UPDATE decides)."""
+    now = timezone.now()
+    finished = BatchJob.objects.filter(pk=job_id, status__in=OPEN, chunks_done=F("chunk_count") - F("chunks_dead"))
+    closed = (
+        finished.filter(chunks_dead=0).update(status=BatchJobStatus.COMPLETED, finished_at=now)
+        or finished.filter(chunks_dead__gt=0, chunks_done__gt=0).update(status=BatchJobStatus.PARTIAL, finished_at=now)
+        or finished.filter(chunks_dead__gt=0, chunks_done=0).update(status=BatchJobStatus.FAILED, finished_at=now)
+    )
+    if closed:
+        job = BatchJob.objects.only("status", "rows_scored", "rows_rejected", "chunks_dead").get(pk=job_id)
+        logger.info(
+            "batch job finished",
+            extra={
+                "job": str(job_id),
+                "status": job.status,
+                "scored": job.rows_scored,
+                "rejected": job.rows_rejected,
+                "dead_chunks": job.chunks_dead,
+            },
+        )
+
+
+# --- Reconciling and retrying -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    requeued: int
+    finished: int
+
+
+def batch_jobs_reconcile(*, now: datetime | None = None, limit: int = 1000) -> ReconcileResult:
+    """Re-enqueue chunks nobody is running: never sent, lost by the broker, or whose worker vanished.
+
+    Run every minute by beat. A duplicate message is harmless (the claim skips finished
+    chunks); a chunk whose workers keep vanishing reaches the attempt cap and is dead-lettered.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.BATCH_CHUNK_STALE_SECONDS)
+    lost = now - timedelta(seconds=settings.BATCH_REQUEUE_AFTER_SECONDS)
+    waiting = Q(status=BatchChunkStatus.PENDING) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost))
+    abandoned = Q(status=BatchChunkStatus.RUNNING, claimed_at__lt=stale)
+    with transaction.atomic():
+        ids = list(
+            BatchChunk.objects.filter(waiting | abandoned)
+            .order_by("job_id", "number")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            # Stamped as sent now, so that the next sweeps wait a full period again before
+            # sending another copy (each copy that finds the chunk running takes it over).
+            BatchChunk.objects.filter(id__in=ids, status=BatchChunkStatus.PENDING).update(enqueued_at=now)
+            BatchChunk.objects.filter(id__in=ids, status=BatchChunkStatus.RUNNING).update(claimed_at=now)
+            transaction.on_commit(partial(_enqueue, ids))
+    finished = 0
+    for job_id in BatchJob.objects.filter(status__in=OPEN, chunks_done=F("chunk_count") - F("chunks_dead")).values_list(
+        "pk", flat=True
+    ):
+        _job_finish(job_id)
+        finished += 1
+    if ids:
+        logger.warning("batch chunks re-enqueued by the reconciler", extra={"chunks": len(ids)})
+    return ReconcileResult(requeued=len(ids), finished=finished)
+
+
+def batch_job_retry_dead_letters(*, job: BatchJob) -> int:
+    """Give a job's dead-lettered chunks a fresh set of attempts (once their cause is fixed)."""
+    with transaction.atomic():
+        locked = BatchJob.objects.select_for_update().get(pk=job.pk)
+        ids = list(locked.chunks.filter(status=BatchChunkStatus.DEAD).values_list("id", flat=True))
+        if not ids:
+            return 0
+        BatchChunk.objects.filter(id__in=ids).update(
+            status=BatchChunkStatus.PENDING, attempts=0, last_error="", finished_at=None, enqueued_at=timezone.now()
+        )
+        BatchJob.objects.filter(pk=job.pk).update(
+            chunks_dead=F("chunks_dead") - len(ids), status=BatchJobStatus.RUNNING, finished_at=None
+        )
+        transaction.on_commit(partial(_enqueue, ids))
+    return len(ids)

@@ -1,0 +1,120 @@
+"""Batch jobs on real Celery workers, over Redis, against PostgreSQL: the production path.
+
+What a bank needs from a batch job whatever happens to the workers: every row is decided
+exactly once (none lost, none twice), a chunk that cannot be scored stops and is recorded,
+and a job spreads over every worker sharing the broker and the database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from scoring.batch.files import pack
+from scoring.batch.services import batch_job_submit, batch_jobs_reconcile
+from scoring.choices import BatchChunkStatus, BatchJobStatus
+from scoring.models import BatchChunk, BatchJob, Decision, ModelVersion
+from tests.integration.worker import celery_worker
+from tests.scoring.batchfiles import applicants_csv, wait_until_finished
+from tests.services import broker_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _empty_queue() -> None:
+    """No message left by an earlier test (chunk ids restart with each test database)."""
+    from creditplatform.celery import app
+
+    broker_url()
+    app.control.purge()
+
+
+def _submit(text: str, chunk_rows: int) -> BatchJob:
+    return batch_job_submit(
+        data=text.encode(), filename="portfolio.csv", caller="user:1", source="api", chunk_rows=chunk_rows
+    )
+
+
+def _assert_each_row_once(job: BatchJob, expected_rows: set[int]) -> None:
+    decisions = Decision.objects.filter(batch_job=job)
+    assert decisions.count() == len(expected_rows)
+    assert not decisions.values("batch_row").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert set(decisions.values_list("batch_row", flat=True)) == expected_rows
+
+
+def test_a_ten_thousand_row_job_ends_with_exactly_ten_thousand_decisions(credit_model: ModelVersion) -> None:
+    with celery_worker(concurrency=2):
+        job = wait_until_finished(_submit(applicants_csv(10_000, seed=1), chunk_rows=1000))
+    assert job.status == BatchJobStatus.COMPLETED
+    assert (job.rows_scored, job.rows_rejected, job.chunks_done) == (10_000, 0, 10)
+    _assert_each_row_once(job, set(range(2, 10_002)))  # CSV lines: the header is line 1
+    assert not BatchChunk.objects.filter(job=job).exclude(payload=b"").exists()  # inputs live in the decisions now
+
+
+def test_a_worker_killed_mid_job_and_restarted_loses_no_row_and_stores_none_twice(credit_model: ModelVersion) -> None:
+    with celery_worker(concurrency=2) as worker:
+        # Submitted once the worker is up; chunks of 1,000 rows last long enough to be caught
+        # in the middle (two pool processes are rarely both between chunks).
+        job = _submit(applicants_csv(10_000, seed=2), chunk_rows=1000)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            statuses = list(BatchChunk.objects.filter(job=job).values_list("status", flat=True))
+            if BatchChunkStatus.RUNNING in statuses and statuses.count(BatchChunkStatus.DONE) >= 2:
+                break
+            time.sleep(0.002)
+        os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool children, mid-chunk
+        worker.wait()
+    interrupted = set(BatchChunk.objects.filter(job=job, status=BatchChunkStatus.RUNNING).values_list("id", flat=True))
+    job.refresh_from_db()
+    assert interrupted, f"the kill should land while a chunk is being scored ({job.chunks_done} done)"
+    assert job.chunks_done < job.chunk_count
+
+    with celery_worker(concurrency=2):
+        # Beat's reconciler, a while later: the killed worker's chunks are stale by then.
+        later = timezone.now() + timedelta(
+            seconds=max(settings.BATCH_CHUNK_STALE_SECONDS, settings.BATCH_REQUEUE_AFTER_SECONDS) + 1
+        )
+        assert batch_jobs_reconcile(now=later).requeued >= len(interrupted)
+        job = wait_until_finished(job)
+
+    assert job.status == BatchJobStatus.COMPLETED
+    assert (job.rows_scored, job.chunks_done) == (10_000, 10)
+    _assert_each_row_once(job, set(range(2, 10_002)))
+    redone = BatchChunk.objects.filter(id__in=interrupted)
+    assert all(chunk.attempts >= 2 and chunk.status == BatchChunkStatus.DONE for chunk in redone)
+    assert job.chunk_retries >= len(interrupted)
+
+
+def test_a_poison_chunk_stops_after_the_capped_attempts_and_is_recorded(credit_model: ModelVersion) -> None:
+    with celery_worker(concurrency=2, extra_env={"BATCH_RETRY_BACKOFF_SECONDS": "0.2"}):
+        with transaction.atomic():  # the tasks leave when this commits: the poison is in place by then
+            job = _submit(applicants_csv(2_000, seed=3), chunk_rows=500)
+            poisoned = BatchChunk.objects.get(job=job, number=1)
+            BatchChunk.objects.filter(pk=poisoned.pk).update(payload=pack(b"\xff\xfe not a chunk"))  # not UTF-8
+        job = wait_until_finished(job)
+
+    poisoned.refresh_from_db()
+    assert job.status == BatchJobStatus.PARTIAL
+    assert poisoned.status == BatchChunkStatus.DEAD
+    assert poisoned.attempts == settings.BATCH_CHUNK_MAX_ATTEMPTS
+    assert "UnicodeDecodeError" in poisoned.last_error
+    assert (job.chunks_done, job.chunks_dead, job.rows_scored) == (3, 1, 1_500)
+    assert job.chunk_retries == settings.BATCH_CHUNK_MAX_ATTEMPTS - 1
+    _assert_each_row_once(job, set(range(2, 502)) | set(range(1002, 2002)))
+
+
+def test_a_job_spreads_over_every_worker_sharing_the_broker_and_the_database(credit_model: ModelVersion) -> None:
+    with celery_worker(name="host-a"), celery_worker(name="host-b"):
+        job = wait_until_finished(_submit(applicants_csv(6_000, seed=4), chunk_rows=250))
+    nodes = {claim.split("@")[0].rsplit("-", 1)[0] for claim in job.chunks.values_list("claimed_by", flat=True)}
+    assert job.status == BatchJobStatus.COMPLETED
+    assert nodes == {"host-a", "host-b"}

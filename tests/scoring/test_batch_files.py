@@ -1,0 +1,178 @@
+"""Batch files: what is refused whole, how a file is cut into chunks, and how a chunk is read back."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.batch.files import BatchFileError, SplitFile, pack, read_chunk, split_upload
+from scoring.ml.schema import FeatureSchema
+from tests.models import TrainedModel
+
+
+@pytest.fixture(scope="module")
+def schema(trained_credit: TrainedModel) -> FeatureSchema:
+    return trained_credit.data.schema
+
+
+def split(data: bytes, schema: FeatureSchema, chunk_rows: int = 1000, name: str = "applicants.csv") -> SplitFile:
+    return split_upload(data, name, schema=schema, chunk_rows=chunk_rows, max_rows=10_000)
+
+
+def rows_of(data: bytes, schema: FeatureSchema, chunk_rows: int = 2) -> list[tuple[int, dict[str, str]]]:
+    """Every row the workers would read, with its number, across all chunks."""
+    out = []
+    parts = split(data, schema, chunk_rows)
+    for piece in parts.slices:
+        chunk = read_chunk(pack(piece.payload), piece.first_row, by_position=parts.file_format == "parquet")
+        for i, row in enumerate(chunk.rows.tolist()):
+            out.append((row, {name: cells[i] for name, cells in chunk.columns.items()}))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "The file is empty."),
+        (b"PK\x03\x04\x14\x00", "ZIP archive (an Excel workbook?)"),
+        (b"\x1f\x8b\x08\x00", "compressed (gzip)"),
+        (b"age,rev\x00enu\n", "binary data"),
+        (b"age,revenu,historique_impaye\n", "a header but no applicant rows"),
+        (b"age,revenu,historique_impaye\n\n\n", "a header but no applicant rows"),
+        (
+            b"age,revenue,historique_impaye,nom\n35,1,0,x\n",
+            "Unknown columns: revenue, nom. The champion model takes: age",
+        ),
+        (b"age,revenu\n35,1\n", "Missing required columns: historique_impaye."),
+        (b"age,age,revenu,historique_impaye\n1,1,1,1\n", "Duplicate columns: age."),
+        (b"age,,revenu,historique_impaye\n1,1,1,1\n", "Column 2 of the header has no name."),
+        (b"age;revenu,historique_impaye\n1;1,1\n", "mixes separators"),
+        (b"age,revenu,historique_impaye\n35,1,0\n\xe9t\xe9,1,0\n", "not UTF-8 text (line 3)"),
+    ],
+)
+def test_a_file_that_cannot_be_scored_at_all_is_refused_whole_with_the_reason(
+    data: bytes, message: str, schema: FeatureSchema
+) -> None:
+    with pytest.raises(BatchFileError) as refused:
+        split(data, schema)
+    assert message in str(refused.value)
+
+
+def test_a_file_named_parquet_that_is_not_parquet_is_refused(schema: FeatureSchema) -> None:
+    with pytest.raises(BatchFileError, match="not a Parquet file"):
+        split(b"age,revenu,historique_impaye\n35,1,0\n", schema, name="portfolio.parquet")
+
+
+def test_more_rows_than_the_limit_are_refused(schema: FeatureSchema) -> None:
+    data = b"age,revenu,historique_impaye\n" + b"35,1,0\n" * 11
+    with pytest.raises(BatchFileError, match="11 rows; at most 10 are taken"):
+        split_upload(data, "a.csv", schema=schema, chunk_rows=5, max_rows=10)
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_comma_semicolon_and_tab_separated_files_with_a_bom_are_read_alike(
+    separator: str, schema: FeatureSchema
+) -> None:
+    text = "\n".join(separator.join(cells) for cells in [["age", "revenu", "historique_impaye"], ["35", "50000", "1"]])
+    assert rows_of(b"\xef\xbb\xbf" + text.encode(), schema) == [
+        (2, {"age": "35", "revenu": "50000", "historique_impaye": "1"})
+    ]
+
+
+def test_rows_are_numbered_by_their_line_in_the_file_blank_lines_and_crlf_included(schema: FeatureSchema) -> None:
+    data = b"age,revenu,historique_impaye\r\n35,1,0\r\n\r\n36,2,1\n\n\n37,3,0\n38,4,1"
+    assert [row for row, _ in rows_of(data, schema)] == [2, 4, 7, 8]
+    parts = split(data, schema, chunk_rows=2)
+    assert [(s.first_row, s.last_row, s.rows) for s in parts.slices] == [(2, 4, 2), (7, 8, 2)]
+
+
+def test_a_quoted_value_may_span_lines_and_the_rows_after_it_keep_their_line_numbers(schema: FeatureSchema) -> None:
+    data = b'age,revenu,historique_impaye,home\n35,1,0,"rent"\n36,2,1,"ow\nner"\n37,3,0,rent\n38,"4",1,priv\n'
+    rows = rows_of(data, schema, chunk_rows=1)
+    assert [row for row, _ in rows] == [2, 3, 5, 6]
+    assert rows[1][1]["home"] == "ow\nner"
+    assert rows[3][1]["revenu"] == "4"
+
+
+def test_a_row_with_too_many_or_too_few_values_is_malformed_and_its_neighbours_are_read(
+    schema: FeatureSchema,
+) -> None:
+    data = b"age,revenu,historique_impaye\n35,1,0\n36,2\n37,3,0,9\n38,4,1\n"
+    parts = split(data, schema, chunk_rows=10)
+    piece = parts.slices[0]
+    chunk = read_chunk(pack(piece.payload), piece.first_row, by_position=False)
+    assert chunk.rows.tolist() == [2, 5]
+    assert chunk.malformed == {3: "Expected 3 values, found 2.", 4: "Expected 3 values, found 4."}
+
+
+def test_the_fast_reading_of_regular_chunks_reads_exactly_what_the_csv_module_reads(schema: FeatureSchema) -> None:
+    rng = random.Random(5)
+    lines = ["age,revenu,historique_impaye,home"]
+    for i in range(400):
+        cells = [str(rng.randint(15, 90)), str(rng.randint(0, 900)), str(rng.randint(0, 3)), rng.choice(["rent", ""])]
+        if i % 97 == 0:
+            cells = cells[:2]  # irregular lines send chunks down the careful path
+        lines.append(",".join(cells) + ("\r" if i % 3 == 0 else ""))
+        if i % 131 == 0:
+            lines.append("")
+    text = "\n".join(lines) + "\n"
+    fast = rows_of(text.encode(), schema, chunk_rows=50)
+    import csv
+
+    expected = []
+    for number, record in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+        if number > 1 and len(record) == 4:
+            expected.append((number, dict(zip(lines[0].split(","), record, strict=True))))
+    assert fast == expected
+
+
+def test_a_parquet_file_is_numbered_by_position_and_its_missing_numbers_are_missing(
+    schema: FeatureSchema, tmp_path: object
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "age": pd.array([35, 40, None], dtype="Int64"),
+            "revenu": [1.5, np.nan, 3.0],
+            "historique_impaye": [0, 1, 2],
+            "home": pd.Categorical(["rent", None, "owner"]),
+            "client_id": [1001, 1002, 1003],
+        }
+    )
+    out = io.BytesIO()
+    frame.to_parquet(out)
+    rows = rows_of(out.getvalue(), schema, chunk_rows=2)
+    assert rows == [
+        (1, {"age": "35", "revenu": "1.5", "historique_impaye": "0", "home": "rent", "client_id": "1001"}),
+        (2, {"age": "40", "revenu": "", "historique_impaye": "1", "home": "", "client_id": "1002"}),
+        (3, {"age": "", "revenu": "3", "historique_impaye": "2", "home": "owner", "client_id": "1003"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("historique_impaye", [True, False], "Column historique_impaye is of type bool; it should hold numbers."),
+        ("home", [1, 2], "Column home is of type int64; it should hold text (a category)."),
+    ],
+)
+def test_a_parquet_column_of_the_wrong_type_is_refused_naming_it(
+    column: str, values: list[object], message: str, schema: FeatureSchema
+) -> None:
+    frame = pd.DataFrame({"age": [35, 36], "revenu": [1.0, 2.0], "historique_impaye": [0, 1]})
+    frame[column] = values
+    out = io.BytesIO()
+    frame.to_parquet(out)
+    with pytest.raises(BatchFileError) as refused:
+        split(out.getvalue(), schema)
+    assert str(refused.value) == message
+
+
+def test_a_truncated_parquet_file_is_refused(schema: FeatureSchema) -> None:
+    out = io.BytesIO()
+    pd.DataFrame({"age": [35], "revenu": [1.0], "historique_impaye": [0]}).to_parquet(out)
+    with pytest.raises(BatchFileError, match="not a readable Parquet file"):
+        split(out.getvalue()[:40], schema)

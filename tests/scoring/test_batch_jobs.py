@@ -1,0 +1,430 @@
+"""Batch jobs through the services and the API: stored decisions, rejects, ownership, reliability.
+
+Tasks run in-process here (the embedded default); ``tests/integration/test_batch_worker.py``
+runs the same jobs on real workers, killed and poisoned.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from scoring.batch.files import pack
+from scoring.batch.services import (
+    batch_chunk_score,
+    batch_job_retry_dead_letters,
+    batch_job_submit,
+    batch_jobs_reconcile,
+)
+from scoring.choices import ApplicationStatus, BatchChunkStatus, BatchJobStatus
+from scoring.models import BatchChunk, BatchJob, Client, Decision, ModelVersion
+from scoring.services import model_version_activate
+from tests.factories import ClientFactory, CreditApplicationFactory
+from tests.models import TrainedModel, register_trained
+from tests.scoring.batchfiles import applicants_csv, replace_lines
+
+pytestmark = pytest.mark.django_db
+
+SEED_FILE = "age,revenu,historique_impaye\n35,50000,1\n52,180,0\n"
+
+
+def submit(text: str, caller: str = "user:1", chunk_rows: int | None = None) -> BatchJob:
+    job = batch_job_submit(
+        data=text.encode(), filename="portfolio.csv", caller=caller, source="api", chunk_rows=chunk_rows
+    )
+    job.refresh_from_db()
+    return job
+
+
+def scored(text: str, capture: Any, **kwargs: Any) -> BatchJob:
+    """A job whose tasks ran: in a test's transaction they wait for the commit, so run them here."""
+    with capture(execute=True):
+        job = batch_job_submit(data=text.encode(), filename="portfolio.csv", caller="user:1", source="api", **kwargs)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture
+def scorer(key_client: Callable[..., APIClient], credit_model: ModelVersion) -> APIClient:
+    return key_client("analyst", ["score", "read"])
+
+
+def upload(api: APIClient, text: str | bytes, name: str = "applicants.csv") -> Any:
+    content = text.encode() if isinstance(text, str) else text
+    return api.post("/api/v1/score/batch-jobs", {"file": SimpleUploadedFile(name, content)}, format="multipart")
+
+
+def read_csv(response: Any) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+# --- Services --------------------------------------------------------------------------------
+
+
+def test_every_valid_row_becomes_a_stored_decision_and_every_bad_row_a_reject_with_its_line(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    text = replace_lines(applicants_csv(120, seed=5), {5: "16,100,0", 9: "30,abc,0", 12: "30,100"})
+    job = scored(text, django_capture_on_commit_callbacks, chunk_rows=50)
+    assert (job.status, job.total_rows, job.chunk_count) == (BatchJobStatus.COMPLETED, 120, 3)
+    assert (job.rows_scored, job.rows_rejected) == (117, 3)
+    decisions = Decision.objects.filter(batch_job=job)
+    assert decisions.count() == 117
+    assert set(decisions.values_list("batch_row", flat=True)) == set(range(2, 122)) - {5, 9, 12}
+    assert set(decisions.values_list("model_version", flat=True)) == {credit_model.pk}
+    assert set(decisions.values_list("caller", flat=True)) == {"user:1"}
+    assert dict(job.rejects.values_list("row", "errors")) == {
+        5: {"age": "Ensure this value is greater than or equal to 17."},
+        9: {"revenu": "A valid number is required."},
+        12: {"row": "Expected 3 values, found 2."},
+    }
+
+
+def test_a_batch_decision_is_the_decision_score_gives_the_same_applicant(
+    scorer: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    applicant = {"age": 23, "revenu": 60, "historique_impaye": 2, "job": "partime", "seniority_years": 0}
+    job = scored(
+        "age,revenu,historique_impaye,job,seniority_years\n23,60,2,partime,0\n", django_capture_on_commit_callbacks
+    )
+    live = scorer.post("/score", applicant, format="json").json()
+    listed = scorer.get(f"/api/v1/predictions/?batch_job={job.pk}").json()
+    assert listed["count"] == 1
+    batch = scorer.get(f"/api/v1/predictions/{listed['results'][0]['id']}/").json()
+    assert batch["probability_default"] == pytest.approx(live["probability_default"], abs=1e-12)
+    assert (batch["decision"], batch["risk_level"]) == (live["decision"], live["risk_level"])
+    assert batch["reasons"] == live["reasons"]
+    assert batch["features"] == applicant
+    assert (batch["batch_job"], batch["batch_row"]) == (str(job.pk), 2)
+
+
+def test_client_and_application_ids_link_decisions_as_score_links_them(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    known = ClientFactory(client_id="C1001")
+    application = CreditApplicationFactory(client=known, application_id="APP-1")
+    other = CreditApplicationFactory(client=ClientFactory(client_id="C2002"), application_id="APP-2")
+    text = (
+        "age,revenu,historique_impaye,client_id,application_id\n"
+        "35,100,0,C1001,APP-1\n"  # known client and its application: decided
+        "36,100,0,C9999,\n"  # unknown client: created
+        "37,100,0,C1001,APP-2\n"  # another client's application: rejected
+        "38,100,0,,APP-404\n"  # unknown application: rejected
+        "39,100,0,,\n"
+    )
+    job = scored(text, django_capture_on_commit_callbacks)
+    rows = {d.batch_row: d for d in Decision.objects.filter(batch_job=job).select_related("client", "application")}
+    assert sorted(rows) == [2, 3, 6]
+    assert (rows[2].client, rows[2].application) == (known, application)
+    assert rows[3].client == Client.objects.get(client_id="C9999")
+    assert rows[6].client is None
+    assert dict(job.rejects.values_list("row", "errors")) == {
+        4: {"application_id": "This application belongs to another client."},
+        5: {"application_id": "Unknown application."},
+    }
+    application.refresh_from_db()
+    other.refresh_from_db()
+    assert (application.status, other.status) == (ApplicationStatus.DECIDED, ApplicationStatus.RECEIVED)
+
+
+def test_the_chunk_tasks_leave_only_once_the_job_is_committed(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = batch_job_submit(data=SEED_FILE.encode(), filename="f.csv", caller="user:1", source="api")
+        assert BatchChunk.objects.get(job=job).status == BatchChunkStatus.PENDING
+    assert len(callbacks) == 1 and not Decision.objects.filter(batch_job=job).exists()
+    callbacks[0]()
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.COMPLETED and job.rows_scored == 2
+
+
+def test_a_chunk_delivered_twice_is_scored_once(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = scored(SEED_FILE, django_capture_on_commit_callbacks)
+    chunk = BatchChunk.objects.get(job=job)
+    assert batch_chunk_score(chunk_id=chunk.pk).status == "skipped"  # e.g. redelivered after a lost ack
+    job.refresh_from_db()
+    assert (job.rows_scored, Decision.objects.filter(batch_job=job).count(), job.chunks_done) == (2, 2, 1)
+
+
+def test_a_chunk_left_running_by_a_lost_worker_is_taken_over_and_counted_as_a_retry(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        job = submit(SEED_FILE)
+    chunk = BatchChunk.objects.get(job=job)
+    BatchChunk.objects.filter(pk=chunk.pk).update(status=BatchChunkStatus.RUNNING, attempts=1)  # its worker died
+    assert batch_chunk_score(chunk_id=chunk.pk).status == "done"
+    job.refresh_from_db()
+    chunk.refresh_from_db()
+    assert (chunk.attempts, job.chunk_retries, job.rows_scored, job.status) == (2, 1, 2, BatchJobStatus.COMPLETED)
+
+
+def test_a_chunk_whose_workers_kept_dying_is_dead_lettered_without_running_again(
+    credit_model: ModelVersion, settings: Any, django_capture_on_commit_callbacks: Any, scorer: APIClient
+) -> None:
+    settings.BATCH_CHUNK_MAX_ATTEMPTS = 3
+    with django_capture_on_commit_callbacks(execute=False):
+        job = batch_job_submit(data=SEED_FILE.encode(), filename="f.csv", caller="apikey:x", source="api")
+    chunk = BatchChunk.objects.get(job=job)
+    BatchChunk.objects.filter(pk=chunk.pk).update(status=BatchChunkStatus.RUNNING, attempts=3)  # killed 3 times
+    assert batch_chunk_score(chunk_id=chunk.pk).status == "dead"
+    job.refresh_from_db()
+    chunk.refresh_from_db()
+    assert (job.status, job.chunks_dead, job.rows_scored) == (BatchJobStatus.FAILED, 1, 0)
+    assert chunk.status == BatchChunkStatus.DEAD and "the worker was lost each time" in chunk.last_error
+    assert not Decision.objects.filter(batch_job=job).exists()
+
+
+def test_a_chunk_that_keeps_failing_is_retried_then_dead_lettered_and_shown_on_its_job(
+    credit_model: ModelVersion, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.BATCH_CHUNK_MAX_ATTEMPTS = 3
+    settings.BATCH_RETRY_BACKOFF_SECONDS = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        job = submit(applicants_csv(30, seed=6), chunk_rows=10)
+        BatchChunk.objects.filter(job=job, number=1).update(payload=pack(b"\xff\xfe"))  # not UTF-8
+    job.refresh_from_db()
+    dead = BatchChunk.objects.get(job=job, number=1)
+    assert (job.status, job.chunks_done, job.chunks_dead, job.rows_scored) == (BatchJobStatus.PARTIAL, 2, 1, 20)
+    assert (dead.status, dead.attempts) == (BatchChunkStatus.DEAD, 3)
+    assert dead.last_error.startswith("UnicodeDecodeError")
+    assert job.chunk_retries == 2
+
+    # Once the cause is fixed, an admin gives it a fresh set of attempts.
+    BatchChunk.objects.filter(pk=dead.pk).update(payload=pack(applicants_csv(10, seed=7).encode()))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batch_job_retry_dead_letters(job=job) == 1
+    job.refresh_from_db()
+    assert (job.status, job.chunks_dead, job.rows_scored) == (BatchJobStatus.COMPLETED, 0, 30)
+
+
+def test_the_reconciler_sends_chunks_never_sent_or_abandoned_and_leaves_live_ones(
+    credit_model: ModelVersion, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        job = submit(applicants_csv(30, seed=8), chunk_rows=10)
+    first, second, third = BatchChunk.objects.filter(job=job).order_by("number")
+    now = timezone.now()
+    BatchChunk.objects.filter(pk=first.pk).update(enqueued_at=None)  # the broker was down at commit
+    BatchChunk.objects.filter(pk=second.pk).update(  # its worker vanished long ago
+        status=BatchChunkStatus.RUNNING,
+        attempts=1,
+        claimed_at=now - timedelta(seconds=settings.BATCH_CHUNK_STALE_SECONDS + 5),
+    )
+    BatchChunk.objects.filter(pk=third.pk).update(status=BatchChunkStatus.RUNNING, attempts=1, claimed_at=now)  # live
+    with django_capture_on_commit_callbacks(execute=True):
+        result = batch_jobs_reconcile(now=now)
+    assert result.requeued == 2
+    statuses = dict(BatchChunk.objects.filter(job=job).values_list("number", "status"))
+    assert statuses == {0: BatchChunkStatus.DONE, 1: BatchChunkStatus.DONE, 2: BatchChunkStatus.RUNNING}
+
+
+def test_chunks_the_broker_refused_are_left_for_the_reconciler(
+    credit_model: ModelVersion, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from scoring import tasks
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.batch_chunk_score, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = submit(SEED_FILE)  # the job is stored: the upload is not lost
+    chunk = BatchChunk.objects.get(job=job)
+    assert (chunk.status, chunk.enqueued_at) == (BatchChunkStatus.PENDING, None)
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batch_jobs_reconcile().requeued == 1
+    job.refresh_from_db()
+    assert job.status == BatchJobStatus.COMPLETED
+
+
+def test_a_job_is_scored_to_the_end_by_the_model_it_started_with(
+    credit_model: ModelVersion, trained_credit: TrainedModel, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = submit(applicants_csv(20, seed=9), chunk_rows=10)
+    newer = register_trained(trained_credit, version="credit-newer", threshold=0.5)
+    model_version_activate(model_version=newer, status="champion")
+    for callback in callbacks:
+        callback()
+    assert set(Decision.objects.filter(batch_job=job).values_list("model_version", flat=True)) == {credit_model.pk}
+    assert set(Decision.objects.filter(batch_job=job).values_list("threshold_used", flat=True)) == {
+        credit_model.threshold
+    }
+
+
+def test_a_challenger_scores_batch_rows_in_shadow_as_it_scores_score_requests(
+    credit_model: ModelVersion, trained_credit: TrainedModel, django_capture_on_commit_callbacks: Any
+) -> None:
+    challenger = register_trained(trained_credit, version="credit-challenger", status="challenger", threshold=0.5)
+    job = scored(SEED_FILE, django_capture_on_commit_callbacks)
+    decisions = list(Decision.objects.filter(batch_job=job).order_by("batch_row"))
+    assert {d.shadow_model_version_id for d in decisions} == {challenger.pk}
+    for decision in decisions:  # the same model file: the same probability, its own threshold
+        assert decision.shadow_probability == pytest.approx(decision.probability_default, abs=1e-12)
+        assert decision.shadow_prediction == int(decision.shadow_probability >= 0.5)
+
+
+def test_rows_already_stored_are_skipped_and_never_stored_twice(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tests.services import require_postgresql
+
+    require_postgresql()  # the COPY path and its ON CONFLICT fallback
+    with django_capture_on_commit_callbacks(execute=False):
+        job = submit(SEED_FILE)
+    Decision.objects.create(  # as if a bug had stored row 3 already
+        model_version=credit_model,
+        features={"age": 52},
+        probability_default=0.1,
+        prediction=0,
+        decision="approve",
+        risk_level="LOW",
+        threshold_used=credit_model.threshold,
+        caller="user:1",
+        batch_job=job,
+        batch_row=3,
+    )
+    chunk = BatchChunk.objects.get(job=job)
+    assert batch_chunk_score(chunk_id=chunk.pk).status == "done", BatchChunk.objects.get(pk=chunk.pk).last_error
+    rows = list(Decision.objects.filter(batch_job=job).order_by("batch_row").values_list("batch_row", flat=True))
+    assert rows == [2, 3]
+
+
+def test_batch_figures_are_on_the_metrics_endpoint(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    scored(replace_lines(SEED_FILE, {3: "16,1,0"}), django_capture_on_commit_callbacks)
+    body = APIClient().get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    values = dict(line.rsplit(" ", 1) for line in body.splitlines() if line.startswith("batch_"))
+    assert float(values["batch_rows_scored_total"]) >= 1
+    assert float(values["batch_rows_rejected_total"]) >= 1
+    assert "batch_chunk_retries_total" in values and "batch_chunks_dead_lettered_total" in values
+
+
+# --- API -------------------------------------------------------------------------------------
+
+
+def test_a_file_posted_to_the_api_answers_202_with_the_job_and_its_url(scorer: APIClient) -> None:
+    response = upload(scorer, SEED_FILE)
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert response["Location"] == body["url"] and body["url"].endswith(f"/api/v1/score/batch-jobs/{body['id']}")
+    assert (body["filename"], body["file_format"], body["total_rows"], body["source"]) == (
+        "applicants.csv",
+        "csv",
+        2,
+        "api",
+    )
+    assert body["dead_letters"] == []
+
+
+def test_the_job_shows_its_progress_then_its_result_and_rejects_files(
+    scorer: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = upload(scorer, replace_lines(SEED_FILE, {3: "52,180,x"})).json()
+    running = scorer.get(job["url"])
+    assert running.json()["status"] == "queued" and running.json()["progress"] == 0
+    assert scorer.get(job["result_url"]).status_code == 409
+    callbacks[0]()
+    done = scorer.get(job["url"]).json()
+    assert (done["status"], done["progress"], done["rows_scored"], done["rows_rejected"]) == ("completed", 1.0, 1, 1)
+    result = scorer.get(job["result_url"])
+    assert result["Content-Type"].startswith("text/csv")
+    [line] = read_csv(result)
+    assert set(line) == {
+        "row",
+        "id",
+        "client_id",
+        "application_id",
+        "probability_default",
+        "decision",
+        "risk_level",
+        "reasons",
+    }
+    assert line["row"] == "2" and line["decision"] in {"approve", "refuse"}
+    assert line["reasons"].split("; ")[0].split(":")[0] in {"historique_impaye", "age", "revenu", "seniority_years"}
+    rejects = read_csv(scorer.get(job["rejects_url"]))
+    assert rejects == [{"row": "3", "field": "historique_impaye", "reason": "A valid number is required."}]
+
+
+def test_a_caller_sees_its_own_jobs_and_an_admin_sees_every_job(
+    key_client: Callable[..., APIClient],
+    client_as: Callable[[str | None], APIClient],
+    credit_model: ModelVersion,
+) -> None:
+    first, second = key_client("analyst", ["score"]), key_client("analyst", ["score"])
+    mine = upload(first, SEED_FILE).json()
+    assert upload(second, SEED_FILE).status_code == 202
+    assert [j["id"] for j in first.get("/api/v1/score/batch-jobs").json()["results"]] == [mine["id"]]
+    for path in ("", "/result", "/rejects"):
+        assert second.get(f"/api/v1/score/batch-jobs/{mine['id']}{path}").status_code == 404
+    assert client_as("admin").get("/api/v1/score/batch-jobs").json()["count"] == 2
+    assert client_as("admin").get(f"/api/v1/score/batch-jobs/{mine['id']}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "The submitted file is empty."),
+        (b"PK\x03\x04rest", "ZIP archive"),
+        (b"age,salaire,historique_impaye\n35,1,0\n", "Unknown columns: salaire."),
+        (b"age,revenu\n35,1\n", "Missing required columns: historique_impaye."),
+        (b"age,revenu,historique_impaye\n", "no applicant rows"),
+    ],
+)
+def test_a_file_that_cannot_be_scored_is_a_400_naming_the_problem(
+    scorer: APIClient, content: bytes, message: str
+) -> None:
+    response = upload(scorer, content)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "validation_error" and message in body["fields"]["file"][0]
+    assert not BatchJob.objects.exists()
+
+
+def test_a_request_without_a_file_or_with_json_is_refused(scorer: APIClient) -> None:
+    assert scorer.post("/api/v1/score/batch-jobs", {}, format="multipart").json()["fields"] == {
+        "file": ["No file was submitted."]
+    }
+    response = scorer.post("/api/v1/score/batch-jobs", {"file": "age,revenu"}, format="json")
+    assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
+
+
+def test_a_file_over_the_size_limit_is_a_413(scorer: APIClient, settings: Any) -> None:
+    settings.BATCH_UPLOAD_MAX_BYTES = 100
+    response = upload(scorer, SEED_FILE * 3)
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+    big = SEED_FILE + "35,1,0\n" * 20_000
+    assert upload(scorer, big).status_code == 413  # refused on its Content-Length, unread
+
+
+def test_without_a_champion_a_file_is_a_503(key_client: Callable[..., APIClient], db: None) -> None:
+    response = upload(key_client("analyst", ["score"]), SEED_FILE)
+    assert response.status_code == 503 and response.json()["error"] == "service_unavailable"
+
+
+def test_the_api_documentation_describes_batch_jobs_and_how_their_reasons_are_computed(api_client: APIClient) -> None:
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    assert {"/api/v1/score/batch-jobs", "/api/v1/score/batch-jobs/{id}", "/api/v1/score/batch-jobs/{id}/result"} <= set(
+        paths
+    )
+    post = paths["/api/v1/score/batch-jobs"]["post"]
+    assert "multipart/form-data" in post["requestBody"]["content"]
+    assert "exact TreeSHAP" in post["description"] and "202" in post["responses"]
