@@ -112,10 +112,19 @@ function layered(generated, request, folder) {
     http.header = http.header.filter((header) => header.key.toLowerCase() !== key.toLowerCase());
     http.header.push({ key, value });
   }
-  if (request.body !== undefined) {
+  if (request.formdata !== undefined) {
+    // A multipart upload: each part is {key, type: 'file', src} (a path from the repository's
+    // root, where make postman and the tests run newman) or {key, type: 'text', value}.
+    if (http.body?.mode !== 'formdata') throw new Error(`${operationKey(generated)}: the API takes no multipart body`);
+    const known = new Set((http.body.formdata ?? []).map((part) => part.key));
+    for (const part of request.formdata) {
+      if (!known.has(part.key)) throw new Error(`${operationKey(generated)}: the API has no form field ${part.key}`);
+    }
+    http.body.formdata = request.formdata.map((part) => ({ ...part }));
+  } else if (request.body !== undefined) {
     if (http.body?.mode !== 'raw') throw new Error(`${operationKey(generated)}: the API takes no JSON body`);
     http.body.raw = JSON.stringify(request.body, null, 2);
-  } else if (http.body?.mode === 'raw') {
+  } else if (http.body?.mode === 'raw' || http.body?.mode === 'formdata') {
     throw new Error(`${operationKey(generated)}: layer.mjs gives no body for "${request.name}"`);
   }
   item.event = [{ listen: 'test', script: script(testScript(request)) }];

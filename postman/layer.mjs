@@ -7,6 +7,8 @@
 // operation (usually one; a few operations also get seed-payload variants). A request says:
 //   name      the request's name in the collection
 //   body      the JSON body sent (seed payloads where the seed had one)
+//   formdata  the parts of a multipart body instead: {key, type: "file", src} (a path from the
+//             repository root, where newman runs) or {key, type: "text", value}
 //   headers   extra headers, e.g. Idempotency-Key
 //   path      values of the path variables
 //   query     query parameters sent
@@ -80,6 +82,30 @@ export const FOLDERS = [
         { name: 'Score two applicants at once', body: { items: [SEED_SCORE, SEED_PROFILE_SCORE] }, status: 201,
           fields: ['count', 'results'],
           tests: ["pm.test('both are decided', () => pm.expect(pm.response.json().count).to.eql(2));"] },
+      ],
+      'POST /api/v1/score/batch-jobs': [
+        { name: 'Submit a batch file (seed columns, one bad row)',
+          formdata: [{ key: 'file', type: 'file', src: 'postman/data/seed-applicants.csv' }], status: 202,
+          fields: ['id', 'status', 'url', 'result_url', 'rejects_url', 'total_rows'],
+          tests: [
+            "pm.test('the job counts every row of the file', () => pm.expect(pm.response.json().total_rows).to.eql(4));",
+            "pm.test('Location names the job', () => pm.expect(pm.response.headers.get('Location')).to.eql(pm.response.json().url));",
+            "pm.collectionVariables.set('batchJobId', pm.response.json().id);",
+          ] },
+      ],
+      'GET /api/v1/score/batch-jobs': [
+        { name: 'My batch jobs', status: 200, fields: PAGE },
+      ],
+      'GET /api/v1/score/batch-jobs/{id}': [
+        { name: 'A batch job and its progress', path: { id: '{{batchJobId}}' }, status: 200,
+          fields: ['id', 'status', 'total_rows', 'rows_scored', 'rows_rejected'] },
+      ],
+      'GET /api/v1/score/batch-jobs/{id}/result': [
+        // 200 with the CSV once the workers finished it, 409 while they are at it.
+        { name: 'Its result file (CSV)', path: { id: '{{batchJobId}}' }, status: [200, 409] },
+      ],
+      'GET /api/v1/score/batch-jobs/{id}/rejects': [
+        { name: 'Its rejected rows (CSV)', path: { id: '{{batchJobId}}' }, status: [200, 409] },
       ],
     },
   },

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from django import forms
-from django.conf import settings
 
 from creditplatform.admin_mixins import ThemedFormMixin
 from scoring.choices import ModelPurpose
@@ -83,7 +82,7 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-ar
         return data
 
 
-class BatchUploadForm(forms.ModelForm):  # type: ignore[type-arg]
+class BatchUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     """A file of applicants to score, checked by the batch service before a job is stored."""
 
     file = forms.FileField(
@@ -97,13 +96,12 @@ class BatchUploadForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_file(self) -> Any:
         from scoring.batch.files import BatchFileError
-        from scoring.batch.services import batch_file_check
+        from scoring.batch.services import BatchFileTooLarge, batch_file_check, batch_upload_size_check
         from scoring.ml.predictor import ModelUnavailable
 
         upload = self.cleaned_data["file"]
-        if upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
-            raise forms.ValidationError(f"Batch files are at most {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
         try:
+            batch_upload_size_check(size=upload.size)
             return batch_file_check(data=upload.read(), filename=upload.name or "")
-        except (BatchFileError, ModelUnavailable) as exc:
+        except (BatchFileError, BatchFileTooLarge, ModelUnavailable) as exc:
             raise forms.ValidationError(str(exc)) from exc

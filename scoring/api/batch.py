@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -34,7 +33,7 @@ from scoring.batch.selectors import (
     batch_job_result_rows,
     csv_lines,
 )
-from scoring.batch.services import BatchFileTooLarge, batch_job_submit
+from scoring.batch.services import BatchFileTooLarge, batch_job_submit, batch_upload_size_check
 from scoring.choices import BatchSource
 from scoring.ml.predictor import ModelUnavailable
 from scoring.models import BatchJob
@@ -175,14 +174,15 @@ class BatchJobListApi(generics.ListAPIView):  # type: ignore[type-arg]
         examples=[OpenApiExample("A seed file", value={"file": "applicants.csv"}, request_only=True)],
     )
     def post(self, request: Request) -> Response:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.BATCH_UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
-            raise PayloadTooLarge(f"Batch files are at most {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
-        payload = BatchUploadSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        upload = payload.validated_data["file"]
-        if upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
-            raise PayloadTooLarge(f"Batch files are at most {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
+        try:
+            # The multipart body is refused before it is parsed when it cannot hold an allowed file.
+            batch_upload_size_check(size=max(int(request.META.get("CONTENT_LENGTH") or 0) - MULTIPART_OVERHEAD, 0))
+            payload = BatchUploadSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            upload = payload.validated_data["file"]
+            batch_upload_size_check(size=upload.size)
+        except BatchFileTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from exc
         try:
             job = batch_job_submit(
                 data=upload.read(),
@@ -222,6 +222,11 @@ class _BatchFileApi(APIView):
 
     def csv(self, job: BatchJob) -> StreamingHttpResponse:
         raise NotImplementedError
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The file is CSV, streamed as is (never rendered): "Accept: text/csv" must not be a
+        # 406. Errors (404, 409) are JSON, whatever the Accept header asked for.
+        return super().perform_content_negotiation(request, force=True)
 
     def get(self, request: Request, pk: str) -> StreamingHttpResponse:
         job = generics.get_object_or_404(visible_jobs(request), pk=pk)

@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.principals import caller_label
 from accounts.roles import Role, user_roles
+from creditplatform.admin_mixins import PlatformModelAdmin
 from scoring.admin_forms import BatchUploadForm
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
@@ -35,7 +36,7 @@ from scoring.models import BatchJob
 
 
 @admin.register(BatchJob)
-class BatchJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BatchJobAdmin(PlatformModelAdmin):
     change_form_template = "admin/scoring/batchjob/change_form.html"
     list_display = [
         "short_id",

@@ -68,14 +68,19 @@ class CheckedFile:
     split: SplitFile
 
 
+def batch_upload_size_check(*, size: int) -> None:
+    """The size rule of a batch file, checked before anything reads it (admin form, API) and again on its bytes."""
+    if size > settings.BATCH_UPLOAD_MAX_BYTES:
+        raise BatchFileTooLarge(f"Batch files are at most {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
+
+
 def batch_file_check(*, data: bytes, filename: str, chunk_rows: int | None = None) -> CheckedFile:
     """The file-level rules (size, format, header against the champion's schema, row count).
 
     Raises ``BatchFileTooLarge`` or ``BatchFileError`` with the reason, and
     ``ModelUnavailable`` when no credit champion can serve. Stores nothing.
     """
-    if len(data) > settings.BATCH_UPLOAD_MAX_BYTES:
-        raise BatchFileTooLarge(f"The file is larger than {settings.BATCH_UPLOAD_MAX_BYTES:,} bytes.")
+    batch_upload_size_check(size=len(data))
     model = require_model(ModelPurpose.CREDIT)
     rows_per_chunk = chunk_rows or settings.BATCH_CHUNK_ROWS
     split = split_upload(
