@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from creditplatform.api.exceptions import error_body
+from creditplatform.api.exceptions import dependency_unavailable, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ class JsonErrorsMiddleware:
     """Answer API paths in JSON even when the error happens outside a DRF view.
 
     Covers oversized bodies read by Django itself (413 instead of a plain-text 400) and,
-    as a last resort, unexpected exceptions: a 500 JSON body without a stack trace.
+    outages of the database, Redis or the broker (a JSON 503 with ``Retry-After``) and, as a
+    last resort, unexpected exceptions: a 500 JSON body without a stack trace.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -37,6 +38,10 @@ class JsonErrorsMiddleware:
             return None
         if isinstance(exception, RequestDataTooBig):
             return JsonResponse(error_body("payload_too_large", "Request body is too large."), status=413)
+        if (unavailable := dependency_unavailable(exception)) is not None:
+            response = JsonResponse(error_body("service_unavailable", str(unavailable.detail)), status=503)
+            response["Retry-After"] = str(unavailable.wait)
+            return response
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
 

@@ -169,6 +169,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
 # connection the database dropped fails one request and is then replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Seconds to wait for a new PostgreSQL connection: a database host that does not answer
+# (rather than refusing) would otherwise hold a request for the kernel's TCP timeout,
+# minutes. A connect_timeout in DATABASE_URL's query string wins.
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3, minimum=2)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout waits for locks
     # instead of failing with "database is locked".
