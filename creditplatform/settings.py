@@ -551,10 +551,16 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    # Every record leaves through the redacting stdout handler, and only through it: Django's
+    # own defaults add a plain-text console handler (with DEBUG on) and runserver's, which
+    # would print paths and tracebacks unredacted; they are replaced here.
     "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Django logs every 4xx with the request line; our own handler logs what matters.
         "django.request": {"level": "ERROR"},
-        "django.server": {"level": "WARNING"},
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+        # SQL with its parameters (personal data) is logged at DEBUG: never, whatever LOG_LEVEL.
+        "django.db.backends": {"level": "INFO"},
     },
 }
 

@@ -239,13 +239,17 @@ class Server:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log: Path, workers: int = 2) -> Iterator[Server]:
-    """``gunicorn creditplatform.wsgi`` on a free port until the block ends; waits for /api/v1/health."""
+def gunicorn(env: dict[str, str], log: Path, workers: int = 2, extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """``gunicorn creditplatform.wsgi`` on a free port until the block ends; waits for /api/v1/health.
+
+    Run from the checkout, like ``bin/run``: ``gunicorn.conf.py`` applies. stdout and stderr
+    (the JSON logs, gunicorn's own lines) go to ``log``.
+    """
     port = free_port()
     out = log.open("wb")
     process = subprocess.Popen(
         [GUNICORN, "creditplatform.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--graceful-timeout", "5"],
+         "--graceful-timeout", "5", *extra_args],
         cwd=ROOT,
         env=env,
         stdout=out,
@@ -383,13 +387,13 @@ def fault_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     from tests.test_configuration import clean_environment
 
     (tmp_path / "empty.env").write_text("")
-    return clean_environment(
-        VAR_DIR=str(tmp_path / "var"),
-        ENV_FILE=str(tmp_path / "empty.env"),
-        OMP_NUM_THREADS="1",
-        LOG_LEVEL="WARNING",
-        **extra,
-    )
+    defaults = {
+        "VAR_DIR": str(tmp_path / "var"),
+        "ENV_FILE": str(tmp_path / "empty.env"),
+        "OMP_NUM_THREADS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    return clean_environment(**{**defaults, **extra})
 
 
 _INTERNALS = ("Traceback", 'File "', "psycopg", "OperationalError", "InterfaceError", "redis.", "ConnectionError")
