@@ -80,23 +80,28 @@ PSEUDONYMISED_KEYS = frozenset({"client_id", "external_id"})
 
 _QUERY_VALUE = re.compile(r"([?&][^=&\s?#'\"<>]+)=([^&\s#'\"<>]*)")
 _API_ID = re.compile(r"(/(?:clients|transactions)/)([^/?#\s'\"<>]+)")
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED]"),
-    (re.compile(r"\bcpk_[A-Za-z0-9]+_[A-Za-z0-9_-]+"), "cpk_[REDACTED]"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[JWT REDACTED]"),
-    (re.compile(r"(://[^:/@\s]+:)[^@\s/]+@"), r"\1[REDACTED]@"),  # scheme://user:password@host
-    (re.compile(r"(?i)\b(sessionid|csrftoken|messages)=[^;\s,'\"]+"), r"\1=[REDACTED]"),
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[EMAIL REDACTED]"),
+_PHONE_LIKE = re.compile(r"\d(?:[ .-]?\d){7}")  # eight digits, maybe spaced: a phone number may follow
+# (needle, pattern, replacement): a pattern runs only on text whose lower-cased form holds its
+# needle (or, for a compiled needle, where it matches), so an ordinary message costs a few
+# substring tests instead of a dozen regular-expression scans.
+_PATTERNS: list[tuple[str | re.Pattern[str], re.Pattern[str], str]] = [
+    ("bearer", re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED]"),
+    ("cpk_", re.compile(r"\bcpk_[A-Za-z0-9]+_[A-Za-z0-9_-]+"), "cpk_[REDACTED]"),
+    ("eyj", re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[JWT REDACTED]"),
+    ("://", re.compile(r"(://[^:/@\s]+:)[^@\s/]+@"), r"\1[REDACTED]@"),  # scheme://user:password@host
+    ("=", re.compile(r"(?i)\b(sessionid|csrftoken|messages)=[^;\s,'\"]+"), r"\1=[REDACTED]"),
+    ("@", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[EMAIL REDACTED]"),
     # PostgreSQL quotes row values in its errors (unique keys, foreign keys, checks, casts).
-    (re.compile(r"DETAIL:[^\n]*"), "DETAIL: [REDACTED]"),
-    (re.compile(r"(Key \([^)]*\)=\().*?(\) (?:already exists|is not present|is still referenced))"), r"\1…\2"),
-    (re.compile(r"(Failing row contains \().*\)"), r"\1…)"),
-    (re.compile(r"(?i)(invalid input (?:syntax|value)[^:\n]*:\s*)\"[^\"\n]*\""), r'\1"[REDACTED]"'),
-    (re.compile(r"(?<![\w.:/+-])(?:\+|00)\d{1,3}(?:[ .-]?\d){7,12}(?![\w:-])"), "[PHONE REDACTED]"),
-    (re.compile(r"(?<![\w.:/+-])0\d(?:[ .-]?\d\d){4}(?![\w:-])"), "[PHONE REDACTED]"),
+    ("detail:", re.compile(r"DETAIL:[^\n]*"), "DETAIL: [REDACTED]"),
+    ("key (", re.compile(r"(Key \([^)]*\)=\().*?(\) (?:already exists|is not present|is still referenced))"), r"\1…\2"),
+    ("failing row", re.compile(r"(Failing row contains \().*\)"), r"\1…)"),
+    ("invalid input", re.compile(r"(?i)(invalid input (?:syntax|value)[^:\n]*:\s*)\"[^\"\n]*\""), r'\1"[REDACTED]"'),
+    (_PHONE_LIKE, re.compile(r"(?<![\w.:/+-])(?:\+|00)\d{1,3}(?:[ .-]?\d){7,12}(?![\w:-])"), "[PHONE REDACTED]"),
+    (_PHONE_LIKE, re.compile(r"(?<![\w.:/+-])0\d(?:[ .-]?\d\d){4}(?![\w:-])"), "[PHONE REDACTED]"),
 ]
 
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_IBAN_LIKE = re.compile(r"[A-Z]{2}\d\d")
 
 _process_key = secrets.token_bytes(32)
 
@@ -132,11 +137,15 @@ def pseudonym(value: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    text = _QUERY_VALUE.sub(lambda m: f"{m.group(1)}=[REDACTED]" if m.group(2) else m.group(0), text)
-    text = _API_ID.sub(lambda m: m.group(1) + pseudonym(m.group(2)), text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return _IBAN.sub(_redact_iban, text)
+    lowered = text.lower()
+    if "=" in text:
+        text = _QUERY_VALUE.sub(lambda m: f"{m.group(1)}=[REDACTED]" if m.group(2) else m.group(0), text)
+    if "/clients/" in text or "/transactions/" in text:
+        text = _API_ID.sub(lambda m: m.group(1) + pseudonym(m.group(2)), text)
+    for needle, pattern, replacement in _PATTERNS:
+        if needle in lowered if isinstance(needle, str) else needle.search(text):
+            text = pattern.sub(replacement, text)
+    return _IBAN.sub(_redact_iban, text) if _IBAN_LIKE.search(text) else text
 
 
 _PLAIN = (bool, int, float, dt.date, dt.time, dt.timedelta, decimal.Decimal, uuid.UUID)
