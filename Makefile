@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format check bench worker beat migrate bootstrap clean idp idp-deps system-deps \
+.PHONY: install run test lint format check audit bench worker beat migrate bootstrap clean idp idp-deps system-deps \
 	postman postman-deps postman-collection
 
 install: $(STAMP) idp-deps  ## Create .venv and install the pinned dependencies
@@ -89,7 +89,17 @@ check: install  ## Django system checks and migrations in sync
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 
-test: lint check idp-deps postman-deps system-deps  ## Lint, checks and the whole test suite
+# Known vulnerabilities in the installed dependencies (pip-audit; accepted ones, with their
+# reasons, in pip-audit-ignore.txt). Fails when the vulnerability service cannot be reached.
+audit: install  ## pip-audit of the virtualenv against PyPI's advisory data (bin/audit)
+	$(PY) bin/audit
+
+# In `make test`, a machine that cannot reach the vulnerability service gets a loud warning
+# instead of a failure; findings always fail. AUDIT_ARGS= makes it strict.
+AUDIT_ARGS ?= --if-reachable
+
+test: lint check idp-deps postman-deps system-deps  ## Lint, checks, the dependency audit and the whole test suite
+	$(PY) bin/audit $(AUDIT_ARGS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install system-deps  ## Benchmarks of the performance goals (docs/performance.md), each next to its baseline (own database)

@@ -1,4 +1,8 @@
-"""gunicorn settings of the web process (``gunicorn -c gunicorn.conf.py creditplatform.wsgi``).
+"""gunicorn settings of the web process, read from the working directory by every gunicorn
+started in the checkout (``bin/run``, the Docker image, the tests and benchmarks).
+
+Its access and error logs are redacted like the application's
+(``creditplatform/gunicorn_logging.py``).
 
 Prometheus multiprocess mode: every worker process writes its counters and histograms to
 memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` adds them all up, so
@@ -30,6 +34,7 @@ if _OWN_DIRECTORY:
 METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 wsgi_app = "creditplatform.wsgi"
+logger_class = "creditplatform.gunicorn_logging.RedactingLogger"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
 

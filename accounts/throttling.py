@@ -13,6 +13,13 @@ that a caller may send up to twice the rate across a window boundary.
 On Redis the counter costs one round trip, an ``INCR`` on a client kept for the process
 (Django's ``RedisCache.incr`` makes two, an ``EXISTS`` then the ``INCR``, and builds a new
 client object for each call); the first request of a window also sets the key's expiry.
+
+When the cache cannot be reached the request is **let through** (the throttle fails open):
+decisions matter more than a rate that is not a security control, and a hard quota belongs
+in the proxy. Every Redis call is bounded by the cache's socket timeouts (1 s); after a
+failure the process stops asking Redis for ``outage_pause`` seconds, so a hung Redis costs
+one timeout per process per pause, not one per request, and the outage is logged once per
+pause instead of once per request.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ class PrincipalRateThrottle(BaseThrottle):
 
     cache = default_cache
     timer = staticmethod(time.time)
+    clock = staticmethod(time.monotonic)
+    outage_pause = 5.0  # seconds without asking a cache that just failed
 
     def allow_request(self, request: Request, view: Any) -> bool:
         kind, ident = self.caller(request)
@@ -51,11 +60,14 @@ class PrincipalRateThrottle(BaseThrottle):
         now = self.timer()
         window = int(now // duration)
         key = f"throttle:{view_scope or 'default'}:{kind}:{ident}:{window}"
+        if _outage.down and self.clock() < _outage.until:  # failed a moment ago: do not wait on it again
+            return True
         try:
             count = self._hit(key, duration)
-        except Exception as exc:  # the cache is down: serve (throttling is not a security control)
-            logger.warning("throttle cache unavailable", extra={"error": type(exc).__name__})
+        except Exception as exc:  # the cache is down or hung: serve (throttling is not a security control)
+            _outage.failed(self.clock(), self.outage_pause, exc)
             return True
+        _outage.recovered()
         if count > limit:
             self._wait = (window + 1) * duration - now
             return False
@@ -88,6 +100,28 @@ class PrincipalRateThrottle(BaseThrottle):
         return "anon", self.get_ident(request) or "unknown"
 
 
+class _Outage:
+    """This process's view of the throttle cache: reachable, or failed and paused until a time."""
+
+    def __init__(self) -> None:
+        self.until = float("-inf")
+        self.down = False
+
+    def failed(self, now: float, pause: float, exc: Exception) -> None:
+        if not self.down:
+            logger.warning(
+                "throttle cache unavailable: requests are let through unthrottled",
+                extra={"error": type(exc).__name__, "retry_in_seconds": pause},
+            )
+        self.down, self.until = True, now + pause
+
+    def recovered(self) -> None:
+        if self.down:
+            self.down = False
+            logger.warning("throttle cache reachable again: requests are throttled again")
+
+
+_outage = _Outage()
 _clients: dict[int, Any] = {}
 
 

@@ -17,6 +17,11 @@ Drift: ``manage.py drift_report`` over a day of 1,000,000 stored decisions (wall
 peak memory of the whole command, Django start included), next to Evidently alone comparing
 in-memory frames of the sample's size and of all 1,000,000 rows.
 
+Soak (``--only soak``, not part of the default run): ``--soak-seconds`` (60) of ``/score``
+at saturation from 16 connections, after a warm-up, while the resident memory of each
+gunicorn worker (and, on PostgreSQL, the number of database connections) is sampled every
+``--soak-interval`` seconds: errors, then memory at start, end and peak, and its slope.
+
 The database is PostgreSQL when one answers on 127.0.0.1:5432 (a fresh ``credit_bench``
 database) or ``DATABASE_URL``, else a SQLite file; Redis likewise for the cache. Results are
 printed and written to ``bench/results/latest.json``. No threshold is enforced: the goals
@@ -37,6 +42,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +111,7 @@ def bench_environment(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int, ready_path: str) -> Iterator[str]:
+def gunicorn(app: str, env: dict[str, str], workers: int, ready_path: str) -> Iterator[Served]:
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -145,13 +151,31 @@ def gunicorn(app: str, env: dict[str, str], workers: int, ready_path: str) -> It
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{app} did not answer within 60 s") from None
                 time.sleep(0.3)
-        yield url
+        yield Served(url, proc.pid)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int  # gunicorn's master process
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return sorted(int(p) for p in children.read_text().split()) if children.exists() else []
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def wrk(
@@ -247,7 +271,8 @@ def run_pair(
     """Each load against the platform, then against the bare baseline."""
     out: dict[str, Any] = {}
     for label, target in (("platform", platform), ("bare", bare)):
-        with gunicorn(target["app"], target["env"], args.workers, target["ready"]) as url:
+        with gunicorn(target["app"], target["env"], args.workers, target["ready"]) as served:
+            url = served.url
             wrk(
                 url,
                 target["path"],
@@ -274,6 +299,99 @@ def run_pair(
                 ]
                 out[f"{label}:{load}"] = median_run(runs)
     return out
+
+
+def database_connections(env: dict[str, str]) -> int | None:
+    """Connections to the bench database (not counting this one), on PostgreSQL; None elsewhere."""
+    url = env.get("DATABASE_URL", "")
+    if not url.startswith("postgres") or not shutil.which("psql"):
+        return None
+    sql = "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database()"
+    done = subprocess.run(["psql", url, "-XAtc", sql], capture_output=True, text=True, check=False)
+    return int(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def slope_per_minute(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, value) samples, per minute."""
+    if len(samples) < 2:
+        return 0.0
+    n = len(samples)
+    mean_t = sum(t for t, _ in samples) / n
+    mean_v = sum(v for _, v in samples) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    return 60 * sum((t - mean_t) * (v - mean_v) for t, v in samples) / spread if spread else 0.0
+
+
+def soak(args: argparse.Namespace, env: dict[str, str], key: str, bodies: Path) -> dict[str, Any]:
+    """/score at saturation for ``--soak-seconds`` while the workers' memory is sampled."""
+    import threading
+
+    with gunicorn("creditplatform.wsgi", env, args.workers, "/api/v1/health") as served:
+        # Warm-up: models loaded, caches and connection pools filled, before memory counts.
+        wrk(served.url, "/score", bodies, key, connections=args.connections, seconds=5, rate=None, run_id="kw")
+        workers = served.worker_pids()
+        samples: list[dict[str, Any]] = []
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def sample() -> None:
+            while True:
+                rss = {pid: rss_mb(pid) for pid in workers}
+                samples.append(
+                    {"t": time.monotonic() - started, "rss_mb": rss, "db_connections": database_connections(env)}
+                )
+                if stop.wait(args.soak_interval):
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            load = wrk(
+                served.url,
+                "/score",
+                bodies,
+                key,
+                connections=args.connections,
+                seconds=args.soak_seconds,
+                rate=None,
+                run_id="k",
+            )
+        finally:
+            stop.set()
+            sampler.join()
+        restarted = served.worker_pids() != workers
+    totals = [(x["t"], sum(x["rss_mb"].values())) for x in samples]
+    connections = [x["db_connections"] for x in samples if x["db_connections"] is not None]
+    return {
+        "load": load,
+        "workers": len(workers),
+        "workers_restarted": restarted,
+        "samples": samples,
+        "rss_mb_start": totals[0][1],
+        "rss_mb_end": totals[-1][1],
+        "rss_mb_max": max(v for _, v in totals),
+        "rss_mb_per_minute": slope_per_minute(totals),
+        "db_connections": [min(connections), max(connections)] if connections else None,
+    }
+
+
+def soak_report(result: dict[str, Any], seconds: float) -> list[str]:
+    load = result["load"]
+    errors = load["status_errors"] + load["socket_errors"]
+    lines = [
+        f"\nSoak: POST /score at saturation for {seconds:g} s ({result['workers']} gunicorn workers, "
+        f"{len(result['samples'])} memory samples)",
+        f"requests {load['requests']}, {load['rps']:.0f} req/s, p50 {ms(load['p50_us'])} ms, "
+        f"p99 {ms(load['p99_us'])} ms, errors {errors} (goal 0)",
+        f"worker RSS (sum) start {result['rss_mb_start']:.1f} MB, end {result['rss_mb_end']:.1f} MB, "
+        f"max {result['rss_mb_max']:.1f} MB, slope {result['rss_mb_per_minute']:+.2f} MB/min (goal: flat)",
+    ]
+    if result["db_connections"]:
+        low, high = result["db_connections"]
+        lines.append(f"database connections during the soak: {low} to {high} (goal: flat)")
+    if result["workers_restarted"]:
+        lines.append("WARNING: a gunicorn worker was replaced during the soak")
+    return lines
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -495,7 +613,11 @@ def main() -> int:
     # Two sync workers served the most decisions/s on the 2-core reference machine (683/s,
     # against 521/s with three and 453/s with four: more processes only fight over the cores).
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
-    parser.add_argument("--only", choices=["score", "fraude", "batch", "drift", "erasure"], help="run one scenario")
+    parser.add_argument(
+        "--only",
+        choices=["score", "fraude", "batch", "drift", "erasure", "soak"],
+        help="run one scenario (soak: only this way)",
+    )
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="applicants in the batch file (1,000,000)")
     parser.add_argument(
         "--batch-workers", default="1,2", help="worker processes to compare, comma-separated (default 1,2)"
@@ -503,6 +625,8 @@ def main() -> int:
     parser.add_argument("--batch-chunk-rows", type=int, help="rows per chunk (default BATCH_CHUNK_ROWS)")
     parser.add_argument("--drift-rows", type=int, default=1_000_000, help="decisions in the drift day (default 1M)")
     parser.add_argument("--erasure-transactions", type=int, default=10_000, help="transactions of the erased client")
+    parser.add_argument("--soak-seconds", type=float, default=60, help="length of the soak (default 60)")
+    parser.add_argument("--soak-interval", type=float, default=5, help="seconds between memory samples (default 5)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the median is reported (default 3)")
     args = parser.parse_args()
     if args.only not in ("batch", "drift", "erasure") and not shutil.which("wrk"):
@@ -521,7 +645,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
     print("Preparing: migrate, train or load the default models, API key...", flush=True)
-    prepared = setup(env, workdir, "prepare", *(["no-fraud"] if args.only in ("drift", "batch") else []))
+    prepared = setup(env, workdir, "prepare", *(["no-fraud"] if args.only in ("drift", "batch", "soak") else []))
     bare_env = {
         **env,
         "BARE_MODEL_FILE": str(workdir / "credit_model.txt"),
@@ -531,6 +655,11 @@ def main() -> int:
     bare = {"app": "bench.bare_app:application", "env": bare_env, "path": "/score", "ready": "/score"}
     summary: dict[str, Any] = {"environment": described, "args": vars(args), "credit_model": prepared["credit_model"]}
     lines: list[str] = []
+
+    if args.only == "soak":
+        result = soak(args, env, prepared["api_key"], _bodies(workdir / "score.jsonl", SCORE_BODIES))
+        summary["soak"] = result
+        lines += soak_report(result, args.soak_seconds)
 
     if args.only in (None, "score"):
         before = setup(env, workdir, "count")["decisions"]

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 
-from creditplatform.api.exceptions import error_body
+from creditplatform.api.exceptions import dependency_unavailable, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class JsonErrorsMiddleware:
 
     Covers paths no view matches (Django's HTML 404, also the debug page), methods a plain
     Django view refuses (405), oversized bodies read by Django itself (413 instead of a
-    plain-text 400) and, as a last resort, unexpected exceptions: a 500 JSON body without a
+    plain-text 400), outages of the database, Redis or the broker (a JSON 503 with
+    ``Retry-After``) and, as a last resort, unexpected exceptions: a 500 JSON body without a
     stack trace. DRF's own answers are left alone (they are JSON already).
     """
 
@@ -73,6 +74,10 @@ class JsonErrorsMiddleware:
             return None
         if isinstance(exception, RequestDataTooBig):
             return JsonResponse(error_body("payload_too_large", "Request body is too large."), status=413)
+        if (unavailable := dependency_unavailable(exception)) is not None:
+            response = JsonResponse(error_body("service_unavailable", str(unavailable.detail)), status=503)
+            response["Retry-After"] = str(unavailable.wait)
+            return response
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
 

@@ -180,6 +180,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
 # connection the database dropped fails one request and is then replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", False)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Seconds to wait for a new PostgreSQL connection: a database host that does not answer
+# (rather than refusing) would otherwise hold a request for the kernel's TCP timeout,
+# minutes. A connect_timeout in DATABASE_URL's query string wins.
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3, minimum=2)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout waits for locks
     # instead of failing with "database is locked".
@@ -689,10 +695,16 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    # Every record leaves through the redacting stdout handler, and only through it: Django's
+    # own defaults add a plain-text console handler (with DEBUG on) and runserver's, which
+    # would print paths and tracebacks unredacted; they are replaced here.
     "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Django logs every 4xx with the request line; our own handler logs what matters.
         "django.request": {"level": "ERROR"},
-        "django.server": {"level": "WARNING"},
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+        # SQL with its parameters (personal data) is logged at DEBUG: never, whatever LOG_LEVEL.
+        "django.db.backends": {"level": "INFO"},
     },
 }
 

@@ -58,17 +58,41 @@ def check_cache() -> dict[str, Any]:
 
 
 def check_models() -> dict[str, Any]:
+    """Each purpose's champion, and whether this process can serve it.
+
+    A champion whose model file is missing, altered (SHA-256) or unreadable is registered
+    but cannot decide: it is listed under ``unusable`` (``/score`` answers 503 meanwhile).
+    Loading goes through the process's model cache, so this also warms it up.
+    """
     from scoring.choices import ModelPurpose, ModelStatus
+    from scoring.ml.predictor import get_model
     from scoring.models import ModelVersion
 
     champions = dict(ModelVersion.objects.filter(status=ModelStatus.CHAMPION).values_list("purpose", "version"))
-    purposes = {p.value: {"champion": champions.get(p.value)} for p in ModelPurpose}
-    missing = [p for p, v in purposes.items() if v["champion"] is None]
-    return {"status": "ok" if not missing else "degraded", "purposes": purposes, "missing": missing}
+    purposes: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    unusable: list[str] = []
+    for purpose in ModelPurpose.values:
+        version = champions.get(purpose)
+        purposes[purpose] = {"champion": version}
+        if version is None:
+            missing.append(purpose)
+        elif get_model(purpose) is None:
+            unusable.append(purpose)
+            purposes[purpose]["error"] = "The champion's model file is missing or fails its checks."
+    status = "ok" if not missing and not unusable else "degraded"
+    return {"status": status, "purposes": purposes, "missing": missing, "unusable": unusable}
 
 
 def health_report() -> tuple[dict[str, Any], bool]:
-    """The report and whether the platform can serve (database and broker up)."""
+    """The report and whether the platform can decide (its database answers).
+
+    Redis (cache, broker) and the models are reported but do not take the platform out of
+    a load balancer: decisions go on without Redis (the throttle lets requests through),
+    and a purpose without a usable model answers its own 503 while the other decides.
+    ``status`` is ``ok`` when everything is, ``degraded`` when the database is up but
+    something else is not, ``down`` (HTTP 503) when the database is unreachable.
+    """
     checks = {
         "database": _timed(check_database),
         "broker": _timed(check_broker),
@@ -78,6 +102,7 @@ def health_report() -> tuple[dict[str, Any], bool]:
         checks["models"] = _timed(check_models)
     else:
         checks["models"] = {"status": "unknown", "error": "database unavailable"}
-    serving = all(checks[name]["status"] == "ok" for name in ("database", "broker", "cache"))
-    status = "ok" if serving and checks["models"]["status"] == "ok" else ("degraded" if serving else "down")
+    serving = checks["database"]["status"] == "ok"
+    everything = all(check["status"] == "ok" for check in checks.values())
+    status = "ok" if everything else ("degraded" if serving else "down")
     return {"status": status, "checks": checks}, serving

@@ -18,7 +18,11 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -51,10 +55,39 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+DATABASE_UNAVAILABLE = (
+    "The database is unavailable. Retry shortly: a retry with the same Idempotency-Key (/score) or "
+    "transaction_id (/fraude) never decides twice."
+)
+SUPPORT_SERVICE_UNAVAILABLE = "A supporting service (cache or task queue) is unavailable. Retry shortly."
+
+
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is temporarily unavailable."
     default_code = "service_unavailable"
+
+
+class DependencyUnavailable(ServiceUnavailable):
+    """The database, Redis or the broker is down or hung: retry shortly (``Retry-After``)."""
+
+    wait = 5
+
+
+def dependency_unavailable(exc: BaseException) -> DependencyUnavailable | None:
+    """The 503 for an outage of the database, Redis or the broker; None for any other error.
+
+    The driver's message (host, port, sometimes SQL) never reaches the caller; the log line
+    names the error class and keeps the request id, so the two can be matched.
+    """
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        detail = DATABASE_UNAVAILABLE
+    elif isinstance(exc, RedisError | BrokerError):
+        detail = SUPPORT_SERVICE_UNAVAILABLE
+    else:
+        return None
+    logger.warning("dependency unavailable: answered 503", extra={"error": type(exc).__name__})
+    return DependencyUnavailable(detail)
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -118,6 +151,8 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
         )
     elif isinstance(exc, RecursionError):
         exc = exceptions.ParseError("Malformed JSON: nested too deeply.")
+    elif (unavailable := dependency_unavailable(exc)) is not None:
+        exc = unavailable
 
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: Django's handler logs it and JsonErrorsMiddleware answers

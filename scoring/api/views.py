@@ -104,7 +104,12 @@ def _credit_model() -> Any:
     try:
         return require_model(ModelPurpose.CREDIT)
     except ModelUnavailable as exc:
-        raise ServiceUnavailable(f"{exc} An admin activates one in the model registry.") from exc
+        remedy = (
+            "An admin restores the file or activates another version in the model registry."
+            if exc.broken
+            else "An admin activates one in the model registry."
+        )
+        raise ServiceUnavailable(f"{exc} {remedy}") from exc
 
 
 def _idempotency(request: Request) -> tuple[str | None, str]:

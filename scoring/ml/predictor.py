@@ -29,8 +29,17 @@ from scoring.ml.schema import FeatureSchema, SchemaError
 logger = logging.getLogger(__name__)
 
 
+# How often a process tries again a champion whose file failed its checks (one read of the
+# file and its SHA-256: negligible at this pace, and never on the path of a served model).
+BROKEN_MODEL_RETRY_SECONDS = 10.0
+
+
 class ModelUnavailable(Exception):
-    """No usable model for this purpose: none registered, or its artifact failed its checks."""
+    """No usable model for this purpose: none registered (``broken`` False), or its file failed its checks."""
+
+    def __init__(self, message: str, *, broken: bool = False) -> None:
+        super().__init__(message)
+        self.broken = broken
 
 
 @dataclass
@@ -39,6 +48,8 @@ class _Slot:
     key: tuple[int, str, float] | None = None  # (id, sha256, threshold) of what is loaded
     checked_at: float = float("-inf")
     broken_key: tuple[int, str, float] | None = None  # a version that failed to load
+    broken_at: float = float("-inf")  # when it last failed (monotonic)
+    logged_key: tuple[int, str, float] | None = None  # the failure already logged
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -81,6 +92,11 @@ class ModelCache:
                 self._pinned[model_version_id] = loaded
             return loaded
 
+    def broken(self, purpose: str, status: str = ModelStatus.CHAMPION) -> bool:
+        """Whether the last ``get`` found a registered version whose file cannot be used."""
+        slot = self._slots.get((purpose, status))
+        return slot is not None and slot.model is None and slot.broken_key is not None
+
     def _refresh(self, slot: _Slot, purpose: str, status: str) -> LoadedModel | None:
         from scoring.models import ModelVersion
 
@@ -95,22 +111,28 @@ class ModelCache:
                 .first()
             )
             if current is None:
-                slot.model, slot.key = None, None
-            elif current == slot.broken_key:
+                slot.model, slot.key, slot.broken_key = None, None, None
+            elif current == slot.broken_key and time.monotonic() - slot.broken_at < BROKEN_MODEL_RETRY_SECONDS:
                 slot.model = None
             elif current != slot.key:
-                loaded = self._load(current[0])  # complete and checked before anyone sees it
-                if loaded is None:
-                    slot.model, slot.key, slot.broken_key = None, None, current
+                try:
+                    loaded = self._load(current[0])  # complete and checked before anyone sees it
+                except _Refused as exc:
+                    if current != slot.logged_key:  # once per version, not at every retry
+                        logger.error("model %s refused: %s", exc.what, exc.reason)
+                        slot.logged_key = current
+                    slot.model, slot.key, slot.broken_key, slot.broken_at = None, None, current, time.monotonic()
                 else:
-                    slot.model, slot.key, slot.broken_key = loaded, current, None
+                    if current == slot.logged_key:
+                        logger.warning("model %s: its file passes its checks again", loaded.describe())
+                    slot.model, slot.key, slot.broken_key, slot.logged_key = loaded, current, None, None
             slot.checked_at = time.monotonic()
             return slot.model
         finally:
             slot.lock.release()
 
     @staticmethod
-    def _load(model_version_id: int) -> LoadedModel | None:
+    def _load(model_version_id: int) -> LoadedModel:
         from scoring.models import ModelVersion
 
         row = (
@@ -120,14 +142,15 @@ class ModelCache:
             .first()
         )
         if row is None:
-            return None
+            raise _Refused(f"#{model_version_id}", "the version was deleted meanwhile")
         try:
             schema = FeatureSchema.from_list(row.feature_schema)
             content = bytes(row.artifact_file.content)
             booster = load_booster(content, schema, expected_sha256=row.sha256)
-        except (ArtifactError, SchemaError, ModelVersion.artifact_file.RelatedObjectDoesNotExist) as exc:
-            logger.error("model %s %s refused: %s", row.purpose, row.version, exc)
-            return None
+        except ModelVersion.artifact_file.RelatedObjectDoesNotExist as exc:
+            raise _Refused(f"{row.purpose} {row.version}", "its model file is missing") from exc
+        except (ArtifactError, SchemaError) as exc:
+            raise _Refused(f"{row.purpose} {row.version}", str(exc)) from exc
         logger.info("model %s %s loaded", row.purpose, row.version)
         return LoadedModel(
             model_version_id=row.id,
@@ -142,6 +165,12 @@ class ModelCache:
         )
 
 
+class _Refused(Exception):
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what, self.reason = what, reason
+
+
 models = ModelCache()
 
 
@@ -154,6 +183,11 @@ def require_model(purpose: str) -> LoadedModel:
     """The champion for ``purpose``; raises ``ModelUnavailable`` when there is none to serve."""
     model = models.get(purpose)
     if model is None:
+        if models.broken(purpose):
+            raise ModelUnavailable(
+                f"The {purpose} champion's model file is missing or fails its checks; nothing was decided.",
+                broken=True,
+            )
         raise ModelUnavailable(f"No usable {purpose} model is registered as champion.")
     return model
 
