@@ -705,6 +705,9 @@ LOGGING = {
         "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
         # SQL with its parameters (personal data) is logged at DEBUG: never, whatever LOG_LEVEL.
         "django.db.backends": {"level": "INFO"},
+        # evidently gives this logger a plain console handler of its own at import unless it
+        # already has one: through ours instead (the drift report imports evidently).
+        "evidently.ui.runner.core": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
     },
 }
 
