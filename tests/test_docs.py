@@ -184,6 +184,7 @@ def docs_environment(tmp_path: Path) -> dict[str, str]:
     return clean_environment(
         DATABASE_URL=_database_url(),
         VAR_DIR=str(tmp_path / "var"),
+        PYTHONPATH=str(ROOT),  # the commands run from a scratch directory (reader_directory)
         ENV_FILE=str(tmp_path / "empty.env"),
         OMP_NUM_THREADS="1",
         LOG_LEVEL="WARNING",
@@ -242,7 +243,23 @@ def run_command(command: Command, url: str, env: dict[str, str], state: Path) ->
             "exit $status",
         ]
     )
-    return subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", "-c", script], cwd=reader_directory(state.parent), env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def reader_directory(scratch: Path) -> Path:
+    """Where the commands run: a scratch copy of the checkout's entry points.
+
+    A reader runs them from the checkout, so they say ``.venv/bin/python manage.py``; the
+    files they write (``applicants.csv``) must not land in the real checkout.
+    """
+    where = scratch / "checkout"
+    if not where.exists():
+        where.mkdir()
+        for name in (".venv", "manage.py", "postman", "tests"):
+            (where / name).symlink_to(ROOT / name)
+    return where
 
 
 def test_runnable_examples_are_found_where_the_docs_promise_them() -> None:
