@@ -114,6 +114,21 @@ class ScoredRows:
     def outcomes(self) -> list[str]:
         return self.decisions.tolist()  # type: ignore[no-any-return]
 
+    def subset(self, keep: np.ndarray) -> ScoredRows:
+        """Only the rows where ``keep`` (a boolean mask) is true."""
+        positions = np.flatnonzero(keep).tolist()
+        return ScoredRows(
+            rows=self.rows[keep],
+            probabilities=self.probabilities[keep],
+            predictions=self.predictions[keep],
+            decisions=self.decisions[keep],
+            risk_levels=self.risk_levels[keep],
+            features_json=[self.features_json[i] for i in positions],
+            reasons_json=[self.reasons_json[i] for i in positions],
+            latency_ms=self.latency_ms,
+            exact_fallback=self.exact_fallback,
+        )
+
 
 def risk_levels(probabilities: np.ndarray, threshold: float, medium_fraction: float) -> np.ndarray:
     """``scoring.services.risk_level_for`` on a whole column (the same bands)."""
