@@ -22,6 +22,7 @@ import pytest
 
 from privacy.models import RequestStatus
 from privacy.services import access_export, erasure_execute, gdpr_request_approve, gdpr_request_record
+from privacy.tasks import IN_FLIGHT_RETRY_SECONDS, erasure_run
 from scoring.batch import payloads, services
 from scoring.batch.files import read_chunk
 from scoring.batch.selectors import batch_job_result_rows
@@ -55,7 +56,7 @@ def rows_of(chunk: BatchChunk) -> dict[int, dict[str, str]]:
 
 
 def test_a_chunk_being_scored_that_names_the_person_defers_the_erasure_until_it_is_done(
-    credit_model: ModelVersion, person: Any, officers: tuple[Any, Any]
+    credit_model: ModelVersion, person: Any, officers: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = submit(b"age,revenu,historique_impaye,client_id\n35,2000,0,C7001\n52,4000,1,C2\n")
     chunk = job.chunks.get()
@@ -70,6 +71,12 @@ def test_a_chunk_being_scored_that_names_the_person_defers_the_erasure_until_it_
     assert hold["kind"] == "in_flight"
     assert f"Batch job {str(job.pk)[:8]}" in hold["detail"] and "waits until it is scored" in hold["detail"]
     assert Client.objects.get(pk=person.pk).client_id == "C7001"  # nothing erased yet
+
+    # The erasure job tries again in a minute (not at the nightly run): only the chunk defers it.
+    retries: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(erasure_run, "apply_async", lambda args, countdown: retries.append((*args, countdown)))
+    assert erasure_run(request.pk)["status"] == "deferred"
+    assert retries == [(request.pk, 1, IN_FLIGHT_RETRY_SECONDS)]
 
     assert batch_chunk_score(chunk_id=chunk.pk).status == "done"  # the worker (its redelivery) finishes
     assert Decision.objects.filter(batch_job=job, client=person).count() == 1
