@@ -118,7 +118,8 @@ def _chunks(ids: set[str], *, lock: bool) -> Iterator[tuple[BatchChunk, Payload,
     needles = [i.encode("utf-8") for i in ids]
     candidates: list[int] = []
     for pk, stored in BatchChunk.objects.filter(status__in=WITH_PAYLOAD).values_list("pk", "payload").iterator():
-        if stored and any(n in zlib.decompress(bytes(stored)) for n in needles):
+        text = zlib.decompress(bytes(stored)) if stored else b""
+        if any(n in text for n in needles):
             candidates.append(pk)
     if not candidates:
         return
