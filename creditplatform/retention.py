@@ -49,6 +49,7 @@ class Rows(Enum):
     KEEP_WHILE_REFERENCED = "kept pseudonymised while a kept record needs it, else deleted"
     DELETE = "deleted"
     GENERIC_REFERENCE = "rows naming the person's records (content type + id) scrubbed"
+    IN_PAYLOAD = "the person's rows inside stored payloads blanked"  # see Table.payload
     NOT_ABOUT_CLIENTS = "not about clients: untouched"
 
 
@@ -92,6 +93,11 @@ class Table:
     generic: tuple[str, str] | None = None  # (content type field, object id field) for GENERIC_REFERENCE
     exported: bool = True  # part of the access export (when linked to the client)
     limits_erasure: bool = True  # its retention is a legal duty shown as a hold on erasure requests
+    # Rows.IN_PAYLOAD: dotted path of an object finding the person inside the table's stored
+    # payloads (no foreign key leads there): ``holds(client)`` -> reasons that defer the
+    # erasure, ``export(client)`` -> the person's rows for the access export,
+    # ``erase(client)`` -> how many of the person's rows were blanked (see PayloadRows).
+    payload: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -111,6 +117,19 @@ IDENTIFIER_KEYS = (
     "device_id",
     "iban",
 )
+
+
+class PayloadRows:
+    """The interface ``Table.payload`` names (the erasure, the holds and the export call it)."""
+
+    def holds(self, client: object) -> list[str]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def export(self, client: object) -> list[dict[str, object]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def erase(self, client: object) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
 
 
 def technical(*names: str, note: str = "") -> dict[str, Column]:

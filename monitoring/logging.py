@@ -4,7 +4,8 @@
 (ours, Django's, the libraries'), and changes the record itself before any formatter runs:
 
 - **structured extras** are walked: values under a sensitive key (credentials, identity
-  fields, device and account identifiers) become ``[REDACTED]``; a ``client_id`` becomes
+  fields, device and account identifiers) become ``[REDACTED]``; a ``client_id`` (and a
+  caller's ``transaction_id`` or ``application_id``, erased with the person too) becomes
   a keyed pseudonym (``h:…``), so lines about one client can still be matched;
 - **text** (the message, string extras, objects such as a request, exception messages
   and tracebacks) goes through ``redact_text``: bearer tokens, JWTs, API keys, passwords
@@ -76,7 +77,7 @@ SENSITIVE_KEYS = frozenset(
     }
 )
 # Keys whose values identify a person indirectly: replaced by a keyed pseudonym (correlatable).
-PSEUDONYMISED_KEYS = frozenset({"client_id", "external_id"})
+PSEUDONYMISED_KEYS = frozenset({"client_id", "external_id", "transaction_id", "application_id"})
 
 _QUERY_VALUE = re.compile(r"([?&][^=&\s?#'\"<>]+)=([^&\s#'\"<>]*)")
 _API_ID = re.compile(r"(/(?:clients|transactions)/)([^/?#\s'\"<>]+)")

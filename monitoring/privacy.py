@@ -27,7 +27,9 @@ RETENTION_MAP = [
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis=(
             "Aggregates only: counts, shares, test statistics per feature; no row, no id, no value of"
-            " one applicant (the day's sample is read, compared and dropped)"
+            " one applicant (the day's sample is read, compared and dropped). The sample and the training"
+            " reference (scoring.ModelArtifact.reference_data) hold only the model's features and score, taken"
+            " by name from the decisions' inputs: an identifier is never a column"
         ),
         columns=technical(
             "id",
@@ -58,7 +60,8 @@ RETENTION_MAP = [
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis=(
             "Binned distributions and each numeric feature's range over the day's sample: no row and no"
-            " id; a range's ends are single values, hence the short retention"
+            " id (the columns are the model's features and score only); a range's ends are single values,"
+            " hence the short retention"
         ),
         retention=Retention(
             date_field="report__created_at",

@@ -12,7 +12,9 @@ commits, checks permissions or writes the audit trail. For every table linked to
   snapshots stripped of identifier keys, links to the person unlinked.
 
 Before that, rows of "generic reference" tables (the admin's log) that name the
-person's records are scrubbed. Stored files of deleted rows or emptied file columns are
+person's records are scrubbed, and tables that name the person only inside stored
+payloads (``Rows.IN_PAYLOAD``: batch chunks) have the person's rows blanked by their
+handler. Stored files of deleted rows or emptied file columns are
 removed once the transaction commits.
 """
 
@@ -31,7 +33,7 @@ from django.db.models import Case, CharField, Exists, F, Func, JSONField, Max, O
 from django.db.models.functions import Cast, Concat
 
 from creditplatform.retention import IDENTIFIER_KEYS, Erasure, Rows
-from privacy.retention_map import MappedTable, retention_map, tables_about_clients
+from privacy.retention_map import MappedTable, retention_map, tables_about_clients, tables_with_payloads
 
 TOKEN_PREFIX = "erased-"
 REDACTED = "[erased]"
@@ -69,6 +71,7 @@ class TableOutcome:
     basis: str
     deleted: int = 0
     kept: int = 0
+    blanked: int = 0  # the person's rows blanked inside stored payloads (Rows.IN_PAYLOAD)
     kept_until: date | None = None
     columns: dict[str, list[str]] = field(default_factory=dict)
 
@@ -78,6 +81,7 @@ class TableOutcome:
             "what": self.about,
             "deleted": self.deleted,
             "kept_pseudonymised": self.kept,
+            **({"rows_blanked_in_payloads": self.blanked} if self.blanked else {}),
             "kept_until": self.kept_until.isoformat() if self.kept_until else None,
             "why_kept": self.basis if self.kept else "",
             "columns": self.columns if self.kept else {},
@@ -231,6 +235,15 @@ def client_erase(*, client: Any, now: datetime) -> ErasureOutcome:
     """Erase one client's data as the retention map says. Call inside a transaction."""
     outcome = ErasureOutcome(started_at=now)
     _scrub_generic_references(client, outcome)
+    for table in tables_with_payloads():  # first: the handlers find the person by ids the tables below erase
+        spec = table.spec
+        blanked = table.payload.erase(client)
+        if blanked:
+            outcome.tables.append(
+                TableOutcome(
+                    table=table.label, about=spec.about, rows=spec.rows.value, basis=spec.basis, blanked=blanked
+                )
+            )
     for table in tables_about_clients():
         spec = table.spec
         rows = subject_rows(table, client)

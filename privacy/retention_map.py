@@ -16,9 +16,9 @@ from importlib import import_module
 from django.apps import apps
 from django.conf import settings
 from django.db import models
-from django.utils.module_loading import module_has_submodule
+from django.utils.module_loading import import_string, module_has_submodule
 
-from creditplatform.retention import Rows, Table
+from creditplatform.retention import PayloadRows, Rows, Table
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,14 @@ class MappedTable:
     @property
     def label(self) -> str:
         return self.model._meta.label
+
+    @property
+    def payload(self) -> PayloadRows:
+        """The object finding the person inside this table's payloads (``Table.payload``)."""
+        if self.spec.payload is None:
+            raise ValueError(f"{self.label} declares no payload handler")
+        handler = import_string(self.spec.payload)
+        return handler() if isinstance(handler, type) else handler
 
     def retention_days(self) -> int | None:
         retention = self.spec.retention
@@ -62,6 +70,8 @@ def retention_map() -> tuple[MappedTable, ...]:
         unknown = set(spec.columns) - {f.name for f in model._meta.get_fields() if f.concrete}
         if unknown:
             raise ValueError(f"{spec.model}: the retention map names unknown fields {sorted(unknown)}")
+        if (spec.rows is Rows.IN_PAYLOAD) != (spec.payload is not None):
+            raise ValueError(f"{spec.model}: Rows.IN_PAYLOAD and a payload handler go together")
         mapped[model] = MappedTable(spec, model)
     graph: dict[type[models.Model], set[type[models.Model]]] = {model: set() for model in mapped}
     for model in mapped:
@@ -74,6 +84,11 @@ def retention_map() -> tuple[MappedTable, ...]:
 
 def tables_about_clients() -> list[MappedTable]:
     return [t for t in retention_map() if t.spec.subject is not None]
+
+
+def tables_with_payloads() -> list[MappedTable]:
+    """Tables whose rows name clients only inside stored payloads (no foreign key leads there)."""
+    return [t for t in retention_map() if t.spec.rows is Rows.IN_PAYLOAD]
 
 
 def uncovered_fields(models_: Iterable[type[models.Model]] | None = None) -> list[str]:

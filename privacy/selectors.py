@@ -12,7 +12,7 @@ from django.utils import timezone
 from creditplatform.retention import DataKind
 from privacy.erasure import subject_rows
 from privacy.models import OPEN_STATUSES, GdprRequest
-from privacy.retention_map import tables_about_clients
+from privacy.retention_map import tables_about_clients, tables_with_payloads
 from scoring.models import Client
 
 
@@ -54,6 +54,18 @@ def client_export_document(*, client: Client, request: GdprRequest | None = None
                 "rows": rows,
             }
         )
+    for table in tables_with_payloads():  # the person's rows inside stored payloads (batch files being scored)
+        rows = table.payload.export(client) if table.spec.exported else []
+        if rows:
+            tables.append(
+                {
+                    "table": table.label,
+                    "what": table.spec.about,
+                    "why_kept": table.spec.basis,
+                    "retention": None,
+                    "rows": rows,
+                }
+            )
     return {
         "export": "GDPR access and portability export (Art. 15 and 20)",
         "generated_at": timezone.now(),

@@ -32,7 +32,7 @@ from privacy.models import (
     RequestKind,
     RequestStatus,
 )
-from privacy.retention_map import tables_about_clients
+from privacy.retention_map import tables_about_clients, tables_with_payloads
 from scoring.models import Client
 
 ADD = "privacy.add_gdprrequest"
@@ -186,6 +186,9 @@ def erasure_holds(*, client: Client, now: datetime | None = None) -> list[Hold]:
                 hold.until.isoformat() if hold.until else None,
             )
         )
+    for table in tables_with_payloads():  # e.g. a batch chunk naming the person being scored right now
+        for detail in table.payload.holds(client):
+            holds.append(Hold("in_flight", "defers", detail, None))
     for table in tables_about_clients():
         spec, days = table.spec, table.retention_days()
         if spec.rows is not Rows.PSEUDONYMISE or spec.retention is None or not days or not spec.limits_erasure:

@@ -9,9 +9,14 @@ from django.db import OperationalError
 
 logger = logging.getLogger(__name__)
 
+# An erasure deferred only because a batch chunk naming the person is being scored (minutes)
+# is tried again this often, so many times, rather than waiting for the nightly run.
+IN_FLIGHT_RETRY_SECONDS = 60
+IN_FLIGHT_RETRIES = 30
+
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def erasure_run(request_id: int) -> dict[str, object]:
+def erasure_run(request_id: int, attempt: int = 0) -> dict[str, object]:
     """Run an approved erasure (idempotent: a done request is left as it is)."""
     from privacy.models import GdprRequest
     from privacy.services import erasure_execute
@@ -21,6 +26,9 @@ def erasure_run(request_id: int) -> dict[str, object]:
         return {"request": request_id, "status": "missing"}
     result = erasure_execute(request=request)
     logger.info("erasure request %s: %s", request_id, "done" if result.done else "deferred by a legal hold")
+    deferring = {h["kind"] for h in result.request.holds if h["effect"] == "defers"}
+    if not result.done and deferring == {"in_flight"} and attempt < IN_FLIGHT_RETRIES:
+        erasure_run.apply_async((request_id, attempt + 1), countdown=IN_FLIGHT_RETRY_SECONDS)
     return {"request": request_id, "status": "done" if result.done else "deferred"}
 
 

@@ -88,8 +88,10 @@ RETENTION_MAP = [
             "idempotency_key": Column(K.IDENTIFIER, E.CLEAR, "chosen by the caller: may embed its reference"),
             "request_hash": Column(K.IDENTIFIER, E.CLEAR, "hash of a body that named the person"),
             "created_at": Column(K.TECHNICAL),
-            "batch_job": Column(K.LINK, E.KEEP, "the batch job that scored it, if any"),
-            "batch_row": Column(K.TECHNICAL, note="its row (CSV: line) in the job's file"),
+            "batch_job": Column(
+                K.LINK, E.UNLINK, "the batch job that scored it; with the row, it points into the caller's file"
+            ),
+            "batch_row": Column(K.IDENTIFIER, E.UNLINK, "its row (CSV: line) in the job's file"),
         },
     ),
     Table(
@@ -97,7 +99,9 @@ RETENTION_MAP = [
         about="A batch file of applicants: who sent it, when, its figures (not its rows)",
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis="A job covers many applicants and holds none of their values: the rows live in its chunks until scored, "
-        "then in the decisions (pseudonymised by erasure like any decision)",
+        "then in the decisions (pseudonymised by erasure like any decision, and unlinked from the job). No file is "
+        "stored: the result file is read from the decisions when downloaded, so an erased person's row is no longer "
+        "in it",
         retention=Retention(date_field="created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS),
         columns={
             **technical("id", "status", "source", "file_format", "file_size", "file_sha256", "columns"),
@@ -110,21 +114,26 @@ RETENTION_MAP = [
     Table(
         model="scoring.BatchChunk",
         about="A slice of a batch file waiting for, or being scored by, a worker",
-        rows=Rows.NOT_ABOUT_CLIENTS,
-        basis="payload holds the slice's rows (client ids included) only until the chunk is scored: emptied then",
+        rows=Rows.IN_PAYLOAD,
+        payload="scoring.batch.payloads.ChunkPayloads",
+        basis="payload holds the slice's rows (client and application ids included) until the chunk is scored, "
+        "emptied then. A queued or dead-lettered chunk naming the person has each of the person's rows replaced by "
+        "empty cells (the other rows keep their numbers); a chunk being scored defers the erasure until it is done",
         columns={
             **technical("id", "job", "number", "first_row", "last_row", "row_count", "status", "attempts"),
             **technical("enqueued_at", "claimed_at", "finished_at", "rows_scored", "rows_rejected"),
-            "payload": Column(K.DECISION, note="the rows as compressed CSV until scored, then empty"),
+            "payload": Column(K.IDENTIFIER, note="the rows as compressed CSV until scored, then empty"),
             "claimed_by": Column(K.TECHNICAL, note="worker node and process"),
-            "last_error": Column(K.TECHNICAL, note="why an attempt failed; never applicant data"),
+            "last_error": Column(
+                K.TECHNICAL, note="why an attempt failed; replaced by [erased] if it quotes one of the person's ids"
+            ),
         },
     ),
     Table(
         model="scoring.BatchReject",
         about="A row of a batch file that was refused: its line and, per field, why",
         rows=Rows.NOT_ABOUT_CLIENTS,
-        basis="Messages only, never the refused values nor the row's client id",
+        basis="Messages only, never the refused values nor the row's client id (row numbers alone name no one)",
         columns=technical("id", "job", "row", "errors"),
     ),
     Table(

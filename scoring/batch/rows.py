@@ -114,6 +114,21 @@ class ScoredRows:
     def outcomes(self) -> list[str]:
         return self.decisions.tolist()  # type: ignore[no-any-return]
 
+    def subset(self, keep: np.ndarray) -> ScoredRows:
+        """Only the rows where ``keep`` (a boolean mask) is true."""
+        positions = np.flatnonzero(keep).tolist()
+        return ScoredRows(
+            rows=self.rows[keep],
+            probabilities=self.probabilities[keep],
+            predictions=self.predictions[keep],
+            decisions=self.decisions[keep],
+            risk_levels=self.risk_levels[keep],
+            features_json=[self.features_json[i] for i in positions],
+            reasons_json=[self.reasons_json[i] for i in positions],
+            latency_ms=self.latency_ms,
+            exact_fallback=self.exact_fallback,
+        )
+
 
 def risk_levels(probabilities: np.ndarray, threshold: float, medium_fraction: float) -> np.ndarray:
     """``scoring.services.risk_level_for`` on a whole column (the same bands)."""
@@ -183,9 +198,10 @@ def _number_texts(values: np.ndarray) -> np.ndarray:
     """JSON numbers: whole values as integers (35, not 35.0), others as Python writes them."""
     out = np.empty(len(values), dtype=object)
     whole = np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) < 2**53)
-    out[whole] = values[whole].astype(np.int64).astype(str).astype(object)
+    # Python's own str/repr: what json.dumps writes, and several times faster than NumPy's astype(str).
+    out[whole] = list(map(str, values[whole].astype(np.int64).tolist()))
     rest = np.flatnonzero(~whole & ~np.isnan(values))
-    out[rest] = [repr(float(v)) for v in values[rest].tolist()]
+    out[rest] = list(map(repr, values[rest].tolist()))
     return out
 
 
@@ -271,7 +287,7 @@ def rounded_texts(values: np.ndarray, digits: int = 6) -> np.ndarray:
     doubtful = np.flatnonzero(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6)
     for i in doubtful.tolist():
         rounded[i] = round(float(values[i]), digits)
-    texts = rounded.astype(str).astype(object)
+    texts = np.array(list(map(repr, rounded.tolist())), dtype=object)  # Python's repr: what json.dumps writes
     texts[~np.isfinite(rounded)] = "null"
     return texts
 

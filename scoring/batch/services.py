@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -245,11 +245,20 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
     shadow_id, shadow_p, shadow_y = _shadow(model, checked, rows)
     now = timezone.now()
     with transaction.atomic():
+        erased = _erased_clients(client_pks)
+        if erased:  # erased while this chunk was scored: their rows are not stored (docs/privacy.md)
+            keep = np.fromiter((pk not in erased for pk in client_pks), dtype=bool, count=len(client_pks))
+            scored = scored.subset(keep)
+            client_pks = [pk for pk, k in zip(client_pks, keep.tolist(), strict=True) if k]
+            application_pks = [pk for pk, k in zip(application_pks, keep.tolist(), strict=True) if k]
+            if shadow_p is not None and shadow_y is not None:
+                shadow_p, shadow_y = shadow_p[keep], shadow_y[keep]
+        dropped = len(keep) - len(scored.rows) if erased else 0
         owned = BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunkStatus.RUNNING, attempts=attempt).update(
             status=BatchChunkStatus.DONE,
             finished_at=now,
             rows_scored=len(scored.rows),
-            rows_rejected=len(checked.rejects),
+            rows_rejected=len(checked.rejects) + dropped,
             payload=b"",  # the decisions hold the inputs now
             last_error="",
         )
@@ -278,8 +287,10 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
         BatchJob.objects.filter(pk=job.pk).update(
             chunks_done=F("chunks_done") + 1,
             rows_scored=F("rows_scored") + len(scored.rows),
-            rows_rejected=F("rows_rejected") + len(checked.rejects),
+            rows_rejected=F("rows_rejected") + len(checked.rejects) + dropped,
         )
+    if dropped:
+        logger.warning("batch rows of erased clients not stored", extra={"job": str(job.pk), "rows": dropped})
     if scored.exact_fallback:
         logger.warning("batch chunk explained row by row", extra={"job": str(job.pk), "chunk": chunk.number})
     return ChunkResult("done", len(scored.rows), len(checked.rejects)), scored.outcomes
@@ -328,6 +339,29 @@ def _links(checked: CheckedRows) -> tuple[CheckedRows, list[int | None], list[in
         application_pks.append(found[0] if found else None)
         client_pks.append(found[1] if found else (clients.get(client) if client else None))
     return checked, client_pks, application_pks
+
+
+def _erased_clients(client_pks: list[int | None]) -> set[int]:
+    """The linked clients erased (or deleted) since the chunk's rows were linked to them.
+
+    On PostgreSQL the live ones are locked (``FOR KEY SHARE``, as the decisions' foreign
+    keys would lock them) until the chunk commits: an erasure, which locks its client
+    ``FOR UPDATE``, either waits for the chunk (and then pseudonymises its decisions) or
+    commits first, and the lock then sees the client erased.
+    """
+    linked = sorted({pk for pk in client_pks if pk is not None})
+    if not linked:
+        return set()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Client._meta.db_table} WHERE id = ANY(%s) AND erased_at IS NULL FOR KEY SHARE",  # noqa: S608
+                [linked],
+            )
+            live = {row[0] for row in cursor.fetchall()}
+    else:
+        live = set(Client.objects.filter(pk__in=linked, erased_at__isnull=True).values_list("pk", flat=True))
+    return set(linked) - live
 
 
 def _shadow(

@@ -73,3 +73,11 @@ def test_objects_in_extras_are_printed_redacted() -> None:
     RedactingFilter().filter(record)
     assert "C1001" not in record.request and "Lovelace" not in record.request  # type: ignore[attr-defined]
     assert record.count == 3 and record.device_id == "[REDACTED]"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("key", ["client_id", "transaction_id", "application_id"])
+def test_caller_references_in_extras_become_keyed_pseudonyms(key: str) -> None:
+    """Erasure replaces these in the database; the logs keep only a fingerprint to correlate lines."""
+    record = logging.makeLogRecord({"msg": "fraud alert opened", key: "TX-ZQX-77", "decision": "block"})
+    RedactingFilter().filter(record)
+    assert getattr(record, key) == pseudonym("TX-ZQX-77") and record.decision == "block"  # type: ignore[attr-defined]

@@ -74,3 +74,21 @@ def test_the_map_in_docs_privacy_md_is_the_one_in_the_code() -> None:
 @pytest.mark.parametrize("label", ["scoring.Client", "fraud.Transaction", "scoring.Decision", "admin.LogEntry"])
 def test_the_docs_table_names_the_main_tables(label: str) -> None:
     assert f"`{label}`" in markdown_table()
+
+
+def test_rows_in_payloads_and_a_payload_handler_go_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    from creditplatform.retention import Table
+    from privacy import retention_map as module
+
+    broken = Table(model="scoring.BatchReject", about="x", rows=Rows.IN_PAYLOAD, columns={})
+    monkeypatch.setattr(module, "declared_tables", lambda: [broken])
+    module.retention_map.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="Rows.IN_PAYLOAD and a payload handler go together"):
+            module.retention_map()
+    finally:
+        monkeypatch.undo()
+        module.retention_map.cache_clear()
+    payload_tables = [t.label for t in module.tables_with_payloads()]
+    assert payload_tables == ["scoring.BatchChunk"]
+    assert hasattr(module.tables_with_payloads()[0].payload, "erase")
