@@ -33,7 +33,7 @@ from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 _ISSUED_KEY_ATTR = "_credit_issued_api_key"
 
 
-class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
+class ApiKeyCreationForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiKeyScope.choices, widget=UnfoldAdminCheckboxSelectMultipleWidget, required=False
     )

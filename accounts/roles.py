@@ -121,7 +121,7 @@ def user_roles(user: object) -> frozenset[Role]:
     """Roles of a Django user, from its groups (cached on the instance for the request)."""
     cached = getattr(user, "_credit_roles", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     if not getattr(user, "is_authenticated", False):
         roles: frozenset[Role] = frozenset()
     elif getattr(user, "is_superuser", False):

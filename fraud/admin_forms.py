@@ -29,7 +29,7 @@ def fields_help() -> str:
     )
 
 
-class FraudRuleForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class FraudRuleForm(ThemedFormMixin, forms.ModelForm):
     """The condition and the reason are compiled here: an error is shown on the field, nothing is stored."""
 
     note = forms.CharField(
@@ -138,7 +138,7 @@ class AlertResolveForm(ThemedFormMixin, forms.Form):
     )
 
 
-class FraudSettingsForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class FraudSettingsForm(ThemedFormMixin, forms.ModelForm):
     class Meta:
         model = FraudSettings
         fields = ["review_threshold", "block_threshold"]

@@ -60,7 +60,7 @@ class DueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class GdprRequestForm(forms.ModelForm):  # type: ignore[type-arg]
+class GdprRequestForm(forms.ModelForm):
     received_at = forms.SplitDateTimeField(
         required=False,
         widget=admin.widgets.AdminSplitDateTime,
@@ -301,7 +301,7 @@ class GdprRequestAdmin(PlatformModelAdmin):
         return response
 
 
-class LegalHoldForm(forms.ModelForm):  # type: ignore[type-arg]
+class LegalHoldForm(forms.ModelForm):
     class Meta:
         model = LegalHold
         fields = ["client", "reason", "until", "details"]

@@ -32,7 +32,7 @@ class ClientAdmin(PlatformModelAdmin):
     search_fields = ["client_id", "last_name", "email"]
     readonly_fields = ["erased_at", "created_at", "updated_at"]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         # The external id is the link every other system holds: fixed once created.
         return [*self.readonly_fields, "client_id"] if obj else self.readonly_fields
 

@@ -20,7 +20,7 @@ SCHEMA_HELP = (
 )
 
 
-class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class ModelUploadForm(ThemedFormMixin, forms.ModelForm):
     """A new draft version from a LightGBM model file and its feature schema."""
 
     model_file = forms.FileField(help_text="LightGBM model text, as written by Booster.save_model().")
@@ -82,7 +82,7 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-ar
         return data
 
 
-class BatchUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class BatchUploadForm(ThemedFormMixin, forms.ModelForm):
     """A file of applicants to score, checked by the batch service before a job is stored."""
 
     file = forms.FileField(

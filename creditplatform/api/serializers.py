@@ -36,9 +36,9 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class StrictSerializer(StrictFieldsMixin, serializers.Serializer):  # type: ignore[type-arg]
+class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
     """A plain serializer that rejects unknown fields."""
 
 
-class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A model serializer that rejects unknown fields."""

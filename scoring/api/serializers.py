@@ -181,14 +181,14 @@ ScoreInputSerializer = type(
 )
 
 
-class ReasonSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ReasonSerializer(serializers.Serializer):
     feature = serializers.CharField()
     label = serializers.CharField()
     value = serializers.JSONField(allow_null=True)
     contribution = serializers.FloatField(help_text="Signed TreeSHAP contribution to the log-odds of default.")
 
 
-class DecisionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DecisionSerializer(serializers.ModelSerializer):
     """A stored credit decision (read-only)."""
 
     client_id = serializers.CharField(allow_null=True)
@@ -229,16 +229,16 @@ class DecisionDetailSerializer(DecisionSerializer):
         return decision_representation(instance, with_features=True)
 
 
-class ScoreBatchInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ScoreBatchInputSerializer(serializers.Serializer):
     items = ScoreInputSerializer(many=True, help_text="1 to SCORE_BATCH_MAX_ITEMS (default 100) applicants.")
 
 
-class ScoreBatchOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ScoreBatchOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     results = DecisionSerializer(many=True)
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ModelVersionSerializer(serializers.ModelSerializer):
     """A registry entry: what the model takes, how good it was, whether it serves."""
 
     activated_by = serializers.SerializerMethodField()
@@ -266,5 +266,5 @@ class ModelVersionSerializer(serializers.ModelSerializer):  # type: ignore[type-
         return f"user:{obj.activated_by_id}" if obj.activated_by_id else None
 
 
-class ModelActivateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ModelActivateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["champion", "challenger"], default="champion")

@@ -66,7 +66,7 @@ class ClientViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,  # type: ignore[type-arg]
+    viewsets.GenericViewSet,
 ):
     """Clients by external id. Read: viewer, analyst, admin. Write: analyst, admin.
 
@@ -248,7 +248,7 @@ class ScoreBatchApi(APIView):
     list=extend_schema(summary="List credit decisions"),
     retrieve=extend_schema(summary="A credit decision, with its input snapshot"),
 )
-class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored credit decisions (``/api/v1/predictions/``): viewer, analyst, admin."""
 
     permission_classes = [CanRead]
@@ -260,7 +260,7 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     def get_queryset(self) -> QuerySet[Decision]:
         return decision_list()
 
-    def get_serializer_class(self) -> type[serializers.BaseSerializer]:  # type: ignore[type-arg]
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return DecisionDetailSerializer if self.action == "retrieve" else DecisionSerializer
 
 
@@ -268,7 +268,7 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     list=extend_schema(summary="List model versions"),
     retrieve=extend_schema(summary="A model version: schema, metrics, status"),
 )
-class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     """The model registry (``/api/v1/models/``): read by viewer+, activated by admins."""
 
     serializer_class = ModelVersionSerializer

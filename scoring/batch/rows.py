@@ -112,7 +112,7 @@ class ScoredRows:
 
     @property
     def outcomes(self) -> list[str]:
-        return self.decisions.tolist()  # type: ignore[no-any-return]
+        return self.decisions.tolist()
 
 
 def risk_levels(probabilities: np.ndarray, threshold: float, medium_fraction: float) -> np.ndarray:
