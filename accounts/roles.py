@@ -7,7 +7,7 @@ migration and after every ``migrate``), so the admin and the API agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.db import models
 
@@ -86,7 +86,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 }
 
 
-def role_codenames(role: Role, models_by_app: dict[str, Iterable[str]]) -> set[tuple[str, str]]:
+def role_codenames(role: Role, models_by_app: Mapping[str, Iterable[str]]) -> set[tuple[str, str]]:
     """(app_label, codename) pairs a role should hold, given the installed models."""
     wanted: set[tuple[str, str]] = set()
     for target, actions in ROLE_PERMISSIONS[role].items():

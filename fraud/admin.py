@@ -72,7 +72,7 @@ class FraudCheckDisplay:
 
 
 class FraudCheckInline(FraudCheckDisplay, PlatformStackedInline):
-    model = FraudCheck
+    model = FraudCheck  # type: ignore[assignment]  # the inline's model, not FraudCheckDisplay.model (a column)
     fields = ["decision", "score", "model", "risk_level", "model_version", "rules", "created_at"]
     readonly_fields = fields
     can_delete = False
@@ -268,7 +268,7 @@ class AssignedToMeFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[FraudAlert]) -> QuerySet[FraudAlert]:
         if self.value() == "1":
-            return queryset.filter(assignee=request.user)
+            return queryset.filter(assignee_id=request.user.pk)
         if self.value() == "unassigned":
             return queryset.filter(assignee__isnull=True)
         return queryset

@@ -72,7 +72,7 @@ class GdprRequestForm(forms.ModelForm):
         fields = ["kind", "client", "received_at", "details"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         try:
             gdpr_request_check(
                 kind=data.get("kind", ""), client=data.get("client"), received_at=data.get("received_at")
@@ -307,7 +307,7 @@ class LegalHoldForm(forms.ModelForm):
         fields = ["client", "reason", "until", "details"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         try:
             legal_hold_check(reason=data.get("reason", ""), until=data.get("until"))
         except ValidationError as exc:

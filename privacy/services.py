@@ -273,6 +273,8 @@ def erasure_execute(*, request: GdprRequest, actor: Any = ERASURE_JOB) -> Erasur
             return ErasureResult(locked, True, getattr(locked, "certificate", None))
         if locked.status != RequestStatus.APPROVED:
             raise ValidationError({"status": f"Only an approved request is executed (this one is {locked.status})."})
+        if locked.client_id is None:
+            raise ValidationError({"client": "This request names no client."})
         client = Client.objects.select_for_update().get(pk=locked.client_id)
         now = timezone.now()
         holds = erasure_holds(client=client, now=now)

@@ -254,7 +254,7 @@ def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Cli
     application_ids = {r.application_id for r in requests if r.application_id}
     applications = (
         {
-            a.application_id: a
+            str(a.application_id): a  # filtered on application_id: never None
             for a in CreditApplication.objects.select_related("client").filter(application_id__in=application_ids)
         }
         if application_ids

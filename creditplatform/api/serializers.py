@@ -17,7 +17,7 @@ class StrictFieldsMixin:
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             fields = self.fields  # type: ignore[attr-defined]
-            errors: dict[str, list[str]] = {}
+            errors: dict[str, Any] = {}
             for name, value in data.items():
                 field = fields.get(name)
                 if field is None or field.read_only:

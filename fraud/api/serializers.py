@@ -131,7 +131,7 @@ class FraudeInputSerializer(StrictSerializer):
         conflicts = alias_conflicts(data, FRAUDE_ALIASES) if isinstance(data, Mapping) else {}
         if conflicts:
             # Report the other fields' problems too, so one round trip shows them all.
-            errors = {name: [message] for name, message in conflicts.items()}
+            errors: dict[str, Any] = {name: [message] for name, message in conflicts.items()}
             try:
                 super().to_internal_value({k: v for k, v in data.items() if k not in conflicts})
             except serializers.ValidationError as exc:
@@ -234,7 +234,7 @@ def fraud_decision_representation(
         "risk_level": check.risk_level,
         "decision": check.decision,
         "triggered_rules": check.triggered_rules,
-        "model_version": check.model_version.version if check.model_version_id else None,
+        "model_version": check.model_version.version if check.model_version else None,
         "thresholds": check.thresholds,
         "alert_id": alert_id,
         "check_id": str(check.pk),

@@ -41,7 +41,7 @@ class ClientSerializer(StrictModelSerializer):
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True, validators=[no_control_chars])
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, validators=[phone_validator])
-    birth_date = serializers.DateField(required=False, allow_null=True, validators=[validate_birth_date])
+    birth_date = serializers.DateField(required=False, allow_null=True, validators=[validate_birth_date])  # type: ignore[list-item]  # returns the date
     address = serializers.CharField(
         max_length=500, required=False, allow_blank=True, validators=[no_control_chars_multiline]
     )
@@ -130,8 +130,8 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
     """The public shape of a credit decision, for /score and /predictions alike."""
     out: dict[str, Any] = {
         "id": str(decision.id),
-        "client_id": decision.client.client_id if decision.client_id else None,
-        "application_id": decision.application.application_id if decision.application_id else None,
+        "client_id": decision.client.client_id if decision.client else None,
+        "application_id": decision.application.application_id if decision.application else None,
         "probability_default": decision.probability_default,
         "prediction": decision.prediction,
         "decision": decision.decision,
@@ -160,7 +160,8 @@ def _doc_fields() -> dict[str, serializers.Field]:
         if kind == CATEGORICAL:
             return serializers.CharField(required=False, allow_null=True, help_text=f"{text} (a category)")
         if kind == INTEGER:
-            return serializers.IntegerField(help_text=text, min_value=low, max_value=high, required=required)
+            # The schema's bounds of an integer feature are whole numbers (floats in the schema).
+            return serializers.IntegerField(help_text=text, min_value=low, max_value=high, required=required)  # type: ignore[arg-type]
         return serializers.FloatField(help_text=text, min_value=low, max_value=high, required=required)
 
     for name, _source, kind, label, low, high, required, _transform in CREDIT_DATA_MAPPING:
@@ -183,7 +184,7 @@ ScoreInputSerializer = type(
 
 class ReasonSerializer(serializers.Serializer):
     feature = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label" shadows Field.label
     value = serializers.JSONField(allow_null=True)
     contribution = serializers.FloatField(help_text="Signed TreeSHAP contribution to the log-odds of default.")
 
