@@ -77,9 +77,10 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A creditplatform beat --loglevel INFO
 
-lint: install  ## ruff lint + format check
+lint: install  ## ruff lint + format check + mypy (django-stubs, drf-stubs; config in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

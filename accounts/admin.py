@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
+from accounts.actors import acting_user
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import (
     api_key_create,
@@ -68,7 +69,7 @@ class ApiKeyAdmin(PlatformModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
-            api_key_update(api_key=obj, name=obj.name, expires_at=obj.expires_at, by=request.user)
+            api_key_update(api_key=obj, name=obj.name, expires_at=obj.expires_at, by=acting_user(request.user))
             return
         issued = api_key_create(
             name=form.cleaned_data["name"],
@@ -103,7 +104,7 @@ class ApiKeyAdmin(PlatformModelAdmin):
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset:
-            api_key_revoke(api_key=api_key, by=request.user)
+            api_key_revoke(api_key=api_key, by=acting_user(request.user))
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
 
 
@@ -178,7 +179,7 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  #
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         before = getattr(request, "_credit_access_before", {})
-        user_access_changed(user=form.instance, before=before, by=request.user)
+        user_access_changed(user=form.instance, before=before, by=acting_user(request.user))
 
 
 admin.site.unregister(Group)
@@ -200,5 +201,5 @@ class PlatformGroupAdmin(GroupAdmin, PlatformModelAdmin):  # type: ignore[misc] 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         group_permissions_changed(
-            group=form.instance, before=getattr(request, "_credit_group_before", []), by=request.user
+            group=form.instance, before=getattr(request, "_credit_group_before", []), by=acting_user(request.user)
         )

@@ -14,14 +14,26 @@ base, so a new app only imports it::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.widgets import CHECKBOX_CLASSES, FILE_CLASSES, INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
+
+
+def add_service_errors(form: forms.BaseForm, exc: ValidationError, fields: Mapping[str, str] | None = None) -> None:
+    """Show a service's ``ValidationError`` on a form: each message on the field it names (``fields``
+    maps the service's names to the form's), the others above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for name, messages in exc.message_dict.items():
+        field = (fields or {}).get(name, name)
+        form.add_error(field if field in form.fields else None, messages)
 
 
 class ThemedFormMixin:

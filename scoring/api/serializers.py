@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictModelSerializer
 from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
 from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
-from scoring.services import ScoreRequest
+from scoring.services import ScoreRequest, client_id_change_check
 from scoring.validators import (
     external_id_validator,
     is_external_id,
@@ -63,8 +64,10 @@ class ClientSerializer(StrictModelSerializer):
         read_only_fields = ["erased_at", "created_at", "updated_at"]
 
     def validate_client_id(self, value: str) -> str:
-        if self.instance is not None and value != self.instance.client_id:
-            raise serializers.ValidationError("The external id of a client cannot change.")
+        try:
+            client_id_change_check(client=self.instance, client_id=value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["client_id"]) from exc
         if self.instance is None and Client.objects.filter(client_id=value).exists():
             raise serializers.ValidationError("A client with this client_id already exists.")
         return value

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.actors import acting
 from accounts.permissions import CanRead, CanScore, IsAdmin, ReadOrWrite
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
@@ -295,7 +296,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         try:
             activated = model_version_activate(
-                model_version=model_version, status=payload.validated_data["status"], user=request.user
+                model_version=model_version, status=payload.validated_data["status"], user=acting(request.user)
             )
         except ArtifactError as exc:
             raise serializers.ValidationError({"model_version": [str(exc)]}) from exc
