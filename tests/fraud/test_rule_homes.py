@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 import pytest
@@ -26,9 +27,9 @@ from tests.fraud.contexts import context
 pytestmark = pytest.mark.django_db
 
 
-def service_messages(call: object, **kwargs: object) -> dict[str, list[str]]:
+def service_messages(call: Callable[..., object], **kwargs: object) -> dict[str, list[str]]:
     with pytest.raises(ValidationError) as refused:
-        call(**kwargs)  # type: ignore[operator]
+        call(**kwargs)
     return refused.value.message_dict
 
 

@@ -79,14 +79,14 @@ def test_upload_checks_are_the_services_and_the_upload_form_shows_its_message(
         **overrides,
     }
     with pytest.raises((ModelVersionRefused, ArtifactError)) as refused:
-        model_version_check(**values)  # type: ignore[arg-type]
+        model_version_check(**values)
     message = str(refused.value)
 
     browser = BrowserClient()
     browser.force_login(UserFactory(username="boss", roles=["admin"]))
-    posted = {"threshold": str(values["threshold"])}
+    posted: dict[str, object] = {"threshold": str(values["threshold"])}
     if "artifact" in overrides:
-        posted["model_file"] = SimpleUploadedFile("model.txt", values["artifact"])  # type: ignore[arg-type]
+        posted["model_file"] = SimpleUploadedFile("model.txt", bytes(overrides["artifact"]))
     response = browser.post("/admin/scoring/modelversion/add/", _upload(trained_credit, **posted))
     assert response.status_code == 200
     assert escape(message) in response.content.decode()
