@@ -107,4 +107,4 @@ bench: install system-deps  ## Benchmarks of the performance goals (docs/perform
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf var/ .pytest_cache .ruff_cache
+	rm -rf var/ .pytest_cache .ruff_cache .mypy_cache
