@@ -77,9 +77,10 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A creditplatform beat --loglevel INFO
 
-lint: install  ## ruff lint + format check
+lint: install  ## ruff lint + format check + mypy (django-stubs, drf-stubs; config in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -106,4 +107,4 @@ bench: install system-deps  ## Benchmarks of the performance goals (docs/perform
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf var/ .pytest_cache .ruff_cache
+	rm -rf var/ .pytest_cache .ruff_cache .mypy_cache

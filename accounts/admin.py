@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
+from accounts.actors import acting_user
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import (
     api_key_create,
@@ -33,7 +34,7 @@ from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 _ISSUED_KEY_ATTR = "_credit_issued_api_key"
 
 
-class ApiKeyCreationForm(forms.ModelForm):  # type: ignore[type-arg]
+class ApiKeyCreationForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiKeyScope.choices, widget=UnfoldAdminCheckboxSelectMultipleWidget, required=False
     )
@@ -68,7 +69,7 @@ class ApiKeyAdmin(PlatformModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
-            api_key_update(api_key=obj, name=obj.name, expires_at=obj.expires_at, by=request.user)
+            api_key_update(api_key=obj, name=obj.name, expires_at=obj.expires_at, by=acting_user(request.user))
             return
         issued = api_key_create(
             name=form.cleaned_data["name"],
@@ -103,7 +104,7 @@ class ApiKeyAdmin(PlatformModelAdmin):
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset:
-            api_key_revoke(api_key=api_key, by=request.user)
+            api_key_revoke(api_key=api_key, by=acting_user(request.user))
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
 
 
@@ -125,7 +126,7 @@ class LoginLockoutAdmin(AccessAttemptAdmin, PlatformModelAdmin):
     status column). "Unlock" forgets the failures at once instead of waiting for the cool-off.
     """
 
-    list_select_related: list[str] = []
+    list_select_related = ()  # no join: the columns shown are on the row
     actions = ["unlock"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -142,7 +143,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):
+class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     """Django's user admin, minus privilege escalation.
 
     The admin role may manage users, but only a superuser (the break-glass account) may
@@ -155,7 +156,7 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):
     change_password_form = AdminPasswordChangeForm
     list_display = ["username", "email", "is_staff", "is_superuser", "is_active", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
-    list_select_related: list[str] = []
+    list_select_related = ()  # no join: the columns shown are on the row
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
@@ -178,14 +179,14 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         before = getattr(request, "_credit_access_before", {})
-        user_access_changed(user=form.instance, before=before, by=request.user)
+        user_access_changed(user=form.instance, before=before, by=acting_user(request.user))
 
 
 admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class PlatformGroupAdmin(GroupAdmin, PlatformModelAdmin):
+class PlatformGroupAdmin(GroupAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     """The four roles (groups from a migration; their permissions follow ``accounts.roles``).
 
     A change of a role's permissions (superusers only) goes in the audit trail.
@@ -200,5 +201,5 @@ class PlatformGroupAdmin(GroupAdmin, PlatformModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         group_permissions_changed(
-            group=form.instance, before=getattr(request, "_credit_group_before", []), by=request.user
+            group=form.instance, before=getattr(request, "_credit_group_before", []), by=acting_user(request.user)
         )

@@ -37,7 +37,7 @@ class OidcSessionRefresh(SessionRefresh):
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         if not settings.OIDC_ENABLED:
             return None
-        return super().process_request(request)  # type: ignore[no-any-return]
+        return super().process_request(request)
 
 
 class AccessCountingMiddleware:

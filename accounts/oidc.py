@@ -57,7 +57,7 @@ class CreditOIDCBackend(OIDCAuthenticationBackend):
     def authenticate(self, request: HttpRequest | None, **kwargs: Any) -> AbstractBaseUser | None:
         if not settings.OIDC_ENABLED:
             return None
-        return super().authenticate(request, **kwargs)  # type: ignore[no-any-return]
+        return super().authenticate(request, **kwargs)
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
         """Full ID-token validation; replaces the library's signature-and-nonce-only check."""
@@ -114,7 +114,7 @@ class AuthenticateView(OIDCAuthenticationRequestView):
     def get(self, request: HttpRequest) -> HttpResponse:
         if not settings.OIDC_ENABLED:
             raise Http404("OpenID Connect is not configured.")
-        return super().get(request)  # type: ignore[no-any-return]
+        return super().get(request)
 
 
 class CallbackView(OIDCAuthenticationCallbackView):
@@ -125,7 +125,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
             raise Http404("OpenID Connect is not configured.")
         self.next_url = request.session.get("oidc_login_next") or settings.LOGIN_REDIRECT_URL
         try:
-            return super().get(request)  # type: ignore[no-any-return]
+            return super().get(request)
         except SuspiciousOperation as exc:
             # State not found, bad ID token...: refuse the login, never answer a 500/400 page.
             logger.warning("OIDC login refused", extra={"reason": str(exc)[:120]})
@@ -188,4 +188,4 @@ def admin_logout(request: HttpRequest) -> HttpResponse:
         url = provider_logout_url(request)  # before logout() flushes the ID token
         auth.logout(request)
         return HttpResponseRedirect(url)
-    return admin.site.logout(request)  # type: ignore[no-any-return]
+    return admin.site.logout(request)

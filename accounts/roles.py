@@ -7,7 +7,7 @@ migration and after every ``migrate``), so the admin and the API agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.db import models
 
@@ -86,7 +86,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
 }
 
 
-def role_codenames(role: Role, models_by_app: dict[str, Iterable[str]]) -> set[tuple[str, str]]:
+def role_codenames(role: Role, models_by_app: Mapping[str, Iterable[str]]) -> set[tuple[str, str]]:
     """(app_label, codename) pairs a role should hold, given the installed models."""
     wanted: set[tuple[str, str]] = set()
     for target, actions in ROLE_PERMISSIONS[role].items():
@@ -121,7 +121,7 @@ def user_roles(user: object) -> frozenset[Role]:
     """Roles of a Django user, from its groups (cached on the instance for the request)."""
     cached = getattr(user, "_credit_roles", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     if not getattr(user, "is_authenticated", False):
         roles: frozenset[Role] = frozenset()
     elif getattr(user, "is_superuser", False):

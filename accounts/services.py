@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from axes.models import AccessAttempt
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.actors import ActingUser
 from accounts.models import ApiKey, ApiKeyScope, hash_secret
 from accounts.roles import Role
 from audit.services import audit_record
@@ -46,7 +46,7 @@ def api_key_create(
     role: str,
     scopes: list[str] | None = None,
     expires_at: datetime | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: ActingUser = None,
 ) -> IssuedKey:
     """Create an API key and return it with its plain value (shown once)."""
     if role not in Role.values:
@@ -86,7 +86,7 @@ def _key_details(api_key: ApiKey) -> dict[str, object]:
     }
 
 
-def api_key_update(*, api_key: ApiKey, name: str, expires_at: datetime | None, by: object = None) -> ApiKey:
+def api_key_update(*, api_key: ApiKey, name: str, expires_at: datetime | None, by: ActingUser = None) -> ApiKey:
     """Rename a key or change its expiry (role, scopes and secret never change: make a new key)."""
     if not name.strip():
         raise ValidationError({"name": "A name is required."})
@@ -101,7 +101,7 @@ def api_key_update(*, api_key: ApiKey, name: str, expires_at: datetime | None, b
     return locked
 
 
-def api_key_revoke(*, api_key: ApiKey, by: object = None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, by: ActingUser = None) -> ApiKey:
     """Revoke a key; it is refused from the next request on."""
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
@@ -113,7 +113,7 @@ def api_key_revoke(*, api_key: ApiKey, by: object = None) -> ApiKey:
     return locked
 
 
-def user_access_changed(*, user: AbstractBaseUser, before: dict[str, object], by: object) -> None:
+def user_access_changed(*, user: User, before: dict[str, object], by: ActingUser) -> None:
     """Record a change of a staff user's roles, permissions or status (admin forms call this)."""
     after = user_access_state(user)
     if after != before:
@@ -126,20 +126,20 @@ def user_access_changed(*, user: AbstractBaseUser, before: dict[str, object], by
         )
 
 
-def user_access_state(user: AbstractBaseUser) -> dict[str, object]:
+def user_access_state(user: User) -> dict[str, object]:
     """What decides a staff user's access: roles (groups), own permissions, staff/superuser/active flags."""
     if user.pk is None:
         return {}
     return {
-        "groups": sorted(user.groups.values_list("name", flat=True)),  # type: ignore[attr-defined]
-        "permissions": sorted(user.user_permissions.values_list("codename", flat=True)),  # type: ignore[attr-defined]
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "permissions": sorted(user.user_permissions.values_list("codename", flat=True)),
         "is_staff": bool(getattr(user, "is_staff", False)),
         "is_superuser": bool(getattr(user, "is_superuser", False)),
         "is_active": bool(getattr(user, "is_active", False)),
     }
 
 
-def group_permissions_changed(*, group: Group, before: list[str], by: object) -> None:
+def group_permissions_changed(*, group: Group, before: list[str], by: ActingUser) -> None:
     """Record a change of a role group's permissions (superusers only, in the admin)."""
     after = sorted(group.permissions.values_list("codename", flat=True))
     if after != before:
@@ -155,7 +155,7 @@ def group_permissions_changed(*, group: Group, before: list[str], by: object) ->
         )
 
 
-def login_record(*, user: AbstractBaseUser, method: str) -> None:
+def login_record(*, user: User, method: str) -> None:
     """A login that grants at least one role (staff with a role, or a superuser) goes in the trail."""
     from accounts.roles import user_roles
 
@@ -175,7 +175,7 @@ def api_key_touch(*, api_key: ApiKey, resolution_seconds: int) -> None:
 
 
 @transaction.atomic
-def login_lockout_clear(*, attempts: QuerySet[AccessAttempt], by: AbstractBaseUser | None) -> int:
+def login_lockout_clear(*, attempts: QuerySet[AccessAttempt], by: ActingUser) -> int:
     """Unlock password logins: forget the failed attempts recorded for these (username, address) pairs."""
     _, deleted = attempts.delete()
     count = deleted.get(AccessAttempt._meta.label, 0)
@@ -187,7 +187,6 @@ def login_lockout_clear(*, attempts: QuerySet[AccessAttempt], by: AbstractBaseUs
 @transaction.atomic
 def demo_users_ensure(*, password_for: dict[str, str]) -> list[tuple[str, str]]:
     """Create (or reset) one demo staff user per role; returns (username, password)."""
-    User = get_user_model()
     created: list[tuple[str, str]] = []
     for role in Role:
         username = f"demo-{role.value}"
@@ -207,7 +206,6 @@ def _oidc_username(preferred: str, issuer: str, subject: str) -> str:
     import hashlib
     import re
 
-    User = get_user_model()
     fallback = "oidc-" + hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:12]
     candidate = preferred if re.fullmatch(r"[\w.@+-]{1,100}", preferred or "") else fallback
     if candidate != fallback and User.objects.filter(username=candidate).exists():
@@ -227,7 +225,7 @@ def oidc_user_sync(
     first_name: str = "",
     last_name: str = "",
     preferred_username: str = "",
-) -> AbstractBaseUser:
+) -> User:
     """The user of (issuer, subject), created if new, with role groups set to exactly ``roles``.
 
     Groups that are not roles are left alone. A user with no role loses staff status, so a
@@ -235,7 +233,6 @@ def oidc_user_sync(
     """
     from accounts.models import OidcIdentity
 
-    User = get_user_model()
     identity = (
         OidcIdentity.objects.select_for_update().select_related("user").filter(issuer=issuer, subject=subject).first()
     )

@@ -57,6 +57,7 @@ class PrincipalRateThrottle(BaseThrottle):
         if not rate:
             return True
         limit, duration = SimpleRateThrottle.parse_rate(self, rate)  # type: ignore[arg-type]
+        assert limit is not None and duration is not None  # a non-empty rate parses to both
         now = self.timer()
         window = int(now // duration)
         key = f"throttle:{view_scope or 'default'}:{kind}:{ident}:{window}"

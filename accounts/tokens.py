@@ -111,7 +111,8 @@ class JwksCache:
             if self._adopt_shared(now):
                 return  # another process fetched a newer set: no request to the provider
             gate = math.ceil(self.min_refresh_interval)
-            if not self._shared_call(lambda: self.shared.add(self._gate_key, 1, gate), default=True):
+            shared = self.shared
+            if not self._shared_call(lambda: shared.add(self._gate_key, 1, gate), default=True):
                 return  # another process fetched less than a minute ago
         self.fetch_count += 1
         try:
@@ -137,14 +138,17 @@ class JwksCache:
         self._keys = keys
         self._fetched_at = now
         self._version = time.time()
-        if self.shared is not None:
+        shared = self.shared
+        if shared is not None:
             entry = {"version": self._version, "jwks": document}
-            self._shared_call(lambda: self.shared.set(self._doc_key, entry, math.ceil(self.lifespan)))
+            self._shared_call(lambda: shared.set(self._doc_key, entry, math.ceil(self.lifespan)))
         jwks_fetched.send(sender=type(self), uri=self.uri, ok=True)
 
     def _adopt_shared(self, now: float) -> bool:
         """Take the shared key set if another process fetched it after ours."""
-        entry = self._shared_call(lambda: self.shared.get(self._doc_key))
+        shared = self.shared
+        assert shared is not None
+        entry = self._shared_call(lambda: shared.get(self._doc_key))
         if not isinstance(entry, dict) or float(entry.get("version", 0)) <= self._version:
             return False
         try:

@@ -52,7 +52,7 @@ GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 LUA = ROOT / "bench" / "wrk" / "post.lua"
 RESULTS = ROOT / "bench" / "results"
 
-SCORE_BODIES = [
+SCORE_BODIES: list[dict[str, Any]] = [
     {"age": 35, "revenu": 50000, "historique_impaye": 1},
     {"age": 23, "revenu": 60, "historique_impaye": 2, "job": "partime", "seniority_years": 0, "client_id": "C1001"},
     {"age": 48, "revenu": 250, "historique_impaye": 0, "job": "fixed", "home": "owner", "amount": 1200, "price": 1500},
@@ -654,7 +654,7 @@ def main() -> int:
     loads: list[tuple[str, float | None]] = [("saturation", None), ("paced", args.rate)]
     bare = {"app": "bench.bare_app:application", "env": bare_env, "path": "/score", "ready": "/score"}
     summary: dict[str, Any] = {"environment": described, "args": vars(args), "credit_model": prepared["credit_model"]}
-    lines: list[str] = []
+    lines = []
 
     if args.only == "soak":
         result = soak(args, env, prepared["api_key"], _bodies(workdir / "score.jsonl", SCORE_BODIES))

@@ -14,14 +14,26 @@ base, so a new app only imports it::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.widgets import CHECKBOX_CLASSES, FILE_CLASSES, INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
+
+
+def add_service_errors(form: forms.BaseForm, exc: ValidationError, fields: Mapping[str, str] | None = None) -> None:
+    """Show a service's ``ValidationError`` on a form: each message on the field it names (``fields``
+    maps the service's names to the form's), the others above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc.messages)
+        return
+    for name, messages in exc.message_dict.items():
+        field = (fields or {}).get(name, name)
+        form.add_error(field if field in form.fields else None, messages)
 
 
 class ThemedFormMixin:
@@ -62,7 +74,7 @@ class EvidenceAdminMixin:
         return False
 
 
-class PlatformModelAdmin(GuardedModelAdminMixin, ModelAdmin):  # type: ignore[misc]
+class PlatformModelAdmin(GuardedModelAdminMixin, ModelAdmin):
     """unfold's ``ModelAdmin`` with guardian's object-permission pages (``<pk>/permissions/``).
 
     Object permissions are granted by the services that own them (taking or assigning a
@@ -81,24 +93,24 @@ class PlatformModelAdmin(GuardedModelAdminMixin, ModelAdmin):  # type: ignore[mi
 
     def obj_perms_manage_view(self, request: HttpRequest, object_pk: str) -> HttpResponse:
         self._object_permissions_allowed(request)
-        return super().obj_perms_manage_view(request, object_pk)  # type: ignore[no-any-return]
+        return super().obj_perms_manage_view(request, object_pk)
 
     def obj_perms_manage_user_view(self, request: HttpRequest, object_pk: str, user_id: str) -> HttpResponse:
         self._object_permissions_allowed(request)
-        return super().obj_perms_manage_user_view(request, object_pk, user_id)  # type: ignore[no-any-return]
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
 
     def obj_perms_manage_group_view(self, request: HttpRequest, object_pk: str, group_id: str) -> HttpResponse:
         self._object_permissions_allowed(request)
-        return super().obj_perms_manage_group_view(request, object_pk, group_id)  # type: ignore[no-any-return]
+        return super().obj_perms_manage_group_view(request, object_pk, group_id)
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         context["show_object_permissions"] = bool(request.user.is_superuser and context.get("original"))
         return super().render_change_form(request, context, *args, **kwargs)
 
 
-class PlatformTabularInline(TabularInline):  # type: ignore[misc]
+class PlatformTabularInline(TabularInline):
     """unfold's tabular inline (the project's one base for tabular inlines)."""
 
 
-class PlatformStackedInline(StackedInline):  # type: ignore[misc]
+class PlatformStackedInline(StackedInline):
     """unfold's stacked inline (the project's one base for stacked inlines)."""

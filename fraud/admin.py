@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.actors import acting_user
 from creditplatform.admin_mixins import (
     EvidenceAdminMixin,
     PlatformModelAdmin,
@@ -37,11 +38,12 @@ from fraud.services import (
     fraud_alert_resolve,
     fraud_alert_take,
     fraud_rule_backtest,
+    fraud_rule_may_activate,
+    fraud_rule_may_edit,
     fraud_rule_save,
     fraud_settings_update,
 )
 
-ACTIVATE = "fraud.activate_fraudrule"
 BACKTEST = "fraud.backtest_fraudrule"
 
 
@@ -72,7 +74,7 @@ class FraudCheckDisplay:
 
 
 class FraudCheckInline(FraudCheckDisplay, PlatformStackedInline):
-    model = FraudCheck
+    model = FraudCheck  # type: ignore[assignment]  # the inline's model, not FraudCheckDisplay.model (a column)
     fields = ["decision", "score", "model", "risk_level", "model_version", "rules", "created_at"]
     readonly_fields = fields
     can_delete = False
@@ -156,13 +158,20 @@ class FraudRuleAdmin(PlatformModelAdmin):
     change_list_template = "admin/fraud/fraudrule/change_list.html"
 
     def has_activate_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(ACTIVATE)
+        return request.user.is_authenticated and fraud_rule_may_activate(acting_user(request.user))
 
     def has_change_permission(self, request: HttpRequest, obj: FraudRule | None = None) -> bool:
-        # Analysts change drafts only; an active rule is an admin's.
-        if obj is not None and obj.is_active and not self.has_activate_permission(request):
+        # Analysts change drafts only; an active rule is an admin's (the service's rule).
+        if obj is not None and not (
+            request.user.is_authenticated and fraud_rule_may_edit(acting_user(request.user), obj)
+        ):
             return False
         return super().has_change_permission(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        form.editor = acting_user(request.user)  # the form shows the service's "who may edit" error
+        return form
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # checks name their rule versions: deactivate instead
@@ -182,7 +191,7 @@ class FraudRuleAdmin(PlatformModelAdmin):
         fields = {name: form.cleaned_data[name] for name in RULE_FIELDS if name in form.cleaned_data}
         try:
             saved = fraud_rule_save(
-                user=request.user,
+                user=acting_user(request.user),
                 rule=obj if change else None,
                 note=form.cleaned_data.get("note", ""),
                 **fields,
@@ -204,7 +213,10 @@ class FraudRuleAdmin(PlatformModelAdmin):
         for rule in queryset:
             if rule.is_active != active:
                 fraud_rule_save(
-                    user=request.user, rule=rule, is_active=active, note="activated" if active else "deactivated"
+                    user=acting_user(request.user),
+                    rule=rule,
+                    is_active=active,
+                    note="activated" if active else "deactivated",
                 )
                 changed += 1
         self.message_user(request, f"{changed} rule(s) {'activated' if active else 'deactivated'}.", messages.SUCCESS)
@@ -268,7 +280,7 @@ class AssignedToMeFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[FraudAlert]) -> QuerySet[FraudAlert]:
         if self.value() == "1":
-            return queryset.filter(assignee=request.user)
+            return queryset.filter(assignee_id=request.user.pk)
         if self.value() == "unassigned":
             return queryset.filter(assignee__isnull=True)
         return queryset
@@ -333,7 +345,7 @@ class FraudAlertAdmin(PlatformModelAdmin):
         taken = skipped = 0
         for alert in queryset:
             try:
-                fraud_alert_take(alert=alert, user=request.user)
+                fraud_alert_take(alert=alert, user=acting_user(request.user))
                 taken += 1
             except ValidationError:
                 skipped += 1
@@ -356,7 +368,7 @@ class FraudAlertAdmin(PlatformModelAdmin):
             extra.update(
                 can_take=alert.status == AlertStatus.OPEN and self.has_take_permission(request),
                 can_assign=alert.status != AlertStatus.RESOLVED and request.user.has_perm("fraud.assign_fraudalert"),
-                can_resolve=fraud_alert_can_resolve(alert=alert, user=request.user),
+                can_resolve=fraud_alert_can_resolve(alert=alert, user=acting_user(request.user)),
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -371,7 +383,7 @@ class FraudAlertAdmin(PlatformModelAdmin):
     def take_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         alert = self._alert(request, pk)
         try:
-            fraud_alert_take(alert=alert, user=request.user)
+            fraud_alert_take(alert=alert, user=acting_user(request.user))
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
@@ -385,7 +397,7 @@ class FraudAlertAdmin(PlatformModelAdmin):
         form = AlertAssignForm(request.POST or None, initial={"assignee": alert.assignee_id})
         if request.method == "POST" and form.is_valid():
             try:
-                fraud_alert_assign(alert=alert, assignee=form.cleaned_data["assignee"], by=request.user)
+                fraud_alert_assign(alert=alert, assignee=form.cleaned_data["assignee"], by=acting_user(request.user))
             except ValidationError as exc:
                 form.add_error(None, exc.messages)
             else:
@@ -396,14 +408,14 @@ class FraudAlertAdmin(PlatformModelAdmin):
     def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         alert = self._alert(request, pk)
         # Checked before the form is even shown: the assignee (object permission) or an admin.
-        if not fraud_alert_can_resolve(alert=alert, user=request.user):
+        if not fraud_alert_can_resolve(alert=alert, user=acting_user(request.user)):
             raise PermissionDenied
         form = AlertResolveForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
                 fraud_alert_resolve(
                     alert=alert,
-                    user=request.user,
+                    user=acting_user(request.user),
                     resolution=form.cleaned_data["resolution"],
                     comment=form.cleaned_data["comment"],
                 )
@@ -453,7 +465,7 @@ class FraudSettingsAdmin(PlatformModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: FraudSettings, form: Any, change: bool) -> None:
         fraud_settings_update(
-            user=request.user,
+            user=acting_user(request.user),
             review_threshold=form.cleaned_data["review_threshold"],
             block_threshold=form.cleaned_data["block_threshold"],
         )

@@ -6,16 +6,21 @@ import datetime as dt
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
 
-from accounts.roles import Role
-from creditplatform.admin_mixins import ThemedFormMixin
+from creditplatform.admin_mixins import ThemedFormMixin, add_service_errors
 from fraud.choices import AlertResolution
 from fraud.models import FraudRule, FraudRuleVersion, FraudSettings
 from fraud.rules import FIELDS
-from fraud.services import RULE_FIELDS, fraud_rule_check
+from fraud.services import (
+    ASSIGNEE_NOT_ANALYST,
+    RULE_FIELDS,
+    fraud_analysts,
+    fraud_rule_check,
+    fraud_rule_edit_check,
+    fraud_thresholds_check,
+)
 
 
 def fields_help() -> str:
@@ -29,12 +34,16 @@ def fields_help() -> str:
     )
 
 
-class FraudRuleForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class FraudRuleForm(ThemedFormMixin, forms.ModelForm):
     """The condition and the reason are compiled here: an error is shown on the field, nothing is stored."""
 
     note = forms.CharField(
         max_length=200, required=False, help_text="Why this change (kept with the new version).", label="Change note"
     )
+
+    # Set by the admin (``get_form``) to the signed-in user; None outside the admin (the service
+    # checks again when it saves).
+    editor: User | None = None
 
     class Meta:
         model = FraudRule
@@ -49,13 +58,19 @@ class FraudRuleForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         values = {name: cleaned.get(name, getattr(self.instance, name)) for name in RULE_FIELDS}
+        if self.editor is not None:  # the admin's form: who may save this is the service's rule
+            try:
+                fraud_rule_edit_check(
+                    user=self.editor, rule=self.instance if self.instance.pk else None, is_active=values["is_active"]
+                )
+            except PermissionDenied as exc:
+                self.add_error(None, str(exc))
         if values.get("condition") is None or "condition" in self.errors:
             return cleaned
         try:
             fraud_rule_check(**values)
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                self.add_error(field if field in self.fields else None, messages)
+            add_service_errors(self, exc)
         return cleaned
 
 
@@ -112,23 +127,17 @@ class BacktestForm(ThemedFormMixin, forms.Form):
         return midnight(self.cleaned_data.get("start")), midnight(end + dt.timedelta(days=1) if end else None)
 
 
-def analysts() -> QuerySet[Any]:
-    """People who may hold an alert: active users in the analyst or admin group, or superusers."""
-    return (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(Q(groups__name__in=[Role.ANALYST, Role.ADMIN]) | Q(is_superuser=True))
-        .distinct()
-        .order_by("username")
-    )
-
-
 class AlertAssignForm(ThemedFormMixin, forms.Form):
-    assignee = forms.ModelChoiceField(queryset=analysts(), help_text="Only this analyst (or an admin) can resolve it.")
+    # Who may be chosen, and the error for anyone else, are the service's (fraud_analysts).
+    assignee = forms.ModelChoiceField(
+        queryset=fraud_analysts(),
+        help_text="Only this analyst (or an admin) can resolve it.",
+        error_messages={"invalid_choice": ASSIGNEE_NOT_ANALYST},
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = analysts()  # type: ignore[attr-defined]
+        self.fields["assignee"].queryset = fraud_analysts()  # type: ignore[attr-defined]
 
 
 class AlertResolveForm(ThemedFormMixin, forms.Form):
@@ -138,18 +147,17 @@ class AlertResolveForm(ThemedFormMixin, forms.Form):
     )
 
 
-class FraudSettingsForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class FraudSettingsForm(ThemedFormMixin, forms.ModelForm):
     class Meta:
         model = FraudSettings
         fields = ["review_threshold", "block_threshold"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        review, block = cleaned.get("review_threshold"), cleaned.get("block_threshold")
-        if review is not None and block is not None and review >= block:
-            self.add_error("review_threshold", "The review threshold is below the block threshold.")
-        if review is not None and review <= 0:
-            self.add_error("review_threshold", "Above 0 (leave empty to follow the model).")
-        if block is not None and block <= 0:
-            self.add_error("block_threshold", "Above 0.")
+        try:
+            fraud_thresholds_check(
+                review_threshold=cleaned.get("review_threshold"), block_threshold=cleaned.get("block_threshold")
+            )
+        except ValidationError as exc:
+            add_service_errors(self, exc)
         return cleaned

@@ -616,7 +616,7 @@ def prepare(context: Mapping[str, Any], fields: tuple[str, ...] | frozenset[str]
                 continue
             if kind is float:
                 value = decimal.Decimal(repr(value))  # rule-engine's conversion: 0.1 is 0.1, not its binary
-            elif kind is int:
+            elif kind is int and isinstance(value, int):
                 value = decimal.Decimal(value)
             else:
                 continue

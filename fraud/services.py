@@ -10,11 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts.actors import ActingUser
 from audit.services import audit_record
 from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
 from fraud.config import FraudConfig, configs, fraud_config
@@ -213,9 +216,35 @@ def transaction_screen(
 RULE_FIELDS = ("name", "description", "condition", "reason", "action", "weight", "is_active", "order")
 
 
-def _can_activate(user: Any) -> bool:
-    # None is the platform itself (management commands, the bench set-up), never a request.
+RULE_EDIT_DENIED = "Only an admin activates a rule or changes an active one; save it inactive."
+
+
+def fraud_rule_may_activate(user: ActingUser) -> bool:
+    """Who may activate a rule (and so change an active one): admins, and the platform itself.
+
+    ``None`` is the platform (management commands, the bench set-up), never a request.
+    """
     return user is None or bool(user.has_perm(ACTIVATE_PERMISSION))
+
+
+def fraud_rule_edit_check(*, user: ActingUser, rule: FraudRule | None, is_active: bool) -> None:
+    """The one home of "who may edit an active rule": analysts save drafts only.
+
+    Raises ``PermissionDenied(RULE_EDIT_DENIED)`` when ``user`` would activate a rule or
+    change one that is active without the right to activate rules.
+    """
+    was_active = bool(rule is not None and rule.pk and rule.is_active)
+    if (is_active or was_active) and not fraud_rule_may_activate(user):
+        raise PermissionDenied(RULE_EDIT_DENIED)
+
+
+def fraud_rule_may_edit(user: ActingUser, rule: FraudRule) -> bool:
+    """``fraud_rule_edit_check`` as a yes/no, for the admin's change permission."""
+    try:
+        fraud_rule_edit_check(user=user, rule=rule, is_active=rule.is_active)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def fraud_rule_check(**fields: Any) -> tuple[str, ...]:
@@ -249,7 +278,7 @@ def fraud_rule_check(**fields: Any) -> tuple[str, ...]:
     return used
 
 
-def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "", **fields: Any) -> FraudRule:
+def fraud_rule_save(*, user: ActingUser, rule: FraudRule | None = None, note: str = "", **fields: Any) -> FraudRule:
     """Create a rule or change one, recording the result as a new immutable version.
 
     Analysts (without ``fraud.activate_fraudrule``) propose: they create inactive drafts and
@@ -270,8 +299,7 @@ def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "",
             values = {name: getattr(current, name) for name in RULE_FIELDS}
         was_active = bool(current.pk and current.is_active)
         values.update(fields)
-        if (values["is_active"] or was_active) and not _can_activate(user):
-            raise PermissionDenied("Only an admin activates a rule or changes an active one; save it inactive.")
+        fraud_rule_edit_check(user=user, rule=current, is_active=values["is_active"])
         fraud_rule_check(**values)
         if current.pk and all(getattr(current, name) == values[name] for name in RULE_FIELDS):
             return current
@@ -338,9 +366,9 @@ def fraud_rule_backtest(
 # --- Alerts ----------------------------------------------------------------------------------
 
 
-def fraud_alert_can_resolve(*, alert: FraudAlert, user: Any) -> bool:
+def fraud_alert_can_resolve(*, alert: FraudAlert, user: ActingUser) -> bool:
     """The assignee (object permission) or an admin (model permission), while it is not resolved."""
-    if alert.status == AlertStatus.RESOLVED or not getattr(user, "is_authenticated", False):
+    if alert.status == AlertStatus.RESOLVED or user is None or not user.is_authenticated:
         return False
     return bool(user.has_perm(RESOLVE_PERMISSION) or user.has_perm(RESOLVE_PERMISSION, alert))
 
@@ -349,7 +377,7 @@ def _locked(alert: FraudAlert) -> FraudAlert:
     return FraudAlert.objects.select_for_update().get(pk=alert.pk)
 
 
-def _set_assignee(alert: FraudAlert, assignee: Any, by: Any) -> FraudAlert:
+def _set_assignee(alert: FraudAlert, assignee: User, by: User) -> FraudAlert:
     previous = alert.assignee
     if previous is not None and previous.pk != assignee.pk:
         remove_perm(RESOLVE_PERMISSION, previous, alert)
@@ -362,18 +390,35 @@ def _set_assignee(alert: FraudAlert, assignee: Any, by: Any) -> FraudAlert:
     return alert
 
 
-def _is_analyst(user: Any) -> bool:
-    from accounts.roles import Role, user_roles
-
-    return bool(user_roles(user) & {Role.ANALYST, Role.ADMIN}) and getattr(user, "is_active", False)
+ASSIGNEE_NOT_ANALYST = "Alerts are assigned to active analysts or admins."
 
 
-def fraud_alert_assign(*, alert: FraudAlert, assignee: Any, by: Any) -> FraudAlert:
+def fraud_analysts() -> QuerySet[User]:
+    """The one home of "who counts as an analyst": who may hold a fraud alert.
+
+    Active users with the analyst or admin role (a group), and superusers (admins).
+    """
+    from accounts.roles import Role
+
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__name__in=[Role.ANALYST, Role.ADMIN]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def fraud_analyst_check(user: ActingUser) -> None:
+    """Raises ``ValidationError({"assignee": ASSIGNEE_NOT_ANALYST})`` unless ``user`` may hold an alert."""
+    if user is None or not fraud_analysts().filter(pk=user.pk).exists():
+        raise ValidationError({"assignee": ASSIGNEE_NOT_ANALYST})
+
+
+def fraud_alert_assign(*, alert: FraudAlert, assignee: User, by: User) -> FraudAlert:
     """An admin gives an alert to an analyst; the previous assignee loses the right to resolve it."""
     if not by.has_perm("fraud.assign_fraudalert"):
         raise PermissionDenied("Only an admin assigns alerts.")
-    if not _is_analyst(assignee):
-        raise ValidationError({"assignee": "Alerts are assigned to active analysts or admins."})
+    fraud_analyst_check(assignee)
     with transaction.atomic():
         locked = _locked(alert)
         if locked.status == AlertStatus.RESOLVED:
@@ -381,7 +426,7 @@ def fraud_alert_assign(*, alert: FraudAlert, assignee: Any, by: Any) -> FraudAle
         return _set_assignee(locked, assignee, by)
 
 
-def fraud_alert_take(*, alert: FraudAlert, user: Any) -> FraudAlert:
+def fraud_alert_take(*, alert: FraudAlert, user: User) -> FraudAlert:
     """An analyst takes an unassigned alert for themselves (first come, first served)."""
     if not user.has_perm("fraud.take_fraudalert"):
         raise PermissionDenied("Your role does not work fraud alerts.")
@@ -392,7 +437,7 @@ def fraud_alert_take(*, alert: FraudAlert, user: Any) -> FraudAlert:
         return _set_assignee(locked, user, user)
 
 
-def fraud_alert_resolve(*, alert: FraudAlert, user: Any, resolution: str, comment: str) -> FraudAlert:
+def fraud_alert_resolve(*, alert: FraudAlert, user: User, resolution: str, comment: str) -> FraudAlert:
     """The assignee (or an admin) closes an alert as confirmed fraud or false positive, with a comment."""
     if resolution not in AlertResolution.values:
         raise ValidationError({"resolution": f"Choose one of: {', '.join(AlertResolution.values)}."})
@@ -416,7 +461,27 @@ def fraud_alert_resolve(*, alert: FraudAlert, user: Any, resolution: str, commen
 # --- Thresholds ------------------------------------------------------------------------------
 
 
-def fraud_settings_update(*, user: Any, review_threshold: float | None, block_threshold: float) -> FraudSettings:
+REVIEW_NOT_BELOW_BLOCK = "The review threshold is below the block threshold."
+
+
+def fraud_thresholds_check(*, review_threshold: float | None, block_threshold: float | None) -> None:
+    """The one home of the thresholds rule: both above 0, review (if set) below block.
+
+    Raises ``ValidationError`` naming each field; a value left out (``None``) is not checked
+    (an empty review threshold follows the model).
+    """
+    errors: dict[str, list[str]] = {}
+    if review_threshold is not None and block_threshold is not None and review_threshold >= block_threshold:
+        errors.setdefault("review_threshold", []).append(REVIEW_NOT_BELOW_BLOCK)
+    if review_threshold is not None and review_threshold <= 0:
+        errors.setdefault("review_threshold", []).append("Above 0 (leave empty to follow the model).")
+    if block_threshold is not None and block_threshold <= 0:
+        errors.setdefault("block_threshold", []).append("Above 0.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def fraud_settings_update(*, user: ActingUser, review_threshold: float | None, block_threshold: float) -> FraudSettings:
     """Change the score thresholds (admins); every process follows within FRAUD_CONFIG_REFRESH_SECONDS."""
     with transaction.atomic():
         row, _ = FraudSettings.objects.select_for_update().get_or_create(pk=1)
@@ -424,9 +489,8 @@ def fraud_settings_update(*, user: Any, review_threshold: float | None, block_th
         row.review_threshold = review_threshold
         row.block_threshold = block_threshold
         row.updated_by = user if getattr(user, "pk", None) else None
+        fraud_thresholds_check(review_threshold=review_threshold, block_threshold=block_threshold)
         row.full_clean()
-        if review_threshold is not None and review_threshold >= block_threshold:
-            raise ValidationError({"review_threshold": "The review threshold is below the block threshold."})
         row.save()
         audit_record(
             actor=user,

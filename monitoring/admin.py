@@ -290,10 +290,10 @@ class ClockedScheduleAdmin(beat_admin.ClockedScheduleAdmin, PlatformModelAdmin):
 
 
 @admin.register(TaskResult)
-class TaskResultAdmin(results_admin.TaskResultAdmin, PlatformModelAdmin):
+class TaskResultAdmin(results_admin.TaskResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     pass
 
 
 @admin.register(GroupResult)
-class GroupResultAdmin(results_admin.GroupResultAdmin, PlatformModelAdmin):
+class GroupResultAdmin(results_admin.GroupResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     pass

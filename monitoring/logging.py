@@ -123,7 +123,7 @@ def _pseudonym_key() -> bytes:
     """The project's SECRET_KEY (stable across processes); a per-process key before settings load."""
     from django.conf import settings
 
-    if settings.configured and getattr(settings, "SECRET_KEY", ""):
+    if settings.configured and settings.SECRET_KEY:
         return hashlib.sha256(b"log-pseudonym:" + settings.SECRET_KEY.encode()).digest()
     return _process_key
 

@@ -7,6 +7,7 @@ so the cost follows the range asked, not the size of the tables.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -106,12 +107,17 @@ def drift_latest_by_purpose() -> list[DriftReport]:
     return out
 
 
+def _rows(values: Iterable[Any]) -> list[dict[str, Any]]:
+    """``QuerySet.values()`` rows as plain dicts (django-stubs types them as TypedDicts)."""
+    return list(values)
+
+
 def drift_history(*, start: date, end: date, purpose: str | None = None) -> list[dict[str, Any]]:
     """Reports from ``start`` to ``end`` (inclusive), oldest first: day, purpose, share, alert."""
     reports = DriftReport.objects.filter(day__gte=start, day__lte=end)
     if purpose:
         reports = reports.filter(purpose=purpose)
-    return list(
+    return _rows(
         reports.order_by("day", "purpose").values(
             "day", "purpose", "drift_share", "alert", "alert_threshold", "status", "prediction_drift"
         )
@@ -163,7 +169,7 @@ def decision_volume(*, start: datetime, end: datetime, period: str) -> list[dict
     """Credit decisions and approvals per hour (or day) of ``[start, end)``."""
     from scoring.models import Decision
 
-    return list(
+    return _rows(
         Decision.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(bucket=_trunc(period))
         .values("bucket")
@@ -200,12 +206,12 @@ def api_latency_and_errors(*, start: datetime, end: datetime, period: str) -> li
 
     calls = ApiCall.objects.filter(created_at__gte=start, created_at__lt=end).annotate(bucket=_trunc(period))
     rows: dict[Any, dict[str, Any]] = {}
-    for row in calls.values("bucket").annotate(
+    for counted in calls.values("bucket").annotate(
         calls=Count("pk"),
         client_errors=Count("pk", filter=Q(status_code__gte=400, status_code__lt=500)),
         server_errors=Count("pk", filter=Q(status_code__gte=500)),
     ):
-        rows[row["bucket"]] = {**row, "histogram": {}}
+        rows[counted["bucket"]] = {**counted, "histogram": {}}
     for bucket, latency, n in (
         calls.annotate(latency_bucket=_latency_bucket())
         .values("bucket", "latency_bucket")
@@ -228,7 +234,7 @@ def fraud_alerts_by_decision(*, start: datetime, end: datetime) -> list[dict[str
 
     from fraud.models import FraudAlert
 
-    return list(
+    return _rows(
         FraudAlert.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(bucket=TruncDay("created_at", tzinfo=UTC))
         .values("bucket", "fraud_check__decision")

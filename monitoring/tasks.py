@@ -48,7 +48,7 @@ def drift_report_nightly(day: str | None = None) -> list[str]:
 
 
 @shared_task(bind=True, max_retries=3, ignore_result=True)
-def drift_alert_notify(self, report_id: int) -> None:  # type: ignore[no-untyped-def]
+def drift_alert_notify(self, report_id: int) -> None:
     """POST a drift alert to the webhook; a few retries, then the failure is noted on the report."""
     from monitoring.models import DriftReport
     from monitoring.services import drift_alert_notify as notify

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from accounts.actors import acting_user
 from creditplatform.admin_mixins import PlatformModelAdmin
 from privacy.models import GdprRequest, LegalHold, RequestKind, RequestStatus
 from privacy.services import (
@@ -60,7 +61,7 @@ class DueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class GdprRequestForm(forms.ModelForm):  # type: ignore[type-arg]
+class GdprRequestForm(forms.ModelForm):
     received_at = forms.SplitDateTimeField(
         required=False,
         widget=admin.widgets.AdminSplitDateTime,
@@ -72,7 +73,7 @@ class GdprRequestForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = ["kind", "client", "received_at", "details"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         try:
             gdpr_request_check(
                 kind=data.get("kind", ""), client=data.get("client"), received_at=data.get("received_at")
@@ -173,7 +174,7 @@ class GdprRequestAdmin(PlatformModelAdmin):
             client=form.cleaned_data["client"],
             received_at=form.cleaned_data.get("received_at"),
             details=form.cleaned_data.get("details", ""),
-            by=request.user,
+            by=acting_user(request.user),
         )
         obj.pk, obj._state.adding = created.pk, False
         obj.refresh_from_db()
@@ -221,7 +222,7 @@ class GdprRequestAdmin(PlatformModelAdmin):
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         obj = self._request(request, pk)
         try:
-            approved = gdpr_request_approve(request=obj, by=request.user)
+            approved = gdpr_request_approve(request=obj, by=acting_user(request.user))
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self._back(obj)
@@ -245,7 +246,7 @@ class GdprRequestAdmin(PlatformModelAdmin):
         form = RejectForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                gdpr_request_reject(request=obj, by=request.user, reason=form.cleaned_data["reason"])
+                gdpr_request_reject(request=obj, by=acting_user(request.user), reason=form.cleaned_data["reason"])
             except ValidationError as exc:
                 form.add_error(None, exc.messages)
             else:
@@ -266,7 +267,7 @@ class GdprRequestAdmin(PlatformModelAdmin):
         if not request.user.has_perm(WORK):
             raise PermissionDenied
         try:
-            result = erasure_execute(request=obj, actor=request.user)
+            result = erasure_execute(request=obj, actor=acting_user(request.user))
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
@@ -279,7 +280,7 @@ class GdprRequestAdmin(PlatformModelAdmin):
     def certificate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         obj = self._request(request, pk)
         try:
-            body, filename = certificate_download(request=obj, by=request.user)
+            body, filename = certificate_download(request=obj, by=acting_user(request.user))
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self._back(obj)
@@ -292,7 +293,7 @@ class GdprRequestAdmin(PlatformModelAdmin):
         if not request.user.has_perm(WORK):
             raise PermissionDenied
         try:
-            body, filename = access_export(request=obj, by=request.user)
+            body, filename = access_export(request=obj, by=acting_user(request.user))
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self._back(obj)
@@ -301,13 +302,13 @@ class GdprRequestAdmin(PlatformModelAdmin):
         return response
 
 
-class LegalHoldForm(forms.ModelForm):  # type: ignore[type-arg]
+class LegalHoldForm(forms.ModelForm):
     class Meta:
         model = LegalHold
         fields = ["client", "reason", "until", "details"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         try:
             legal_hold_check(reason=data.get("reason", ""), until=data.get("until"))
         except ValidationError as exc:
@@ -346,7 +347,7 @@ class LegalHoldAdmin(PlatformModelAdmin):
             reason=form.cleaned_data["reason"],
             until=form.cleaned_data.get("until"),
             details=form.cleaned_data.get("details", ""),
-            by=request.user,
+            by=acting_user(request.user),
         )
         obj.pk, obj._state.adding = created.pk, False
         obj.refresh_from_db()
@@ -354,5 +355,5 @@ class LegalHoldAdmin(PlatformModelAdmin):
     @admin.action(description="Release selected holds", permissions=["change"])
     def release_holds(self, request: HttpRequest, queryset: QuerySet[LegalHold]) -> None:
         for hold in queryset:
-            legal_hold_release(hold=hold, by=request.user)
+            legal_hold_release(hold=hold, by=acting_user(request.user))
         self.message_user(request, f"{queryset.count()} hold(s) released.", messages.SUCCESS)

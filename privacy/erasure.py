@@ -52,12 +52,12 @@ class JSONWithout(Func):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"({sql} - %s::text[])", [*params, list(self.keys)]
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         sql, params = compiler.compile(self.source_expressions[0])
         paths = ", ".join(["%s"] * len(self.keys))
         return f"json_remove({sql}, {paths})", [*params, *(f'$."{key}"' for key in self.keys)]
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # pragma: no cover - other databases
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]  # pragma: no cover - other databases
         raise NotImplementedError(f"JSONWithout is not implemented for {connection.vendor}")
 
 
@@ -111,7 +111,7 @@ def subject_rows(table: MappedTable, client: Any) -> models.QuerySet[Any]:
     manager = table.model._base_manager
     if path == "":
         return manager.filter(pk=client.pk)
-    return manager.filter(**{path: client})
+    return manager.filter(**{str(path): client})
 
 
 def unreferenced(queryset: models.QuerySet[Any]) -> models.QuerySet[Any]:

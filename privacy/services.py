@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -42,7 +43,7 @@ HOLD = "privacy.add_legalhold"
 ERASURE_JOB = "system:erasure-job"
 
 
-def _require(user: Any, perm: str, what: str) -> None:
+def _require(user: User | None, perm: str, what: str) -> None:
     if user is None or not getattr(user, "is_active", False) or not user.has_perm(perm):
         raise PermissionDenied(f"Your role does not allow you to {what}.")
 
@@ -59,7 +60,7 @@ def _dump(document: dict[str, Any]) -> bytes:
 
 
 def gdpr_request_record(
-    *, kind: str, client: Client, by: Any, received_at: datetime | None = None, details: str = ""
+    *, kind: str, client: Client, by: User, received_at: datetime | None = None, details: str = ""
 ) -> GdprRequest:
     """Record a person's request; it is due ``GDPR_RESPONSE_DAYS`` after receipt."""
     _require(by, ADD, "record GDPR requests")
@@ -96,7 +97,7 @@ def gdpr_request_check(*, kind: str, client: Client | None, received_at: datetim
         raise ValidationError(errors)
 
 
-def gdpr_request_approve(*, request: GdprRequest, by: Any, enqueue: bool = True) -> GdprRequest:
+def gdpr_request_approve(*, request: GdprRequest, by: User, enqueue: bool = True) -> GdprRequest:
     """Approve a received request. An erasure needs a second officer (four eyes) and then runs as a job."""
     _require(by, APPROVE, "approve GDPR requests")
     with transaction.atomic():
@@ -127,7 +128,7 @@ def gdpr_request_approve(*, request: GdprRequest, by: Any, enqueue: bool = True)
     return locked
 
 
-def gdpr_request_reject(*, request: GdprRequest, by: Any, reason: str) -> GdprRequest:
+def gdpr_request_reject(*, request: GdprRequest, by: User, reason: str) -> GdprRequest:
     """Reject a received (or approved but not yet done) request, with the reason given to the person."""
     _require(by, APPROVE, "reject GDPR requests")
     if not reason.strip():
@@ -220,7 +221,7 @@ def legal_hold_check(*, reason: str, until: date | None) -> None:
 
 
 def legal_hold_place(
-    *, client: Client, reason: str, by: Any, until: date | None = None, details: str = ""
+    *, client: Client, reason: str, by: User, until: date | None = None, details: str = ""
 ) -> LegalHold:
     """Place a hold on a client's data: erasures wait until it is released or its date passes."""
     _require(by, HOLD, "place legal holds")
@@ -238,7 +239,7 @@ def legal_hold_place(
     return hold
 
 
-def legal_hold_release(*, hold: LegalHold, by: Any) -> LegalHold:
+def legal_hold_release(*, hold: LegalHold, by: User) -> LegalHold:
     """Release a hold; deferred erasures run at the next nightly retention run (or at once from the admin)."""
     _require(by, "privacy.change_legalhold", "release legal holds")
     with transaction.atomic():
@@ -260,7 +261,7 @@ class ErasureResult:
     certificate: ErasureCertificate | None = None
 
 
-def erasure_execute(*, request: GdprRequest, actor: Any = ERASURE_JOB) -> ErasureResult:
+def erasure_execute(*, request: GdprRequest, actor: User | str = ERASURE_JOB) -> ErasureResult:
     """Erase the person of an approved erasure request, unless a legal hold defers it.
 
     One transaction: the data is erased, the request unlinked from the person and closed,
@@ -276,6 +277,8 @@ def erasure_execute(*, request: GdprRequest, actor: Any = ERASURE_JOB) -> Erasur
             return ErasureResult(locked, True, getattr(locked, "certificate", None))
         if locked.status != RequestStatus.APPROVED:
             raise ValidationError({"status": f"Only an approved request is executed (this one is {locked.status})."})
+        if locked.client_id is None:
+            raise ValidationError({"client": "This request names no client."})
         client = Client.objects.select_for_update().get(pk=locked.client_id)
         now = timezone.now()
         holds = erasure_holds(client=client, now=now)
@@ -334,7 +337,7 @@ def erasure_execute(*, request: GdprRequest, actor: Any = ERASURE_JOB) -> Erasur
     return ErasureResult(locked, True, certificate)
 
 
-def _user(user: Any) -> str | None:
+def _user(user: User | None) -> str | None:
     return user.get_username() if user is not None else None
 
 
@@ -382,7 +385,7 @@ def _certificate(request: GdprRequest, outcome: ErasureOutcome, holds: list[Hold
     }
 
 
-def certificate_download(*, request: GdprRequest, by: Any) -> tuple[bytes, str]:
+def certificate_download(*, request: GdprRequest, by: User) -> tuple[bytes, str]:
     """The certificate as JSON bytes (the ones its SHA-256 names); the download is audited."""
     _require(by, "privacy.view_gdprrequest", "download erasure certificates")
     certificate = ErasureCertificate.objects.filter(request=request).first()
@@ -399,7 +402,7 @@ def certificate_download(*, request: GdprRequest, by: Any) -> tuple[bytes, str]:
 # --- Access and portability ------------------------------------------------------------------
 
 
-def access_export(*, request: GdprRequest, by: Any) -> tuple[bytes, str]:
+def access_export(*, request: GdprRequest, by: User) -> tuple[bytes, str]:
     """Everything held about the person as one JSON document; the first download completes the request.
 
     The document is built on demand, never stored (a stored copy would be one more place

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.actors import acting_user
 from creditplatform.admin_mixins import (
     EvidenceAdminMixin,
     PlatformModelAdmin,
@@ -32,7 +33,7 @@ class ClientAdmin(PlatformModelAdmin):
     search_fields = ["client_id", "last_name", "email"]
     readonly_fields = ["erased_at", "created_at", "updated_at"]
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(self, request, obj=None):
         # The external id is the link every other system holds: fixed once created.
         return [*self.readonly_fields, "client_id"] if obj else self.readonly_fields
 
@@ -218,7 +219,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
             metrics=data["metrics_json"],
             dataset=data.get("training_data", ""),
             notes=data.get("notes", ""),
-            created_by=request.user,
+            created_by=acting_user(request.user),
         )
         # The admin goes on with ``obj`` (log entry, redirect): point it at the stored row.
         obj.pk, obj._state.adding = created.pk, False
@@ -238,7 +239,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
             return
         target = queryset.get()
         try:
-            model_version_activate(model_version=target, status=status, user=request.user)
+            model_version_activate(model_version=target, status=status, user=acting_user(request.user))
         except ArtifactError as exc:
             self.message_user(request, f"{target.version} cannot serve: {exc}", messages.ERROR)
             return
@@ -256,7 +257,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
     @admin.action(description="Retire", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for model_version in queryset:
-            model_version_retire(model_version=model_version, user=request.user)
+            model_version_retire(model_version=model_version, user=acting_user(request.user))
             self.log_change(request, model_version, "Retired.")
         self.message_user(request, f"{queryset.count()} version(s) retired.", messages.SUCCESS)
 

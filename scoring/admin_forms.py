@@ -8,10 +8,10 @@ from typing import Any
 from django import forms
 
 from creditplatform.admin_mixins import ThemedFormMixin
-from scoring.choices import ModelPurpose
-from scoring.ml.model import MAX_ARTIFACT_BYTES, ArtifactError, load_booster
+from scoring.ml.model import ArtifactError, artifact_size_check
 from scoring.ml.schema import FeatureSchema, SchemaError
 from scoring.models import BatchJob, ModelVersion
+from scoring.services import ModelVersionRefused, model_version_check
 
 SCHEMA_HELP = (
     'JSON list in the model\'s column order, e.g. [{"name": "age", "type": "integer", "label": "Age", "min": 17, '
@@ -20,7 +20,7 @@ SCHEMA_HELP = (
 )
 
 
-class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class ModelUploadForm(ThemedFormMixin, forms.ModelForm):
     """A new draft version from a LightGBM model file and its feature schema."""
 
     model_file = forms.FileField(help_text="LightGBM model text, as written by Booster.save_model().")
@@ -41,8 +41,10 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-ar
 
     def clean_model_file(self) -> bytes:
         upload = self.cleaned_data["model_file"]
-        if upload.size > MAX_ARTIFACT_BYTES:
-            raise forms.ValidationError(f"The model file is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MB.")
+        try:
+            artifact_size_check(size=upload.size)  # before reading it
+        except ArtifactError as exc:
+            raise forms.ValidationError(str(exc)) from exc
         return bytes(upload.read())
 
     def clean_schema_json(self) -> list[dict[str, Any]]:
@@ -63,26 +65,24 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-ar
             raise forms.ValidationError("Metrics are a JSON object.")
         return value
 
-    def clean_threshold(self) -> float:
-        value = float(self.cleaned_data["threshold"])
-        if not 0 <= value <= 1:
-            raise forms.ValidationError("The threshold is a probability between 0 and 1.")
-        return value
-
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        purpose, threshold = data.get("purpose"), data.get("threshold")
         artifact, schema = data.get("model_file"), data.get("schema_json")
-        if artifact is not None and schema is not None:
-            try:
-                load_booster(artifact, FeatureSchema.from_list(schema), isolated=True)
-            except ArtifactError as exc:
-                self.add_error("model_file", str(exc))
-        if data.get("purpose") not in ModelPurpose.values:
-            self.add_error("purpose", "Choose credit or fraud.")
+        if purpose is None or threshold is None or artifact is None or schema is None:
+            return data  # a field's own error is shown
+        try:
+            model_version_check(purpose=purpose, threshold=float(threshold), artifact=artifact, feature_schema=schema)
+        except ModelVersionRefused as exc:
+            self.add_error(exc.field, str(exc))
+        except SchemaError as exc:
+            self.add_error("schema_json", str(exc))
+        except ArtifactError as exc:
+            self.add_error("model_file", str(exc))
         return data
 
 
-class BatchUploadForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+class BatchUploadForm(ThemedFormMixin, forms.ModelForm):
     """A file of applicants to score, checked by the batch service before a job is stored."""
 
     file = forms.FileField(

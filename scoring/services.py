@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,6 +23,9 @@ from scoring.models import Client, CreditApplication, Decision, ModelArtifact, M
 from scoring.signals import decisions_recorded
 from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
 
+if TYPE_CHECKING:
+    from accounts.actors import Acting
+
 
 @transaction.atomic
 def client_create(*, client_id: str, **identity: Any) -> Client:
@@ -32,10 +36,21 @@ def client_create(*, client_id: str, **identity: Any) -> Client:
     return client
 
 
+CLIENT_ID_FIXED = "The external id of a client cannot change."
+
+
+def client_id_change_check(*, client: Client | None, client_id: str) -> None:
+    """The one home of "client_id cannot change": the external id is the link every other system
+    holds, fixed once the client exists. Raises ``ValidationError({"client_id": CLIENT_ID_FIXED})``."""
+    if client is not None and client.pk is not None and client_id != client.client_id:
+        raise ValidationError({"client_id": CLIENT_ID_FIXED})
+
+
 @transaction.atomic
 def client_update(*, client: Client, **changes: Any) -> Client:
-    """Update a client's identity fields (the external id never changes)."""
-    changes.pop("client_id", None)
+    """Update a client's identity fields (the external id never changes: ``client_id_change_check``)."""
+    if "client_id" in changes:
+        client_id_change_check(client=client, client_id=changes.pop("client_id"))
     for field, value in changes.items():
         setattr(client, field, value)
     client.full_clean()
@@ -62,6 +77,32 @@ def _check_client_ids(client_ids: Iterable[str]) -> None:
 # --- The model registry ------------------------------------------------------------------
 
 
+class ModelVersionRefused(ValueError):
+    """A new model version's value that fails its check; ``field`` names the argument."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def model_version_check(
+    *, purpose: str, threshold: float, artifact: bytes, feature_schema: list[dict[str, Any]]
+) -> FeatureSchema:
+    """The one home of the upload checks of a model version (the admin's form and registration).
+
+    Raises ``ModelVersionRefused`` (purpose, threshold), ``SchemaError`` (the feature schema)
+    or ``ArtifactError`` (the file: size, structure, then a load and predictions in a child
+    process), all ``ValueError`` with a readable reason. Returns the parsed schema.
+    """
+    if purpose not in ModelPurpose.values:
+        raise ModelVersionRefused("purpose", f"The purpose is one of: {', '.join(ModelPurpose.values)}.")
+    if not 0 <= threshold <= 1:
+        raise ModelVersionRefused("threshold", "The threshold is a probability between 0 and 1.")
+    schema = FeatureSchema.from_list(feature_schema)
+    load_booster(artifact, schema, isolated=True)  # raises ArtifactError
+    return schema
+
+
 def model_version_register(
     *,
     purpose: str,
@@ -73,19 +114,14 @@ def model_version_register(
     dataset: str = "",
     reference_data: dict[str, Any] | None = None,
     notes: str = "",
-    created_by: Any = None,
+    created_by: Acting = None,
 ) -> ModelVersion:
     """Register a trained model as a draft, after proving its file loads and fits its schema.
 
-    Raises ``ArtifactError`` or ``SchemaError`` (both ``ValueError``) with a readable reason;
+    Raises what ``model_version_check`` raises (``ValueError``s with a readable reason);
     nothing is stored then.
     """
-    if purpose not in ModelPurpose.values:
-        raise ValueError(f"purpose must be one of {', '.join(ModelPurpose.values)}")
-    if not 0 <= threshold <= 1:
-        raise ValueError("threshold must be between 0 and 1")
-    schema = FeatureSchema.from_list(feature_schema)
-    load_booster(artifact, schema, isolated=True)  # raises ArtifactError
+    schema = model_version_check(purpose=purpose, threshold=threshold, artifact=artifact, feature_schema=feature_schema)
     with transaction.atomic():
         model_version = ModelVersion.objects.create(
             purpose=purpose,
@@ -96,7 +132,7 @@ def model_version_register(
             metrics=metrics or {},
             dataset=dataset,
             notes=notes,
-            created_by=created_by if getattr(created_by, "pk", None) else None,
+            created_by=created_by if isinstance(created_by, User) else None,
         )
         ModelArtifact.objects.create(
             model_version=model_version, content=artifact, size=len(artifact), reference_data=reference_data or {}
@@ -110,7 +146,7 @@ def model_version_register(
     return model_version
 
 
-def model_version_activate(*, model_version: ModelVersion, status: str, user: Any = None) -> ModelVersion:
+def model_version_activate(*, model_version: ModelVersion, status: str, user: Acting = None) -> ModelVersion:
     """Make a version the champion or the challenger of its purpose.
 
     The version holding that role before is retired; a challenger promoted to champion
@@ -140,7 +176,7 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: An
         previous_status = locked.status
         locked.status = status
         locked.activated_at = timezone.now()
-        locked.activated_by = user if getattr(user, "pk", None) else None
+        locked.activated_by = user if isinstance(user, User) else None
         locked.save(update_fields=["status", "activated_at", "activated_by"])
         audit_record(
             actor=user,
@@ -167,7 +203,7 @@ def _artifact_check(row: ModelVersion) -> None:
     load_booster(content, FeatureSchema.from_list(row.feature_schema), expected_sha256=row.sha256, isolated=True)
 
 
-def model_version_retire(*, model_version: ModelVersion, user: Any = None) -> ModelVersion:
+def model_version_retire(*, model_version: ModelVersion, user: Acting = None) -> ModelVersion:
     """Take a version out of service (a purpose may then have no champion: /score answers 503)."""
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
@@ -254,7 +290,7 @@ def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Cli
     application_ids = {r.application_id for r in requests if r.application_id}
     applications = (
         {
-            a.application_id: a
+            str(a.application_id): a  # filtered on application_id: never None
             for a in CreditApplication.objects.select_related("client").filter(application_id__in=application_ids)
         }
         if application_ids

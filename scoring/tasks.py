@@ -28,7 +28,7 @@ from django.db import InterfaceError, OperationalError
     retry_jitter=True,
     max_retries=5,
 )
-def batch_chunk_score(self, chunk_id: int) -> str:  # type: ignore[no-untyped-def]
+def batch_chunk_score(self, chunk_id: int) -> str:
     from scoring.batch.services import batch_chunk_score
 
     worker = f"{self.request.hostname or 'local'}:{os.getpid()}"

@@ -185,7 +185,7 @@ def test_values_are_read_with_their_type(environ: pytest.MonkeyPatch) -> None:
         ("X_DB_URL", "mysql://u@h/d", lambda: envmod.env_db_url("X_DB_URL", "sqlite:///x"), "X_DB_URL is not a"),
     ],
 )
-def test_a_bad_value_names_the_variable(environ: pytest.MonkeyPatch, name: str, value: str, read, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_value_names_the_variable(environ: pytest.MonkeyPatch, name: str, value: str, read, message: str) -> None:
     environ.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
         read()

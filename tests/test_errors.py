@@ -20,7 +20,7 @@ def analyst(key_client: Callable[..., APIClient]) -> APIClient:
     return key_client("analyst")
 
 
-def _post_raw(api: APIClient, body: bytes | str, content_type: str = "application/json"):  # type: ignore[no-untyped-def]
+def _post_raw(api: APIClient, body: bytes | str, content_type: str = "application/json"):
     return api.generic("POST", URL, body, content_type=content_type)
 
 

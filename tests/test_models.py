@@ -18,7 +18,7 @@ from tests.factories import ClientFactory, CreditApplicationFactory, Transaction
 pytestmark = pytest.mark.django_db
 
 
-def _violates(create) -> bool:  # type: ignore[no-untyped-def]
+def _violates(create) -> bool:
     try:
         with transaction.atomic():
             create()
@@ -27,12 +27,12 @@ def _violates(create) -> bool:  # type: ignore[no-untyped-def]
     return False
 
 
-def _model(purpose: str = "credit", version: str = "v1", status: str = "draft", **kw) -> ModelVersion:  # type: ignore[no-untyped-def]
+def _model(purpose: str = "credit", version: str = "v1", status: str = "draft", **kw) -> ModelVersion:
     fields = {"sha256": "0" * 64, "threshold": 0.3, **kw}
     return ModelVersion.objects.create(purpose=purpose, version=version, status=status, **fields)
 
 
-def _decision(model: ModelVersion, **overrides) -> Decision:  # type: ignore[no-untyped-def]
+def _decision(model: ModelVersion, **overrides) -> Decision:
     fields = dict(
         model_version=model,
         features={"age": 35},

@@ -120,4 +120,4 @@ class StrictSearchFilter(SearchFilter):
             raise serializers.ValidationError({self.search_param: [f"At most {MAX_TEXT_LENGTH} characters."]})
         if any(ord(char) < 32 or ord(char) == 127 for char in value):
             raise serializers.ValidationError({self.search_param: ["Control characters are not allowed."]})
-        return super().get_search_terms(request)  # type: ignore[no-any-return]
+        return super().get_search_terms(request)

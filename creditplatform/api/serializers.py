@@ -17,7 +17,7 @@ class StrictFieldsMixin:
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             fields = self.fields  # type: ignore[attr-defined]
-            errors: dict[str, list[str]] = {}
+            errors: dict[str, Any] = {}
             for name, value in data.items():
                 field = fields.get(name)
                 if field is None or field.read_only:
@@ -36,9 +36,9 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class StrictSerializer(StrictFieldsMixin, serializers.Serializer):  # type: ignore[type-arg]
+class StrictSerializer(StrictFieldsMixin, serializers.Serializer):
     """A plain serializer that rejects unknown fields."""
 
 
-class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class StrictModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A model serializer that rejects unknown fields."""

@@ -56,7 +56,7 @@ class AmountField(serializers.DecimalField):
     def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, bool) or not isinstance(data, int | float | Decimal):
             raise serializers.ValidationError("A valid number is required.")
-        return super().to_internal_value(data)  # type: ignore[no-any-return]
+        return super().to_internal_value(data)
 
 
 class CountField(serializers.IntegerField):
@@ -65,7 +65,7 @@ class CountField(serializers.IntegerField):
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int | float):
             raise serializers.ValidationError("A valid integer is required.")
-        return super().to_internal_value(data)  # type: ignore[no-any-return]
+        return super().to_internal_value(data)
 
 
 class TransactionTypeField(serializers.ChoiceField):
@@ -75,7 +75,7 @@ class TransactionTypeField(serializers.ChoiceField):
         canonical = transaction_type_canonical(data) if isinstance(data, str) else None
         if canonical is None:
             self.fail("invalid_choice", input=str(data)[:50])
-        return canonical  # type: ignore[return-value]
+        return canonical
 
 
 class FraudeInputSerializer(StrictSerializer):
@@ -131,7 +131,7 @@ class FraudeInputSerializer(StrictSerializer):
         conflicts = alias_conflicts(data, FRAUDE_ALIASES) if isinstance(data, Mapping) else {}
         if conflicts:
             # Report the other fields' problems too, so one round trip shows them all.
-            errors = {name: [message] for name, message in conflicts.items()}
+            errors: dict[str, Any] = {name: [message] for name, message in conflicts.items()}
             try:
                 super().to_internal_value({k: v for k, v in data.items() if k not in conflicts})
             except serializers.ValidationError as exc:
@@ -197,7 +197,7 @@ class FraudeInputSerializer(StrictSerializer):
         )
 
 
-class TriggeredRuleSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TriggeredRuleSerializer(serializers.Serializer):
     name = serializers.CharField()
     version = serializers.IntegerField()
     action = serializers.ChoiceField(choices=RuleAction.choices)
@@ -205,7 +205,7 @@ class TriggeredRuleSerializer(serializers.Serializer):  # type: ignore[type-arg]
     reason = serializers.CharField()
 
 
-class FraudDecisionSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class FraudDecisionSerializer(serializers.Serializer):
     """The answer of /fraude (for the OpenAPI document; built by ``fraud_decision_representation``)."""
 
     transaction_id = serializers.CharField()
@@ -234,7 +234,7 @@ def fraud_decision_representation(
         "risk_level": check.risk_level,
         "decision": check.decision,
         "triggered_rules": check.triggered_rules,
-        "model_version": check.model_version.version if check.model_version_id else None,
+        "model_version": check.model_version.version if check.model_version else None,
         "thresholds": check.thresholds,
         "alert_id": alert_id,
         "check_id": str(check.pk),
@@ -248,7 +248,7 @@ def screen_outcome_representation(outcome: ScreenOutcome) -> dict[str, Any]:
     )
 
 
-class CheckSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class CheckSerializer(serializers.ModelSerializer):
     """A transaction's fraud check, as the transactions list shows it."""
 
     model_version = serializers.CharField(source="model_version.version", allow_null=True, default=None)
@@ -283,7 +283,7 @@ class CheckDetailSerializer(CheckSerializer):
         read_only_fields = fields
 
 
-class TransactionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class TransactionSerializer(serializers.ModelSerializer):
     """A stored transaction and its fraud check (null for history recorded without one)."""
 
     client_id = serializers.CharField(source="client.client_id")
@@ -315,7 +315,7 @@ class TransactionSerializer(serializers.ModelSerializer):  # type: ignore[type-a
             check = transaction.fraud_check
         except FraudCheck.DoesNotExist:
             return None
-        return self.check_serializer(check).data  # type: ignore[return-value]
+        return self.check_serializer(check).data
 
 
 class TransactionDetailSerializer(TransactionSerializer):

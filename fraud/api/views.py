@@ -143,7 +143,7 @@ class SeedFraudeApi(FraudeApi):
         responses={200: TransactionDetailSerializer, 409: OpenApiResponse(description="Several callers used this id.")},
     ),
 )
-class TransactionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored transactions (``/api/v1/transactions/``): viewer, analyst, admin."""
 
     permission_classes = [CanRead]
@@ -172,5 +172,5 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-ar
         self.check_object_permissions(self.request, found)
         return found
 
-    def get_serializer_class(self) -> type[serializers.BaseSerializer]:  # type: ignore[type-arg]
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return TransactionDetailSerializer if self.action == "retrieve" else TransactionSerializer

@@ -67,8 +67,8 @@ def training_data(
         target.append(label)
         scenarios[scenario] += 1
     stored = 0
-    for context, is_fraud in labelled:
-        records.append(model_values(context))
+    for resolved, is_fraud in labelled:
+        records.append(model_values(resolved))
         target.append(int(is_fraud))
         stored += 1
     frame = pd.DataFrame.from_records(records, columns=MODEL_SCHEMA.names)

@@ -55,7 +55,7 @@ def visible_jobs(request: Request) -> QuerySet[BatchJob]:
     return batch_job_list(caller=None if see_all else caller_label(request.user))
 
 
-class BatchJobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class BatchJobSerializer(serializers.ModelSerializer):
     """A batch job: what was sent, how far it is, where its files are."""
 
     model_version = serializers.CharField(source="model_version.version")
@@ -106,7 +106,7 @@ class BatchJobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return self._url("batch-job-rejects", job)
 
 
-class DeadLetterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class DeadLetterSerializer(serializers.Serializer):
     chunk = serializers.IntegerField(source="number")
     first_row = serializers.IntegerField()
     last_row = serializers.IntegerField()
@@ -128,11 +128,11 @@ class BatchJobDetailSerializer(BatchJobSerializer):
         return DeadLetterSerializer(batch_job_dead_letters(job=job), many=True).data  # type: ignore[return-value]
 
 
-class BatchUploadSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class BatchUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV (UTF-8; comma, semicolon or tab) or Parquet, with a header row.")
 
 
-class BatchJobListApi(generics.ListAPIView):  # type: ignore[type-arg]
+class BatchJobListApi(generics.ListAPIView):
     """``GET`` your batch jobs (newest first); ``POST`` a file to start one."""
 
     permission_classes = [CanScore]
@@ -200,7 +200,7 @@ class BatchJobListApi(generics.ListAPIView):  # type: ignore[type-arg]
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
-class BatchJobDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
+class BatchJobDetailApi(generics.RetrieveAPIView):
     """``GET`` a batch job: its progress, its counts and its dead letters."""
 
     permission_classes = [CanScore]

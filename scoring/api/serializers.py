@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictModelSerializer
 from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
 from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
-from scoring.services import ScoreRequest
+from scoring.services import ScoreRequest, client_id_change_check
 from scoring.validators import (
     external_id_validator,
     is_external_id,
@@ -41,7 +42,7 @@ class ClientSerializer(StrictModelSerializer):
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True, validators=[no_control_chars])
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, validators=[phone_validator])
-    birth_date = serializers.DateField(required=False, allow_null=True, validators=[validate_birth_date])
+    birth_date = serializers.DateField(required=False, allow_null=True, validators=[validate_birth_date])  # type: ignore[list-item]  # returns the date
     address = serializers.CharField(
         max_length=500, required=False, allow_blank=True, validators=[no_control_chars_multiline]
     )
@@ -63,8 +64,10 @@ class ClientSerializer(StrictModelSerializer):
         read_only_fields = ["erased_at", "created_at", "updated_at"]
 
     def validate_client_id(self, value: str) -> str:
-        if self.instance is not None and value != self.instance.client_id:
-            raise serializers.ValidationError("The external id of a client cannot change.")
+        try:
+            client_id_change_check(client=self.instance, client_id=value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["client_id"]) from exc
         if self.instance is None and Client.objects.filter(client_id=value).exists():
             raise serializers.ValidationError("A client with this client_id already exists.")
         return value
@@ -130,8 +133,8 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
     """The public shape of a credit decision, for /score and /predictions alike."""
     out: dict[str, Any] = {
         "id": str(decision.id),
-        "client_id": decision.client.client_id if decision.client_id else None,
-        "application_id": decision.application.application_id if decision.application_id else None,
+        "client_id": decision.client.client_id if decision.client else None,
+        "application_id": decision.application.application_id if decision.application else None,
         "probability_default": decision.probability_default,
         "prediction": decision.prediction,
         "decision": decision.decision,
@@ -160,7 +163,8 @@ def _doc_fields() -> dict[str, serializers.Field]:
         if kind == CATEGORICAL:
             return serializers.CharField(required=False, allow_null=True, help_text=f"{text} (a category)")
         if kind == INTEGER:
-            return serializers.IntegerField(help_text=text, min_value=low, max_value=high, required=required)
+            # The schema's bounds of an integer feature are whole numbers (floats in the schema).
+            return serializers.IntegerField(help_text=text, min_value=low, max_value=high, required=required)  # type: ignore[arg-type]
         return serializers.FloatField(help_text=text, min_value=low, max_value=high, required=required)
 
     for name, _source, kind, label, low, high, required, _transform in CREDIT_DATA_MAPPING:
@@ -181,14 +185,14 @@ ScoreInputSerializer = type(
 )
 
 
-class ReasonSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ReasonSerializer(serializers.Serializer):
     feature = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label" shadows Field.label
     value = serializers.JSONField(allow_null=True)
     contribution = serializers.FloatField(help_text="Signed TreeSHAP contribution to the log-odds of default.")
 
 
-class DecisionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DecisionSerializer(serializers.ModelSerializer):
     """A stored credit decision (read-only)."""
 
     client_id = serializers.CharField(allow_null=True)
@@ -229,16 +233,16 @@ class DecisionDetailSerializer(DecisionSerializer):
         return decision_representation(instance, with_features=True)
 
 
-class ScoreBatchInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ScoreBatchInputSerializer(serializers.Serializer):
     items = ScoreInputSerializer(many=True, help_text="1 to SCORE_BATCH_MAX_ITEMS (default 100) applicants.")
 
 
-class ScoreBatchOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ScoreBatchOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     results = DecisionSerializer(many=True)
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ModelVersionSerializer(serializers.ModelSerializer):
     """A registry entry: what the model takes, how good it was, whether it serves."""
 
     activated_by = serializers.SerializerMethodField()
@@ -266,5 +270,5 @@ class ModelVersionSerializer(serializers.ModelSerializer):  # type: ignore[type-
         return f"user:{obj.activated_by_id}" if obj.activated_by_id else None
 
 
-class ModelActivateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ModelActivateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["champion", "challenger"], default="champion")

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.actors import acting
 from accounts.permissions import CanRead, CanScore, IsAdmin, ReadOrWrite
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
@@ -66,7 +67,7 @@ class ClientViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,  # type: ignore[type-arg]
+    viewsets.GenericViewSet,
 ):
     """Clients by external id. Read: viewer, analyst, admin. Write: analyst, admin.
 
@@ -248,7 +249,7 @@ class ScoreBatchApi(APIView):
     list=extend_schema(summary="List credit decisions"),
     retrieve=extend_schema(summary="A credit decision, with its input snapshot"),
 )
-class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored credit decisions (``/api/v1/predictions/``): viewer, analyst, admin."""
 
     permission_classes = [CanRead]
@@ -260,7 +261,7 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     def get_queryset(self) -> QuerySet[Decision]:
         return decision_list()
 
-    def get_serializer_class(self) -> type[serializers.BaseSerializer]:  # type: ignore[type-arg]
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return DecisionDetailSerializer if self.action == "retrieve" else DecisionSerializer
 
 
@@ -268,7 +269,7 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     list=extend_schema(summary="List model versions"),
     retrieve=extend_schema(summary="A model version: schema, metrics, status"),
 )
-class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     """The model registry (``/api/v1/models/``): read by viewer+, activated by admins."""
 
     serializer_class = ModelVersionSerializer
@@ -295,7 +296,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-a
         payload.is_valid(raise_exception=True)
         try:
             activated = model_version_activate(
-                model_version=model_version, status=payload.validated_data["status"], user=request.user
+                model_version=model_version, status=payload.validated_data["status"], user=acting(request.user)
             )
         except ArtifactError as exc:
             raise serializers.ValidationError({"model_version": [str(exc)]}) from exc

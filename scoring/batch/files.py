@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -283,7 +284,7 @@ def _split_parquet(
     return columns, total, slices
 
 
-def _check_parquet_type(column: str, arrow_type: object, schema: FeatureSchema) -> None:
+def _check_parquet_type(column: str, arrow_type: Any, schema: FeatureSchema) -> None:
     import pyarrow as pa
 
     textual = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_null(arrow_type)

@@ -112,7 +112,7 @@ class ScoredRows:
 
     @property
     def outcomes(self) -> list[str]:
-        return self.decisions.tolist()  # type: ignore[no-any-return]
+        return self.decisions.tolist()
 
     def subset(self, keep: np.ndarray) -> ScoredRows:
         """Only the rows where ``keep`` (a boolean mask) is true."""

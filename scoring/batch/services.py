@@ -166,7 +166,7 @@ def _enqueue(chunk_ids: list[int], countdown: float | None = None) -> None:
 
     for position, chunk_id in enumerate(chunk_ids):
         try:
-            batch_chunk_score_task.apply_async((chunk_id,), countdown=countdown)
+            batch_chunk_score_task.apply_async((chunk_id,), countdown=countdown or 0)
         except Exception as exc:  # the broker is down (or, in-process, a bug): the reconciler retries
             logger.warning(
                 "batch chunks not enqueued; the reconciler will send them",

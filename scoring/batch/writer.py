@@ -84,7 +84,7 @@ def write_decisions(scored: ScoredRows, links: Links, context: ChunkContext) -> 
 
 
 def _columns(fields: list[str]) -> list[str]:
-    return [Decision._meta.get_field(name).column for name in fields]
+    return [Decision._meta.get_field(name).column for name in fields]  # type: ignore[union-attr,misc]
 
 
 def time_ordered_uuids(n: int, now: datetime) -> list[str]:

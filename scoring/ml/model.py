@@ -98,6 +98,12 @@ def probe_in_subprocess(text: str, schema: FeatureSchema) -> None:
     raise ArtifactError(f"This model file is corrupt: LightGBM crashed on it in a test process ({how}).")
 
 
+def artifact_size_check(*, size: int) -> None:
+    """The size limit of a model file, checked before an upload is read and again on its bytes."""
+    if size > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"The model file is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MB.")
+
+
 def load_booster(
     artifact: bytes, schema: FeatureSchema, expected_sha256: str | None = None, *, isolated: bool = False
 ) -> lgb.Booster:
@@ -111,8 +117,7 @@ def load_booster(
     """
     if not artifact:
         raise ArtifactError("The model file is empty.")
-    if len(artifact) > MAX_ARTIFACT_BYTES:
-        raise ArtifactError(f"The model file is larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MB.")
+    artifact_size_check(size=len(artifact))
     if expected_sha256 is not None and sha256_hex(artifact) != expected_sha256:
         raise ArtifactError("The model file does not match its registered SHA-256: it was altered or corrupted.")
     try:

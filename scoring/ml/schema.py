@@ -428,5 +428,6 @@ def _check(feature: Feature, value: Any) -> str | None:
     return None
 
 
-def _fmt(number: float) -> str:
+def _fmt(number: float | None) -> str:
+    assert number is not None
     return str(int(number)) if float(number).is_integer() else str(number)

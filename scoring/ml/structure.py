@@ -322,8 +322,8 @@ class _Tree:
         if not 1 <= leaves <= MAX_LEAVES:
             raise MalformedModel(f"{where}: num_leaves {leaves} is outside 1-{MAX_LEAVES}")
         if leaves == 1:
-            (value,) = _floats(values["leaf_value"], 1, f"{where}: leaf_value")
-            return cls(leaves=1, depth=0, max_abs_leaf=abs(value))
+            (leaf,) = _floats(values["leaf_value"], 1, f"{where}: leaf_value")
+            return cls(leaves=1, depth=0, max_abs_leaf=abs(leaf))
         missing = [key for key in _REQUIRED_TREE_KEYS if key not in values]
         if missing:
             raise MalformedModel(f"{where}: missing {', '.join(missing)}")

@@ -150,7 +150,7 @@ def train_binary(
     threshold = best_threshold(y_train, oof, cost_fn, cost_fp)
 
     final = lgb.train(settings, dataset(masked(x_train), y_train), num_boost_round=num_trees)
-    test_scores = final.predict(x_test, num_threads=1)
+    test_scores = np.asarray(final.predict(x_test, num_threads=1))
     auc = float(roc_auc_score(y_test, test_scores))
     required_only = x_test.copy()
     required_only[:, optional] = np.nan
@@ -183,7 +183,9 @@ def train_binary(
         "params": {k: v for k, v in settings.items() if k not in {"verbosity", "num_threads"}},
     }
     train_frame = data.frame.iloc[train_idx].reset_index(drop=True)
-    reference = reference_sample(train_frame, final.predict(x_train, num_threads=1), size=reference_size, seed=seed)
+    reference = reference_sample(
+        train_frame, np.asarray(final.predict(x_train, num_threads=1)), size=reference_size, seed=seed
+    )
     return TrainResult(
         booster=final,
         model_text=final.model_to_string().encode(),

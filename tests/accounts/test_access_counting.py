@@ -152,8 +152,8 @@ def test_concurrent_requests_cannot_overshoot_the_rate(settings: Any, frozen_win
 
     def attempt(_: int) -> bool:
         request = APIRequestFactory().get("/x")
-        request.user = principal  # type: ignore[attr-defined]
-        return throttle.allow_request(request, view)  # type: ignore[arg-type]
+        request.user = principal
+        return throttle.allow_request(request, view)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         allowed = sum(pool.map(attempt, range(100)))

@@ -106,7 +106,7 @@ def test_create_api_key_rejects_an_unknown_scope() -> None:
 ADD_KEY = {"name": "from-admin", "role": "analyst", "scopes": ["score"], "expires_at_0": "", "expires_at_1": ""}
 
 
-def test_admin_shows_a_new_key_once_on_its_own_page_and_stores_only_its_hash(admin_client) -> None:  # type: ignore[no-untyped-def]
+def test_admin_shows_a_new_key_once_on_its_own_page_and_stores_only_its_hash(admin_client) -> None:
     response = admin_client.post("/admin/accounts/apikey/add/", ADD_KEY)
     assert response.status_code == 200  # the key is in this answer; no redirect could carry it
     assert "no-store" in response["Cache-Control"]
@@ -119,7 +119,7 @@ def test_admin_shows_a_new_key_once_on_its_own_page_and_stores_only_its_hash(adm
         assert key not in admin_client.get(page).content.decode()
 
 
-def test_a_new_key_never_travels_in_a_cookie_nor_rests_in_the_session(admin_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_key_never_travels_in_a_cookie_nor_rests_in_the_session(admin_client) -> None:
     from django.contrib.sessions.models import Session
 
     response = admin_client.post("/admin/accounts/apikey/add/", ADD_KEY)
@@ -130,7 +130,7 @@ def test_a_new_key_never_travels_in_a_cookie_nor_rests_in_the_session(admin_clie
     assert stored and all(secret not in str(data) for data in stored)
 
 
-def test_admin_action_revokes_keys(admin_client) -> None:  # type: ignore[no-untyped-def]
+def test_admin_action_revokes_keys(admin_client) -> None:
     issued = api_key_create(name="to-revoke", role="viewer")
     admin_client.post(
         "/admin/accounts/apikey/", {"action": "revoke_keys", "_selected_action": [issued.api_key.pk]}, follow=True

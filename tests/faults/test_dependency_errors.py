@@ -115,8 +115,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
 
 def _allowed(throttle: PrincipalRateThrottle, principal: ServicePrincipal) -> bool:
     request = APIRequestFactory().get("/x")
-    request.user = principal  # type: ignore[attr-defined]
-    return throttle.allow_request(request, APIView())  # type: ignore[arg-type]
+    request.user = principal
+    return throttle.allow_request(request, APIView())
 
 
 def test_while_the_throttle_cache_is_down_requests_pass_and_it_is_not_asked_again_for_a_few_seconds(

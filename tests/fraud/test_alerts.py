@@ -29,7 +29,7 @@ def people() -> dict[str, Any]:
 
 @pytest.fixture
 def alert() -> FraudAlert:
-    return FraudAlertFactory(fraud_check__features=context(amount=12000.0))  # type: ignore[no-any-return]
+    return FraudAlertFactory(fraud_check__features=context(amount=12000.0))
 
 
 def browser(user: Any) -> Client:

@@ -117,7 +117,7 @@ def test_as_of_a_past_instant_the_query_counts_the_history_before_it_and_nothing
 
 
 @pytest.mark.django_db
-def test_the_velocity_query_is_a_single_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_the_velocity_query_is_a_single_query(django_assert_num_queries) -> None:
     client = ClientFactory()
     TransactionFactory(client=client, timestamp=ago(minutes=3))
     with django_assert_num_queries(1):

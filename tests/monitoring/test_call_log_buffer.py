@@ -30,7 +30,7 @@ def test_calls_wait_in_the_buffer_then_land_in_one_write(
 
     assert ApiCall.objects.count() == 0
     assert buffer.pending() == 3
-    with django_assert_num_queries(1):  # type: ignore[operator]
+    with django_assert_num_queries(1):
         assert buffer.flush() == 3
     assert list(ApiCall.objects.values_list("endpoint", "status_code")) == [("/api/v1/clients/", 200)] * 3
 

@@ -35,7 +35,7 @@ def test_health_names_the_champions(credit_model: ModelVersion, fraud_model: Mod
     assert body["checks"]["models"]["unusable"] == []
 
 
-def test_health_is_degraded_but_serving_when_the_broker_is_unreachable(settings) -> None:  # type: ignore[no-untyped-def]
+def test_health_is_degraded_but_serving_when_the_broker_is_unreachable(settings) -> None:
     """Decisions need no broker: a broker outage must not take every web process out of the load balancer."""
     settings.EMBEDDED_TASKS = False
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -45,7 +45,7 @@ def test_health_is_degraded_but_serving_when_the_broker_is_unreachable(settings)
     assert response.json()["status"] == "degraded"
 
 
-def test_health_is_degraded_but_serving_when_the_cache_is_unreachable(settings) -> None:  # type: ignore[no-untyped-def]
+def test_health_is_degraded_but_serving_when_the_cache_is_unreachable(settings) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = APIClient().get(URL)
     assert response.status_code == 200

@@ -197,7 +197,7 @@ def stdout_log() -> Iterator[io.StringIO]:
     finally:
         connection.force_debug_cursor = False
         root.setLevel(old_level)
-        handler.setStream(old_stream)  # type: ignore[arg-type]
+        handler.setStream(old_stream)
 
 
 @pytest.mark.django_db(transaction=True)  # each request commits or fails alone, as in a server

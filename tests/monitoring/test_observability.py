@@ -35,7 +35,7 @@ def test_a_request_id_is_echoed_back(key_client: Callable[..., APIClient]) -> No
     assert ApiCall.objects.get().request_id == "abc-123-def-456"
 
 
-def test_metrics_are_served_to_allowed_addresses_only(settings) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_are_served_to_allowed_addresses_only(settings) -> None:
     api = APIClient()
     api.get("/api/v1/clients/")  # a 401, counted
     body = api.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
@@ -81,10 +81,10 @@ def test_logs_never_carry_tokens_keys_or_emails() -> None:
     assert json.loads(line)["client"]["client_id"] == pseudonym("C1") != pseudonym("C2")
 
 
-def test_a_stack_trace_is_never_returned_to_api_callers(key_client: Callable[..., APIClient], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_stack_trace_is_never_returned_to_api_callers(key_client: Callable[..., APIClient], monkeypatch) -> None:
     from scoring.api import views
 
-    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(views, "client_list", boom)
@@ -96,7 +96,7 @@ def test_a_stack_trace_is_never_returned_to_api_callers(key_client: Callable[...
     assert b"secret internals" not in response.content
 
 
-def test_metrics_need_the_token_once_it_is_set_even_from_the_machine_itself(settings) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_need_the_token_once_it_is_set_even_from_the_machine_itself(settings) -> None:
     settings.METRICS_TOKEN = "a-token-long-enough-for-the-check-123"
     api = APIClient()
     refused = api.get("/metrics", REMOTE_ADDR="127.0.0.1")
@@ -106,6 +106,6 @@ def test_metrics_need_the_token_once_it_is_set_even_from_the_machine_itself(sett
     assert served.status_code == 200 and b"auth_failures_count" in served.content
 
 
-def test_without_a_token_production_serves_metrics_to_nobody(settings) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_token_production_serves_metrics_to_nobody(settings) -> None:
     settings.METRICS_TOKEN, settings.PRODUCTION = "", True
     assert APIClient().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
