@@ -35,6 +35,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudrule": ("activate", "backtest"),
         "fraud.fraudalert": ("assign", "take", "resolve"),
         "monitoring.*": ("view",),
+        # Model governance: outcomes imported (never edited), reports, promotion requests.
+        "governance.*": ("view", "add", "change"),
         # The audit trail, read-only (their own actions are in it); GDPR requests are compliance's.
         "audit.auditevent": ("view",),
         "django_celery_beat.*": ("view", "add", "change", "delete"),
@@ -58,6 +60,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view", "take"),
         "monitoring.*": ("view",),
+        # Analysts import observed outcomes (governance.services.outcomes_import) and read the reports.
+        "governance.outcome": ("view", "add"),
     },
     Role.VIEWER: {
         "scoring.client": ("view",),
@@ -71,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view",),
         "monitoring.*": ("view",),
+        "governance.outcome": ("view",),
     },
     Role.COMPLIANCE: {
         "scoring.client": ("view",),

@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "scoring",
     "fraud",
     "monitoring",
+    "governance",
     "privacy",
 ]
 
@@ -667,6 +668,16 @@ DRIFT_WEBHOOK_SECRET = env_str("DRIFT_WEBHOOK_SECRET", "")
 DRIFT_WEBHOOK_TIMEOUT = env_float("DRIFT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 if DRIFT_WEBHOOK_URL and len(DRIFT_WEBHOOK_SECRET) < 16:
     raise ImproperlyConfigured("DRIFT_WEBHOOK_URL needs DRIFT_WEBHOOK_SECRET (at least 16 characters) to sign")
+
+# Model governance (docs/governance.md): observed outcomes, performance on matured labels,
+# fairness and four-eyes promotion.
+# Most outcome rows one import takes (API call, admin upload or import_outcomes).
+OUTCOME_IMPORT_MAX_ROWS = env_int("OUTCOME_IMPORT_MAX_ROWS", 50_000, minimum=1)
+# A decision's label is mature when it defaulted within this many months, or was observed
+# not in default over at least this many.
+PERFORMANCE_HORIZON_MONTHS = env_int("PERFORMANCE_HORIZON_MONTHS", 12, minimum=1)
+# Fewer matured decisions (or of either class) than this: the report says nothing.
+PERFORMANCE_MIN_OUTCOMES = env_int("PERFORMANCE_MIN_OUTCOMES", 100, minimum=2)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))

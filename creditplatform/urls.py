@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("scoring.api.urls")),
     path("", include("fraud.api.urls")),
     path("", include("monitoring.api.urls")),
+    path("", include("governance.api.urls")),
 ]
 
 urlpatterns = [

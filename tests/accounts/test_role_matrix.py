@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
@@ -86,6 +87,7 @@ def matrix_objects(
     return {
         **gdpr,
         "batch_job_id": str(job.pk),
+        "today": timezone.localdate().isoformat(),
         "drift_report_pk": report.pk,
         "nightly_task_pk": PeriodicTask.objects.get(task="monitoring.tasks.drift_report_nightly").pk,
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,

@@ -1,0 +1,29 @@
+"""Retention map of the governance app (see creditplatform.retention and docs/privacy.md)."""
+
+from __future__ import annotations
+
+from creditplatform.retention import Column, DataKind, Retention, Rows, Table, staff, technical
+from scoring.privacy import DECISION_RECORDS
+
+K = DataKind
+
+RETENTION_MAP = [
+    Table(
+        model="governance.Outcome",
+        about="What became of a decided loan (defaulted or not, when observed, over which horizon)",
+        subject="decision__client",
+        rows=Rows.PSEUDONYMISE,
+        basis="Part of the decision record it completes: the evidence of the model's performance (EBA GL/2020/06 "
+        "model monitoring, AI Act Art. 9/72 post-market monitoring); the decision it points at is pseudonymised",
+        retention=Retention(date_field="created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS),
+        columns={
+            "id": Column(K.TECHNICAL),
+            "decision": Column(K.LINK, note="points at the pseudonymised decision"),
+            "defaulted": Column(K.FINANCIAL),
+            "observed_on": Column(K.FINANCIAL),
+            "horizon_months": Column(K.TECHNICAL),
+            **staff("caller", note="apikey:<prefix>, oidc:<hash> or user:<id> of the importer"),
+            **technical("source", "import_id", "created_at"),
+        },
+    ),
+]
