@@ -62,6 +62,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "monitoring.*": ("view",),
         # Analysts import observed outcomes (governance.services.outcomes_import) and read the reports.
         "governance.outcome": ("view", "add"),
+        "governance.performancereport": ("view",),
     },
     Role.VIEWER: {
         "scoring.client": ("view",),
@@ -76,6 +77,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudalert": ("view",),
         "monitoring.*": ("view",),
         "governance.outcome": ("view",),
+        "governance.performancereport": ("view",),
     },
     Role.COMPLIANCE: {
         "scoring.client": ("view",),

@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from accounts.principals import caller_label
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, ThemedFormMixin
 from governance.choices import OutcomeSource
-from governance.models import Outcome
+from governance.models import Outcome, PerformanceReport
+from governance.performance import chart_options, performance_history_chart
 from governance.services import (
     OUTCOME_FIELDS,
     OutcomeFileError,
@@ -92,3 +95,118 @@ class OutcomeAdmin(EvidenceAdminMixin, PlatformModelAdmin):
             "columns": OUTCOME_FIELDS,
         }
         return TemplateResponse(request, "admin/governance/outcome/import.html", context)
+
+
+def table(headers: list[str], rows: Any, table_id: str) -> str:
+    """A small read-only table in the admin's style (cells are escaped)."""
+    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
+    head = format_html_join(
+        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
+        ((h,) for h in headers),
+    )  # fmt: skip
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
+    return format_html(
+        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
+    )
+
+
+def figure(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "–"
+    if kind == "%":
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+FIGURES = [
+    ("auc", "AUC", ""),
+    ("gini", "Gini", ""),
+    ("ks", "KS", ""),
+    ("brier", "Brier score", ""),
+    ("default_rate", "Observed default rate", "%"),
+    ("mean_predicted", "Mean predicted probability", "%"),
+    ("approval_rate", "Approval rate (all decisions)", "%"),
+    ("false_negatives", "Defaults approved (false negatives)", ""),
+    ("false_positives", "Good loans refused (false positives)", ""),
+    ("business_cost", "Business cost at the threshold", ""),
+    ("business_cost_per_decision", "Business cost per matured decision", ""),
+    ("psi", "PSI of the scores against the training sample", ""),
+]
+
+
+@admin.register(PerformanceReport)
+class PerformanceReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+    """Each version's figures on matured labels over time (monthly job, or ``performance_report``)."""
+
+    list_display = ["as_of", "model_version", "basis", "champion", "matured", "immature", "auc", "brier", "psi"]
+    list_filter = ["basis", "model_version", "sufficient", "as_of"]
+    list_select_related = ["model_version", "champion"]
+    list_before_template = "admin/governance/performancereport/history.html"
+    fields = [
+        "model_version",
+        "basis",
+        "champion",
+        "as_of",
+        "horizon_months",
+        "decisions",
+        "matured",
+        "immature",
+        "defaults",
+        "sufficient",
+        "figures_table",
+        "calibration_table",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="AUC")
+    def auc(self, obj: PerformanceReport) -> str:
+        return figure(obj.metrics.get("auc")) if obj.sufficient else "too few outcomes"
+
+    @admin.display(description="Brier")
+    def brier(self, obj: PerformanceReport) -> str:
+        return figure(obj.metrics.get("brier"))
+
+    @admin.display(description="PSI")
+    def psi(self, obj: PerformanceReport) -> str:
+        return figure(obj.metrics.get("psi"))
+
+    @admin.display(description="Figures")
+    def figures_table(self, obj: PerformanceReport) -> str:
+        if not obj.sufficient:
+            return (
+                f"Too few matured outcomes ({obj.matured}, of which {obj.defaults} defaults; at least "
+                f"{settings.PERFORMANCE_MIN_OUTCOMES} of both kinds together are needed): no figures."
+            )
+        headers = ["", obj.model_version.version]
+        if obj.champion_id:
+            headers.append(f"{obj.champion.version} (champion, same decisions)")
+        rows = []
+        for key, label, kind in FIGURES:
+            row = [label, figure(obj.metrics.get(key), kind)]
+            if obj.champion_id:
+                row.append(figure(obj.champion_metrics.get(key), kind))
+            rows.append(row)
+        return table(headers, rows, "performance-figures")
+
+    @admin.display(description="Calibration by score decile")
+    def calibration_table(self, obj: PerformanceReport) -> str:
+        rows = [
+            [c["decile"], c["n"], figure(c["predicted"], "%"), figure(c["observed"], "%")]
+            for c in obj.metrics.get("calibration", [])
+        ]
+        if not rows:
+            return "–"
+        return table(["Decile", "Decisions", "Predicted default rate", "Observed default rate"], rows, "calibration")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        reports = PerformanceReport.objects.select_related("model_version", "champion").order_by("as_of")
+        extra = {
+            **(extra_context or {}),
+            "performance_chart": performance_history_chart(list(reports), "auc"),
+            "brier_chart": performance_history_chart(list(reports), "brier"),
+            "performance_chart_options": chart_options(),
+        }
+        return super().changelist_view(request, extra)

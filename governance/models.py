@@ -37,3 +37,64 @@ class Outcome(models.Model):
     def __str__(self) -> str:
         return f"{'default' if self.defaulted else 'no default'} at {self.horizon_months} months ({self.decision_id})"
 
+
+class PerformanceBasis(models.TextChoices):
+    OWN = "own", "Its own decisions"
+    SHADOW = "shadow", "In shadow, beside the champion"
+
+
+class PerformanceReport(models.Model):
+    """A model version's figures on the decisions whose outcome is known, as of a day.
+
+    ``basis=own``: the version's own decisions. ``basis=shadow``: the decisions the version
+    scored in shadow as challenger, with ``champion_metrics`` the deciding version's figures
+    on exactly the same matured decisions (side by side). ``metrics`` is empty when fewer
+    than ``PERFORMANCE_MIN_OUTCOMES`` matured (``sufficient`` False): the report says nothing then.
+    """
+
+    model_version = models.ForeignKey(
+        "scoring.ModelVersion", on_delete=models.PROTECT, related_name="performance_reports"
+    )
+    basis = models.CharField(max_length=10, choices=PerformanceBasis.choices, default=PerformanceBasis.OWN)
+    champion = models.ForeignKey(
+        "scoring.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Shadow basis: the version that made the decisions.",
+    )
+    as_of = models.DateField(help_text="Outcomes and decisions up to this day.")
+    horizon_months = models.PositiveSmallIntegerField()
+    decisions = models.PositiveIntegerField(help_text="Decisions considered.")
+    matured = models.PositiveIntegerField(help_text="Of which with a known outcome at the horizon.")
+    immature = models.PositiveIntegerField(help_text="Of which still without one.")
+    defaults = models.PositiveIntegerField(help_text="Matured decisions that defaulted.")
+    sufficient = models.BooleanField(default=False, help_text="Enough matured outcomes of each kind for figures.")
+    metrics = models.JSONField(default=dict, blank=True)
+    champion_metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "model_version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "basis", "as_of"],
+                condition=Q(champion__isnull=True),
+                name="performance_unique_own",
+            ),
+            models.UniqueConstraint(
+                fields=["model_version", "basis", "as_of", "champion"],
+                condition=Q(champion__isnull=False),
+                name="performance_unique_shadow",
+            ),
+            models.CheckConstraint(condition=Q(basis__in=PerformanceBasis.values), name="performance_basis_valid"),
+            models.CheckConstraint(
+                condition=Q(basis=PerformanceBasis.OWN, champion__isnull=True)
+                | Q(basis=PerformanceBasis.SHADOW, champion__isnull=False),
+                name="performance_champion_with_shadow",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"performance of {self.model_version_id} ({self.basis}) as of {self.as_of}"

@@ -26,4 +26,14 @@ RETENTION_MAP = [
             **technical("source", "import_id", "created_at"),
         },
     ),
+    Table(
+        model="governance.PerformanceReport",
+        about="A model version's figures on matured decisions, as of a day (aggregates only)",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis="Aggregate figures over many decisions; no applicant's value is kept",
+        columns={
+            **technical("id", "model_version", "basis", "champion", "as_of", "horizon_months", "decisions"),
+            **technical("matured", "immature", "defaults", "sufficient", "metrics", "champion_metrics", "created_at"),
+        },
+    ),
 ]

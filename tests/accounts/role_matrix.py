@@ -370,6 +370,8 @@ MATRIX: list[Row] = [
     page("/admin/governance/outcome/", view=READERS, note="observed outcomes: evidence, read-only"),
     page("/admin/governance/outcome/import/", view=DECIDERS, note="CSV import of outcomes"),
     page("/admin/governance/outcome/add/", view=(), note="outcomes come in by the import, never typed in"),
+    page("/admin/governance/performancereport/", view=READERS, note="performance on matured labels, with charts"),
+    page("/admin/governance/performancereport/{performance_report_pk}/change/", view=READERS),
     # ---- Audit trail: read-only for everyone ----------------------------------------------
     page("/admin/audit/auditevent/", view=AUDIT_READERS),
     page("/admin/audit/auditevent/{audit_event_pk}/change/", view=AUDIT_READERS, note="read-only page"),

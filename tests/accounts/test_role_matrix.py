@@ -17,6 +17,7 @@ from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
+from governance.models import PerformanceReport
 from monitoring.models import DriftReport, DriftReportHtml
 from scoring.batch.services import batch_job_submit
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
@@ -88,6 +89,15 @@ def matrix_objects(
         **gdpr,
         "batch_job_id": str(job.pk),
         "today": timezone.localdate().isoformat(),
+        "performance_report_pk": PerformanceReport.objects.create(
+            model_version=champion,
+            as_of=date(2026, 11, 1),
+            horizon_months=12,
+            decisions=1,
+            matured=0,
+            immature=1,
+            defaults=0,
+        ).pk,
         "drift_report_pk": report.pk,
         "nightly_task_pk": PeriodicTask.objects.get(task="monitoring.tasks.drift_report_nightly").pk,
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,
