@@ -63,6 +63,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         # Analysts import observed outcomes (governance.services.outcomes_import) and read the reports.
         "governance.outcome": ("view", "add"),
         "governance.performancereport": ("view",),
+        "governance.fairnessreport": ("view",),
     },
     Role.VIEWER: {
         "scoring.client": ("view",),
@@ -78,6 +79,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "monitoring.*": ("view",),
         "governance.outcome": ("view",),
         "governance.performancereport": ("view",),
+        "governance.fairnessreport": ("view",),
     },
     Role.COMPLIANCE: {
         "scoring.client": ("view",),
@@ -88,6 +90,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "monitoring.apicall": ("view",),
         "privacy.*": ("view", "add", "change"),
         "privacy.gdprrequest": ("approve",),
+        "governance.fairnessreport": ("view",),
         "audit.auditevent": ("view",),
     },
 }

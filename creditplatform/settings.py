@@ -678,6 +678,22 @@ OUTCOME_IMPORT_MAX_ROWS = env_int("OUTCOME_IMPORT_MAX_ROWS", 50_000, minimum=1)
 PERFORMANCE_HORIZON_MONTHS = env_int("PERFORMANCE_HORIZON_MONTHS", 12, minimum=1)
 # Fewer matured decisions (or of either class) than this: the report says nothing.
 PERFORMANCE_MIN_OUTCOMES = env_int("PERFORMANCE_MIN_OUTCOMES", 100, minimum=2)
+# Fairness report (governance.fairness): age bands (lower edges of the bands after the
+# first), the approval-rate ratio to the most-approved group below which a group is flagged
+# (the four-fifths rule), the largest TPR/FPR gap between groups, and the smallest group judged.
+try:
+    FAIRNESS_AGE_BANDS = sorted(float(v) for v in env_list("FAIRNESS_AGE_BANDS", ["25", "35", "50", "65"]))
+except ValueError as _exc:
+    raise ImproperlyConfigured("FAIRNESS_AGE_BANDS is a comma-separated list of ages, e.g. 25,35,50,65") from _exc
+if not FAIRNESS_AGE_BANDS:
+    raise ImproperlyConfigured("FAIRNESS_AGE_BANDS needs at least one age")
+FAIRNESS_MIN_RATIO = env_float("FAIRNESS_MIN_RATIO", 0.8)
+if not 0 < FAIRNESS_MIN_RATIO <= 1:
+    raise ImproperlyConfigured("FAIRNESS_MIN_RATIO is a ratio above 0 and at most 1")
+FAIRNESS_MAX_RATE_GAP = env_float("FAIRNESS_MAX_RATE_GAP", 0.1)
+if not 0 <= FAIRNESS_MAX_RATE_GAP <= 1:
+    raise ImproperlyConfigured("FAIRNESS_MAX_RATE_GAP is a difference of rates, from 0 to 1")
+FAIRNESS_MIN_GROUP_SIZE = env_int("FAIRNESS_MIN_GROUP_SIZE", 30, minimum=1)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))

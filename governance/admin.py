@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.principals import caller_label
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, ThemedFormMixin
 from governance.choices import OutcomeSource
-from governance.models import Outcome, PerformanceReport
+from governance.models import FairnessReport, Outcome, PerformanceReport
 from governance.performance import chart_options, performance_history_chart
 from governance.services import (
     OUTCOME_FIELDS,
@@ -210,3 +210,44 @@ class PerformanceReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
             "performance_chart_options": chart_options(),
         }
         return super().changelist_view(request, extra)
+
+
+def rate(value: Any) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+@admin.register(FairnessReport)
+class FairnessReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+    """Approval rate (and TPR/FPR with outcomes) per group of a sensitive or proxy feature."""
+
+    list_display = ["as_of", "model_version", "feature", "kind", "basis", "rows", "verdict"]
+    list_filter = ["flagged", "basis", "feature", "model_version", "as_of"]
+    list_select_related = ["model_version"]
+    fields = ["model_version", "as_of", "basis", "feature", "kind", "rows", "verdict", "groups_table",
+              "findings_list", "settings_used", "created_at"]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="Verdict")
+    def verdict(self, obj: FairnessReport) -> str:
+        return "DISPARITY above the configured limits" if obj.flagged else "within the configured limits"
+
+    @admin.display(description="Per group")
+    def groups_table(self, obj: FairnessReport) -> str:
+        rates = any("tpr" in g for g in obj.groups)
+        headers = ["Group", "Rows", "Approval rate", "Ratio to the most-approved"]
+        if rates:
+            headers += ["True-positive rate (defaulters refused)", "False-positive rate (good payers refused)"]
+        rows = []
+        for g in obj.groups:
+            row = [g["group"] + ("" if g["judged"] else " (too few to judge)"), g["n"], rate(g["approval_rate"]),
+                   rate(g["ratio"])]  # fmt: skip
+            if rates:
+                row += [rate(g.get("tpr")), rate(g.get("fpr"))]
+            rows.append(row)
+        return table(headers, rows, "fairness-groups")
+
+    @admin.display(description="Findings")
+    def findings_list(self, obj: FairnessReport) -> str:
+        if not obj.findings:
+            return "No disparity above the configured limits."
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((f,) for f in obj.findings)))

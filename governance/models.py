@@ -98,3 +98,35 @@ class PerformanceReport(models.Model):
 
     def __str__(self) -> str:
         return f"performance of {self.model_version_id} ({self.basis}) as of {self.as_of}"
+
+
+class FairnessBasis(models.TextChoices):
+    MATURED = "matured", "Matured decisions (with outcomes)"
+    DECISIONS = "decisions", "All decisions (no outcomes yet)"
+    HOLDOUT = "holdout", "Training hold-out set"
+
+
+class FairnessReport(models.Model):
+    """A version's figures per group of one sensitive or proxy feature (governance.fairness)."""
+
+    model_version = models.ForeignKey("scoring.ModelVersion", on_delete=models.PROTECT, related_name="fairness_reports")
+    as_of = models.DateField()
+    basis = models.CharField(max_length=10, choices=FairnessBasis.choices)
+    feature = models.CharField(max_length=64, help_text="The feature that defines the groups.")
+    kind = models.CharField(max_length=10, help_text="sensitive or proxy")
+    rows = models.PositiveIntegerField(help_text="Decisions (or hold-out rows) considered.")
+    groups = models.JSONField(default=list, help_text="[{group, n, approval_rate, ratio, tpr, fpr, judged}]")
+    flagged = models.BooleanField(default=False)
+    findings = models.JSONField(default=list, help_text="What exceeds the configured disparity, in words.")
+    settings_used = models.JSONField(default=dict, help_text="min_ratio, max_gap, min_group, bands.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-as_of", "model_version", "feature"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "as_of", "basis", "feature"], name="fairness_unique"),
+            models.CheckConstraint(condition=Q(basis__in=FairnessBasis.values), name="fairness_basis_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"fairness of {self.model_version_id} by {self.feature} ({self.basis}) as of {self.as_of}"

@@ -36,4 +36,14 @@ RETENTION_MAP = [
             **technical("matured", "immature", "defaults", "sufficient", "metrics", "champion_metrics", "created_at"),
         },
     ),
+    Table(
+        model="governance.FairnessReport",
+        about="A model version's approval and error rates per group of applicants (aggregates only)",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis="Aggregate figures per group of many applicants; no applicant's value is kept",
+        columns={
+            **technical("id", "model_version", "as_of", "basis", "feature", "kind", "rows", "groups", "flagged"),
+            **technical("findings", "settings_used", "created_at"),
+        },
+    ),
 ]

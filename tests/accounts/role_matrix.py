@@ -372,6 +372,8 @@ MATRIX: list[Row] = [
     page("/admin/governance/outcome/add/", view=(), note="outcomes come in by the import, never typed in"),
     page("/admin/governance/performancereport/", view=READERS, note="performance on matured labels, with charts"),
     page("/admin/governance/performancereport/{performance_report_pk}/change/", view=READERS),
+    page("/admin/governance/fairnessreport/", view=STAFF, note="fairness per group: compliance reads it too"),
+    page("/admin/governance/fairnessreport/{fairness_report_pk}/change/", view=STAFF),
     # ---- Audit trail: read-only for everyone ----------------------------------------------
     page("/admin/audit/auditevent/", view=AUDIT_READERS),
     page("/admin/audit/auditevent/{audit_event_pk}/change/", view=AUDIT_READERS, note="read-only page"),

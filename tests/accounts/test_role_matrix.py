@@ -17,7 +17,7 @@ from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
-from governance.models import PerformanceReport
+from governance.models import FairnessReport, PerformanceReport
 from monitoring.models import DriftReport, DriftReportHtml
 from scoring.batch.services import batch_job_submit
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
@@ -89,6 +89,15 @@ def matrix_objects(
         **gdpr,
         "batch_job_id": str(job.pk),
         "today": timezone.localdate().isoformat(),
+        "fairness_report_pk": FairnessReport.objects.create(
+            model_version=champion,
+            as_of=date(2026, 11, 1),
+            basis="decisions",
+            feature="age",
+            kind="sensitive",
+            rows=1,
+            groups=[{"group": "<25", "n": 1, "approval_rate": 1.0, "ratio": 1.0, "judged": False}],
+        ).pk,
         "performance_report_pk": PerformanceReport.objects.create(
             model_version=champion,
             as_of=date(2026, 11, 1),
