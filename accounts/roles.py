@@ -37,6 +37,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "monitoring.*": ("view",),
         # Model governance: outcomes imported (never edited), reports, promotion requests.
         "governance.*": ("view", "add", "change"),
+        "governance.promotionrequest": ("approve",),
         # The audit trail, read-only (their own actions are in it); GDPR requests are compliance's.
         "audit.auditevent": ("view",),
         "django_celery_beat.*": ("view", "add", "change", "delete"),
@@ -91,6 +92,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "privacy.*": ("view", "add", "change"),
         "privacy.gdprrequest": ("approve",),
         "governance.fairnessreport": ("view",),
+        "governance.promotionrequest": ("view",),  # who let what go live
         "audit.auditevent": ("view",),
     },
 }

@@ -694,6 +694,9 @@ FAIRNESS_MAX_RATE_GAP = env_float("FAIRNESS_MAX_RATE_GAP", 0.1)
 if not 0 <= FAIRNESS_MAX_RATE_GAP <= 1:
     raise ImproperlyConfigured("FAIRNESS_MAX_RATE_GAP is a difference of rates, from 0 to 1")
 FAIRNESS_MIN_GROUP_SIZE = env_int("FAIRNESS_MIN_GROUP_SIZE", 30, minimum=1)
+# Four eyes: putting a model version in service or activating a fraud rule is a request a
+# second admin approves (governance.promotion). Off only for a single-person demo.
+PROMOTION_FOUR_EYES = env_bool("PROMOTION_FOUR_EYES", True)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))

@@ -249,7 +249,15 @@ def fraud_rule_check(**fields: Any) -> tuple[str, ...]:
     return used
 
 
-def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "", **fields: Any) -> FraudRule:
+FOUR_EYES_MESSAGE = (
+    "Four eyes are on (PROMOTION_FOUR_EYES): request the activation under Model governance, Promotion requests; "
+    "a second admin approves it."
+)
+
+
+def fraud_rule_save(
+    *, user: Any, rule: FraudRule | None = None, note: str = "", promotion: Any = None, **fields: Any
+) -> FraudRule:
     """Create a rule or change one, recording the result as a new immutable version.
 
     Analysts (without ``fraud.activate_fraudrule``) propose: they create inactive drafts and
@@ -272,6 +280,11 @@ def fraud_rule_save(*, user: Any, rule: FraudRule | None = None, note: str = "",
         values.update(fields)
         if (values["is_active"] or was_active) and not _can_activate(user):
             raise PermissionDenied("Only an admin activates a rule or changes an active one; save it inactive.")
+        # A person activating a rule needs an approved promotion request (governance.promotion);
+        # the platform itself (user None: commands, set-up) does not.
+        activating = values["is_active"] and not was_active
+        if activating and promotion is None and user is not None and settings.PROMOTION_FOUR_EYES:
+            raise PermissionDenied(FOUR_EYES_MESSAGE)
         fraud_rule_check(**values)
         if current.pk and all(getattr(current, name) == values[name] for name in RULE_FIELDS):
             return current

@@ -16,8 +16,16 @@ from django.utils.html import format_html, format_html_join
 from accounts.principals import caller_label
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, ThemedFormMixin
 from governance.choices import OutcomeSource
-from governance.models import FairnessReport, Outcome, PerformanceReport
+from governance.models import FairnessReport, Outcome, PerformanceReport, PromotionRequest, PromotionStatus
 from governance.performance import chart_options, performance_history_chart
+from governance.promotion import (
+    APPROVE_PERMISSION,
+    OWN_REQUEST,
+    promotion_evidence,
+    promotion_request_approve,
+    promotion_request_create,
+    promotion_request_reject,
+)
 from governance.services import (
     OUTCOME_FIELDS,
     OutcomeFileError,
@@ -251,3 +259,221 @@ class FairnessReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         if not obj.findings:
             return "No disparity above the configured limits."
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((f,) for f in obj.findings)))
+
+
+class PromotionRequestForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
+    """A new request: a model version and the role it should take, or a fraud rule to activate."""
+
+    target_status = forms.ChoiceField(
+        choices=[("", "–"), ("champion", "Champion (serves /score)"), ("challenger", "Challenger (shadow)")],
+        required=False,
+        help_text="For a model version.",
+    )
+
+    class Meta:
+        model = PromotionRequest
+        fields = ["model_version", "target_status", "fraud_rule", "reason"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["fraud_rule"].queryset = self.fields["fraud_rule"].queryset.filter(is_active=False)
+        self.fields["fraud_rule"].help_text = "Or an inactive fraud rule to activate."
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(PlatformModelAdmin):
+    """Four eyes: one admin requests a promotion, another reviews the evidence and approves it."""
+
+    list_display = ["id", "requested_at", "target", "status", "requested_by", "decided_by", "review_link"]
+    list_filter = ["status", "kind", "four_eyes"]
+    list_select_related = ["model_version", "fraud_rule", "requested_by", "decided_by"]
+    form = PromotionRequestForm
+    readonly = ["kind", "model_version", "target_status", "fraud_rule", "rule_version", "reason", "status",
+                "four_eyes", "requested_by", "requested_at", "decided_by", "decided_at", "decision_note",
+                "review_link"]  # fmt: skip
+
+    @admin.display(description="Promotion")
+    def target(self, obj: PromotionRequest) -> str:
+        return obj.target_label
+
+    @admin.display(description="Evidence")
+    def review_link(self, obj: PromotionRequest) -> str:
+        url = reverse("admin:governance_promotionrequest_review", args=[obj.pk])
+        return format_html('<a class="text-primary-600" href="{}">{}</a>', url,
+                           "Review and decide" if obj.status == PromotionStatus.PENDING else "Evidence")  # fmt: skip
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly if obj else ["model_version", "target_status", "fraud_rule", "reason"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly if obj else []
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(APPROVE_PERMISSION)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # decided on the review page, never edited
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # evidence of who let what go live
+
+    def save_model(self, request: HttpRequest, obj: PromotionRequest, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        created = promotion_request_create(
+            user=request.user,
+            model_version=data.get("model_version"),
+            target_status=data.get("target_status") or "",
+            fraud_rule=data.get("fraud_rule"),
+            reason=data.get("reason") or "",
+        )
+        obj.pk = created.pk
+        if created.status == PromotionStatus.APPROVED:
+            self.message_user(request, "Four eyes are off: carried out at once.", messages.WARNING)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        from django.core.exceptions import ValidationError
+
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def response_add(self, request: HttpRequest, obj: PromotionRequest, post_url_continue: str | None = None) -> Any:
+        return HttpResponseRedirect(reverse("admin:governance_promotionrequest_review", args=[obj.pk]))
+
+    def get_urls(self) -> list[Any]:
+        own = [
+            path("<int:pk>/review/", self.admin_site.admin_view(self.review_view),
+                 name="governance_promotionrequest_review"),
+        ]  # fmt: skip
+        return own + super().get_urls()
+
+    def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The approver's page: the request, the evidence, and (POST) approve or reject."""
+        from django.core.exceptions import ValidationError
+        from django.shortcuts import get_object_or_404
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        promotion = get_object_or_404(
+            PromotionRequest.objects.select_related("model_version", "fraud_rule", "requested_by", "decided_by"), pk=pk
+        )
+        if request.method == "POST":
+            decision, note = request.POST.get("decision"), request.POST.get("note", "")
+            try:
+                if decision == "approve":
+                    promotion_request_approve(request=promotion, user=request.user, note=note)
+                    self.message_user(request, f"Approved: {promotion.target_label}.", messages.SUCCESS)
+                elif decision == "reject":
+                    done = promotion_request_reject(request=promotion, user=request.user, note=note)
+                    self.message_user(request, f"Request {done.status}.", messages.SUCCESS)
+                else:
+                    self.message_user(request, "Choose approve or reject.", messages.ERROR)
+            except PermissionDenied as exc:
+                self.message_user(request, str(exc) or "Not allowed.", messages.ERROR)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            except Exception as exc:  # the model file fails its checks, a rule does not compile
+                from scoring.ml.model import ArtifactError
+
+                if not isinstance(exc, ArtifactError):
+                    raise
+                self.message_user(request, f"Cannot be carried out: {exc}", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        own = promotion.requested_by_id == request.user.pk
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Promotion request #{promotion.pk}: {promotion.target_label}",
+            "opts": self.model._meta,
+            "promotion": promotion,
+            "sections": evidence_sections(promotion_evidence(promotion)),
+            "own": own,
+            "own_message": OWN_REQUEST,
+            "can_decide": promotion.status == PromotionStatus.PENDING and request.user.has_perm(APPROVE_PERMISSION),
+        }
+        return TemplateResponse(request, "admin/governance/promotionrequest/review.html", context)
+
+
+def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(id, title, html) blocks of the review page, in reading order."""
+    sections: list[tuple[str, str, str]] = []
+    if "rule" in evidence:
+        rule = evidence["rule"]
+        backtest = reverse("admin:fraud_fraudrule_backtest") + f"?rule={rule.pk}"
+        html = format_html(
+            "{}<p class='mt-2'>{} <a class='text-primary-600' id='run-backtest' href='{}'>Run the back-test</a> "
+            "(on the stored fraud checks and their confirmed labels).</p>",
+            table(
+                ["Field", "Value"],
+                [
+                    ["Condition", rule.condition],
+                    ["Action", rule.action],
+                    ["Weight", rule.weight],
+                    ["Version", rule.version],
+                ],
+                "rule-evidence",
+            ),  # fmt: skip
+            "The rule changed after the request: check the new version." if evidence["rule_changed"] else "",
+            backtest,
+        )
+        sections.append(("evidence-rule", "The rule and its back-test", html))
+        return sections
+    version, champion = evidence["version"], evidence["champion"]
+    keys = [("auc", "AUC"), ("gini", "Gini"), ("ks", "KS"), ("auc_required_only", "AUC, required features only"),
+            ("threshold", "Threshold"), ("business_cost_per_application", "Business cost per application"),
+            ("refusal_rate", "Refusal rate"), ("n_train", "Training rows")]  # fmt: skip
+    headers = ["Hold-out metric", version.version] + ([f"{champion.version} (champion now)"] if champion else [])
+    rows = [
+        [label, figure((version.metrics or {}).get(key))]
+        + ([figure((champion.metrics or {}).get(key))] if champion else [])
+        for key, label in keys
+    ]
+    sections.append(("evidence-metrics", "Metrics on the training hold-out set", table(headers, rows, "metrics")))
+    shadow = evidence["shadow"]
+    if shadow["decisions"]:
+        rows = [
+            ["Decisions scored in shadow", shadow["decisions"]],
+            ["Agreement with the champion", rate(shadow["agreement"])],
+            ["Mean absolute difference of probability", figure(shadow["mean_abs_difference"])],
+            ["Champion refused, challenger approved", shadow["champion_refused_challenger_approved"]],
+            ["Champion approved, challenger refused", shadow["champion_approved_challenger_refused"]],
+        ]
+        html = table(["Shadow comparison", ""], rows, "shadow")
+    else:
+        html = format_html("<p>{}</p>", "No shadow decisions: make it the challenger first to compare on live traffic.")
+    sections.append(("evidence-shadow", "Shadow comparison with the champion", html))
+    if evidence["performance"]:
+        rows = []
+        for r in evidence["performance"]:
+            basis = f"shadow of {r.champion.version}" if r.champion_id else "own decisions"
+            if not r.sufficient:
+                rows.append([r.as_of, basis, r.matured, r.immature, "too few outcomes", "", ""])
+                continue
+            champion_auc = figure(r.champion_metrics.get("auc")) if r.champion_metrics else "–"
+            rows.append([r.as_of, basis, r.matured, r.immature, figure(r.metrics.get("auc")), champion_auc,
+                         figure(r.metrics.get("brier"))])  # fmt: skip
+        html = table(["As of", "Basis", "Matured", "Immature", "AUC", "Champion AUC (same decisions)", "Brier"], rows,
+                     "performance")  # fmt: skip
+    else:
+        html = format_html("<p>{}</p>", "No performance report yet (python manage.py performance_report).")
+    sections.append(("evidence-performance", "Performance on matured labels", html))
+    if evidence["fairness"]:
+        parts = []
+        for r in evidence["fairness"]:
+            rows = [[g["group"], g["n"], rate(g["approval_rate"]), rate(g["ratio"])] for g in r.groups]
+            parts.append(
+                format_html(
+                    "<h3 class='font-semibold mt-3'>{} ({}, {}): {}</h3>{}",
+                    r.feature,
+                    r.get_basis_display(),
+                    r.as_of,
+                    "DISPARITY above the configured limits" if r.flagged else "within the configured limits",
+                    table(["Group", "Rows", "Approval rate", "Ratio"], rows, f"fairness-{r.pk}"),
+                )  # fmt: skip
+            )
+        html = format_html_join("", "{}", ((p,) for p in parts))
+    else:
+        html = format_html("<p>{}</p>", "No fairness report yet (python manage.py fairness_report [--holdout]).")
+    sections.append(("evidence-fairness", "Fairness", html))
+    return sections

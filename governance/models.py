@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -130,3 +131,83 @@ class FairnessReport(models.Model):
 
     def __str__(self) -> str:
         return f"fairness of {self.model_version_id} by {self.feature} ({self.basis}) as of {self.as_of}"
+
+
+class PromotionKind(models.TextChoices):
+    MODEL = "model", "Model version"
+    RULE = "rule", "Fraud rule"
+
+
+class PromotionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class PromotionRequest(models.Model):
+    """Putting a model version in service (champion or challenger) or activating a fraud rule:
+    requested by one admin, carried out only when a second admin approves (four eyes).
+
+    With ``PROMOTION_FOUR_EYES`` off (a single-person demo) a request is carried out at once
+    and recorded as approved by its requester, ``four_eyes`` False.
+    """
+
+    kind = models.CharField(max_length=10, choices=PromotionKind.choices)
+    model_version = models.ForeignKey(
+        "scoring.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="promotion_requests"
+    )
+    target_status = models.CharField(max_length=12, blank=True, help_text="champion or challenger (model versions).")
+    fraud_rule = models.ForeignKey(
+        "fraud.FraudRule", null=True, blank=True, on_delete=models.PROTECT, related_name="promotion_requests"
+    )
+    rule_version = models.PositiveIntegerField(null=True, blank=True, help_text="The rule's version when requested.")
+    reason = models.TextField(max_length=2000, blank=True, help_text="Why: the requester's case for it.")
+    status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
+    four_eyes = models.BooleanField(default=True, help_text="False: carried out without a second admin (demo).")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        permissions = [("approve_promotionrequest", "Can approve a promotion request (second pair of eyes)")]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=PromotionKind.values), name="promotion_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=PromotionStatus.values), name="promotion_status_valid"),
+            models.CheckConstraint(
+                condition=Q(
+                    kind=PromotionKind.MODEL,
+                    model_version__isnull=False,
+                    fraud_rule__isnull=True,
+                    target_status__in=["champion", "challenger"],
+                )
+                | Q(kind=PromotionKind.RULE, fraud_rule__isnull=False, model_version__isnull=True),
+                name="promotion_target_matches_kind",
+            ),  # fmt: skip
+            models.UniqueConstraint(
+                fields=["model_version", "target_status"],
+                condition=Q(status=PromotionStatus.PENDING, kind=PromotionKind.MODEL),
+                name="promotion_one_pending_per_model",
+            ),
+            models.UniqueConstraint(
+                fields=["fraud_rule"],
+                condition=Q(status=PromotionStatus.PENDING, kind=PromotionKind.RULE),
+                name="promotion_one_pending_per_rule",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"promotion #{self.pk}: {self.target_label} ({self.status})"
+
+    @property
+    def target_label(self) -> str:
+        if self.kind == PromotionKind.MODEL and self.model_version_id:
+            return f"{self.model_version.version} as {self.target_status}"
+        if self.fraud_rule_id:
+            return f"rule {self.fraud_rule.name} active"
+        return "?"

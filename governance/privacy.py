@@ -46,4 +46,16 @@ RETENTION_MAP = [
             **technical("findings", "settings_used", "created_at"),
         },
     ),
+    Table(
+        model="governance.PromotionRequest",
+        about="Who asked for a model version or fraud rule to go live, who approved it, and why",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis="Accountability of model changes (AI Act Art. 12/14/17, SR 11-7): staff actions, no applicant data",
+        columns={
+            **technical("id", "kind", "model_version", "target_status", "fraud_rule", "rule_version", "status"),
+            **technical("four_eyes", "requested_at", "decided_at"),
+            **staff("requested_by", "decided_by"),
+            **staff("reason", "decision_note", note="free text written by admins about a model or rule"),
+        },
+    ),
 ]

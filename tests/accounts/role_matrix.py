@@ -374,6 +374,16 @@ MATRIX: list[Row] = [
     page("/admin/governance/performancereport/{performance_report_pk}/change/", view=READERS),
     page("/admin/governance/fairnessreport/", view=STAFF, note="fairness per group: compliance reads it too"),
     page("/admin/governance/fairnessreport/{fairness_report_pk}/change/", view=STAFF),
+    page(
+        "/admin/governance/promotionrequest/", view=AUDIT_READERS, note="four-eyes promotion: admins; compliance reads"
+    ),
+    page("/admin/governance/promotionrequest/add/", view=ADMIN, note="request a promotion"),
+    page("/admin/governance/model-card/{model_pk}/", view=READERS, note="a version's model card (HTML; ?format=md)"),
+    page(
+        "/admin/governance/promotionrequest/{promotion_request_pk}/review/",
+        view=AUDIT_READERS,
+        note="the evidence; only another admin gets the approve button",
+    ),
     # ---- Audit trail: read-only for everyone ----------------------------------------------
     page("/admin/audit/auditevent/", view=AUDIT_READERS),
     page("/admin/audit/auditevent/{audit_event_pk}/change/", view=AUDIT_READERS, note="read-only page"),

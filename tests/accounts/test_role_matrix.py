@@ -17,7 +17,7 @@ from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
-from governance.models import FairnessReport, PerformanceReport
+from governance.models import FairnessReport, PerformanceReport, PromotionRequest
 from monitoring.models import DriftReport, DriftReportHtml
 from scoring.batch.services import batch_job_submit
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
@@ -89,6 +89,9 @@ def matrix_objects(
         **gdpr,
         "batch_job_id": str(job.pk),
         "today": timezone.localdate().isoformat(),
+        "promotion_request_pk": PromotionRequest.objects.create(
+            kind="model", model_version=challenger, target_status="champion", requested_by=superuser
+        ).pk,
         "fairness_report_pk": FairnessReport.objects.create(
             model_version=champion,
             as_of=date(2026, 11, 1),
