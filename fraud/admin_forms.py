@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
@@ -15,7 +16,7 @@ from creditplatform.admin_mixins import ThemedFormMixin
 from fraud.choices import AlertResolution
 from fraud.models import FraudRule, FraudRuleVersion, FraudSettings
 from fraud.rules import FIELDS
-from fraud.services import RULE_FIELDS, fraud_rule_check
+from fraud.services import FOUR_EYES_MESSAGE, RULE_FIELDS, fraud_rule_check
 
 
 def fields_help() -> str:
@@ -49,6 +50,9 @@ class FraudRuleForm(ThemedFormMixin, forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         values = {name: cleaned.get(name, getattr(self.instance, name)) for name in RULE_FIELDS}
+        was_active = bool(self.instance.pk and FraudRule.objects.filter(pk=self.instance.pk, is_active=True).exists())
+        if cleaned.get("is_active") and not was_active and settings.PROMOTION_FOUR_EYES:
+            self.add_error("is_active", FOUR_EYES_MESSAGE)  # the same rule as fraud_rule_save: one message
         if values.get("condition") is None or "condition" in self.errors:
             return cleaned
         try:

@@ -164,3 +164,18 @@ def test_the_promotion_page_in_a_browser(site: str, chromium: Any, trained_credi
         draft.version: "challenger",
     }
     page.context.close()
+
+
+@pytest.mark.django_db
+def test_the_rule_form_refuses_to_activate_while_four_eyes_are_on(admins: tuple[Any, Any], client: Any) -> None:
+    client.force_login(admins[0])
+    form = {
+        "name": "big_cash", "condition": "amount >= 9000", "reason": "", "action": "review", "weight": "0.2",
+        "order": "30", "is_active": "on", "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+        "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    response = client.post("/admin/fraud/fraudrule/add/", form)
+    assert response.status_code == 200 and "Four eyes are on" in response.content.decode()
+    assert not FraudRule.objects.filter(name="big_cash").exists()
+    response = client.post("/admin/fraud/fraudrule/add/", {k: v for k, v in form.items() if k != "is_active"})
+    assert response.status_code == 302 and not FraudRule.objects.get(name="big_cash").is_active
