@@ -35,6 +35,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudrule": ("activate", "backtest"),
         "fraud.fraudalert": ("assign", "take", "resolve"),
         "monitoring.*": ("view",),
+        # Model governance: outcomes imported (never edited), reports, promotion requests.
+        "governance.*": ("view", "add", "change"),
+        "governance.promotionrequest": ("approve",),
         # The audit trail, read-only (their own actions are in it); GDPR requests are compliance's.
         "audit.auditevent": ("view",),
         "django_celery_beat.*": ("view", "add", "change", "delete"),
@@ -58,6 +61,10 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view", "take"),
         "monitoring.*": ("view",),
+        # Analysts import observed outcomes (governance.services.outcomes_import) and read the reports.
+        "governance.outcome": ("view", "add"),
+        "governance.performancereport": ("view",),
+        "governance.fairnessreport": ("view",),
     },
     Role.VIEWER: {
         "scoring.client": ("view",),
@@ -71,6 +78,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view",),
         "monitoring.*": ("view",),
+        "governance.outcome": ("view",),
+        "governance.performancereport": ("view",),
+        "governance.fairnessreport": ("view",),
     },
     Role.COMPLIANCE: {
         "scoring.client": ("view",),
@@ -81,6 +91,8 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "monitoring.apicall": ("view",),
         "privacy.*": ("view", "add", "change"),
         "privacy.gdprrequest": ("approve",),
+        "governance.fairnessreport": ("view",),
+        "governance.promotionrequest": ("view",),  # who let what go live
         "audit.auditevent": ("view",),
     },
 }

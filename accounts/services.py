@@ -186,11 +186,13 @@ def login_lockout_clear(*, attempts: QuerySet[AccessAttempt], by: ActingUser) ->
 
 @transaction.atomic
 def demo_users_ensure(*, password_for: dict[str, str]) -> list[tuple[str, str]]:
-    """Create (or reset) one demo staff user per role; returns (username, password)."""
+    """Create (or reset) one demo staff user per role, and a second admin (``demo-admin-2``: four-eyes
+    promotion needs two); returns (username, password). ``password_for`` is keyed by role, and
+    ``admin-2`` for the second admin (the admin's password when absent)."""
     created: list[tuple[str, str]] = []
-    for role in Role:
-        username = f"demo-{role.value}"
-        password = password_for[role.value]
+    accounts = [(f"demo-{role.value}", role, role.value) for role in Role] + [("demo-admin-2", Role.ADMIN, "admin-2")]
+    for username, role, key in accounts:
+        password = password_for.get(key) or password_for[Role.ADMIN.value]
         user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.test"})
         user.is_staff = True
         user.is_superuser = False

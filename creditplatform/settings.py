@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "scoring",
     "fraud",
     "monitoring",
+    "governance",
     "privacy",
 ]
 
@@ -667,6 +668,35 @@ DRIFT_WEBHOOK_SECRET = env_str("DRIFT_WEBHOOK_SECRET", "")
 DRIFT_WEBHOOK_TIMEOUT = env_float("DRIFT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 if DRIFT_WEBHOOK_URL and len(DRIFT_WEBHOOK_SECRET) < 16:
     raise ImproperlyConfigured("DRIFT_WEBHOOK_URL needs DRIFT_WEBHOOK_SECRET (at least 16 characters) to sign")
+
+# Model governance (docs/governance.md): observed outcomes, performance on matured labels,
+# fairness and four-eyes promotion.
+# Most outcome rows one import takes (API call, admin upload or import_outcomes).
+OUTCOME_IMPORT_MAX_ROWS = env_int("OUTCOME_IMPORT_MAX_ROWS", 50_000, minimum=1)
+# A decision's label is mature when it defaulted within this many months, or was observed
+# not in default over at least this many.
+PERFORMANCE_HORIZON_MONTHS = env_int("PERFORMANCE_HORIZON_MONTHS", 12, minimum=1)
+# Fewer matured decisions (or of either class) than this: the report says nothing.
+PERFORMANCE_MIN_OUTCOMES = env_int("PERFORMANCE_MIN_OUTCOMES", 100, minimum=2)
+# Fairness report (governance.fairness): age bands (lower edges of the bands after the
+# first), the approval-rate ratio to the most-approved group below which a group is flagged
+# (the four-fifths rule), the largest TPR/FPR gap between groups, and the smallest group judged.
+try:
+    FAIRNESS_AGE_BANDS = sorted(float(v) for v in env_list("FAIRNESS_AGE_BANDS", ["25", "35", "50", "65"]))
+except ValueError as _exc:
+    raise ImproperlyConfigured("FAIRNESS_AGE_BANDS is a comma-separated list of ages, e.g. 25,35,50,65") from _exc
+if not FAIRNESS_AGE_BANDS:
+    raise ImproperlyConfigured("FAIRNESS_AGE_BANDS needs at least one age")
+FAIRNESS_MIN_RATIO = env_float("FAIRNESS_MIN_RATIO", 0.8)
+if not 0 < FAIRNESS_MIN_RATIO <= 1:
+    raise ImproperlyConfigured("FAIRNESS_MIN_RATIO is a ratio above 0 and at most 1")
+FAIRNESS_MAX_RATE_GAP = env_float("FAIRNESS_MAX_RATE_GAP", 0.1)
+if not 0 <= FAIRNESS_MAX_RATE_GAP <= 1:
+    raise ImproperlyConfigured("FAIRNESS_MAX_RATE_GAP is a difference of rates, from 0 to 1")
+FAIRNESS_MIN_GROUP_SIZE = env_int("FAIRNESS_MIN_GROUP_SIZE", 30, minimum=1)
+# Four eyes: putting a model version in service or activating a fraud rule is a request a
+# second admin approves (governance.promotion). Off only for a single-person demo.
+PROMOTION_FOUR_EYES = env_bool("PROMOTION_FOUR_EYES", True)
 
 # --- Logging --------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.oidc import admin_logout
 from fraud.api.views import SeedFraudeApi
+from governance.views import model_card_view
 from monitoring.api.views import metrics_view
 from scoring.api.views import SeedScoreApi
 
@@ -14,6 +15,7 @@ api_v1 = [
     path("", include("scoring.api.urls")),
     path("", include("fraud.api.urls")),
     path("", include("monitoring.api.urls")),
+    path("", include("governance.api.urls")),
 ]
 
 urlpatterns = [
@@ -29,6 +31,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     # Before the admin's own: logging out of an OIDC login also ends it at the provider.
     path("admin/logout/", admin_logout, name="admin_logout"),
+    # A registry version's model card (governance), in the admin's frame and login.
+    path("admin/governance/model-card/<int:pk>/", admin.site.admin_view(model_card_view), name="model-card"),
     path("admin/", admin.site.urls),
     # OpenID Connect login (/oidc/authenticate/, /oidc/callback/); 404 while not configured.
     path("oidc/", include("mozilla_django_oidc.urls")),

@@ -212,12 +212,16 @@ class FraudRuleAdmin(PlatformModelAdmin):
         changed = 0
         for rule in queryset:
             if rule.is_active != active:
-                fraud_rule_save(
-                    user=acting_user(request.user),
-                    rule=rule,
-                    is_active=active,
-                    note="activated" if active else "deactivated",
-                )
+                try:
+                    fraud_rule_save(
+                        user=acting_user(request.user),
+                        rule=rule,
+                        is_active=active,
+                        note="activated" if active else "deactivated",
+                    )
+                except PermissionDenied as exc:  # four eyes: activation is a promotion request
+                    self.message_user(request, str(exc), messages.WARNING)
+                    return
                 changed += 1
         self.message_user(request, f"{changed} rule(s) {'activated' if active else 'deactivated'}.", messages.SUCCESS)
 

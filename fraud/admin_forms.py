@@ -15,6 +15,7 @@ from fraud.models import FraudRule, FraudRuleVersion, FraudSettings
 from fraud.rules import FIELDS
 from fraud.services import (
     ASSIGNEE_NOT_ANALYST,
+    FOUR_EYES_MESSAGE,
     RULE_FIELDS,
     fraud_analysts,
     fraud_rule_check,
@@ -63,8 +64,8 @@ class FraudRuleForm(ThemedFormMixin, forms.ModelForm):
                 fraud_rule_edit_check(
                     user=self.editor, rule=self.instance if self.instance.pk else None, is_active=values["is_active"]
                 )
-            except PermissionDenied as exc:
-                self.add_error(None, str(exc))
+            except PermissionDenied as exc:  # four eyes: on the box the admin ticked
+                self.add_error("is_active" if str(exc) == FOUR_EYES_MESSAGE else None, str(exc))
         if values.get("condition") is None or "condition" in self.errors:
             return cleaned
         try:

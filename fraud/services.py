@@ -227,15 +227,26 @@ def fraud_rule_may_activate(user: ActingUser) -> bool:
     return user is None or bool(user.has_perm(ACTIVATE_PERMISSION))
 
 
-def fraud_rule_edit_check(*, user: ActingUser, rule: FraudRule | None, is_active: bool) -> None:
-    """The one home of "who may edit an active rule": analysts save drafts only.
+FOUR_EYES_MESSAGE = (
+    "Four eyes are on (PROMOTION_FOUR_EYES): request the activation under Model governance, Promotion requests; "
+    "a second admin approves it."
+)
+
+
+def fraud_rule_edit_check(*, user: ActingUser, rule: FraudRule | None, is_active: bool, promotion: Any = None) -> None:
+    """The one home of "who may edit an active rule": analysts save drafts only, and a
+    person activating a rule needs an approved promotion request while four eyes are on.
 
     Raises ``PermissionDenied(RULE_EDIT_DENIED)`` when ``user`` would activate a rule or
-    change one that is active without the right to activate rules.
+    change one that is active without the right to activate rules, and
+    ``PermissionDenied(FOUR_EYES_MESSAGE)`` when a person (not the platform itself, ``None``:
+    commands, set-up) activates one without ``promotion`` (governance.promotion).
     """
     was_active = bool(rule is not None and rule.pk and rule.is_active)
     if (is_active or was_active) and not fraud_rule_may_activate(user):
         raise PermissionDenied(RULE_EDIT_DENIED)
+    if is_active and not was_active and promotion is None and user is not None and settings.PROMOTION_FOUR_EYES:
+        raise PermissionDenied(FOUR_EYES_MESSAGE)
 
 
 def fraud_rule_may_edit(user: ActingUser, rule: FraudRule) -> bool:
@@ -278,7 +289,9 @@ def fraud_rule_check(**fields: Any) -> tuple[str, ...]:
     return used
 
 
-def fraud_rule_save(*, user: ActingUser, rule: FraudRule | None = None, note: str = "", **fields: Any) -> FraudRule:
+def fraud_rule_save(
+    *, user: ActingUser, rule: FraudRule | None = None, note: str = "", promotion: Any = None, **fields: Any
+) -> FraudRule:
     """Create a rule or change one, recording the result as a new immutable version.
 
     Analysts (without ``fraud.activate_fraudrule``) propose: they create inactive drafts and
@@ -299,7 +312,7 @@ def fraud_rule_save(*, user: ActingUser, rule: FraudRule | None = None, note: st
             values = {name: getattr(current, name) for name in RULE_FIELDS}
         was_active = bool(current.pk and current.is_active)
         values.update(fields)
-        fraud_rule_edit_check(user=user, rule=current, is_active=values["is_active"])
+        fraud_rule_edit_check(user=user, rule=current, is_active=values["is_active"], promotion=promotion)
         fraud_rule_check(**values)
         if current.pk and all(getattr(current, name) == values[name] for name in RULE_FIELDS):
             return current

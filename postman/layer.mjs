@@ -215,11 +215,31 @@ export const FOLDERS = [
       ],
     },
   },
+  {
+    name: 'Model governance',
+    description: 'Observed outcomes of past decisions (the loan servicing system, analysts, admins): all rows stored or none.',
+    requests: {
+      'POST /api/v1/outcomes': [
+        { name: 'An unknown decision is a 400 naming the row; nothing is stored',
+          body: { items: [{ decision_id: '00000000-0000-4000-8000-000000000000', defaulted: false, observed_on: '{{today}}', horizon_months: 12 }] },
+          status: 400, fields: ['error', 'fields'],
+          tests: ["pm.test('the row and field are named', () => pm.expect(pm.response.json().fields).to.have.property('items.0.decision_id'));"] },
+        { name: 'Record the outcome of the first decision of this run', body: {
+          items: [{ decision_id: '{{predictionId}}', defaulted: false, observed_on: '{{today}}', horizon_months: 12 }] },
+          status: 201, fields: ['import_id', 'count', 'outcomes'],
+          tests: ["pm.test('one outcome stored', () => pm.expect(pm.response.json().count).to.eql(1));"] },
+        { name: 'The same outcome again is a duplicate (400)', body: {
+          items: [{ decision_id: '{{predictionId}}', defaulted: false, observed_on: '{{today}}', horizon_months: 12 }] },
+          status: 400, fields: ['error', 'fields'] },
+      ],
+    },
+  },
 ];
 
 // Runs before every request: one id per run, so that transaction and client ids never collide.
 export const COLLECTION_PREREQUEST = [
   "if (!pm.collectionVariables.get('runId')) { pm.collectionVariables.set('runId', Date.now().toString(36)); }",
+  "pm.collectionVariables.set('today', new Date().toISOString().slice(0, 10));",
 ];
 
 /** The test script of one request, from its declared expectations. */

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -56,6 +57,12 @@ class CreditApplicationAdmin(PlatformModelAdmin):
         return False  # personal data and decision records: GDPR erasure or the retention job only
 
 
+FOUR_EYES_MESSAGE = (
+    "Four eyes are on (PROMOTION_FOUR_EYES): request this under Model governance, Promotion requests; "
+    "a second admin approves it."
+)
+
+
 def _table(headers: list[str], rows: Any, table_id: str) -> str:
     """A small read-only table in the admin's style (cells are escaped)."""
     cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
@@ -89,6 +96,8 @@ def _metric(obj: ModelVersion, name: str) -> Any:
 @admin.register(ModelVersion)
 class ModelVersionAdmin(PlatformModelAdmin):
     """The registry: upload (checked), compare, activate as champion or challenger, retire."""
+
+    change_form_template = "admin/scoring/modelversion/change_form.html"  # + the model card link
 
     list_display = ["version", "purpose", "status", "auc", "gini", "ks", "cost", "threshold", "activated_at"]
     list_filter = ["purpose", "status"]
@@ -238,6 +247,10 @@ class ModelVersionAdmin(PlatformModelAdmin):
             self.message_user(request, f"Select exactly one version to make {status}.", messages.ERROR)
             return
         target = queryset.get()
+        if settings.PROMOTION_FOUR_EYES and target.status != status:
+            # Four eyes: a second admin approves (governance: promotion requests).
+            self.message_user(request, FOUR_EYES_MESSAGE, messages.WARNING)
+            return
         try:
             model_version_activate(model_version=target, status=status, user=acting_user(request.user))
         except ArtifactError as exc:

@@ -322,6 +322,15 @@ class Decision(models.Model):
         CreditApplication, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions", db_index=False
     )
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="decisions", db_index=False)
+    # What an exact replay needs besides the snapshot (replay_decisions): the model file's
+    # hash as it was, and the version of the code from inputs to probability and reasons.
+    # Empty on decisions stored before they were kept.
+    artifact_sha256 = models.CharField(
+        max_length=64, blank=True, default="", db_default="", help_text="SHA-256 of the model file that decided."
+    )
+    pipeline_version = models.CharField(
+        max_length=40, blank=True, default="", db_default="", help_text="Feature pipeline and LightGBM versions."
+    )
     features = models.JSONField(help_text="Input snapshot, by feature name.")
     probability_default = models.FloatField()
     prediction = models.PositiveSmallIntegerField(help_text="0 = accept, 1 = refuse.")

@@ -73,6 +73,7 @@ RETENTION_MAP = [
             "client": Column(K.LINK, E.KEEP, "points at the pseudonymised client"),
             "application": Column(K.LINK),
             "model_version": Column(K.TECHNICAL),
+            **technical("artifact_sha256", "pipeline_version", note="what an exact replay needs"),
             "features": Column(K.DECISION, E.STRIP_IDENTIFIERS, "model inputs; identifier keys removed"),
             "probability_default": Column(K.DECISION),
             "prediction": Column(K.DECISION),

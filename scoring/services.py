@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
+from scoring.ml.pipeline import PIPELINE_VERSION
 from scoring.ml.predictor import get_model
 from scoring.ml.predictor import models as model_cache
 from scoring.ml.schema import FeatureSchema
@@ -344,6 +345,8 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
                 application=application,
                 # The registry row loaded with the model: no query to name the version.
                 model_version=model.record,
+                artifact_sha256=model.sha256,
+                pipeline_version=PIPELINE_VERSION,
                 features=r.features,
                 probability_default=p,
                 prediction=prediction,

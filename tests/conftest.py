@@ -33,6 +33,13 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _promotion_without_four_eyes(request: pytest.FixtureRequest, settings: object) -> None:
+    """Tests activate model versions and rules directly; four-eyes promotion (the default
+    outside tests) is tested by the tests marked ``four_eyes`` (tests/governance)."""
+    settings.PROMOTION_FOUR_EYES = bool(request.node.get_closest_marker("four_eyes"))  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
 def _api_call_log_in_request(settings: object) -> None:
     """Tests read the API call log right after a request: write it in the request.
 

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -287,13 +288,22 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         summary="Activate a version as champion or challenger (admin)",
         request=ModelActivateSerializer,
-        responses={200: ModelVersionSerializer, 400: OpenApiResponse(description="The model file fails its checks.")},
+        responses={
+            200: ModelVersionSerializer,
+            400: OpenApiResponse(description="The model file fails its checks."),
+            403: OpenApiResponse(description="Four eyes are on: promotions go through the admin's requests."),
+        },
     )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         model_version = self.get_object()
         payload = ModelActivateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if settings.PROMOTION_FOUR_EYES and model_version.status != payload.validated_data["status"]:
+            raise PermissionDenied(
+                "Four eyes are on (PROMOTION_FOUR_EYES): a promotion is requested and approved by two admins "
+                "in the admin (Model governance, Promotion requests)."
+            )
         try:
             activated = model_version_activate(
                 model_version=model_version, status=payload.validated_data["status"], user=acting(request.user)

@@ -45,6 +45,7 @@ from scoring.choices import (
     ModelStatus,
 )
 from scoring.ml.model import LoadedModel
+from scoring.ml.pipeline import PIPELINE_VERSION
 from scoring.ml.predictor import get_model, require_model, require_model_version
 from scoring.models import BatchChunk, BatchJob, BatchReject, Client, CreditApplication, Decision
 from scoring.signals import decisions_recorded
@@ -274,6 +275,8 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
                 caller=job.caller,
                 created_at=now,
                 shadow_model_version_id=shadow_id,
+                artifact_sha256=model.sha256,
+                pipeline_version=PIPELINE_VERSION,
             ),
         )
         BatchReject.objects.bulk_create(

@@ -49,6 +49,8 @@ CHUNK_FIELDS = [
     "request_hash",
     "created_at",
     "batch_job",
+    "artifact_sha256",
+    "pipeline_version",
 ]
 
 
@@ -62,6 +64,8 @@ class ChunkContext:
     caller: str
     created_at: datetime
     shadow_model_version_id: int | None = None
+    artifact_sha256: str = ""
+    pipeline_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ def _copy_text(scored: ScoredRows, links: Links, context: ChunkContext) -> str:
             "",
             context.created_at.isoformat(),
             str(context.job_id),
+            _escape(context.artifact_sha256),
+            _escape(context.pipeline_version),
         ]
     )
     n = len(scored.rows)
@@ -213,6 +219,8 @@ def _bulk_create(scored: ScoredRows, links: Links, context: ChunkContext) -> int
             created_at=context.created_at,
             batch_job_id=context.job_id,
             batch_row=row,
+            artifact_sha256=context.artifact_sha256,
+            pipeline_version=context.pipeline_version,
         )
         for i, row in enumerate(scored.rows.tolist())
     ]

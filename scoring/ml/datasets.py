@@ -101,6 +101,9 @@ CREDIT_DATA_MAPPING: list[Mapping] = [
 # Other names callers send a feature under: {feature: aliases}. Seed clients call the
 # requested amount ``montant_credit``.
 CREDIT_DATA_ALIASES: dict[str, tuple[str, ...]] = {"amount": ("montant_credit",)}
+# The groups of the fairness report: age is a protected characteristic; marital status may
+# stand for sex or age (a proxy).
+CREDIT_DATA_FAIRNESS: dict[str, str] = {"age": "sensitive", "marital_status": "proxy"}
 
 
 def credit_data() -> TrainingData:
@@ -117,12 +120,31 @@ def credit_data() -> TrainingData:
             categories = tuple(sorted(str(v) for v in column.dropna().unique()))
             frame[name] = column.astype(object).where(column.notna(), None)
             features.append(
-                Feature(name, kind, label, categories=categories, required=required, source=source, aliases=aliases)
+                Feature(
+                    name,
+                    kind,
+                    label,
+                    categories=categories,
+                    required=required,
+                    source=source,
+                    aliases=aliases,
+                    fairness=CREDIT_DATA_FAIRNESS.get(name, ""),
+                )
             )
         else:
             frame[name] = pd.to_numeric(column, errors="coerce").astype(float)
             features.append(
-                Feature(name, kind, label, min=low, max=high, required=required, source=source, aliases=aliases)
+                Feature(
+                    name,
+                    kind,
+                    label,
+                    min=low,
+                    max=high,
+                    required=required,
+                    source=source,
+                    aliases=aliases,
+                    fairness=CREDIT_DATA_FAIRNESS.get(name, ""),
+                )
             )
     target = (raw["Status"] == "bad").astype(int).to_numpy()
     return TrainingData(

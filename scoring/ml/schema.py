@@ -34,6 +34,7 @@ NUMERIC = "numeric"
 INTEGER = "integer"
 CATEGORICAL = "categorical"
 FEATURE_TYPES = (NUMERIC, INTEGER, CATEGORICAL)
+FAIRNESS_KINDS = ("", "sensitive", "proxy")
 
 FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # always fullmatch: "$" would let "age\n" in
 MAX_CATEGORIES = 200
@@ -65,6 +66,9 @@ class Feature:
     required: bool = False
     source: str = ""  # the data set column it came from, for the documentation
     aliases: tuple[str, ...] = ()  # other names callers may send it under
+    # "sensitive" (a protected characteristic: age, sex) or "proxy" (one that may stand for
+    # one: marital status): the groups of the fairness report (governance.fairness).
+    fairness: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not FEATURE_NAME.fullmatch(self.name):
@@ -74,6 +78,8 @@ class Feature:
         for alias in self.aliases:
             if not isinstance(alias, str) or not FEATURE_NAME.fullmatch(alias):
                 raise SchemaError(f"{self.name}: alias {alias!r} is not a valid name (letters, digits, '_')")
+        if self.fairness not in FAIRNESS_KINDS:
+            raise SchemaError(f"{self.name}: fairness must be one of {', '.join(FAIRNESS_KINDS[1:])} or empty")
         if self.name in self.aliases or len(set(self.aliases)) != len(self.aliases):
             raise SchemaError(f"{self.name}: aliases must be distinct and differ from the feature's name")
         if self.type not in FEATURE_TYPES:
@@ -110,13 +116,26 @@ class Feature:
             out["source"] = self.source
         if self.aliases:
             out["aliases"] = list(self.aliases)
+        if self.fairness:
+            out["fairness"] = self.fairness
         return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Feature:
         if not isinstance(raw, Mapping):
             raise SchemaError("each feature is an object with at least a 'name'")
-        unknown = set(raw) - {"name", "type", "label", "min", "max", "categories", "required", "source", "aliases"}
+        unknown = set(raw) - {
+            "name",
+            "type",
+            "label",
+            "min",
+            "max",
+            "categories",
+            "required",
+            "source",
+            "aliases",
+            "fairness",
+        }
         if unknown:
             raise SchemaError(f"{raw.get('name', '?')}: unknown keys {sorted(unknown)}")
         if not isinstance(raw.get("name"), str):
@@ -146,6 +165,7 @@ class Feature:
             required=bool(raw.get("required", False)),
             source=str(raw.get("source", "")),
             aliases=tuple(aliases),
+            fairness=str(raw.get("fairness") or ""),
         )
 
     def with_aliases(self, *aliases: str) -> Feature:

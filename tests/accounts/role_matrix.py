@@ -247,6 +247,18 @@ MATRIX: list[Row] = [
         apikey_read=403,
         note="model activation: admin only",
     ),
+    # ---- Model governance (issue 14) -------------------------------------------------------
+    api(
+        "POST",
+        "/api/v1/outcomes",
+        body={
+            "items": [
+                {"decision_id": "{decision_id}", "defaulted": False, "observed_on": "{today}", "horizon_months": 12}
+            ]
+        },
+        **DECIDE_SCORE,
+        note="observed outcomes: the loan servicing system (score scope), analysts, admins",
+    ),
     # ---- Fraud decisions (no fraud model registered: the rules decide) ------------------
     api("POST", "/api/v1/fraude", body=SEED_FRAUD, **DECIDE_FRAUD),
     api("POST", "/fraude", body=SEED_FRAUD, **DECIDE_FRAUD, note="root alias for seed clients"),
@@ -355,6 +367,23 @@ MATRIX: list[Row] = [
     page("/admin/django_celery_beat/clockedschedule/", view=ADMIN),
     page("/admin/django_celery_results/taskresult/", view=ADMIN),
     page("/admin/django_celery_results/groupresult/", view=ADMIN),
+    page("/admin/governance/outcome/", view=READERS, note="observed outcomes: evidence, read-only"),
+    page("/admin/governance/outcome/import/", view=DECIDERS, note="CSV import of outcomes"),
+    page("/admin/governance/outcome/add/", view=(), note="outcomes come in by the import, never typed in"),
+    page("/admin/governance/performancereport/", view=READERS, note="performance on matured labels, with charts"),
+    page("/admin/governance/performancereport/{performance_report_pk}/change/", view=READERS),
+    page("/admin/governance/fairnessreport/", view=STAFF, note="fairness per group: compliance reads it too"),
+    page("/admin/governance/fairnessreport/{fairness_report_pk}/change/", view=STAFF),
+    page(
+        "/admin/governance/promotionrequest/", view=AUDIT_READERS, note="four-eyes promotion: admins; compliance reads"
+    ),
+    page("/admin/governance/promotionrequest/add/", view=ADMIN, note="request a promotion"),
+    page("/admin/governance/model-card/{model_pk}/", view=READERS, note="a version's model card (HTML; ?format=md)"),
+    page(
+        "/admin/governance/promotionrequest/{promotion_request_pk}/review/",
+        view=AUDIT_READERS,
+        note="the evidence; only another admin gets the approve button",
+    ),
     # ---- Audit trail: read-only for everyone ----------------------------------------------
     page("/admin/audit/auditevent/", view=AUDIT_READERS),
     page("/admin/audit/auditevent/{audit_event_pk}/change/", view=AUDIT_READERS, note="read-only page"),

@@ -12,10 +12,12 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
+from governance.models import FairnessReport, PerformanceReport, PromotionRequest
 from monitoring.models import DriftReport, DriftReportHtml
 from scoring.batch.services import batch_job_submit
 from tests.accounts.role_matrix import KEY_SCOPES, MATRIX, PRINCIPALS, Row
@@ -86,6 +88,28 @@ def matrix_objects(
     return {
         **gdpr,
         "batch_job_id": str(job.pk),
+        "today": timezone.localdate().isoformat(),
+        "promotion_request_pk": PromotionRequest.objects.create(
+            kind="model", model_version=challenger, target_status="champion", requested_by=superuser
+        ).pk,
+        "fairness_report_pk": FairnessReport.objects.create(
+            model_version=champion,
+            as_of=date(2026, 11, 1),
+            basis="decisions",
+            feature="age",
+            kind="sensitive",
+            rows=1,
+            groups=[{"group": "<25", "n": 1, "approval_rate": 1.0, "ratio": 1.0, "judged": False}],
+        ).pk,
+        "performance_report_pk": PerformanceReport.objects.create(
+            model_version=champion,
+            as_of=date(2026, 11, 1),
+            horizon_months=12,
+            decisions=1,
+            matured=0,
+            immature=1,
+            defaults=0,
+        ).pk,
         "drift_report_pk": report.pk,
         "nightly_task_pk": PeriodicTask.objects.get(task="monitoring.tasks.drift_report_nightly").pk,
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,

@@ -1,4 +1,4 @@
-"""Create one demo staff user per role (demo-admin, demo-analyst, ...) and print them."""
+"""Create one demo staff user per role (demo-admin, demo-analyst, ...) and a second admin, and print them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from accounts.services import demo_users_ensure
 
 
 class Command(BaseCommand):
-    help = "Create or reset the demo users, one per role, and print their passwords."
+    help = (
+        "Create or reset the demo users, one per role plus a second admin (four-eyes promotion), and print their "
+        "passwords."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -24,6 +27,7 @@ class Command(BaseCommand):
         # DEMO_PASSWORD gives stable passwords for a demo; otherwise fresh random ones.
         fixed = settings.DEMO_PASSWORD
         passwords = {role.value: fixed or secrets.token_urlsafe(9) for role in Role}
+        passwords["admin-2"] = fixed or secrets.token_urlsafe(9)  # the second admin of four-eyes promotion
         users = demo_users_ensure(password_for=passwords)
         self.stdout.write(f"Demo users (log in at {options['admin_url']}):")
         for username, password in users:

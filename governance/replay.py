@@ -1,0 +1,190 @@
+"""Exact replay of stored credit decisions: each input snapshot through the exact model file it names.
+
+For every decision: the model file of its version is loaded and checked against the
+SHA-256 the decision stored (the version's, for decisions older than that column); the
+snapshot goes through today's feature pipeline (a decision stored under another
+``pipeline_version`` is a mismatch: it cannot be replayed exactly); then the probability
+(to ``PROBABILITY_TOLERANCE``), the decision at the stored threshold and the reasons are
+compared. A decision whose model file is gone or fails its checks is reported, never skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from scoring.choices import CreditDecisionOutcome
+from scoring.ml.model import ArtifactError, LoadedModel, load_booster, objective_sigmoid, sha256_hex
+from scoring.ml.pipeline import PIPELINE_VERSION
+from scoring.ml.schema import FeatureSchema, SchemaError
+from scoring.models import Decision, ModelArtifact, ModelVersion
+
+PROBABILITY_TOLERANCE = 1e-12
+CONTRIBUTION_TOLERANCE = 1e-9
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    decision_id: str
+    model_version: str
+    what: str  # probability, decision, reasons, pipeline, artifact
+    stored: Any
+    replayed: Any
+
+    def line(self) -> str:
+        where = f"{self.decision_id} ({self.model_version})"
+        return f"{where}: {self.what}: stored {self.stored!r}, replayed {self.replayed!r}"
+
+
+@dataclass
+class ReplayResult:
+    checked: int = 0
+    matched: int = 0
+    mismatched: int = 0
+    missing_artifact: int = 0  # decisions whose model file is gone or fails its checks
+    mismatches: list[Mismatch] = field(default_factory=list)  # the first ones, up to ``keep``
+    per_version: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.checked > 0 and self.mismatched == 0 and self.missing_artifact == 0
+
+
+def decisions_to_replay(
+    *, since: date | None = None, model_version: str | None = None, sample: int | None = None
+) -> QuerySet[Decision]:
+    decisions = Decision.objects.all()
+    if since:
+        decisions = decisions.filter(created_at__gte=timezone.make_aware(datetime.combine(since, time.min)))
+    if model_version:
+        decisions = decisions.filter(model_version__version=model_version)
+    if sample:
+        decisions = decisions.order_by("?")[:sample]
+    return decisions
+
+
+class _Gone(Exception):
+    pass
+
+
+def _load(version: ModelVersion, expected_sha256: str) -> LoadedModel:
+    try:
+        content = bytes(ModelArtifact.objects.only("content").get(model_version=version).content)
+    except ModelArtifact.DoesNotExist as exc:
+        raise _Gone("the model file is missing") from exc
+    if sha256_hex(content) != expected_sha256:
+        raise _Gone(
+            f"the model file's SHA-256 is {sha256_hex(content)[:12]}…, the decision names {expected_sha256[:12]}…"
+        )
+    try:
+        schema = FeatureSchema.from_list(version.feature_schema)
+        booster = load_booster(content, schema, expected_sha256=expected_sha256)
+    except (ArtifactError, SchemaError) as exc:
+        raise _Gone(f"the model file fails its checks: {exc}") from exc
+    return LoadedModel(
+        model_version_id=version.pk,
+        version=version.version,
+        purpose=version.purpose,
+        threshold=float(version.threshold),
+        sha256=expected_sha256,
+        schema=schema,
+        booster=booster,
+        sigmoid=objective_sigmoid(content),
+        record=version,
+    )
+
+
+def _same_reasons(stored: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> bool:
+    if len(stored) != len(replayed):
+        return False
+    for a, b in zip(stored, replayed, strict=True):
+        if set(a) != set(b):
+            return False
+        for key in a:
+            x, y = a[key], b[key]
+            if isinstance(x, float) and isinstance(y, float):
+                if not math.isclose(x, y, rel_tol=0, abs_tol=CONTRIBUTION_TOLERANCE):
+                    return False
+            elif x != y:
+                return False
+    return True
+
+
+def _chunks(decisions: QuerySet[Decision]) -> Iterator[list[Decision]]:
+    batch: list[Decision] = []
+    fields = ("id", "model_version", "artifact_sha256", "pipeline_version", "features", "probability_default",
+              "decision", "threshold_used", "reasons")  # fmt: skip
+    for decision in decisions.only(*fields).iterator(chunk_size=CHUNK):
+        batch.append(decision)
+        if len(batch) >= CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def decisions_replay(*, decisions: QuerySet[Decision], keep: int = 20) -> ReplayResult:
+    """Replay ``decisions`` (credit) and count the matches; the first ``keep`` mismatches are kept."""
+    result = ReplayResult()
+    versions = {v.pk: v for v in ModelVersion.objects.all()}
+    loaded: dict[tuple[int, str], LoadedModel | str] = {}
+
+    def note(d: Decision, version: ModelVersion, what: str, stored: Any, replayed: Any) -> None:
+        if len(result.mismatches) < keep:
+            result.mismatches.append(Mismatch(str(d.id), version.version, what, stored, replayed))
+
+    for chunk in _chunks(decisions):
+        groups: dict[tuple[int, str], list[Decision]] = defaultdict(list)
+        for d in chunk:
+            version = versions[d.model_version_id]
+            groups[(version.pk, d.artifact_sha256 or version.sha256)].append(d)
+        for (version_pk, sha), group in groups.items():
+            version = versions[version_pk]
+            counts = result.per_version.setdefault(version.version, {"matched": 0, "mismatched": 0, "missing": 0})
+            if (version_pk, sha) not in loaded:
+                try:
+                    loaded[(version_pk, sha)] = _load(version, sha)
+                except _Gone as exc:
+                    loaded[(version_pk, sha)] = str(exc)
+            model = loaded[(version_pk, sha)]
+            result.checked += len(group)
+            if isinstance(model, str):
+                result.missing_artifact += len(group)
+                counts["missing"] += len(group)
+                for d in group:
+                    note(d, version, "artifact", sha, model)
+                continue
+            probabilities, contributions = model.score(model.schema.matrix([d.features for d in group]))
+            for i, d in enumerate(group):
+                problems: list[tuple[str, Any, Any]] = []
+                if d.pipeline_version and d.pipeline_version != PIPELINE_VERSION:
+                    problems.append(("pipeline", d.pipeline_version, PIPELINE_VERSION))
+                p = min(max(float(probabilities[i]), 0.0), 1.0)
+                if not math.isclose(p, d.probability_default, rel_tol=0, abs_tol=PROBABILITY_TOLERANCE):
+                    problems.append(("probability", d.probability_default, p))
+                outcome = CreditDecisionOutcome.REFUSE if p >= d.threshold_used else CreditDecisionOutcome.APPROVE
+                if outcome != d.decision:
+                    problems.append(("decision", d.decision, str(outcome)))
+                reasons = [
+                    r.as_dict() for r in model.reasons(contributions[i], d.features, settings.SCORE_REASON_COUNT)
+                ]
+                if not _same_reasons(d.reasons, reasons):
+                    problems.append(("reasons", [r.get("feature") for r in d.reasons], [r["feature"] for r in reasons]))
+                if problems:
+                    result.mismatched += 1
+                    counts["mismatched"] += 1
+                    for what, stored, replayed in problems:
+                        note(d, version, what, stored, replayed)
+                else:
+                    result.matched += 1
+                    counts["matched"] += 1
+    return result

@@ -1,0 +1,46 @@
+"""The model card of a registry version, from its page, as HTML or Markdown."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from accounts.roles import Role
+from governance.promotion import promotion_request_approve, promotion_request_create
+from scoring.models import ModelVersion
+from tests.factories import UserFactory
+from tests.models import TrainedModel, register_trained
+
+pytestmark = [pytest.mark.django_db, pytest.mark.four_eyes]
+
+
+def test_the_card_has_every_section_and_who_approved_it(
+    credit_model: ModelVersion, trained_credit: TrainedModel, client: Any
+) -> None:
+    first, second = (UserFactory(username=n, roles=[Role.ADMIN]) for n in ("card-requester", "card-approver"))
+    draft = register_trained(trained_credit, version="credit-card", threshold=0.2)
+    request = promotion_request_create(user=first, model_version=draft, target_status="challenger", reason="try it")
+    promotion_request_approve(request=request, user=second)
+    call_command("fairness_report", "--holdout", draft.version, stdout=StringIO())
+    client.force_login(UserFactory(roles=[Role.VIEWER]))
+    page = client.get(f"/admin/scoring/modelversion/{draft.pk}/change/").content.decode()
+    assert f'href="/admin/governance/model-card/{draft.pk}/"' in page
+    html = client.get(f"/admin/governance/model-card/{draft.pk}/").content.decode()
+    for title in ("Identity", "Data set", "Features", "Training parameters", "Hold-out metrics",
+                  "Threshold, cost and decision bands", "Fairness", "Performance on matured labels", "Known limits",
+                  "Approvals"):  # fmt: skip
+        assert f">{title}</h2>" in html, title
+    response = client.get(f"/admin/governance/model-card/{draft.pk}/?format=md")
+    assert response["Content-Type"].startswith("text/markdown")
+    card = response.content.decode()
+    assert card.startswith("# Model card: credit credit-card")
+    assert f"| Model file SHA-256 | {draft.sha256} |" in card
+    age = next(line for line in card.splitlines() if line.startswith("| age |"))
+    assert "| integer |" in age and age.endswith("| yes | sensitive |")
+    assert "DISPARITY: Group <25" in card  # the default model's hold-out figures are flagged
+    assert f"| #{request.pk} | challenger | card-requester | card-approver | approved | yes |" in card
+    client.force_login(UserFactory(roles=[Role.COMPLIANCE]))
+    assert client.get(f"/admin/governance/model-card/{draft.pk}/").status_code == 403

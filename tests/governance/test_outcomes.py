@@ -1,0 +1,211 @@
+"""Observed outcomes: one service behind the API, the admin upload and import_outcomes; all rows or none."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from governance.models import Outcome
+from governance.services import OutcomeImportError, outcomes_import
+from scoring.models import Decision, ModelVersion
+from tests.factories import ClientFactory, CreditApplicationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:
+    return Decision.objects.create(
+        model_version=model_version,
+        features={"age": 35},
+        probability_default=0.2,
+        prediction=0,
+        decision="approve",
+        risk_level="LOW",
+        threshold_used=0.3,
+        caller="user:0",
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def decisions(credit_model: ModelVersion) -> dict[str, Decision]:
+    client = ClientFactory(client_id="C2001")
+    application = CreditApplicationFactory(client=client, application_id="A2001")
+    other = ClientFactory(client_id="C2002")
+    return {
+        "plain": make_decision(credit_model),
+        "by_application": make_decision(credit_model, client=client, application=application),
+        "by_client": make_decision(credit_model, client=other),
+    }
+
+
+def row(**kwargs: Any) -> dict[str, Any]:
+    return {"defaulted": False, "observed_on": timezone.localdate().isoformat(), "horizon_months": 12, **kwargs}
+
+
+def test_the_three_ways_of_naming_a_decision_store_outcomes_beside_it(decisions: dict[str, Decision]) -> None:
+    today = timezone.localdate()
+    result = outcomes_import(
+        rows=[
+            row(decision_id=str(decisions["plain"].id), defaulted=True),
+            row(application_id="A2001", defaulted="no"),
+            row(client_id="C2002", decision_date=today.isoformat(), defaulted="1", horizon_months="6"),
+        ],
+        source="api",
+        caller="user:1",
+    )
+    assert result.count == 3
+    stored = {o.decision_id: (o.defaulted, o.horizon_months) for o in Outcome.objects.all()}
+    assert stored == {
+        decisions["plain"].id: (True, 12),
+        decisions["by_application"].id: (False, 12),
+        decisions["by_client"].id: (True, 6),
+    }
+    # The decision itself is untouched.
+    plain = Decision.objects.get(pk=decisions["plain"].pk)
+    assert (plain.decision, plain.prediction, plain.probability_default) == ("approve", 0, 0.2)
+    event = AuditEvent.objects.get(action="outcomes.imported")
+    assert event.details["rows"] == 3 and event.details["defaults"] == 2
+
+
+def test_bad_rows_are_each_reported_and_nothing_is_imported(decisions: dict[str, Decision]) -> None:
+    today = timezone.localdate()
+    plain = str(decisions["plain"].id)
+    outcomes_import(rows=[row(decision_id=str(decisions["by_client"].id))], source="api", caller="user:1")
+    with pytest.raises(OutcomeImportError) as caught:
+        outcomes_import(
+            rows=[
+                row(decision_id=plain),  # 0: fine on its own
+                row(decision_id=str(uuid.uuid4())),  # 1: unknown
+                row(application_id="A9999"),  # 2: unknown application
+                row(decision_id=plain),  # 3: duplicate of 0
+                row(decision_id=plain, horizon_months=12, defaulted=True),  # 4: contradicts 0
+                row(decision_id=str(decisions["by_client"].id), defaulted=True),  # 5: contradicts the stored one
+                row(decision_id=str(decisions["by_client"].id)),  # 6: already imported
+                row(decision_id=plain, horizon_months=0, observed_on=(today + timedelta(days=1)).isoformat()),  # 7
+                row(client_id="C2002"),  # 8: no decision_date
+                row(decision_id=plain, application_id="A2001"),  # 9: two references
+                row(decision_id=plain, horizon_months=6, defaulted=True),  # 10: default in 6 vs none in 12 (row 0)
+                row(decision_id=str(decisions["by_application"].id), defaulted="maybe", colour="red"),  # 11
+            ],
+            source="api",
+            caller="user:1",
+        )
+    found = {(e.index, e.field): e.message for e in caught.value.errors}
+    assert set(found) == {
+        (1, "decision_id"),
+        (2, "application_id"),
+        (3, "defaulted"),
+        (4, "defaulted"),
+        (5, "defaulted"),
+        (6, "defaulted"),
+        (7, "horizon_months"),
+        (7, "observed_on"),
+        (8, "decision_date"),
+        (9, "decision_id"),
+        (10, "defaulted"),
+        (11, "defaulted"),
+        (11, "colour"),
+    }
+    assert found[(1, "decision_id")] == "Unknown decision."
+    assert found[(3, "defaulted")].startswith("Duplicate of row 0")
+    assert found[(4, "defaulted")].startswith("Contradicts row 0")
+    assert found[(5, "defaulted")] == "Contradicts the stored outcome for this decision and horizon."
+    assert found[(6, "defaulted")] == "Already imported for this decision and horizon."
+    assert found[(10, "defaulted")].startswith("Contradicts row 0")
+    assert Outcome.objects.count() == 1  # only the earlier import
+
+
+def test_an_ambiguous_reference_asks_for_the_decision_id(decisions: dict[str, Decision]) -> None:
+    make_decision(decisions["by_application"].model_version, client=decisions["by_client"].client)
+    with pytest.raises(OutcomeImportError) as caught:
+        outcomes_import(
+            rows=[row(client_id="C2002", decision_date=timezone.localdate().isoformat())], source="api", caller="x"
+        )
+    assert caught.value.errors[0].message == "2 decisions for this client on that day: send decision_id instead."
+
+
+def test_the_api_stores_all_or_answers_400_naming_each_row(decisions: dict[str, Decision], client_as: Any) -> None:
+    api = client_as("analyst")
+    good = row(decision_id=str(decisions["plain"].id))
+    response = api.post("/api/v1/outcomes", {"items": [good, row(decision_id="nope")]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"items.1.decision_id": ["Not a decision id (a UUID)."]}
+    assert not Outcome.objects.exists()
+    response = api.post("/api/v1/outcomes", {"items": "x"}, format="json")
+    assert response.status_code == 400 and "items" in response.json()["fields"]
+    response = api.post("/api/v1/outcomes", {"items": [good]}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["count"] == 1 and body["outcomes"][0]["decision_id"] == str(decisions["plain"].id)
+    assert Outcome.objects.get().source == "api"
+
+
+def test_the_command_imports_a_csv_or_lists_the_bad_lines(decisions: dict[str, Decision], tmp_path: Any) -> None:
+    today = timezone.localdate().isoformat()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "decision_id,application_id,client_id,decision_date,defaulted,observed_on,horizon_months\n"
+        f"{decisions['plain'].id},,,,false,{today},12\n"
+        f"{uuid.uuid4()},,,,true,{today},12\n"
+    )
+    err = StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_outcomes", str(bad), stderr=err)
+    assert "line 3: decision_id: Unknown decision." in err.getvalue()
+    assert not Outcome.objects.exists()
+    good = tmp_path / "good.csv"
+    good.write_text(f"application_id,defaulted,observed_on,horizon_months\nA2001,true,{today},12\n")
+    out = StringIO()
+    call_command("import_outcomes", str(good), stdout=out)
+    assert "Imported 1 outcome(s) (1 default(s))" in out.getvalue()
+    assert Outcome.objects.get().source == "command"
+    with pytest.raises(CommandError, match="Unknown column"):
+        (tmp_path / "cols.csv").write_text("id,defaulted\n1,true\n")
+        call_command("import_outcomes", str(tmp_path / "cols.csv"))
+
+
+def test_the_admin_upload_imports_or_shows_each_bad_line(
+    decisions: dict[str, Decision], client: Any, user_with_role: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(user_with_role("analyst"))
+    today = timezone.localdate().isoformat()
+    content = (
+        "decision_id,defaulted,observed_on,horizon_months\n"
+        f"{decisions['plain'].id},false,{today},12\n"
+        f"{decisions['plain'].id},true,{today},12\n"
+    ).encode()
+    response = client.post("/admin/governance/outcome/import/", {"file": SimpleUploadedFile("o.csv", content)})
+    assert response.status_code == 200
+    assert "Line 3: defaulted: Contradicts row 0" in response.content.decode()
+    assert not Outcome.objects.exists()
+    content = f"decision_id,defaulted,observed_on,horizon_months\n{decisions['plain'].id},false,{today},12\n".encode()
+    response = client.post("/admin/governance/outcome/import/", {"file": SimpleUploadedFile("o.csv", content)})
+    assert response.status_code == 302
+    assert Outcome.objects.get().source == "admin"
+    client.force_login(user_with_role("viewer"))
+    assert client.get("/admin/governance/outcome/import/").status_code == 403
+    assert client.get("/admin/governance/outcome/").status_code == 200
+
+
+def test_observed_before_the_decision_is_refused(decisions: dict[str, Decision]) -> None:
+    with pytest.raises(OutcomeImportError) as caught:
+        outcomes_import(
+            rows=[
+                row(
+                    decision_id=str(decisions["plain"].id), observed_on=(date.today() - timedelta(days=400)).isoformat()
+                )
+            ],
+            source="api",
+            caller="x",
+        )
+    assert [(e.field, e.message) for e in caught.value.errors] == [("observed_on", "Before the decision was made.")]

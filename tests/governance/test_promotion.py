@@ -1,0 +1,181 @@
+"""Four-eyes promotion: a second admin approves; the requester never approves their own request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from accounts.roles import Role
+from audit.models import AuditEvent
+from fraud.models import FraudRule
+from governance.models import PromotionRequest
+from governance.promotion import promotion_request_approve, promotion_request_create, promotion_request_reject
+from scoring.models import ModelVersion
+from tests.browser import ARTIFACTS, login
+from tests.factories import UserFactory
+from tests.models import TrainedModel, register_trained
+
+pytestmark = pytest.mark.four_eyes
+
+
+@pytest.fixture
+def admins(db: None) -> tuple[Any, Any]:
+    return UserFactory(username="first-admin", roles=[Role.ADMIN]), UserFactory(
+        username="second-admin", roles=[Role.ADMIN]
+    )
+
+
+@pytest.fixture
+def challenger(credit_model: ModelVersion, trained_credit: TrainedModel) -> ModelVersion:
+    return register_trained(trained_credit, version="credit-next", threshold=0.2)
+
+
+@pytest.mark.django_db
+def test_the_requester_cannot_approve_their_own_request_a_second_admin_can(
+    admins: tuple[Any, Any], challenger: ModelVersion
+) -> None:
+    first, second = admins
+    request = promotion_request_create(user=first, model_version=challenger, target_status="champion", reason="better")
+    assert request.status == "pending"
+    challenger.refresh_from_db()
+    assert challenger.status == "draft"  # nothing happens on request
+    with pytest.raises(PermissionDenied, match="cannot approve their own"):
+        promotion_request_approve(request=request, user=first)
+    challenger.refresh_from_db()
+    assert challenger.status == "draft"
+    done = promotion_request_approve(request=request, user=second, note="checked")
+    assert (done.status, done.decided_by) == ("approved", second)
+    challenger.refresh_from_db()
+    assert challenger.status == "champion" and challenger.activated_by == second
+    actions = list(AuditEvent.objects.order_by("seq").values_list("action", "actor"))
+    assert ("promotion.requested", f"user:{first.pk}") in actions
+    assert ("promotion.approved", f"user:{second.pk}") in actions
+    assert ("model.activated", f"user:{second.pk}") in actions
+    with pytest.raises(ValidationError, match="already approved"):
+        promotion_request_approve(request=request, user=second)
+
+
+@pytest.mark.django_db
+def test_a_second_pending_request_for_the_same_promotion_is_refused_and_one_can_be_withdrawn(
+    admins: tuple[Any, Any], challenger: ModelVersion
+) -> None:
+    first, second = admins
+    request = promotion_request_create(user=first, model_version=challenger, target_status="challenger")
+    with pytest.raises(ValidationError, match="already pending"):
+        promotion_request_create(user=second, model_version=challenger, target_status="challenger")
+    assert promotion_request_reject(request=request, user=first).status == "withdrawn"
+    other = promotion_request_create(user=second, model_version=challenger, target_status="challenger")
+    assert promotion_request_reject(request=other, user=first, note="not yet").status == "rejected"
+
+
+@pytest.mark.django_db
+def test_only_admins_request_or_approve(admins: tuple[Any, Any], challenger: ModelVersion) -> None:
+    analyst = UserFactory(roles=[Role.ANALYST])
+    with pytest.raises(PermissionDenied):
+        promotion_request_create(user=analyst, model_version=challenger, target_status="champion")
+    request = promotion_request_create(user=admins[0], model_version=challenger, target_status="champion")
+    with pytest.raises(PermissionDenied):
+        promotion_request_approve(request=request, user=analyst)
+
+
+@pytest.mark.django_db
+def test_direct_activation_is_refused_while_four_eyes_are_on(
+    admins: tuple[Any, Any], challenger: ModelVersion, client: Any, client_as: Any
+) -> None:
+    api = client_as("admin")
+    response = api.post(f"/api/v1/models/{challenger.pk}/activate/", {"status": "champion"}, format="json")
+    assert response.status_code == 403 and "Four eyes" in response.json()["detail"]
+    client.force_login(admins[0])
+    response = client.post(
+        "/admin/scoring/modelversion/",
+        {"action": "activate_champion", "_selected_action": [challenger.pk]},
+        follow=True,
+    )
+    assert "Four eyes are on" in response.content.decode()
+    challenger.refresh_from_db()
+    assert challenger.status == "draft"
+
+
+@pytest.mark.django_db
+def test_a_fraud_rule_is_activated_through_a_request(admins: tuple[Any, Any], client: Any) -> None:
+    from fraud.services import fraud_rule_save
+
+    first, second = admins
+    rule = fraud_rule_save(user=None, name="night_transfer", condition="amount > 5000", is_active=False)
+    with pytest.raises(PermissionDenied, match="Four eyes"):
+        fraud_rule_save(user=first, rule=rule, is_active=True)
+    request = promotion_request_create(user=first, fraud_rule=rule, reason="seen in the back-test")
+    client.force_login(second)
+    page = client.get(f"/admin/governance/promotionrequest/{request.pk}/review/").content.decode()
+    assert 'id="evidence-rule"' in page and "Run the back-test" in page
+    response = client.post(f"/admin/governance/promotionrequest/{request.pk}/review/", {"decision": "approve"})
+    assert response.status_code == 302
+    rule = FraudRule.objects.get(pk=rule.pk)
+    assert rule.is_active and rule.updated_by == second
+
+
+@pytest.mark.django_db
+def test_with_four_eyes_off_a_request_is_carried_out_at_once(
+    admins: tuple[Any, Any], challenger: ModelVersion, settings: Any
+) -> None:
+    settings.PROMOTION_FOUR_EYES = False
+    request = promotion_request_create(user=admins[0], model_version=challenger, target_status="champion")
+    assert (request.status, request.four_eyes, request.decided_by) == ("approved", False, admins[0])
+    challenger.refresh_from_db()
+    assert challenger.status == "champion"
+
+
+@pytest.mark.browser
+@pytest.mark.oidc
+@pytest.mark.django_db(transaction=True)
+def test_the_promotion_page_in_a_browser(site: str, chromium: Any, trained_credit: TrainedModel) -> None:
+    """The requester sees no approve button on their own request; a second admin sees the evidence and approves."""
+    champion = register_trained(trained_credit, version="credit-old", status="champion")
+    draft = register_trained(trained_credit, version="credit-new", threshold=0.2)
+    page = login(chromium, site, "admin")
+    page.goto(f"{site}/admin/governance/promotionrequest/add/")
+    page.select_option("select[name=model_version]", str(draft.pk))
+    page.select_option("select[name=target_status]", "champion")
+    page.fill("textarea[name=reason]", "Lower business cost on the hold-out set.")
+    page.click("[name=_save]")
+    page.wait_for_selector("#promotion-summary")
+    assert page.locator("#own-request").inner_text().startswith("The requester cannot approve their own request")
+    assert page.locator("#approve").count() == 0
+    for section in ("evidence-metrics", "evidence-shadow", "evidence-performance", "evidence-fairness"):
+        assert page.locator(f"#{section}").count() == 1, section
+    page.screenshot(path=str(ARTIFACTS / "promotion-own-request.png"), full_page=True)
+    mine = PromotionRequest.objects.get(model_version=draft)
+    assert mine.status == "pending"
+
+    # Another admin's request for the same version as challenger: this admin approves it.
+    other_admin = UserFactory(username="other-admin", roles=[Role.ADMIN])
+    theirs = promotion_request_create(user=other_admin, model_version=draft, target_status="challenger")
+    page.goto(f"{site}/admin/governance/promotionrequest/{theirs.pk}/review/")
+    assert "credit-old (champion now)" in page.locator("#evidence-metrics").inner_text()
+    page.fill("textarea[name=note]", "Metrics and fairness reviewed.")
+    page.click("#approve")
+    page.wait_for_selector("text=Approved: credit-new as challenger")
+    assert page.locator("#promotion-status").inner_text() == "Approved"
+    page.screenshot(path=str(ARTIFACTS / "promotion-approved.png"), full_page=True)
+    assert dict(ModelVersion.objects.values_list("version", "status")) == {
+        champion.version: "champion",
+        draft.version: "challenger",
+    }
+    page.context.close()
+
+
+@pytest.mark.django_db
+def test_the_rule_form_refuses_to_activate_while_four_eyes_are_on(admins: tuple[Any, Any], client: Any) -> None:
+    client.force_login(admins[0])
+    form = {
+        "name": "big_cash", "condition": "amount >= 9000", "reason": "", "action": "review", "weight": "0.2",
+        "order": "30", "is_active": "on", "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+        "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    response = client.post("/admin/fraud/fraudrule/add/", form)
+    assert response.status_code == 200 and "Four eyes are on" in response.content.decode()
+    assert not FraudRule.objects.filter(name="big_cash").exists()
+    response = client.post("/admin/fraud/fraudrule/add/", {k: v for k, v in form.items() if k != "is_active"})
+    assert response.status_code == 302 and not FraudRule.objects.get(name="big_cash").is_active
