@@ -553,6 +553,9 @@ if not 3 <= SCORE_REASON_COUNT <= 10:
 # of the threshold, LOW below.
 SCORE_MEDIUM_RISK_FRACTION = env_float("SCORE_MEDIUM_RISK_FRACTION", 0.5, minimum=0, maximum=1)
 SCORE_BATCH_MAX_ITEMS = env_int("SCORE_BATCH_MAX_ITEMS", 100, minimum=1)
+# A version with a refer band also refers a decision when the features missing carry more
+# than this share of the model's importance (gain); 1 turns that rule off.
+SCORE_REFER_MISSING_SHARE = env_float("SCORE_REFER_MISSING_SHARE", 0.5, minimum=0, maximum=1)
 # Business cost used to pick a new model's threshold: a missed default (false negative)
 # costs this many times a wrongly refused good applicant (seed 004's rule: 10).
 CREDIT_COST_FALSE_NEGATIVE = env_float("CREDIT_COST_FALSE_NEGATIVE", 10.0)

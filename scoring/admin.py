@@ -16,13 +16,18 @@ from creditplatform.admin_mixins import (
     EvidenceAdminMixin,
     PlatformModelAdmin,
 )
-from scoring.admin_forms import ModelUploadForm
+from scoring.admin_forms import ModelUploadForm, ModelVersionChangeForm
 from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers BatchJobAdmin)
 from scoring.choices import ModelStatus
 from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
 from scoring.selectors import shadow_agreement
-from scoring.services import model_version_activate, model_version_register, model_version_retire
+from scoring.services import (
+    model_version_activate,
+    model_version_register,
+    model_version_retire,
+    model_version_set_refer_band,
+)
 
 
 @admin.register(Client)
@@ -110,7 +115,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
         "activated_by",
         "activated_at",
     ]
-    fields = readonly_fields[:5] + ["notes"] + readonly_fields[5:]
+    fields = [*readonly_fields[:4], "refer_lower", "refer_upper", readonly_fields[4], "notes", *readonly_fields[5:]]
 
     @admin.display(description="AUC")
     def auc(self, obj: ModelVersion) -> Any:
@@ -183,8 +188,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
     # --- adding: a checked upload ---------------------------------------------------------
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        if obj is None:
-            kwargs["form"] = ModelUploadForm
+        kwargs["form"] = ModelUploadForm if obj is None else ModelVersionChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -207,6 +211,13 @@ class ModelVersionAdmin(PlatformModelAdmin):
     def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
         if change:
             obj.save(update_fields=["notes"])
+            # The band through its service: checked again under a lock, audited, served at once.
+            model_version_set_refer_band(
+                model_version=obj,
+                lower=form.cleaned_data.get("refer_lower"),
+                upper=form.cleaned_data.get("refer_upper"),
+                user=request.user,
+            )
             return
         data = form.cleaned_data
         created = model_version_register(

@@ -17,6 +17,7 @@ class ModelStatus(models.TextChoices):
 
 class CreditDecisionOutcome(models.TextChoices):
     APPROVE = "approve", "Approve"
+    REFER = "refer", "Refer to an underwriter"
     REFUSE = "refuse", "Refuse"
 
 
@@ -65,3 +66,4 @@ class BatchSource(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin upload"
     COMMAND = "command", "score_batch command"
+

@@ -127,6 +127,13 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics from training.")
     dataset = models.CharField(max_length=200, blank=True, help_text="What it was trained on.")
     threshold = models.FloatField(help_text="Probability at or above which the decision is adverse.")
+    # The refer band (docs/scoring.md#the-refer-band): empty, every decision is approve or refuse.
+    refer_lower = models.FloatField(
+        null=True, blank=True, help_text="Refer band: lowest probability referred to an underwriter."
+    )
+    refer_upper = models.FloatField(
+        null=True, blank=True, help_text="Refer band: highest probability referred to an underwriter."
+    )
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -150,6 +157,16 @@ class ModelVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="modelversion_threshold_range"
             ),
+            models.CheckConstraint(
+                condition=Q(refer_lower__isnull=True, refer_upper__isnull=True)
+                | Q(
+                    refer_lower__gte=0,
+                    refer_lower__lte=models.F("threshold"),
+                    refer_upper__gte=models.F("threshold"),
+                    refer_upper__lte=1,
+                ),
+                name="modelversion_refer_band_valid",
+            ),
             models.CheckConstraint(condition=Q(purpose__in=ModelPurpose.values), name="modelversion_purpose_valid"),
             models.CheckConstraint(condition=Q(status__in=ModelStatus.values), name="modelversion_status_valid"),
         ]
@@ -161,6 +178,10 @@ class ModelVersion(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER)
+
+    @property
+    def has_refer_band(self) -> bool:
+        return self.refer_lower is not None and self.refer_upper is not None
 
 
 class ModelArtifact(models.Model):
@@ -324,7 +345,7 @@ class Decision(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="decisions", db_index=False)
     features = models.JSONField(help_text="Input snapshot, by feature name.")
     probability_default = models.FloatField()
-    prediction = models.PositiveSmallIntegerField(help_text="0 = accept, 1 = refuse.")
+    prediction = models.PositiveSmallIntegerField(help_text="The model's verdict: 0 = accept, 1 = refuse.")
     decision = models.CharField(max_length=10, choices=CreditDecisionOutcome.choices)
     risk_level = models.CharField(max_length=6, choices=RiskLevel.choices)
     threshold_used = models.FloatField()
@@ -380,8 +401,9 @@ class Decision(models.Model):
             ),
             models.CheckConstraint(condition=Q(prediction__in=[0, 1]), name="decision_prediction_binary"),
             models.CheckConstraint(
-                condition=(Q(prediction=1, decision=CreditDecisionOutcome.REFUSE))
-                | Q(prediction=0, decision=CreditDecisionOutcome.APPROVE),
+                condition=Q(prediction=1, decision=CreditDecisionOutcome.REFUSE)
+                | Q(prediction=0, decision=CreditDecisionOutcome.APPROVE)
+                | Q(prediction__in=[0, 1], decision=CreditDecisionOutcome.REFER),
                 name="decision_prediction_matches_decision",
             ),
             models.CheckConstraint(
@@ -410,3 +432,4 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} {self.probability_default:.3f} ({self.id})"
+

@@ -251,6 +251,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):  # type: ignore[type-
             "version",
             "status",
             "threshold",
+            "refer_lower",
+            "refer_upper",
             "sha256",
             "dataset",
             "feature_schema",
