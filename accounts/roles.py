@@ -34,6 +34,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.*": ("view", "add", "change"),
         "fraud.fraudrule": ("activate", "backtest"),
         "fraud.fraudalert": ("assign", "take", "resolve"),
+        "scoring.reviewcase": ("assign", "take", "close", "approve"),
         "monitoring.*": ("view",),
         # The audit trail, read-only (their own actions are in it); GDPR requests are compliance's.
         "audit.auditevent": ("view",),
@@ -57,6 +58,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudrule": ("view", "add", "change", "backtest"),
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view", "take"),
+        # Underwriting: analysts take referred cases and give the second approval of another's
+        # override; closing a case is an object permission given on assignment (scoring.review).
+        "scoring.reviewcase": ("view", "take", "approve"),
         "monitoring.*": ("view",),
     },
     Role.VIEWER: {
@@ -70,6 +74,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudrule": ("view",),
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view",),
+        "scoring.reviewcase": ("view",),
         "monitoring.*": ("view",),
     },
     Role.COMPLIANCE: {

@@ -15,9 +15,12 @@ from scoring.choices import (
     BatchJobStatus,
     BatchSource,
     CreditDecisionOutcome,
+    FinalOutcome,
     LoanPurpose,
     ModelPurpose,
     ModelStatus,
+    ReviewOrigin,
+    ReviewStatus,
     RiskLevel,
 )
 from scoring.validators import external_id_validator
@@ -375,6 +378,19 @@ class Decision(models.Model):
     request_hash = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the request body sent with an Idempotency-Key."
     )
+    # ``decision`` is the automated decision, never changed. A person's decision goes here
+    # (docs/review.md): empty, the automated one is final, unless it is ``refer`` (pending review).
+    final_decision = models.CharField(max_length=10, choices=FinalOutcome.choices, null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="The underwriter whose decision is final (empty: the model's).",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -410,6 +426,11 @@ class Decision(models.Model):
                 condition=Q(threshold_used__gte=0) & Q(threshold_used__lte=1), name="decision_threshold_range"
             ),
             models.CheckConstraint(
+                condition=Q(final_decision__isnull=True, decided_by__isnull=True, decided_at__isnull=True)
+                | Q(final_decision__in=FinalOutcome.values, decided_by__isnull=False, decided_at__isnull=False),
+                name="decision_final_by_someone",
+            ),
+            models.CheckConstraint(
                 condition=Q(shadow_probability__isnull=True)
                 | (Q(shadow_probability__gte=0, shadow_probability__lte=1) & Q(shadow_prediction__in=[0, 1])),
                 name="decision_shadow_consistent",
@@ -433,3 +454,92 @@ class Decision(models.Model):
     def __str__(self) -> str:
         return f"{self.decision} {self.probability_default:.3f} ({self.id})"
 
+    @property
+    def automated_decision(self) -> str:
+        return self.decision
+
+    @property
+    def final_outcome(self) -> str | None:
+        """The decision that stands: a person's, else the model's; None while a referral waits."""
+        if self.final_decision:
+            return self.final_decision
+        return None if self.decision == CreditDecisionOutcome.REFER else self.decision
+
+
+class ReviewCase(models.Model):
+    """A credit decision in the underwriters' queue (docs/review.md).
+
+    Opened for a referred decision (with it, in the same transaction), for an override an
+    analyst asks for, or for a contest. An analyst takes it, or an admin assigns it; the
+    assignee then holds the ``scoring.close_reviewcase`` object permission (django-guardian),
+    as fraud alerts do, and closes it with a final decision and a written justification.
+    Approving an applicant the model would refuse needs a second person's approval (four
+    eyes): the case then waits in ``awaiting_approval``. Closed cases are never reopened: a
+    contest opens a new case.
+    """
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="review_cases")
+    origin = models.CharField(max_length=10, choices=ReviewOrigin.choices, default=ReviewOrigin.REFERRED)
+    status = models.CharField(max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.OPEN)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opening_note = models.TextField(max_length=2000, blank=True, help_text="Why an override review was asked for.")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="review_cases"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    proposed_decision = models.CharField(max_length=10, choices=FinalOutcome.choices, blank=True)
+    justification = models.TextField(max_length=4000, blank=True, help_text="The underwriter's written reasons.")
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    final_decision = models.CharField(max_length=10, choices=FinalOutcome.choices, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        permissions = [
+            ("assign_reviewcase", "Can assign review cases to any analyst"),
+            ("take_reviewcase", "Can take an unassigned review case"),
+            ("close_reviewcase", "Can close review cases (per case: its assignee)"),
+            ("approve_reviewcase", "Can give the second approval of an override"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ReviewStatus.values), name="reviewcase_status_valid"),
+            models.CheckConstraint(condition=Q(origin__in=ReviewOrigin.values), name="reviewcase_origin_valid"),
+            models.UniqueConstraint(
+                fields=["decision"], condition=~Q(status=ReviewStatus.CLOSED), name="reviewcase_one_open_per_decision"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=ReviewStatus.OPEN, assignee__isnull=True)
+                | Q(status__in=[ReviewStatus.ASSIGNED, ReviewStatus.AWAITING_APPROVAL], assignee__isnull=False)
+                | Q(status=ReviewStatus.CLOSED, final_decision__in=FinalOutcome.values, closed_at__isnull=False),
+                name="reviewcase_status_consistent",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ReviewStatus.AWAITING_APPROVAL)
+                | Q(proposed_decision__in=FinalOutcome.values, proposed_by__isnull=False),
+                name="reviewcase_proposal_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("proposed_by")),
+                name="reviewcase_four_eyes",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="reviewcase_queue_idx"),
+            models.Index(fields=["decision"], name="reviewcase_decision_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.pk} ({self.status})"

@@ -90,6 +90,29 @@ RETENTION_MAP = [
             "created_at": Column(K.TECHNICAL),
             "batch_job": Column(K.LINK, E.KEEP, "the batch job that scored it, if any"),
             "batch_row": Column(K.TECHNICAL, note="its row (CSV: line) in the job's file"),
+            "final_decision": Column(K.DECISION, note="an underwriter's decision; empty: the automated one stands"),
+            **staff("decided_by"),
+            "decided_at": Column(K.TECHNICAL),
+        },
+    ),
+    Table(
+        model="scoring.ReviewCase",
+        about="A credit decision in the underwriters' queue: who worked it, the final decision and why",
+        subject="decision__client",
+        rows=Rows.PSEUDONYMISE,
+        basis=DECISION_RECORDS + "; GDPR Art. 22(3) (human intervention, the right to contest)",
+        retention=Retention(
+            date_field="decision__created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS
+        ),
+        columns={
+            "id": Column(K.TECHNICAL),
+            "decision": Column(K.LINK),
+            **technical("origin", "status", "assigned_at", "proposed_at", "approved_at", "closed_at", "created_at"),
+            "opening_note": Column(K.FREE_TEXT, E.REDACT, "why an override was asked for; may name the person"),
+            "justification": Column(K.FREE_TEXT, E.REDACT, "the underwriter's reasons; may name the person"),
+            "proposed_decision": Column(K.DECISION),
+            "final_decision": Column(K.DECISION),
+            **staff("opened_by", "assignee", "assigned_by", "proposed_by", "approved_by"),
         },
     ),
     Table(
@@ -142,6 +165,8 @@ RETENTION_MAP = [
                 "metrics",
                 "dataset",
                 "threshold",
+                "refer_lower",
+                "refer_upper",
                 "activated_at",
                 "created_at",
             ),

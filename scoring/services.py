@@ -19,6 +19,7 @@ from scoring.ml.predictor import get_model
 from scoring.ml.predictor import models as model_cache
 from scoring.ml.schema import FeatureSchema
 from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion
+from scoring.review.services import review_cases_open_referred
 from scoring.signals import decisions_recorded
 from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
 
@@ -415,10 +416,12 @@ def application_score(
     decision.idempotency_key = idempotency_key or None
     decision.request_hash = request_hash if idempotency_key else ""
     try:
-        if decision.application_id:
+        if decision.application_id or decision.decision == CreditDecisionOutcome.REFER:
             with transaction.atomic():
                 decision.save(force_insert=True)
                 _mark_decided([decision])
+                # A referred decision opens its review case with it (docs/review.md).
+                review_cases_open_referred(decision_ids=[decision.pk])
         else:
             decision.save(force_insert=True)  # one statement: autocommit, one round trip
     except IntegrityError:
@@ -454,5 +457,6 @@ def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], 
     with transaction.atomic():
         Decision.objects.bulk_create(decisions)
         _mark_decided(decisions)
+        review_cases_open_referred(decision_ids=[d.pk for d in decisions if d.decision == CreditDecisionOutcome.REFER])
     decisions_recorded.send(sender=Decision, kind="credit", outcomes=[d.decision for d in decisions])
     return decisions

@@ -41,12 +41,14 @@ from scoring.choices import (
     BatchChunkStatus,
     BatchFileFormat,
     BatchJobStatus,
+    CreditDecisionOutcome,
     ModelPurpose,
     ModelStatus,
 )
 from scoring.ml.model import LoadedModel
 from scoring.ml.predictor import get_model, require_model, require_model_version
 from scoring.models import BatchChunk, BatchJob, BatchReject, Client, CreditApplication, Decision, ModelVersion
+from scoring.review.services import review_cases_open_referred
 from scoring.signals import decisions_recorded
 
 logger = logging.getLogger(__name__)
@@ -272,6 +274,14 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
                 shadow_model_version_id=shadow_id,
             ),
         )
+        if CreditDecisionOutcome.REFER.value in scored.decisions:
+            # The chunk's referred decisions open their review cases with them (docs/review.md).
+            review_cases_open_referred(
+                decision_ids=Decision.objects.filter(
+                    batch_job_id=job.pk,
+                    batch_row__in=scored.rows[scored.decisions == CreditDecisionOutcome.REFER.value].tolist(),
+                ).values_list("pk", flat=True)
+            )
         BatchReject.objects.bulk_create(
             [BatchReject(job_id=job.pk, row=row, errors=errors) for row, errors in sorted(checked.rejects.items())],
             batch_size=1000,
