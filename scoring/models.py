@@ -543,3 +543,25 @@ class ReviewCase(models.Model):
 
     def __str__(self) -> str:
         return f"review {self.pk} ({self.status})"
+
+
+class Contest(models.Model):
+    """An applicant contests a final decision (GDPR Art. 22(3)); it reopens the decision for review.
+
+    Recorded by the lender's system (``POST /api/v1/predictions/{id}/contest``) with the
+    applicant's own words; it opens a review case (``origin=contest``), or joins the one
+    already open.
+    """
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="contests")
+    statement = models.TextField(max_length=4000, help_text="The applicant's point of view, in their words.")
+    review_case = models.ForeignKey(ReviewCase, on_delete=models.PROTECT, related_name="contests")
+    caller = models.CharField(max_length=100, help_text="Who recorded it: apikey:PREFIX, oidc:HASH or user:ID.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["decision", "-created_at"], name="contest_decision_idx")]
+
+    def __str__(self) -> str:
+        return f"contest {self.pk} of {self.decision_id}"

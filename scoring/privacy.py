@@ -116,6 +116,23 @@ RETENTION_MAP = [
         },
     ),
     Table(
+        model="scoring.Contest",
+        about="An applicant's contest of a credit decision, in their words",
+        subject="decision__client",
+        rows=Rows.PSEUDONYMISE,
+        basis=DECISION_RECORDS + "; GDPR Art. 22(3) (the right to contest)",
+        retention=Retention(
+            date_field="decision__created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS
+        ),
+        columns={
+            **technical("id", "created_at"),
+            "decision": Column(K.LINK),
+            "review_case": Column(K.LINK),
+            "statement": Column(K.FREE_TEXT, E.REDACT, "the applicant's own words"),
+            "caller": Column(K.STAFF, E.KEEP, "apikey:<prefix>, oidc:<hash> or user:<id> that recorded it"),
+        },
+    ),
+    Table(
         model="scoring.BatchJob",
         about="A batch file of applicants: who sent it, when, its figures (not its rows)",
         rows=Rows.NOT_ABOUT_CLIENTS,

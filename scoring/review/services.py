@@ -19,7 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.services import audit_record
 from scoring.choices import CreditDecisionOutcome, FinalOutcome, ReviewOrigin, ReviewStatus
-from scoring.models import Decision, ReviewCase
+from scoring.models import Contest, Decision, ReviewCase
 from scoring.signals import decision_finalised
 
 CLOSE_PERMISSION = "scoring.close_reviewcase"
@@ -247,3 +247,36 @@ def review_case_open_override(*, decision: Decision, user: Any, note: str) -> Re
             actor=user, action="review.opened", target=case, details={"decision": str(locked.pk), "origin": "override"}
         )
         return _set_assignee(case, user, user)
+
+
+class NotFinal(Exception):
+    """The decision is still waiting for a person: nothing to contest yet."""
+
+
+def contest_record(*, decision: Decision, statement: str, caller: str, user: Any = None) -> Contest:
+    """Record an applicant's contest of a final decision and put the decision back in the queue.
+
+    Opens a review case (``origin=contest``), or attaches the contest to the case already
+    open. Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
+    ``NotFinal`` while the decision is still pending a first review.
+    """
+    text = (statement or "").strip()
+    if not text:
+        raise ValidationError({"statement": "Write what the applicant contests."})
+    if len(text) > JUSTIFICATION_MAX:
+        raise ValidationError({"statement": f"At most {JUSTIFICATION_MAX} characters."})
+    with transaction.atomic():
+        locked = Decision.objects.select_for_update().get(pk=decision.pk)
+        if locked.final_outcome is None:
+            raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")
+        case = ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).first()
+        if case is None:
+            case = ReviewCase.objects.create(decision=locked, origin=ReviewOrigin.CONTEST)
+        contest = Contest.objects.create(decision=locked, statement=text, review_case=case, caller=caller[:100])
+        audit_record(
+            actor=user,
+            action="decision.contested",
+            target=contest,
+            details={"decision": str(locked.pk), "review_case": case.pk, "caller": caller[:100]},
+        )
+    return contest

@@ -231,6 +231,21 @@ MATRIX: list[Row] = [
     api("GET", "/api/v1/score/batch-jobs/{batch_job_id}/rejects", **OWN_BATCH, note="CSV"),
     api("GET", "/api/v1/predictions/", **READ),
     api("GET", "/api/v1/predictions/{decision_id}/", **READ),
+    api("GET", "/api/v1/predictions/{refused_decision_id}/notice", **READ, note="adverse-action notice (JSON)"),
+    api(
+        "GET",
+        "/api/v1/predictions/{refused_decision_id}/notice",
+        body={"format": "html"},
+        **READ,
+        note="adverse-action notice (printable HTML: ?format=html)",
+    ),
+    api(
+        "POST",
+        "/api/v1/predictions/{refused_decision_id}/contest",
+        body={"statement": "My income has doubled."},
+        **DECIDE_SCORE,
+        note="a contest reopens a review case",
+    ),
     api("GET", "/api/v1/models/", **READ),
     api("GET", "/api/v1/models/{model_pk}/", **READ),
     api(

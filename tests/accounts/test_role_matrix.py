@@ -102,6 +102,17 @@ def matrix_objects(
         "superuser_pk": superuser.pk,
         "model_pk": champion.pk,
         "challenger_pk": challenger.pk,
+        "refused_decision_id": Decision.objects.create(
+            model_version=champion,
+            features={"age": 35},
+            probability_default=0.6,
+            prediction=1,
+            decision="refuse",
+            risk_level="HIGH",
+            threshold_used=0.3,
+            reasons=[{"feature": "age", "label": "Age", "value": 35, "contribution": 0.5}],
+            caller="user:0",
+        ).pk,
         "decision_id": Decision.objects.create(
             model_version=champion,
             features={"age": 35},
