@@ -193,6 +193,14 @@ export const FOLDERS = [
         { name: 'The same notice, printable (HTML)', path: { id: '{{predictionId}}' }, query: { format: 'html' },
           status: [200, 409] },
       ],
+      'POST /api/v1/webhooks': [
+        { name: 'Register a decision webhook (the secret is shown once)', body: { url: 'https://lender.example/hooks/credit' },
+          status: 201, fields: ['id', 'url', 'secret'] },
+      ],
+      'GET /api/v1/webhooks': [
+        { name: 'Your decision webhooks', status: 200,
+          tests: ["pm.test('no secret in the list', () => pm.response.json().forEach((h) => pm.expect(h).to.not.have.property('secret')));"] },
+      ],
       'POST /api/v1/predictions/{id}/contest': [
         { name: 'Record the applicant contesting it (reopens a review case)', path: { id: '{{predictionId}}' },
           body: { statement: 'My income has doubled since March.' }, status: [201, 409],

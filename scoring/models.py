@@ -565,3 +565,51 @@ class Contest(models.Model):
 
     def __str__(self) -> str:
         return f"contest {self.pk} of {self.decision_id}"
+
+
+class DecisionWebhook(models.Model):
+    """A caller's URL, told (HMAC-signed) when one of its decisions becomes final by a person.
+
+    Registered through ``POST /api/v1/webhooks``; the signing secret is generated then and
+    shown once. A decision belongs to the caller that asked for it (``Decision.caller``).
+    """
+
+    caller = models.CharField(max_length=100, help_text="Whose decisions: apikey:PREFIX, oidc:HASH or user:ID.")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100, editable=False, help_text="HMAC-SHA256 key (never displayed again).")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["caller", "is_active"], name="decisionwebhook_caller_idx")]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} of {self.caller}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: its attempts and what the receiver answered (shown in the admin)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (retrying)"
+        DELIVERED = "delivered", "Delivered"
+        REFUSED = "refused", "Refused by the receiver (4xx)"
+        FAILED = "failed", "Failed after the retries"
+
+    webhook = models.ForeignKey(DecisionWebhook, on_delete=models.CASCADE, related_name="deliveries")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="webhook_deliveries")
+    event = models.CharField(max_length=40, default="decision.final")
+    payload = models.JSONField(help_text="What is sent: ids and outcomes, never the applicant's data.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_outcome = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="webhookdelivery_status_idx")]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.status})"

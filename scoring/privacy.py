@@ -133,6 +133,33 @@ RETENTION_MAP = [
         },
     ),
     Table(
+        model="scoring.DecisionWebhook",
+        about="A caller's URL told when its decisions become final",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        columns={
+            **technical("id", "url", "secret", "is_active", "created_at"),
+            "caller": Column(K.STAFF, note="apikey:<prefix>, oidc:<hash> or user:<id> that registered it"),
+        },
+    ),
+    Table(
+        model="scoring.WebhookDelivery",
+        about="One webhook call: the decision's id and outcomes, attempts, the receiver's answer",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis="The payload holds the decision's id and outcomes only, never inputs, names or client ids",
+        columns=technical(
+            "id",
+            "webhook",
+            "decision",
+            "event",
+            "payload",
+            "status",
+            "attempts",
+            "last_outcome",
+            "created_at",
+            "finished_at",
+        ),
+    ),
+    Table(
         model="scoring.BatchJob",
         about="A batch file of applicants: who sent it, when, its figures (not its rows)",
         rows=Rows.NOT_ABOUT_CLIENTS,

@@ -132,3 +132,59 @@ class DecisionContestApi(APIView):
             "created_at": serializers.DateTimeField().to_representation(contest.created_at),
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WebhookInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    url = serializers.CharField(max_length=500, help_text="http(s) URL POSTed when one of your decisions is final.")
+
+
+class WebhookSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="The HMAC key of X-Credit-Signature: shown this once, keep it.")
+
+
+def _webhook(hook: Any, *, with_secret: bool = False) -> dict[str, Any]:
+    out = {
+        "id": hook.pk,
+        "url": hook.url,
+        "is_active": hook.is_active,
+        "created_at": serializers.DateTimeField().to_representation(hook.created_at),
+    }
+    if with_secret:
+        out["secret"] = hook.secret
+    return out
+
+
+class WebhookListApi(APIView):
+    """``POST`` registers a URL for the caller's decisions; ``GET`` lists the caller's own."""
+
+    permission_classes = [CanScore]
+
+    @extend_schema(summary="Your decision webhooks", responses={200: WebhookSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        from scoring.models import DecisionWebhook
+
+        hooks = DecisionWebhook.objects.filter(caller=caller_label(request.user)).order_by("-created_at")[:100]
+        return Response([_webhook(h) for h in hooks])
+
+    @extend_schema(
+        summary="Register a webhook: told (HMAC-signed) when one of your decisions becomes final",
+        request=WebhookInputSerializer,
+        responses={201: WebhookCreatedSerializer, 400: OpenApiResponse(description="`url` is not an http(s) URL.")},
+        examples=[OpenApiExample("webhook", value={"url": "https://lender.example/hooks/credit"})],
+    )
+    def post(self, request: Request) -> Response:
+        from scoring.review.webhooks import decision_webhook_register
+
+        payload = WebhookInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        hook = decision_webhook_register(
+            caller=caller_label(request.user), url=payload.validated_data["url"], actor=request.user
+        )
+        return Response(_webhook(hook, with_secret=True), status=status.HTTP_201_CREATED)

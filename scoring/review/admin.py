@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from creditplatform.admin_mixins import PlatformModelAdmin, ThemedFormMixin
 from fraud.admin_forms import analysts
 from scoring.choices import FinalOutcome, ReviewStatus
-from scoring.models import ReviewCase
+from scoring.models import DecisionWebhook, ReviewCase, WebhookDelivery
 from scoring.reasons import plain_reasons
 from scoring.review.selectors import band_position, earlier_decisions, pct, shadow_opinion
 from scoring.review.services import (
@@ -265,3 +265,51 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             "button": button,
         }
         return TemplateResponse(request, "admin/scoring/reviewcase/action.html", context)
+
+
+@admin.register(DecisionWebhook)
+class DecisionWebhookAdmin(PlatformModelAdmin):
+    """Callers' webhooks (registered through the API; the secret is never shown). Deactivate to stop them."""
+
+    list_display = ["id", "caller", "url", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["caller", "url"]
+    fields = ["caller", "url", "is_active", "created_at"]
+    readonly_fields = ["caller", "url", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # registered by callers, with their own credentials
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deliveries are evidence: deactivate instead
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(PlatformModelAdmin):
+    """Every webhook call: attempts and what the receiver answered."""
+
+    list_display = ["id", "created_at", "webhook", "decision", "event", "status", "attempts", "last_outcome"]
+    list_filter = ["status", "event", "created_at"]
+    search_fields = ["=decision__id", "webhook__caller"]
+    list_select_related = ["webhook"]
+    fields = [
+        "webhook",
+        "decision",
+        "event",
+        "payload",
+        "status",
+        "attempts",
+        "last_outcome",
+        "created_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
