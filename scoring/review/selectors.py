@@ -58,3 +58,69 @@ def pending_review_ids(decision_ids: list[Any]) -> set[Any]:
         .exclude(status=ReviewStatus.CLOSED)
         .values_list("decision_id", flat=True)
     )
+
+
+def review_figures(*, start: Any, end: Any, now: Any) -> dict[str, Any]:
+    """The review loop on the dashboard: referral rate, overrides by direction, time to decision, cases waiting.
+
+    Rates are over the decisions made in [start, end); the cases waiting are counted now.
+    """
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+
+    from scoring.choices import CreditDecisionOutcome as Outcome
+
+    period = Decision.objects.filter(created_at__gte=start, created_at__lt=end)
+    counts = period.aggregate(
+        n=Count("pk"),
+        referred=Count("pk", filter=Q(decision=Outcome.REFER)),
+        approved=Count("pk", filter=Q(decision=Outcome.APPROVE)),
+        refused=Count("pk", filter=Q(decision=Outcome.REFUSE)),
+        approve_to_refuse=Count("pk", filter=Q(decision=Outcome.APPROVE, final_decision=Outcome.REFUSE)),
+        refuse_to_approve=Count("pk", filter=Q(decision=Outcome.REFUSE, final_decision=Outcome.APPROVE)),
+    )
+    waits = sorted(
+        (decided - created).total_seconds()
+        for created, decided in period.filter(decision=Outcome.REFER, decided_at__isnull=False).values_list(
+            "created_at", "decided_at"
+        )
+    )
+
+    def rate(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    def quantile(q: float) -> timedelta | None:
+        return timedelta(seconds=waits[min(int(q * len(waits)), len(waits) - 1)]) if waits else None
+
+    open_cases = ReviewCase.objects.exclude(status=ReviewStatus.CLOSED)
+    oldest = open_cases.order_by("created_at").values_list("created_at", flat=True).first()
+    return {
+        "decisions": counts["n"],
+        "referral_rate": rate(counts["referred"], counts["n"]),
+        "referred": counts["referred"],
+        "override_refuse_to_approve": rate(counts["refuse_to_approve"], counts["refused"]),
+        "override_approve_to_refuse": rate(counts["approve_to_refuse"], counts["approved"]),
+        "overrides": counts["refuse_to_approve"] + counts["approve_to_refuse"],
+        "decided_referrals": len(waits),
+        "time_to_decision_median": quantile(0.5),
+        "time_to_decision_p90": quantile(0.9),
+        "cases_waiting": open_cases.count(),
+        "cases_awaiting_approval": open_cases.filter(status=ReviewStatus.AWAITING_APPROVAL).count(),
+        "oldest_waiting": (now - oldest) if oldest else None,
+    }
+
+
+def duration(value: Any) -> str:
+    """A timedelta for people: 3 d 4 h, 2 h 05 min, 12 min, 40 s."""
+    if value is None:
+        return "–"
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
