@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import TestCase
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
@@ -44,8 +45,6 @@ def analyst(key_client: Callable[..., APIClient], credit_model: ModelVersion) ->
 
 def band(model: ModelVersion, lower: float | None, upper: float | None) -> ModelVersion:
     """Set the band and run what its commit runs (the serving cache re-reads the registry)."""
-    from django.test import TestCase
-
     with TestCase.captureOnCommitCallbacks(execute=True):
         return model_version_set_refer_band(model_version=model, lower=lower, upper=upper)
 
@@ -207,3 +206,28 @@ def test_batch_jobs_apply_the_band_and_the_missing_rule_like_score(
         missing = float(model.missing_share(model.schema.matrix([features]))[0])
         assert (d.decision == "refer") == (lower <= p <= upper or missing > 0.5)
         assert d.prediction == int(p >= threshold)
+
+
+def test_admins_edit_the_band_on_the_versions_page_checked_and_audited(credit_model: ModelVersion) -> None:
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    url = f"/admin/scoring/modelversion/{credit_model.pk}/change/"
+    refused = admin.post(url, {"refer_lower": "0.2", "refer_upper": "0.3", "notes": ""})
+    assert refused.status_code == 200  # the form again, with the rule's message
+    assert "at or below the threshold" in refused.content.decode()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        saved = admin.post(url, {"refer_lower": "0.05", "refer_upper": "0.2", "notes": "band from the analysis"})
+    assert saved.status_code == 302
+    credit_model.refresh_from_db()
+    assert (credit_model.refer_lower, credit_model.refer_upper) == (0.05, 0.2)
+    event = AuditEvent.objects.get(action="model.refer_band_changed")
+    assert event.actor.startswith("user:")
+    analyst = Client()
+    analyst.force_login(UserFactory(roles=["analyst"]))
+    assert analyst.post(url, {"refer_lower": "", "refer_upper": "", "notes": ""}).status_code == 403
+    credit_model.refresh_from_db()
+    assert credit_model.refer_lower == 0.05
