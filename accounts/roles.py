@@ -34,6 +34,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.*": ("view", "add", "change"),
         "fraud.fraudrule": ("activate", "backtest"),
         "fraud.fraudalert": ("assign", "take", "resolve"),
+        "scoring.reviewcase": ("assign", "take", "close", "approve"),
         "monitoring.*": ("view",),
         # Model governance: outcomes imported (never edited), reports, promotion requests.
         "governance.*": ("view", "add", "change"),
@@ -60,6 +61,9 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudrule": ("view", "add", "change", "backtest"),
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view", "take"),
+        # Underwriting: analysts take referred cases and give the second approval of another's
+        # override; closing a case is an object permission given on assignment (scoring.review).
+        "scoring.reviewcase": ("view", "take", "approve"),
         "monitoring.*": ("view",),
         # Analysts import observed outcomes (governance.services.outcomes_import) and read the reports.
         "governance.outcome": ("view", "add"),
@@ -77,6 +81,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "fraud.fraudrule": ("view",),
         "fraud.fraudruleversion": ("view",),
         "fraud.fraudalert": ("view",),
+        "scoring.reviewcase": ("view",),
         "monitoring.*": ("view",),
         "governance.outcome": ("view",),
         "governance.performancereport": ("view",),

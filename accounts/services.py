@@ -11,7 +11,7 @@ from axes.models import AccessAttempt
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.actors import ActingUser
@@ -270,3 +270,16 @@ def oidc_user_sync(
         )
     user.__dict__.pop("_credit_roles", None)
     return user
+
+
+def analysts() -> QuerySet[User]:
+    """The one home of "who counts as an analyst": who may hold a fraud alert or a review case.
+
+    Active users with the analyst or admin role (a group), and superusers (admins).
+    """
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__name__in=[Role.ANALYST, Role.ADMIN]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )

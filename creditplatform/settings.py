@@ -554,6 +554,18 @@ if not 3 <= SCORE_REASON_COUNT <= 10:
 # of the threshold, LOW below.
 SCORE_MEDIUM_RISK_FRACTION = env_float("SCORE_MEDIUM_RISK_FRACTION", 0.5, minimum=0, maximum=1)
 SCORE_BATCH_MAX_ITEMS = env_int("SCORE_BATCH_MAX_ITEMS", 100, minimum=1)
+# A version with a refer band also refers a decision when the features missing carry more
+# than this share of the model's importance (gain); 1 turns that rule off.
+SCORE_REFER_MISSING_SHARE = env_float("SCORE_REFER_MISSING_SHARE", 0.5, minimum=0, maximum=1)
+# Decision webhooks (POST /api/v1/webhooks): per attempt timeout, retries and the first backoff (doubling).
+DECISION_WEBHOOK_TIMEOUT = env_float("DECISION_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+DECISION_WEBHOOK_MAX_RETRIES = env_int("DECISION_WEBHOOK_MAX_RETRIES", 6, minimum=0, maximum=20)
+DECISION_WEBHOOK_BACKOFF_SECONDS = env_float("DECISION_WEBHOOK_BACKOFF_SECONDS", 30.0, minimum=0)
+# The lender named on adverse-action notices (GET /api/v1/predictions/{id}/notice).
+CREDIT_NOTICE_LENDER_NAME = env_str("CREDIT_NOTICE_LENDER_NAME", "Credit Platform Bank")
+CREDIT_NOTICE_LENDER_CONTACT = env_str(
+    "CREDIT_NOTICE_LENDER_CONTACT", "Credit review team, credit-review@example.com, +33 1 00 00 00 00"
+)
 # Business cost used to pick a new model's threshold: a missed default (false negative)
 # costs this many times a wrongly refused good applicant (seed 004's rule: 10).
 CREDIT_COST_FALSE_NEGATIVE = env_float("CREDIT_COST_FALSE_NEGATIVE", 10.0)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -407,18 +407,10 @@ ASSIGNEE_NOT_ANALYST = "Alerts are assigned to active analysts or admins."
 
 
 def fraud_analysts() -> QuerySet[User]:
-    """The one home of "who counts as an analyst": who may hold a fraud alert.
+    """Who may hold a fraud alert: the analysts (``accounts.services.analysts``, the one home of that rule)."""
+    from accounts.services import analysts
 
-    Active users with the analyst or admin role (a group), and superusers (admins).
-    """
-    from accounts.roles import Role
-
-    return (
-        User.objects.filter(is_active=True)
-        .filter(Q(groups__name__in=[Role.ANALYST, Role.ADMIN]) | Q(is_superuser=True))
-        .distinct()
-        .order_by("username")
-    )
+    return analysts()
 
 
 def fraud_analyst_check(user: ActingUser) -> None:

@@ -250,8 +250,17 @@ def dashboard_data(*, start_day: date, end_day: date, now: datetime) -> dict[str
             "total": len(history),
         }
     )
+    from scoring.review.selectors import duration, review_figures
+
+    review = review_figures(start=start, end=min(end, now + timedelta(seconds=1)), now=now)
+    review["time_to_decision_median_text"] = duration(review["time_to_decision_median"])
+    review["time_to_decision_p90_text"] = duration(review["time_to_decision_p90"])
+    review["oldest_waiting_text"] = duration(review["oldest_waiting"])
+    for key in ("referral_rate", "override_refuse_to_approve", "override_approve_to_refuse"):
+        review[f"{key}_text"] = "–" if review[key] is None else f"{review[key]:.1%}"
     return {
         "today": selectors.today_figures(now=now),
+        "review": review,
         "charts": charts,
         "start": start_day,
         "end": end_day,

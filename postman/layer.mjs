@@ -183,7 +183,28 @@ export const FOLDERS = [
       ],
       'GET /api/v1/predictions/{id}/': [
         { name: 'A credit decision with its input snapshot', path: { id: '{{predictionId}}' }, status: 200,
-          fields: [...DECISION, 'features'], absent: SEED_SCORE_FIELDS },
+          fields: [...DECISION, 'features', 'status', 'automated_decision', 'final_decision'],
+          absent: SEED_SCORE_FIELDS },
+      ],
+      'GET /api/v1/predictions/{id}/notice': [
+        { name: 'The adverse-action notice of a final refusal (409 when it is not one)', path: { id: '{{predictionId}}' },
+          status: [200, 409],
+          tests: ["pm.test('reasons in words, the lender, the rights', () => { if (pm.response.code === 200) { const n = pm.response.json(); pm.expect(n).to.include.all.keys(['reasons', 'lender', 'rights', 'date']); pm.expect(JSON.stringify(n.reasons)).to.not.include('null'); } });"] },
+        { name: 'The same notice, printable (HTML)', path: { id: '{{predictionId}}' }, query: { format: 'html' },
+          status: [200, 409] },
+      ],
+      'POST /api/v1/webhooks': [
+        { name: 'Register a decision webhook (the secret is shown once)', body: { url: 'https://lender.example/hooks/credit' },
+          status: 201, fields: ['id', 'url', 'secret'] },
+      ],
+      'GET /api/v1/webhooks': [
+        { name: 'Your decision webhooks', status: 200,
+          tests: ["pm.test('no secret in the list', () => pm.response.json().forEach((h) => pm.expect(h).to.not.have.property('secret')));"] },
+      ],
+      'POST /api/v1/predictions/{id}/contest': [
+        { name: 'Record the applicant contesting it (reopens a review case)', path: { id: '{{predictionId}}' },
+          body: { statement: 'My income has doubled since March.' }, status: [201, 409],
+          tests: ["pm.test('back in the queue', () => { if (pm.response.code === 201) pm.expect(pm.response.json().status).to.eql('pending_review'); });"] },
       ],
       'GET /api/v1/transactions/': [
         { name: 'List transactions', query: { client_id: 'C1001' }, status: 200, fields: PAGE },

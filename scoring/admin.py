@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -17,14 +21,30 @@ from accounts.actors import acting_user
 from creditplatform.admin_mixins import (
     EvidenceAdminMixin,
     PlatformModelAdmin,
+    ThemedFormMixin,
 )
-from scoring.admin_forms import ModelUploadForm
+from scoring.admin_forms import ModelUploadForm, ModelVersionChangeForm
 from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers BatchJobAdmin)
-from scoring.choices import ModelStatus
+from scoring.choices import ModelStatus, ReviewStatus
 from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
+from scoring.review import admin as review_admin  # noqa: F401,E402  (registers ReviewCaseAdmin)
+from scoring.review.services import TAKE_PERMISSION, review_case_open_override
 from scoring.selectors import shadow_agreement
-from scoring.services import model_version_activate, model_version_register, model_version_retire
+from scoring.services import (
+    model_version_activate,
+    model_version_register,
+    model_version_retire,
+    model_version_set_refer_band,
+)
+
+
+class OverrideRequestForm(ThemedFormMixin, forms.Form):
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="Why this automated decision should be looked at again.",
+    )
 
 
 @admin.register(Client)
@@ -120,7 +140,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
         "activated_by",
         "activated_at",
     ]
-    fields = readonly_fields[:5] + ["notes"] + readonly_fields[5:]
+    fields = [*readonly_fields[:4], "refer_lower", "refer_upper", readonly_fields[4], "notes", *readonly_fields[5:]]
 
     @admin.display(description="AUC")
     def auc(self, obj: ModelVersion) -> Any:
@@ -193,8 +213,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
     # --- adding: a checked upload ---------------------------------------------------------
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        if obj is None:
-            kwargs["form"] = ModelUploadForm
+        kwargs["form"] = ModelUploadForm if obj is None else ModelVersionChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -217,6 +236,13 @@ class ModelVersionAdmin(PlatformModelAdmin):
     def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
         if change:
             obj.save(update_fields=["notes"])
+            # The band through its service: checked again under a lock, audited, served at once.
+            model_version_set_refer_band(
+                model_version=obj,
+                lower=form.cleaned_data.get("refer_lower"),
+                upper=form.cleaned_data.get("refer_upper"),
+                user=request.user,
+            )
             return
         data = form.cleaned_data
         created = model_version_register(
@@ -342,6 +368,10 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         "client",
         "application",
         "decision",
+        "final_decision",
+        "decided_by",
+        "decided_at",
+        "review",
         "probability",
         "threshold",
         "risk_level",
@@ -361,6 +391,54 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
     @admin.display(description="threshold")
     def threshold(self, obj: Decision) -> str:
         return f"{_probability(obj.threshold_used)} (refused at or above)"
+
+    @admin.display(description="review")
+    def review(self, obj: Decision) -> str:
+        """Its review cases, or the way to ask for one (an override of the automated decision)."""
+        cases = list(obj.review_cases.order_by("created_at"))
+        links = format_html_join(
+            ", ",
+            '<a href="{}">case {} ({})</a>',
+            ((reverse("admin:scoring_reviewcase_change", args=[c.pk]), c.pk, c.get_status_display()) for c in cases),
+        )
+        if obj.final_outcome is not None and all(c.status == ReviewStatus.CLOSED for c in cases):
+            ask = format_html(
+                '<a id="ask-override" href="{}">Ask for an override review</a>',
+                reverse("admin:scoring_decision_override", args=[obj.pk]),
+            )
+            return format_html("{}{}{}", links, " · " if cases else "", ask)
+        return links or "–"
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("<uuid:pk>/override/", view(self.override_view), name="scoring_decision_override"),
+            *super().get_urls(),
+        ]
+
+    def override_view(self, request: HttpRequest, pk: Any) -> HttpResponse:
+        """An analyst asks to override this automated decision: a review case, assigned to them."""
+        if not request.user.has_perm(TAKE_PERMISSION):
+            raise PermissionDenied
+        decision = get_object_or_404(Decision.objects.select_related("model_version"), pk=pk)
+        form = OverrideRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                case = review_case_open_override(decision=decision, user=request.user, note=form.cleaned_data["note"])
+            except ValidationError as exc:
+                form.add_error(None, exc.messages)
+            else:
+                self.message_user(request, "Review case opened and assigned to you.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:scoring_reviewcase_change", args=[case.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": decision,
+            "title": f"Ask for an override of decision {decision.pk}",
+            "form": form,
+            "button": "Open a review case",
+        }
+        return TemplateResponse(request, "admin/scoring/decision/override.html", context)
 
     @admin.display(description="latency")
     def latency(self, obj: Decision) -> str:

@@ -20,6 +20,29 @@ SCHEMA_HELP = (
 )
 
 
+class ModelVersionChangeForm(ThemedFormMixin, forms.ModelForm):
+    """A registered version: its notes and its refer band (checked by the service's rule)."""
+
+    class Meta:
+        model = ModelVersion
+        fields = ["refer_lower", "refer_upper", "notes"]
+
+    def clean(self) -> dict[str, Any]:
+        from django.core.exceptions import ValidationError
+
+        from scoring.services import refer_band_check
+
+        data = super().clean()
+        try:
+            refer_band_check(
+                threshold=self.instance.threshold, lower=data.get("refer_lower"), upper=data.get("refer_upper")
+            )
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field, messages)
+        return data
+
+
 class ModelUploadForm(ThemedFormMixin, forms.ModelForm):
     """A new draft version from a LightGBM model file and its feature schema."""
 

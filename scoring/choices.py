@@ -17,6 +17,7 @@ class ModelStatus(models.TextChoices):
 
 class CreditDecisionOutcome(models.TextChoices):
     APPROVE = "approve", "Approve"
+    REFER = "refer", "Refer to an underwriter"
     REFUSE = "refuse", "Refuse"
 
 
@@ -65,3 +66,21 @@ class BatchSource(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin upload"
     COMMAND = "command", "score_batch command"
+
+
+class ReviewOrigin(models.TextChoices):
+    REFERRED = "referred", "Referred by the model"
+    OVERRIDE = "override", "Override of an automatic decision"
+    CONTEST = "contest", "Contested by the applicant"
+
+
+class ReviewStatus(models.TextChoices):
+    OPEN = "open", "Waiting for an underwriter"
+    ASSIGNED = "assigned", "With an underwriter"
+    AWAITING_APPROVAL = "awaiting_approval", "Waiting for a second approval"
+    CLOSED = "closed", "Closed"
+
+
+class FinalOutcome(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REFUSE = "refuse", "Refuse"

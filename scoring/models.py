@@ -15,9 +15,12 @@ from scoring.choices import (
     BatchJobStatus,
     BatchSource,
     CreditDecisionOutcome,
+    FinalOutcome,
     LoanPurpose,
     ModelPurpose,
     ModelStatus,
+    ReviewOrigin,
+    ReviewStatus,
     RiskLevel,
 )
 from scoring.validators import external_id_validator
@@ -127,6 +130,13 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out metrics from training.")
     dataset = models.CharField(max_length=200, blank=True, help_text="What it was trained on.")
     threshold = models.FloatField(help_text="Probability at or above which the decision is adverse.")
+    # The refer band (docs/scoring.md#the-refer-band): empty, every decision is approve or refuse.
+    refer_lower = models.FloatField(
+        null=True, blank=True, help_text="Refer band: lowest probability referred to an underwriter."
+    )
+    refer_upper = models.FloatField(
+        null=True, blank=True, help_text="Refer band: highest probability referred to an underwriter."
+    )
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -150,6 +160,16 @@ class ModelVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="modelversion_threshold_range"
             ),
+            models.CheckConstraint(
+                condition=Q(refer_lower__isnull=True, refer_upper__isnull=True)
+                | Q(
+                    refer_lower__gte=0,
+                    refer_lower__lte=models.F("threshold"),
+                    refer_upper__gte=models.F("threshold"),
+                    refer_upper__lte=1,
+                ),
+                name="modelversion_refer_band_valid",
+            ),
             models.CheckConstraint(condition=Q(purpose__in=ModelPurpose.values), name="modelversion_purpose_valid"),
             models.CheckConstraint(condition=Q(status__in=ModelStatus.values), name="modelversion_status_valid"),
         ]
@@ -161,6 +181,10 @@ class ModelVersion(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER)
+
+    @property
+    def has_refer_band(self) -> bool:
+        return self.refer_lower is not None and self.refer_upper is not None
 
 
 class ModelArtifact(models.Model):
@@ -333,7 +357,7 @@ class Decision(models.Model):
     )
     features = models.JSONField(help_text="Input snapshot, by feature name.")
     probability_default = models.FloatField()
-    prediction = models.PositiveSmallIntegerField(help_text="0 = accept, 1 = refuse.")
+    prediction = models.PositiveSmallIntegerField(help_text="The model's verdict: 0 = accept, 1 = refuse.")
     decision = models.CharField(max_length=10, choices=CreditDecisionOutcome.choices)
     risk_level = models.CharField(max_length=6, choices=RiskLevel.choices)
     threshold_used = models.FloatField()
@@ -363,6 +387,19 @@ class Decision(models.Model):
     request_hash = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the request body sent with an Idempotency-Key."
     )
+    # ``decision`` is the automated decision, never changed. A person's decision goes here
+    # (docs/review.md): empty, the automated one is final, unless it is ``refer`` (pending review).
+    final_decision = models.CharField(max_length=10, choices=FinalOutcome.choices, null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        help_text="The underwriter whose decision is final (empty: the model's).",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -389,12 +426,18 @@ class Decision(models.Model):
             ),
             models.CheckConstraint(condition=Q(prediction__in=[0, 1]), name="decision_prediction_binary"),
             models.CheckConstraint(
-                condition=(Q(prediction=1, decision=CreditDecisionOutcome.REFUSE))
-                | Q(prediction=0, decision=CreditDecisionOutcome.APPROVE),
+                condition=Q(prediction=1, decision=CreditDecisionOutcome.REFUSE)
+                | Q(prediction=0, decision=CreditDecisionOutcome.APPROVE)
+                | Q(prediction__in=[0, 1], decision=CreditDecisionOutcome.REFER),
                 name="decision_prediction_matches_decision",
             ),
             models.CheckConstraint(
                 condition=Q(threshold_used__gte=0) & Q(threshold_used__lte=1), name="decision_threshold_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(final_decision__isnull=True, decided_by__isnull=True, decided_at__isnull=True)
+                | Q(final_decision__in=FinalOutcome.values, decided_by__isnull=False, decided_at__isnull=False),
+                name="decision_final_by_someone",
             ),
             models.CheckConstraint(
                 condition=Q(shadow_probability__isnull=True)
@@ -419,3 +462,163 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} {self.probability_default:.3f} ({self.id})"
+
+    @property
+    def automated_decision(self) -> str:
+        return self.decision
+
+    @property
+    def final_outcome(self) -> str | None:
+        """The decision that stands: a person's, else the model's; None while a referral waits."""
+        if self.final_decision:
+            return self.final_decision
+        return None if self.decision == CreditDecisionOutcome.REFER else self.decision
+
+
+class ReviewCase(models.Model):
+    """A credit decision in the underwriters' queue (docs/review.md).
+
+    Opened for a referred decision (with it, in the same transaction), for an override an
+    analyst asks for, or for a contest. An analyst takes it, or an admin assigns it; the
+    assignee then holds the ``scoring.close_reviewcase`` object permission (django-guardian),
+    as fraud alerts do, and closes it with a final decision and a written justification.
+    Approving an applicant the model would refuse needs a second person's approval (four
+    eyes): the case then waits in ``awaiting_approval``. Closed cases are never reopened: a
+    contest opens a new case.
+    """
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="review_cases")
+    origin = models.CharField(max_length=10, choices=ReviewOrigin.choices, default=ReviewOrigin.REFERRED)
+    status = models.CharField(max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.OPEN)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opening_note = models.TextField(max_length=2000, blank=True, help_text="Why an override review was asked for.")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="review_cases"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    proposed_decision = models.CharField(max_length=10, choices=FinalOutcome.choices, blank=True)
+    justification = models.TextField(max_length=4000, blank=True, help_text="The underwriter's written reasons.")
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    final_decision = models.CharField(max_length=10, choices=FinalOutcome.choices, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        permissions = [
+            ("assign_reviewcase", "Can assign review cases to any analyst"),
+            ("take_reviewcase", "Can take an unassigned review case"),
+            ("close_reviewcase", "Can close review cases (per case: its assignee)"),
+            ("approve_reviewcase", "Can give the second approval of an override"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ReviewStatus.values), name="reviewcase_status_valid"),
+            models.CheckConstraint(condition=Q(origin__in=ReviewOrigin.values), name="reviewcase_origin_valid"),
+            models.UniqueConstraint(
+                fields=["decision"], condition=~Q(status=ReviewStatus.CLOSED), name="reviewcase_one_open_per_decision"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=ReviewStatus.OPEN, assignee__isnull=True)
+                | Q(status__in=[ReviewStatus.ASSIGNED, ReviewStatus.AWAITING_APPROVAL], assignee__isnull=False)
+                | Q(status=ReviewStatus.CLOSED, final_decision__in=FinalOutcome.values, closed_at__isnull=False),
+                name="reviewcase_status_consistent",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=ReviewStatus.AWAITING_APPROVAL)
+                | Q(proposed_decision__in=FinalOutcome.values, proposed_by__isnull=False),
+                name="reviewcase_proposal_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("proposed_by")),
+                name="reviewcase_four_eyes",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="reviewcase_queue_idx"),
+            models.Index(fields=["decision"], name="reviewcase_decision_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.pk} ({self.status})"
+
+
+class Contest(models.Model):
+    """An applicant contests a final decision (GDPR Art. 22(3)); it reopens the decision for review.
+
+    Recorded by the lender's system (``POST /api/v1/predictions/{id}/contest``) with the
+    applicant's own words; it opens a review case (``origin=contest``), or joins the one
+    already open.
+    """
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="contests")
+    statement = models.TextField(max_length=4000, help_text="The applicant's point of view, in their words.")
+    review_case = models.ForeignKey(ReviewCase, on_delete=models.PROTECT, related_name="contests")
+    caller = models.CharField(max_length=100, help_text="Who recorded it: apikey:PREFIX, oidc:HASH or user:ID.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["decision", "-created_at"], name="contest_decision_idx")]
+
+    def __str__(self) -> str:
+        return f"contest {self.pk} of {self.decision_id}"
+
+
+class DecisionWebhook(models.Model):
+    """A caller's URL, told (HMAC-signed) when one of its decisions becomes final by a person.
+
+    Registered through ``POST /api/v1/webhooks``; the signing secret is generated then and
+    shown once. A decision belongs to the caller that asked for it (``Decision.caller``).
+    """
+
+    caller = models.CharField(max_length=100, help_text="Whose decisions: apikey:PREFIX, oidc:HASH or user:ID.")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100, editable=False, help_text="HMAC-SHA256 key (never displayed again).")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["caller", "is_active"], name="decisionwebhook_caller_idx")]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} of {self.caller}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: its attempts and what the receiver answered (shown in the admin)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending (retrying)"
+        DELIVERED = "delivered", "Delivered"
+        REFUSED = "refused", "Refused by the receiver (4xx)"
+        FAILED = "failed", "Failed after the retries"
+
+    webhook = models.ForeignKey(DecisionWebhook, on_delete=models.CASCADE, related_name="deliveries")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="webhook_deliveries")
+    event = models.CharField(max_length=40, default="decision.final")
+    payload = models.JSONField(help_text="What is sent: ids and outcomes, never the applicant's data.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_outcome = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="webhookdelivery_status_idx")]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.status})"

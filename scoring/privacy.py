@@ -93,7 +93,74 @@ RETENTION_MAP = [
                 K.LINK, E.UNLINK, "the batch job that scored it; with the row, it points into the caller's file"
             ),
             "batch_row": Column(K.IDENTIFIER, E.UNLINK, "its row (CSV: line) in the job's file"),
+            "final_decision": Column(K.DECISION, note="an underwriter's decision; empty: the automated one stands"),
+            **staff("decided_by"),
+            "decided_at": Column(K.TECHNICAL),
         },
+    ),
+    Table(
+        model="scoring.ReviewCase",
+        about="A credit decision in the underwriters' queue: who worked it, the final decision and why",
+        subject="decision__client",
+        rows=Rows.PSEUDONYMISE,
+        basis=DECISION_RECORDS + "; GDPR Art. 22(3) (human intervention, the right to contest)",
+        retention=Retention(
+            date_field="decision__created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS
+        ),
+        columns={
+            "id": Column(K.TECHNICAL),
+            "decision": Column(K.LINK),
+            **technical("origin", "status", "assigned_at", "proposed_at", "approved_at", "closed_at", "created_at"),
+            "opening_note": Column(K.FREE_TEXT, E.REDACT, "why an override was asked for; may name the person"),
+            "justification": Column(K.FREE_TEXT, E.REDACT, "the underwriter's reasons; may name the person"),
+            "proposed_decision": Column(K.DECISION),
+            "final_decision": Column(K.DECISION),
+            **staff("opened_by", "assignee", "assigned_by", "proposed_by", "approved_by"),
+        },
+    ),
+    Table(
+        model="scoring.Contest",
+        about="An applicant's contest of a credit decision, in their words",
+        subject="decision__client",
+        rows=Rows.PSEUDONYMISE,
+        basis=DECISION_RECORDS + "; GDPR Art. 22(3) (the right to contest)",
+        retention=Retention(
+            date_field="decision__created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS
+        ),
+        columns={
+            **technical("id", "created_at"),
+            "decision": Column(K.LINK),
+            "review_case": Column(K.LINK),
+            "statement": Column(K.FREE_TEXT, E.REDACT, "the applicant's own words"),
+            "caller": Column(K.STAFF, E.KEEP, "apikey:<prefix>, oidc:<hash> or user:<id> that recorded it"),
+        },
+    ),
+    Table(
+        model="scoring.DecisionWebhook",
+        about="A caller's URL told when its decisions become final",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        columns={
+            **technical("id", "url", "secret", "is_active", "created_at"),
+            "caller": Column(K.STAFF, note="apikey:<prefix>, oidc:<hash> or user:<id> that registered it"),
+        },
+    ),
+    Table(
+        model="scoring.WebhookDelivery",
+        about="One webhook call: the decision's id and outcomes, attempts, the receiver's answer",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        basis="The payload holds the decision's id and outcomes only, never inputs, names or client ids",
+        columns=technical(
+            "id",
+            "webhook",
+            "decision",
+            "event",
+            "payload",
+            "status",
+            "attempts",
+            "last_outcome",
+            "created_at",
+            "finished_at",
+        ),
     ),
     Table(
         model="scoring.BatchJob",
@@ -152,6 +219,8 @@ RETENTION_MAP = [
                 "metrics",
                 "dataset",
                 "threshold",
+                "refer_lower",
+                "refer_upper",
                 "activated_at",
                 "created_at",
             ),

@@ -10,6 +10,7 @@ from django.dispatch import receiver
 
 from scoring.ml.predictor import models as model_cache
 from scoring.models import ModelVersion
+from scoring.signals import decision_finalised
 
 
 @receiver(post_save, sender=ModelVersion, dispatch_uid="scoring.registry_saved")
@@ -17,3 +18,11 @@ from scoring.models import ModelVersion
 def registry_changed(sender: Any, **kwargs: Any) -> None:
     """This process re-reads the registry at its next request (others within MODEL_REFRESH_SECONDS)."""
     transaction.on_commit(model_cache.invalidate)
+
+
+@receiver(decision_finalised, dispatch_uid="scoring.decision_webhooks")
+def decision_final_webhooks(sender: Any, decision_id: Any, **kwargs: Any) -> None:
+    """Queue the caller's webhooks (the signal is sent after the decision's commit)."""
+    from scoring.review.webhooks import decision_webhooks_queue
+
+    decision_webhooks_queue(decision_id=decision_id)

@@ -21,6 +21,7 @@ from scoring.ml.predictor import get_model
 from scoring.ml.predictor import models as model_cache
 from scoring.ml.schema import FeatureSchema
 from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion
+from scoring.review.services import review_cases_open_referred
 from scoring.signals import decisions_recorded
 from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
 
@@ -196,6 +197,60 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: Ac
     return locked
 
 
+def refer_band_check(*, threshold: float, lower: float | None, upper: float | None) -> None:
+    """The refer band's rule: both bounds or neither, ``0 <= lower <= threshold <= upper <= 1``.
+
+    Raises a ``ValidationError`` naming the bound at fault.
+    """
+    if lower is None and upper is None:
+        return
+    if lower is None or upper is None:
+        missing = "refer_lower" if lower is None else "refer_upper"
+        raise ValidationError({missing: "Set both bounds of the refer band, or neither."})
+    errors: dict[str, str] = {}
+    for name, value in (("refer_lower", lower), ("refer_upper", upper)):
+        if not 0 <= value <= 1:
+            errors[name] = "A probability between 0 and 1."
+    if "refer_lower" not in errors and lower > threshold:
+        errors["refer_lower"] = f"The band's lower bound must be at or below the threshold ({threshold:g})."
+    if "refer_upper" not in errors and upper < threshold:
+        errors["refer_upper"] = f"The band's upper bound must be at or above the threshold ({threshold:g})."
+    if errors:
+        raise ValidationError(errors)
+
+
+def model_version_set_refer_band(
+    *, model_version: ModelVersion, lower: float | None, upper: float | None, user: Any = None
+) -> ModelVersion:
+    """Set (or clear, with two Nones) a version's refer band; each change is in the audit trail.
+
+    Serving processes pick the new band up at their next registry check (at once in this one).
+    """
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+        refer_band_check(threshold=locked.threshold, lower=lower, upper=upper)
+        before = {"refer_lower": locked.refer_lower, "refer_upper": locked.refer_upper}
+        after = {"refer_lower": lower, "refer_upper": upper}
+        if before != after:
+            locked.refer_lower, locked.refer_upper = lower, upper
+            locked.save(update_fields=["refer_lower", "refer_upper"])
+            audit_record(
+                actor=user,
+                action="model.refer_band_changed",
+                target=locked,
+                details={
+                    "purpose": locked.purpose,
+                    "version": locked.version,
+                    "threshold": locked.threshold,
+                    "before": before,
+                    "after": after,
+                },
+            )
+            transaction.on_commit(model_cache.invalidate)
+    model_version.refer_lower, model_version.refer_upper = lower, upper
+    return model_version
+
+
 def _artifact_check(row: ModelVersion) -> None:
     try:
         content = bytes(row.artifact_file.content)
@@ -251,6 +306,13 @@ def risk_level_for(probability: float, threshold: float) -> str:
     if probability >= threshold * settings.SCORE_MEDIUM_RISK_FRACTION:
         return RiskLevel.MEDIUM
     return RiskLevel.LOW
+
+
+def outcome_for(prediction: int, referred: bool) -> str:
+    """The decision in words: ``refer`` when the refer rules say so, else the model's verdict."""
+    if referred:
+        return CreditDecisionOutcome.REFER
+    return CreditDecisionOutcome.REFUSE if prediction else CreditDecisionOutcome.APPROVE
 
 
 @dataclass(frozen=True)
@@ -330,6 +392,7 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
     rows = [r.features for r in requests]
     matrix = model.schema.matrix(rows)
     probabilities, contributions = model.score(matrix)
+    referred = model.referred(probabilities, matrix, settings.SCORE_REFER_MISSING_SHARE)
     shadows = _shadow(get_model(model.purpose, ModelStatus.CHALLENGER), model, rows)
     per_row_ms = (time.perf_counter() - started) * 1000 / len(requests)
     decisions = []
@@ -350,7 +413,7 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
                 features=r.features,
                 probability_default=p,
                 prediction=prediction,
-                decision=CreditDecisionOutcome.REFUSE if prediction else CreditDecisionOutcome.APPROVE,
+                decision=outcome_for(prediction, bool(referred[i])),
                 risk_level=risk_level_for(p, model.threshold),
                 threshold_used=model.threshold,
                 reasons=[reason.as_dict() for reason in reasons],
@@ -392,10 +455,12 @@ def application_score(
     decision.idempotency_key = idempotency_key or None
     decision.request_hash = request_hash if idempotency_key else ""
     try:
-        if decision.application_id:
+        if decision.application_id or decision.decision == CreditDecisionOutcome.REFER:
             with transaction.atomic():
                 decision.save(force_insert=True)
                 _mark_decided([decision])
+                # A referred decision opens its review case with it (docs/review.md).
+                review_cases_open_referred(decision_ids=[decision.pk])
         else:
             decision.save(force_insert=True)  # one statement: autocommit, one round trip
     except IntegrityError:
@@ -431,5 +496,6 @@ def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], 
     with transaction.atomic():
         Decision.objects.bulk_create(decisions)
         _mark_decided(decisions)
+        review_cases_open_referred(decision_ids=[d.pk for d in decisions if d.decision == CreditDecisionOutcome.REFER])
     decisions_recorded.send(sender=Decision, kind="credit", outcomes=[d.decision for d in decisions])
     return decisions

@@ -41,3 +41,29 @@ def batch_reconcile() -> None:
     from scoring.batch.services import batch_jobs_reconcile
 
     batch_jobs_reconcile()
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def decision_webhook_deliver(self, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+    """POST a decision's final outcome to a caller's webhook; retried with exponential backoff.
+
+    On a worker each retry is a new message, ``DECISION_WEBHOOK_BACKOFF_SECONDS`` doubling
+    (at most an hour); the last failure is recorded on the delivery. Run in-process (eager:
+    tests, no broker), the retries follow at once.
+    """
+    from django.conf import settings
+
+    from creditplatform.webhooks import WebhookError
+    from scoring.review.webhooks import decision_webhook_attempt
+
+    limit = settings.DECISION_WEBHOOK_MAX_RETRIES
+    retries = self.request.retries
+    while True:
+        try:
+            decision_webhook_attempt(delivery_id=delivery_id, last=retries >= limit)
+            return
+        except WebhookError as exc:
+            if not self.request.is_eager:
+                countdown = min(settings.DECISION_WEBHOOK_BACKOFF_SECONDS * 2**retries, 3600)
+                raise self.retry(exc=exc, countdown=countdown, max_retries=limit) from exc
+            retries += 1

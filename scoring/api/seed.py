@@ -26,14 +26,16 @@ def seed_score_fields(decision: Decision) -> dict[str, Any]:
 def score_message(decision: Decision) -> str:
     """The decision, the probability against the threshold, and the main reason."""
     p, threshold = decision.probability_default, decision.threshold_used
-    if decision.decision == CreditDecisionOutcome.REFUSE:
+    if decision.decision == CreditDecisionOutcome.REFER:
+        verdict = f"Referred to an underwriter: probability of default {_pct(p)} (threshold {_pct(threshold)})"
+    elif decision.decision == CreditDecisionOutcome.REFUSE:
         verdict = f"Refused: probability of default {_pct(p)} is at or above the threshold of {_pct(threshold)}"
     else:
         verdict = f"Approved: probability of default {_pct(p)} is below the threshold of {_pct(threshold)}"
     top = decision.reasons[0] if decision.reasons else None
     if top is None or top.get("contribution", 0) <= 0:
         return f"{verdict}; no input raised the risk."
-    label = "main reason" if decision.decision == CreditDecisionOutcome.REFUSE else "the input that raised it most"
+    label = "main reason" if decision.decision != CreditDecisionOutcome.APPROVE else "the input that raised it most"
     return f"{verdict}; {label}: {top.get('label') or top.get('feature')} ({_value(top.get('value'))})."
 
 

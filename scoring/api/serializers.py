@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from creditplatform.api.serializers import StrictModelSerializer
+from scoring.choices import CreditDecisionOutcome, FinalOutcome
 from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
 from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
@@ -149,7 +150,24 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
         out["caller"] = decision.caller
         out["batch_job"] = str(decision.batch_job_id) if decision.batch_job_id else None
         out["batch_row"] = decision.batch_row
+        out.update(decision_status(decision))
     return out
+
+
+def decision_status(decision: Decision) -> dict[str, Any]:
+    """Where a decision stands (docs/review.md): pending a person's review, or final, and whose it is."""
+    from scoring.review.selectors import pending_review_ids
+
+    final = decision.final_outcome
+    pending = final is None or bool(pending_review_ids([decision.pk]))
+    decided_at = decision.decided_at if decision.final_decision else (None if final is None else decision.created_at)
+    return {
+        "status": "pending_review" if pending else "final",
+        "automated_decision": decision.decision,
+        "final_decision": final,
+        "decided_by": f"user:{decision.decided_by_id}" if decision.decided_by_id else ("model" if final else None),
+        "decided_at": _DATETIME.to_representation(decided_at) if decided_at else None,
+    }
 
 
 def _doc_fields() -> dict[str, serializers.Field]:
@@ -225,9 +243,34 @@ class DecisionDetailSerializer(DecisionSerializer):
     caller = serializers.CharField()
     batch_job = serializers.UUIDField(allow_null=True, help_text="The batch job that made it, if one did.")
     batch_row = serializers.IntegerField(allow_null=True, help_text="Its row in the batch file (a CSV line number).")
+    status = serializers.ChoiceField(
+        choices=["pending_review", "final"],
+        help_text="pending_review: referred (or reopened) and not yet decided by an underwriter.",
+    )
+    automated_decision = serializers.ChoiceField(
+        choices=CreditDecisionOutcome.choices, help_text="The model's decision (the same as `decision`), never changed."
+    )
+    final_decision = serializers.ChoiceField(
+        choices=FinalOutcome.choices,
+        allow_null=True,
+        help_text="The decision that stands: an underwriter's, else the automated one; null while pending.",
+    )
+    decided_by = serializers.CharField(allow_null=True, help_text="`model`, or `user:<id>` of the underwriter.")
+    decided_at = serializers.DateTimeField(allow_null=True)
 
     class Meta(DecisionSerializer.Meta):
-        fields = [*DecisionSerializer.Meta.fields, "features", "caller", "batch_job", "batch_row"]
+        fields = [
+            *DecisionSerializer.Meta.fields,
+            "features",
+            "caller",
+            "batch_job",
+            "batch_row",
+            "status",
+            "automated_decision",
+            "final_decision",
+            "decided_by",
+            "decided_at",
+        ]
 
     def to_representation(self, instance: Decision) -> dict[str, Any]:
         return decision_representation(instance, with_features=True)
@@ -255,6 +298,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "version",
             "status",
             "threshold",
+            "refer_lower",
+            "refer_upper",
             "sha256",
             "dataset",
             "feature_schema",

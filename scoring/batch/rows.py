@@ -103,7 +103,7 @@ class ScoredRows:
     rows: np.ndarray
     probabilities: np.ndarray
     predictions: np.ndarray  # 0 accept, 1 refuse
-    decisions: np.ndarray  # object: "approve"/"refuse"
+    decisions: np.ndarray  # object: "approve"/"refer"/"refuse"
     risk_levels: np.ndarray  # object
     features_json: list[str]
     reasons_json: list[str]
@@ -139,7 +139,13 @@ def risk_levels(probabilities: np.ndarray, threshold: float, medium_fraction: fl
 
 
 def score_rows(
-    model: LoadedModel, checked: CheckedRows, *, reason_count: int, medium_fraction: float, seed: int = 0
+    model: LoadedModel,
+    checked: CheckedRows,
+    *,
+    reason_count: int,
+    medium_fraction: float,
+    seed: int = 0,
+    refer_missing_share: float = 1.0,
 ) -> ScoredRows:
     """Probabilities and TreeSHAP reasons of every checked row, from one pass over the trees."""
     started = time.perf_counter()
@@ -150,6 +156,10 @@ def score_rows(
         probabilities = np.clip(1.0 / (1.0 + np.exp(-model.sigmoid * raw)), 0.0, 1.0)
     predictions = (probabilities >= model.threshold).astype(np.int64)
     decisions = np.where(predictions == 1, CreditDecisionOutcome.REFUSE.value, CreditDecisionOutcome.APPROVE.value)
+    # The refer band and the missing-information rule (``LoadedModel.referred``), as /score applies them.
+    decisions = np.where(
+        model.referred(probabilities, matrix, refer_missing_share), CreditDecisionOutcome.REFER.value, decisions
+    )
     texts = _value_texts(model.schema, matrix, checked.features)
     features_json = _features_json(model.schema, texts, len(matrix))
     reasons_json = _reasons_json(model.schema, contributions, texts, reason_count)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -41,13 +41,15 @@ from scoring.choices import (
     BatchChunkStatus,
     BatchFileFormat,
     BatchJobStatus,
+    CreditDecisionOutcome,
     ModelPurpose,
     ModelStatus,
 )
 from scoring.ml.model import LoadedModel
 from scoring.ml.pipeline import PIPELINE_VERSION
 from scoring.ml.predictor import get_model, require_model, require_model_version
-from scoring.models import BatchChunk, BatchJob, BatchReject, Client, CreditApplication, Decision
+from scoring.models import BatchChunk, BatchJob, BatchReject, Client, CreditApplication, Decision, ModelVersion
+from scoring.review.services import review_cases_open_referred
 from scoring.signals import decisions_recorded
 
 logger = logging.getLogger(__name__)
@@ -233,6 +235,10 @@ def _claim(chunk_id: int, worker: str) -> tuple[BatchChunk, int] | None:
 def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
     job = chunk.job
     model = require_model_version(job.model_version_id)
+    # The band in force now (an admin may change it while a long job runs; the loaded copy may be older).
+    band = ModelVersion.objects.values_list("refer_lower", "refer_upper").get(pk=job.model_version_id)
+    if band != (model.refer_lower, model.refer_upper):
+        model = replace(model, refer_lower=band[0], refer_upper=band[1])
     rows = read_chunk(bytes(chunk.payload), chunk.first_row, by_position=job.file_format == BatchFileFormat.PARQUET)
     checked = check_rows(model.schema, rows)
     checked, client_pks, application_pks = _links(checked)
@@ -242,6 +248,7 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
         reason_count=settings.SCORE_REASON_COUNT,
         medium_fraction=settings.SCORE_MEDIUM_RISK_FRACTION,
         seed=chunk.pk,
+        refer_missing_share=settings.SCORE_REFER_MISSING_SHARE,
     )
     shadow_id, shadow_p, shadow_y = _shadow(model, checked, rows)
     now = timezone.now()
@@ -279,6 +286,14 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
                 pipeline_version=PIPELINE_VERSION,
             ),
         )
+        if CreditDecisionOutcome.REFER.value in scored.decisions:
+            # The chunk's referred decisions open their review cases with them (docs/review.md).
+            review_cases_open_referred(
+                decision_ids=Decision.objects.filter(
+                    batch_job_id=job.pk,
+                    batch_row__in=scored.rows[scored.decisions == CreditDecisionOutcome.REFER.value].tolist(),
+                ).values_list("pk", flat=True)
+            )
         BatchReject.objects.bulk_create(
             [BatchReject(job_id=job.pk, row=row, errors=errors) for row, errors in sorted(checked.rejects.items())],
             batch_size=1000,

@@ -148,6 +148,13 @@ def load_booster(
     return booster
 
 
+def gain_shares(booster: lgb.Booster) -> np.ndarray:
+    """Each feature's share of the total split gain (zeros for a model without a split)."""
+    gain = np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
+    total = gain.sum()
+    return gain / total if total > 0 else np.zeros_like(gain)
+
+
 @dataclass(frozen=True)
 class Reason:
     """One adverse-action reason: a feature and how far it moved the score (log-odds)."""
@@ -183,6 +190,32 @@ class LoadedModel:
     booster: lgb.Booster
     sigmoid: float = 1.0  # the binary objective's slope: probability = 1 / (1 + exp(-sigmoid * raw score))
     record: Any = None  # the registry row it came from (scoring.models.ModelVersion), read-only
+    refer_lower: float | None = None  # the refer band (both set or neither)
+    refer_upper: float | None = None
+    importance: np.ndarray | None = None  # per feature, its share of the model's total gain (sums to 1)
+
+    def __post_init__(self) -> None:
+        if self.importance is None:
+            object.__setattr__(self, "importance", gain_shares(self.booster))
+
+    @property
+    def has_refer_band(self) -> bool:
+        return self.refer_lower is not None and self.refer_upper is not None
+
+    def missing_share(self, matrix: np.ndarray) -> np.ndarray:
+        """Per row: the share of the model's importance (gain) carried by the features missing (NaN)."""
+        assert self.importance is not None
+        return np.asarray(np.isnan(matrix) @ self.importance, dtype=float)
+
+    def referred(self, probabilities: np.ndarray, matrix: np.ndarray, max_missing_share: float) -> np.ndarray:
+        """Which rows go to an underwriter: inside the refer band, or too much of what matters missing.
+
+        Without a band nothing is referred (every decision is approve or refuse, as before bands).
+        """
+        if not self.has_refer_band:
+            return np.zeros(len(probabilities), dtype=bool)
+        in_band = (probabilities >= self.refer_lower) & (probabilities <= self.refer_upper)
+        return np.asarray(in_band | (self.missing_share(matrix) > max_missing_share), dtype=bool)
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """Probability of the positive class (default, fraud) for each row."""

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -45,7 +46,7 @@ class ModelUnavailable(Exception):
 @dataclass
 class _Slot:
     model: LoadedModel | None = None
-    key: tuple[int, str, float] | None = None  # (id, sha256, threshold) of what is loaded
+    key: tuple[Any, ...] | None = None  # (id, sha256, threshold, refer band) of what is loaded
     checked_at: float = float("-inf")
     broken_key: tuple[int, str, float] | None = None  # a version that failed to load
     broken_at: float = float("-inf")  # when it last failed (monotonic)
@@ -107,7 +108,7 @@ class ModelCache:
         try:
             current = (
                 ModelVersion.objects.filter(purpose=purpose, status=status)
-                .values_list("id", "sha256", "threshold")
+                .values_list("id", "sha256", "threshold", "refer_lower", "refer_upper")
                 .first()
             )
             if current is None:
@@ -137,7 +138,17 @@ class ModelCache:
 
         row = (
             ModelVersion.objects.select_related("artifact_file")
-            .only("id", "version", "purpose", "threshold", "sha256", "feature_schema", "artifact_file__content")
+            .only(
+                "id",
+                "version",
+                "purpose",
+                "threshold",
+                "refer_lower",
+                "refer_upper",
+                "sha256",
+                "feature_schema",
+                "artifact_file__content",
+            )
             .filter(id=model_version_id)
             .first()
         )
@@ -162,6 +173,8 @@ class ModelCache:
             booster=booster,
             sigmoid=objective_sigmoid(content),
             record=ModelVersion.objects.only("id", "purpose", "version").get(pk=row.pk),
+            refer_lower=row.refer_lower,
+            refer_upper=row.refer_upper,
         )
 
 

@@ -64,6 +64,7 @@ def matrix_objects(
     mine, theirs = FraudAlertFactory(), FraudAlertFactory()
     fraud_alert_take(alert=mine, user=analyst)
     fraud_alert_take(alert=theirs, user=colleague)
+    cases = _review_cases(champion, analyst, colleague)
     report = DriftReport.objects.create(
         purpose="credit",
         day=date(2026, 11, 2),
@@ -115,6 +116,7 @@ def matrix_objects(
         "transaction_id": TransactionFactory(transaction_id="TX0001").transaction_id,
         "rule_pk": FraudRule.objects.get(name="high_amount").pk,
         "draft_rule_pk": FraudRule.objects.create(name="draft_rule", condition="amount > 1").pk,
+        **cases,
         "alert_pk": mine.pk,
         "other_alert_pk": theirs.pk,
         "open_alert_pk": FraudAlertFactory().pk,
@@ -124,6 +126,17 @@ def matrix_objects(
         "superuser_pk": superuser.pk,
         "model_pk": champion.pk,
         "challenger_pk": challenger.pk,
+        "refused_decision_id": Decision.objects.create(
+            model_version=champion,
+            features={"age": 35},
+            probability_default=0.6,
+            prediction=1,
+            decision="refuse",
+            risk_level="HIGH",
+            threshold_used=0.3,
+            reasons=[{"feature": "age", "label": "Age", "value": 35, "contribution": 0.5}],
+            caller="user:0",
+        ).pk,
         "decision_id": Decision.objects.create(
             model_version=champion,
             features={"age": 35},
@@ -134,6 +147,37 @@ def matrix_objects(
             threshold_used=0.3,
             caller="user:0",
         ).pk,
+    }
+
+
+def _review_cases(champion: Any, analyst: Any, colleague: Any) -> dict[str, Any]:
+    """Review cases: the analyst's, a colleague's, an open one, one waiting for a second approval."""
+    from scoring.models import Decision, ReviewCase
+    from scoring.review.services import review_case_close, review_case_take
+
+    def case() -> Any:
+        decision = Decision.objects.create(
+            model_version=champion,
+            features={"age": 35},
+            probability_default=0.4,
+            prediction=1,
+            decision="refer",
+            risk_level="HIGH",
+            threshold_used=0.3,
+            caller="user:0",
+        )
+        return ReviewCase.objects.create(decision=decision)
+
+    mine, theirs, waiting = case(), case(), case()
+    review_case_take(case=mine, user=analyst)
+    review_case_take(case=theirs, user=colleague)
+    review_case_take(case=waiting, user=colleague)
+    review_case_close(case=waiting, user=colleague, final_decision="approve", justification="Guarantor.")
+    return {
+        "case_pk": mine.pk,
+        "other_case_pk": theirs.pk,
+        "open_case_pk": case().pk,
+        "waiting_case_pk": waiting.pk,
     }
 
 

@@ -1,0 +1,190 @@
+"""Adverse-action notices and contests of credit decisions (docs/review.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import CanRead, CanScore
+from accounts.principals import caller_label
+from creditplatform.api.exceptions import Conflict
+from scoring.notices import NoNotice, decision_notice
+from scoring.review.services import NotFinal, contest_record
+from scoring.selectors import decision_list
+
+
+class NoticeReasonSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    code = serializers.CharField(help_text="Stable per feature of the model's schema, e.g. R03.")
+    title = serializers.CharField(help_text="e.g. 'Past payment incidents' or 'Insufficient information: …'.")
+    sentence = serializers.CharField(help_text="For the applicant.")
+
+
+class LenderSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.CharField()
+    contact = serializers.CharField()
+
+
+class NoticeSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    decision_id = serializers.UUIDField()
+    reference = serializers.CharField()
+    decision = serializers.ChoiceField(choices=["refuse"])
+    date = serializers.DateField()
+    decided_by = serializers.ChoiceField(choices=["automated", "person"])
+    reasons = NoticeReasonSerializer(many=True, help_text="Up to four principal reasons, the strongest first.")
+    lender = LenderSerializer()
+    rights = serializers.ListField(child=serializers.CharField())
+
+
+class ContestInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    statement = serializers.CharField(
+        max_length=4000, allow_blank=True, help_text="The applicant's point of view, in their words."
+    )
+
+
+class ContestSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    decision_id = serializers.UUIDField()
+    review_case = serializers.IntegerField(help_text="The review case the decision is back in.")
+    status = serializers.ChoiceField(choices=["pending_review"])
+    created_at = serializers.DateTimeField()
+
+
+def _wants_html(request: Request) -> bool:
+    if request.query_params.get("format") == "html":
+        return True
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+class DecisionNoticeApi(APIView):
+    """``GET`` the adverse-action notice of a final refusal: JSON, or a printable HTML page."""
+
+    permission_classes = [CanRead]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The HTML page is rendered here (never by DRF); errors are JSON whatever was asked.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        summary="Adverse-action notice of a final refusal (JSON, or HTML with ?format=html / Accept: text/html)",
+        parameters=[OpenApiParameter("format", str, enum=["json", "html"], required=False)],
+        responses={
+            200: NoticeSerializer,
+            (200, "text/html"): OpenApiTypes.STR,
+            404: OpenApiResponse(description="No such decision."),
+            409: OpenApiResponse(description="Not a final refusal (approved, or pending review)."),
+        },
+    )
+    def get(self, request: Request, pk: str) -> Any:
+        decision = generics.get_object_or_404(decision_list(), pk=pk)
+        try:
+            notice = decision_notice(decision=decision)
+        except NoNotice as exc:
+            raise Conflict(str(exc)) from exc
+        if _wants_html(request):
+            return HttpResponse(render_to_string("scoring/notice.html", {"notice": notice}), content_type="text/html")
+        return Response(notice)
+
+
+class DecisionContestApi(APIView):
+    """``POST`` an applicant's contest of a final decision: it goes back to the review queue."""
+
+    permission_classes = [CanScore]
+    throttle_scope = "score"
+
+    @extend_schema(
+        summary="Record an applicant's contest of a final decision (reopens a review case)",
+        request=ContestInputSerializer,
+        responses={
+            201: ContestSerializer,
+            400: OpenApiResponse(description="`statement` empty or too long."),
+            404: OpenApiResponse(description="No such decision."),
+            409: OpenApiResponse(description="The decision is still pending review."),
+        },
+        examples=[OpenApiExample("contest", value={"statement": "My income has doubled since March."})],
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        decision = generics.get_object_or_404(decision_list(), pk=pk)
+        payload = ContestInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            contest = contest_record(
+                decision=decision,
+                statement=payload.validated_data["statement"],
+                caller=caller_label(request.user),
+                user=request.user,
+            )
+        except NotFinal as exc:
+            raise Conflict(str(exc)) from exc
+        body = {
+            "id": contest.pk,
+            "decision_id": str(decision.pk),
+            "review_case": contest.review_case_id,
+            "status": "pending_review",
+            "created_at": serializers.DateTimeField().to_representation(contest.created_at),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class WebhookInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    url = serializers.CharField(max_length=500, help_text="http(s) URL POSTed when one of your decisions is final.")
+
+
+class WebhookSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(help_text="The HMAC key of X-Credit-Signature: shown this once, keep it.")
+
+
+def _webhook(hook: Any, *, with_secret: bool = False) -> dict[str, Any]:
+    out = {
+        "id": hook.pk,
+        "url": hook.url,
+        "is_active": hook.is_active,
+        "created_at": serializers.DateTimeField().to_representation(hook.created_at),
+    }
+    if with_secret:
+        out["secret"] = hook.secret
+    return out
+
+
+class WebhookListApi(APIView):
+    """``POST`` registers a URL for the caller's decisions; ``GET`` lists the caller's own."""
+
+    permission_classes = [CanScore]
+
+    @extend_schema(summary="Your decision webhooks", responses={200: WebhookSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        from scoring.models import DecisionWebhook
+
+        hooks = DecisionWebhook.objects.filter(caller=caller_label(request.user)).order_by("-created_at")[:100]
+        return Response([_webhook(h) for h in hooks])
+
+    @extend_schema(
+        summary="Register a webhook: told (HMAC-signed) when one of your decisions becomes final",
+        request=WebhookInputSerializer,
+        responses={201: WebhookCreatedSerializer, 400: OpenApiResponse(description="`url` is not an http(s) URL.")},
+        examples=[OpenApiExample("webhook", value={"url": "https://lender.example/hooks/credit"})],
+    )
+    def post(self, request: Request) -> Response:
+        from scoring.review.webhooks import decision_webhook_register
+
+        payload = WebhookInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        hook = decision_webhook_register(
+            caller=caller_label(request.user), url=payload.validated_data["url"], actor=request.user
+        )
+        return Response(_webhook(hook, with_secret=True), status=status.HTTP_201_CREATED)

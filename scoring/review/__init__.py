@@ -1,0 +1,1 @@
+"""The underwriters' review queue: referred decisions, overrides, four eyes (docs/review.md)."""

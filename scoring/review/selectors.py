@@ -1,0 +1,126 @@
+"""Reads of the review queue: what a case page shows, in plain words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scoring.choices import ReviewStatus
+from scoring.models import Decision, ReviewCase
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def band_position(decision: Decision) -> str:
+    """Where the score sits against the threshold and the version's refer band, in words."""
+    version = decision.model_version
+    p, threshold = decision.probability_default, decision.threshold_used
+    side = "at or above" if p >= threshold else "below"
+    text = f"{pct(p)}, {side} the threshold of {pct(threshold)}"
+    if version.refer_lower is None or version.refer_upper is None:
+        return f"{text}; this version has no refer band."
+    lower, upper = version.refer_lower, version.refer_upper
+    if lower <= p <= upper:
+        width = upper - lower
+        where = f"{(p - lower) / width:.0%} of the way up" if width > 0 else "on it"
+        return f"{text}; inside the refer band {pct(lower)}–{pct(upper)} ({where})."
+    return f"{text}; outside the refer band {pct(lower)}–{pct(upper)} (referred for missing information)."
+
+
+def shadow_opinion(decision: Decision) -> str:
+    if decision.shadow_model_version_id is None:
+        return "No challenger model was scoring in shadow."
+    if decision.shadow_probability is None:
+        return f"The challenger ({decision.shadow_model_version.version}) could not take these inputs."
+    verdict = "refuse" if decision.shadow_prediction else "approve"
+    return (
+        f"The challenger ({decision.shadow_model_version.version}) would {verdict}: "
+        f"probability of default {pct(decision.shadow_probability)}."
+    )
+
+
+def earlier_decisions(decision: Decision, limit: int = 10) -> list[Decision]:
+    """The same client's other decisions, newest first (none for an anonymous applicant)."""
+    if decision.client_id is None:
+        return []
+    return list(
+        Decision.objects.filter(client_id=decision.client_id, created_at__lt=decision.created_at)
+        .select_related("model_version")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def pending_review_ids(decision_ids: list[Any]) -> set[Any]:
+    """Which of these decisions have a case not yet closed."""
+    return set(
+        ReviewCase.objects.filter(decision_id__in=decision_ids)
+        .exclude(status=ReviewStatus.CLOSED)
+        .values_list("decision_id", flat=True)
+    )
+
+
+def review_figures(*, start: Any, end: Any, now: Any) -> dict[str, Any]:
+    """The review loop on the dashboard: referral rate, overrides by direction, time to decision, cases waiting.
+
+    Rates are over the decisions made in [start, end); the cases waiting are counted now.
+    """
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+
+    from scoring.choices import CreditDecisionOutcome as Outcome
+
+    period = Decision.objects.filter(created_at__gte=start, created_at__lt=end)
+    counts = period.aggregate(
+        n=Count("pk"),
+        referred=Count("pk", filter=Q(decision=Outcome.REFER)),
+        approved=Count("pk", filter=Q(decision=Outcome.APPROVE)),
+        refused=Count("pk", filter=Q(decision=Outcome.REFUSE)),
+        approve_to_refuse=Count("pk", filter=Q(decision=Outcome.APPROVE, final_decision=Outcome.REFUSE)),
+        refuse_to_approve=Count("pk", filter=Q(decision=Outcome.REFUSE, final_decision=Outcome.APPROVE)),
+    )
+    waits = sorted(
+        (decided - created).total_seconds()
+        for created, decided in period.filter(decision=Outcome.REFER, decided_at__isnull=False).values_list(
+            "created_at", "decided_at"
+        )
+    )
+
+    def rate(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    def quantile(q: float) -> timedelta | None:
+        return timedelta(seconds=waits[min(int(q * len(waits)), len(waits) - 1)]) if waits else None
+
+    open_cases = ReviewCase.objects.exclude(status=ReviewStatus.CLOSED)
+    oldest = open_cases.order_by("created_at").values_list("created_at", flat=True).first()
+    return {
+        "decisions": counts["n"],
+        "referral_rate": rate(counts["referred"], counts["n"]),
+        "referred": counts["referred"],
+        "override_refuse_to_approve": rate(counts["refuse_to_approve"], counts["refused"]),
+        "override_approve_to_refuse": rate(counts["approve_to_refuse"], counts["approved"]),
+        "overrides": counts["refuse_to_approve"] + counts["approve_to_refuse"],
+        "decided_referrals": len(waits),
+        "time_to_decision_median": quantile(0.5),
+        "time_to_decision_p90": quantile(0.9),
+        "cases_waiting": open_cases.count(),
+        "cases_awaiting_approval": open_cases.filter(status=ReviewStatus.AWAITING_APPROVAL).count(),
+        "oldest_waiting": (now - oldest) if oldest else None,
+    }
+
+
+def duration(value: Any) -> str:
+    """A timedelta for people: 3 d 4 h, 2 h 05 min, 12 min, 40 s."""
+    if value is None:
+        return "–"
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{secs} s"

@@ -1,0 +1,282 @@
+"""Writes of the review queue: review_case_<action>(*, ...), one transaction each.
+
+The rules live here, and only here: who may take, assign, close and approve a case, when a
+second person's approval is needed (four eyes), and what a final decision writes on the
+credit decision (``final_decision``, ``decided_by``, ``decided_at``; the automated
+``decision`` is never changed). Every action is in the audit trail, without the
+justification's text (personal data, in the case only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from audit.services import audit_record
+from scoring.choices import CreditDecisionOutcome, FinalOutcome, ReviewOrigin, ReviewStatus
+from scoring.models import Contest, Decision, ReviewCase
+from scoring.signals import decision_finalised
+
+CLOSE_PERMISSION = "scoring.close_reviewcase"
+TAKE_PERMISSION = "scoring.take_reviewcase"
+ASSIGN_PERMISSION = "scoring.assign_reviewcase"
+APPROVE_PERMISSION = "scoring.approve_reviewcase"
+
+JUSTIFICATION_MAX = 4000
+
+
+def review_cases_open_referred(*, decision_ids: Iterable[Any]) -> int:
+    """Open a case for each referred decision without an open one (in the caller's transaction)."""
+    ids = list(decision_ids)
+    if not ids:
+        return 0
+    referred = Decision.objects.filter(pk__in=ids, decision=CreditDecisionOutcome.REFER).values_list("pk", flat=True)
+    created = ReviewCase.objects.bulk_create(
+        [ReviewCase(decision_id=pk, origin=ReviewOrigin.REFERRED) for pk in referred], ignore_conflicts=True
+    )
+    return len(created)
+
+
+def needs_second_approval(*, decision: Decision, final_decision: str) -> bool:
+    """Four eyes: approving an applicant the model would refuse (its verdict, or its automatic refusal)."""
+    return final_decision == FinalOutcome.APPROVE and (
+        decision.prediction == 1 or decision.decision == CreditDecisionOutcome.REFUSE
+    )
+
+
+def review_case_can_close(*, case: ReviewCase, user: Any) -> bool:
+    """The assignee (object permission) or an admin (model permission), while it is with someone."""
+    if case.status != ReviewStatus.ASSIGNED or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.has_perm(CLOSE_PERMISSION) or user.has_perm(CLOSE_PERMISSION, case))
+
+
+def review_case_can_approve(*, case: ReviewCase, user: Any) -> bool:
+    """Anyone holding the approval permission but the person who proposed the decision."""
+    return (
+        case.status == ReviewStatus.AWAITING_APPROVAL
+        and getattr(user, "is_authenticated", False)
+        and user.pk != case.proposed_by_id
+        and bool(user.has_perm(APPROVE_PERMISSION))
+    )
+
+
+def _locked(case: ReviewCase) -> ReviewCase:
+    return ReviewCase.objects.select_for_update(of=("self",)).select_related("decision").get(pk=case.pk)
+
+
+def _is_analyst(user: Any) -> bool:
+    from accounts.services import analysts
+
+    return user is not None and analysts().filter(pk=user.pk).exists()
+
+
+def _set_assignee(case: ReviewCase, assignee: Any, by: Any) -> ReviewCase:
+    previous = case.assignee
+    if previous is not None and previous.pk != assignee.pk:
+        remove_perm("close_reviewcase", previous, case)
+    case.assignee = assignee
+    case.assigned_by = by if getattr(by, "pk", None) else None
+    case.assigned_at = timezone.now()
+    case.status = ReviewStatus.ASSIGNED
+    case.save(update_fields=["assignee", "assigned_by", "assigned_at", "status"])
+    assign_perm("close_reviewcase", assignee, case)
+    audit_record(
+        actor=by,
+        action="review.assigned",
+        target=case,
+        details={"decision": str(case.decision_id), "assignee": f"user:{assignee.pk}"},
+    )
+    return case
+
+
+def review_case_take(*, case: ReviewCase, user: Any) -> ReviewCase:
+    """An analyst takes an unassigned case for themselves (first come, first served)."""
+    if not user.has_perm(TAKE_PERMISSION):
+        raise PermissionDenied("Your role does not work review cases.")
+    with transaction.atomic():
+        locked = _locked(case)
+        if locked.status != ReviewStatus.OPEN:
+            raise ValidationError({"assignee": "This case is already assigned or closed."})
+        return _set_assignee(locked, user, user)
+
+
+def review_case_assign(*, case: ReviewCase, assignee: Any, by: Any) -> ReviewCase:
+    """An admin gives a case to an analyst; the previous assignee loses the right to close it."""
+    if not by.has_perm(ASSIGN_PERMISSION):
+        raise PermissionDenied("Only an admin assigns review cases.")
+    if not _is_analyst(assignee):
+        raise ValidationError({"assignee": "Cases are assigned to active analysts or admins."})
+    with transaction.atomic():
+        locked = _locked(case)
+        if locked.status not in (ReviewStatus.OPEN, ReviewStatus.ASSIGNED):
+            raise ValidationError({"assignee": "This case is waiting for an approval or closed."})
+        return _set_assignee(locked, assignee, by)
+
+
+def review_case_close(*, case: ReviewCase, user: Any, final_decision: str, justification: str) -> ReviewCase:
+    """The assignee (or an admin) decides, with a written justification.
+
+    Approving an applicant the model would refuse waits for a second person
+    (``review_case_approve``); any other decision is final at once.
+    """
+    if final_decision not in FinalOutcome.values:
+        raise ValidationError({"final_decision": f"Choose one of: {', '.join(FinalOutcome.values)}."})
+    text = (justification or "").strip()
+    if not text:
+        raise ValidationError({"justification": "Write why: the justification is part of the decision record."})
+    if len(text) > JUSTIFICATION_MAX:
+        raise ValidationError({"justification": f"At most {JUSTIFICATION_MAX} characters."})
+    with transaction.atomic():
+        locked = _locked(case)
+        if locked.status == ReviewStatus.CLOSED:
+            raise ValidationError({"final_decision": "This case is already closed."})
+        if locked.status == ReviewStatus.AWAITING_APPROVAL:
+            raise ValidationError({"final_decision": "This case is waiting for a second approval."})
+        if not review_case_can_close(case=locked, user=user):
+            raise PermissionDenied("Only the underwriter this case is assigned to, or an admin, closes it.")
+        now = timezone.now()
+        locked.proposed_decision, locked.justification = final_decision, text
+        locked.proposed_by, locked.proposed_at = user, now
+        if needs_second_approval(decision=locked.decision, final_decision=final_decision):
+            locked.status = ReviewStatus.AWAITING_APPROVAL
+            locked.save(update_fields=["proposed_decision", "justification", "proposed_by", "proposed_at", "status"])
+            audit_record(
+                actor=user,
+                action="review.proposed",
+                target=locked,
+                details={"decision": str(locked.decision_id), "proposed": final_decision, "four_eyes": True},
+            )
+            return locked
+        return _finalise(locked, final_decision, decided_by=user, at=now)
+
+
+def review_case_approve(*, case: ReviewCase, user: Any) -> ReviewCase:
+    """The second person approves the proposed decision: it becomes final (never the proposer)."""
+    with transaction.atomic():
+        locked = _locked(case)
+        if locked.status != ReviewStatus.AWAITING_APPROVAL:
+            raise ValidationError({"approved_by": "This case is not waiting for an approval."})
+        if user.pk == locked.proposed_by_id:
+            raise PermissionDenied("Four eyes: the person who proposed a decision cannot approve it.")
+        if not review_case_can_approve(case=locked, user=user):
+            raise PermissionDenied("Your role does not approve overrides.")
+        now = timezone.now()
+        locked.approved_by, locked.approved_at = user, now
+        locked.save(update_fields=["approved_by", "approved_at"])
+        return _finalise(locked, locked.proposed_decision, decided_by=locked.proposed_by, at=now, approver=user)
+
+
+def review_case_send_back(*, case: ReviewCase, user: Any) -> ReviewCase:
+    """The second person does not approve: the case goes back to its underwriter, the proposal kept in the trail."""
+    with transaction.atomic():
+        locked = _locked(case)
+        if not review_case_can_approve(case=locked, user=user):
+            raise PermissionDenied("Only a second approver sends a proposal back.")
+        audit_record(
+            actor=user,
+            action="review.sent_back",
+            target=locked,
+            details={"decision": str(locked.decision_id), "proposed": locked.proposed_decision},
+        )
+        locked.status = ReviewStatus.ASSIGNED
+        locked.proposed_decision, locked.proposed_by, locked.proposed_at = "", None, None
+        locked.save(update_fields=["status", "proposed_decision", "proposed_by", "proposed_at"])
+        return locked
+
+
+def _finalise(case: ReviewCase, final_decision: str, *, decided_by: Any, at: Any, approver: Any = None) -> ReviewCase:
+    case.status = ReviewStatus.CLOSED
+    case.final_decision = final_decision
+    case.closed_at = at
+    case.save(
+        update_fields=[
+            "status",
+            "final_decision",
+            "closed_at",
+            "proposed_decision",
+            "justification",
+            "proposed_by",
+            "proposed_at",
+        ]
+    )
+    Decision.objects.filter(pk=case.decision_id).update(
+        final_decision=final_decision, decided_by=decided_by, decided_at=at
+    )
+    decision = case.decision
+    audit_record(
+        actor=approver or decided_by,
+        action="review.closed",
+        target=case,
+        details={
+            "decision": str(case.decision_id),
+            "automated": decision.decision,
+            "final": final_decision,
+            "overridden": final_decision != decision.decision,
+            "decided_by": f"user:{decided_by.pk}",
+            "approved_by": f"user:{approver.pk}" if approver is not None else None,
+        },
+    )
+    transaction.on_commit(lambda: decision_finalised.send(sender=Decision, decision_id=case.decision_id))
+    return case
+
+
+def review_case_open_override(*, decision: Decision, user: Any, note: str) -> ReviewCase:
+    """An analyst asks to override an automatic decision: a case opened and assigned to them."""
+    if not user.has_perm(TAKE_PERMISSION):
+        raise PermissionDenied("Your role does not work review cases.")
+    text = (note or "").strip()
+    if not text:
+        raise ValidationError({"opening_note": "Say why this decision should be reviewed."})
+    with transaction.atomic():
+        locked = Decision.objects.select_for_update().get(pk=decision.pk)
+        if (
+            locked.final_outcome is None
+            or ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).exists()
+        ):
+            raise ValidationError({"decision": "This decision already has an open review case."})
+        case = ReviewCase.objects.create(
+            decision=locked, origin=ReviewOrigin.OVERRIDE, opened_by=user, opening_note=text[:2000]
+        )
+        audit_record(
+            actor=user, action="review.opened", target=case, details={"decision": str(locked.pk), "origin": "override"}
+        )
+        return _set_assignee(case, user, user)
+
+
+class NotFinal(Exception):
+    """The decision is still waiting for a person: nothing to contest yet."""
+
+
+def contest_record(*, decision: Decision, statement: str, caller: str, user: Any = None) -> Contest:
+    """Record an applicant's contest of a final decision and put the decision back in the queue.
+
+    Opens a review case (``origin=contest``), or attaches the contest to the case already
+    open. Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
+    ``NotFinal`` while the decision is still pending a first review.
+    """
+    text = (statement or "").strip()
+    if not text:
+        raise ValidationError({"statement": "Write what the applicant contests."})
+    if len(text) > JUSTIFICATION_MAX:
+        raise ValidationError({"statement": f"At most {JUSTIFICATION_MAX} characters."})
+    with transaction.atomic():
+        locked = Decision.objects.select_for_update().get(pk=decision.pk)
+        if locked.final_outcome is None:
+            raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")
+        case = ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).first()
+        if case is None:
+            case = ReviewCase.objects.create(decision=locked, origin=ReviewOrigin.CONTEST)
+        contest = Contest.objects.create(decision=locked, statement=text, review_case=case, caller=caller[:100])
+        audit_record(
+            actor=user,
+            action="decision.contested",
+            target=contest,
+            details={"decision": str(locked.pk), "review_case": case.pk, "caller": caller[:100]},
+        )
+    return contest

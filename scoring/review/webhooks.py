@@ -1,0 +1,102 @@
+"""Decision webhooks: tell the caller when one of its decisions becomes final (docs/review.md).
+
+Signed and posted by ``creditplatform.webhooks`` (the drift alerts' sender: the same
+``X-Credit-Signature`` HMAC, the same verification). Each delivery is a row the admin
+shows; the Celery task ``scoring.tasks.decision_webhook_deliver`` makes the attempts and
+retries with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from creditplatform.webhooks import WebhookError, webhook_post
+from scoring.models import Decision, DecisionWebhook, WebhookDelivery
+
+EVENT = "decision.final"
+
+
+def decision_webhook_register(*, caller: str, url: str, actor: Any = None) -> DecisionWebhook:
+    """Register a URL for the caller's decisions; the returned row carries the new secret (show it once)."""
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError as exc:
+        raise ValidationError({"url": "An http(s) URL."}) from exc
+    if len(url) > 500:
+        raise ValidationError({"url": "At most 500 characters."})
+    webhook = DecisionWebhook.objects.create(caller=caller[:100], url=url, secret=secrets.token_urlsafe(32))
+    audit_record(actor=actor, action="webhook.registered", target=webhook, details={"caller": webhook.caller})
+    return webhook
+
+
+def decision_payload(decision: Decision) -> dict[str, Any]:
+    """What the receiver is told: the decision's id and outcomes only (never inputs, names or client ids)."""
+    return {
+        "event": EVENT,
+        "decision_id": str(decision.pk),
+        "automated_decision": decision.decision,
+        "final_decision": decision.final_outcome,
+        "decided_by": f"user:{decision.decided_by_id}" if decision.decided_by_id else "model",
+        "decided_at": (decision.decided_at or decision.created_at).isoformat(),
+    }
+
+
+def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
+    """One delivery per active webhook of the decision's caller; each sent by a Celery task."""
+    from scoring.tasks import decision_webhook_deliver
+
+    decision = Decision.objects.filter(pk=decision_id).first()
+    if decision is None or decision.final_outcome is None:
+        return []
+    hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
+    payload = decision_payload(decision)
+    with transaction.atomic():
+        deliveries = [
+            WebhookDelivery.objects.create(webhook=hook, decision=decision, event=EVENT, payload=payload)
+            for hook in hooks
+        ]
+        for delivery in deliveries:
+            transaction.on_commit(lambda pk=delivery.pk: decision_webhook_deliver.delay(pk))
+    return [d.pk for d in deliveries]
+
+
+def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery:
+    """One attempt: posts the payload signed with the webhook's secret and records the outcome.
+
+    Raises ``WebhookError`` when trying again may help and this is not the ``last`` attempt
+    (the task then retries with backoff); the last failure is recorded as ``failed``.
+    """
+    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+    if delivery.status != WebhookDelivery.Status.PENDING:
+        return delivery  # a duplicated message: already done
+    delivery.attempts += 1
+    try:
+        outcome = webhook_post(
+            url=delivery.webhook.url,
+            secret=delivery.webhook.secret,
+            payload=delivery.payload,
+            timeout=settings.DECISION_WEBHOOK_TIMEOUT,
+            event=delivery.event,
+        )
+    except WebhookError as exc:
+        delivery.last_outcome = str(exc)[:200]
+        if not last:
+            delivery.save(update_fields=["attempts", "last_outcome"])
+            raise
+        delivery.status, delivery.finished_at = WebhookDelivery.Status.FAILED, timezone.now()
+    else:
+        delivery.last_outcome = outcome[:200]
+        delivery.status = (
+            WebhookDelivery.Status.DELIVERED if outcome.startswith("delivered") else WebhookDelivery.Status.REFUSED
+        )
+        delivery.finished_at = timezone.now()
+    delivery.save(update_fields=["attempts", "last_outcome", "status", "finished_at"])
+    return delivery

@@ -1,0 +1,149 @@
+"""Reason codes in words, adverse-action notices (JSON and HTML) and contests that reopen a review."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import TestCase
+from rest_framework.test import APIClient
+
+from scoring.models import Contest, Decision, ModelVersion, ReviewCase
+from scoring.reasons import plain_reasons, reason_code
+from scoring.review.services import review_case_close, review_case_take
+from scoring.services import model_version_set_refer_band
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+RISKY = {"age": 35, "revenu": 50000, "historique_impaye": 1}  # refused; most features missing
+
+
+@pytest.fixture
+def scorer(key_client: Callable[..., APIClient], credit_model: ModelVersion) -> APIClient:
+    return key_client("analyst", ["score", "read"])
+
+
+def decide(api: APIClient, payload: dict[str, Any]) -> Decision:
+    response = api.post("/api/v1/score", payload, format="json")
+    assert response.status_code == 201, response.json()
+    return Decision.objects.get(pk=response.json()["id"])
+
+
+def test_every_feature_has_a_stable_code_by_its_place_in_the_schema(credit_model: ModelVersion) -> None:
+    schema = credit_model.feature_schema
+    codes = [reason_code(schema, f["name"]) for f in schema]
+    assert codes == [f"R{i:02d}" for i in range(1, len(schema) + 1)]
+    assert reason_code(schema, "historique_impaye") == "R03"
+
+
+def test_missing_inputs_read_insufficient_information_never_as_the_person(credit_model: ModelVersion) -> None:
+    reasons = [
+        {"feature": "seniority_years", "label": "Years with the current employer", "value": None, "contribution": 0.3},
+        {"feature": "historique_impaye", "label": "Past payment incidents", "value": 1, "contribution": 1.4},
+        {"feature": "age", "label": "Age", "value": 30, "contribution": -0.2},
+    ]
+    words = plain_reasons(credit_model.feature_schema, reasons)
+    assert [(r.code, r.title) for r in words] == [
+        ("R04", "Insufficient information: Years with the current employer"),
+        ("R03", "Past payment incidents"),
+    ]  # only what raised the risk
+    assert words[0].sentence.startswith("Insufficient information:")
+
+
+def test_the_notice_of_a_refusal_gives_four_reasons_in_words_the_date_the_lender_and_the_rights(
+    scorer: APIClient, settings: Any
+) -> None:
+    settings.CREDIT_NOTICE_LENDER_NAME = "Banque Exemple"
+    settings.CREDIT_NOTICE_LENDER_CONTACT = "review@banque.example"
+    decision = decide(scorer, RISKY)
+    assert decision.decision == "refuse"
+    response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice")
+    assert response.status_code == 200, response.json()
+    notice = response.json()
+    assert notice["decision"] == "refuse" and notice["decision_id"] == str(decision.pk)
+    assert notice["date"] == decision.created_at.date().isoformat()
+    assert notice["lender"] == {"name": "Banque Exemple", "contact": "review@banque.example"}
+    assert 1 <= len(notice["reasons"]) <= 4
+    schema_names = {f["name"] for f in decision.model_version.feature_schema}
+    for reason in notice["reasons"]:
+        assert re.fullmatch(r"R\d\d", reason["code"])
+        text = f"{reason['title']} {reason['sentence']}"
+        assert "null" not in text.lower() and "None" not in text
+        assert not set(re.findall(r"[a-z_]+", text)) & {n for n in schema_names if "_" in n or n == "revenu"}
+    assert notice["reasons"][0]["title"] == "Past payment incidents"
+    assert any(r["title"].startswith("Insufficient information: ") for r in notice["reasons"])
+    assert any("human" in right or "person" in right for right in notice["rights"])
+    assert any("contest" in right for right in notice["rights"])
+
+
+@pytest.mark.parametrize(("query", "headers"), [({"format": "html"}, {}), ({}, {"HTTP_ACCEPT": "text/html"})])
+def test_the_notice_prints_as_html(scorer: APIClient, query: dict[str, str], headers: dict[str, str]) -> None:
+    decision = decide(scorer, RISKY)
+    response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", query, **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    assert "Principal reasons" in page and "Past payment incidents" in page and "(R03)" in page
+    assert "null" not in page and "historique_impaye" not in page
+    assert str(decision.pk) in page
+
+
+def test_no_notice_for_an_approval_or_a_pending_referral_and_errors_stay_json(
+    scorer: APIClient, credit_model: ModelVersion
+) -> None:
+    approved = decide(scorer, {**RISKY, "historique_impaye": 0, "revenu": 900, "seniority_years": 30})
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        model_version_set_refer_band(model_version=credit_model, lower=0.0, upper=1.0)
+    referred = decide(scorer, RISKY)
+    assert (approved.decision, referred.decision) == ("approve", "refer")
+    for decision in (approved, referred):
+        response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", {"format": "html"})
+        assert response.status_code == 409
+        assert response["Content-Type"].startswith("application/json")
+        assert "final refusal" in response.json()["detail"]
+    missing = scorer.get("/api/v1/predictions/00000000-0000-0000-0000-000000000000/notice")
+    assert missing.status_code == 404 and missing["Content-Type"].startswith("application/json")
+
+
+def test_an_underwriters_refusal_of_a_referral_has_a_notice(scorer: APIClient, credit_model: ModelVersion) -> None:
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        model_version_set_refer_band(model_version=credit_model, lower=0.0, upper=1.0)
+    decision = decide(scorer, RISKY)
+    case = ReviewCase.objects.get(decision=decision)
+    analyst = UserFactory(username="ursula", roles=["analyst"])
+    review_case_take(case=case, user=analyst)
+    review_case_close(case=case, user=analyst, final_decision="refuse", justification="Incidents confirmed.")
+    notice = scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()
+    assert (notice["decision"], notice["decided_by"]) == ("refuse", "person")
+
+
+def test_a_contest_is_recorded_and_reopens_a_review_case(scorer: APIClient) -> None:
+    decision = decide(scorer, RISKY)
+    url = f"/api/v1/predictions/{decision.pk}/contest"
+    empty = scorer.post(url, {"statement": "  "}, format="json")
+    assert empty.status_code == 400 and "statement" in empty.json()["fields"]
+    response = scorer.post(url, {"statement": "My income has doubled since March."}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    case = ReviewCase.objects.get(pk=body["review_case"])
+    assert (case.origin, case.status, case.decision_id) == ("contest", "open", decision.pk)
+    contest = Contest.objects.get(pk=body["id"])
+    assert contest.statement == "My income has doubled since March." and contest.caller.startswith("apikey:")
+    detail = scorer.get(f"/api/v1/predictions/{decision.pk}/").json()
+    assert detail["status"] == "pending_review" and detail["final_decision"] == "refuse"
+    # A second contest joins the open case; the notice waits for the review.
+    again = scorer.post(url, {"statement": "And I changed jobs."}, format="json").json()
+    assert again["review_case"] == case.pk
+    assert scorer.get(f"/api/v1/predictions/{decision.pk}/notice").status_code == 409
+
+
+def test_a_pending_referral_cannot_be_contested_yet(scorer: APIClient, credit_model: ModelVersion) -> None:
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        model_version_set_refer_band(model_version=credit_model, lower=0.0, upper=1.0)
+    decision = decide(scorer, RISKY)
+    response = scorer.post(f"/api/v1/predictions/{decision.pk}/contest", {"statement": "Why?"}, format="json")
+    assert response.status_code == 409
+    assert not Contest.objects.exists()
