@@ -461,6 +461,41 @@ def erasure_report(env: dict[str, str], workdir: Path, transactions: int) -> lis
     ]
 
 
+def growth_report(g: dict[str, Any]) -> list[str]:
+    seed = g["seed"]
+    deep = (
+        f"{g['predictions_deep_page_ms']:.1f} ms (by cursor)"
+        if "predictions_deep_page_ms" in g
+        else "no cursor pagination"
+    )
+    lines = [
+        f"\nAs the data grows: {seed['decisions']:,} decisions, {seed['clients']:,} clients, one client with "
+        f"{seed['heavy_transactions_90d']:,} transactions in 90 days (seeded in {seed['seed_seconds']:.0f} s)",
+        f"  GET /api/v1/predictions/ first page: {g['predictions_first_page_ms']:.1f} ms   goal <= 50 ms",
+        f"  GET /api/v1/predictions/ 5,000th page: {deep}   goal <= 50 ms",
+    ]
+    if "predictions_page_5000_ms" in g:
+        lines.append(f"  GET /api/v1/predictions/?page=5000 (OFFSET): {g['predictions_page_5000_ms']:.1f} ms")
+    lines += [
+        f"  admin decisions list: {g['admin_decisions_list_ms']:.1f} ms   goal <= 300 ms",
+        f"  admin search by client id ({g['admin_search_client_rows']} decisions): "
+        f"{g['admin_search_client_ms']:.1f} ms   goal <= 300 ms",
+        f"  /fraude, client with 20k recent transactions: {g['fraude_heavy_ms']:.2f} ms, new client: "
+        f"{g['fraude_new_ms']:.2f} ms: +{g['fraude_heavy_extra_ms']:.2f} ms   goal <= +1 ms",
+    ]
+    for table in ("scoring_decision", "fraud_transaction"):
+        t = g[table]
+        lines.append(
+            f"  {table}: {t['total_mb']:,} MB ({t['heap_mb']:,} MB heap, {t['bytes_per_row']} bytes a row), "
+            f"{len(t['indexes'])} indexes: " + ", ".join(f"{k} {v:g} MB" for k, v in t["indexes"].items())
+        )
+    lines.append(
+        f"  insert 20,000 rows (rolled back): decisions {g['insert_20000_decisions_ms']:.0f} ms, "
+        f"transactions {g['insert_20000_transactions_ms']:.0f} ms"
+    )
+    return lines
+
+
 def measured(env: dict[str, str], command: list[str], tag: str) -> dict[str, Any]:
     """Run ``command`` under bench/measure.py: its wall time, peak memory, and its ``TAG {json}`` line."""
     done = subprocess.run(
@@ -615,7 +650,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
     parser.add_argument(
         "--only",
-        choices=["score", "fraude", "batch", "drift", "erasure", "soak"],
+        choices=["score", "fraude", "batch", "drift", "erasure", "soak", "growth"],
         help="run one scenario (soak: only this way)",
     )
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="applicants in the batch file (1,000,000)")
@@ -624,12 +659,15 @@ def main() -> int:
     )
     parser.add_argument("--batch-chunk-rows", type=int, help="rows per chunk (default BATCH_CHUNK_ROWS)")
     parser.add_argument("--drift-rows", type=int, default=1_000_000, help="decisions in the drift day (default 1M)")
+    parser.add_argument(
+        "--growth-decisions", type=int, default=2_000_000, help="decisions of the growth scenario (default 2M)"
+    )
     parser.add_argument("--erasure-transactions", type=int, default=10_000, help="transactions of the erased client")
     parser.add_argument("--soak-seconds", type=float, default=60, help="length of the soak (default 60)")
     parser.add_argument("--soak-interval", type=float, default=5, help="seconds between memory samples (default 5)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the median is reported (default 3)")
     args = parser.parse_args()
-    if args.only not in ("batch", "drift", "erasure") and not shutil.which("wrk"):
+    if args.only not in ("batch", "drift", "erasure", "growth") and not shutil.which("wrk"):
         print("make bench needs wrk (Debian package 'wrk'; `make system-deps` installs it as root)", file=sys.stderr)
         return 2
 
@@ -683,6 +721,11 @@ def main() -> int:
             results = run_pair("f", platform, {**bare, "env": fraud_env}, loads, args, env, prepared["api_key"], bodies)
             summary["fraude"] = results
             lines += report("POST /fraude (50 active rules, velocity features, model; stored)", results, 15, None)
+
+    if args.only in (None, "growth"):
+        print(f"Growth: seeding {args.growth_decisions:,} decisions (reused when there)...", flush=True)
+        summary["growth"] = grown = setup_args(env, ["growth", str(args.growth_decisions)])
+        lines += growth_report(grown)
 
     if args.only in (None, "batch"):
         batch = run_batch(args, env, workdir)

@@ -3,6 +3,8 @@
 ``erasure`` times the erasure of a client with 10,000 transactions against a plain
 DELETE of the same rows (``bench/erasure_setup.py``).
 
+``growth DECISIONS`` seeds DECISIONS decisions (a tenth as many clients, one client with 20,000
+transactions) and times the reads and the fraud check on them (``bench/growth_setup.py``).
 ``drift ROWS DAY`` writes a day of ROWS credit decisions for the drift report (``bench/drift_setup.py``).
 ``prepare OUTDIR [no-fraud]`` migrates the benchmark database, trains and registers the default credit model
 when it has none (the project's own command), makes an analyst API key, prepares the fraud
@@ -81,6 +83,14 @@ if __name__ == "__main__":
         from bench.drift_setup import prepare_drift_bench
 
         payload = prepare_drift_bench(rows=int(sys.argv[2]), day=date.fromisoformat(sys.argv[3]))
+    elif action == "growth":
+        from bench.growth_setup import measure, seed
+
+        decisions = int(sys.argv[2])
+        payload = {
+            "seed": seed(decisions=decisions, clients=decisions // 10, heavy_transactions=20_000),
+            **measure(),
+        }
     elif action == "erasure":
         from django.core.management import call_command
 

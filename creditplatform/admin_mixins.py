@@ -14,11 +14,16 @@ base, so a new app only imports it::
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import cached_property
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.widgets import CHECKBOX_CLASSES, FILE_CLASSES, INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
@@ -102,3 +107,41 @@ class PlatformTabularInline(TabularInline):  # type: ignore[misc]
 
 class PlatformStackedInline(StackedInline):  # type: ignore[misc]
     """unfold's stacked inline (the project's one base for stacked inlines)."""
+
+
+class EstimatedCountPaginator(Paginator):
+    """The admin's paginator for tables of millions of rows: never counts the whole table.
+
+    Up to ``EXACT_UP_TO`` matching rows the count is exact (a bounded ``COUNT`` over at most
+    that many rows); beyond it, on PostgreSQL, it is the planner's estimate for the same query
+    (``EXPLAIN``: table statistics, no scan), so the list of 2,000,000 decisions does not read
+    them all to print "2,000,000 decisions" and the number of pages.
+    """
+
+    EXACT_UP_TO = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        keys = queryset.order_by().values("pk")
+        bounded = keys[: self.EXACT_UP_TO + 1].count()
+        if bounded <= self.EXACT_UP_TO:
+            return bounded
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return keys.count()
+        sql, params = keys.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return max(int(plan[0]["Plan"]["Plan Rows"]), bounded)
+
+
+class LargeTableAdminMixin:
+    """Changelists of tables that grow by millions: no full count, an estimated one for the pages."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator

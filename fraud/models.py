@@ -30,14 +30,17 @@ class Transaction(models.Model):
     transaction. One caller can thus neither read nor detect another caller's ids.
     """
 
-    transaction_id = models.CharField(max_length=64, db_index=True)
+    # One plain index (the reader's look-up by id): no ``varchar_pattern_ops`` twin, nothing
+    # searches transaction ids by prefix on the hot path.
+    transaction_id = models.CharField(max_length=64)
     submitted_by = models.CharField(
         max_length=100,
         blank=True,
         default="",
         help_text="Caller that submitted it (apikey:<prefix>, oidc:<hash>, user:<id>); empty for imported history.",
     )
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="transactions")
+    # No index of its own: transaction_client_time_idx leads with the client (one index fewer per write).
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="transactions", db_index=False)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3, default="EUR")
     type = models.CharField(max_length=20, choices=TransactionType.choices)
@@ -60,6 +63,7 @@ class Transaction(models.Model):
         indexes = [
             # Velocity features: count and sum per client over recent windows.
             models.Index(fields=["client", "-timestamp"], name="transaction_client_time_idx"),
+            models.Index(fields=["transaction_id"], name="transaction_txid_idx"),
         ]
 
     def __str__(self) -> str:

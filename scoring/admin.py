@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 
 from creditplatform.admin_mixins import (
     EvidenceAdminMixin,
+    LargeTableAdminMixin,
     PlatformModelAdmin,
 )
 from scoring.admin_forms import ModelUploadForm
@@ -21,7 +22,7 @@ from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers Ba
 from scoring.choices import ModelStatus
 from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
-from scoring.selectors import shadow_agreement
+from scoring.selectors import decision_search, shadow_agreement
 from scoring.services import model_version_activate, model_version_register, model_version_retire
 
 
@@ -300,7 +301,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+class DecisionAdmin(LargeTableAdminMixin, EvidenceAdminMixin, PlatformModelAdmin):
     """Credit decisions as people read them: probabilities in per cent, reasons and inputs as tables.
 
     The API returns the exact figures (and the raw JSON); the admin rounds them.
@@ -317,8 +318,10 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         "caller",
     ]
     list_filter = ["decision", "risk_level", "model_version", ("batch_job", admin.EmptyFieldListFilter), "created_at"]
-    # A job's id finds its decisions (the job page links here with it).
-    search_fields = ["=id", "=batch_job__id", "client__client_id", "caller"]
+    # Exact matches only, by the term's shape (scoring.selectors.decision_search): a decision's
+    # or a job's id (the job page links here with it), a client id, a caller.
+    search_fields = ["=id", "=batch_job__id", "=client__client_id", "=caller"]
+    search_help_text = "A decision or batch job id, a client id (exact), or a caller (apikey:…)."
     list_select_related = ["client", "model_version"]
     raw_id_fields = ["client", "application", "model_version", "shadow_model_version", "batch_job"]
     date_hierarchy = "created_at"
@@ -339,6 +342,11 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         "caller",
     ]
     readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Decision], search_term: str
+    ) -> tuple[QuerySet[Decision], bool]:
+        return decision_search(queryset, search_term), False
 
     @admin.display(description="probability of default", ordering="probability_default")
     def probability(self, obj: Decision) -> str:
