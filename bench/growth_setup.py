@@ -150,9 +150,9 @@ def _median_ms(call: Callable[[], Any], repeat: int) -> tuple[float, list[float]
     return round(statistics.median(times), 2), [round(t, 2) for t in times]
 
 
-def _cursor(position: str) -> str:
-    """DRF's cursor for "the rows after this position" (what a ``next`` link carries)."""
-    return base64.b64encode(urlencode({"p": position}).encode("ascii")).decode("ascii")
+def _cursor(created_at: Any, pk: Any) -> str:
+    """The cursor of "the rows after this one" (what a ``next`` link carries: KeysetPagination)."""
+    return base64.urlsafe_b64encode(urlencode({"p": created_at.isoformat(), "i": str(pk)}).encode("ascii")).decode()
 
 
 def _table(name: str) -> dict[str, Any]:
@@ -242,10 +242,12 @@ def measure(*, repeat: int = 5, fraude_repeat: int = 21) -> dict[str, Any]:
     out["predictions_page_fields"] = sorted(first)
     # The 5,000th page of 50: the rows after the 249,950 newest, by a cursor as the ``next``
     # link of the page before it carries, and by ``?page=5000`` (OFFSET) when that is offered.
-    position = _sql("SELECT created_at FROM scoring_decision ORDER BY created_at DESC OFFSET 249950 LIMIT 1")[0][0]
+    position = _sql(
+        "SELECT created_at, id FROM scoring_decision ORDER BY created_at DESC, id DESC OFFSET 249949 LIMIT 1"
+    )[0]
     if "cursor=" in str(first.get("next") or ""):
         out["predictions_deep_page_ms"], out["predictions_deep_page_runs"] = _median_ms(
-            lambda: get_ok(api, "/api/v1/predictions/", {"cursor": _cursor(str(position))}), repeat
+            lambda: get_ok(api, "/api/v1/predictions/", {"cursor": _cursor(*position)}), repeat
         )
         out["predictions_deep_page_by"] = "cursor"
     legacy = api.get("/api/v1/predictions/", {"page": 5000})

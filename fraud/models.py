@@ -70,6 +70,28 @@ class Transaction(models.Model):
         return self.transaction_id
 
 
+class ClientDayTotal(models.Model):
+    """A client's transactions of one UTC day, counted and summed (velocity of heavy clients).
+
+    Kept up to date by a PostgreSQL trigger on every insert, update and delete of
+    ``Transaction`` (migration 0008), in the same transaction as the write, so the sums can
+    never drift from the rows. The velocity query reads whole days from here and only the
+    partial days at the edges of its windows from the transactions themselves: a client with
+    20,000 transactions in 90 days costs about what a new one does (docs/performance.md).
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateTimeField(help_text="Midnight UTC starting the day.")
+    count = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "day"], name="clientdaytotal_client_day")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.day}: {self.count}"
+
+
 class FraudCheck(models.Model):
     """A fraud decision on one transaction: evidence, never edited in place.
 

@@ -168,3 +168,22 @@ def test_the_admin_paginator_estimates_beyond_its_exact_bound(transactions: list
     finally:
         EstimatedCountPaginator.EXACT_UP_TO = saved
     assert estimated >= 6  # the planner's estimate, never below what was counted
+
+
+@pytest.mark.parametrize("kind", ["year", "month", "day"])
+def test_the_probed_date_hierarchy_lists_what_distinct_would(kind: str) -> None:
+    from creditplatform.admin_mixins import ProbedDatesQuerySet
+
+    client = ClientFactory()
+    base = dt.datetime(2024, 12, 31, 23, 30, tzinfo=dt.UTC)
+    for days in (0, 1, 3, 40, 400, 800):
+        TransactionFactory(client=client, timestamp=base + dt.timedelta(days=days))
+    plain = Transaction.objects.all()
+    probed = Transaction.objects.all()
+    probed.__class__ = type("Probed", (ProbedDatesQuerySet, type(plain)), {})
+    if kind == "day":
+        plain, probed = (q.filter(timestamp__year=2025, timestamp__month=1) for q in (plain, probed))
+    assert list(probed.datetimes("timestamp", kind)) == list(plain.datetimes("timestamp", kind))
+    assert list(probed.datetimes("timestamp", kind, order="DESC")) == list(
+        plain.datetimes("timestamp", kind, order="DESC")
+    )
