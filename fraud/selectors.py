@@ -60,9 +60,11 @@ def _velocity_days_sql() -> str:
     edge = (
         f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0) FROM {table} WHERE {client} = %s AND {ts} >= %s AND {ts} < %s)"
     )
+    # Newest first along transaction_client_time_idx, stopping at the first match (a scalar
+    # subquery keeps ORDER BY and LIMIT, which EXISTS would drop, letting the planner scan).
     seen = [
-        f"(%s::text IS NOT NULL AND EXISTS (SELECT 1 FROM {table} WHERE {client} = %s AND {ts} >= %s AND {ts} <= %s "
-        f"AND {quote(field)} = %s::text))"
+        f"(%s::text IS NOT NULL AND (SELECT 1 FROM {table} WHERE {client} = %s AND {ts} >= %s AND {ts} <= %s "
+        f"AND {quote(field)} = %s::text ORDER BY {client} DESC, {ts} DESC LIMIT 1) IS NOT NULL)"
         for field in ("beneficiary", "device_id", "country")
     ]
     return (

@@ -7,28 +7,51 @@ from django.db import migrations, models
 CREATE_TRIGGER = """
 CREATE OR REPLACE FUNCTION fraud_clientdaytotal_follow() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE fraud_clientdaytotal SET count = count - 1, amount = amount - OLD.amount
-        WHERE client_id = OLD.client_id AND day = date_trunc('day', OLD.timestamp, 'UTC');
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+    -- Statement-level, over the transition tables: one grouped write per statement, however
+    -- many rows it touched (a bulk import adds each client's day once, not row by row).
+    -- Each branch is one upsert of net changes per (client, day).
+    IF TG_OP = 'INSERT' THEN
         INSERT INTO fraud_clientdaytotal (client_id, day, count, amount)
-        VALUES (NEW.client_id, date_trunc('day', NEW.timestamp, 'UTC'), 1, NEW.amount)
-        ON CONFLICT (client_id, day)
-        DO UPDATE SET count = fraud_clientdaytotal.count + 1, amount = fraud_clientdaytotal.amount + EXCLUDED.amount;
+        SELECT client_id, date_trunc('day', timestamp, 'UTC'), count(*), sum(amount) FROM new_rows GROUP BY 1, 2
+        ON CONFLICT (client_id, day) DO UPDATE
+        SET count = fraud_clientdaytotal.count + EXCLUDED.count, amount = fraud_clientdaytotal.amount + EXCLUDED.amount;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO fraud_clientdaytotal (client_id, day, count, amount)
+        SELECT client_id, date_trunc('day', timestamp, 'UTC'), -count(*), -sum(amount) FROM old_rows GROUP BY 1, 2
+        ON CONFLICT (client_id, day) DO UPDATE
+        SET count = fraud_clientdaytotal.count + EXCLUDED.count, amount = fraud_clientdaytotal.amount + EXCLUDED.amount;
+    ELSE
+        -- Only rows whose client, time or amount changed move (pseudonymisation changes none).
+        INSERT INTO fraud_clientdaytotal (client_id, day, count, amount)
+        SELECT client_id, day, sum(n), sum(total) FROM (
+            SELECT o.client_id, date_trunc('day', o.timestamp, 'UTC') AS day, -1 AS n, -o.amount AS total
+            FROM old_rows o JOIN new_rows c ON c.id = o.id
+            WHERE (o.client_id, o.timestamp, o.amount) IS DISTINCT FROM (c.client_id, c.timestamp, c.amount)
+            UNION ALL
+            SELECT c.client_id, date_trunc('day', c.timestamp, 'UTC'), 1, c.amount
+            FROM old_rows o JOIN new_rows c ON c.id = o.id
+            WHERE (o.client_id, o.timestamp, o.amount) IS DISTINCT FROM (c.client_id, c.timestamp, c.amount)
+        ) AS moved GROUP BY 1, 2
+        ON CONFLICT (client_id, day) DO UPDATE
+        SET count = fraud_clientdaytotal.count + EXCLUDED.count, amount = fraud_clientdaytotal.amount + EXCLUDED.amount;
     END IF;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
-CREATE TRIGGER fraud_transaction_day_total
-AFTER INSERT OR DELETE OR UPDATE OF client_id, timestamp, amount ON fraud_transaction
-FOR EACH ROW EXECUTE FUNCTION fraud_clientdaytotal_follow();
+CREATE TRIGGER fraud_transaction_day_total_insert AFTER INSERT ON fraud_transaction
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION fraud_clientdaytotal_follow();
+CREATE TRIGGER fraud_transaction_day_total_update AFTER UPDATE ON fraud_transaction
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION fraud_clientdaytotal_follow();
+CREATE TRIGGER fraud_transaction_day_total_delete AFTER DELETE ON fraud_transaction
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION fraud_clientdaytotal_follow();
 INSERT INTO fraud_clientdaytotal (client_id, day, count, amount)
 SELECT client_id, date_trunc('day', timestamp, 'UTC'), count(*), sum(amount)
 FROM fraud_transaction GROUP BY 1, 2;
 """
 DROP_TRIGGER = """
-DROP TRIGGER IF EXISTS fraud_transaction_day_total ON fraud_transaction;
+DROP TRIGGER IF EXISTS fraud_transaction_day_total_insert ON fraud_transaction;
+DROP TRIGGER IF EXISTS fraud_transaction_day_total_update ON fraud_transaction;
+DROP TRIGGER IF EXISTS fraud_transaction_day_total_delete ON fraud_transaction;
 DROP FUNCTION IF EXISTS fraud_clientdaytotal_follow();
 """
 
