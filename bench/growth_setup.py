@@ -221,7 +221,7 @@ def _insert_cost(table: str, rows: int) -> float:
     return round(elapsed * 1000, 1)
 
 
-def measure(*, repeat: int = 5, fraude_repeat: int = 21) -> dict[str, Any]:
+def measure(*, repeat: int = 5, fraude_repeat: int = 41) -> dict[str, Any]:
     """The timings of the growth scenario (milliseconds, median of ``repeat`` calls)."""
     from django.contrib.auth import get_user_model
     from django.test import Client as HttpClient
@@ -301,6 +301,20 @@ def measure(*, repeat: int = 5, fraude_repeat: int = 21) -> dict[str, Any]:
     out["fraude_new_ms"] = round(statistics.median(timings[NEW]), 2)
     out["fraude_heavy_extra_ms"] = round(out["fraude_heavy_ms"] - out["fraude_new_ms"], 2)
     heavy_pk = _sql("SELECT id FROM scoring_client WHERE client_id = %s", [HEAVY])[0][0]
+    # The velocity query alone, heavy and new client interleaved (what /fraude's difference is made of).
+    from django.utils import timezone
+
+    from fraud.selectors import client_history_summary
+
+    new_pk = _sql("SELECT id FROM scoring_client WHERE client_id = %s", [NEW])[0][0]
+    query_ms: dict[int, list[float]] = {heavy_pk: [], new_pk: []}
+    for _ in range(101):
+        for pk in (heavy_pk, new_pk):
+            started = time.perf_counter()
+            client_history_summary(client_pk=pk, at=timezone.now(), device_id="growth-dev-1", country="FR")
+            query_ms[pk].append((time.perf_counter() - started) * 1000)
+    out["velocity_query_heavy_ms"] = round(statistics.median(query_ms[heavy_pk]), 3)
+    out["velocity_query_new_ms"] = round(statistics.median(query_ms[new_pk]), 3)
     explain = _sql(
         "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*), sum(amount) FROM fraud_transaction "
         "WHERE client_id = %s AND timestamp >= now() - interval '90 days' AND timestamp <= now()",

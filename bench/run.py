@@ -481,8 +481,13 @@ def growth_report(g: dict[str, Any]) -> list[str]:
         f"  admin search by client id ({g['admin_search_client_rows']} decisions): "
         f"{g['admin_search_client_ms']:.1f} ms   goal <= 300 ms",
         f"  /fraude, client with 20k recent transactions: {g['fraude_heavy_ms']:.2f} ms, new client: "
-        f"{g['fraude_new_ms']:.2f} ms: +{g['fraude_heavy_extra_ms']:.2f} ms   goal <= +1 ms",
+        f"{g['fraude_new_ms']:.2f} ms: {g['fraude_heavy_extra_ms']:+.2f} ms   goal <= +1 ms",
     ]
+    if "velocity_query_heavy_ms" in g:
+        lines.append(
+            f"    of which the velocity query: {g['velocity_query_heavy_ms']:.2f} ms against "
+            f"{g['velocity_query_new_ms']:.2f} ms ({g['velocity_query_heavy_ms'] - g['velocity_query_new_ms']:+.2f} ms)"
+        )
     for table in ("scoring_decision", "fraud_transaction"):
         t = g[table]
         lines.append(
