@@ -34,7 +34,7 @@ def _velocity_sql() -> str:
 
 
 @functools.cache
-def _velocity_days_sql() -> str:
+def _velocity_days_sql(by_external_id: bool = False) -> str:
     """The velocity query on PostgreSQL: whole days from the day totals, partial days from the rows.
 
     Three stretches of the client's history, disjoint, that add up to every window:
@@ -49,31 +49,43 @@ def _velocity_days_sql() -> str:
     So a client with 20,000 transactions in 90 days reads about three days of rows and 90
     day totals, not 20,000 rows. "Seen before" stops at the first matching row (newest
     first); only a value never seen reads the whole lookback.
+
+    ``by_external_id``: the client is named by its external id and its primary key comes
+    back as the last column (NULL for a client not stored yet): the look-up and the history
+    in one round trip.
     """
     quote = connection.ops.quote_name
     table = quote(Transaction._meta.db_table)
     totals = quote(ClientDayTotal._meta.db_table)
     ts, amount, client = quote("timestamp"), quote("amount"), quote(Transaction._meta.get_field("client").column)
+    who = "(SELECT id FROM c)" if by_external_id else "%s"
     recent = ", ".join(
         f"COUNT(*) FILTER (WHERE {ts} >= %s), COALESCE(SUM({amount}) FILTER (WHERE {ts} >= %s), 0)" for _ in WINDOWS
     )
     edge = (
-        f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0) FROM {table} WHERE {client} = %s AND {ts} >= %s AND {ts} < %s)"
+        f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0) FROM {table} "
+        f"WHERE {client} = {who} AND {ts} >= %s AND {ts} < %s)"
     )
     # Newest first along transaction_client_time_idx, stopping at the first match (a scalar
     # subquery keeps ORDER BY and LIMIT, which EXISTS would drop, letting the planner scan).
     seen = [
-        f"(%s::text IS NOT NULL AND (SELECT 1 FROM {table} WHERE {client} = %s AND {ts} >= %s AND {ts} <= %s "
+        f"(%s::text IS NOT NULL AND (SELECT 1 FROM {table} WHERE {client} = {who} AND {ts} >= %s AND {ts} <= %s "
         f"AND {quote(field)} = %s::text ORDER BY {client} DESC, {ts} DESC LIMIT 1) IS NOT NULL)"
         for field in ("beneficiary", "device_id", "country")
     ]
+    lookup = (
+        f"WITH c AS MATERIALIZED (SELECT {quote('id')} FROM {quote(Client._meta.db_table)} "
+        f"WHERE {quote('client_id')} = %s) "
+        if by_external_id
+        else ""
+    )
     return (
-        f"SELECT recent.*, e30.*, e90.*, days.*, {', '.join(seen)} FROM "
+        f"{lookup}SELECT recent.*, e30.*, e90.*, days.*, {', '.join(seen)}{', ' + who if by_external_id else ''} FROM "
         f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0), {recent} FROM {table} "
-        f"WHERE {client} = %s AND {ts} >= %s AND {ts} <= %s) AS recent, "
+        f"WHERE {client} = {who} AND {ts} >= %s AND {ts} <= %s) AS recent, "
         f"{edge} AS e30, {edge} AS e90, "
         f"(SELECT COALESCE(SUM(count) FILTER (WHERE day >= %s), 0), COALESCE(SUM(amount) FILTER (WHERE day >= %s), 0), "
-        f"COALESCE(SUM(count), 0) FROM {totals} WHERE {quote('client_id')} = %s AND day >= %s AND day < %s) AS days"
+        f"COALESCE(SUM(count), 0) FROM {totals} WHERE {quote('client_id')} = {who} AND day >= %s AND day < %s) AS days"
     )
 
 
@@ -97,7 +109,7 @@ def client_history_summary(
     if connection.vendor == "postgresql":
         return _summary_from_days(
             client_pk=client_pk, at=at, beneficiary=beneficiary, device_id=device_id, country=country
-        )
+        )[1]
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
     for span in WINDOWS.values():
@@ -123,24 +135,54 @@ def client_history_summary(
     )
 
 
+def client_history_lookup(
+    *, client_id: str, at: dt.datetime, beneficiary: str = "", device_id: str = "", country: str = ""
+) -> tuple[int | None, HistorySummary]:
+    """The client's primary key (None: not stored yet) and history summary, in one round trip on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        client_pk, summary = _summary_from_days(
+            client_pk=None, client_id=client_id, at=at, beneficiary=beneficiary, device_id=device_id, country=country
+        )
+        return client_pk, summary if client_pk is not None else HistorySummary.empty()
+    found = client_pk_get(client_id=client_id)
+    if found is None:
+        return None, HistorySummary.empty()
+    summary = client_history_summary(
+        client_pk=found, at=at, beneficiary=beneficiary, device_id=device_id, country=country
+    )
+    return found, summary
+
+
 def _summary_from_days(
-    *, client_pk: int, at: dt.datetime, beneficiary: str, device_id: str, country: str
-) -> HistorySummary:
+    *,
+    client_pk: int | None,
+    at: dt.datetime,
+    beneficiary: str,
+    device_id: str,
+    country: str,
+    client_id: str | None = None,
+) -> tuple[int | None, HistorySummary]:
+    by_external_id = client_id is not None
     at = at.astimezone(dt.UTC)
     recent_from = (at - dt.timedelta(hours=24)).replace(hour=0, minute=0, second=0, microsecond=0)
     month_from, lookback_from = at - WINDOWS[USUAL_WINDOW], at - LOOKBACK
     month_days, lookback_days = _next_midnight(month_from), _next_midnight(lookback_from)
-    params: list[Any] = []  # in the order of the placeholders: the "seen" columns come first
+    # In the order of the placeholders: the client look-up, then the "seen" columns. A client
+    # named by its external id is the CTE's, not a parameter of each part.
+    who = [] if by_external_id else [client_pk]
+    params: list[Any] = [client_id] if by_external_id else []
     for value in (beneficiary, device_id, country):
-        params += [value or None, client_pk, lookback_from, at, value or None]
+        params += [value or None, *who, lookback_from, at, value or None]
     for span in WINDOWS.values():
         params += [at - span] * 2
-    params += [client_pk, recent_from, at]
-    params += [client_pk, month_from, month_days, client_pk, lookback_from, lookback_days]
-    params += [month_days, month_days, client_pk, lookback_days, recent_from]
+    params += [*who, recent_from, at]
+    params += [*who, month_from, month_days, *who, lookback_from, lookback_days]
+    params += [month_days, month_days, *who, lookback_days, recent_from]
     with connection.cursor() as cursor:
-        cursor.execute(_velocity_days_sql(), params)
+        cursor.execute(_velocity_days_sql(by_external_id), params)
         row = cursor.fetchone()
+    if by_external_id:
+        client_pk, row = row[-1], row[:-1]
     recent_count, recent_sum = int(row[0]), float(row[1])
     windows = iter(row[2 : 2 + 2 * len(WINDOWS)])
     counts: dict[str, int] = {}
@@ -154,7 +196,7 @@ def _summary_from_days(
     counts[USUAL_WINDOW] = recent_count + int(e30_count) + int(days30_count)
     sums[USUAL_WINDOW] = recent_sum + float(e30_sum) + float(days30_sum)
     beneficiary_seen, device_seen, country_seen = (bool(v) for v in row[-3:])
-    return HistorySummary(
+    return client_pk, HistorySummary(
         counts=counts,
         sums={name: round(value, 2) for name, value in sums.items()},
         history_count=recent_count + int(e90_count) + int(days90_count),

@@ -23,8 +23,8 @@ from fraud.features import TransactionFacts, model_row, model_values, rule_conte
 from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
 from fraud.rules import ACTIONS, BacktestResult, RuleError, check_reason
 from fraud.sandbox import backtest_condition, check_condition
-from fraud.selectors import backtest_rows, client_history_summary, client_pk_get, transaction_get_stored
-from fraud.velocity import HistorySummary, velocity
+from fraud.selectors import backtest_rows, client_history_lookup, transaction_get_stored
+from fraud.velocity import velocity
 from scoring.ml.model import LoadedModel
 from scoring.services import client_get_or_create
 from scoring.signals import decisions_recorded
@@ -119,18 +119,16 @@ def transaction_screen(
     started = time.perf_counter()
     config = config or fraud_config()
     facts = request.facts
-    client_pk = client_pk_get(client_id=request.client_id)
+    # The client's key and its history in one round trip (an unknown client has none).
+    client_pk, summary = client_history_lookup(
+        client_id=request.client_id,
+        at=facts.timestamp,
+        beneficiary=facts.beneficiary,
+        device_id=facts.device_id,
+        country=facts.country,
+    )
     if client_pk is None:
-        client = client_get_or_create(client_id=request.client_id)  # unknown ids are accepted
-        client_pk, summary = client.pk, HistorySummary.empty()
-    else:
-        summary = client_history_summary(
-            client_pk=client_pk,
-            at=facts.timestamp,
-            beneficiary=facts.beneficiary,
-            device_id=facts.device_id,
-            country=facts.country,
-        )
+        client_pk = client_get_or_create(client_id=request.client_id).pk  # unknown ids are accepted
     features = velocity(
         summary,
         amount=facts.amount,

@@ -185,3 +185,18 @@ def test_the_day_totals_stay_exact_through_inserts_updates_and_deletes(at: dt.da
             expected.device_seen,
             expected.country_seen,
         )
+
+
+@pytest.mark.django_db
+def test_the_client_look_up_and_its_history_are_one_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    from fraud.selectors import client_history_lookup
+
+    client = ClientFactory(client_id="LOOK-1")
+    for minutes in (3, 90, 60 * 24 * 40):
+        TransactionFactory(client=client, timestamp=ago(minutes=minutes), beneficiary="FR76A")
+    with django_assert_num_queries(1):
+        pk, summary = client_history_lookup(client_id="LOOK-1", at=NOW, beneficiary="FR76A", country="FR")
+    assert pk == client.pk
+    assert summary == client_history_summary(client_pk=client.pk, at=NOW, beneficiary="FR76A", country="FR")
+    with django_assert_num_queries(1):
+        assert client_history_lookup(client_id="LOOK-NOBODY", at=NOW) == (None, HistorySummary.empty())
