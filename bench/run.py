@@ -111,7 +111,9 @@ def bench_environment(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int, ready_path: str) -> Iterator[Served]:
+def gunicorn(
+    app: str, env: dict[str, str], workers: int, ready_path: str, worker_class: str = "sync", threads: int = 1
+) -> Iterator[Served]:
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -122,7 +124,9 @@ def gunicorn(app: str, env: dict[str, str], workers: int, ready_path: str) -> It
             "--workers",
             str(workers),
             "--worker-class",
-            "sync",
+            worker_class,
+            "--threads",
+            str(threads),
             "--log-level",
             "warning",
             "--backlog",
@@ -276,7 +280,9 @@ def run_pair(
     """
     out: dict[str, Any] = {}
     for label, target in (("platform", platform), ("bare", bare)):
-        with gunicorn(target["app"], target["env"], args.workers, target["ready"]) as served:
+        with gunicorn(
+            target["app"], target["env"], args.workers, target["ready"], args.worker_class, args.threads
+        ) as served:
             url = served.url
             warm = wrk(
                 url,
@@ -699,6 +705,13 @@ def main() -> int:
     # against 521/s with three and 453/s with four: more processes only fight over the cores).
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "2")))
     parser.add_argument(
+        "--worker-class",
+        choices=["sync", "gthread"],
+        default=os.environ.get("BENCH_WORKER_CLASS", "sync"),
+        help="gunicorn worker class of the score and fraude runs, platform and bare alike (default sync)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker (default 1)")
+    parser.add_argument(
         "--only",
         choices=["score", "fraude", "batch", "drift", "erasure", "soak", "growth"],
         help="run one scenario (soak: only this way)",
@@ -725,7 +738,8 @@ def main() -> int:
     env, described = bench_environment(workdir)
     print(
         f"Benchmark on {os.cpu_count()} cores; database {described['database']}; cache {described['cache']}; "
-        f"gunicorn {args.workers} sync workers; wrk {args.connections} connections, {args.seconds:g} s per load"
+        f"gunicorn {args.workers} {args.worker_class} workers ({args.threads} thread(s) each); "
+        f"wrk {args.connections} connections, {args.seconds:g} s per load"
     )
     if args.only == "erasure":
         lines = erasure_report(env, workdir, args.erasure_transactions)
