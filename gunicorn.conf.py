@@ -36,6 +36,10 @@ METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 wsgi_app = "creditplatform.wsgi"
 logger_class = "creditplatform.gunicorn_logging.RedactingLogger"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# 1: sync workers (one request at a time per process). More: gunicorn serves with gthread
+# workers, each with this many threads, so a worker waiting for a commit's flush answers
+# other requests meanwhile (docs/performance.md: "Serving configuration").
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 
 
 def _empty(directory: Path) -> None:

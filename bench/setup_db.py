@@ -3,6 +3,8 @@
 ``erasure`` times the erasure of a client with 10,000 transactions against a plain
 DELETE of the same rows (``bench/erasure_setup.py``).
 
+``growth DECISIONS`` seeds DECISIONS decisions (a tenth as many clients, one client with 20,000
+transactions) and times the reads and the fraud check on them (``bench/growth_setup.py``).
 ``drift ROWS DAY`` writes a day of ROWS credit decisions for the drift report (``bench/drift_setup.py``).
 ``prepare OUTDIR [no-fraud]`` migrates the benchmark database, trains and registers the default credit model
 when it has none (the project's own command), makes an analyst API key, prepares the fraud
@@ -65,6 +67,35 @@ def count() -> dict[str, object]:
     return counts
 
 
+def fraud_stored(since: str, run_ids: list[str]) -> dict[str, object]:
+    """Per wrk run: the transactions and checks its requests stored (ids ``B<run>-<thread>-<n>``) since ``since``.
+
+    (Run ids repeat from one ``make bench`` to the next on a reused database: only this run's rows count.)
+    """
+    from django.db import connection
+
+    runs: dict[str, object] = {}
+    with connection.cursor() as cursor:
+        for run_id in run_ids:
+            cursor.execute(
+                "SELECT count(*), count(DISTINCT t.transaction_id), count(c.id) FROM fraud_transaction t "
+                "LEFT JOIN fraud_fraudcheck c ON c.transaction_id = t.id WHERE t.transaction_id LIKE %s "
+                "AND t.created_at >= %s",
+                [f"B{run_id}-%", since],
+            )
+            transactions, distinct_ids, checks = cursor.fetchone()
+            # Per wrk thread, the request numbers stored must be 1..max: a hole is a lost request.
+            cursor.execute(
+                "SELECT split_part(transaction_id, '-', 2), max(split_part(transaction_id, '-', 3)::int), "
+                "count(DISTINCT split_part(transaction_id, '-', 3)) FROM fraud_transaction "
+                "WHERE transaction_id LIKE %s AND created_at >= %s GROUP BY 1",
+                [f"B{run_id}-%", since],
+            )
+            gaps = sum(top - present for _, top, present in cursor.fetchall())
+            runs[run_id] = {"transactions": transactions, "distinct_ids": distinct_ids, "checks": checks, "gaps": gaps}
+    return {"runs": runs}
+
+
 if __name__ == "__main__":
     import django
 
@@ -81,6 +112,16 @@ if __name__ == "__main__":
         from bench.drift_setup import prepare_drift_bench
 
         payload = prepare_drift_bench(rows=int(sys.argv[2]), day=date.fromisoformat(sys.argv[3]))
+    elif action == "fraud-stored":
+        payload = fraud_stored(sys.argv[3], sys.argv[4:])
+    elif action == "growth":
+        from bench.growth_setup import measure, seed
+
+        decisions = int(sys.argv[2])
+        payload = {
+            "seed": seed(decisions=decisions, clients=decisions // 10, heavy_transactions=20_000),
+            **measure(),
+        }
     elif action == "erasure":
         from django.core.management import call_command
 

@@ -14,12 +14,19 @@ base, so a new app only imports it::
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Max, Min, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.functional import cached_property
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.widgets import CHECKBOX_CLASSES, FILE_CLASSES, INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
@@ -114,3 +121,88 @@ class PlatformTabularInline(TabularInline):
 
 class PlatformStackedInline(StackedInline):
     """unfold's stacked inline (the project's one base for stacked inlines)."""
+
+
+class EstimatedCountPaginator(Paginator):
+    """The admin's paginator for tables of millions of rows: never counts the whole table.
+
+    Up to ``EXACT_UP_TO`` matching rows the count is exact (a bounded ``COUNT`` over at most
+    that many rows); beyond it, on PostgreSQL, it is the planner's estimate for the same query
+    (``EXPLAIN``: table statistics, no scan), so the list of 2,000,000 decisions does not read
+    them all to print "2,000,000 decisions" and the number of pages.
+    """
+
+    EXACT_UP_TO = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        keys = queryset.order_by().values("pk")
+        bounded = keys[: self.EXACT_UP_TO + 1].count()
+        if bounded <= self.EXACT_UP_TO:
+            return bounded
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return keys.count()
+        sql, params = keys.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return max(int(plan[0]["Plan"]["Plan Rows"]), bounded)
+
+
+class ProbedDatesQuerySet(QuerySet):
+    """``datetimes()`` for the admin's date hierarchy without ``SELECT DISTINCT date_trunc(...)``.
+
+    Django lists the years (months, days) that hold rows with a ``DISTINCT`` over every row of
+    the table (1.7 s at 2,000,000 decisions). Here the candidate periods between the first and
+    the last row are each probed with an indexed ``EXISTS``: the same answer, a few dozen index
+    look-ups at most.
+    """
+
+    def datetimes(self, field_name: str, kind: Any, order: Any = "ASC", tzinfo: Any = None) -> Any:
+        if kind not in ("year", "month", "day"):
+            return super().datetimes(field_name, kind, order, tzinfo)
+        zone = tzinfo or timezone.get_current_timezone()
+        bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if bounds["first"] is None:
+            return []
+        first, last = (bounds[k].astimezone(zone) for k in ("first", "last"))
+        start = first.replace(
+            month=1 if kind == "year" else first.month,
+            day=1 if kind in ("year", "month") else first.day,
+            hour=0,
+            minute=0,
+            second=0,
+            microsecond=0,
+        )
+        periods = []
+        while start <= last:
+            if kind == "year":
+                end = start.replace(year=start.year + 1)
+            elif kind == "month":
+                end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+            else:
+                end = (start + dt.timedelta(days=1)).replace(tzinfo=None)
+                end = timezone.make_aware(end, zone) if timezone.is_naive(end) else end
+            if self.filter(**{f"{field_name}__gte": start, f"{field_name}__lt": end}).exists():
+                periods.append(start)
+            start = end
+        return periods if order == "ASC" else periods[::-1]
+
+
+class LargeTableAdminMixin:
+    """Changelists of tables that grow by millions: no full count, an estimated one for the pages,
+    a date hierarchy by index probes (``ProbedDatesQuerySet``)."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        if not isinstance(queryset, ProbedDatesQuerySet):
+            queryset.__class__ = type(f"Probed{type(queryset).__name__}", (ProbedDatesQuerySet, type(queryset)), {})
+        return queryset

@@ -41,6 +41,24 @@ RETENTION_MAP = [
         },
     ),
     Table(
+        model="fraud.ClientDayTotal",
+        about="A client's transactions of one day, counted and summed for velocity (kept by a trigger)",
+        subject="client",
+        rows=Rows.PSEUDONYMISE,
+        basis=AML,
+        retention=Retention(date_field="day", setting="RETENTION_TRANSACTION_DAYS", basis=AML),
+        # Derived from the transactions, which carry the legal hold and go in the access export.
+        limits_erasure=False,
+        exported=False,
+        columns={
+            "id": Column(K.TECHNICAL),
+            "client": Column(K.LINK, E.KEEP, "points at the pseudonymised client"),
+            "day": Column(K.FINANCIAL),
+            "count": Column(K.FINANCIAL),
+            "amount": Column(K.FINANCIAL),
+        },
+    ),
+    Table(
         model="fraud.FraudCheck",
         about="A fraud decision: rule context (amounts, flags, counts), scores, rules fired",
         subject="transaction__client",

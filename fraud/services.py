@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -26,8 +27,8 @@ from fraud.features import TransactionFacts, model_row, model_values, rule_conte
 from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
 from fraud.rules import ACTIONS, BacktestResult, RuleError, check_reason
 from fraud.sandbox import backtest_condition, check_condition
-from fraud.selectors import backtest_rows, client_history_summary, client_pk_get, transaction_get_stored
-from fraud.velocity import HistorySummary, velocity
+from fraud.selectors import backtest_rows, client_history_lookup, transaction_get_stored
+from fraud.velocity import velocity
 from scoring.ml.model import LoadedModel
 from scoring.services import client_get_or_create
 from scoring.signals import decisions_recorded
@@ -122,18 +123,16 @@ def transaction_screen(
     started = time.perf_counter()
     config = config or fraud_config()
     facts = request.facts
-    client_pk = client_pk_get(client_id=request.client_id)
+    # The client's key and its history in one round trip (an unknown client has none).
+    client_pk, summary = client_history_lookup(
+        client_id=request.client_id,
+        at=facts.timestamp,
+        beneficiary=facts.beneficiary,
+        device_id=facts.device_id,
+        country=facts.country,
+    )
     if client_pk is None:
-        client = client_get_or_create(client_id=request.client_id)  # unknown ids are accepted
-        client_pk, summary = client.pk, HistorySummary.empty()
-    else:
-        summary = client_history_summary(
-            client_pk=client_pk,
-            at=facts.timestamp,
-            beneficiary=facts.beneficiary,
-            device_id=facts.device_id,
-            country=facts.country,
-        )
+        client_pk = client_get_or_create(client_id=request.client_id).pk  # unknown ids are accepted
     features = velocity(
         summary,
         amount=facts.amount,
@@ -190,14 +189,8 @@ def transaction_screen(
     )
     alert = FraudAlert(fraud_check=check) if decision != FraudDecisionOutcome.ALLOW else None
     try:
-        with transaction.atomic():
-            txn.save(force_insert=True)
-            check.transaction = txn
-            check.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-            check.save(force_insert=True)
-            if alert is not None:
-                alert.fraud_check = check
-                alert.save(force_insert=True)
+        check.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        _store_screened(txn, check, alert)
     except IntegrityError:
         # The transaction_id is taken (a replay, or a concurrent duplicate that won the insert):
         # answer with the stored decision, or refuse if it was another transaction.
@@ -209,6 +202,75 @@ def transaction_screen(
         logger.info("fraud alert opened", extra={"transaction_id": txn.transaction_id, "decision": decision})
     decisions_recorded.send(sender=FraudCheck, kind="fraud", outcomes=[decision])
     return ScreenOutcome(txn, check, alert, request.client_id)
+
+
+def _insert_values(obj: Any, links: dict[str, str]) -> tuple[list[str], list[str], list[Any]]:
+    """Columns, placeholders and parameters of ``obj``'s INSERT, as ``Model.save`` would write them.
+
+    ``links`` maps a foreign key to the SQL giving its value (a row inserted earlier in the
+    same statement); an auto-incremented primary key is left to the database.
+    """
+    columns, placeholders, params = [], [], []
+    for field in obj._meta.concrete_fields:
+        if field.primary_key and field.db_returning:
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        if field.name in links:
+            placeholders.append(links[field.name])
+            continue
+        placeholders.append("%s")
+        params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+    return columns, placeholders, params
+
+
+def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | None) -> None:
+    """Store the transaction, its check and its alert (if any) together, durably, before the answer.
+
+    On PostgreSQL one statement, one round trip: a CTE inserting the transaction, then the
+    check pointing at it, then the alert pointing at the check. A single statement is atomic
+    and, outside a transaction, committed (``synchronous_commit`` on) when it returns, so
+    nothing is answered that is not stored; inside one (tests, a caller's ``atomic``) a
+    savepoint keeps a duplicate's ``IntegrityError`` from breaking the outer transaction.
+    Elsewhere three ``save`` calls in one transaction, as before.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            txn.save(force_insert=True)
+            check.transaction = txn
+            check.save(force_insert=True)
+            if alert is not None:
+                alert.fraud_check = check
+                alert.save(force_insert=True)
+        return
+    quote = connection.ops.quote_name
+    parts, params = [], []
+    for name, obj, links in (
+        ("t", txn, {}),
+        ("c", check, {"transaction": "(SELECT id FROM t)"}),
+        ("a", alert, {"fraud_check": "(SELECT id FROM c)"}),
+    ):
+        if obj is None:
+            continue
+        columns, placeholders, values = _insert_values(obj, links)
+        parts.append(
+            f"{name} AS (INSERT INTO {quote(obj._meta.db_table)} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(placeholders)}) RETURNING {quote(str(obj._meta.pk.column))} AS id)"
+        )
+        params += values
+    sql = f"WITH {', '.join(parts)} SELECT (SELECT id FROM t), (SELECT id FROM {'a' if alert else 'c'})"
+    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with scope, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        txn_pk, last_pk = cursor.fetchone()
+    txn.pk = txn_pk
+    check.transaction = txn
+    stored = [txn, check]
+    if alert is not None:
+        alert.pk = last_pk
+        alert.fraud_check = check
+        stored.append(alert)
+    for row in stored:
+        row._state.adding, row._state.db = False, connection.alias
 
 
 # --- Rules -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 from accounts.actors import acting_user
 from creditplatform.admin_mixins import (
     EvidenceAdminMixin,
+    LargeTableAdminMixin,
     PlatformModelAdmin,
     ThemedFormMixin,
 )
@@ -30,7 +31,7 @@ from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
 from scoring.review import admin as review_admin  # noqa: F401,E402  (registers ReviewCaseAdmin)
 from scoring.review.services import TAKE_PERMISSION, review_case_open_override
-from scoring.selectors import shadow_agreement
+from scoring.selectors import decision_search, shadow_agreement
 from scoring.services import (
     model_version_activate,
     model_version_register,
@@ -340,7 +341,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
+class DecisionAdmin(LargeTableAdminMixin, EvidenceAdminMixin, PlatformModelAdmin):
     """Credit decisions as people read them: probabilities in per cent, reasons and inputs as tables.
 
     The API returns the exact figures (and the raw JSON); the admin rounds them.
@@ -357,8 +358,10 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         "caller",
     ]
     list_filter = ["decision", "risk_level", "model_version", ("batch_job", admin.EmptyFieldListFilter), "created_at"]
-    # A job's id finds its decisions (the job page links here with it).
-    search_fields = ["=id", "=batch_job__id", "client__client_id", "caller"]
+    # Exact matches only, by the term's shape (scoring.selectors.decision_search): a decision's
+    # or a job's id (the job page links here with it), a client id, a caller.
+    search_fields = ["=id", "=batch_job__id", "=client__client_id", "=caller"]
+    search_help_text = "A decision or batch job id, a client id (exact), or a caller (apikey:…)."
     list_select_related = ["client", "model_version"]
     raw_id_fields = ["client", "application", "model_version", "shadow_model_version", "batch_job"]
     date_hierarchy = "created_at"
@@ -383,6 +386,11 @@ class DecisionAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         "caller",
     ]
     readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Decision], search_term: str
+    ) -> tuple[QuerySet[Decision], bool]:
+        return decision_search(queryset, search_term), False
 
     @admin.display(description="probability of default", ordering="probability_default")
     def probability(self, obj: Decision) -> str:

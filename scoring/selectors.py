@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db.models import Avg, Count, F, Q, QuerySet
@@ -23,6 +24,31 @@ def decision_list() -> QuerySet[Decision]:
         "application__application_id",
         "model_version__version",
     )
+
+
+CALLER_PREFIXES = ("apikey:", "user:", "oidc:")
+
+
+def decision_search(queryset: QuerySet[Decision], term: str) -> QuerySet[Decision]:
+    """The admin's search of decisions: one exact, indexed match chosen by the term's shape.
+
+    A UUID is a decision's or a batch job's id, ``apikey:…``/``user:…``/``oidc:…`` the caller,
+    anything else a client's external id. ``icontains`` over the client join read every one
+    of 2,000,000 decisions (5 s); each of these reads only the rows it finds (the caller, not
+    indexed, is the one exception: a scan, for an audit question asked rarely).
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    try:
+        as_uuid = uuid.UUID(term)
+    except ValueError:
+        as_uuid = None
+    if as_uuid is not None:
+        return queryset.filter(Q(pk=as_uuid) | Q(batch_job_id=as_uuid))
+    if term.startswith(CALLER_PREFIXES):
+        return queryset.filter(caller=term)
+    return queryset.filter(client_id__in=Client.objects.filter(client_id=term).values("pk"))
 
 
 def model_version_list() -> QuerySet[ModelVersion]:

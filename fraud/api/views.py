@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.permissions import CanCheckFraud, CanRead
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
+from creditplatform.api.pagination import KeysetPagination
 from fraud.api.filters import TransactionFilter
 from fraud.api.seed import SeedFraudDecisionSerializer, seed_fraude_fields
 from fraud.api.serializers import (
@@ -149,6 +150,7 @@ class TransactionViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CanRead]
     lookup_field = "transaction_id"
     lookup_value_regex = EXTERNAL_ID_CHARS
+    pagination_class = KeysetPagination  # flat at millions of transactions (docs/performance.md)
     filterset_class = TransactionFilter
     ordering_fields = ["timestamp", "created_at", "amount"]
     ordering = ["-timestamp"]

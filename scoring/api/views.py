@@ -20,6 +20,7 @@ from accounts.actors import acting
 from accounts.permissions import CanRead, CanScore, IsAdmin, ReadOrWrite
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
+from creditplatform.api.pagination import KeysetPagination
 from scoring.api.filters import ClientFilter, DecisionFilter, ModelVersionFilter
 from scoring.api.seed import SeedDecisionSerializer, seed_score_fields
 from scoring.api.serializers import (
@@ -254,6 +255,7 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored credit decisions (``/api/v1/predictions/``): viewer, analyst, admin."""
 
     permission_classes = [CanRead]
+    pagination_class = KeysetPagination  # flat at millions of decisions (docs/performance.md)
     filterset_class = DecisionFilter
     ordering_fields = ["created_at", "probability_default"]
     ordering = ["-created_at"]

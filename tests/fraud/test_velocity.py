@@ -123,3 +123,80 @@ def test_the_velocity_query_is_a_single_query(django_assert_num_queries) -> None
     with django_assert_num_queries(1):
         summary = client_history_summary(client_pk=client.pk, at=NOW, beneficiary="B", device_id="D", country="FR")
     assert summary.counts["10m"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "at",
+    [
+        NOW,
+        dt.datetime(2026, 3, 10, 0, 0, tzinfo=dt.UTC),  # midnight: no part-day at the window edges
+        dt.datetime(2026, 3, 9, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        NOW.astimezone(dt.timezone(dt.timedelta(hours=-11))),  # the same instant, in another offset
+        NOW - dt.timedelta(days=45, minutes=7),  # a replayed past transaction
+    ],
+)
+def test_the_day_totals_stay_exact_through_inserts_updates_and_deletes(at: dt.datetime) -> None:
+    """Whole days from the totals the trigger keeps, part-days from the rows: the same figures as the rows alone."""
+    from fraud.models import ClientDayTotal, Transaction
+
+    rng = np.random.default_rng(5)
+    client = ClientFactory()
+    other = ClientFactory()
+    rows: list[Transaction] = []
+    edges = [at - span for span in (dt.timedelta(days=30), dt.timedelta(days=90), dt.timedelta(hours=24))]
+    for i in range(400):
+        if i < 12:  # on and around every window edge and midnight
+            base = edges[i % 3]
+            when = base + dt.timedelta(microseconds=int(rng.choice([-1, 0, 1])))
+        else:
+            when = at - dt.timedelta(minutes=float(rng.uniform(-60 * 24 * 5, 60 * 24 * 100)))
+        rows.append(
+            TransactionFactory(
+                transaction_id=f"D{i}",
+                client=client if i % 7 else other,
+                timestamp=when,
+                amount=Decimal(str(round(float(rng.uniform(1, 500)), 2))),
+                beneficiary=str(rng.choice(["FR76A", "FR76B", ""])),
+                device_id=str(rng.choice(["d1", "d2", ""])),
+                country=str(rng.choice(["FR", "ES", ""])),
+            )
+        )
+    # Writes after the fact: moved in time, re-amounted, moved to the other client, deleted.
+    for row in rows[20:40]:
+        row.timestamp -= dt.timedelta(days=float(rng.uniform(0, 20)))
+        row.amount += Decimal("1.10")
+        row.save(update_fields=["timestamp", "amount"])
+    Transaction.objects.filter(pk__in=[r.pk for r in rows[40:50]]).update(client=other)
+    Transaction.objects.filter(pk__in=[r.pk for r in rows[50:70]]).delete()
+    kept = Transaction.objects.filter(client=client)
+    history = [PastTransaction(t.timestamp, float(t.amount), t.beneficiary, t.device_id, t.country) for t in kept]
+    assert ClientDayTotal.objects.filter(client=client).exists()
+    for beneficiary, device, country in (("FR76A", "d2", "ES"), ("FR76Z", "d9", "IT"), ("", "", "")):
+        stored = client_history_summary(
+            client_pk=client.pk, at=at, beneficiary=beneficiary, device_id=device, country=country
+        )
+        expected = summarize(history, at=at, beneficiary=beneficiary, device_id=device, country=country)
+        assert stored.counts == expected.counts
+        assert stored.sums == pytest.approx(expected.sums)
+        assert stored.history_count == expected.history_count
+        assert (stored.beneficiary_seen, stored.device_seen, stored.country_seen) == (
+            expected.beneficiary_seen,
+            expected.device_seen,
+            expected.country_seen,
+        )
+
+
+@pytest.mark.django_db
+def test_the_client_look_up_and_its_history_are_one_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    from fraud.selectors import client_history_lookup
+
+    client = ClientFactory(client_id="LOOK-1")
+    for minutes in (3, 90, 60 * 24 * 40):
+        TransactionFactory(client=client, timestamp=ago(minutes=minutes), beneficiary="FR76A")
+    with django_assert_num_queries(1):
+        pk, summary = client_history_lookup(client_id="LOOK-1", at=NOW, beneficiary="FR76A", country="FR")
+    assert pk == client.pk
+    assert summary == client_history_summary(client_pk=client.pk, at=NOW, beneficiary="FR76A", country="FR")
+    with django_assert_num_queries(1):
+        assert client_history_lookup(client_id="LOOK-NOBODY", at=NOW) == (None, HistorySummary.empty())
