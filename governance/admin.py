@@ -397,6 +397,26 @@ class PromotionRequestAdmin(PlatformModelAdmin):
         return TemplateResponse(request, "admin/governance/promotionrequest/review.html", context)
 
 
+def refer_evidence(evidence: dict[str, Any]) -> str:
+    """The version's refer band (and the champion's), and the referral rate of their own decisions."""
+    from scoring.selectors import refer_band_text
+
+    version, champion = evidence["version"], evidence["champion"]
+    headers = ["Refer band", version.version] + ([f"{champion.version} (champion now)"] if champion else [])
+
+    def referred(figures: dict[str, Any]) -> str:
+        if not figures["decisions"]:
+            return "no decisions yet"
+        return f"{rate(figures['rate'])} ({figures['referred']} of {figures['decisions']} decisions)"
+
+    rows = [
+        ["Band", refer_band_text(version)] + ([refer_band_text(champion)] if champion else []),
+        ["Referral rate of its own decisions", referred(evidence["referrals"])]
+        + ([referred(evidence["champion_referrals"])] if champion else []),
+    ]
+    return table(headers, rows, "refer")
+
+
 def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(id, title, html) blocks of the review page, in reading order."""
     sections: list[tuple[str, str, str]] = []
@@ -445,6 +465,7 @@ def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
     else:
         html = format_html("<p>{}</p>", "No shadow decisions: make it the challenger first to compare on live traffic.")
     sections.append(("evidence-shadow", "Shadow comparison with the champion", html))
+    sections.append(("evidence-refer", "Refer band and referrals", refer_evidence(evidence)))
     if evidence["performance"]:
         rows = []
         for r in evidence["performance"]:

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from governance.models import FairnessReport, PerformanceReport, PromotionRequest
+from scoring.selectors import refer_band_text, referral_rate
 
 
 @dataclass
@@ -120,6 +121,12 @@ def model_card(version: Any) -> tuple[str, list[Section]]:
             ],  # fmt: skip
         )
     )
+    figures = referral_rate(model_version=version)
+    referrals = (
+        f"{_pct(figures['rate'])} ({figures['referred']} of {figures['decisions']})"
+        if figures["decisions"]
+        else "no decisions yet"
+    )
     sections.append(
         Section(
             "Threshold, cost and decision bands",
@@ -134,6 +141,12 @@ def model_card(version: Any) -> tuple[str, list[Section]]:
                 ["Cost of a good applicant refused (false positive)", _fmt(m.get("cost_false_positive"))],
                 ["Business cost per hold-out application", _fmt(m.get("business_cost_per_application"))],
                 ["Refusal rate on the hold-out set", _pct(m.get("refusal_rate"))],
+                ["Refer band (referred to an underwriter)", refer_band_text(version)],
+                [
+                    "Also referred when the missing features carry more of the model's importance than",
+                    _pct(settings.SCORE_REFER_MISSING_SHARE) if version.has_refer_band else "–",
+                ],
+                ["Referral rate of its decisions", referrals],
             ],
         )
     )

@@ -154,7 +154,7 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
     """What the approver sees on one page: hold-out metrics, the shadow comparison, performance
     on matured labels, fairness, and for a rule its condition and the back-test to run."""
     from scoring.models import ModelVersion
-    from scoring.selectors import shadow_agreement
+    from scoring.selectors import referral_rate, shadow_agreement
 
     if request.kind == PromotionKind.RULE:
         rule = request.rule_to_activate
@@ -171,6 +171,9 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
         "version": version,
         "champion": champion,
         "shadow": shadow_agreement(model_version=version),
+        # The refer band it would serve with, and what share of its own decisions were referred.
+        "referrals": referral_rate(model_version=version),
+        "champion_referrals": referral_rate(model_version=champion) if champion else None,
         "performance": performance,
         "fairness": fairness,
     }

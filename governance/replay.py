@@ -5,7 +5,11 @@ SHA-256 the decision stored (the version's, for decisions older than that column
 snapshot goes through today's feature pipeline (a decision stored under another
 ``pipeline_version`` is a mismatch: it cannot be replayed exactly); then the probability
 (to ``PROBABILITY_TOLERANCE``), the decision at the stored threshold and the reasons are
-compared. A decision whose model file is gone or fails its checks is reported, never skipped.
+compared. The decision is recomputed with the refer rule it was made under (the band and
+``SCORE_REFER_MISSING_SHARE`` stored on it, ``refer_rule``), so a band changed on the version
+afterwards is no mismatch; decisions older than those columns fall back to the version's band
+and today's setting. A decision whose model file is gone or fails its checks is reported,
+never skipped.
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from scoring.choices import CreditDecisionOutcome
-from scoring.ml.model import ArtifactError, LoadedModel, load_booster, objective_sigmoid, sha256_hex
+from scoring.ml.model import ArtifactError, LoadedModel, load_booster, objective_sigmoid, refer_rule, sha256_hex
 from scoring.ml.pipeline import PIPELINE_VERSION
 from scoring.ml.schema import FeatureSchema, SchemaError
 from scoring.models import Decision, ModelArtifact, ModelVersion
+from scoring.services import outcome_for
 
 PROBABILITY_TOLERANCE = 1e-12
 CONTRIBUTION_TOLERANCE = 1e-9
@@ -122,7 +127,8 @@ def _same_reasons(stored: list[dict[str, Any]], replayed: list[dict[str, Any]]) 
 def _chunks(decisions: QuerySet[Decision]) -> Iterator[list[Decision]]:
     batch: list[Decision] = []
     fields = ("id", "model_version", "artifact_sha256", "pipeline_version", "features", "probability_default",
-              "decision", "threshold_used", "reasons")  # fmt: skip
+              "decision", "threshold_used", "reasons", "refer_lower_used", "refer_upper_used",
+              "refer_missing_share_used")  # fmt: skip
     for decision in decisions.only(*fields).iterator(chunk_size=CHUNK):
         batch.append(decision)
         if len(batch) >= CHUNK:
@@ -130,6 +136,34 @@ def _chunks(decisions: QuerySet[Decision]) -> Iterator[list[Decision]]:
             batch = []
     if batch:
         yield batch
+
+
+def refer_rule_used(decision: Decision, version: ModelVersion) -> tuple[float | None, float | None, float]:
+    """The refer band and missing-share setting a decision was made under.
+
+    Stored on the decision since they were kept (``refer_missing_share_used`` set, the band
+    empty when the version had none); older decisions get the version's band and today's setting.
+    """
+    if decision.refer_missing_share_used is not None:
+        return decision.refer_lower_used, decision.refer_upper_used, decision.refer_missing_share_used
+    return version.refer_lower, version.refer_upper, float(settings.SCORE_REFER_MISSING_SHARE)
+
+
+def _referred(
+    group: list[Decision], version: ModelVersion, model: LoadedModel, probabilities: np.ndarray, matrix: np.ndarray
+) -> np.ndarray:
+    """Per decision of the group: referred under its own rule (one ``refer_rule`` call per distinct rule)."""
+    referred = np.zeros(len(group), dtype=bool)
+    missing_share = model.missing_share(matrix)
+    by_rule: dict[tuple[float | None, float | None, float], list[int]] = defaultdict(list)
+    for i, d in enumerate(group):
+        by_rule[refer_rule_used(d, version)].append(i)
+    for (lower, upper, max_missing_share), rows in by_rule.items():
+        index = np.asarray(rows, dtype=int)
+        referred[index] = refer_rule(
+            probabilities[index], missing_share[index], lower=lower, upper=upper, max_missing_share=max_missing_share
+        )
+    return referred
 
 
 def decisions_replay(*, decisions: QuerySet[Decision], keep: int = 20) -> ReplayResult:
@@ -163,7 +197,9 @@ def decisions_replay(*, decisions: QuerySet[Decision], keep: int = 20) -> Replay
                 for d in group:
                     note(d, version, "artifact", sha, model)
                 continue
-            probabilities, contributions = model.score(model.schema.matrix([d.features for d in group]))
+            matrix = model.schema.matrix([d.features for d in group])
+            probabilities, contributions = model.score(matrix)
+            referred = _referred(group, version, model, probabilities, matrix)
             for i, d in enumerate(group):
                 problems: list[tuple[str, Any, Any]] = []
                 if d.pipeline_version and d.pipeline_version != PIPELINE_VERSION:
@@ -171,7 +207,7 @@ def decisions_replay(*, decisions: QuerySet[Decision], keep: int = 20) -> Replay
                 p = min(max(float(probabilities[i]), 0.0), 1.0)
                 if not math.isclose(p, d.probability_default, rel_tol=0, abs_tol=PROBABILITY_TOLERANCE):
                     problems.append(("probability", d.probability_default, p))
-                outcome = CreditDecisionOutcome.REFUSE if p >= d.threshold_used else CreditDecisionOutcome.APPROVE
+                outcome = outcome_for(int(p >= d.threshold_used), bool(referred[i]))
                 if outcome != d.decision:
                     problems.append(("decision", d.decision, str(outcome)))
                 reasons = [

@@ -242,7 +242,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
                 model_version=obj,
                 lower=form.cleaned_data.get("refer_lower"),
                 upper=form.cleaned_data.get("refer_upper"),
-                user=request.user,
+                user=acting_user(request.user),
             )
             return
         data = form.cleaned_data
@@ -432,7 +432,9 @@ class DecisionAdmin(LargeTableAdminMixin, EvidenceAdminMixin, PlatformModelAdmin
         form = OverrideRequestForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                case = review_case_open_override(decision=decision, user=request.user, note=form.cleaned_data["note"])
+                case = review_case_open_override(
+                    decision=decision, user=acting_user(request.user), note=form.cleaned_data["note"]
+                )
             except ValidationError as exc:
                 form.add_error(None, exc.messages)
             else:

@@ -32,7 +32,8 @@ class ModelVersionChangeForm(ThemedFormMixin, forms.ModelForm):
 
         from scoring.services import refer_band_check
 
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         try:
             refer_band_check(
                 threshold=self.instance.threshold, lower=data.get("refer_lower"), upper=data.get("refer_upper")

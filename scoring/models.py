@@ -355,6 +355,12 @@ class Decision(models.Model):
     pipeline_version = models.CharField(
         max_length=40, blank=True, default="", db_default="", help_text="Feature pipeline and LightGBM versions."
     )
+    # The refer rule in force when it was decided (the version's band may change afterwards):
+    # the band (empty: none) and SCORE_REFER_MISSING_SHARE. All empty on decisions stored
+    # before they were kept; replay then falls back to the version's band and today's setting.
+    refer_lower_used = models.FloatField(null=True, blank=True, help_text="Refer band's lower bound in force.")
+    refer_upper_used = models.FloatField(null=True, blank=True, help_text="Refer band's upper bound in force.")
+    refer_missing_share_used = models.FloatField(null=True, blank=True, help_text="SCORE_REFER_MISSING_SHARE in force.")
     features = models.JSONField(help_text="Input snapshot, by feature name.")
     probability_default = models.FloatField()
     prediction = models.PositiveSmallIntegerField(help_text="The model's verdict: 0 = accept, 1 = refuse.")

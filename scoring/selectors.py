@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.db.models.functions import Abs
 
+from scoring.choices import CreditDecisionOutcome
 from scoring.models import Client, Decision, ModelVersion
 
 
@@ -76,3 +77,22 @@ def shadow_agreement(*, model_version: ModelVersion) -> dict[str, Any]:
         "champion_refused_challenger_approved": stats["refused_approved"],
         "champion_approved_challenger_refused": stats["approved_refused"],
     }
+
+
+def referral_rate(*, model_version: ModelVersion) -> dict[str, Any]:
+    """A version's own decisions and how many were referred to an underwriter (rate None without decisions)."""
+    stats = Decision.objects.filter(model_version=model_version).aggregate(
+        n=Count("id"), referred=Count("id", filter=Q(decision=CreditDecisionOutcome.REFER))
+    )
+    return {
+        "decisions": stats["n"],
+        "referred": stats["referred"],
+        "rate": stats["referred"] / stats["n"] if stats["n"] else None,
+    }
+
+
+def refer_band_text(model_version: ModelVersion) -> str:
+    """The version's refer band in words (the model card and the promotion evidence)."""
+    if model_version.refer_lower is None or model_version.refer_upper is None:
+        return "none: every decision is approve or refuse"
+    return f"{model_version.refer_lower:g} – {model_version.refer_upper:g} (bounds included)"

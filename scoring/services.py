@@ -220,7 +220,7 @@ def refer_band_check(*, threshold: float, lower: float | None, upper: float | No
 
 
 def model_version_set_refer_band(
-    *, model_version: ModelVersion, lower: float | None, upper: float | None, user: Any = None
+    *, model_version: ModelVersion, lower: float | None, upper: float | None, user: Acting = None
 ) -> ModelVersion:
     """Set (or clear, with two Nones) a version's refer band; each change is in the audit trail.
 
@@ -392,7 +392,8 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
     rows = [r.features for r in requests]
     matrix = model.schema.matrix(rows)
     probabilities, contributions = model.score(matrix)
-    referred = model.referred(probabilities, matrix, settings.SCORE_REFER_MISSING_SHARE)
+    missing_share = settings.SCORE_REFER_MISSING_SHARE  # stored with each decision (exact replay)
+    referred = model.referred(probabilities, matrix, missing_share)
     shadows = _shadow(get_model(model.purpose, ModelStatus.CHALLENGER), model, rows)
     per_row_ms = (time.perf_counter() - started) * 1000 / len(requests)
     decisions = []
@@ -416,6 +417,9 @@ def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: 
                 decision=outcome_for(prediction, bool(referred[i])),
                 risk_level=risk_level_for(p, model.threshold),
                 threshold_used=model.threshold,
+                refer_lower_used=model.refer_lower,
+                refer_upper_used=model.refer_upper,
+                refer_missing_share_used=missing_share,
                 reasons=[reason.as_dict() for reason in reasons],
                 shadow_model_version_id=shadow.model_version_id if shadow else None,
                 shadow_probability=shadow.probability if shadow else None,

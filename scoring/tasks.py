@@ -44,7 +44,7 @@ def batch_reconcile() -> None:
 
 
 @shared_task(bind=True, ignore_result=True, acks_late=True)
-def decision_webhook_deliver(self, delivery_id: int) -> None:  # type: ignore[no-untyped-def]
+def decision_webhook_deliver(self, delivery_id: int) -> None:
     """POST a decision's final outcome to a caller's webhook; retried with exponential backoff.
 
     On a worker each retry is a new message, ``DECISION_WEBHOOK_BACKOFF_SECONDS`` doubling

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.actors import acting
 from accounts.permissions import CanRead, CanScore
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict
@@ -21,18 +22,18 @@ from scoring.review.services import NotFinal, contest_record
 from scoring.selectors import decision_list
 
 
-class NoticeReasonSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class NoticeReasonSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable per feature of the model's schema, e.g. R03.")
     title = serializers.CharField(help_text="e.g. 'Past payment incidents' or 'Insufficient information: …'.")
     sentence = serializers.CharField(help_text="For the applicant.")
 
 
-class LenderSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class LenderSerializer(serializers.Serializer):
     name = serializers.CharField()
     contact = serializers.CharField()
 
 
-class NoticeSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class NoticeSerializer(serializers.Serializer):
     decision_id = serializers.UUIDField()
     reference = serializers.CharField()
     decision = serializers.ChoiceField(choices=["refuse"])
@@ -43,13 +44,13 @@ class NoticeSerializer(serializers.Serializer):  # type: ignore[type-arg]
     rights = serializers.ListField(child=serializers.CharField())
 
 
-class ContestInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ContestInputSerializer(serializers.Serializer):
     statement = serializers.CharField(
         max_length=4000, allow_blank=True, help_text="The applicant's point of view, in their words."
     )
 
 
-class ContestSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ContestSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     decision_id = serializers.UUIDField()
     review_case = serializers.IntegerField(help_text="The review case the decision is back in.")
@@ -120,7 +121,7 @@ class DecisionContestApi(APIView):
                 decision=decision,
                 statement=payload.validated_data["statement"],
                 caller=caller_label(request.user),
-                user=request.user,
+                user=acting(request.user),
             )
         except NotFinal as exc:
             raise Conflict(str(exc)) from exc
@@ -134,11 +135,11 @@ class DecisionContestApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class WebhookInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class WebhookInputSerializer(serializers.Serializer):
     url = serializers.CharField(max_length=500, help_text="http(s) URL POSTed when one of your decisions is final.")
 
 
-class WebhookSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class WebhookSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.CharField()
     is_active = serializers.BooleanField()
@@ -185,6 +186,6 @@ class WebhookListApi(APIView):
         payload = WebhookInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         hook = decision_webhook_register(
-            caller=caller_label(request.user), url=payload.validated_data["url"], actor=request.user
+            caller=caller_label(request.user), url=payload.validated_data["url"], actor=acting(request.user)
         )
         return Response(_webhook(hook, with_secret=True), status=status.HTTP_201_CREATED)

@@ -239,6 +239,7 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
     band = ModelVersion.objects.values_list("refer_lower", "refer_upper").get(pk=job.model_version_id)
     if band != (model.refer_lower, model.refer_upper):
         model = replace(model, refer_lower=band[0], refer_upper=band[1])
+    missing_share = settings.SCORE_REFER_MISSING_SHARE  # stored with each decision (exact replay)
     rows = read_chunk(bytes(chunk.payload), chunk.first_row, by_position=job.file_format == BatchFileFormat.PARQUET)
     checked = check_rows(model.schema, rows)
     checked, client_pks, application_pks = _links(checked)
@@ -248,7 +249,7 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
         reason_count=settings.SCORE_REASON_COUNT,
         medium_fraction=settings.SCORE_MEDIUM_RISK_FRACTION,
         seed=chunk.pk,
-        refer_missing_share=settings.SCORE_REFER_MISSING_SHARE,
+        refer_missing_share=missing_share,
     )
     shadow_id, shadow_p, shadow_y = _shadow(model, checked, rows)
     now = timezone.now()
@@ -284,6 +285,9 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
                 shadow_model_version_id=shadow_id,
                 artifact_sha256=model.sha256,
                 pipeline_version=PIPELINE_VERSION,
+                refer_lower_used=model.refer_lower,
+                refer_upper_used=model.refer_upper,
+                refer_missing_share_used=missing_share,
             ),
         )
         if CreditDecisionOutcome.REFER.value in scored.decisions:

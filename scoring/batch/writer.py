@@ -51,6 +51,9 @@ CHUNK_FIELDS = [
     "batch_job",
     "artifact_sha256",
     "pipeline_version",
+    "refer_lower_used",
+    "refer_upper_used",
+    "refer_missing_share_used",
 ]
 
 
@@ -66,6 +69,9 @@ class ChunkContext:
     shadow_model_version_id: int | None = None
     artifact_sha256: str = ""
     pipeline_version: str = ""
+    refer_lower_used: float | None = None  # the refer rule in force (exact replay)
+    refer_upper_used: float | None = None
+    refer_missing_share_used: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,10 @@ def _text(value: object) -> str:
     return r"\N" if value is None else str(value)
 
 
+def _float(value: float | None) -> str:
+    return r"\N" if value is None else repr(float(value))
+
+
 def _copy_text(scored: ScoredRows, links: Links, context: ChunkContext) -> str:
     shared = "\t".join(
         [
@@ -123,6 +133,9 @@ def _copy_text(scored: ScoredRows, links: Links, context: ChunkContext) -> str:
             str(context.job_id),
             _escape(context.artifact_sha256),
             _escape(context.pipeline_version),
+            _float(context.refer_lower_used),
+            _float(context.refer_upper_used),
+            _float(context.refer_missing_share_used),
         ]
     )
     n = len(scored.rows)
@@ -221,6 +234,9 @@ def _bulk_create(scored: ScoredRows, links: Links, context: ChunkContext) -> int
             batch_row=row,
             artifact_sha256=context.artifact_sha256,
             pipeline_version=context.pipeline_version,
+            refer_lower_used=context.refer_lower_used,
+            refer_upper_used=context.refer_upper_used,
+            refer_missing_share_used=context.refer_missing_share_used,
         )
         for i, row in enumerate(scored.rows.tolist())
     ]

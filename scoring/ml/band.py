@@ -69,7 +69,9 @@ def best_band(
     *,
     max_referral_rate: float = 1.0,
     step: float = 0.005,
-    **costs: float,
+    cost_fn: float = 10.0,
+    cost_fp: float = 1.0,
+    cost_refer: float = 0.2,
 ) -> BandCost:
     """The cheapest band on a grid around the threshold whose referral rate stays under the cap."""
     lowers = np.round(np.arange(0.0, threshold + 1e-9, step), 6).tolist() + [threshold]
@@ -77,7 +79,7 @@ def best_band(
     best: BandCost | None = None
     for lower in lowers:
         for upper in uppers:
-            result = band_cost(y, p, threshold, lower, upper, **costs)
+            result = band_cost(y, p, threshold, lower, upper, cost_fn=cost_fn, cost_fp=cost_fp, cost_refer=cost_refer)
             if result.referral_rate > max_referral_rate:
                 continue
             if best is None or result.cost < best.cost:

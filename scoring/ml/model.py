@@ -173,6 +173,27 @@ class Reason:
         }
 
 
+def refer_rule(
+    probabilities: np.ndarray,
+    missing_share: np.ndarray,
+    *,
+    lower: float | None,
+    upper: float | None,
+    max_missing_share: float,
+) -> np.ndarray:
+    """Which rows go to an underwriter: inside the refer band [lower, upper], or too much of what
+    matters missing (``missing_share`` above ``max_missing_share``).
+
+    Without a band nothing is referred (every decision is approve or refuse, as before bands).
+    The one home of the rule: scoring (``LoadedModel.referred``) and exact replay
+    (governance/replay.py, with the band stored on each decision) both call it.
+    """
+    if lower is None or upper is None:
+        return np.zeros(len(probabilities), dtype=bool)
+    in_band = (probabilities >= lower) & (probabilities <= upper)
+    return np.asarray(in_band | (missing_share > max_missing_share), dtype=bool)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A registry entry loaded in this process: immutable, shared by every request.
@@ -208,14 +229,14 @@ class LoadedModel:
         return np.asarray(np.isnan(matrix) @ self.importance, dtype=float)
 
     def referred(self, probabilities: np.ndarray, matrix: np.ndarray, max_missing_share: float) -> np.ndarray:
-        """Which rows go to an underwriter: inside the refer band, or too much of what matters missing.
-
-        Without a band nothing is referred (every decision is approve or refuse, as before bands).
-        """
-        if not self.has_refer_band:
-            return np.zeros(len(probabilities), dtype=bool)
-        in_band = (probabilities >= self.refer_lower) & (probabilities <= self.refer_upper)
-        return np.asarray(in_band | (self.missing_share(matrix) > max_missing_share), dtype=bool)
+        """Which rows go to an underwriter under this model's band (see ``refer_rule``)."""
+        return refer_rule(
+            probabilities,
+            self.missing_share(matrix),
+            lower=self.refer_lower,
+            upper=self.refer_upper,
+            max_missing_share=max_missing_share,
+        )
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """Probability of the positive class (default, fraud) for each row."""

@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
 
@@ -43,14 +42,18 @@ class ModelUnavailable(Exception):
         self.broken = broken
 
 
+# (id, sha256, threshold, refer_lower, refer_upper) of a version: a change to any reloads it.
+_VersionKey = tuple[int, str, float, float | None, float | None]
+
+
 @dataclass
 class _Slot:
     model: LoadedModel | None = None
-    key: tuple[Any, ...] | None = None  # (id, sha256, threshold, refer band) of what is loaded
+    key: _VersionKey | None = None  # what is loaded
     checked_at: float = float("-inf")
-    broken_key: tuple[int, str, float] | None = None  # a version that failed to load
+    broken_key: _VersionKey | None = None  # a version that failed to load
     broken_at: float = float("-inf")  # when it last failed (monotonic)
-    logged_key: tuple[int, str, float] | None = None  # the failure already logged
+    logged_key: _VersionKey | None = None  # the failure already logged
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 

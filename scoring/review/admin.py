@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from accounts.actors import acting_user
 from accounts.services import analysts
 from creditplatform.admin_mixins import PlatformModelAdmin, ThemedFormMixin
 from scoring.choices import FinalOutcome, ReviewStatus
@@ -61,7 +62,7 @@ class AssignedToMeFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[ReviewCase]) -> QuerySet[ReviewCase]:
         if self.value() == "1":
-            return queryset.filter(assignee=request.user)
+            return queryset.filter(assignee=acting_user(request.user))
         if self.value() == "unassigned":
             return queryset.filter(assignee__isnull=True)
         return queryset
@@ -120,9 +121,10 @@ class ReviewCaseAdmin(PlatformModelAdmin):
     @admin.action(description="Take selected unassigned cases", permissions=["take"])
     def take_cases(self, request: HttpRequest, queryset: QuerySet[ReviewCase]) -> None:
         taken = skipped = 0
+        user = acting_user(request.user)
         for case in queryset:
             try:
-                review_case_take(case=case, user=request.user)
+                review_case_take(case=case, user=user)
                 taken += 1
             except ValidationError:
                 skipped += 1
@@ -144,13 +146,14 @@ class ReviewCaseAdmin(PlatformModelAdmin):
         case = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if case is not None:
+            user = acting_user(request.user)
             extra.update(self._case_context(case))
             extra.update(
                 can_take=case.status == ReviewStatus.OPEN and self.has_take_permission(request),
                 can_assign=case.status in (ReviewStatus.OPEN, ReviewStatus.ASSIGNED)
                 and request.user.has_perm(ASSIGN_PERMISSION),
-                can_decide=review_case_can_close(case=case, user=request.user),
-                can_approve=review_case_can_approve(case=case, user=request.user),
+                can_decide=review_case_can_close(case=case, user=user),
+                can_approve=review_case_can_approve(case=case, user=user),
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -185,7 +188,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
     def take_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         case = self._case(request, pk)
         try:
-            review_case_take(case=case, user=request.user)
+            review_case_take(case=case, user=acting_user(request.user))
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
@@ -199,7 +202,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
         form = ReviewAssignForm(request.POST or None, initial={"assignee": case.assignee_id})
         if request.method == "POST" and form.is_valid():
             try:
-                review_case_assign(case=case, assignee=form.cleaned_data["assignee"], by=request.user)
+                review_case_assign(case=case, assignee=form.cleaned_data["assignee"], by=acting_user(request.user))
             except ValidationError as exc:
                 form.add_error(None, exc.messages)
             else:
@@ -209,14 +212,17 @@ class ReviewCaseAdmin(PlatformModelAdmin):
 
     def decide_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         case = self._case(request, pk)
-        if not review_case_can_close(case=case, user=request.user):
+        if not review_case_can_close(case=case, user=acting_user(request.user)):
             raise PermissionDenied
         form = ReviewCloseForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             final = form.cleaned_data["final_decision"]
             try:
                 review_case_close(
-                    case=case, user=request.user, final_decision=final, justification=form.cleaned_data["justification"]
+                    case=case,
+                    user=acting_user(request.user),
+                    final_decision=final,
+                    justification=form.cleaned_data["justification"],
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -235,7 +241,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
         if not request.user.has_perm(APPROVE_PERMISSION):
             raise PermissionDenied
         try:
-            review_case_approve(case=case, user=request.user)
+            review_case_approve(case=case, user=acting_user(request.user))
         except (ValidationError, PermissionDenied) as exc:
             self.message_user(request, str(exc.messages[0] if hasattr(exc, "messages") else exc), messages.ERROR)
         else:
@@ -247,7 +253,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
         if not request.user.has_perm(APPROVE_PERMISSION):
             raise PermissionDenied
         try:
-            review_case_send_back(case=case, user=request.user)
+            review_case_send_back(case=case, user=acting_user(request.user))
         except PermissionDenied as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:

@@ -29,13 +29,14 @@ def band_position(decision: Decision) -> str:
 
 
 def shadow_opinion(decision: Decision) -> str:
-    if decision.shadow_model_version_id is None:
+    challenger = decision.shadow_model_version
+    if challenger is None:
         return "No challenger model was scoring in shadow."
     if decision.shadow_probability is None:
-        return f"The challenger ({decision.shadow_model_version.version}) could not take these inputs."
+        return f"The challenger ({challenger.version}) could not take these inputs."
     verdict = "refuse" if decision.shadow_prediction else "approve"
     return (
-        f"The challenger ({decision.shadow_model_version.version}) would {verdict}: "
+        f"The challenger ({challenger.version}) would {verdict}: "
         f"probability of default {pct(decision.shadow_probability)}."
     )
 
@@ -85,6 +86,7 @@ def review_figures(*, start: Any, end: Any, now: Any) -> dict[str, Any]:
         for created, decided in period.filter(decision=Outcome.REFER, decided_at__isnull=False).values_list(
             "created_at", "decided_at"
         )
+        if decided is not None  # filtered above; the column is nullable
     )
 
     def rate(part: int, whole: int) -> float | None:

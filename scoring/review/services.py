@@ -10,13 +10,16 @@ justification's text (personal data, in the case only).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts.actors import Acting, ActingUser
 from audit.services import audit_record
 from scoring.choices import CreditDecisionOutcome, FinalOutcome, ReviewOrigin, ReviewStatus
 from scoring.models import Contest, Decision, ReviewCase
@@ -49,18 +52,18 @@ def needs_second_approval(*, decision: Decision, final_decision: str) -> bool:
     )
 
 
-def review_case_can_close(*, case: ReviewCase, user: Any) -> bool:
+def review_case_can_close(*, case: ReviewCase, user: ActingUser) -> bool:
     """The assignee (object permission) or an admin (model permission), while it is with someone."""
-    if case.status != ReviewStatus.ASSIGNED or not getattr(user, "is_authenticated", False):
+    if case.status != ReviewStatus.ASSIGNED or user is None:
         return False
     return bool(user.has_perm(CLOSE_PERMISSION) or user.has_perm(CLOSE_PERMISSION, case))
 
 
-def review_case_can_approve(*, case: ReviewCase, user: Any) -> bool:
+def review_case_can_approve(*, case: ReviewCase, user: ActingUser) -> bool:
     """Anyone holding the approval permission but the person who proposed the decision."""
     return (
         case.status == ReviewStatus.AWAITING_APPROVAL
-        and getattr(user, "is_authenticated", False)
+        and user is not None
         and user.pk != case.proposed_by_id
         and bool(user.has_perm(APPROVE_PERMISSION))
     )
@@ -70,18 +73,18 @@ def _locked(case: ReviewCase) -> ReviewCase:
     return ReviewCase.objects.select_for_update(of=("self",)).select_related("decision").get(pk=case.pk)
 
 
-def _is_analyst(user: Any) -> bool:
+def _is_analyst(user: User | None) -> bool:
     from accounts.services import analysts
 
     return user is not None and analysts().filter(pk=user.pk).exists()
 
 
-def _set_assignee(case: ReviewCase, assignee: Any, by: Any) -> ReviewCase:
+def _set_assignee(case: ReviewCase, assignee: User, by: User) -> ReviewCase:
     previous = case.assignee
     if previous is not None and previous.pk != assignee.pk:
         remove_perm("close_reviewcase", previous, case)
     case.assignee = assignee
-    case.assigned_by = by if getattr(by, "pk", None) else None
+    case.assigned_by = by
     case.assigned_at = timezone.now()
     case.status = ReviewStatus.ASSIGNED
     case.save(update_fields=["assignee", "assigned_by", "assigned_at", "status"])
@@ -95,7 +98,7 @@ def _set_assignee(case: ReviewCase, assignee: Any, by: Any) -> ReviewCase:
     return case
 
 
-def review_case_take(*, case: ReviewCase, user: Any) -> ReviewCase:
+def review_case_take(*, case: ReviewCase, user: User) -> ReviewCase:
     """An analyst takes an unassigned case for themselves (first come, first served)."""
     if not user.has_perm(TAKE_PERMISSION):
         raise PermissionDenied("Your role does not work review cases.")
@@ -106,7 +109,7 @@ def review_case_take(*, case: ReviewCase, user: Any) -> ReviewCase:
         return _set_assignee(locked, user, user)
 
 
-def review_case_assign(*, case: ReviewCase, assignee: Any, by: Any) -> ReviewCase:
+def review_case_assign(*, case: ReviewCase, assignee: User, by: User) -> ReviewCase:
     """An admin gives a case to an analyst; the previous assignee loses the right to close it."""
     if not by.has_perm(ASSIGN_PERMISSION):
         raise PermissionDenied("Only an admin assigns review cases.")
@@ -119,7 +122,7 @@ def review_case_assign(*, case: ReviewCase, assignee: Any, by: Any) -> ReviewCas
         return _set_assignee(locked, assignee, by)
 
 
-def review_case_close(*, case: ReviewCase, user: Any, final_decision: str, justification: str) -> ReviewCase:
+def review_case_close(*, case: ReviewCase, user: User, final_decision: str, justification: str) -> ReviewCase:
     """The assignee (or an admin) decides, with a written justification.
 
     Approving an applicant the model would refuse waits for a second person
@@ -156,7 +159,7 @@ def review_case_close(*, case: ReviewCase, user: Any, final_decision: str, justi
         return _finalise(locked, final_decision, decided_by=user, at=now)
 
 
-def review_case_approve(*, case: ReviewCase, user: Any) -> ReviewCase:
+def review_case_approve(*, case: ReviewCase, user: User) -> ReviewCase:
     """The second person approves the proposed decision: it becomes final (never the proposer)."""
     with transaction.atomic():
         locked = _locked(case)
@@ -166,13 +169,16 @@ def review_case_approve(*, case: ReviewCase, user: Any) -> ReviewCase:
             raise PermissionDenied("Four eyes: the person who proposed a decision cannot approve it.")
         if not review_case_can_approve(case=locked, user=user):
             raise PermissionDenied("Your role does not approve overrides.")
+        proposer = locked.proposed_by
+        if proposer is None:  # a case awaiting approval always has its proposer
+            raise ValidationError({"approved_by": "This case has no proposed decision."})
         now = timezone.now()
         locked.approved_by, locked.approved_at = user, now
         locked.save(update_fields=["approved_by", "approved_at"])
-        return _finalise(locked, locked.proposed_decision, decided_by=locked.proposed_by, at=now, approver=user)
+        return _finalise(locked, locked.proposed_decision, decided_by=proposer, at=now, approver=user)
 
 
-def review_case_send_back(*, case: ReviewCase, user: Any) -> ReviewCase:
+def review_case_send_back(*, case: ReviewCase, user: User) -> ReviewCase:
     """The second person does not approve: the case goes back to its underwriter, the proposal kept in the trail."""
     with transaction.atomic():
         locked = _locked(case)
@@ -190,7 +196,9 @@ def review_case_send_back(*, case: ReviewCase, user: Any) -> ReviewCase:
         return locked
 
 
-def _finalise(case: ReviewCase, final_decision: str, *, decided_by: Any, at: Any, approver: Any = None) -> ReviewCase:
+def _finalise(
+    case: ReviewCase, final_decision: str, *, decided_by: User, at: datetime, approver: User | None = None
+) -> ReviewCase:
     case.status = ReviewStatus.CLOSED
     case.final_decision = final_decision
     case.closed_at = at
@@ -226,7 +234,7 @@ def _finalise(case: ReviewCase, final_decision: str, *, decided_by: Any, at: Any
     return case
 
 
-def review_case_open_override(*, decision: Decision, user: Any, note: str) -> ReviewCase:
+def review_case_open_override(*, decision: Decision, user: User, note: str) -> ReviewCase:
     """An analyst asks to override an automatic decision: a case opened and assigned to them."""
     if not user.has_perm(TAKE_PERMISSION):
         raise PermissionDenied("Your role does not work review cases.")
@@ -253,7 +261,7 @@ class NotFinal(Exception):
     """The decision is still waiting for a person: nothing to contest yet."""
 
 
-def contest_record(*, decision: Decision, statement: str, caller: str, user: Any = None) -> Contest:
+def contest_record(*, decision: Decision, statement: str, caller: str, user: Acting = None) -> Contest:
     """Record an applicant's contest of a final decision and put the decision back in the queue.
 
     Opens a review case (``origin=contest``), or attaches the contest to the case already

@@ -9,6 +9,7 @@ retries with exponential backoff.
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.actors import Acting
 from audit.services import audit_record
 from creditplatform.webhooks import WebhookError, webhook_post
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
@@ -24,7 +26,7 @@ from scoring.models import Decision, DecisionWebhook, WebhookDelivery
 EVENT = "decision.final"
 
 
-def decision_webhook_register(*, caller: str, url: str, actor: Any = None) -> DecisionWebhook:
+def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) -> DecisionWebhook:
     """Register a URL for the caller's decisions; the returned row carries the new secret (show it once)."""
     try:
         URLValidator(schemes=["http", "https"])(url)
@@ -64,7 +66,7 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
             for hook in hooks
         ]
         for delivery in deliveries:
-            transaction.on_commit(lambda pk=delivery.pk: decision_webhook_deliver.delay(pk))
+            transaction.on_commit(partial(decision_webhook_deliver.delay, delivery.pk))
     return [d.pk for d in deliveries]
 
 

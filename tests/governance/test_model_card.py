@@ -11,6 +11,7 @@ from django.core.management import call_command
 from accounts.roles import Role
 from governance.promotion import promotion_request_approve, promotion_request_create
 from scoring.models import ModelVersion
+from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
 from tests.models import TrainedModel, register_trained
 
@@ -22,6 +23,7 @@ def test_the_card_has_every_section_and_who_approved_it(
 ) -> None:
     first, second = (UserFactory(username=n, roles=[Role.ADMIN]) for n in ("card-requester", "card-approver"))
     draft = register_trained(trained_credit, version="credit-card", threshold=0.2)
+    model_version_set_refer_band(model_version=draft, lower=0.1, upper=0.3)
     request = promotion_request_create(user=first, model_version=draft, target_status="challenger", reason="try it")
     promotion_request_approve(request=request, user=second)
     call_command("fairness_report", "--holdout", draft.version, stdout=StringIO())
@@ -40,6 +42,8 @@ def test_the_card_has_every_section_and_who_approved_it(
     assert f"| Model file SHA-256 | {draft.sha256} |" in card
     age = next(line for line in card.splitlines() if line.startswith("| age |"))
     assert "| integer |" in age and age.endswith("| yes | sensitive |")
+    assert "| Refer band (referred to an underwriter) | 0.1 – 0.3 (bounds included) |" in card
+    assert "| Referral rate of its decisions | no decisions yet |" in card
     assert "DISPARITY: Group <25" in card  # the default model's hold-out figures are flagged
     assert f"| #{request.pk} | challenger | card-requester | card-approver | approved | yes |" in card
     client.force_login(UserFactory(roles=[Role.COMPLIANCE]))

@@ -117,6 +117,40 @@ def test_a_fraud_rule_is_activated_through_a_request(admins: tuple[Any, Any], cl
 
 
 @pytest.mark.django_db
+def test_the_evidence_shows_the_refer_band_and_the_referral_rate(
+    admins: tuple[Any, Any], challenger: ModelVersion, client: Any
+) -> None:
+    from scoring.ml.datasets import applicant_sample
+    from scoring.ml.predictor import require_model_version
+    from scoring.models import Decision
+    from scoring.services import ScoreRequest, applications_score, model_version_set_refer_band
+
+    first, second = admins
+    model_version_set_refer_band(model_version=challenger, lower=0.1, upper=0.3)
+    model = require_model_version(challenger.pk)
+    assert (model.refer_lower, model.refer_upper) == (0.1, 0.3)
+    rows = applicant_sample(60, seed=4, columns=None).to_dict("records")
+    requests = []
+    for raw in rows:
+        clean, errors = model.schema.validate(
+            {k: (v if isinstance(v, str) else int(v)) for k, v in raw.items() if v is not None and v == v}
+        )
+        assert not errors
+        requests.append(ScoreRequest(features=clean))
+    applications_score(model=model, requests=requests, caller="user:0")
+    referred = Decision.objects.filter(model_version=challenger, decision="refer").count()
+    assert 0 < referred < 60
+    request = promotion_request_create(user=first, model_version=challenger, target_status="champion", reason="x")
+    client.force_login(second)
+    page = client.get(f"/admin/governance/promotionrequest/{request.pk}/review/").content.decode()
+    assert 'id="evidence-refer"' in page
+    assert "0.1 – 0.3 (bounds included)" in page
+    assert f"{referred / 60:.1%} ({referred} of 60 decisions)" in page
+    # The champion now: no band, no decisions of its own.
+    assert "none: every decision is approve or refuse" in page and "no decisions yet" in page
+
+
+@pytest.mark.django_db
 def test_with_four_eyes_off_a_request_is_carried_out_at_once(
     admins: tuple[Any, Any], challenger: ModelVersion, settings: Any
 ) -> None:

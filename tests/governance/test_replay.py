@@ -114,3 +114,95 @@ def test_batch_decisions_keep_what_replay_needs(
     out, error = replay()
     assert error is None, out
     assert "300 matched" in out
+
+
+# --- The refer band: each decision replays under the rule it was made with ----------------------
+
+
+def set_band(model: ModelVersion, lower: float | None, upper: float | None) -> None:
+    """Set the band and run what its commit runs (the serving cache re-reads the registry)."""
+    from django.test import TestCase
+
+    from scoring.services import model_version_set_refer_band
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        model_version_set_refer_band(model_version=model, lower=lower, upper=upper)
+
+
+def test_decisions_made_with_a_band_replay_identically_after_the_band_changes(
+    credit_model: ModelVersion, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from scoring.ml.predictor import require_model
+
+    threshold = credit_model.threshold
+    lower, upper = max(threshold - 0.03, 0.0), threshold + 0.05
+    set_band(credit_model, lower, upper)
+    settings.SCORE_REFER_MISSING_SHARE = 0.5
+    model = require_model("credit")
+    assert (model.refer_lower, model.refer_upper) == (lower, upper)
+    rows = applicants(400, seed=31)
+    few = ("age", "revenu", "historique_impaye")  # less than half of the model's importance
+    rows[:30] = [{k: v for k, v in row.items() if k in few} for row in rows[:30]]
+    for start in range(0, len(rows), 100):  # the API path (/score and /score/batch)
+        requests = []
+        for raw in rows[start : start + 100]:
+            clean, errors = model.schema.validate(raw)
+            assert not errors
+            requests.append(ScoreRequest(features=clean))
+        applications_score(model=model, requests=requests, caller="user:0")
+    frame = applicant_sample(300, seed=32, columns=None)  # the batch path (COPY writer)
+    frame.loc[:29, [c for c in frame.columns if c not in few]] = None
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_job_submit(data=frame.to_csv(index=False).encode(), filename="a.csv", caller="user:0", source="admin")
+    decisions = list(Decision.objects.all())
+    assert len(decisions) == 700
+    assert {(d.refer_lower_used, d.refer_upper_used, d.refer_missing_share_used) for d in decisions} == {
+        (lower, upper, 0.5)
+    }
+    # Every kind of outcome is there: approved, refused, referred in the band, referred for missing information.
+    kinds = set()
+    for d in decisions:
+        features = {k: v for k, v in d.features.items() if v is not None}
+        in_band = lower <= d.probability_default <= upper
+        missing = float(model.missing_share(model.schema.matrix([features]))[0]) > 0.5
+        kinds.add((d.decision, "band" if in_band else "missing" if missing else "-"))
+    assert {("approve", "-"), ("refuse", "-"), ("refer", "band"), ("refer", "missing")} <= kinds
+    assert not {k for k in kinds if (k[0] == "refer") != (k[1] != "-")}
+    out, error = replay()
+    assert error is None, out
+    assert "Replayed 700 decision(s): 700 matched, 0 mismatched" in out
+
+    # The band and the setting change afterwards: each decision keeps the rule it was made with.
+    set_band(credit_model, None, None)
+    settings.SCORE_REFER_MISSING_SHARE = 1.0
+    out, error = replay()
+    assert error is None, out
+    assert "700 matched, 0 mismatched" in out
+    set_band(credit_model, 0.0, 1.0)
+    out, error = replay()
+    assert error is None and "700 matched, 0 mismatched" in out, out
+
+    # The stored band is what replay uses: a referred decision whose stored band no longer holds it is a mismatch.
+    victim = next(d for d in decisions if d.decision == "refer" and lower <= d.probability_default <= upper)
+    features = {k: v for k, v in victim.features.items() if v is not None}
+    assert float(model.missing_share(model.schema.matrix([features]))[0]) <= 0.5
+    Decision.objects.filter(pk=victim.pk).update(refer_lower_used=threshold, refer_upper_used=threshold)
+    out, error = replay()
+    assert error is not None
+    assert "699 matched, 1 mismatched" in out
+    assert f"{victim.id} ({credit_model.version}): decision: stored 'refer'" in out
+
+
+def test_decisions_from_before_the_band_was_stored_replay_with_the_versions_band(
+    credit_model: ModelVersion, settings: Any
+) -> None:
+    from scoring.ml.predictor import require_model
+
+    threshold = credit_model.threshold
+    set_band(credit_model, max(threshold - 0.03, 0.0), threshold + 0.05)
+    settings.SCORE_REFER_MISSING_SHARE = 0.5
+    score(credit_model, applicants(200, seed=33))
+    assert require_model("credit").has_refer_band and Decision.objects.filter(decision="refer").exists()
+    Decision.objects.update(refer_lower_used=None, refer_upper_used=None, refer_missing_share_used=None)
+    out, error = replay()
+    assert error is None and "200 matched, 0 mismatched" in out, out

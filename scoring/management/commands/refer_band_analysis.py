@@ -32,15 +32,17 @@ class Command(BaseCommand):
         y = np.asarray(data.target, dtype=int)
         x = data.encoded()
         _, test_idx = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=options["seed"])
-        y_test, p = y[test_idx], result.booster.predict(x[test_idx], num_threads=1)
+        y_test = y[test_idx]
+        p = np.asarray(result.booster.predict(x[test_idx], num_threads=1), dtype=float)
         t = result.threshold
-        costs = {"cost_refer": options["cost_refer"]}
-        none = band_cost(y_test, p, t, 2.0, 2.0, **costs)  # an empty band: today's rule
+        cost_refer: float = options["cost_refer"]
+        none = band_cost(y_test, p, t, 2.0, 2.0, cost_refer=cost_refer)  # an empty band: today's rule
         rows = [("no band", none)]
         for cap in sorted({0.05, 0.10, options["max_referral_rate"], 0.25}):
-            rows.append((f"best, referrals <= {cap:.0%}", best_band(y_test, p, t, max_referral_rate=cap, **costs)))
-        rows.append(("best, no cap", best_band(y_test, p, t, **costs)))
-        chosen = best_band(y_test, p, t, max_referral_rate=options["max_referral_rate"], **costs)
+            best = best_band(y_test, p, t, max_referral_rate=cap, cost_refer=cost_refer)
+            rows.append((f"best, referrals <= {cap:.0%}", best))
+        rows.append(("best, no cap", best_band(y_test, p, t, cost_refer=cost_refer)))
+        chosen = best_band(y_test, p, t, max_referral_rate=options["max_referral_rate"], cost_refer=cost_refer)
         self.stdout.write(f"hold-out: {len(y_test)} applicants, threshold {t}, referral cost {options['cost_refer']}")
         self.stdout.write("| band | refused | referred | approved | FN | FP | cost | per application |")
         self.stdout.write("|---|---|---|---|---|---|---|---|")
@@ -66,7 +68,6 @@ class Command(BaseCommand):
         champion = ModelVersion.objects.filter(purpose=ModelPurpose.CREDIT, status=ModelStatus.CHAMPION).first()
         if champion is None or champion.sha256 != sha256_hex(model_text):
             raise CommandError("The credit champion is not the default model trained with this seed: nothing set.")
-        model_version_set_refer_band(
-            model_version=champion, lower=lower, upper=upper, user="system:refer_band_analysis"
-        )
+        # user=None: the platform itself (a command), "system" in the audit trail.
+        model_version_set_refer_band(model_version=champion, lower=lower, upper=upper, user=None)
         self.stdout.write(self.style.SUCCESS(f"{champion.version}: refer band {lower}-{upper}"))
