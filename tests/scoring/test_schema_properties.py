@@ -1,13 +1,12 @@
-"""Property tests (hypothesis) of the feature schemas and of the feature pipeline behind /score.
+"""Property tests (hypothesis) of the feature schemas (pure: no database, also run by `make mutation`).
 
 - A schema accepts any finite bounds with min <= max, refuses non-finite or crossed ones,
   and survives its JSON round trip whole (``source`` and aliases included).
 - ``validate`` (one JSON payload) accepts exactly the values inside a feature's type and
   range, and ``validate_columns`` (a batch file's text cells) gives the same verdict and the
   same message for the same number.
-- Whatever a caller puts in a payload (NaN, ±inf, huge integers, extremes, wrong types),
-  ``/score`` and ``/score/batch`` answer a 400 naming the field, or a decision whose
-  probability and reason contributions are finite.
+
+The feature pipeline behind ``/score`` has its own: tests/scoring/test_feature_pipeline.py.
 
 Examples are bounded per test and derandomised (the ``ci`` profile of tests/conftest.py).
 """
@@ -16,16 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from rest_framework.test import APIClient
 
 from scoring.ml.schema import CATEGORICAL, FEATURE_TYPES, INTEGER, NUMERIC, Feature, FeatureSchema, SchemaError
-from tests.models import TrainedModel
 
 NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
 FINITE = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
@@ -135,90 +131,3 @@ def test_a_category_is_accepted_exactly_when_it_is_one_of_the_strings_listed(cat
         assert schema.row(clean)[0] == categories.index(value)
     else:
         assert list(errors) == ["c"] and clean == {}
-
-
-# ---- The feature pipeline behind /score ---------------------------------------------------
-
-HOSTILE = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.floats(),  # NaN and ±inf included: sent as the bare literals NaN / Infinity
-    st.integers(-(10**30), 10**30),
-    st.sampled_from([0, -1, 2**53, 2**53 + 1, 10**400, 1e308, -1e308, 5e-324, -0.0]),
-    st.text(max_size=12),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-
-
-def _payload(schema: FeatureSchema, data: st.DataObject) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
-    for feature in schema:
-        choice = data.draw(st.sampled_from(["valid", "hostile", "absent"]), label=feature.name)
-        if choice == "absent":
-            continue
-        if choice == "hostile":
-            payload[feature.name] = data.draw(HOSTILE, label=feature.name)
-        elif feature.type == CATEGORICAL:
-            payload[feature.name] = data.draw(st.sampled_from(feature.categories), label=feature.name)
-        else:
-            low = -1e15 if feature.min is None else feature.min
-            high = 1e15 if feature.max is None else feature.max
-            number = data.draw(st.floats(min_value=low, max_value=high), label=feature.name)
-            payload[feature.name] = math.floor(number) if feature.type == INTEGER else number
-            assume(feature.type != INTEGER or low <= payload[feature.name])
-    return payload
-
-
-def _raw(body: Any) -> str:
-    return json.dumps(body, allow_nan=True, default=str)  # NaN, Infinity: what a careless client sends
-
-
-def _assert_refused_or_finite(response: Any, body: Any) -> None:
-    assert response.status_code in (201, 400), (response.status_code, body, response.content[:500])
-    answer = response.json()
-    if response.status_code == 400:
-        assert answer.get("fields") or answer.get("detail"), answer
-        return
-    decisions = answer.get("results", [answer])
-    for decision in decisions:
-        assert 0.0 <= decision["probability_default"] <= 1.0
-        for reason in decision["reasons"]:
-            assert all(math.isfinite(v) for v in reason.values() if isinstance(v, float)), reason
-
-
-@pytest.fixture
-def scorer(key_client: Callable[..., APIClient], credit_model: object) -> APIClient:
-    return key_client("analyst", ["score"])
-
-
-@pytest.mark.django_db
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=st.data())
-def test_score_answers_a_400_or_a_finite_decision_whatever_the_features(
-    scorer: APIClient, trained_credit: TrainedModel, data: st.DataObject
-) -> None:
-    payload = _payload(trained_credit.data.schema, data)
-    if data.draw(st.booleans(), label="unknown field"):
-        payload[data.draw(st.text(max_size=6), label="unknown name")] = data.draw(HOSTILE)
-    response = scorer.generic("POST", "/api/v1/score", _raw(payload), content_type="application/json")
-    _assert_refused_or_finite(response, payload)
-
-
-@pytest.mark.django_db
-@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=st.data())
-def test_score_batch_answers_a_400_or_finite_decisions_whatever_the_features(
-    scorer: APIClient, trained_credit: TrainedModel, data: st.DataObject
-) -> None:
-    items = [_payload(trained_credit.data.schema, data) for _ in range(data.draw(st.integers(1, 3)))]
-    response = scorer.generic("POST", "/api/v1/score/batch", _raw({"items": items}), content_type="application/json")
-    _assert_refused_or_finite(response, items)
-
-
-def test_non_finite_json_literals_are_a_400_naming_the_body(scorer: APIClient) -> None:
-    for literal in ("NaN", "Infinity", "-Infinity"):
-        body = f'{{"age": {literal}, "revenu": 50000, "historique_impaye": 1}}'
-        response = scorer.generic("POST", "/api/v1/score", body, content_type="application/json")
-        assert response.status_code == 400, literal
-        assert f"{literal.lstrip('-')} is not a valid JSON value" in response.json()["detail"]
