@@ -65,6 +65,9 @@ def test_a_rule_weight_is_clamped_to_zero_one(weight: float, expected: float) ->
 
 def test_a_weight_above_one_with_a_certain_model_still_scores_one() -> None:
     assert combined_score(1.0, [hit(1.5), hit(2.0)]) == 1.0
+    # Unclamped, two weights above one would multiply two negative "keeps" into a positive one.
+    assert combined_score(0.0, [hit(1.5), hit(1.5)]) == 1.0
+    assert combined_score(0.0, [hit(-0.5), hit(-0.5)]) == 0.0
     assert combined_score(2.0, [hit(-1.0)]) == 1.0
 
 
