@@ -161,3 +161,15 @@ def test_a_file_vetted_once_is_not_probed_again(trained_credit: TrainedModel, mo
 
     monkeypatch.setattr(model_module.subprocess, "run", no_child)
     probe_in_subprocess(text, trained_credit.data.schema)  # the vetted digest answers
+
+
+def test_probabilities_are_floats_from_one_thread() -> None:
+    class IntegerBooster(FixedBooster):
+        def predict(self, matrix: np.ndarray, pred_contrib: bool = False, num_threads: int = 0) -> np.ndarray:
+            assert num_threads == 1  # OpenMP threads spin against each other on a busy machine
+            return np.array([0, 1])
+
+    model = loaded()
+    object.__setattr__(model, "booster", IntegerBooster(np.zeros((2, 6))))
+    probabilities = model.probabilities(np.zeros((2, 5)))
+    assert probabilities.dtype == np.float64 and probabilities.tolist() == [0.0, 1.0]
