@@ -160,3 +160,22 @@ def test_rows_and_matrices_put_each_value_in_its_column() -> None:
     np.testing.assert_array_equal(SCHEMA.row({"home": "rent", "age": 40}), [40.0, np.nan, 1.0])
     matrix = SCHEMA.matrix([{"age": 20}, {"rate": 1.5, "home": "own"}])
     np.testing.assert_array_equal(matrix, [[20.0, np.nan, np.nan], [np.nan, 1.5, 0.0]])
+
+
+def test_batch_cells_are_stripped_of_spaces_or_tabs_alone() -> None:
+    spaces = SCHEMA.validate_columns({"age": ["30", "30", "30"], "home": [" own", "rent ", "  "]}, rows=3)
+    tabs = SCHEMA.validate_columns({"age": ["30", "30", "30"], "home": ["\town", "rent\t", "\t"]}, rows=3)
+    for check in (spaces, tabs):
+        assert check.errors == {}
+        np.testing.assert_array_equal(check.matrix[:, 2], [0.0, 1.0, np.nan])
+
+
+def test_an_unknown_column_first_does_not_stop_the_columns_after_it() -> None:
+    check = SCHEMA.validate_columns({"colour": ["a"], "age": ["17"], "home": ["x"]}, rows=1)
+    assert check.row_errors(0) == {
+        "colour": MSG_UNKNOWN_FIELD,
+        "age": "Ensure this value is greater than or equal to 18.",
+        "home": "Not one of: own, rent.",
+    }
+    assert check.errors["colour"].dtype == object  # None where fine, a message where refused
+    assert all(messages.dtype == object for messages in check.errors.values())
