@@ -179,3 +179,15 @@ def test_an_unknown_column_first_does_not_stop_the_columns_after_it() -> None:
     }
     assert check.errors["colour"].dtype == object  # None where fine, a message where refused
     assert all(messages.dtype == object for messages in check.errors.values())
+
+
+def test_a_whole_bound_read_from_json_is_shown_without_decimals() -> None:
+    loaded = FeatureSchema.from_list([{"name": "age", "type": "integer", "min": 18, "max": 100.0}])
+    assert loaded["age"].min == 18.0
+    assert loaded.validate({"age": 17})[1] == {"age": "Ensure this value is greater than or equal to 18."}
+    assert loaded.validate({"age": 101})[1] == {"age": "Ensure this value is less than or equal to 100."}
+
+
+def test_a_missing_required_column_gives_an_object_array_of_messages() -> None:
+    check = SCHEMA.validate_columns({"rate": ["1"]}, rows=1)
+    assert check.errors["age"].dtype == object and check.errors["age"].tolist() == [MSG_REQUIRED]
