@@ -173,3 +173,8 @@ def test_probabilities_are_floats_from_one_thread() -> None:
     object.__setattr__(model, "booster", IntegerBooster(np.zeros((2, 6))))
     probabilities = model.probabilities(np.zeros((2, 5)))
     assert probabilities.dtype == np.float64 and probabilities.tolist() == [0.0, 1.0]
+
+
+def test_the_sigmoid_is_read_even_when_the_file_has_bytes_that_are_not_utf8() -> None:
+    artifact = b"tree\nobjective=binary sigmoid:3\nnote=\xff\xfe\nTree=0\n"
+    assert objective_sigmoid(artifact) == 3.0
