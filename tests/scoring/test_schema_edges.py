@@ -191,3 +191,13 @@ def test_a_whole_bound_read_from_json_is_shown_without_decimals() -> None:
 def test_a_missing_required_column_gives_an_object_array_of_messages() -> None:
     check = SCHEMA.validate_columns({"rate": ["1"]}, rows=1)
     assert check.errors["age"].dtype == object and check.errors["age"].tolist() == [MSG_REQUIRED]
+
+
+def test_an_ignored_or_unknown_field_first_does_not_stop_the_fields_after_it() -> None:
+    assert SCHEMA.validate({"client_id": "C1", "age": 17}, ignore=("client_id",))[1] == {
+        "age": "Ensure this value is greater than or equal to 18."
+    }
+    assert SCHEMA.validate({"colour": "red", "age": 30, "home": "x"}) == (
+        {"age": 30},
+        {"colour": MSG_UNKNOWN_FIELD, "home": "'x' is not one of: own, rent."},
+    )
