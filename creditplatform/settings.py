@@ -468,6 +468,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "creditplatform.api.schema.blank_alternatives_any_of",
+    ],
     # Credit and fraud decisions both have a "decision" field, with different values.
     "ENUM_NAME_OVERRIDES": {
         "FraudDecisionEnum": "fraud.choices.FraudDecisionOutcome",

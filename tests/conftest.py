@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
@@ -17,6 +18,16 @@ from tests.models import TrainedModel, credit_training, fraud_training, register
 
 # Browser fixtures (live server, provider, Chromium) for every test module that asks for them.
 pytest_plugins = ["tests.browser"]
+
+# Property tests (hypothesis, schemathesis) are derandomised: every machine, CI included, runs
+# the same examples, so a failure reproduces as it was seen; no example database is kept.
+# Each test bounds its own max_examples. `pytest --hypothesis-profile=explore` searches
+# further, with fresh random examples each run.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("explore", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,13 @@ that look-ups by ``C1001`` never found and erasure never reached.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 from django.core.exceptions import ValidationError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from fraud.models import FraudRule
@@ -18,7 +21,9 @@ from scoring.ml.schema import Feature, SchemaError
 from scoring.models import Client
 from scoring.services import client_get_or_create
 from scoring.validators import (
+    EXTERNAL_ID_PATTERN,
     external_id_validator,
+    is_external_id,
     no_control_chars,
     no_control_chars_multiline,
     phone_validator,
@@ -93,3 +98,58 @@ def test_every_endpoint_refuses_an_id_ending_in_a_newline_and_creates_no_client(
     assert response.status_code == 400
     assert field in response.json()["fields"]
     assert list(Client.objects.values_list("client_id", flat=True)) == [existing.client_id]
+
+
+# ---- Properties (hypothesis): every id check agrees, for any text ------------------------
+
+ID_LIKE = st.one_of(
+    st.from_regex(EXTERNAL_ID_PATTERN, fullmatch=True),  # valid ids
+    st.from_regex(EXTERNAL_ID_PATTERN, fullmatch=True).flatmap(  # a valid id with one character added
+        lambda ok: st.tuples(st.integers(0, len(ok)), st.characters()).map(lambda t: ok[: t[0]] + t[1] + ok[t[0] :])
+    ),
+    st.text(max_size=70),
+)
+
+
+@settings(max_examples=300)
+@given(value=ID_LIKE)
+def test_the_id_validator_and_the_id_test_agree_and_never_pass_a_space_or_control_character(value: str) -> None:
+    try:
+        external_id_validator(value)
+        valid = True
+    except ValidationError:
+        valid = False
+    assert valid is is_external_id(value)
+    if valid:
+        assert 1 <= len(value) <= 64
+        assert value == value.strip() and all(c.isascii() and c.isprintable() and c != " " for c in value)
+
+
+@settings(max_examples=200)
+@given(value=st.text(max_size=20))
+def test_a_feature_name_is_accepted_exactly_when_the_whole_of_it_is_a_name(value: str) -> None:
+    whole = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value) is not None
+    try:
+        Feature(value)
+        accepted = True
+    except SchemaError:
+        accepted = False
+    assert accepted is whole
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=ID_LIKE)
+def test_the_clients_api_stores_an_id_exactly_as_sent_or_refuses_it(
+    key_client: Callable[..., APIClient], value: str
+) -> None:
+    response = key_client("analyst", ["score"]).post("/api/v1/clients/", {"client_id": value}, format="json")
+    if is_external_id(value):
+        assert response.status_code == 201, response.json()
+        assert Client.objects.filter(client_id=value).exists()
+        Client.objects.filter(client_id=value).delete()
+    else:
+        assert response.status_code == 400, response.json()
+        assert "client_id" in response.json()["fields"]
+    stored = Client.objects.values_list("client_id", flat=True)
+    assert all(is_external_id(client_id) for client_id in stored)

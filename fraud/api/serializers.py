@@ -288,6 +288,9 @@ class TransactionSerializer(serializers.ModelSerializer):
 
     client_id = serializers.CharField(source="client.client_id")
     montant = serializers.DecimalField(source="amount", max_digits=14, decimal_places=2)
+    # Blank when the caller gave none: declared, since read-only model fields lose allow_blank
+    # (the schema then listed only the six channels, and "" broke it).
+    channel = serializers.ChoiceField(choices=Channel.choices, allow_blank=True, read_only=True)
     check = serializers.SerializerMethodField()
 
     class Meta:
