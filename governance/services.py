@@ -6,7 +6,7 @@ import csv
 import io
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,6 +19,7 @@ from audit.services import audit_record
 from governance.choices import OutcomeSource
 from governance.models import Outcome
 from scoring.models import Decision
+from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
 
 OUTCOME_FIELDS = (
     "decision_id",
@@ -117,6 +118,15 @@ def _int(value: Any) -> int:
     return number
 
 
+def _external_id(value: Any, field: str, fail: Callable[[str, str], None]) -> str | None:
+    """An application or client id as every other path accepts it (``is_external_id``), or a row error."""
+    text = str(value).strip()
+    if not is_external_id(text):
+        fail(field, EXTERNAL_ID_MESSAGE)
+        return None
+    return text
+
+
 def _parse(index: int, row: Any, today: date, errors: list[RowError]) -> _Parsed:
     parsed = _Parsed(index)
 
@@ -139,9 +149,9 @@ def _parse(index: int, row: Any, today: date, errors: list[RowError]) -> _Parsed
         except ValueError:
             fail("decision_id", "Not a decision id (a UUID).")
     elif "application_id" in given:
-        parsed.application_id = str(given["application_id"]).strip()
+        parsed.application_id = _external_id(given["application_id"], "application_id", fail)
     else:
-        parsed.client_id = str(given["client_id"]).strip()
+        parsed.client_id = _external_id(given["client_id"], "client_id", fail)
         if "decision_date" not in given:
             fail("decision_date", "Required with client_id: the day of the decision.")
     if "decision_date" in given:

@@ -209,3 +209,18 @@ def test_observed_before_the_decision_is_refused(decisions: dict[str, Decision])
             caller="x",
         )
     assert [(e.field, e.message) for e in caught.value.errors] == [("observed_on", "Before the decision was made.")]
+
+
+def test_malformed_ids_are_row_errors_not_server_errors(decisions: dict[str, Decision], client_as: Any) -> None:
+    """Found by fuzzing: a NUL in a client id reached PostgreSQL and answered 500."""
+    day = timezone.localdate().isoformat()
+    response = client_as("analyst").post(
+        "/api/v1/outcomes",
+        {"items": [row(client_id="C2\x0002", decision_date=day), row(application_id="A 1\n")]},
+        format="json",
+    )
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert set(fields) == {"items.0.client_id", "items.1.application_id"}
+    assert "letters, digits" in fields["items.0.client_id"][0]
+    assert not Outcome.objects.exists()
