@@ -62,7 +62,10 @@ class FraudRuleForm(ThemedFormMixin, forms.ModelForm):
         if self.editor is not None:  # the admin's form: who may save this is the service's rule
             try:
                 fraud_rule_edit_check(
-                    user=self.editor, rule=self.instance if self.instance.pk else None, is_active=values["is_active"]
+                    user=self.editor,
+                    rule=self.instance if self.instance.pk else None,
+                    is_active=values["is_active"],
+                    changes=values,
                 )
             except PermissionDenied as exc:  # four eyes: on the box the admin ticked
                 self.add_error("is_active" if str(exc) == FOUR_EYES_MESSAGE else None, str(exc))

@@ -295,20 +295,44 @@ FOUR_EYES_MESSAGE = (
 )
 
 
-def fraud_rule_edit_check(*, user: ActingUser, rule: FraudRule | None, is_active: bool, promotion: Any = None) -> None:
-    """The one home of "who may edit an active rule": analysts save drafts only, and a
-    person activating a rule needs an approved promotion request while four eyes are on.
+# What a rule does, as opposed to what it is called: changing these on an active rule changes
+# live decisions, so it is a promotion like an activation.
+RULE_BEHAVIOUR_FIELDS = ("condition", "reason", "action", "weight")
+FOUR_EYES_CHANGE_MESSAGE = (
+    "Four eyes are on (PROMOTION_FOUR_EYES): an active rule's condition, reason, action and weight change only "
+    "through a promotion. Deactivate it, change it, then request its activation; a second admin approves it."
+)
 
-    Raises ``PermissionDenied(RULE_EDIT_DENIED)`` when ``user`` would activate a rule or
-    change one that is active without the right to activate rules, and
-    ``PermissionDenied(FOUR_EYES_MESSAGE)`` when a person (not the platform itself, ``None``:
-    commands, set-up) activates one without ``promotion`` (governance.promotion).
+
+def fraud_rule_edit_check(
+    *,
+    user: ActingUser,
+    rule: FraudRule | None,
+    is_active: bool,
+    promotion: Any = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """The one home of "who may edit an active rule": analysts save drafts only, and while four
+    eyes are on a person neither activates a rule nor changes what an active one does without an
+    approved promotion request (``promotion``, governance.promotion).
+
+    ``changes`` are the fields the save would set. Raises ``PermissionDenied(RULE_EDIT_DENIED)``
+    when ``user`` would activate a rule or change an active one without the right to activate
+    rules, ``PermissionDenied(FOUR_EYES_MESSAGE)`` for an activation and
+    ``PermissionDenied(FOUR_EYES_CHANGE_MESSAGE)`` for a change of behaviour of an active rule.
+    The platform itself (``user=None``: commands, set-up) is not asked for a promotion.
     """
     was_active = bool(rule is not None and rule.pk and rule.is_active)
     if (is_active or was_active) and not fraud_rule_may_activate(user):
         raise PermissionDenied(RULE_EDIT_DENIED)
-    if is_active and not was_active and promotion is None and user is not None and settings.PROMOTION_FOUR_EYES:
+    if promotion is not None or user is None or not settings.PROMOTION_FOUR_EYES:
+        return
+    if is_active and not was_active:
         raise PermissionDenied(FOUR_EYES_MESSAGE)
+    if is_active and was_active and rule is not None and changes:
+        changed = [n for n in RULE_BEHAVIOUR_FIELDS if n in changes and changes[n] != getattr(rule, n)]
+        if changed:
+            raise PermissionDenied(FOUR_EYES_CHANGE_MESSAGE)
 
 
 def fraud_rule_may_edit(user: ActingUser, rule: FraudRule) -> bool:
@@ -374,7 +398,9 @@ def fraud_rule_save(
             values = {name: getattr(current, name) for name in RULE_FIELDS}
         was_active = bool(current.pk and current.is_active)
         values.update(fields)
-        fraud_rule_edit_check(user=user, rule=current, is_active=values["is_active"], promotion=promotion)
+        fraud_rule_edit_check(
+            user=user, rule=current, is_active=values["is_active"], promotion=promotion, changes=values
+        )
         fraud_rule_check(**values)
         if current.pk and all(getattr(current, name) == values[name] for name in RULE_FIELDS):
             return current

@@ -213,3 +213,36 @@ def test_the_rule_form_refuses_to_activate_while_four_eyes_are_on(admins: tuple[
     assert not FraudRule.objects.filter(name="big_cash").exists()
     response = client.post("/admin/fraud/fraudrule/add/", {k: v for k, v in form.items() if k != "is_active"})
     assert response.status_code == 302 and not FraudRule.objects.get(name="big_cash").is_active
+
+
+@pytest.mark.django_db
+def test_what_an_active_rule_does_changes_only_through_a_promotion(admins: tuple[Any, Any], client: Any) -> None:
+    from fraud.services import FOUR_EYES_CHANGE_MESSAGE, fraud_rule_save
+
+    first, second = admins
+    rule = fraud_rule_save(user=None, name="night_cash", condition="amount > 5000", is_active=True)
+    with pytest.raises(PermissionDenied, match="change only through a promotion"):
+        fraud_rule_save(user=first, rule=rule, condition="amount > 50")
+    rule.refresh_from_db()
+    assert rule.condition == "amount > 5000" and rule.version == 1
+    # Its name and description are not what it does; the same values are no change.
+    renamed = fraud_rule_save(user=first, rule=rule, description="cash at night", condition="amount > 5000")
+    assert renamed.description == "cash at night" and renamed.is_active
+    # Deactivate, change, then the activation is a request a second admin approves.
+    fraud_rule_save(user=first, rule=rule, is_active=False)
+    changed = fraud_rule_save(user=first, rule=rule, condition="amount > 50")
+    request = promotion_request_create(user=first, fraud_rule=changed, reason="lower bound after the back-test")
+    promotion_request_approve(request=request, user=second)
+    changed.refresh_from_db()
+    assert changed.is_active and changed.condition == "amount > 50"
+    # The admin's form shows the service's message.
+    client.force_login(first)
+    form = {
+        "name": "night_cash", "condition": "amount > 7", "reason": "", "action": "flag", "weight": "0.3",
+        "order": str(changed.order), "is_active": "on", "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+        "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    response = client.post(f"/admin/fraud/fraudrule/{changed.pk}/change/", form)
+    assert response.status_code == 200 and FOUR_EYES_CHANGE_MESSAGE.split(":")[0] in response.content.decode()
+    changed.refresh_from_db()
+    assert changed.condition == "amount > 50"
