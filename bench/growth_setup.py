@@ -323,6 +323,16 @@ def measure(*, repeat: int = 5, fraude_repeat: int = 41) -> dict[str, Any]:
             query_ms[pk].append((time.perf_counter() - started) * 1000)
     out["velocity_query_heavy_ms"] = round(statistics.median(query_ms[heavy_pk]), 3)
     out["velocity_query_new_ms"] = round(statistics.median(query_ms[new_pk]), 3)
+    # A beneficiary, device and country the heavy client never used: "seen before" must not read its 90 days.
+    never = {"beneficiary": "FR76NEVERPAID", "device_id": "never-seen-device", "country": "MA"}
+    never_ms: dict[int, list[float]] = {heavy_pk: [], new_pk: []}
+    for _ in range(101):
+        for pk in (heavy_pk, new_pk):
+            started = time.perf_counter()
+            client_history_summary(client_pk=pk, at=timezone.now(), **never)
+            never_ms[pk].append((time.perf_counter() - started) * 1000)
+    out["velocity_never_seen_heavy_ms"] = round(statistics.median(never_ms[heavy_pk]), 3)
+    out["velocity_never_seen_new_ms"] = round(statistics.median(never_ms[new_pk]), 3)
     explain = _sql(
         "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT count(*), sum(amount) FROM fraud_transaction "
         "WHERE client_id = %s AND timestamp >= now() - interval '90 days' AND timestamp <= now()",

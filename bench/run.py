@@ -539,6 +539,12 @@ def growth_report(g: dict[str, Any]) -> list[str]:
             f"    of which the velocity query: {g['velocity_query_heavy_ms']:.2f} ms against "
             f"{g['velocity_query_new_ms']:.2f} ms ({g['velocity_query_heavy_ms'] - g['velocity_query_new_ms']:+.2f} ms)"
         )
+    if "velocity_never_seen_heavy_ms" in g:
+        heavy, new = g["velocity_never_seen_heavy_ms"], g["velocity_never_seen_new_ms"]
+        lines.append(
+            f"    the velocity query for a never-seen beneficiary, device and country: {heavy:.2f} ms against "
+            f"{new:.2f} ms ({heavy - new:+.2f} ms)   goal <= +1 ms"
+        )
     for table in ("scoring_decision", "fraud_transaction"):
         t = g[table]
         lines.append(

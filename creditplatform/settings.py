@@ -430,7 +430,7 @@ REST_FRAMEWORK = {
     # Deny by default: every view names the roles it lets in.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.DenyAll"],
     "DEFAULT_PARSER_CLASSES": ["creditplatform.api.parsers.SafeJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    "DEFAULT_RENDERER_CLASSES": ["creditplatform.api.renderers.OrjsonRenderer"]
     + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
     "DEFAULT_PAGINATION_CLASS": "creditplatform.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,

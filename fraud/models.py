@@ -64,6 +64,15 @@ class Transaction(models.Model):
             # Velocity features: count and sum per client over recent windows.
             models.Index(fields=["client", "-timestamp"], name="transaction_client_time_idx"),
             models.Index(fields=["transaction_id"], name="transaction_txid_idx"),
+            # "Seen before" (velocity): one bounded index range per value, whatever the client's history.
+            *(
+                models.Index(
+                    fields=["client", field, "timestamp"],
+                    name=f"transaction_seen_{short}_idx",
+                    condition=~Q(**{field: ""}),
+                )
+                for field, short in (("beneficiary", "benef"), ("device_id", "device"), ("country", "country"))
+            ),
         ]
 
     def __str__(self) -> str:

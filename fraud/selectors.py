@@ -47,8 +47,8 @@ def _velocity_days_sql(by_external_id: bool = False) -> str:
     - *days*: the ``fraud_clientdaytotal`` rows of the whole days in between.
 
     So a client with 20,000 transactions in 90 days reads about three days of rows and 90
-    day totals, not 20,000 rows. "Seen before" stops at the first matching row (newest
-    first); only a value never seen reads the whole lookback.
+    day totals, not 20,000 rows. "Seen before" is one range of a partial index on (client,
+    value, timestamp) per value, seen or never seen.
 
     ``by_external_id``: the client is named by its external id and its primary key comes
     back as the last column (NULL for a client not stored yet): the look-up and the history
@@ -66,11 +66,12 @@ def _velocity_days_sql(by_external_id: bool = False) -> str:
         f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0) FROM {table} "
         f"WHERE {client} = {who} AND {ts} >= %s AND {ts} < %s)"
     )
-    # Newest first along transaction_client_time_idx, stopping at the first match (a scalar
-    # subquery keeps ORDER BY and LIMIT, which EXISTS would drop, letting the planner scan).
+    # One range of the partial index transaction_seen_<field>_idx on (client, value, timestamp):
+    # bounded by the window, whatever the client's history and whether the value was seen or not
+    # (``<> ''`` lets the planner use the partial index; a scalar subquery keeps the LIMIT).
     seen = [
-        f"(%s::text IS NOT NULL AND (SELECT 1 FROM {table} WHERE {client} = {who} AND {ts} >= %s AND {ts} <= %s "
-        f"AND {quote(field)} = %s::text ORDER BY {client} DESC, {ts} DESC LIMIT 1) IS NOT NULL)"
+        f"(%s::text IS NOT NULL AND (SELECT 1 FROM {table} WHERE {client} = {who} AND {quote(field)} = %s::text "
+        f"AND {quote(field)} <> '' AND {ts} >= %s AND {ts} <= %s ORDER BY {ts} DESC LIMIT 1) IS NOT NULL)"
         for field in ("beneficiary", "device_id", "country")
     ]
     lookup = (
@@ -172,7 +173,7 @@ def _summary_from_days(
     who = [] if by_external_id else [client_pk]
     params: list[Any] = [client_id] if by_external_id else []
     for value in (beneficiary, device_id, country):
-        params += [value or None, *who, lookback_from, at, value or None]
+        params += [value or None, *who, value or None, lookback_from, at]
     for span in WINDOWS.values():
         params += [at - span] * 2
     params += [*who, recent_from, at]

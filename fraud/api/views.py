@@ -22,6 +22,7 @@ from fraud.api.serializers import (
     FraudeInputSerializer,
     TransactionDetailSerializer,
     TransactionSerializer,
+    fraude_input_parse,
     screen_outcome_representation,
 )
 from fraud.models import Transaction
@@ -87,14 +88,15 @@ class FraudeApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        payload = FraudeInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        screen_request, errors = fraude_input_parse(request.data)
+        if errors or screen_request is None:
+            raise serializers.ValidationError(errors)
         # One reference for the whole request: a swap in the middle never mixes two versions.
         model = get_model(ModelPurpose.FRAUD)
         if model is None and settings.FRAUD_REQUIRE_MODEL:
             raise ServiceUnavailable("No usable fraud model is registered as champion.")
         try:
-            outcome = transaction_screen(request=payload.to_request(), caller=caller_label(request.user), model=model)
+            outcome = transaction_screen(request=screen_request, caller=caller_label(request.user), model=model)
         except TransactionConflict as exc:
             raise Conflict(str(exc)) from exc
         headers = {}
