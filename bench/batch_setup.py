@@ -33,7 +33,9 @@ def reset() -> dict[str, Any]:
     tables = [m._meta.db_table for m in (Decision, BatchReject, BatchChunk, BatchJob)]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)}")
+            # CASCADE: what refers to decisions (review cases, outcomes, contests, webhook
+            # deliveries) goes with them; this is the bench's own database.
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
             cursor.execute(f"VACUUM ANALYZE {tables[0]}")
         else:
             for table in tables:

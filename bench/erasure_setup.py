@@ -103,7 +103,7 @@ def _baseline_delete(client: Any) -> float:
             "(SELECT id FROM fraud_transaction WHERE client_id = %s)",
             [client.pk],
         )
-        for table in ("fraud_transaction", "scoring_decision", "scoring_creditapplication"):
+        for table in ("fraud_transaction", "fraud_clientdaytotal", "scoring_decision", "scoring_creditapplication"):
             cursor.execute(f"DELETE FROM {table} WHERE client_id = %s", [client.pk])  # noqa: S608 (constant names)
         cursor.execute("DELETE FROM scoring_client WHERE id = %s", [client.pk])
     return time.perf_counter() - started
