@@ -27,6 +27,7 @@ from django.db.models import Max, Min, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.widgets import CHECKBOX_CLASSES, FILE_CLASSES, INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
@@ -206,3 +207,16 @@ class LargeTableAdminMixin:
         if not isinstance(queryset, ProbedDatesQuerySet):
             queryset.__class__ = type(f"Probed{type(queryset).__name__}", (ProbedDatesQuerySet, type(queryset)), {})
         return queryset
+
+
+def admin_table(headers: list[str], rows: Any, table_id: str) -> str:
+    """A small read-only table in the admin's style (cells are escaped)."""
+    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
+    head = format_html_join(
+        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
+        ((h,) for h in headers),
+    )  # fmt: skip
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
+    return format_html(
+        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
+    )

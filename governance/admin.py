@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.principals import caller_label
-from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, ThemedFormMixin
+from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, ThemedFormMixin, admin_table
 from governance.choices import OutcomeSource
 from governance.models import FairnessReport, Outcome, PerformanceReport, PromotionRequest, PromotionStatus
 from governance.performance import chart_options, performance_history_chart
@@ -105,19 +105,6 @@ class OutcomeAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         return TemplateResponse(request, "admin/governance/outcome/import.html", context)
 
 
-def table(headers: list[str], rows: Any, table_id: str) -> str:
-    """A small read-only table in the admin's style (cells are escaped)."""
-    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
-    head = format_html_join(
-        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
-        ((h,) for h in headers),
-    )  # fmt: skip
-    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
-    return format_html(
-        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
-    )
-
-
 def figure(value: Any, kind: str = "") -> str:
     if value is None:
         return "–"
@@ -197,7 +184,7 @@ class PerformanceReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
             if obj.champion_id:
                 row.append(figure(obj.champion_metrics.get(key), kind))
             rows.append(row)
-        return table(headers, rows, "performance-figures")
+        return admin_table(headers, rows, "performance-figures")
 
     @admin.display(description="Calibration by score decile")
     def calibration_table(self, obj: PerformanceReport) -> str:
@@ -207,7 +194,9 @@ class PerformanceReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         ]
         if not rows:
             return "–"
-        return table(["Decile", "Decisions", "Predicted default rate", "Observed default rate"], rows, "calibration")
+        return admin_table(
+            ["Decile", "Decisions", "Predicted default rate", "Observed default rate"], rows, "calibration"
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         reports = PerformanceReport.objects.select_related("model_version", "champion").order_by("as_of")
@@ -252,7 +241,7 @@ class FairnessReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
             if rates:
                 row += [rate(g.get("tpr")), rate(g.get("fpr"))]
             rows.append(row)
-        return table(headers, rows, "fairness-groups")
+        return admin_table(headers, rows, "fairness-groups")
 
     @admin.display(description="Findings")
     def findings_list(self, obj: FairnessReport) -> str:
@@ -414,7 +403,7 @@ def refer_evidence(evidence: dict[str, Any]) -> str:
         ["Referral rate of its own decisions", referred(evidence["referrals"])]
         + ([referred(evidence["champion_referrals"])] if champion else []),
     ]
-    return table(headers, rows, "refer")
+    return admin_table(headers, rows, "refer")
 
 
 def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -426,7 +415,7 @@ def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
         html: str = format_html(
             "{}<p class='mt-2'>{} <a class='text-primary-600' id='run-backtest' href='{}'>Run the back-test</a> "
             "(on the stored fraud checks and their confirmed labels).</p>",
-            table(
+            admin_table(
                 ["Field", "Value"],
                 [
                     ["Condition", rule.condition],
@@ -451,7 +440,7 @@ def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
         + ([figure((champion.metrics or {}).get(key))] if champion else [])
         for key, label in keys
     ]
-    sections.append(("evidence-metrics", "Metrics on the training hold-out set", table(headers, rows, "metrics")))
+    sections.append(("evidence-metrics", "Metrics on the training hold-out set", admin_table(headers, rows, "metrics")))
     shadow = evidence["shadow"]
     if shadow["decisions"]:
         rows = [
@@ -461,7 +450,7 @@ def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
             ["Champion refused, challenger approved", shadow["champion_refused_challenger_approved"]],
             ["Champion approved, challenger refused", shadow["champion_approved_challenger_refused"]],
         ]
-        html = table(["Shadow comparison", ""], rows, "shadow")
+        html = admin_table(["Shadow comparison", ""], rows, "shadow")
     else:
         html = format_html("<p>{}</p>", "No shadow decisions: make it the challenger first to compare on live traffic.")
     sections.append(("evidence-shadow", "Shadow comparison with the champion", html))
@@ -476,8 +465,8 @@ def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
             champion_auc = figure(r.champion_metrics.get("auc")) if r.champion_metrics else "–"
             rows.append([r.as_of, basis, r.matured, r.immature, figure(r.metrics.get("auc")), champion_auc,
                          figure(r.metrics.get("brier"))])  # fmt: skip
-        html = table(["As of", "Basis", "Matured", "Immature", "AUC", "Champion AUC (same decisions)", "Brier"], rows,
-                     "performance")  # fmt: skip
+        headers = ["As of", "Basis", "Matured", "Immature", "AUC", "Champion AUC (same decisions)", "Brier"]
+        html = admin_table(headers, rows, "performance")
     else:
         html = format_html("<p>{}</p>", "No performance report yet (python manage.py performance_report).")
     sections.append(("evidence-performance", "Performance on matured labels", html))
@@ -492,7 +481,7 @@ def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
                     r.get_basis_display(),
                     r.as_of,
                     "DISPARITY above the configured limits" if r.flagged else "within the configured limits",
-                    table(["Group", "Rows", "Approval rate", "Ratio"], rows, f"fairness-{r.pk}"),
+                    admin_table(["Group", "Rows", "Approval rate", "Ratio"], rows, f"fairness-{r.pk}"),
                 )  # fmt: skip
             )
         html = format_html_join("", "{}", ((p,) for p in parts))

@@ -23,6 +23,7 @@ from creditplatform.admin_mixins import (
     LargeTableAdminMixin,
     PlatformModelAdmin,
     ThemedFormMixin,
+    admin_table,
 )
 from scoring.admin_forms import ModelUploadForm, ModelVersionChangeForm
 from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers BatchJobAdmin)
@@ -82,19 +83,6 @@ FOUR_EYES_MESSAGE = (
     "Four eyes are on (PROMOTION_FOUR_EYES): request this under Model governance, Promotion requests; "
     "a second admin approves it."
 )
-
-
-def _table(headers: list[str], rows: Any, table_id: str) -> str:
-    """A small read-only table in the admin's style (cells are escaped)."""
-    cell = '<td class="border-b border-base-200 px-3 py-2 dark:border-base-800">{}</td>'
-    head = format_html_join(
-        "", '<th class="border-b border-base-200 font-semibold px-3 py-2 text-left dark:border-base-800">{}</th>',
-        ((h,) for h in headers),
-    )  # fmt: skip
-    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", cell, ((c,) for c in row)),) for row in rows))
-    return format_html(
-        '<table id="{}" class="w-full"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body
-    )
 
 
 def _value(value: Any) -> str:
@@ -192,7 +180,7 @@ class ModelVersionAdmin(PlatformModelAdmin):
             return json.dumps(value) if isinstance(value, list) else str(value)
 
         rows = [(name.replace("_", " "), readable(value)) for name, value in sorted((obj.metrics or {}).items())]
-        return _table(["metric", "value"], rows, "model-metrics")
+        return admin_table(["metric", "value"], rows, "model-metrics")
 
     @admin.display(description="Shadow scoring (as challenger)")
     def shadow_summary(self, obj: ModelVersion) -> str:
@@ -466,13 +454,13 @@ class DecisionAdmin(LargeTableAdminMixin, EvidenceAdminMixin, PlatformModelAdmin
             )
             for r in obj.reasons
         ]
-        return _table(["reason", "applicant's value", "effect (log-odds)"], rows, "decision-reasons")
+        return admin_table(["reason", "applicant's value", "effect (log-odds)"], rows, "decision-reasons")
 
     @admin.display(description="Inputs the model saw")
     def inputs_table(self, obj: Decision) -> str:
         labels = {f["name"]: f.get("label") or f["name"] for f in obj.model_version.feature_schema}
         rows = [(labels.get(name, name), _value(value)) for name, value in sorted(obj.features.items())]
-        return _table(["input", "value"], rows, "decision-inputs")
+        return admin_table(["input", "value"], rows, "decision-inputs")
 
     @admin.display(description="Challenger (shadow)")
     def shadow(self, obj: Decision) -> str:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
 
 import pytest
 
@@ -15,36 +12,19 @@ from scoring.models import Decision, DecisionWebhook, WebhookDelivery
 from scoring.tasks import decision_webhook_deliver
 from tests.integration.worker import celery_worker
 from tests.models import TrainedModel, register_trained
+from tests.receivers import Receiver, http_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], bytes]] = []
-    statuses: list[int] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        self.send_response(type(self).statuses.pop(0) if type(self).statuses else 200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Receiver", (_Receiver,), {"received": [], "statuses": [503, 503]})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", handler
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[tuple[str, type[Receiver]]]:
+    with http_receiver([503, 503]) as found:
+        yield found
 
 
 def test_the_worker_retries_a_failing_receiver_until_it_answers(
-    trained_credit: TrainedModel, receiver: tuple[str, type[_Receiver]]
+    trained_credit: TrainedModel, receiver: tuple[str, type[Receiver]]
 ) -> None:
     url, handler = receiver
     model = register_trained(trained_credit, version="credit-hooks")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from monitoring.services import drift_report_generate
 from scoring.models import ModelVersion
 from tests.models import TrainedModel
 from tests.monitoring.decisions import shifted_population, store_day
+from tests.receivers import Receiver, http_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -206,29 +205,10 @@ def test_drift_share_is_in_metrics(credit_model: ModelVersion, trained_credit: T
 # --- The webhook ------------------------------------------------------------------------------
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], bytes]] = []
-    status = 200
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Receiver", (_Receiver,), {"received": [], "status": 200})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", handler
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[tuple[str, type[Receiver]]]:
+    with http_receiver() as found:
+        yield found
 
 
 SECRET = "a-shared-secret-of-some-length"
@@ -238,7 +218,7 @@ def test_an_alert_is_posted_to_the_webhook_signed(
     credit_model: ModelVersion,
     trained_credit: TrainedModel,
     settings: Any,
-    receiver: tuple[str, type[_Receiver]],
+    receiver: tuple[str, type[Receiver]],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     url, handler = receiver
@@ -260,11 +240,11 @@ def test_a_failing_webhook_never_fails_the_report(
     credit_model: ModelVersion,
     trained_credit: TrainedModel,
     settings: Any,
-    receiver: tuple[str, type[_Receiver]],
+    receiver: tuple[str, type[Receiver]],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     url, handler = receiver
-    handler.status = 503
+    handler.statuses = [503] * 5  # every attempt
     settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = url, SECRET
     store_day(trained_credit, credit_model, DAY, shift=shifted_population)
     with django_capture_on_commit_callbacks(execute=True):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -17,35 +15,17 @@ from scoring.models import Decision, ModelVersion, ReviewCase, WebhookDelivery
 from scoring.review.services import review_case_approve, review_case_close, review_case_take
 from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
+from tests.receivers import Receiver, http_receiver
 
 pytestmark = pytest.mark.django_db
 
 RISKY = {"age": 35, "revenu": 50000, "historique_impaye": 1}
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict[str, str], bytes]] = []
-    statuses: list[int] = []  # answered in turn; 200 once they run out
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append((dict(self.headers), body))
-        self.send_response(type(self).statuses.pop(0) if type(self).statuses else 200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    handler = type("Receiver", (_Receiver,), {"received": [], "statuses": []})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", handler
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[tuple[str, type[Receiver]]]:
+    with http_receiver() as found:
+        yield found
 
 
 @pytest.fixture
@@ -88,7 +68,7 @@ def test_registering_checks_the_url_and_shows_the_secret_once(scorer: APIClient)
 
 
 def test_a_final_decision_is_posted_signed_to_its_callers_webhook(
-    scorer: APIClient, key_client: Callable[..., APIClient], receiver: tuple[str, type[_Receiver]]
+    scorer: APIClient, key_client: Callable[..., APIClient], receiver: tuple[str, type[Receiver]]
 ) -> None:
     url, handler = receiver
     secret = register(scorer, url)["secret"]
@@ -116,7 +96,7 @@ def test_a_final_decision_is_posted_signed_to_its_callers_webhook(
 
 
 def test_a_failing_receiver_is_retried_until_it_answers(
-    scorer: APIClient, receiver: tuple[str, type[_Receiver]]
+    scorer: APIClient, receiver: tuple[str, type[Receiver]]
 ) -> None:
     url, handler = receiver
     handler.statuses = [503, 502]
@@ -130,7 +110,7 @@ def test_a_failing_receiver_is_retried_until_it_answers(
 
 
 def test_retries_stop_and_the_failure_is_recorded(
-    scorer: APIClient, settings: Any, receiver: tuple[str, type[_Receiver]]
+    scorer: APIClient, settings: Any, receiver: tuple[str, type[Receiver]]
 ) -> None:
     url, handler = receiver
     settings.DECISION_WEBHOOK_MAX_RETRIES = 2
@@ -143,7 +123,7 @@ def test_retries_stop_and_the_failure_is_recorded(
     assert (delivery.status, delivery.attempts, delivery.last_outcome) == ("failed", 3, "not delivered: HTTP 500")
 
 
-def test_a_4xx_is_a_refusal_not_retried(scorer: APIClient, receiver: tuple[str, type[_Receiver]]) -> None:
+def test_a_4xx_is_a_refusal_not_retried(scorer: APIClient, receiver: tuple[str, type[Receiver]]) -> None:
     url, handler = receiver
     handler.statuses = [410]
     register(scorer, url)
@@ -152,7 +132,7 @@ def test_a_4xx_is_a_refusal_not_retried(scorer: APIClient, receiver: tuple[str, 
     assert WebhookDelivery.objects.get().status == "refused"
 
 
-def test_deliveries_show_in_the_admin_for_admins(scorer: APIClient, receiver: tuple[str, type[_Receiver]]) -> None:
+def test_deliveries_show_in_the_admin_for_admins(scorer: APIClient, receiver: tuple[str, type[Receiver]]) -> None:
     url, _ = receiver
     register(scorer, url)
     decision = refer(scorer)
