@@ -31,7 +31,8 @@ SCHEMA = FeatureSchema(tuple(Feature(name, label=name.upper()) for name in ("a",
 
 
 class FixedBooster:
-    """Answers ``predict`` with fixed contributions (``score`` and ``reasons`` need nothing else)."""
+    """Answers ``predict`` with fixed contributions (``score`` and ``reasons`` need nothing else) and
+    ``feature_importance`` with no gain (read when the model is loaded)."""
 
     def __init__(self, contributions: np.ndarray) -> None:
         self.contributions = contributions
@@ -41,6 +42,11 @@ class FixedBooster:
         if pred_contrib:
             return self.contributions
         return 1.0 / (1.0 + np.exp(-self.contributions.sum(axis=1)))
+
+    def feature_importance(self, importance_type: str = "split") -> np.ndarray:
+        """No split gain (the refer band's missing-share rule then weighs every feature at zero)."""
+        assert importance_type == "gain"
+        return np.zeros(self.contributions.shape[1] - 1)
 
 
 def loaded(contributions: Any = None, sigmoid: float = 1.0) -> LoadedModel:
