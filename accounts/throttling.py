@@ -25,9 +25,11 @@ pause instead of once per request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
@@ -47,6 +49,7 @@ class PrincipalRateThrottle(BaseThrottle):
     timer = staticmethod(time.time)
     clock = staticmethod(time.monotonic)
     outage_pause = 5.0  # seconds without asking a cache that just failed
+    leases: LeaseTable  # this process's (set below the class); a test gives an instance its own
 
     def allow_request(self, request: Request, view: Any) -> bool:
         kind, ident = self.caller(request)
@@ -61,6 +64,18 @@ class PrincipalRateThrottle(BaseThrottle):
         now = self.timer()
         window = int(now // duration)
         key = f"throttle:{view_scope or 'default'}:{kind}:{ident}:{window}"
+        size = lease_size(limit)
+        client = _redis_client(self.cache) if size > 1 else None
+        if client is not None:
+            allowed = self._leased(client, key, limit, size, duration, (window + 1) * duration, now)
+        else:
+            allowed = self._counted(key, limit, duration)
+        if not allowed:
+            self._wait = (window + 1) * duration - now
+        return allowed
+
+    def _counted(self, key: str, limit: int, duration: int) -> bool:
+        """One round trip per request (a lease of 1, or a cache that is not Redis)."""
         if _outage.down and self.clock() < _outage.until:  # failed a moment ago: do not wait on it again
             return True
         try:
@@ -69,10 +84,29 @@ class PrincipalRateThrottle(BaseThrottle):
             _outage.failed(self.clock(), self.outage_pause, exc)
             return True
         _outage.recovered()
-        if count > limit:
-            self._wait = (window + 1) * duration - now
-            return False
-        return True
+        return count <= limit
+
+    def _leased(self, client: Any, key: str, limit: int, size: int, duration: int, end: float, now: float) -> bool:
+        """Spend this process's lease for ``key``; take a new one from Redis only when it is spent."""
+        claim = self.leases.take(key, size, end, now)
+        if claim is True or claim is False:  # spent from the lease, or the window is known exhausted
+            return claim
+        asked, fetcher = claim
+        if _outage.down and self.clock() < _outage.until:
+            self.leases.settle(key, fetcher, 0, exhausted=False)
+            return True
+        try:
+            physical = self.cache.make_and_validate_key(key)  # the key Django's API would use
+            count = int(client.incrby(physical, asked))
+            if count == asked:  # this call created the window's counter
+                client.expire(physical, duration + 1)
+        except Exception as exc:  # fail open, as for a single count
+            self.leases.settle(key, fetcher, 0, exhausted=False)
+            _outage.failed(self.clock(), self.outage_pause, exc)
+            return True
+        _outage.recovered()
+        granted = max(0, min(asked, limit - (count - asked)))  # never more than the window has left
+        return self.leases.settle(key, fetcher, granted, exhausted=count >= limit)
 
     def _hit(self, key: str, duration: int) -> int:
         client = _redis_client(self.cache)
@@ -122,6 +156,86 @@ class _Outage:
             logger.warning("throttle cache reachable again: requests are throttled again")
 
 
+def lease_size(limit: int) -> int:
+    """Tokens a process takes from Redis at once for a bucket of ``limit`` per window.
+
+    ``limit // THROTTLE_LEASE_DIVISOR``, at most ``THROTTLE_LEASE_MAX``, at least 1 (a lease of
+    1 is the plain count: one round trip per request, no state kept in the process).
+    """
+    return max(1, min(settings.THROTTLE_LEASE_MAX, limit // settings.THROTTLE_LEASE_DIVISOR))
+
+
+class _Lease:
+    __slots__ = ("end", "exhausted", "fetching", "left")
+
+    def __init__(self, end: float) -> None:
+        self.end = end  # when its window ends (the throttle's timer)
+        self.left = 0  # tokens taken from Redis, not yet spent
+        self.exhausted = False  # Redis said the window has no tokens left: refuse without asking
+        self.fetching = False  # a thread is taking a new lease for this key
+
+
+class LeaseTable:
+    """One process's leases, per bucket of a current window; thread-safe, bounded.
+
+    Entries of windows that have ended are dropped as new ones are made; past ``max_entries``
+    a bucket gets no entry and counts in Redis one request at a time (no tokens are lost).
+    """
+
+    max_entries = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._leases: dict[str, _Lease] = {}
+        self._prune_at = float("inf")
+
+    def __len__(self) -> int:
+        return len(self._leases)
+
+    def take(self, key: str, size: int, end: float, now: float) -> bool | tuple[int, bool]:
+        """``True``: admitted from the lease; ``False``: refused, the window is exhausted;
+        else ``(tokens to ask Redis for, whether this caller holds the key's one fetch)``
+        (to be answered with :meth:`settle`)."""
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None:
+                if now >= self._prune_at or len(self._leases) >= self.max_entries:
+                    self._prune(now)
+                if len(self._leases) >= self.max_entries:
+                    return 1, False
+                lease = self._leases[key] = _Lease(end)
+                self._prune_at = min(self._prune_at, end)
+            if lease.left > 0:
+                lease.left -= 1
+                return True
+            if lease.exhausted:
+                return False
+            if lease.fetching:  # another thread is taking the lease: count this request alone
+                return 1, False
+            lease.fetching = True
+            return size, True
+
+    def settle(self, key: str, fetcher: bool, granted: int, *, exhausted: bool) -> bool:
+        """Add the ``granted`` tokens Redis gave; spend one on this request if there is one."""
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None:  # no room in the table, or the window ended meanwhile
+                return granted > 0
+            if fetcher:
+                lease.fetching = False
+            lease.left += granted
+            lease.exhausted = lease.exhausted or exhausted
+            if lease.left > 0:
+                lease.left -= 1
+                return True
+            return False
+
+    def _prune(self, now: float) -> None:
+        self._leases = {key: lease for key, lease in self._leases.items() if lease.end > now}
+        self._prune_at = min((lease.end for lease in self._leases.values()), default=float("inf"))
+
+
+PrincipalRateThrottle.leases = LeaseTable()
 _outage = _Outage()
 _clients: dict[int, Any] = {}
 
