@@ -7,19 +7,42 @@ if configured, its own rates ``score_apikey``/``score_user``/``score_anon``.
 A fixed-window counter, not DRF's sliding log: DRF keeps every request's timestamp in one
 cache entry and rewrites it on each request (at 100 000/min that is a list of tens of
 thousands of floats per call, on the hot path), and its read-modify-write lets concurrent
-requests overshoot. Here each request is one atomic ``incr`` (Redis ``INCR``); the price is
-that a caller may send up to twice the rate across a window boundary.
+requests overshoot. Here the count is an atomic ``incr`` (Redis ``INCR``/``INCRBY``); the
+price is that a caller may send up to twice the rate across a window boundary.
 
-On Redis the counter costs one round trip, an ``INCR`` on a client kept for the process
-(Django's ``RedisCache.incr`` makes two, an ``EXISTS`` then the ``INCR``, and builds a new
-client object for each call); the first request of a window also sets the key's expiry.
+On Redis a process does not ask for every request: it takes a **lease** of tokens from the
+shared counter in one round trip (``INCRBY key n``, on a client kept for the process; the
+first lease of a window also sets the key's expiry) and spends them locally, going back to
+Redis only when its lease for the window is spent. ``n`` is ``limit // THROTTLE_LEASE_DIVISOR``
+(100), at most ``THROTTLE_LEASE_MAX`` (64), at least 1. Redis never grants past the limit: a
+lease that crosses it (``c - n < limit < c`` for the count ``c`` it returns) brings only
+``limit - (c - n)`` tokens, and once Redis has said the window is exhausted the process
+refuses the rest of it locally (``Retry-After`` as before), without another round trip.
+
+The tolerance is one way only. Across processes no more than the limit is ever admitted in
+a window; tokens other processes leased and have not spent yet can make a caller be refused
+early, by at most ``(P - 1) x (n - 1)`` requests for ``P`` processes (a process never holds
+more than ``n - 1`` unspent tokens of a key; threads that find its lease being renewed take
+one token each from Redis instead of waiting). A lease of 1 (small limits: below
+``THROTTLE_LEASE_DIVISOR x 2``; or ``THROTTLE_LEASE_MAX=1``) is the plain count, exactly as
+before leases: one ``INCR`` per request, refused requests included, nothing kept in the
+process. Without Redis (local-memory cache, local runs) the count is per process anyway
+and there is no lease. A process keeps leases of current windows only (a table guarded by
+a lock, pruned of ended windows as new entries are made, capped at ``LeaseTable.max_entries``
+buckets, beyond which a bucket is counted one request at a time). A counter deleted in
+Redis mid-window (a reset by hand) is seen by a process that already found it exhausted
+only at the next window.
+
+Django's ``RedisCache.incr`` is not used: it makes two round trips, an ``EXISTS`` then the
+``INCR``, and builds a new client object for each call.
 
 When the cache cannot be reached the request is **let through** (the throttle fails open):
 decisions matter more than a rate that is not a security control, and a hard quota belongs
 in the proxy. Every Redis call is bounded by the cache's socket timeouts (1 s); after a
 failure the process stops asking Redis for ``outage_pause`` seconds, so a hung Redis costs
 one timeout per process per pause, not one per request, and the outage is logged once per
-pause instead of once per request.
+pause instead of once per request. Tokens a process already holds are spent first, Redis
+or not: an outage is noticed when a lease has to be renewed.
 """
 
 from __future__ import annotations
