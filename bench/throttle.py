@@ -1,6 +1,6 @@
 """Cost of the API throttle's decision for one request, in one process, on the real Redis.
 
-Times ``PrincipalRateThrottle.allow_request`` for one API key at the default rate
+Times ``PrincipalRateThrottle.allow_request`` (wall and process CPU) for one API key at the default rate
 (``THROTTLE_RATE_APIKEY``, 100000/min), every request admitted, and counts the Redis
 commands it sent. Run with ``REDIS_URL`` set (and the project's environment):
 ``python bench/throttle.py [--rounds 7] [--requests 5000] [--lease-max N]``; ``--lease-max 1``
@@ -60,21 +60,23 @@ def main() -> None:
     client.execute_command = counting
     view = APIView()
     throttle = throttling.PrincipalRateThrottle()
-    per_request, commands = [], []
+    per_request, cpu, commands = [], [], []
     for _ in range(args.rounds):
         request = Request(APIRequestFactory().get("/api/v1/score"))
         request.user = ServicePrincipal(label=f"apikey:bench-{uuid.uuid4().hex[:12]}", role=Role.ANALYST)  # type: ignore[assignment]
         sent[0] = 0
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         admitted = sum(throttle.allow_request(request, view) for _ in range(args.requests))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu_started
         assert admitted == args.requests, "every request is under the rate"
         per_request.append(elapsed / args.requests * 1e6)
+        cpu.append(cpu_used / args.requests * 1e6)
         commands.append(sent[0] / args.requests)
     lease_max = getattr(settings, "THROTTLE_LEASE_MAX", "(none)")
     print(
         f"THROTTLE_LEASE_MAX={lease_max}: {statistics.median(per_request):.1f} us per request "
         f"(rounds: {', '.join(f'{v:.1f}' for v in per_request)}), "
+        f"{statistics.median(cpu):.1f} us of process CPU, "
         f"{statistics.median(commands):.3f} Redis commands per request"
     )
 
