@@ -7,27 +7,52 @@ if configured, its own rates ``score_apikey``/``score_user``/``score_anon``.
 A fixed-window counter, not DRF's sliding log: DRF keeps every request's timestamp in one
 cache entry and rewrites it on each request (at 100 000/min that is a list of tens of
 thousands of floats per call, on the hot path), and its read-modify-write lets concurrent
-requests overshoot. Here each request is one atomic ``incr`` (Redis ``INCR``); the price is
-that a caller may send up to twice the rate across a window boundary.
+requests overshoot. Here the count is an atomic ``incr`` (Redis ``INCR``/``INCRBY``); the
+price is that a caller may send up to twice the rate across a window boundary.
 
-On Redis the counter costs one round trip, an ``INCR`` on a client kept for the process
-(Django's ``RedisCache.incr`` makes two, an ``EXISTS`` then the ``INCR``, and builds a new
-client object for each call); the first request of a window also sets the key's expiry.
+On Redis a process does not ask for every request: it takes a **lease** of tokens from the
+shared counter in one round trip (``INCRBY key n``, on a client kept for the process; the
+first lease of a window also sets the key's expiry) and spends them locally, going back to
+Redis only when its lease for the window is spent. ``n`` is ``limit // THROTTLE_LEASE_DIVISOR``
+(100), at most ``THROTTLE_LEASE_MAX`` (64), at least 1. Redis never grants past the limit: a
+lease that crosses it (``c - n < limit < c`` for the count ``c`` it returns) brings only
+``limit - (c - n)`` tokens, and once Redis has said the window is exhausted the process
+refuses the rest of it locally (``Retry-After`` as before), without another round trip.
+
+The tolerance is one way only. Across processes no more than the limit is ever admitted in
+a window; tokens other processes leased and have not spent yet can make a caller be refused
+early, by at most ``(P - 1) x (n - 1)`` requests for ``P`` processes (a process never holds
+more than ``n - 1`` unspent tokens of a key; threads that find its lease being renewed take
+one token each from Redis instead of waiting). A lease of 1 (small limits: below
+``THROTTLE_LEASE_DIVISOR x 2``; or ``THROTTLE_LEASE_MAX=1``) is the plain count, exactly as
+before leases: one ``INCR`` per request, refused requests included, nothing kept in the
+process. Without Redis (local-memory cache, local runs) the count is per process anyway
+and there is no lease. A process keeps leases of current windows only (a table guarded by
+a lock, pruned of ended windows as new entries are made, capped at ``LeaseTable.max_entries``
+buckets, beyond which a bucket is counted one request at a time). A counter deleted in
+Redis mid-window (a reset by hand) is seen by a process that already found it exhausted
+only at the next window.
+
+Django's ``RedisCache.incr`` is not used: it makes two round trips, an ``EXISTS`` then the
+``INCR``, and builds a new client object for each call.
 
 When the cache cannot be reached the request is **let through** (the throttle fails open):
 decisions matter more than a rate that is not a security control, and a hard quota belongs
 in the proxy. Every Redis call is bounded by the cache's socket timeouts (1 s); after a
 failure the process stops asking Redis for ``outage_pause`` seconds, so a hung Redis costs
 one timeout per process per pause, not one per request, and the outage is logged once per
-pause instead of once per request.
+pause instead of once per request. Tokens a process already holds are spent first, Redis
+or not: an outage is noticed when a lease has to be renewed.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
@@ -47,6 +72,7 @@ class PrincipalRateThrottle(BaseThrottle):
     timer = staticmethod(time.time)
     clock = staticmethod(time.monotonic)
     outage_pause = 5.0  # seconds without asking a cache that just failed
+    leases: LeaseTable  # this process's (set below the class); a test gives an instance its own
 
     def allow_request(self, request: Request, view: Any) -> bool:
         kind, ident = self.caller(request)
@@ -61,6 +87,18 @@ class PrincipalRateThrottle(BaseThrottle):
         now = self.timer()
         window = int(now // duration)
         key = f"throttle:{view_scope or 'default'}:{kind}:{ident}:{window}"
+        size = lease_size(limit)
+        client = _redis_client(self.cache) if size > 1 else None
+        if client is not None:
+            allowed = self._leased(client, key, limit, size, duration, (window + 1) * duration, now)
+        else:
+            allowed = self._counted(key, limit, duration)
+        if not allowed:
+            self._wait = (window + 1) * duration - now
+        return allowed
+
+    def _counted(self, key: str, limit: int, duration: int) -> bool:
+        """One round trip per request (a lease of 1, or a cache that is not Redis)."""
         if _outage.down and self.clock() < _outage.until:  # failed a moment ago: do not wait on it again
             return True
         try:
@@ -69,10 +107,29 @@ class PrincipalRateThrottle(BaseThrottle):
             _outage.failed(self.clock(), self.outage_pause, exc)
             return True
         _outage.recovered()
-        if count > limit:
-            self._wait = (window + 1) * duration - now
-            return False
-        return True
+        return count <= limit
+
+    def _leased(self, client: Any, key: str, limit: int, size: int, duration: int, end: float, now: float) -> bool:
+        """Spend this process's lease for ``key``; take a new one from Redis only when it is spent."""
+        claim = self.leases.take(key, size, end, now)
+        if claim is True or claim is False:  # spent from the lease, or the window is known exhausted
+            return claim
+        asked, fetcher = claim
+        if _outage.down and self.clock() < _outage.until:
+            self.leases.settle(key, fetcher, 0, exhausted=False)
+            return True
+        try:
+            physical = self.cache.make_and_validate_key(key)  # the key Django's API would use
+            count = int(client.incrby(physical, asked))
+            if count == asked:  # this call created the window's counter
+                client.expire(physical, duration + 1)
+        except Exception as exc:  # fail open, as for a single count
+            self.leases.settle(key, fetcher, 0, exhausted=False)
+            _outage.failed(self.clock(), self.outage_pause, exc)
+            return True
+        _outage.recovered()
+        granted = max(0, min(asked, limit - (count - asked)))  # never more than the window has left
+        return self.leases.settle(key, fetcher, granted, exhausted=count >= limit)
 
     def _hit(self, key: str, duration: int) -> int:
         client = _redis_client(self.cache)
@@ -122,6 +179,86 @@ class _Outage:
             logger.warning("throttle cache reachable again: requests are throttled again")
 
 
+def lease_size(limit: int) -> int:
+    """Tokens a process takes from Redis at once for a bucket of ``limit`` per window.
+
+    ``limit // THROTTLE_LEASE_DIVISOR``, at most ``THROTTLE_LEASE_MAX``, at least 1 (a lease of
+    1 is the plain count: one round trip per request, no state kept in the process).
+    """
+    return max(1, min(settings.THROTTLE_LEASE_MAX, limit // settings.THROTTLE_LEASE_DIVISOR))
+
+
+class _Lease:
+    __slots__ = ("end", "exhausted", "fetching", "left")
+
+    def __init__(self, end: float) -> None:
+        self.end = end  # when its window ends (the throttle's timer)
+        self.left = 0  # tokens taken from Redis, not yet spent
+        self.exhausted = False  # Redis said the window has no tokens left: refuse without asking
+        self.fetching = False  # a thread is taking a new lease for this key
+
+
+class LeaseTable:
+    """One process's leases, per bucket of a current window; thread-safe, bounded.
+
+    Entries of windows that have ended are dropped as new ones are made; past ``max_entries``
+    a bucket gets no entry and counts in Redis one request at a time (no tokens are lost).
+    """
+
+    max_entries = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._leases: dict[str, _Lease] = {}
+        self._prune_at = float("inf")
+
+    def __len__(self) -> int:
+        return len(self._leases)
+
+    def take(self, key: str, size: int, end: float, now: float) -> bool | tuple[int, bool]:
+        """``True``: admitted from the lease; ``False``: refused, the window is exhausted;
+        else ``(tokens to ask Redis for, whether this caller holds the key's one fetch)``
+        (to be answered with :meth:`settle`)."""
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None:
+                if now >= self._prune_at or len(self._leases) >= self.max_entries:
+                    self._prune(now)
+                if len(self._leases) >= self.max_entries:
+                    return 1, False
+                lease = self._leases[key] = _Lease(end)
+                self._prune_at = min(self._prune_at, end)
+            if lease.left > 0:
+                lease.left -= 1
+                return True
+            if lease.exhausted:
+                return False
+            if lease.fetching:  # another thread is taking the lease: count this request alone
+                return 1, False
+            lease.fetching = True
+            return size, True
+
+    def settle(self, key: str, fetcher: bool, granted: int, *, exhausted: bool) -> bool:
+        """Add the ``granted`` tokens Redis gave; spend one on this request if there is one."""
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None:  # no room in the table, or the window ended meanwhile
+                return granted > 0
+            if fetcher:
+                lease.fetching = False
+            lease.left += granted
+            lease.exhausted = lease.exhausted or exhausted
+            if lease.left > 0:
+                lease.left -= 1
+                return True
+            return False
+
+    def _prune(self, now: float) -> None:
+        self._leases = {key: lease for key, lease in self._leases.items() if lease.end > now}
+        self._prune_at = min((lease.end for lease in self._leases.values()), default=float("inf"))
+
+
+PrincipalRateThrottle.leases = LeaseTable()
 _outage = _Outage()
 _clients: dict[int, Any] = {}
 

@@ -323,6 +323,11 @@ AXES_VERBOSE = False  # no start-up banner; failures are still logged, usernames
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 # Key rows are cached per process this long: a key revoked elsewhere stops within it (0 = off).
 API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 5.0)
+# Throttle leases (accounts.throttling): a process takes up to this many tokens from the
+# shared Redis counter in one round trip, 1/THROTTLE_LEASE_DIVISOR of the limit, at least 1.
+# THROTTLE_LEASE_MAX=1 is one round trip per request (no lease).
+THROTTLE_LEASE_MAX = env_int("THROTTLE_LEASE_MAX", 64, minimum=1)
+THROTTLE_LEASE_DIVISOR = env_int("THROTTLE_LEASE_DIVISOR", 100, minimum=1)
 
 # --- Admin theme (django-unfold) ---------------------------------------------------------
 UNFOLD = {

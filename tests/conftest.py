@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.services import api_key_create
+from accounts.throttling import LeaseTable, PrincipalRateThrottle
 from creditplatform.celery import app as celery_app
 from fraud.config import reset_fraud_config
 from scoring.ml.predictor import reset_models
@@ -114,6 +115,12 @@ def _fresh_models() -> Iterator[None]:
     reset_models()
     yield
     reset_models()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_leases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no throttle tokens leased by this process (Redis keys outlive tests)."""
+    monkeypatch.setattr(PrincipalRateThrottle, "leases", LeaseTable())
 
 
 @pytest.fixture(autouse=True)
