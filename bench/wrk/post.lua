@@ -22,11 +22,16 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- Each request's id, B<run>-<thread>-<n> (letters, digits and '-', 8 to 64 characters: the
+-- platform keeps it as its X-Request-ID and stores it in the call log), replaces {TX} in the
+-- body and goes in the X-Request-ID header: the rows each answered request stored are
+-- checked against it afterwards.
 local counter = 0
 function request()
   counter = counter + 1
-  local body = bodies[(counter % #bodies) + 1]
-  body = string.gsub(body, "{TX}", "B" .. run_id .. "-" .. tid .. "-" .. counter)
+  local id = "B" .. run_id .. "-" .. tid .. "-" .. counter
+  headers["X-Request-ID"] = id
+  local body = string.gsub(bodies[(counter % #bodies) + 1], "{TX}", id)
   return wrk.format("POST", target, headers, body)
 end
 
