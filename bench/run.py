@@ -214,8 +214,12 @@ def wrk(
     run_id: str,
     cpu_of: Served | None = None,
     database: str = "",
+    answered: Path | None = None,
 ) -> dict[str, Any]:
-    """One wrk run: its BENCH figures, its wall-clock span and, with ``cpu_of``, the machine's CPU per request."""
+    """One wrk run: its BENCH figures, its wall-clock span and, with ``cpu_of``, the machine's CPU per request.
+
+    With ``answered``, wrk writes there the X-Request-ID of every 2xx answer, one a line.
+    """
     env = {
         **os.environ,
         "BENCH_BODIES": str(bodies),
@@ -224,6 +228,7 @@ def wrk(
         "BENCH_RUN": run_id,
         "BENCH_RATE": str(rate or 0),
         "BENCH_THREADS": str(min(2, connections)),
+        "BENCH_ANSWERED": str(answered or ""),
     }
     threads = min(2, connections)
     before = cpu.snapshot([cpu_of.pid, *cpu_of.worker_pids()], database) if cpu_of else None
@@ -253,6 +258,8 @@ def wrk(
     result = json.loads(line[len("BENCH ") :])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["span"] = [started, ended]
+    if answered:
+        result["answered_file"] = str(answered)
     if cpu_of and before:
         after = cpu.snapshot([cpu_of.pid, *cpu_of.worker_pids()], database)
         result["cpu"] = cpu.cpu_split(before, after, result["requests"])
@@ -310,13 +317,20 @@ def run_pair(
     key: str,
     bodies: Path,
     ledger: dict[str, dict[str, Any]] | None = None,
+    *,
+    answered_ids: bool = False,
 ) -> dict[str, Any]:
     """Each load against the platform, then against the bare baseline.
 
     ``ledger`` (when given) receives, per platform run id (warm-up included), what wrk saw
-    answered: the stored rows are checked against it afterwards.
+    answered: the stored rows are checked against it afterwards. With ``answered_ids``, wrk
+    also lists the id of each platform request it saw answered 2xx (a file beside ``bodies``).
     """
     out: dict[str, Any] = {}
+
+    def answers(run_id: str, label: str) -> Path | None:
+        return bodies.parent / f"answered-{run_id}.txt" if answered_ids and label == "platform" else None
+
     for label, target in (("platform", platform), ("bare", bare)):
         with gunicorn(
             target["app"], target["env"], args.workers, target["ready"], args.worker_class, args.threads
@@ -331,6 +345,7 @@ def run_pair(
                 seconds=2,
                 rate=None,
                 run_id=f"{name}{label}w",
+                answered=answers(f"{name}{label}w", label),
             )
             if ledger is not None and label == "platform":
                 ledger[f"{name}{label}w"] = warm
@@ -350,6 +365,7 @@ def run_pair(
                             run_id=run_id,
                             cpu_of=served if rate is None else None,
                             database=database_name(env),
+                            answered=answers(run_id, label),
                         )
                     )
                     if ledger is not None and label == "platform":
@@ -578,6 +594,8 @@ def score_ledger_problems(ledger: dict[str, dict[str, Any]], stored: dict[str, A
     between the run's start and end equal its 2xx call-log rows, give or take the requests in
     flight at either edge (at most one per connection at each). Over all the runs, with no other
     traffic from the benchmark's key, decisions and 2xx call-log rows must be equal exactly.
+    When wrk listed the ids it saw answered 2xx, the check is by id: each of them has its
+    2xx call-log row, and at most one per connection is logged without being seen answered.
     """
     problems = []
     for run_id, run in ledger.items():
@@ -595,6 +613,18 @@ def score_ledger_problems(ledger: dict[str, dict[str, Any]], stored: dict[str, A
                 f"{run_id}: {s['log_rows']} call-log rows ({s['log_2xx']} 2xx) for {run['requests']} answers "
                 f"({answered} 2xx), more than {connections} in flight"
             )
+        if "answered" in s:
+            if s["answered"] != answered or s["answered_distinct"] != s["answered"]:
+                problems.append(
+                    f"{run_id}: wrk counted {answered} 2xx answers, listed {s['answered']} ids "
+                    f"({s['answered_distinct']} distinct)"
+                )
+            if s["answered_unlogged"]:
+                problems.append(f"{run_id}: {s['answered_unlogged']} answered request(s) without a 2xx call-log row")
+            if s["logged_unanswered"] > connections:
+                problems.append(
+                    f"{run_id}: {s['logged_unanswered']} 2xx call-log rows for requests wrk did not see answered"
+                )
         if s["gaps"] > connections:
             problems.append(f"{run_id}: {s['gaps']} request ids missing from the call log")
         if abs(s["decisions"] - s["log_2xx"]) > connections:
@@ -614,9 +644,12 @@ def score_stored_report(ledger: dict[str, dict[str, Any]], stored: dict[str, Any
     answered = sum(r["requests"] - r["status_errors"] for r in ledger.values())
     total = stored.get("total", {})
     verdict = "yes" if not problems else "NO: " + "; ".join(problems)
+    runs = stored.get("runs", {}).values()
+    by_id = "each found by its id, " if runs and all("answered" in r for r in runs) else ""
     return [
         f"stored: {total.get('decisions', 0):,} decisions and {total.get('log_2xx', 0):,} 2xx call-log rows for "
-        f"{answered:,} answered requests (warm-ups included; at most {connections} in flight at each edge of a run)",
+        f"{answered:,} answered requests ({by_id}warm-ups included; at most {connections} in flight at each edge "
+        "of a run)",
         f"one decision per answered request, none lost, none twice: {verdict}",
     ]
 
@@ -929,9 +962,12 @@ def main() -> int:
             prepared["api_key"],
             _bodies(workdir / "score.jsonl", SCORE_BODIES),
             score_ledger,
+            answered_ids=True,
         )
         spans = workdir / "score_runs.json"
-        spans.write_text(json.dumps({run_id: run["span"] for run_id, run in score_ledger.items()}))
+        spans.write_text(
+            json.dumps({run_id: [*run["span"], run.get("answered_file")] for run_id, run in score_ledger.items()})
+        )
         stored = setup(env, workdir, "score-stored", prepared["caller"], str(spans))
         problems = score_ledger_problems(score_ledger, stored, args.connections)
         summary["score"] = {**results, "stored": stored, "ledger_ok": not problems, "ledger_problems": problems}

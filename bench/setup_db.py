@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -105,10 +106,13 @@ def fraud_stored(since: str, run_ids: list[str]) -> dict[str, object]:
     return {"runs": runs}
 
 
-def score_stored(caller: str, runs: dict[str, list[float]], settle_seconds: float = 1.5) -> dict[str, object]:
+def score_stored(caller: str, runs: dict[str, list[Any]], settle_seconds: float = 1.5) -> dict[str, object]:
     """Per wrk run of ``/score``: its call-log rows (by request id) and the decisions stored in its time window.
 
-    ``runs`` maps a run id to its [start, end] (Unix seconds, taken around wrk). The call log is
+    ``runs`` maps a run id to its [start, end] (Unix seconds, taken around wrk) and, optionally,
+    the file where wrk listed the id of every request it saw answered 2xx: then each of those
+    ids is looked up among the 2xx call-log rows (``answered_unlogged``: answered, not logged;
+    ``logged_unanswered``: logged 2xx, not seen answered, as requests in flight at the end). The call log is
     written in batches off the request path (``monitoring.calllog``): first wait until the
     count of this caller's rows stops moving. Request ids are ``B<run>-<thread>-<n>``, n counting
     from 1 per wrk thread: ``gaps`` counts the numbers missing below each thread's highest.
@@ -124,14 +128,14 @@ def score_stored(caller: str, runs: dict[str, list[float]], settle_seconds: floa
     def at(seconds: float) -> dt.datetime:
         return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
 
-    since = at(min(start for start, _ in runs.values()) - 1) if runs else at(time.time())
+    since = at(min(span[0] for span in runs.values()) - 1) if runs else at(time.time())
     logged = ApiCall.objects.filter(caller=caller, created_at__gte=since)
     previous = -1
     while (now := logged.count()) != previous:
         previous = now
         time.sleep(settle_seconds)
     out: dict[str, object] = {}
-    for run_id, (start, end) in runs.items():
+    for run_id, (start, end, *listed) in runs.items():
         rows = list(logged.filter(request_id__startswith=f"B{run_id}-").values_list("request_id", "status_code"))
         ids = [rid for rid, _ in rows]
         ok = [rid for rid, status in rows if 200 <= status < 300]
@@ -141,7 +145,18 @@ def score_stored(caller: str, runs: dict[str, list[float]], settle_seconds: floa
             _, thread, n = rid.rsplit("-", 2)
             top[thread] = max(top.get(thread, 0), int(n))
             present.setdefault(thread, set()).add(int(n))
+        checked: dict[str, int] = {}
+        if listed and listed[0] and Path(listed[0]).exists():
+            answered = Path(listed[0]).read_text().split()
+            logged_ok = set(ok)
+            checked = {
+                "answered": len(answered),
+                "answered_distinct": len(set(answered)),
+                "answered_unlogged": len(set(answered) - logged_ok),
+                "logged_unanswered": len(logged_ok - set(answered)),
+            }
         out[run_id] = {
+            **checked,
             "log_rows": len(ids),
             "log_distinct": len(set(ids)),
             "log_2xx": len(ok),

@@ -8,6 +8,7 @@ database holds and what ``/proc`` said into the printed lines.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,8 +99,26 @@ def test_missing_request_ids_and_unchecked_runs_are_caught() -> None:
     ]
 
 
+def test_with_the_answered_ids_listed_each_answered_request_is_looked_up_by_its_id() -> None:
+    listed = {"answered": 1000, "answered_distinct": 1000, "answered_unlogged": 0, "logged_unanswered": 3}
+    stored = {"runs": {"a": {**stored_run(1003, 1000), **listed}}, "total": {"decisions": 1003, "log_2xx": 1003}}
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == []
+    assert "(each found by its id, warm-ups included" in score_stored_report({"a": wrk_run(1000)}, stored, 16)[0]
+
+    # as many rows as answers, but one answered request is missing and another logged instead
+    stored["runs"]["a"].update(answered_unlogged=1, logged_unanswered=1, log_rows=1000, log_distinct=1000)
+    stored["runs"]["a"]["log_2xx"] = 1000
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == [
+        "a: 1 answered request(s) without a 2xx call-log row"
+    ]
+    stored["runs"]["a"].update(answered=999, answered_distinct=999, answered_unlogged=0)
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == [
+        "a: wrk counted 1000 2xx answers, listed 999 ids (999 distinct)"
+    ]
+
+
 @pytest.mark.django_db
-def test_the_database_side_counts_each_request_by_its_id(key_client: Any, credit_model: object) -> None:
+def test_the_database_side_counts_each_request_by_its_id(key_client: Any, credit_model: object, tmp_path: Path) -> None:
     client = key_client("analyst", ["score"])
     body = {"age": 35, "revenu": 50000, "historique_impaye": 1}
     start = time.time()
@@ -110,10 +129,16 @@ def test_the_database_side_counts_each_request_by_its_id(key_client: Any, credit
     end = time.time()
     (caller,) = {d.caller for d in Decision.objects.all()}  # the key's label, as the call log has it
 
-    stored = score_stored(caller, {"splatformpaced0": [start, end]}, settle_seconds=0)
+    answered = tmp_path / "answered.txt"  # as wrk lists them; the last one was never logged
+    answered.write_text("Bsplatformpaced0-1-1\nBsplatformpaced0-2-1\nBsplatformpaced0-1-9\n")
+    stored = score_stored(caller, {"splatformpaced0": [start, end, str(answered)]}, settle_seconds=0)
 
     assert stored["runs"] == {
         "splatformpaced0": {
+            "answered": 3,
+            "answered_distinct": 3,
+            "answered_unlogged": 1,
+            "logged_unanswered": 1,
             "log_rows": 4,
             "log_distinct": 4,
             "log_2xx": 3,
@@ -123,6 +148,10 @@ def test_the_database_side_counts_each_request_by_its_id(key_client: Any, credit
         }
     }
     assert stored["total"] == {"decisions": 3, "log_2xx": 3}
+    assert score_ledger_problems({"splatformpaced0": wrk_run(4, status_errors=1)}, stored, 16) == [
+        "splatformpaced0: 1 answered request(s) without a 2xx call-log row"
+    ]
+    del stored["runs"]["splatformpaced0"]["answered"]  # by the counts alone
     assert score_ledger_problems({"splatformpaced0": wrk_run(4, status_errors=1)}, stored, 16) == []
     assert score_ledger_problems({"splatformpaced0": wrk_run(5, status_errors=1)}, stored, 16) == [
         "splatformpaced0: 4 answered 2xx, only 3 call-log rows with 2xx"

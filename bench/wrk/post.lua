@@ -62,7 +62,29 @@ if rate > 0 then
   end
 end
 
+-- With BENCH_ANSWERED (a file), each thread keeps the id echoed back (X-Request-ID) by every
+-- 2xx answer, and done() writes them all there, one a line: which requests were answered,
+-- not only how many. (Only then does wrk hand each response's headers to Lua.)
+local answered_path = os.getenv("BENCH_ANSWERED") or ""
+if answered_path ~= "" then
+  answered = {}
+  function response(status, headers, body)
+    if status >= 200 and status < 300 then
+      answered[#answered + 1] = headers["X-Request-ID"] or headers["x-request-id"] or "?"
+    end
+  end
+end
+
 function done(summary, latency, requests)
+  if answered_path ~= "" then
+    local out = assert(io.open(answered_path, "w"))
+    for _, thread in ipairs(threads) do
+      for _, id in ipairs(thread:get("answered") or {}) do
+        out:write(id, "\n")
+      end
+    end
+    out:close()
+  end
   local e = summary.errors
   io.write(string.format(
     'BENCH {"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, ' ..
