@@ -10,6 +10,8 @@ transactions) and times the reads and the fraud check on them (``bench/growth_se
 when it has none (the project's own command), makes an analyst API key, prepares the fraud
 scenario when the fraud app provides ``bench/fraud_setup.py``, and writes what the load
 generator and the bare baseline need into OUTDIR. ``count`` prints the stored decisions.
+``score-stored CALLER RUNS.json`` and ``fraud-stored SINCE RUN...`` check the rows the ``/score``
+and ``/fraude`` runs stored against what wrk saw answered.
 ``batch-file N``, ``batch-reset``, ``batch-run [CHUNK_ROWS]`` and ``batch-baseline`` are the
 batch scenario (``bench/batch_setup.py``). Each prints one JSON line.
 """
@@ -20,6 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,8 +46,15 @@ def prepare(out: Path, fraud: bool = True) -> dict[str, object]:
     )
     (out / "credit_model.txt").write_bytes(bytes(champion.artifact_file.content))
     (out / "credit_schema.json").write_text(json.dumps(champion.feature_schema))
-    key = api_key_create(name="bench", role="analyst", scopes=["score", "fraud", "read"]).plain_key
-    result: dict[str, object] = {"api_key": key, "credit_model": champion.version, "fraud": None}
+    issued = api_key_create(name="bench", role="analyst", scopes=["score", "fraud", "read"])
+    # A new key per run: its label (the ``caller`` of every decision and call-log row it makes)
+    # tells this run's rows from an earlier run's on a reused database.
+    result: dict[str, object] = {
+        "api_key": issued.plain_key,
+        "caller": issued.api_key.label,
+        "credit_model": champion.version,
+        "fraud": None,
+    }
     try:
         from bench.fraud_setup import prepare_fraud_bench
     except ImportError:
@@ -96,6 +106,73 @@ def fraud_stored(since: str, run_ids: list[str]) -> dict[str, object]:
     return {"runs": runs}
 
 
+def score_stored(caller: str, runs: dict[str, list[Any]], settle_seconds: float = 1.5) -> dict[str, object]:
+    """Per wrk run of ``/score``: its call-log rows (by request id) and the decisions stored in its time window.
+
+    ``runs`` maps a run id to its [start, end] (Unix seconds, taken around wrk) and, optionally,
+    the file where wrk listed the id of every request it saw answered 2xx: then each of those
+    ids is looked up among the 2xx call-log rows (``answered_unlogged``: answered, not logged;
+    ``logged_unanswered``: logged 2xx, not seen answered, as requests in flight at the end). The call log is
+    written in batches off the request path (``monitoring.calllog``): first wait until the
+    count of this caller's rows stops moving. Request ids are ``B<run>-<thread>-<n>``, n counting
+    from 1 per wrk thread: ``gaps`` counts the numbers missing below each thread's highest.
+    ``total`` compares, over the whole span of the runs, every decision of ``caller`` with every
+    2xx call-log row: with no other traffic from that key, the two must be equal.
+    """
+    import datetime as dt
+    import time
+
+    from monitoring.models import ApiCall
+    from scoring.models import Decision
+
+    def at(seconds: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+
+    since = at(min(span[0] for span in runs.values()) - 1) if runs else at(time.time())
+    logged = ApiCall.objects.filter(caller=caller, created_at__gte=since)
+    previous = -1
+    while (now := logged.count()) != previous:
+        previous = now
+        time.sleep(settle_seconds)
+    out: dict[str, object] = {}
+    for run_id, (start, end, *listed) in runs.items():
+        rows = list(logged.filter(request_id__startswith=f"B{run_id}-").values_list("request_id", "status_code"))
+        ids = [rid for rid, _ in rows]
+        ok = [rid for rid, status in rows if 200 <= status < 300]
+        top: dict[str, int] = {}
+        present: dict[str, set[int]] = {}
+        for rid in ids:
+            _, thread, n = rid.rsplit("-", 2)
+            top[thread] = max(top.get(thread, 0), int(n))
+            present.setdefault(thread, set()).add(int(n))
+        checked: dict[str, int] = {}
+        if listed and listed[0] and Path(listed[0]).exists():
+            answered = Path(listed[0]).read_text().split()
+            logged_ok = set(ok)
+            checked = {
+                "answered": len(answered),
+                "answered_distinct": len(set(answered)),
+                "answered_unlogged": len(set(answered) - logged_ok),
+                "logged_unanswered": len(logged_ok - set(answered)),
+            }
+        out[run_id] = {
+            **checked,
+            "log_rows": len(ids),
+            "log_distinct": len(set(ids)),
+            "log_2xx": len(ok),
+            "log_2xx_distinct": len(set(ok)),
+            "gaps": sum(top[t] - len(present[t]) for t in top),
+            "decisions": Decision.objects.filter(
+                caller=caller, created_at__gte=at(start), created_at__lt=at(end)
+            ).count(),
+        }
+    total = {
+        "decisions": Decision.objects.filter(caller=caller, created_at__gte=since).count(),
+        "log_2xx": logged.filter(endpoint="/score", status_code__gte=200, status_code__lt=300).count(),
+    }
+    return {"runs": out, "total": total}
+
+
 if __name__ == "__main__":
     import django
 
@@ -112,6 +189,8 @@ if __name__ == "__main__":
         from bench.drift_setup import prepare_drift_bench
 
         payload = prepare_drift_bench(rows=int(sys.argv[2]), day=date.fromisoformat(sys.argv[3]))
+    elif action == "score-stored":
+        payload = score_stored(sys.argv[3], json.loads(Path(sys.argv[4]).read_text()))
     elif action == "fraud-stored":
         payload = fraud_stored(sys.argv[3], sys.argv[4:])
     elif action == "growth":

@@ -22,11 +22,16 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- Each request's id, B<run>-<thread>-<n> (letters, digits and '-', 8 to 64 characters: the
+-- platform keeps it as its X-Request-ID and stores it in the call log), replaces {TX} in the
+-- body and goes in the X-Request-ID header: the rows each answered request stored are
+-- checked against it afterwards.
 local counter = 0
 function request()
   counter = counter + 1
-  local body = bodies[(counter % #bodies) + 1]
-  body = string.gsub(body, "{TX}", "B" .. run_id .. "-" .. tid .. "-" .. counter)
+  local id = "B" .. run_id .. "-" .. tid .. "-" .. counter
+  headers["X-Request-ID"] = id
+  local body = string.gsub(bodies[(counter % #bodies) + 1], "{TX}", id)
   return wrk.format("POST", target, headers, body)
 end
 
@@ -57,7 +62,29 @@ if rate > 0 then
   end
 end
 
+-- With BENCH_ANSWERED (a file), each thread keeps the id echoed back (X-Request-ID) by every
+-- 2xx answer, and done() writes them all there, one a line: which requests were answered,
+-- not only how many. (Only then does wrk hand each response's headers to Lua.)
+local answered_path = os.getenv("BENCH_ANSWERED") or ""
+if answered_path ~= "" then
+  answered = {}
+  function response(status, headers, body)
+    if status >= 200 and status < 300 then
+      answered[#answered + 1] = headers["X-Request-ID"] or headers["x-request-id"] or "?"
+    end
+  end
+end
+
 function done(summary, latency, requests)
+  if answered_path ~= "" then
+    local out = assert(io.open(answered_path, "w"))
+    for _, thread in ipairs(threads) do
+      for _, id in ipairs(thread:get("answered") or {}) do
+        out:write(id, "\n")
+      end
+    end
+    out:close()
+  end
   local e = summary.errors
   io.write(string.format(
     'BENCH {"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, ' ..

@@ -1,0 +1,261 @@
+"""make bench's own checks, without a load: the per-request ledger, the CPU split, the paced-rate flag.
+
+A real ``bench/run.py`` run needs wrk, a fresh database and trained models (minutes), so the
+suite exercises what decides its verdicts: the functions that turn what wrk saw, what the
+database holds and what ``/proc`` said into the printed lines.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import cpu
+from bench.run import paced_shortfall, report, score_ledger_problems, score_stored_report
+from bench.setup_db import score_stored
+from scoring.models import Decision
+
+
+def wrk_run(requests: int, status_errors: int = 0, rps: float = 100.0) -> dict[str, Any]:
+    return {
+        "requests": requests,
+        "status_errors": status_errors,
+        "socket_errors": 0,
+        "rps": rps,
+        "p50_us": 2000,
+        "p95_us": 6000,
+        "p99_us": 9000,
+    }
+
+
+def stored_run(log_2xx: int, decisions: int, *, log_rows: int | None = None, distinct: int | None = None) -> dict:
+    rows = log_2xx if log_rows is None else log_rows
+    return {
+        "log_rows": rows,
+        "log_distinct": rows if distinct is None else distinct,
+        "log_2xx": log_2xx,
+        "log_2xx_distinct": log_2xx,
+        "gaps": 0,
+        "decisions": decisions,
+    }
+
+
+# --- the /score ledger -----------------------------------------------------------------------
+
+
+def test_a_ledger_that_adds_up_is_a_yes() -> None:
+    ledger = {"a": wrk_run(1000), "b": wrk_run(500, status_errors=2)}
+    stored = {
+        # b: 2 refused requests are logged too; 3 requests in flight at a's end were stored and logged
+        "runs": {"a": stored_run(1003, 1000), "b": stored_run(498, 501, log_rows=500)},
+        "total": {"decisions": 1501, "log_2xx": 1501},
+    }
+    assert score_ledger_problems(ledger, stored, connections=16) == []
+    lines = score_stored_report(ledger, stored, connections=16)
+    assert lines[-1] == "one decision per answered request, none lost, none twice: yes"
+
+
+def test_an_answered_request_without_its_call_log_row_is_caught() -> None:
+    problems = score_ledger_problems(
+        {"a": wrk_run(1000)}, {"runs": {"a": stored_run(999, 999)}, "total": {"decisions": 999, "log_2xx": 999}}, 16
+    )
+    assert problems == ["a: 1000 answered 2xx, only 999 call-log rows with 2xx"]
+
+
+def test_a_request_logged_twice_is_caught() -> None:
+    stored = {"runs": {"a": stored_run(1001, 1001, distinct=1000)}, "total": {"decisions": 1001, "log_2xx": 1001}}
+    problems = score_ledger_problems({"a": wrk_run(1000)}, stored, 16)
+    assert problems == ["a: 1 request id(s) logged twice"]
+    assert score_stored_report({"a": wrk_run(1000)}, stored, 16)[-1].endswith(
+        "none twice: NO: a: 1 request id(s) logged twice"
+    )
+
+
+def test_more_decisions_than_answers_beyond_the_requests_in_flight_is_caught() -> None:
+    stored = {"runs": {"a": stored_run(1000, 1017)}, "total": {"decisions": 1000, "log_2xx": 1000}}
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == [
+        "a: 1017 decisions stored during the run for 1000 2xx call-log rows"
+    ]
+    stored["runs"]["a"]["decisions"] = 1016  # one per connection at an edge: in flight, not lost
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == []
+
+
+def test_over_all_the_runs_decisions_and_answers_must_match_exactly() -> None:
+    stored = {"runs": {"a": stored_run(1000, 1000)}, "total": {"decisions": 1001, "log_2xx": 1000}}
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == [
+        "all runs: 1001 decisions stored for 1000 2xx call-log rows"
+    ]
+
+
+def test_missing_request_ids_and_unchecked_runs_are_caught() -> None:
+    gappy = {**stored_run(1000, 1000), "gaps": 17}
+    stored = {"runs": {"a": gappy}, "total": {"decisions": 1000, "log_2xx": 1000}}
+    assert score_ledger_problems({"a": wrk_run(1000), "b": wrk_run(10)}, stored, 16) == [
+        "a: 17 request ids missing from the call log",
+        "b: not checked",
+    ]
+
+
+def test_with_the_answered_ids_listed_each_answered_request_is_looked_up_by_its_id() -> None:
+    listed = {"answered": 1000, "answered_distinct": 1000, "answered_unlogged": 0, "logged_unanswered": 3}
+    stored = {"runs": {"a": {**stored_run(1003, 1000), **listed}}, "total": {"decisions": 1003, "log_2xx": 1003}}
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == []
+    assert "(each found by its id, warm-ups included" in score_stored_report({"a": wrk_run(1000)}, stored, 16)[0]
+
+    # as many rows as answers, but one answered request is missing and another logged instead
+    stored["runs"]["a"].update(answered_unlogged=1, logged_unanswered=1, log_rows=1000, log_distinct=1000)
+    stored["runs"]["a"]["log_2xx"] = 1000
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == [
+        "a: 1 answered request(s) without a 2xx call-log row"
+    ]
+    stored["runs"]["a"].update(answered=999, answered_distinct=999, answered_unlogged=0)
+    assert score_ledger_problems({"a": wrk_run(1000)}, stored, 16) == [
+        "a: wrk counted 1000 2xx answers, listed 999 ids (999 distinct)"
+    ]
+
+
+@pytest.mark.django_db
+def test_the_database_side_counts_each_request_by_its_id(key_client: Any, credit_model: object, tmp_path: Path) -> None:
+    client = key_client("analyst", ["score"])
+    body = {"age": 35, "revenu": 50000, "historique_impaye": 1}
+    start = time.time()
+    for request_id in ("Bsplatformpaced0-1-1", "Bsplatformpaced0-1-2", "Bsplatformpaced0-2-1"):
+        assert client.post("/score", body, format="json", HTTP_X_REQUEST_ID=request_id).status_code == 201
+    refused = client.post("/score", {"age": "old"}, format="json", HTTP_X_REQUEST_ID="Bsplatformpaced0-2-3")
+    assert refused.status_code == 400
+    end = time.time()
+    (caller,) = {d.caller for d in Decision.objects.all()}  # the key's label, as the call log has it
+
+    answered = tmp_path / "answered.txt"  # as wrk lists them; the last one was never logged
+    answered.write_text("Bsplatformpaced0-1-1\nBsplatformpaced0-2-1\nBsplatformpaced0-1-9\n")
+    stored = score_stored(caller, {"splatformpaced0": [start, end, str(answered)]}, settle_seconds=0)
+
+    assert stored["runs"] == {
+        "splatformpaced0": {
+            "answered": 3,
+            "answered_distinct": 3,
+            "answered_unlogged": 1,
+            "logged_unanswered": 1,
+            "log_rows": 4,
+            "log_distinct": 4,
+            "log_2xx": 3,
+            "log_2xx_distinct": 3,
+            "gaps": 1,  # thread 2's request 2 never reached the server
+            "decisions": 3,
+        }
+    }
+    assert stored["total"] == {"decisions": 3, "log_2xx": 3}
+    assert score_ledger_problems({"splatformpaced0": wrk_run(4, status_errors=1)}, stored, 16) == [
+        "splatformpaced0: 1 answered request(s) without a 2xx call-log row"
+    ]
+    del stored["runs"]["splatformpaced0"]["answered"]  # by the counts alone
+    assert score_ledger_problems({"splatformpaced0": wrk_run(4, status_errors=1)}, stored, 16) == []
+    assert score_ledger_problems({"splatformpaced0": wrk_run(5, status_errors=1)}, stored, 16) == [
+        "splatformpaced0: 4 answered 2xx, only 3 call-log rows with 2xx"
+    ]
+
+
+# --- the paced rate --------------------------------------------------------------------------
+
+
+def test_a_paced_run_below_95_percent_of_its_rate_is_flagged() -> None:
+    assert paced_shortfall(290, 300) is None
+    assert paced_shortfall(283, 300) == (
+        "could not follow the paced rate: 283 req/s of 300 (94%); "
+        "its latency is that of a saturated server, not of the paced load"
+    )
+    assert paced_shortfall(10, None) is None
+
+
+def test_the_report_states_each_goal_at_the_rate_used() -> None:
+    results = {
+        "platform:saturation": {**wrk_run(900, rps=300.0), "runs": [{"rps": 290.0}, {"rps": 300.0}, {"rps": 310.0}]},
+        "platform:paced": {**wrk_run(850, rps=283.0), "p99_us": 12000},
+        "bare:saturation": wrk_run(15000, rps=5000.0),
+        "bare:paced": wrk_run(900, rps=299.0),
+    }
+    lines = report("POST /fraude", results, 15, None, 0.2, paced_rate=300, goal_rate=300)
+    assert "platform throughput = 6% of the bare endpoint's (goal >= 20%: NOT met)" in lines
+    assert "platform p99 at ~283 req/s (paced at 300) = 12.00 ms (goal <= 15 ms at 300 req/s: NOT met)" in lines
+    assert any(line.startswith("WARNING: platform could not follow the paced rate: 283") for line in lines)
+    assert not any(line.startswith("WARNING: bare") for line in lines)
+    assert any(line.startswith("saturation platform") and line.endswith("290 / 300 / 310") for line in lines)
+
+    lines = report("POST /score", results, 15, 500, 0.3, paced_rate=250, goal_rate=500)
+    assert "  (paced at 250 req/s, not at the goal's 500)" in lines
+    assert "platform p99 at ~283 req/s (paced at 250) = 12.00 ms (goal <= 15 ms at 500 req/s: met)" in lines
+
+
+# --- machine CPU per request -----------------------------------------------------------------
+
+
+def test_a_process_stat_line_is_read_whatever_its_command_holds() -> None:
+    line = "4242 (postgres: x) y) S 1 2 3 4 5 6 7 8 9 10 1500 250 0 0 20 0 1 0 777 0 0\n"
+    assert cpu.parse_stat(line) == ("postgres: x) y", 1500, 250, 777)
+
+
+def test_processes_fall_in_their_groups() -> None:
+    assert cpu.group_of(10, "gunicorn", {10, 11}) == "gunicorn"
+    assert cpu.group_of(11, "python", {10, 11}) == "gunicorn"
+    assert cpu.group_of(12, "postgres", {10}) == "postgres"
+    assert cpu.group_of(13, "redis-server", {10}) == "redis"
+    assert cpu.group_of(14, "python3", {10}) == "other"
+
+
+def test_the_idle_share_comes_from_idle_and_iowait() -> None:
+    assert cpu.machine_ticks("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3\n") == (850, 1000)
+
+
+def test_cpu_per_request_splits_what_each_group_spent_during_the_run() -> None:
+    before = cpu.Snapshot(
+        processes={
+            (1, 5): ("gunicorn", 100, 10),
+            (2, 5): ("postgres", 50, 50),
+            (3, 5): ("other", 10, 10),  # exits during the run: lost, not negative
+            (4, 5): ("redis", 7, 3),
+        },
+        idle=1000,
+        total=2000,
+        children_user=1.0,
+        children_sys=0.5,
+    )
+    after = cpu.Snapshot(
+        processes={
+            (1, 5): ("gunicorn", 300, 60),  # +2.0 s user, +0.5 s system at 100 ticks/s
+            (2, 5): ("postgres", 90, 70),  # +0.4 / +0.2
+            (4, 5): ("redis", 17, 3),  # +0.1 / 0
+            (5, 9): ("postgres", 20, 20),  # a backend started during the run: all of it, +0.2 / +0.2
+            (3, 8): ("other", 30, 0),  # pid 3 reused by a new process: counted from zero
+        },
+        idle=1500,
+        total=4000,
+        children_user=1.5,  # wrk: +0.5 / +0.25
+        children_sys=0.75,
+        own_database={(5, 9)},
+    )
+    split = cpu.cpu_split(before, after, requests=1000, ticks_per_second=100)
+    assert split["gunicorn"] == {"ms": 2.5, "user_ms": 2.0, "sys_ms": 0.5}
+    assert split["postgres"] == {"ms": 1.0, "user_ms": 0.6, "sys_ms": 0.4, "this_database_ms": 0.4}
+    assert split["redis"] == {"ms": 0.1, "user_ms": 0.1, "sys_ms": 0.0}
+    assert split["wrk"] == {"ms": 0.75, "user_ms": 0.5, "sys_ms": 0.25}
+    assert split["other"] == {"ms": 0.3, "user_ms": 0.3, "sys_ms": 0.0}
+    assert split["idle_share"] == 0.25
+    assert cpu.cpu_line(split) == (
+        "machine CPU per request: gunicorn 2.50 ms (user 2.00 / sys 0.50), postgres 1.00 ms (user 0.60 / sys 0.40) "
+        "[this database's backends 0.40], redis 0.10 ms (user 0.10 / sys 0.00), wrk 0.75 ms (user 0.50 / sys 0.25), "
+        "other 0.30 ms (user 0.30 / sys 0.00); all 4.65 ms; cores idle 25%"
+    )
+
+
+def test_the_report_prints_the_cpu_of_each_server_at_saturation() -> None:
+    snap = cpu.Snapshot(processes={}, idle=0, total=100)
+    split = cpu.cpu_split(snap, snap, requests=10)
+    results = {"platform:saturation": {**wrk_run(10), "cpu": split}, "bare:saturation": {**wrk_run(10), "cpu": split}}
+    lines = report("POST /score", results, 15, 500)
+    assert [line.split(", postgres")[0] for line in lines if "machine CPU" in line] == [
+        "platform at saturation, machine CPU per request: gunicorn 0.00 ms (user 0.00 / sys 0.00)",
+        "bare at saturation, machine CPU per request: gunicorn 0.00 ms (user 0.00 / sys 0.00)",
+    ]
