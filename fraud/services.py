@@ -20,6 +20,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.actors import ActingUser
 from audit.services import audit_record
+from creditplatform.db import insert_values
 from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
 from fraud.config import FraudConfig, configs, fraud_config
 from fraud.decision import combined_score, decide, risk_level
@@ -204,25 +205,6 @@ def transaction_screen(
     return ScreenOutcome(txn, check, alert, request.client_id)
 
 
-def _insert_values(obj: Any, links: dict[str, str]) -> tuple[list[str], list[str], list[Any]]:
-    """Columns, placeholders and parameters of ``obj``'s INSERT, as ``Model.save`` would write them.
-
-    ``links`` maps a foreign key to the SQL giving its value (a row inserted earlier in the
-    same statement); an auto-incremented primary key is left to the database.
-    """
-    columns, placeholders, params = [], [], []
-    for field in obj._meta.concrete_fields:
-        if field.primary_key and field.db_returning:
-            continue
-        columns.append(connection.ops.quote_name(field.column))
-        if field.name in links:
-            placeholders.append(links[field.name])
-            continue
-        placeholders.append("%s")
-        params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-    return columns, placeholders, params
-
-
 def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | None) -> None:
     """Store the transaction, its check and its alert (if any) together, durably, before the answer.
 
@@ -251,7 +233,7 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
     ):
         if obj is None:
             continue
-        columns, placeholders, values = _insert_values(obj, links)
+        columns, placeholders, values = insert_values(obj, links)
         parts.append(
             f"{name} AS (INSERT INTO {quote(obj._meta.db_table)} ({', '.join(columns)}) "
             f"VALUES ({', '.join(placeholders)}) RETURNING {quote(str(obj._meta.pk.column))} AS id)"

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from creditplatform.db import insert_row
 from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
 from scoring.ml.pipeline import PIPELINE_VERSION
@@ -375,14 +376,36 @@ def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Cli
     clients = {a.client.client_id: a.client for a in applications.values()}
     wanted = client_ids - set(clients)
     if wanted:
-        found = {c.client_id: c for c in Client.objects.filter(client_id__in=wanted)}
+        found = _clients_by_external_id(wanted)
         missing = wanted - set(found)
         if missing:
             _check_client_ids(missing)
             Client.objects.bulk_create([Client(client_id=cid) for cid in sorted(missing)], ignore_conflicts=True)
-            found.update({c.client_id: c for c in Client.objects.filter(client_id__in=missing)})
+            found.update(_clients_by_external_id(missing))
         clients.update(found)
     return clients, applications
+
+
+_CLIENT_KEYS = ("id", "client_id")
+
+
+def _clients_by_external_id(client_ids: set[str]) -> dict[str, Client]:
+    """The clients with these external ids, holding only their key and id (the rest loads on access).
+
+    A decision links its client and shows its external id; nothing else of the person is read.
+    One plain statement instead of a compiled queryset: the ORM's compilation cost more than the
+    indexed look-up itself on ``/score`` (docs/performance.md).
+    """
+    table = connection.ops.quote_name(Client._meta.db_table)
+    sql = f"SELECT id, client_id FROM {table} WHERE client_id = ANY(%s)"
+    params: list[Any] = [sorted(client_ids)]
+    if connection.vendor != "postgresql":  # SQLite (local runs): no arrays
+        sql = f"SELECT id, client_id FROM {table} WHERE client_id IN ({', '.join(['%s'] * len(client_ids))})"
+        params = sorted(client_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {row[1]: Client.from_db(connection.alias, list(_CLIENT_KEYS), row) for row in rows}
 
 
 def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: str, batch: bool) -> list[Decision]:
@@ -461,12 +484,12 @@ def application_score(
     try:
         if decision.application_id or decision.decision == CreditDecisionOutcome.REFER:
             with transaction.atomic():
-                decision.save(force_insert=True)
+                insert_row(decision)
                 _mark_decided([decision])
                 # A referred decision opens its review case with it (docs/review.md).
                 review_cases_open_referred(decision_ids=[decision.pk])
         else:
-            decision.save(force_insert=True)  # one statement: autocommit, one round trip
+            insert_row(decision)  # one statement: autocommit, one round trip
     except IntegrityError:
         # A concurrent request with the same key won the insert: answer with its decision.
         replay = _replay(caller, idempotency_key, request_hash) if idempotency_key else None
