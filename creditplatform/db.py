@@ -30,7 +30,7 @@ def insert_values(obj: Model, links: dict[str, str] | None = None) -> tuple[list
     for field in obj._meta.concrete_fields:
         if field.primary_key and field.db_returning:
             continue
-        columns.append(connection.ops.quote_name(field.column))
+        columns.append(connection.ops.quote_name(str(field.column)))
         if field.name in links:
             placeholders.append(links[field.name])
             continue
@@ -44,7 +44,7 @@ def _insert_statement(model: type[Model], vendor: str) -> tuple[str, tuple[Any, 
     """The INSERT of every concrete column of ``model`` (its key included), and those fields."""
     quote = connection.ops.quote_name
     fields = tuple(model._meta.concrete_fields)
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(str(field.column)) for field in fields)
     values = ", ".join(["%s"] * len(fields))
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({values})", fields
 
