@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from creditplatform.db import execute_prepared
 from fraud.choices import AlertResolution, AlertStatus
 from fraud.models import ClientDayTotal, FraudAlert, FraudCheck, FraudRule, Transaction
 from fraud.velocity import LOOKBACK, USUAL_WINDOW, WINDOWS, HistorySummary
@@ -180,7 +181,7 @@ def _summary_from_days(
     params += [*who, month_from, month_days, *who, lookback_from, lookback_days]
     params += [month_days, month_days, *who, lookback_days, recent_from]
     with connection.cursor() as cursor:
-        cursor.execute(_velocity_days_sql(by_external_id), params)
+        execute_prepared(cursor, "fraud_velocity", _velocity_days_sql(by_external_id), params)
         row = cursor.fetchone()
     if by_external_id:
         client_pk, row = row[-1], row[:-1]

@@ -6,12 +6,13 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import signals
 
-from creditplatform.db import insert_row
+from creditplatform.db import _numbered, execute_prepared, insert_row
 from scoring.models import Decision
 from tests.factories import ClientFactory, CreditApplicationFactory
+from tests.services import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +94,59 @@ def test_nothing_listens_to_decision_saves() -> None:
     """insert_row sends no pre_save/post_save: it is only for models without receivers."""
     assert not signals.pre_save.has_listeners(Decision)
     assert not signals.post_save.has_listeners(Decision)
+
+
+# --- Prepared statements ----------------------------------------------------------------
+
+SQL = "SELECT %s::int + %s::int, '100%%' || %s::text, %s::int IS NULL"
+
+
+def _prepared_here() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'test_sum_%%'")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_placeholders_are_numbered_and_percent_signs_kept() -> None:
+    assert _numbered(SQL) == ("SELECT $1::int + $2::int, '100%' || $3::text, $4::int IS NULL", 4)
+    assert _numbered("SELECT 1") == ("SELECT 1", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_statement_answers_as_the_plain_query_and_is_prepared_once(settings: Any) -> None:
+    require_postgresql()
+    settings.DB_PREPARED_STATEMENTS = True
+    answers = []
+    with connection.cursor() as cursor:
+        for values in ([1, 2, "x", None], [40, 2, "y", 3], [-5, 5, "", None]):
+            execute_prepared(cursor, "test_sum", SQL, values)
+            prepared_answer = cursor.fetchone()
+            cursor.execute(SQL, values)
+            assert prepared_answer == cursor.fetchone()
+            answers.append(prepared_answer)
+    assert answers == [(3, "100%x", True), (42, "100%y", False), (0, "100%", True)]
+    assert len(_prepared_here()) == 1  # three calls, one PREPARE
+
+    connection.close()  # a new session knows nothing of the old one's statements
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, "test_sum", SQL, [2, 2, "z", 1])
+        assert cursor.fetchone() == (4, "100%z", False)
+    assert len(_prepared_here()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_can_be_switched_off(settings: Any) -> None:
+    require_postgresql()
+    settings.DB_PREPARED_STATEMENTS = False
+    connection.close()
+    with connection.cursor() as cursor:
+        execute_prepared(cursor, "test_sum", SQL, [1, 1, "a", None])
+        assert cursor.fetchone() == (2, "100%a", True)
+    assert _prepared_here() == []
+
+
+def test_a_wrong_number_of_values_is_refused_before_the_database(settings: Any) -> None:
+    require_postgresql()
+    settings.DB_PREPARED_STATEMENTS = True
+    with connection.cursor() as cursor, pytest.raises(ValueError, match="4 placeholders for 2 values"):
+        execute_prepared(cursor, "test_sum", SQL, [1, 2])
