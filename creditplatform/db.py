@@ -1,4 +1,5 @@
-"""Single-row writes on the decision hot paths, without the ORM's per-call SQL compilation.
+"""Statements of the decision hot paths, without the ORM's per-call SQL compilation, and
+prepared once per database session (``execute_prepared``).
 
 ``Model.save(force_insert=True)`` compiles its ``INSERT`` anew on every call (quoting each
 column, preparing each value through the compiler): about 0.12 ms of CPU for a decision's
@@ -64,7 +65,7 @@ def insert_row(obj: Model) -> None:
     params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
     # As ``save``: inside a transaction, a failed insert marks it for rollback.
     with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_prepared(cursor, f"insert_{obj._meta.db_table}", sql, params)
     obj._state.adding = False
     obj._state.db = connection.alias
 

@@ -185,8 +185,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # (rather than refusing) would otherwise hold a request for the kernel's TCP timeout,
 # minutes. A connect_timeout in DATABASE_URL's query string wins.
 DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3, minimum=2)
-# The fraud velocity query as a server-side prepared statement (PREPARE once per session,
-# EXECUTE per check: planning it cost three times running it). Off behind a connection
+# The decision hot paths' statements (the fraud velocity query, the /fraude and /score
+# inserts) as server-side prepared statements: PREPARE once per session, EXECUTE per
+# request (planning the velocity query cost three times running it). Off behind a connection
 # pooler in transaction mode (PgBouncer), which does not keep a session per client.
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

@@ -20,7 +20,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.actors import ActingUser
 from audit.services import audit_record
-from creditplatform.db import insert_values
+from creditplatform.db import execute_prepared, insert_values
 from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
 from fraud.config import FraudConfig, configs, fraud_config
 from fraud.decision import combined_score, decide, risk_level
@@ -242,7 +242,7 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
     sql = f"WITH {', '.join(parts)} SELECT (SELECT id FROM t), (SELECT id FROM {'a' if alert else 'c'})"
     scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with scope, connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute_prepared(cursor, "fraud_store", sql, params)  # planned once per session
         txn_pk, last_pk = cursor.fetchone()
     txn.pk = txn_pk
     check.transaction = txn
