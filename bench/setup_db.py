@@ -1,4 +1,4 @@
-"""Benchmark fixtures inside Django: ``python bench/setup_db.py prepare|count|erasure OUTDIR``.
+"""Benchmark fixtures inside Django: ``python bench/setup_db.py prepare|erasure|growth|… OUTDIR``.
 
 ``erasure`` times the erasure of a client with 10,000 transactions against a plain
 DELETE of the same rows (``bench/erasure_setup.py``).
@@ -9,7 +9,7 @@ transactions) and times the reads and the fraud check on them (``bench/growth_se
 ``prepare OUTDIR [no-fraud]`` migrates the benchmark database, trains and registers the default credit model
 when it has none (the project's own command), makes an analyst API key, prepares the fraud
 scenario when the fraud app provides ``bench/fraud_setup.py``, and writes what the load
-generator and the bare baseline need into OUTDIR. ``count`` prints the stored decisions.
+generator and the bare baseline need into OUTDIR.
 ``score-stored CALLER RUNS.json`` and ``fraud-stored SINCE RUN...`` check the rows the ``/score``
 and ``/fraude`` runs stored against what wrk saw answered.
 ``batch-file N``, ``batch-reset``, ``batch-run [CHUNK_ROWS]`` and ``batch-baseline`` are the
@@ -63,18 +63,6 @@ def prepare(out: Path, fraud: bool = True) -> dict[str, object]:
         if fraud:
             result["fraud"] = prepare_fraud_bench(rules=50, clients=5000, history_per_client=20)
     return result
-
-
-def count() -> dict[str, object]:
-    from scoring.models import Decision
-
-    counts: dict[str, object] = {"decisions": Decision.objects.count()}
-    try:
-        from fraud.models import FraudCheck
-    except ImportError:
-        return counts
-    counts["fraud_checks"] = FraudCheck.objects.count()
-    return counts
 
 
 def fraud_stored(since: str, run_ids: list[str]) -> dict[str, object]:
@@ -181,8 +169,6 @@ if __name__ == "__main__":
     extra = sys.argv[3:]
     if action == "prepare":
         payload = prepare(Path(sys.argv[2]), fraud="no-fraud" not in extra)
-    elif action == "count":
-        payload = count()
     elif action == "drift":
         from datetime import date
 

@@ -397,13 +397,9 @@ def _clients_by_external_id(client_ids: set[str]) -> dict[str, Client]:
     indexed look-up itself on ``/score`` (docs/performance.md).
     """
     table = connection.ops.quote_name(Client._meta.db_table)
-    sql = f"SELECT id, client_id FROM {table} WHERE client_id = ANY(%s)"
-    params: list[Any] = [sorted(client_ids)]
-    if connection.vendor != "postgresql":  # SQLite (local runs): no arrays
-        sql = f"SELECT id, client_id FROM {table} WHERE client_id IN ({', '.join(['%s'] * len(client_ids))})"
-        params = sorted(client_ids)
+    placeholders = ", ".join(["%s"] * len(client_ids))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"SELECT id, client_id FROM {table} WHERE client_id IN ({placeholders})", sorted(client_ids))
         rows = cursor.fetchall()
     return {row[1]: Client.from_db(connection.alias, list(_CLIENT_KEYS), row) for row in rows}
 
