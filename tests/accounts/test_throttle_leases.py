@@ -47,6 +47,11 @@ def leases(settings: Any, now: list[float], monkeypatch: pytest.MonkeyPatch) -> 
     """Redis as the throttle cache, 1000/min per API key, leases of 64 (1/10 of the limit, at most 64)."""
     redis_url()
     assert isinstance(caches["default"], RedisCache), "REDIS_URL configures the default cache"
+    # A reply slower than the 1 s socket timeout (a loaded machine) fails open: the request is
+    # served and the lease Redis counted is lost. That path has its own test; here it would
+    # only blur the counts, so these tests wait as long as Redis needs.
+    default = settings.CACHES["default"]
+    settings.CACHES = {"default": {**default, "OPTIONS": {**default.get("OPTIONS", {}), "socket_timeout": 30}}}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"apikey": f"{LIMIT}/min"}}
     settings.THROTTLE_LEASE_MAX, settings.THROTTLE_LEASE_DIVISOR = 64, 10
     monkeypatch.setattr(throttling, "_outage", throttling._Outage())
@@ -109,9 +114,7 @@ def test_one_process_admits_exactly_the_limit_from_concurrent_threads(leases: No
     caller, throttle = principal(), process()
     with ThreadPoolExecutor(max_workers=8) as pool:
         admitted = sum(pool.map(lambda _: allowed(throttle, caller), range(2 * LIMIT)))
-    # Never past the limit. A lease may go unspent only when Redis's reply to its INCRBY was
-    # lost and redis-py retried it (counted twice): seen once in 2 CI runs on a loaded machine.
-    assert LIMIT - LEASE <= admitted <= LIMIT, "tokens taken by one process are spent by it"
+    assert admitted == LIMIT, "tokens taken by one process are spent by it, and never past the limit"
 
 
 def test_redis_is_asked_once_per_lease_not_once_per_request(leases: None) -> None:

@@ -44,6 +44,34 @@ def _submit(text: str, chunk_rows: int) -> BatchJob:
     )
 
 
+def _running_chunks(job: BatchJob) -> tuple[int, int]:
+    statuses = list(BatchChunk.objects.filter(job=job).values_list("status", flat=True))
+    return statuses.count(BatchChunkStatus.RUNNING), statuses.count(BatchChunkStatus.DONE)
+
+
+def _kill_mid_chunk(pgid: int, job: BatchJob) -> None:
+    """SIGKILL the worker's process group while at least one chunk is being scored.
+
+    Reading the statuses and then killing is a race on a loaded machine: the chunk seen
+    running may commit before the signal lands. So the group is frozen first (SIGSTOP),
+    the statuses are read while nothing moves, and the kill is sent only if a chunk is
+    still running; otherwise the workers go on (SIGCONT) and the check is tried again.
+    """
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running, done = _running_chunks(job)
+        if running and done >= 2:
+            os.killpg(pgid, signal.SIGSTOP)
+            time.sleep(0.2)  # a COMMIT already sent finishes on the server while its client is frozen
+            running, done = _running_chunks(job)
+            if running and done < 10:
+                os.killpg(pgid, signal.SIGKILL)  # the main process and its pool children, mid-chunk
+                return
+            os.killpg(pgid, signal.SIGCONT)
+        time.sleep(0.002)
+    os.killpg(pgid, signal.SIGKILL)  # the assertions below then say what went wrong
+
+
 def _assert_each_row_once(job: BatchJob, expected_rows: set[int]) -> None:
     decisions = Decision.objects.filter(batch_job=job)
     assert decisions.count() == len(expected_rows)
@@ -65,13 +93,7 @@ def test_a_worker_killed_mid_job_and_restarted_loses_no_row_and_stores_none_twic
         # Submitted once the worker is up; chunks of 1,000 rows last long enough to be caught
         # in the middle (two pool processes are rarely both between chunks).
         job = _submit(applicants_csv(10_000, seed=2), chunk_rows=1000)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            statuses = list(BatchChunk.objects.filter(job=job).values_list("status", flat=True))
-            if BatchChunkStatus.RUNNING in statuses and statuses.count(BatchChunkStatus.DONE) >= 2:
-                break
-            time.sleep(0.002)
-        os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool children, mid-chunk
+        _kill_mid_chunk(worker.pid, job)
         worker.wait()
     interrupted = set(BatchChunk.objects.filter(job=job, status=BatchChunkStatus.RUNNING).values_list("id", flat=True))
     job.refresh_from_db()
