@@ -14,6 +14,11 @@ served by the same gunicorn configuration and driven by the same load generator 
 /fraude (when the fraud app is installed): the same two loads, 50 active rules, velocity
 features and the model, against the same bare endpoint, paced at ``--fraude-rate`` (300).
 
+Framework floor (``--only floor``): two endpoints that decide nothing, served with the
+platform's settings (``bench/floor_urls.py``): a Django view through the middleware, and a
+DRF view with ``/score``'s authentication, permission, throttle and parsing. Their share
+of the bare endpoint's throughput bounds what any decision endpoint on this stack reaches.
+
 Each load runs ``--repeat`` (3) times; the median run is reported, every run shown. During
 each saturation run the CPU time of every process on the machine is read from ``/proc``
 (``bench/cpu.py``): CPU per request of gunicorn, PostgreSQL, Redis, wrk and the rest. After
@@ -372,6 +377,78 @@ def run_pair(
                         ledger[run_id] = runs[-1]
                 out[f"{label}:{load}"] = median_run(runs)
     return out
+
+
+FLOOR_TARGETS = (
+    ("django", "/bench/floor/django", "a Django view that answers {}, through the platform's middleware"),
+    ("drf", "/bench/floor/drf", "a DRF view with /score's authentication, permission, throttle and parsing"),
+)
+
+
+def run_floor(
+    args: argparse.Namespace, env: dict[str, str], bare: dict[str, Any], key: str, bodies: Path
+) -> dict[str, Any]:
+    """The framework floor at saturation: the two empty endpoints of ``bench/floor_urls.py``, then the bare one.
+
+    Served by the same gunicorn configuration as the platform, with its settings
+    (``bench.floor_settings`` adds only the two routes), and the same ``/score`` bodies.
+    """
+    floor_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.floor_settings"}
+    targets = [
+        (name, {"app": "creditplatform.wsgi", "env": floor_env, "path": path, "ready": "/api/v1/health"})
+        for name, path, _ in FLOOR_TARGETS
+    ]
+    out: dict[str, Any] = {}
+    for label, target in [*targets, ("bare", bare)]:
+        with gunicorn(
+            target["app"], target["env"], args.workers, target["ready"], args.worker_class, args.threads
+        ) as served:
+            common = {"connections": args.connections, "rate": None, "database": database_name(env)}
+            wrk(served.url, target["path"], bodies, key, seconds=2, run_id=f"floor{label}w", **common)
+            runs = [
+                wrk(
+                    served.url,
+                    target["path"],
+                    bodies,
+                    key,
+                    seconds=args.seconds,
+                    run_id=f"floor{label}{n}",
+                    cpu_of=served,
+                    **common,
+                )
+                for n in range(args.repeat)
+            ]
+            out[f"{label}:saturation"] = median_run(runs)
+    return out
+
+
+def floor_report(results: dict[str, Any]) -> list[str]:
+    """Each floor endpoint's throughput as a share of the bare endpoint's, beside the decision goals."""
+    lines = [
+        "\nFramework floor (endpoints that decide nothing, same settings and gunicorn; saturation)",
+        f"{'endpoint':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'of bare':>9}   runs (req/s)",
+    ]
+    bare = results["bare:saturation"]["rps"]
+    for label in [name for name, _, _ in FLOOR_TARGETS] + ["bare"]:
+        r = results[f"{label}:saturation"]
+        errors = r["status_errors"] + r["socket_errors"]
+        each = " / ".join(f"{x['rps']:.0f}" for x in r.get("runs", []))
+        lines.append(
+            f"{label:<10}{r['rps']:>9.0f}{ms(r['p50_us']):>9}{ms(r['p99_us']):>9}{errors:>8}"
+            f"{r['rps'] / bare:>9.0%}   {each}"
+        )
+    for name, _, what in FLOOR_TARGETS:
+        lines.append(f"  {name}: {what}")
+    drf = results["drf:saturation"]["rps"] / bare
+    lines.append(
+        f"A decision endpoint on this stack reaches at most {drf:.0%} of the bare endpoint's throughput "
+        f"(goals: /score >= {SCORE_GOAL_SHARE:.0%}, /fraude >= {FRAUDE_GOAL_SHARE:.0%}) before it decides anything."
+    )
+    for label in [name for name, _, _ in FLOOR_TARGETS] + ["bare"]:
+        sat = results[f"{label}:saturation"]
+        if "cpu" in sat:
+            lines.append(f"{label} at saturation, {cpu.cpu_line(sat['cpu'])}")
+    return lines
 
 
 def database_name(env: dict[str, str]) -> str:
@@ -898,7 +975,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker (default 1)")
     parser.add_argument(
         "--only",
-        choices=["score", "fraude", "batch", "drift", "erasure", "soak", "growth"],
+        choices=["score", "fraude", "floor", "batch", "drift", "erasure", "soak", "growth"],
         help="run one scenario (soak: only this way)",
     )
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="applicants in the batch file (1,000,000)")
@@ -932,7 +1009,9 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
     print("Preparing: migrate, train or load the default models, API key...", flush=True)
-    prepared = setup(env, workdir, "prepare", *(["no-fraud"] if args.only in ("drift", "batch", "soak") else []))
+    prepared = setup(
+        env, workdir, "prepare", *(["no-fraud"] if args.only in ("drift", "batch", "soak", "floor") else [])
+    )
     bare_env = {
         **env,
         "BARE_MODEL_FILE": str(workdir / "credit_model.txt"),
@@ -1007,6 +1086,12 @@ def main() -> int:
             stored = setup(env, workdir, "fraud-stored", since, *ledger)
             summary["fraude"]["stored"] = stored
             lines += fraud_stored_report(ledger, stored, args.connections)
+
+    if args.only in (None, "floor"):
+        summary["floor"] = floor = run_floor(
+            args, env, bare, prepared["api_key"], _bodies(workdir / "score.jsonl", SCORE_BODIES)
+        )
+        lines += floor_report(floor)
 
     if args.only in (None, "growth"):
         print(f"Growth: seeding {args.growth_decisions:,} decisions (reused when there)...", flush=True)

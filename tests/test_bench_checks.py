@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench import cpu
-from bench.run import paced_shortfall, report, score_ledger_problems, score_stored_report
+from bench.run import floor_report, paced_shortfall, report, score_ledger_problems, score_stored_report
 from bench.setup_db import score_stored
 from scoring.models import Decision
 
@@ -259,3 +259,38 @@ def test_the_report_prints_the_cpu_of_each_server_at_saturation() -> None:
         "platform at saturation, machine CPU per request: gunicorn 0.00 ms (user 0.00 / sys 0.00)",
         "bare at saturation, machine CPU per request: gunicorn 0.00 ms (user 0.00 / sys 0.00)",
     ]
+
+
+@pytest.mark.urls("bench.floor_urls")
+def test_the_drf_floor_goes_through_the_score_endpoints_authentication_and_parsing(
+    client: Any, api_key_for: Any
+) -> None:
+    body = {"age": 35, "revenu": 50000, "historique_impaye": 1}
+    anonymous = client.post("/bench/floor/drf", body, content_type="application/json")
+    assert anonymous.status_code == 401, "the floor pays for authentication, as /score does"
+    key = api_key_for()
+    answered = client.post("/bench/floor/drf", body, content_type="application/json", HTTP_X_API_KEY=key)
+    assert (answered.status_code, answered.json()) == (200, {})
+    malformed = client.post("/bench/floor/drf", "{", content_type="application/json", HTTP_X_API_KEY=key)
+    assert malformed.status_code == 400, "and parses the body"
+    viewer = client.post(
+        "/bench/floor/drf", body, content_type="application/json", HTTP_X_API_KEY=api_key_for("viewer")
+    )
+    assert viewer.status_code == 403, "and checks /score's permission"
+    plain = client.post("/bench/floor/django", body, content_type="application/json")
+    assert (plain.status_code, plain.json()) == (200, {})
+    assert client.post("/api/v1/score", body, content_type="application/json").status_code == 401, (
+        "the platform's routes"
+    )
+
+
+def test_the_floor_report_gives_each_endpoint_its_share_of_the_bare_throughput() -> None:
+    results = {
+        "django:saturation": wrk_run(10_000, rps=1500.0),
+        "drf:saturation": wrk_run(10_000, rps=1000.0),
+        "bare:saturation": wrk_run(10_000, rps=4000.0),
+    }
+    lines = floor_report(results)
+    assert any(line.startswith("django") and "38%" in line for line in lines)
+    assert any(line.startswith("drf") and "25%" in line for line in lines)
+    assert any("at most 25% of the bare endpoint's throughput" in line for line in lines)
