@@ -7,6 +7,7 @@ not hours; reused when the database already holds them):
 - ``clients`` clients ``GROWTH-C<n>``;
 - ``decisions`` credit decisions spread over the past year (features and reasons of the size
   the API stores), most of them naming a client;
+- a known outcome for a quarter of them (for the performance and fairness reports);
 - one client, ``GROWTH-HEAVY``, with ``heavy_transactions`` transactions in the past 90 days
   (a few per hour), and a client without history, ``GROWTH-NEW``.
 
@@ -107,6 +108,24 @@ def seed(*, decisions: int, clients: int, heavy_transactions: int) -> dict[str, 
             )
             written["decisions"] = decisions - have
     with transaction.atomic():
+        # A quarter of the decisions have a known outcome (12 months, a default drawn at the
+        # decision's own probability), for the performance and fairness reports to work on.
+        have = _sql("SELECT count(*) FROM governance_outcome WHERE caller = %s", [GROWTH_CALLER])[0][0]
+        if have == 0:
+            _sql(
+                """
+                INSERT INTO governance_outcome (decision_id, defaulted, observed_on, horizon_months, source, caller,
+                    import_id, created_at)
+                SELECT id, random() < probability_default, current_date, 12, 'command', %s,
+                       '00000000-0000-4000-8000-00000000b0b0', now()
+                FROM scoring_decision WHERE caller = %s AND get_byte(uuid_send(id), 15) %% 4 = 0
+                """,
+                [GROWTH_CALLER, GROWTH_CALLER],
+            )
+            written["outcomes"] = _sql("SELECT count(*) FROM governance_outcome WHERE caller = %s", [GROWTH_CALLER])[0][
+                0
+            ]
+    with transaction.atomic():
         heavy_pk = _sql("SELECT id FROM scoring_client WHERE client_id = %s", [HEAVY])[0][0]
         have = _sql("SELECT count(*) FROM fraud_transaction WHERE client_id = %s", [heavy_pk])[0][0]
         if have < heavy_transactions:
@@ -130,10 +149,11 @@ def seed(*, decisions: int, clients: int, heavy_transactions: int) -> dict[str, 
     from django.db import connection
 
     with connection.cursor() as cursor:
-        for table in ("scoring_client", "scoring_decision", "fraud_transaction"):
+        for table in ("scoring_client", "scoring_decision", "fraud_transaction", "governance_outcome"):
             cursor.execute(f"VACUUM ANALYZE {table}" if written or table == "fraud_transaction" else f"ANALYZE {table}")
     return {
         "decisions": _sql("SELECT count(*) FROM scoring_decision")[0][0],
+        "outcomes": _sql("SELECT count(*) FROM governance_outcome")[0][0],
         "clients": _sql("SELECT count(*) FROM scoring_client")[0][0],
         "heavy_transactions_90d": _sql(
             "SELECT count(*) FROM fraud_transaction WHERE client_id = %s AND timestamp >= now() - interval '90 days'",

@@ -802,6 +802,11 @@ def growth_report(g: dict[str, Any]) -> list[str]:
             f"  {table}: {t['total_mb']:,} MB ({t['heap_mb']:,} MB heap, {t['bytes_per_row']} bytes a row), "
             f"{len(t['indexes'])} indexes: " + ", ".join(f"{k} {v:g} MB" for k, v in t["indexes"].items())
         )
+    for name, run in g.get("nightly", {}).items():
+        lines.append(
+            f"  the {name} reports over every decision ({seed.get('outcomes', 0):,} outcomes): "
+            f"{run['seconds']:.1f} s, peak memory {run['peak_mb']:,} MB (Django start included)"
+        )
     lines.append(
         f"  insert 20,000 rows (rolled back): decisions {g['insert_20000_decisions_ms']:.0f} ms, "
         f"transactions {g['insert_20000_transactions_ms']:.0f} ms"
@@ -1096,6 +1101,10 @@ def main() -> int:
     if args.only in (None, "growth"):
         print(f"Growth: seeding {args.growth_decisions:,} decisions (reused when there)...", flush=True)
         summary["growth"] = grown = setup_args(env, ["growth", str(args.growth_decisions)])
+        grown["nightly"] = {
+            name: measured(env, [PYTHON, "manage.py", command], "NONE")
+            for name, command in (("performance", "performance_report"), ("fairness", "fairness_report"))
+        }
         lines += growth_report(grown)
 
     if args.only in (None, "batch"):

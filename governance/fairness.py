@@ -191,10 +191,11 @@ def fairness_reports_compute(*, as_of: Any = None) -> list[Any]:
     from datetime import datetime, time
 
     from django.conf import settings
+    from django.db.models.fields.json import KeyTransform
     from django.utils import timezone
 
     from governance.models import FairnessBasis
-    from governance.performance import _labels
+    from governance.performance import columns, labelled
     from scoring.choices import ModelPurpose
     from scoring.models import Decision, ModelVersion
 
@@ -204,22 +205,39 @@ def fairness_reports_compute(*, as_of: Any = None) -> list[Any]:
     reports = []
     for version in ModelVersion.objects.filter(purpose=ModelPurpose.CREDIT).order_by("created_at"):
         features = sensitive_features(version.feature_schema)
-        decisions = Decision.objects.filter(model_version=version, created_at__lte=end)
-        rows = list(decisions.values_list("id", "prediction", "features"))
-        if not rows or not features:
+        if not features:
             continue
-        labels = _labels(decisions, settings.PERFORMANCE_HORIZON_MONTHS, as_of)
-        matured = [r for r in rows if r[0] in labels]
-        if len(matured) >= settings.PERFORMANCE_MIN_OUTCOMES:
-            basis, chosen = FairnessBasis.MATURED, matured
-            defaulted = np.array([labels[r[0]] for r in matured])
+        decisions = labelled(
+            Decision.objects.filter(model_version=version, created_at__lte=end),
+            settings.PERFORMANCE_HORIZON_MONTHS,
+            as_of,
+        )
+        # Only the sensitive and proxy features are read out of each decision's inputs.
+        keys = {f"fairness_{i}": KeyTransform(feature["name"], "features") for i, feature in enumerate(features)}
+        predictions, labels, *values = columns(
+            decisions.annotate(**keys).values_list("prediction", "label", *keys), 2 + len(features)
+        )
+        if not predictions:
+            continue
+        approved_all = 1 - np.array(predictions, dtype=int)
+        label_array = np.array(labels, dtype=int)
+        mature = label_array >= 0
+        defaulted: np.ndarray | None = None
+        if int(mature.sum()) >= settings.PERFORMANCE_MIN_OUTCOMES:
+            basis, rows, approved, defaulted = (
+                FairnessBasis.MATURED,
+                int(mature.sum()),
+                approved_all[mature],
+                label_array[mature],
+            )
+            kept = np.flatnonzero(mature)
+            values = [[column[i] for i in kept] for column in values]
         else:
-            basis, chosen, defaulted = FairnessBasis.DECISIONS, rows, None
-        approved = np.array([1 - r[1] for r in chosen])
-        for feature in features:
-            values = [r[2].get(feature["name"]) for r in chosen]
-            figures = _figures(feature, values, approved, defaulted, cfg)
-            reports.append(_store(version, as_of, basis, feature, len(chosen), figures, cfg))
+            basis, rows, approved = FairnessBasis.DECISIONS, len(predictions), approved_all
+        del predictions, labels
+        for feature, column in zip(features, values, strict=True):
+            figures = _figures(feature, column, approved, defaulted, cfg)
+            reports.append(_store(version, as_of, basis, feature, rows, figures, cfg))
     return reports
 
 

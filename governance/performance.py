@@ -143,20 +143,40 @@ def _clean(value: Any) -> Any:
 # --- The report, from the database ---------------------------------------------------------
 
 
-def _labels(decisions: Any, horizon: int, as_of: date) -> dict[Any, int]:
-    """decision id -> 1 (defaulted within the horizon) or 0 (no default over at least the horizon)."""
+def labelled(decisions: Any, horizon: int, as_of: date) -> Any:
+    """``decisions`` annotated with ``label``: 1 (defaulted within the horizon), 0 (no default
+    over at least the horizon), -1 (immature), from the outcomes observed by ``as_of``.
+
+    Computed by the database (two ``EXISTS`` per decision), so a report reads three numbers
+    per decision rather than holding every decision's id and outcomes in memory.
+    """
+    from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
+
     from governance.models import Outcome
 
-    labels: dict[Any, int] = {}
-    rows = Outcome.objects.filter(decision__in=decisions.values("id"), observed_on__lte=as_of).values_list(
-        "decision_id", "defaulted", "horizon_months"
+    observed = Outcome.objects.filter(decision=OuterRef("pk"), observed_on__lte=as_of)
+    return decisions.annotate(
+        label=Case(
+            When(Exists(observed.filter(defaulted=True, horizon_months__lte=horizon)), then=Value(1)),
+            When(Exists(observed.filter(defaulted=False, horizon_months__gte=horizon)), then=Value(0)),
+            default=Value(-1),
+            output_field=IntegerField(),
+        )
     )
-    for decision_id, defaulted, months in rows:
-        if defaulted and months <= horizon:
-            labels[decision_id] = 1
-        elif not defaulted and months >= horizon:
-            labels.setdefault(decision_id, 0)
-    return labels
+
+
+def columns(rows: Any, count: int) -> list[list[Any]]:
+    """The ``count`` columns of a ``values_list`` queryset, read in chunks (a server-side cursor
+    on PostgreSQL), so that only the values themselves stay in memory."""
+    out: list[list[Any]] = [[] for _ in range(count)]
+    appends = [column.append for column in out]
+    for row in rows.iterator(chunk_size=ROWS_PER_FETCH):
+        for append, value in zip(appends, row, strict=True):
+            append(value)
+    return out
+
+
+ROWS_PER_FETCH = 20_000
 
 
 def _reference_scores(model_version: Any) -> np.ndarray:
@@ -204,15 +224,15 @@ def performance_reports_compute(*, as_of: date | None = None) -> list[Any]:
     reports = []
     decisions = Decision.objects.filter(created_at__lte=end)
     for version in ModelVersion.objects.filter(purpose=ModelPurpose.CREDIT).order_by("created_at"):
-        own = decisions.filter(model_version=version)
-        rows = list(own.values_list("id", "probability_default", "prediction"))
-        if rows:
-            labels = _labels(own, horizon, as_of)
+        own = labelled(decisions.filter(model_version=version), horizon, as_of)
+        probabilities, predictions, labels = columns(own.values_list("probability_default", "prediction", "label"), 3)
+        if probabilities:
             scored = Scored(
-                probabilities=np.array([r[1] for r in rows], dtype=float),
-                refused=np.array([r[2] == 1 for r in rows]),
-                labels=np.array([labels.get(r[0], -1) for r in rows]),
+                probabilities=np.array(probabilities, dtype=float),
+                refused=np.array(predictions) == 1,
+                labels=np.array(labels, dtype=int),
             )
+            del probabilities, predictions, labels
             cost_fn, cost_fp = _costs(version)
             summary = summarise(
                 scored,
@@ -223,26 +243,24 @@ def performance_reports_compute(*, as_of: date | None = None) -> list[Any]:
             )
             reports.append(_store(version, PerformanceBasis.OWN, None, as_of, horizon, summary, {}))
         shadowed = decisions.filter(shadow_model_version=version, shadow_probability__isnull=False)
-        shadow_rows = list(
-            shadowed.values_list(
-                "id", "model_version_id", "shadow_probability", "shadow_prediction", "probability_default", "prediction"
-            )
-        )
-        for champion_id in sorted({r[1] for r in shadow_rows}):
-            pair = [r for r in shadow_rows if r[1] == champion_id]
+        champions = shadowed.order_by("model_version_id").values_list("model_version_id", flat=True).distinct()
+        for champion_id in list(champions):
             champion = ModelVersion.objects.get(pk=champion_id)
-            labels = _labels(shadowed.filter(model_version_id=champion_id), horizon, as_of)
-            label_array = np.array([labels.get(r[0], -1) for r in pair])
+            pair = labelled(shadowed.filter(model_version_id=champion_id), horizon, as_of).values_list(
+                "shadow_probability", "shadow_prediction", "probability_default", "prediction", "label"
+            )
+            mine_p, mine_v, theirs_p, theirs_v, labels = columns(pair, 5)
+            label_array = np.array(labels, dtype=int)
             cost_fn, cost_fp = _costs(version)
             mine = summarise(
-                Scored(np.array([r[2] for r in pair], dtype=float), np.array([r[3] == 1 for r in pair]), label_array),
+                Scored(np.array(mine_p, dtype=float), np.array(mine_v) == 1, label_array),
                 cost_fn=cost_fn,
                 cost_fp=cost_fp,
                 reference_scores=_reference_scores(version),
                 min_outcomes=minimum,
             )
             theirs = summarise(
-                Scored(np.array([r[4] for r in pair], dtype=float), np.array([r[5] == 1 for r in pair]), label_array),
+                Scored(np.array(theirs_p, dtype=float), np.array(theirs_v) == 1, label_array),
                 cost_fn=cost_fn,  # the same costs: the comparison is of the models, not of cost settings
                 cost_fp=cost_fp,
                 reference_scores=_reference_scores(champion),

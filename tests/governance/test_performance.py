@@ -155,3 +155,43 @@ def test_the_admin_shows_the_history_chart_and_both_versions_side_by_side(
     page = client.get(f"/admin/governance/performancereport/{shadow.pk}/change/").content.decode()
     assert 'id="performance-figures"' in page and 'id="calibration"' in page
     assert f"{seeded['champion'].version} (champion, same decisions)" in page
+
+
+def test_a_decision_label_comes_from_all_its_outcomes_seen_by_the_day(credit_model: ModelVersion) -> None:
+    from governance.performance import labelled
+
+    today = timezone.localdate()
+    histories = {
+        "default within the horizon": ([(True, 6, 0)], 1),
+        "no default over the horizon": ([(False, 12, 0)], 0),
+        "no default over less than the horizon": ([(False, 6, 0)], -1),
+        "default after the horizon": ([(True, 18, 0)], -1),
+        "a default beats an earlier clean year": ([(False, 12, 0), (True, 9, 0)], 1),
+        "an outcome observed after the day does not count": ([(False, 6, 0), (True, 3, -1)], -1),
+        "no outcome": ([], -1),
+    }
+    ids = {}
+    for name, (outcomes, _) in histories.items():
+        decision = Decision.objects.create(
+            model_version=credit_model,
+            features={},
+            probability_default=0.2,
+            prediction=0,
+            decision="approve",
+            risk_level="LOW",
+            threshold_used=0.5,
+            caller="user:0",
+        )
+        ids[decision.pk] = name
+        for defaulted, months, days_late in outcomes:
+            Outcome.objects.create(
+                decision=decision,
+                defaulted=defaulted,
+                horizon_months=months,
+                observed_on=today - timedelta(days=days_late),
+                source="command",
+                caller="test",
+                import_id="00000000-0000-4000-8000-000000000002",
+            )
+    rows = labelled(Decision.objects.filter(pk__in=ids), 12, today).values_list("pk", "label")
+    assert {ids[pk]: label for pk, label in rows} == {name: label for name, (_, label) in histories.items()}
