@@ -84,7 +84,9 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
 
 
 def session_secrets(api_key: str, password: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    prefix, _, secret = api_key.rpartition("_")
+    # cpk_<prefix>_<secret>: the secret (token_urlsafe) may itself hold "_", so split from the left.
+    _, _, secret = api_key.split("_", 2)
+    assert len(secret) >= 40, "the whole secret, never a fragment that any text may hold by chance"
     out = {"API key": api_key, "API key secret": secret, "password": password}
     out.update({f"personal value {v!r}": v for v in personal_values()})
     out.update(extra or {})
