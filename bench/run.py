@@ -382,6 +382,7 @@ def run_pair(
 FLOOR_TARGETS = (
     ("django", "/bench/floor/django", "a Django view that answers {}, through the platform's middleware"),
     ("drf", "/bench/floor/drf", "a DRF view with /score's authentication, permission, throttle and parsing"),
+    ("score", "/score", "POST /score itself, in the same run: the floor plus the decision"),
 )
 
 

@@ -288,9 +288,11 @@ def test_the_floor_report_gives_each_endpoint_its_share_of_the_bare_throughput()
     results = {
         "django:saturation": wrk_run(10_000, rps=1500.0),
         "drf:saturation": wrk_run(10_000, rps=1000.0),
+        "score:saturation": wrk_run(10_000, rps=500.0),
         "bare:saturation": wrk_run(10_000, rps=4000.0),
     }
     lines = floor_report(results)
     assert any(line.startswith("django") and "38%" in line for line in lines)
     assert any(line.startswith("drf") and "25%" in line for line in lines)
+    assert any(line.startswith("score") and "12%" in line for line in lines)
     assert any("at most 25% of the bare endpoint's throughput" in line for line in lines)
