@@ -147,21 +147,26 @@ def labelled(decisions: Any, horizon: int, as_of: date) -> Any:
     """``decisions`` annotated with ``label``: 1 (defaulted within the horizon), 0 (no default
     over at least the horizon), -1 (immature), from the outcomes observed by ``as_of``.
 
-    Computed by the database (two ``EXISTS`` per decision), so a report reads three numbers
-    per decision rather than holding every decision's id and outcomes in memory.
+    Computed by the database (the outcomes joined and aggregated per decision), so that a
+    report reads a few numbers per decision rather than holding every decision's id and
+    outcomes in memory.
     """
-    from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
+    from django.db.models import Case, IntegerField, Max, Q, Value, When
 
-    from governance.models import Outcome
+    seen = Q(outcomes__observed_on__lte=as_of)
 
-    observed = Outcome.objects.filter(decision=OuterRef("pk"), observed_on__lte=as_of)
+    def any_outcome(condition: Q) -> Max:
+        return Max(Case(When(seen & condition, then=Value(1)), default=Value(0), output_field=IntegerField()))
+
     return decisions.annotate(
+        defaulted_within=any_outcome(Q(outcomes__defaulted=True, outcomes__horizon_months__lte=horizon)),
+        clean_over=any_outcome(Q(outcomes__defaulted=False, outcomes__horizon_months__gte=horizon)),
         label=Case(
-            When(Exists(observed.filter(defaulted=True, horizon_months__lte=horizon)), then=Value(1)),
-            When(Exists(observed.filter(defaulted=False, horizon_months__gte=horizon)), then=Value(0)),
+            When(defaulted_within=1, then=Value(1)),
+            When(clean_over=1, then=Value(0)),
             default=Value(-1),
             output_field=IntegerField(),
-        )
+        ),
     )
 
 
