@@ -26,6 +26,11 @@ the runs the database is checked per request: each request carries its own X-Req
 which the call log keeps; every request answered 2xx must have one call-log row and one
 stored decision (``/score``), one transaction and one check (``/fraude``): none lost, none twice.
 
+Growth (``--only growth``): on 2,000,000 seeded decisions (a quarter with an outcome), the
+first and a deep page of the decisions list, the admin list and search, ``/fraude`` for a
+client with 20,000 recent transactions against a new one, table sizes, and the monthly
+performance and fairness reports (wall time and peak memory of each command).
+
 Drift: ``manage.py drift_report`` over a day of 1,000,000 stored decisions (wall time and
 peak memory of the whole command, Django start included), next to Evidently alone comparing
 in-memory frames of the sample's size and of all 1,000,000 rows.
