@@ -190,6 +190,12 @@ DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 3, minimum=2)
 # request (planning the velocity query cost three times running it). Off behind a connection
 # pooler in transaction mode (PgBouncer), which does not keep a session per client.
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+# Long reads (the batch result file, the decision replay, the monthly performance and
+# fairness reports) fetch their rows in chunks through server-side cursors. Off behind a
+# pooler in transaction mode too, which cannot keep a cursor open between transactions:
+# the rows are then fetched by the client in chunks (memory grows with the result).
+DB_SERVER_SIDE_CURSORS = env_bool("DB_SERVER_SIDE_CURSORS", True)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not DB_SERVER_SIDE_CURSORS
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

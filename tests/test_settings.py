@@ -73,3 +73,11 @@ def test_production_refuses_a_wildcard_allowed_host(hosts: str) -> None:
 def test_production_accepts_a_subdomain_pattern() -> None:
     result = _manage("check", env={**PRODUCTION_ENV, "ALLOWED_HOSTS": ".example.test"})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("value", "disabled"), [("1", "False"), ("0", "True")])
+def test_server_side_cursors_can_be_turned_off_for_a_transaction_mode_pooler(value: str, disabled: str) -> None:
+    code = "from django.db import connection; print(connection.settings_dict['DISABLE_SERVER_SIDE_CURSORS'])"
+    result = _manage("shell", "-c", code, env={"DB_SERVER_SIDE_CURSORS": value})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == disabled
