@@ -222,14 +222,10 @@ def fairness_reports_compute(*, as_of: Any = None) -> list[Any]:
         approved_all = 1 - np.array(predictions, dtype=int)
         label_array = np.array(labels, dtype=int)
         mature = label_array >= 0
+        matured = int(mature.sum())
         defaulted: np.ndarray | None = None
-        if int(mature.sum()) >= settings.PERFORMANCE_MIN_OUTCOMES:
-            basis, rows, approved, defaulted = (
-                FairnessBasis.MATURED,
-                int(mature.sum()),
-                approved_all[mature],
-                label_array[mature],
-            )
+        if matured >= settings.PERFORMANCE_MIN_OUTCOMES:
+            basis, rows, approved, defaulted = FairnessBasis.MATURED, matured, approved_all[mature], label_array[mature]
             kept = np.flatnonzero(mature)
             values = [[column[i] for i in kept] for column in values]
         else:

@@ -170,6 +170,9 @@ def labelled(decisions: Any, horizon: int, as_of: date) -> Any:
     )
 
 
+ROWS_PER_FETCH = 20_000
+
+
 def columns(rows: Any, count: int) -> list[list[Any]]:
     """The ``count`` columns of a ``values_list`` queryset, read in chunks (a server-side cursor
     on PostgreSQL), so that only the values themselves stay in memory."""
@@ -179,9 +182,6 @@ def columns(rows: Any, count: int) -> list[list[Any]]:
         for append, value in zip(appends, row, strict=True):
             append(value)
     return out
-
-
-ROWS_PER_FETCH = 20_000
 
 
 def _reference_scores(model_version: Any) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
@@ -11,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from fraud.models import FraudAlert, FraudCheck, Transaction
-from scoring.models import Client, CreditApplication
+from scoring.models import Client, CreditApplication, Decision, ModelVersion
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -85,3 +86,18 @@ class FraudAlertFactory(factory.django.DjangoModelFactory):
         model = FraudAlert
 
     fraud_check = factory.SubFactory(FraudCheckFactory, decision="review", risk_level="MEDIUM", fraud_score=0.6)
+
+
+def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:
+    """A stored credit decision (an approval at 0.2), as the API would have written it."""
+    return Decision.objects.create(
+        model_version=model_version,
+        features={"age": 35},
+        probability_default=0.2,
+        prediction=0,
+        decision="approve",
+        risk_level="LOW",
+        threshold_used=0.3,
+        caller="user:0",
+        **kwargs,
+    )

@@ -15,23 +15,9 @@ from audit.models import AuditEvent
 from governance.models import Outcome
 from governance.services import OutcomeImportError, outcomes_import
 from scoring.models import Decision, ModelVersion
-from tests.factories import ClientFactory, CreditApplicationFactory
+from tests.factories import ClientFactory, CreditApplicationFactory, make_decision
 
 pytestmark = pytest.mark.django_db
-
-
-def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:
-    return Decision.objects.create(
-        model_version=model_version,
-        features={"age": 35},
-        probability_default=0.2,
-        prediction=0,
-        decision="approve",
-        risk_level="LOW",
-        threshold_used=0.3,
-        caller="user:0",
-        **kwargs,
-    )
 
 
 @pytest.fixture

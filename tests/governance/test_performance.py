@@ -17,6 +17,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 from governance.models import Outcome, PerformanceReport
 from governance.tasks import performance_report_monthly
 from scoring.models import Decision, ModelVersion
+from tests.factories import make_decision
 from tests.models import TrainedModel, register_trained
 
 pytestmark = pytest.mark.django_db
@@ -172,16 +173,7 @@ def test_a_decision_label_comes_from_all_its_outcomes_seen_by_the_day(credit_mod
     }
     ids = {}
     for name, (outcomes, _) in histories.items():
-        decision = Decision.objects.create(
-            model_version=credit_model,
-            features={},
-            probability_default=0.2,
-            prediction=0,
-            decision="approve",
-            risk_level="LOW",
-            threshold_used=0.5,
-            caller="user:0",
-        )
+        decision = make_decision(credit_model)
         ids[decision.pk] = name
         for defaulted, months, days_late in outcomes:
             Outcome.objects.create(
