@@ -66,7 +66,7 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: bench/ is on sys.path, the project root is not
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import cpu
+from bench import cpu, instructions
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -986,7 +986,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker (default 1)")
     parser.add_argument(
         "--only",
-        choices=["score", "fraude", "floor", "batch", "drift", "erasure", "soak", "growth"],
+        choices=["score", "fraude", "floor", "instructions", "batch", "drift", "erasure", "soak", "growth"],
         help="run one scenario (soak: only this way)",
     )
     parser.add_argument("--batch-rows", type=int, default=1_000_000, help="applicants in the batch file (1,000,000)")
@@ -1001,9 +1001,13 @@ def main() -> int:
     parser.add_argument("--erasure-transactions", type=int, default=10_000, help="transactions of the erased client")
     parser.add_argument("--soak-seconds", type=float, default=60, help="length of the soak (default 60)")
     parser.add_argument("--soak-interval", type=float, default=5, help="seconds between memory samples (default 5)")
+    parser.add_argument(
+        "--instructions-requests", type=int, default=200, help="requests counted per endpoint under callgrind (200)"
+    )
+    parser.add_argument("--instructions-warmup", type=int, default=50, help="uncounted requests before (50)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the median is reported (default 3)")
     args = parser.parse_args()
-    if args.only not in ("batch", "drift", "erasure", "growth") and not shutil.which("wrk"):
+    if args.only not in ("batch", "drift", "erasure", "growth", "instructions") and not shutil.which("wrk"):
         print("make bench needs wrk (Debian package 'wrk'; `make system-deps` installs it as root)", file=sys.stderr)
         return 2
 
@@ -1103,6 +1107,20 @@ def main() -> int:
             args, env, bare, prepared["api_key"], _bodies(workdir / "score.jsonl", SCORE_BODIES)
         )
         lines += floor_report(floor)
+
+    if args.only in (None, "instructions"):
+        missing = instructions.available()
+        if missing:
+            lines.append(f"\nInstructions per request: not counted ({missing})")
+        else:
+            print("Instructions: counting each endpoint under callgrind...", flush=True)
+            counted_bodies = {"score": _bodies(workdir / "score.jsonl", SCORE_BODIES)}
+            if prepared.get("fraud"):
+                counted_bodies["fraude"] = _bodies(workdir / "fraude.jsonl", fraud_bodies(prepared["fraud"]))
+            summary["instructions"] = counts = instructions.measure_all(
+                env, bare_env, counted_bodies, prepared["api_key"], args.instructions_requests, args.instructions_warmup
+            )
+            lines += instructions.instructions_report(counts, args.instructions_requests)
 
     if args.only in (None, "growth"):
         print(f"Growth: seeding {args.growth_decisions:,} decisions (reused when there)...", flush=True)

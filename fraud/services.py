@@ -20,7 +20,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.actors import ActingUser
 from audit.services import audit_record
-from creditplatform.db import execute_prepared, insert_values
+from creditplatform.db import document_insert, execute_prepared, insert_values, row_document
 from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
 from fraud.config import FraudConfig, configs, fraud_config
 from fraud.decision import combined_score, decide, risk_level
@@ -233,10 +233,16 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
     ):
         if obj is None:
             continue
+        table, returning = quote(obj._meta.db_table), f"RETURNING {quote(str(obj._meta.pk.column))} AS id"
+        document = row_document(obj, links)  # one parameter for the row (creditplatform/db.py)
+        if document is not None:
+            columns, selected, text = document
+            parts.append(f"{name} AS ({document_insert(table, columns, selected)} {returning})")
+            params.append(text)
+            continue
         columns, placeholders, values = insert_values(obj, links)
         parts.append(
-            f"{name} AS (INSERT INTO {quote(obj._meta.db_table)} ({', '.join(columns)}) "
-            f"VALUES ({', '.join(placeholders)}) RETURNING {quote(str(obj._meta.pk.column))} AS id)"
+            f"{name} AS (INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(placeholders)}) {returning})"
         )
         params += values
     sql = f"WITH {', '.join(parts)} SELECT (SELECT id FROM t), (SELECT id FROM {'a' if alert else 'c'})"

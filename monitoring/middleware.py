@@ -57,15 +57,27 @@ class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
     method a client sends would become a new series, kept until the process ends.
     """
 
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        super().__init__(get_response)
+        self._children: dict[tuple[Any, ...], Any] = {}
+
     def _method(self, request: HttpRequest) -> str:
         return http_method_label(request.method)
 
     def label_metric(
         self, metric: Any, request: HttpRequest, response: HttpResponse | None = None, **labels: str
     ) -> Any:
+        if not labels:
+            return metric
         if "method" in labels:
             labels["method"] = http_method_label(labels["method"])
-        return super().label_metric(metric, request, response, **labels)
+        # ``labels()`` checks and sorts its arguments and takes a lock on every call; the
+        # children are few (views, fixed methods, statuses) and live as long as the process.
+        key = (metric, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**labels)
+        return child
 
 
 class ApiCallLogMiddleware:

@@ -7,16 +7,18 @@ database holds and what ``/proc`` said into the printed lines.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import cpu
+from bench import cpu, instructions
 from bench.run import floor_report, paced_shortfall, report, score_ledger_problems, score_stored_report
 from bench.setup_db import score_stored
 from scoring.models import Decision
+from tests.services import require
 
 
 def wrk_run(requests: int, status_errors: int = 0, rps: float = 100.0) -> dict[str, Any]:
@@ -296,3 +298,51 @@ def test_the_floor_report_gives_each_endpoint_its_share_of_the_bare_throughput()
     assert any(line.startswith("drf") and "25%" in line for line in lines)
     assert any(line.startswith("score") and "12%" in line for line in lines)
     assert any("at most 25% of the bare endpoint's throughput" in line for line in lines)
+
+
+# --- Instructions per request (bench/instructions.py) -------------------------------------------
+
+
+def test_the_count_is_read_from_the_dump_and_not_from_the_exit_file() -> None:
+    dumped = "version: 1\ncreator: callgrind-3.19.0\nsummary: 29574846\ntotals: 29574846\n"
+    at_exit = "summary: 18446744073679976770\ntotals: 273674\n"  # what ran after the dump, counter wrapped
+    assert instructions.callgrind_total(dumped) == 29_574_846
+    assert instructions.callgrind_total(at_exit) == 273_674
+    assert instructions.callgrind_total("events: Ir\n") == 0
+
+
+def test_the_instructions_report_sets_each_endpoint_beside_the_bare_one_and_splits_score() -> None:
+    counts = {
+        "bare": 300_000,
+        "django": 1_200_000,
+        "drf": 2_100_000,
+        "score": 6_000_000,
+        "fraude": 9_000_000,
+        "parse": 60_000,
+        "service": 2_400_000,
+        "model": 1_200_000,
+        "answer": 140_000,
+    }
+    lines = instructions.instructions_report(counts, 200)
+    assert any(line.startswith("score") and "6,000,000" in line and "20.0" in line for line in lines)
+    assert any(line.startswith("fraude") and "30.0" in line for line in lines)
+    framework = next(line for line in lines if line.strip().startswith("framework"))
+    assert "2,100,000" in framework and "35 %" in framework
+    rest = next(line for line in lines if line.strip().startswith("rest"))
+    assert "1,300,000" in rest  # 6.0M - 2.1M - 60k - 2.4M - 140k: what no part explains
+
+
+def test_the_report_leaves_out_what_was_not_counted() -> None:
+    lines = instructions.instructions_report({"bare": 100, "django": 400, "drf": 700, "score": 2_000}, 10)
+    assert not any(line.startswith("fraude") for line in lines)
+    assert not any("by part" in line for line in lines)
+
+
+def test_callgrind_counts_the_requests_of_a_real_endpoint(tmp_path: Path) -> None:
+    """The child protocol end to end: valgrind, instrumentation switched on around the loop, the dump read."""
+    require(instructions.available() is None, "valgrind (Debian package 'valgrind')")
+    bodies = tmp_path / "bodies.jsonl"
+    bodies.write_text('{"age": 35}\n')
+    env = {**os.environ, "PYTHONPATH": str(instructions.ROOT)}
+    count = instructions.measure("django", env, bodies, key="", requests=5, warmup=2)
+    assert 100_000 < count < 50_000_000  # a Django request through the middleware, not zero, not the start-up

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import signals
 
-from creditplatform.db import _numbered, execute_prepared, insert_row
+from creditplatform.db import _numbered, execute_prepared, insert_row, row_document
+from fraud.models import Transaction
+from fraud.services import _store_screened
 from scoring.models import Decision
-from tests.factories import ClientFactory, CreditApplicationFactory
+from tests.factories import ClientFactory, CreditApplicationFactory, FraudCheckFactory, TransactionFactory
 from tests.services import require_postgresql
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +72,63 @@ def test_insert_row_stores_every_field_as_save_does(credit_model: Any) -> None:
     assert inserted == saved
     assert by_insert._state.adding is False and by_insert.created_at is not None
     assert Decision.objects.get(pk=by_insert.pk).reasons[0]["text"] == "Âge « jeune »"
+
+
+AWKWARD_TEXT = "quote ' double \" backslash \\ percent %s %% unicode Âge « jeune » \U0001f600 tab\tend"
+
+
+def test_awkward_values_land_exactly_as_save_writes_them(credit_model: Any) -> None:
+    """Quotes, backslashes, placeholders, non-BMP characters, nested JSON, nulls, extreme floats."""
+    overrides: dict[str, Any] = {
+        "features": {"job": AWKWARD_TEXT, "nested": {"list": [1, 2.5, None, True]}, "big": 1e308, "tiny": 5e-324},
+        "reasons": [{"feature": "job", "value": AWKWARD_TEXT, "contribution": -0.0}],
+        "caller": AWKWARD_TEXT[:100],
+        "probability_default": 0.1 + 0.2,  # 0.30000000000000004: every digit must survive
+        "latency_ms": 1e-7,
+        "shadow_probability": None,
+        "shadow_model_version": None,
+    }
+    by_save = _decision(credit_model, **overrides)
+    by_save.save(force_insert=True)
+    by_insert = _decision(credit_model, **overrides, client=by_save.client, application=by_save.application)
+    insert_row(by_insert)
+    saved, inserted = _stored(by_save.pk), _stored(by_insert.pk)
+    for row in (saved, inserted):
+        row.pop("idempotency_key"), row.pop("created_at")
+    assert inserted == saved
+    assert inserted["probability_default"] == 0.30000000000000004
+
+
+def test_on_postgresql_a_row_travels_as_one_json_document(credit_model: Any) -> None:
+    """One parameter for the whole row; elsewhere (SQLite) the column-by-column path."""
+    document = row_document(_decision(credit_model))
+    if connection.vendor != "postgresql":
+        assert document is None
+        return
+    assert document is not None
+    columns, selected, text = document
+    assert len(columns) == len(selected) == len(Decision._meta.concrete_fields)
+    assert '"probability_default":0.1234' in text and '"created_at":' in text  # auto_now_add filled
+
+
+def test_a_float_json_cannot_carry_takes_the_column_path_and_is_stored_as_save_stores_it(credit_model: Any) -> None:
+    """NaN would become null in JSON: such a row goes column by column, as save would write it."""
+    require_postgresql()  # SQLite itself stores NaN as NULL
+    decision = _decision(credit_model, latency_ms=float("nan"))
+    assert row_document(decision) is None
+    insert_row(decision)
+    latency = Decision.objects.get(pk=decision.pk).latency_ms
+    assert latency != latency  # NaN, not NULL
+
+
+def test_a_screened_transaction_keeps_its_exact_amount_and_links() -> None:
+    """/fraude's single statement: decimals exact, the check and alert linked to the new rows."""
+    txn = TransactionFactory.build(client=ClientFactory(), amount=Decimal("1234567.89"), beneficiary=AWKWARD_TEXT[:34])
+    check = FraudCheckFactory.build(transaction=None, features={"note": AWKWARD_TEXT, "amount": "1234567.89"})
+    _store_screened(txn, check, None)
+    stored = Transaction.objects.select_related("fraud_check").get(pk=txn.pk)
+    assert stored.amount == Decimal("1234567.89") and stored.beneficiary == AWKWARD_TEXT[:34]
+    assert stored.fraud_check.pk == check.pk and stored.fraud_check.features["note"] == AWKWARD_TEXT
 
 
 def test_insert_row_refuses_what_the_constraints_refuse(credit_model: Any) -> None:
