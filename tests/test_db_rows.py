@@ -121,6 +121,14 @@ def test_a_float_json_cannot_carry_takes_the_column_path_and_is_stored_as_save_s
     assert latency != latency  # NaN, not NULL
 
 
+def test_json_with_non_string_keys_is_stored_as_save_stores_it(credit_model: Any) -> None:
+    """orjson refuses int keys where json.dumps writes them as strings: the column path keeps save's answer."""
+    decision = _decision(credit_model, features={"age": 35, 7: "seven"})
+    assert row_document(decision) is None
+    insert_row(decision)
+    assert Decision.objects.get(pk=decision.pk).features == {"age": 35, "7": "seven"}
+
+
 def test_a_screened_transaction_keeps_its_exact_amount_and_links() -> None:
     """/fraude's single statement: decimals exact, the check and alert linked to the new rows."""
     txn = TransactionFactory.build(client=ClientFactory(), amount=Decimal("1234567.89"), beneficiary=AWKWARD_TEXT[:34])
