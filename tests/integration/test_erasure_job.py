@@ -31,6 +31,11 @@ def test_an_approved_erasure_is_run_by_a_worker_and_its_task_result_holds_no_per
         while GdprRequest.objects.get(pk=request.pk).status != RequestStatus.DONE:
             assert time.monotonic() < deadline, "the worker did not run the erasure within 60 s"
             time.sleep(0.2)
+        # The task marks the request done inside its own work; the result backend stores the
+        # task's result only after it returns: wait for that row too before stopping the worker.
+        while not TaskResult.objects.filter(task_name="privacy.tasks.erasure_run", status="SUCCESS").exists():
+            assert time.monotonic() < deadline, "the worker did not store the task's result within 60 s"
+            time.sleep(0.2)
     assert Client.objects.get(pk=person.pk).client_id.startswith("erased-")
     row = TaskResult.objects.get(task_name="privacy.tasks.erasure_run")
     assert row.status == "SUCCESS" and str(request.pk) in row.task_args
