@@ -76,8 +76,14 @@ def available() -> str | None:
     return f"needs {' and '.join(missing)} (Debian package 'valgrind')" if missing else None
 
 
-def measure(target: str, env: dict[str, str], bodies: Path, key: str, requests: int, warmup: int) -> int:
-    """Instructions per request of ``target`` (an endpoint or a part of /score)."""
+def measure(
+    target: str, env: dict[str, str], bodies: Path, key: str, requests: int, warmup: int, keep: Path | None = None
+) -> int:
+    """Instructions per request of ``target`` (an endpoint or a part of /score).
+
+    ``keep``: a directory to copy callgrind's dump into (``TARGET.callgrind``), for
+    ``callgrind_annotate`` or KCachegrind to show where the instructions go, by function.
+    """
     with tempfile.TemporaryDirectory(prefix=f"callgrind-{target}-") as tmp:
         out = Path(tmp) / "callgrind.out"
         metrics = Path(tmp) / "metrics"
@@ -93,6 +99,10 @@ def measure(target: str, env: dict[str, str], bodies: Path, key: str, requests: 
             "API_CALL_LOG_FLUSH_SECONDS": "3600",
             "API_KEY_CACHE_SECONDS": "3600",
             "API_KEY_LAST_USED_RESOLUTION_SECONDS": "3600",
+            # The middleware's metric writes, batched per second, cost about 500 instructions
+            # a request at full load (one flush per several hundred requests); under valgrind a
+            # second is a few requests, so they would count for ten times that.
+            "METRICS_FLUSH_SECONDS": "3600",
         }
         done = subprocess.run(
             [
@@ -117,23 +127,38 @@ def measure(target: str, env: dict[str, str], bodies: Path, key: str, requests: 
             raise RuntimeError(f"instructions of {target} failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
         # The dump of the measured loop is callgrind.out.1; callgrind.out itself, written at exit,
         # holds only what ran after it (instrumentation being switched off).
-        total = sum(callgrind_total(path.read_text(errors="replace")) for path in Path(tmp).glob("callgrind.out.*"))
+        dumps = sorted(Path(tmp).glob("callgrind.out.*"))
+        total = sum(callgrind_total(path.read_text(errors="replace")) for path in dumps)
+        if keep is not None and dumps:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(dumps[-1], keep / f"{target}.callgrind")
     if total == 0:
         raise RuntimeError(f"instructions of {target}: callgrind collected nothing")
     return total // requests
 
 
+TARGETS: tuple[str, ...] = tuple(name for name, *_ in ENDPOINTS) + tuple(name for name, _ in SCORE_PARTS)
+
+
 def measure_all(
-    env: dict[str, str], bare_env: dict[str, str], bodies: dict[str, Path], key: str, requests: int, warmup: int
+    env: dict[str, str],
+    bare_env: dict[str, str],
+    bodies: dict[str, Path],
+    key: str,
+    requests: int,
+    warmup: int,
+    targets: tuple[str, ...] = TARGETS,
+    keep: Path | None = None,
 ) -> dict[str, int]:
-    """Every endpoint and every part of /score, two at a time (the counts do not depend on the load)."""
+    """Each of ``targets`` (by default every endpoint and every part of /score), two at a time
+    (the counts do not depend on the load)."""
     jobs: list[tuple[str, dict[str, str], Path]] = [
         (name, bare_env if name == "bare" else env, bodies["fraude" if name == "fraude" else "score"])
-        for name, _, _, _ in ENDPOINTS
+        for name in targets
         if name in bodies or name != "fraude"
-    ] + [(name, env, bodies["score"]) for name, _ in SCORE_PARTS]
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(measure, name, e, b, key, requests, warmup) for name, e, b in jobs}
+        futures = {name: pool.submit(measure, name, e, b, key, requests, warmup, keep) for name, e, b in jobs}
         return {name: future.result() for name, future in futures.items()}
 
 
@@ -144,13 +169,17 @@ def instructions_report(counts: dict[str, int], requests: int) -> list[str]:
         "speed; gunicorn, the kernel, PostgreSQL and wrk not counted)",
         f"{'endpoint':<8}{'instr.':>12}{'x bare':>8}   what",
     ]
-    bare = counts["bare"]
+    bare = counts.get("bare")
     for name, what, _, _ in ENDPOINTS:
         if name in counts:
-            lines.append(f"{name:<8}{counts[name]:>12,}{counts[name] / bare:>8.1f}   {what}")
-    score = counts["score"]
-    if not all(name in counts for name, _ in SCORE_PARTS):
+            times = f"{counts[name] / bare:>8.1f}" if bare else f"{'-':>8}"
+            lines.append(f"{name:<8}{counts[name]:>12,}{times}   {what}")
+    for name, what in SCORE_PARTS:
+        if name in counts and not all(part in counts for part in ("score", "drf", *(p for p, _ in SCORE_PARTS))):
+            lines.append(f"{name:<8}{counts[name]:>12,}{'-':>8}   /score's part: {what}")
+    if not all(name in counts for name in ("score", "drf", *(p for p, _ in SCORE_PARTS))):
         return lines
+    score = counts["score"]
     lines.append("POST /score, by part (share of its instructions):")
     framework = counts["drf"]
     rest = score - framework - counts["parse"] - counts["service"] - counts["answer"]

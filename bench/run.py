@@ -1005,8 +1005,25 @@ def main() -> int:
         "--instructions-requests", type=int, default=200, help="requests counted per endpoint under callgrind (200)"
     )
     parser.add_argument("--instructions-warmup", type=int, default=50, help="uncounted requests before (50)")
+    parser.add_argument(
+        "--instructions-targets",
+        default=",".join(instructions.TARGETS),
+        help=f"comma-separated endpoints and parts of /score to count (default all: {','.join(instructions.TARGETS)})",
+    )
+    parser.add_argument(
+        "--instructions-keep",
+        type=Path,
+        help="directory to keep each target's callgrind dump in (TARGET.callgrind, for callgrind_annotate)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the median is reported (default 3)")
     args = parser.parse_args()
+    targets = tuple(name.strip() for name in args.instructions_targets.split(",") if name.strip())
+    unknown = sorted(set(targets) - set(instructions.TARGETS))
+    if unknown or not targets:
+        parser.error(
+            f"--instructions-targets: unknown {', '.join(unknown) or '(none given)'}; choose among "
+            f"{', '.join(instructions.TARGETS)}"
+        )
     if args.only not in ("batch", "drift", "erasure", "growth", "instructions") and not shutil.which("wrk"):
         print("make bench needs wrk (Debian package 'wrk'; `make system-deps` installs it as root)", file=sys.stderr)
         return 2
@@ -1118,7 +1135,14 @@ def main() -> int:
             if prepared.get("fraud"):
                 counted_bodies["fraude"] = _bodies(workdir / "fraude.jsonl", fraud_bodies(prepared["fraud"]))
             summary["instructions"] = counts = instructions.measure_all(
-                env, bare_env, counted_bodies, prepared["api_key"], args.instructions_requests, args.instructions_warmup
+                env,
+                bare_env,
+                counted_bodies,
+                prepared["api_key"],
+                args.instructions_requests,
+                args.instructions_warmup,
+                targets=targets,
+                keep=args.instructions_keep,
             )
             lines += instructions.instructions_report(counts, args.instructions_requests)
 

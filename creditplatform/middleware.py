@@ -12,10 +12,13 @@ from urllib.parse import urlsplit
 from csp.constants import UNSAFE_EVAL
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject, empty
 
 from creditplatform.api.exceptions import dependency_unavailable, error_body
 
@@ -164,3 +167,22 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
                 update["form-action"] = [*update.get("form-action", []), *origins]
                 parts.update = update
         return parts
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's ``MessageMiddleware``, with the message storage built on first use.
+
+    Django builds the storage (a cookie signer and a session storage) for every request;
+    API requests never use it, and admin pages only when they show or add a message. Here
+    ``request._messages`` is a lazy object: ``messages.success`` and the template context
+    use it as before, and a response whose request never touched it is left alone.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response  # never used: nothing to store, nothing to clear
+        return super().process_response(request, response)

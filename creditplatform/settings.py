@@ -132,7 +132,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "monitoring.middleware.RequestIdMiddleware",
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "monitoring.middleware.PrometheusBeforeMiddleware",  # django-prometheus's, written in batches
     "django.middleware.security.SecurityMiddleware",
     "creditplatform.middleware.ContentSecurityPolicyMiddleware",  # django-csp (+ the OIDC provider)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -143,7 +143,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.OidcSessionRefresh",  # re-checks OIDC logins every few minutes
     "accounts.middleware.AccessCountingMiddleware",  # every 401/403 counted once
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "creditplatform.middleware.LazyMessageMiddleware",  # Django's, storage built on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "creditplatform.middleware.NoStoreMiddleware",
     "monitoring.middleware.ApiCallLogMiddleware",
@@ -446,6 +446,7 @@ REST_FRAMEWORK = {
     # Deny by default: every view names the roles it lets in.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.DenyAll"],
     "DEFAULT_PARSER_CLASSES": ["creditplatform.api.parsers.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "creditplatform.api.negotiation.JsonFirstContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["creditplatform.api.renderers.OrjsonRenderer"]
     + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
     "DEFAULT_PAGINATION_CLASS": "creditplatform.api.pagination.StandardPagination",
@@ -664,6 +665,9 @@ API_CALL_LOG_ENABLED = env_bool("API_CALL_LOG_ENABLED", True)
 API_CALL_LOG_FLUSH_SECONDS = env_float("API_CALL_LOG_FLUSH_SECONDS", 1.0, minimum=0)
 API_CALL_LOG_BATCH_SIZE = env_int("API_CALL_LOG_BATCH_SIZE", 200, minimum=1)
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# The middleware's HTTP metrics are added up per process and written at most this many
+# seconds late (monitoring.metrics.MetricWrites; 0 = each update in its request).
+METRICS_FLUSH_SECONDS = env_float("METRICS_FLUSH_SECONDS", 1.0, minimum=0)
 
 # --- Privacy: GDPR requests and retention (docs/privacy.md) -------------------------------
 # A request is answered within one month of receipt (GDPR Art. 12(3)); the compliance front

@@ -169,17 +169,28 @@ def _summary_from_days(
     recent_from = (at - dt.timedelta(hours=24)).replace(hour=0, minute=0, second=0, microsecond=0)
     month_from, lookback_from = at - WINDOWS[USUAL_WINDOW], at - LOOKBACK
     month_days, lookback_days = _next_midnight(month_from), _next_midnight(lookback_from)
+    # The instants go as ISO 8601 text, each formatted once, which PostgreSQL reads with the
+    # column's type (timestamptz, or date for the day totals' midnights): psycopg2 adapts a
+    # datetime for about 22,000 instructions, and the statement takes 24 of them.
+    iso = dt.datetime.isoformat
+    at_, lookback_, recent_, month_days_, lookback_days_ = (
+        iso(at),
+        iso(lookback_from),
+        iso(recent_from),
+        iso(month_days),
+        iso(lookback_days),
+    )
     # In the order of the placeholders: the client look-up, then the "seen" columns. A client
     # named by its external id is the CTE's, not a parameter of each part.
     who = [] if by_external_id else [client_pk]
     params: list[Any] = [client_id] if by_external_id else []
     for value in (beneficiary, device_id, country):
-        params += [value or None, *who, value or None, lookback_from, at]
+        params += [value or None, *who, value or None, lookback_, at_]
     for span in WINDOWS.values():
-        params += [at - span] * 2
-    params += [*who, recent_from, at]
-    params += [*who, month_from, month_days, *who, lookback_from, lookback_days]
-    params += [month_days, month_days, *who, lookback_days, recent_from]
+        params += [iso(at - span)] * 2
+    params += [*who, recent_, at_]
+    params += [*who, iso(month_from), month_days_, *who, lookback_, lookback_days_]
+    params += [month_days_, month_days_, *who, lookback_days_, recent_]
     with connection.cursor() as cursor:
         execute_prepared(cursor, "fraud_velocity", _velocity_days_sql(by_external_id), params)
         row = cursor.fetchone()

@@ -17,11 +17,16 @@ whichever process, or host, is scraped.
 
 from __future__ import annotations
 
+import atexit
+import bisect
 import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
@@ -89,6 +94,7 @@ class DatabaseCollector(Collector):
 
 def metrics_text() -> bytes:
     """The Prometheus text of this deployment: process metrics (all processes), then database gauges."""
+    metric_writes.flush()  # this process's pending request counts (the others' within METRICS_FLUSH_SECONDS)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -153,3 +159,90 @@ def _batch_totals() -> dict[str, float]:
         running=Count("id", filter=Q(status__in=[BatchJobStatus.QUEUED, BatchJobStatus.RUNNING])),
     )
     return {key: float(value or 0) for key, value in row.items()}
+
+
+class MetricWrites:
+    """Request-path metric updates, added up in memory and written every few seconds.
+
+    Under gunicorn every counter increment and histogram observation is a locked write to a
+    memory-mapped file (``PROMETHEUS_MULTIPROC_DIR``); each request made about twenty of
+    them. Here the request adds its amounts to a dict, and the dict is written, one
+    ``inc`` per series, at most every ``METRICS_FLUSH_SECONDS`` (by the next request after
+    that delay, or by a thread when requests stop), before every ``/metrics`` answer of
+    this process and at exit. The totals are the same; a scrape may see another worker's
+    last second late, and a worker killed with SIGKILL loses its last second of these
+    request counts (never a decision, an audit record or the call log's rows). With
+    ``METRICS_FLUSH_SECONDS=0`` every update is written in its request, as before.
+
+    Only for the HTTP metrics of the middleware; the product's own counters (decisions,
+    refusals) are written when they happen.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[Any, float] = {}  # prometheus_client value -> amount to add
+        self._lock = threading.Lock()
+        self._due = 0.0
+        self._owner_pid: int | None = None
+
+    def add(self, counters: Sequence[Any] = (), observations: Sequence[tuple[Any, float]] = ()) -> None:
+        """``metric.inc()`` for each of ``counters`` and ``metric.observe(amount)`` for each of
+        ``observations`` (counters and histograms without labels, or labelled children)."""
+        if settings.METRICS_FLUSH_SECONDS <= 0:
+            for metric in counters:
+                metric.inc()
+            for metric, amount in observations:
+                metric.observe(amount)
+            return
+        if self._owner_pid != os.getpid():  # first use in this process (or after a fork)
+            self._start_flusher()
+        with self._lock:
+            pending = self._pending
+            for metric in counters:
+                value = metric._value
+                pending[value] = pending.get(value, 0.0) + 1.0
+            for metric, amount in observations:
+                if amount != amount:  # NaN: no bucket takes it; the library's own rule, unbatched
+                    metric.observe(amount)
+                    continue
+                # The first bucket whose upper bound is >= amount, as Histogram.observe picks it.
+                bucket, total = metric._buckets[bisect.bisect_left(metric._upper_bounds, amount)], metric._sum
+                pending[total] = pending.get(total, 0.0) + amount
+                pending[bucket] = pending.get(bucket, 0.0) + 1.0
+        if time.monotonic() >= self._due:
+            self.flush()
+
+    def pending(self) -> int:
+        """Series with an amount waiting to be written."""
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Write what is waiting, in this thread."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._due = time.monotonic() + settings.METRICS_FLUSH_SECONDS
+        for value, amount in pending.items():
+            value.inc(amount)
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._owner_pid == os.getpid():
+                return
+            if self._owner_pid is not None:  # forked (gunicorn): the parent's amounts are the parent's to write
+                self._pending.clear()
+            self._owner_pid = os.getpid()  # each process starts its own flusher
+        threading.Thread(target=self._run, name="metric-writes", daemon=True).start()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._owner_pid == pid:
+            time.sleep(max(settings.METRICS_FLUSH_SECONDS, 0.05))
+            if self._pending and time.monotonic() >= self._due:
+                self.flush()
+
+    def flush_at_exit(self) -> None:
+        if self._owner_pid == os.getpid() and self._pending:
+            self.flush()
+
+
+metric_writes = MetricWrites()
+atexit.register(metric_writes.flush_at_exit)

@@ -13,12 +13,14 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django_prometheus.middleware import PrometheusAfterMiddleware as _PrometheusAfterMiddleware
+from django_prometheus.middleware import PrometheusBeforeMiddleware as _PrometheusBeforeMiddleware
+from django_prometheus.utils import Time, TimeSince
 
 from accounts.principals import caller_label
 from creditplatform.middleware import is_api_path
 from monitoring.calllog import api_call_record
 from monitoring.context import request_id_var
-from monitoring.metrics import api_request_latency_seconds, http_method_label
+from monitoring.metrics import api_request_latency_seconds, http_method_label, metric_writes
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")  # request.headers would copy every header
         rid = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
         request.request_id = rid  # type: ignore[attr-defined]
         token = request_id_var.set(rid)
@@ -50,16 +52,61 @@ class RequestIdMiddleware:
         return response
 
 
-class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
-    """django-prometheus's per-view metrics, with the method label taken from a fixed set.
+class _Buffered:
+    """A counter or histogram (child) whose updates go through ``metric_writes`` (batched)."""
 
-    The library labels one latency histogram with the raw ``request.method``: every made-up
-    method a client sends would become a new series, kept until the process ends.
+    __slots__ = ("metric",)
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+
+    def inc(self, amount: float = 1.0) -> None:
+        if amount == 1.0:
+            metric_writes.add((self.metric,))
+        else:
+            self.metric.inc(amount)
+
+    def observe(self, amount: float) -> None:
+        metric_writes.add((), ((self.metric, amount),))
+
+
+class PrometheusBeforeMiddleware(_PrometheusBeforeMiddleware):
+    """django-prometheus's totals and latency including middleware, written in batches."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        metric_writes.add((self.metrics.requests_total,))
+        request.prometheus_before_middleware_event = Time()  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        started = getattr(request, "prometheus_before_middleware_event", None)
+        if started is None:
+            metric_writes.add((self.metrics.responses_total, self.metrics.requests_unknown_latency_before))
+        else:
+            metric_writes.add(
+                (self.metrics.responses_total,), ((self.metrics.requests_latency_before, TimeSince(started)),)
+            )
+        return response
+
+
+class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
+    """django-prometheus's per-view metrics: the same series, counted for less.
+
+    - The method label comes from a fixed set (``http_method_label``): the library labels
+      one latency histogram with the raw ``request.method``, so every made-up method a
+      client sent would become a new series, kept until the process ends.
+    - The labelled children a request updates are looked up once per combination of its
+      labels (view, method, status, transport, charset), not with ``labels()`` each time
+      (which checks and sorts its arguments under a lock).
+    - The updates are added up in memory and written in batches (``MetricWrites``).
+
+    ``tests/monitoring/test_metric_writes.py`` holds the series equal to the library's.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         super().__init__(get_response)
-        self._children: dict[tuple[Any, ...], Any] = {}
+        self._children: dict[Any, Any] = {}
+        self._counters: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        self._latency_children: dict[tuple[str, str], Any] = {}
 
     def _method(self, request: HttpRequest) -> str:
         return http_method_label(request.method)
@@ -67,17 +114,79 @@ class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
     def label_metric(
         self, metric: Any, request: HttpRequest, response: HttpResponse | None = None, **labels: str
     ) -> Any:
-        if not labels:
-            return metric
+        """The library's look-up, for its rare paths (exceptions, template responses)."""
         if "method" in labels:
             labels["method"] = http_method_label(labels["method"])
-        # ``labels()`` checks and sorts its arguments and takes a lock on every call; the
-        # children are few (views, fixed methods, statuses) and live as long as the process.
         key = (metric, *labels.items())
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = metric.labels(**labels)
+            child = self._children[key] = _Buffered(metric.labels(**labels) if labels else metric)
         return child
+
+    def _children_of(self, kind: str, *labels: str) -> tuple[Any, ...]:
+        """The counters one request of these labels adds 1 to, at one stage of the request."""
+        key = (kind, *labels)
+        found = self._counters.get(key)
+        if found is None:
+            m = self.metrics
+            if kind == "request":
+                method, transport, ajax = labels
+                found = (
+                    m.requests_by_method.labels(method=method),
+                    m.requests_by_transport.labels(transport=transport),
+                )
+                found += (m.requests_ajax,) if ajax else ()
+            elif kind == "view":
+                view, transport, method = labels
+                found = (m.requests_by_view_transport_method.labels(view=view, transport=transport, method=method),)
+            else:
+                status, view, method, charset, streaming = labels
+                found = (
+                    m.responses_by_status.labels(status=status),
+                    m.responses_by_status_view_method.labels(status=status, view=view, method=method),
+                    m.responses_by_charset.labels(charset=charset),
+                )
+                found += (m.responses_streaming,) if streaming else ()
+            self._counters[key] = found
+        return found
+
+    def process_request(self, request: HttpRequest) -> None:
+        meta = request.META
+        try:
+            content_length = int(meta.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            content_length = 0
+        ajax = "1" if meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest" else ""
+        counters = self._children_of("request", self._method(request), self._transport(request), ajax)
+        metric_writes.add(counters, ((self.metrics.requests_body_bytes, content_length),))
+        request.prometheus_after_middleware_event = Time()  # type: ignore[attr-defined]
+
+    def process_view(self, request: HttpRequest, view_func: Any, *view_args: Any, **view_kwargs: Any) -> None:
+        match = getattr(request, "resolver_match", None)
+        if match is not None:
+            name = match.view_name or "<unnamed view>"
+            metric_writes.add(self._children_of("view", name, self._transport(request), self._method(request)))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        method = self._method(request)
+        view = self._get_view_name(request)
+        streaming = "1" if getattr(response, "streaming", False) else ""
+        counters = self._children_of("response", str(response.status_code), view, method, response.charset, streaming)
+        observations: list[tuple[Any, float]] = []
+        if not streaming:
+            observations.append((self.metrics.responses_body_bytes, len(response.content)))
+        started = getattr(request, "prometheus_after_middleware_event", None)
+        if started is None:
+            counters += (self.metrics.requests_unknown_latency,)
+        else:
+            latency = self._latency_children.get((view, method))
+            if latency is None:
+                latency = self._latency_children[(view, method)] = self.metrics.requests_latency_by_view_method.labels(
+                    view=view, method=method
+                )
+            observations.append((latency, TimeSince(started)))
+        metric_writes.add(counters, observations)
+        return response
 
 
 class ApiCallLogMiddleware:
@@ -89,6 +198,7 @@ class ApiCallLogMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self._latency: dict[tuple[str, str, str], Any] = {}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
@@ -103,9 +213,14 @@ class ApiCallLogMiddleware:
         latency_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         match = getattr(request, "resolver_match", None)
         endpoint = route_label(match.route) if match and match.route else "unmatched"
-        api_request_latency_seconds.labels(
-            endpoint=endpoint, method=http_method_label(request.method), status=str(response.status_code)
-        ).observe(latency_ms / 1000)
+        key = (endpoint, http_method_label(request.method), str(response.status_code))
+        child = self._latency.get(key)
+        if child is None:  # endpoints are URL patterns, methods a fixed set: few children
+            endpoint_label, method, status = key
+            child = self._latency[key] = api_request_latency_seconds.labels(
+                endpoint=endpoint_label, method=method, status=status
+            )
+        metric_writes.add((), ((child, latency_ms / 1000),))
         if not settings.API_CALL_LOG_ENABLED or endpoint.endswith("health"):
             return
         try:

@@ -52,6 +52,7 @@ from scoring.services import (
 from scoring.validators import EXTERNAL_ID_CHARS
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_META = "HTTP_IDEMPOTENCY_KEY"
 SEED_PAYLOAD = {"age": 35, "revenu": 50000, "historique_impaye": 1}
 # The first profile of the seed's postman/batch_profiles.json (tests/data/batch_profiles.json).
 SEED_PROFILE = {"client_id": "C1001", "age": 42, "revenu": 82000, "historique_impaye": 0, "montant_credit": 20000}
@@ -117,7 +118,7 @@ def _credit_model() -> Any:
 
 def _idempotency(request: Request) -> tuple[str | None, str]:
     """The Idempotency-Key header (checked) and the SHA-256 of the body it protects."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = request.META.get(IDEMPOTENCY_META)  # request.headers would copy every header first
     if key is None:
         return None, ""
     if not 1 <= len(key) <= 200 or not key.isprintable():
