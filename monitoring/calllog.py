@@ -18,7 +18,9 @@ import atexit
 import logging
 import os
 import threading
+from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import close_old_connections, connection
 
@@ -31,14 +33,15 @@ class ApiCallBuffer:
     """Rows waiting to be written; thread-safe; one flusher thread per process."""
 
     def __init__(self) -> None:
-        self._rows: list[object] = []
+        self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._owner_pid: int | None = None
         self._stopping = False
         self.dropped = 0
 
-    def add(self, row: object) -> None:
+    def add(self, row: dict[str, Any]) -> None:
+        """Queue one call: ``ApiCall``'s field values."""
         with self._lock:
             if len(self._rows) >= _MAX_PENDING:
                 self.dropped += 1
@@ -54,14 +57,12 @@ class ApiCallBuffer:
 
     def flush(self) -> int:
         """Write what is waiting, in this thread; returns the number of rows written."""
-        from monitoring.models import ApiCall
-
         with self._lock:
             rows, self._rows = self._rows, []
         if not rows:
             return 0
         try:
-            ApiCall.objects.bulk_create(rows, batch_size=500)  # type: ignore[arg-type]
+            api_calls_insert(rows)
         except Exception:
             logger.exception("could not write %d API call log rows; keeping them for the next flush", len(rows))
             with self._lock:
@@ -121,9 +122,33 @@ buffer = ApiCallBuffer()
 atexit.register(buffer.flush_at_exit)
 
 
-def api_call_record(row: object) -> None:
-    """Record one call: buffered, or written at once when buffering is off."""
+def api_call_record(**values: Any) -> None:
+    """Record one call (``ApiCall``'s field values): buffered, or written at once when buffering is off."""
     if settings.API_CALL_LOG_FLUSH_SECONDS <= 0:
-        row.save()  # type: ignore[attr-defined]
+        api_calls_insert([values])
     else:
-        buffer.add(row)
+        buffer.add(values)
+
+
+def api_calls_insert(rows: list[dict[str, Any]]) -> None:
+    """Store calls (each ``ApiCall``'s field values) with one statement.
+
+    On PostgreSQL the batch travels as one JSON array that ``jsonb_populate_recordset``
+    turns into rows of the table, each value read by its column's input function: no
+    model instance per call, no per-value adaptation by psycopg2 (a datetime alone cost
+    it about 22,000 instructions). Elsewhere ``bulk_create``. The values come from the
+    middleware, never from a request body.
+    """
+    from monitoring.models import ApiCall
+
+    if connection.vendor != "postgresql":
+        ApiCall.objects.bulk_create([ApiCall(**row) for row in rows], batch_size=500)
+        return
+    quote = connection.ops.quote_name
+    table = quote(ApiCall._meta.db_table)
+    columns = ", ".join(quote(str(f.column)) for f in ApiCall._meta.concrete_fields if not f.primary_key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)",
+            [orjson.dumps(rows).decode()],
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from monitoring.choices import DriftStatus
 
@@ -22,7 +23,8 @@ class ApiCall(models.Model):
     latency_ms = models.FloatField()
     model_version = models.CharField(max_length=60, blank=True)
     caller = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the call was answered (set by the middleware; the batch is written up to a second later).
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
 
     class Meta:
         verbose_name = "API call"

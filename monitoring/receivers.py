@@ -28,11 +28,22 @@ def count_forbidden(sender: Any, request: Any, reason: str, **kwargs: Any) -> No
     logger.info("access forbidden", extra={"reason": reason, "path": request.path})
 
 
+# decisions_total's children by (kind, outcome): both chosen by the code, a handful in all.
+_decision_counters: dict[tuple[str, str], Any] = {}
+
+
+def _decision_counter(kind: str, outcome: str) -> Any:
+    counter = _decision_counters.get((kind, outcome))
+    if counter is None:  # labels() checks and sorts its arguments under a lock: once per pair
+        counter = _decision_counters[(kind, outcome)] = decisions_total.labels(kind=kind, outcome=outcome)
+    return counter
+
+
 @receiver(decisions_recorded, dispatch_uid="monitoring.count_decisions")
 def count_decisions(sender: Any, kind: str, outcomes: list[str], **kwargs: Any) -> None:
     """``decisions_total{kind, outcome}``: credit (/score, batch jobs) and fraud (/fraude) decisions."""
     if len(outcomes) == 1:  # the hot path: one decision
-        decisions_total.labels(kind=kind, outcome=outcomes[0]).inc()
+        _decision_counter(kind, outcomes[0]).inc()
         return
     for outcome, count in Counter(outcomes).items():  # a batch chunk: thousands
-        decisions_total.labels(kind=kind, outcome=outcome).inc(count)
+        _decision_counter(kind, outcome).inc(count)

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from monitoring.calllog import buffer
+from monitoring import calllog
+from monitoring.calllog import api_calls_insert, buffer
 from monitoring.models import ApiCall
+
+CALL = {
+    "request_id": "r1",
+    "method": "GET",
+    "endpoint": "/x",
+    "status_code": 200,
+    "latency_ms": 1.0,
+    "model_version": "",
+    "caller": "",
+    "created_at": dt.datetime(2026, 12, 3, 8, 0, 0, 123456, tzinfo=dt.UTC),
+}
 
 
 @pytest.fixture
@@ -52,14 +65,45 @@ def test_a_full_batch_is_written_by_the_flusher_thread(
 
 @pytest.mark.django_db
 def test_a_failed_write_keeps_the_rows_for_the_next_flush(buffered: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    buffer.add(ApiCall(request_id="r1", method="GET", endpoint="/x", status_code=200, latency_ms=1.0))
+    buffer.add(CALL)
 
     def database_down(*args: object, **kwargs: object) -> None:
         raise ConnectionError("database unavailable")
 
     with monkeypatch.context() as patched:
-        patched.setattr(ApiCall.objects, "bulk_create", database_down)
+        patched.setattr(calllog, "api_calls_insert", database_down)
         assert buffer.flush() == 0
     assert buffer.pending() == 1
     assert buffer.flush() == 1
     assert ApiCall.objects.get().request_id == "r1"
+
+
+@pytest.mark.django_db
+def test_a_batch_lands_with_the_values_save_would_store() -> None:
+    """The one-statement insert (one JSON array on PostgreSQL) against ``save``, column by column."""
+    awkward = [
+        {**CALL, "request_id": "r2", "caller": "apikey:O'Brien \\ %s %% \u00e9\U0001f600", "latency_ms": 0.1 + 0.2},
+        {
+            **CALL,
+            "request_id": "r3",
+            "method": "DELETE",
+            "status_code": 599,
+            "latency_ms": 5e-324,
+            "model_version": "v",
+        },
+        {
+            **CALL,
+            "request_id": "r4",
+            "endpoint": "/api/v1/clients/<client_id>/",
+            "created_at": dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=-11))),
+        },
+    ]
+    api_calls_insert(awkward)
+    for row in awkward:
+        ApiCall(**{**row, "request_id": "saved-" + str(row["request_id"])}).save()
+    fields = [f.attname for f in ApiCall._meta.concrete_fields if not f.primary_key and f.attname != "request_id"]
+    for row in awkward:
+        batched = ApiCall.objects.values(*fields).get(request_id=row["request_id"])
+        saved = ApiCall.objects.values(*fields).get(request_id="saved-" + str(row["request_id"]))
+        assert batched == saved
+        assert batched["created_at"] == row["created_at"]  # when answered, to the microsecond
