@@ -123,3 +123,26 @@ def test_metrics_need_the_bearer_token_whatever_the_address(tmp_path: Path) -> N
     assert (no_token, wrong, right) == (401, 401, 200)
     assert "Bearer" in body
     assert "api_request_latency_seconds" in text
+
+
+def _http_401s(text: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("django_http_responses_total_by_status_total{") and 'status="401"' in line
+    )
+
+
+def test_batched_request_counts_of_both_workers_reach_the_scrape_within_the_flush_delay(tmp_path: Path) -> None:
+    """The HTTP counters are written in batches per worker (METRICS_FLUSH_SECONDS): after
+    the delay, a scrape of either worker holds every request both of them answered."""
+    with gunicorn(tmp_path) as url:
+        sent, deadline = 0, time.monotonic() + 60
+        with ThreadPoolExecutor(8) as pool:
+            while len([n for n in _per_worker_failures(tmp_path).values() if n > 0]) < 2:
+                assert time.monotonic() < deadline, f"one worker took every request: {_per_worker_failures(tmp_path)}"
+                assert list(pool.map(lambda _: _get(url + "/api/v1/clients/")[0], range(20))) == [401] * 20
+                sent += 20
+        time.sleep(2.5)  # the default delay is 1 s; each worker's flusher thread looks every second
+        scrapes = [_get(url + "/metrics", TOKEN)[1] for _ in range(6)]
+    assert [_http_401s(text) for text in scrapes] == [float(sent)] * 6
