@@ -207,8 +207,13 @@ class LeaseTable:
 
     max_entries = 10_000
 
+    # How long a request waits for another thread's lease to come back from Redis before it
+    # asks Redis alone (the fetch itself is bounded by the cache's socket timeout).
+    fetch_wait = 2.0
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._fetched = threading.Condition(self._lock)  # a fetch settled
         self._leases: dict[str, _Lease] = {}
         self._prune_at = float("inf")
 
@@ -219,28 +224,39 @@ class LeaseTable:
         """``True``: admitted from the lease; ``False``: refused, the window is exhausted;
         else ``(tokens to ask Redis for, whether this caller holds the key's one fetch)``
         (to be answered with :meth:`settle`)."""
+        waited = False
         with self._lock:
-            lease = self._leases.get(key)
-            if lease is None:
-                if now >= self._prune_at or len(self._leases) >= self.max_entries:
-                    self._prune(now)
-                if len(self._leases) >= self.max_entries:
+            while True:
+                lease = self._leases.get(key)
+                if lease is None:
+                    if now >= self._prune_at or len(self._leases) >= self.max_entries:
+                        self._prune(now)
+                    if len(self._leases) >= self.max_entries:
+                        return 1, False
+                    lease = self._leases[key] = _Lease(end)
+                    self._prune_at = min(self._prune_at, end)
+                if lease.left > 0:
+                    lease.left -= 1
+                    return True
+                if lease.exhausted and lease.fetching and not waited:
+                    # Redis's counter is spent, but a lease this process was granted is on its
+                    # way back: its tokens are for requests like this one. Refusing now would
+                    # leave them unspent (the window's last requests refused under the limit).
+                    waited = True
+                    self._fetched.wait(timeout=self.fetch_wait)
+                    continue
+                if lease.exhausted and not lease.fetching:
+                    return False
+                if lease.fetching:  # another thread is taking the lease: count this request alone
                     return 1, False
-                lease = self._leases[key] = _Lease(end)
-                self._prune_at = min(self._prune_at, end)
-            if lease.left > 0:
-                lease.left -= 1
-                return True
-            if lease.exhausted:
-                return False
-            if lease.fetching:  # another thread is taking the lease: count this request alone
-                return 1, False
-            lease.fetching = True
-            return size, True
+                lease.fetching = True
+                return size, True
 
     def settle(self, key: str, fetcher: bool, granted: int, *, exhausted: bool) -> bool:
         """Add the ``granted`` tokens Redis gave; spend one on this request if there is one."""
         with self._lock:
+            if fetcher:
+                self._fetched.notify_all()  # requests waiting for this lease look again
             lease = self._leases.get(key)
             if lease is None:  # no room in the table, or the window ended meanwhile
                 return granted > 0

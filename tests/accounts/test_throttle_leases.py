@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -191,3 +192,25 @@ def test_a_redis_outage_lets_requests_through_then_leases_resume(
     throttle.cache = healthy
     clock[0] += throttle.outage_pause + 0.1
     assert sum(allowed(throttle, caller) for _ in range(LIMIT + 10)) == LIMIT, "counted again, to the limit"
+
+
+def test_a_request_waits_for_the_lease_in_flight_instead_of_being_refused_under_the_limit() -> None:
+    """The race behind an old flaky count: another thread's single count comes back first and
+    says Redis is exhausted, while this process's lease fetch is still on its way with the
+    tokens it was granted. A request arriving then waits for those tokens, not a refusal."""
+    table, key, end = LeaseTable(), "throttle:default:apikey:x:1", 120.0
+    assert table.take(key, LEASE, end, now=61.0) == (LEASE, True)  # A fetches a lease
+    assert table.take(key, LEASE, end, now=61.0) == (1, False)  # B counts alone meanwhile
+    assert table.settle(key, False, 0, exhausted=True) is False  # B: nothing left for it
+
+    answer: list[bool | tuple[int, bool]] = []
+    waiting = threading.Thread(target=lambda: answer.append(table.take(key, LEASE, end, now=61.0)))
+    waiting.start()
+    waiting.join(timeout=0.3)
+    assert waiting.is_alive(), "C waits for A's lease rather than being refused"
+    assert table.settle(key, True, 59, exhausted=True) is True  # A's lease: 59 tokens, one for A
+    waiting.join(timeout=5)
+    assert answer == [True], "C is admitted from A's lease"
+    admitted = sum(table.take(key, LEASE, end, now=61.0) is True for _ in range(100))
+    assert admitted == 57, "every granted token is spent, then requests are refused"
+    assert table.take(key, LEASE, end, now=61.0) is False
