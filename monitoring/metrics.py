@@ -56,6 +56,23 @@ api_request_latency_seconds = Histogram(
 )
 decisions_total = Counter("decisions_total", "Decisions made, by kind and outcome.", ["kind", "outcome"])
 
+# Labelled children by (metric, label items): every label value here is chosen by the code
+# (see above), so the dict stays as small as /metrics.
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def labelled(metric: Any, **labels: str) -> Any:
+    """``metric.labels(**labels)``, looked up once per label set and process.
+
+    ``labels()`` checks and sorts its arguments under a lock on every call; the request
+    path asks for the same few children all the time.
+    """
+    key = (metric, *labels.items())
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(**labels)
+    return child
+
 
 class DatabaseCollector(Collector):
     """Gauges read from the database at scrape time: the newest drift report of each purpose."""

@@ -21,7 +21,7 @@ from accounts.principals import caller_label
 from creditplatform.middleware import is_api_path
 from monitoring.calllog import api_call_record
 from monitoring.context import request_id_var
-from monitoring.metrics import api_request_latency_seconds, http_method_label, metric_writes
+from monitoring.metrics import api_request_latency_seconds, http_method_label, labelled, metric_writes
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +106,7 @@ class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         super().__init__(get_response)
-        self._children: dict[Any, Any] = {}
         self._counters: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        self._latency_children: dict[tuple[str, str], Any] = {}
 
     def _method(self, request: HttpRequest) -> str:
         return http_method_label(request.method)
@@ -119,11 +117,7 @@ class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
         """The library's look-up, for its rare paths (exceptions, template responses)."""
         if "method" in labels:
             labels["method"] = http_method_label(labels["method"])
-        key = (metric, *labels.items())
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = _Buffered(metric.labels(**labels) if labels else metric)
-        return child
+        return _Buffered(labelled(metric, **labels) if labels else metric)
 
     def _children_of(self, kind: str, *labels: str) -> tuple[Any, ...]:
         """The counters one request of these labels adds 1 to, at one stage of the request."""
@@ -181,11 +175,7 @@ class PrometheusAfterMiddleware(_PrometheusAfterMiddleware):
         if started is None:
             counters += (self.metrics.requests_unknown_latency,)
         else:
-            latency = self._latency_children.get((view, method))
-            if latency is None:
-                latency = self._latency_children[(view, method)] = self.metrics.requests_latency_by_view_method.labels(
-                    view=view, method=method
-                )
+            latency = labelled(self.metrics.requests_latency_by_view_method, view=view, method=method)
             observations.append((latency, TimeSince(started)))
         metric_writes.add(counters, observations)
         return response
@@ -200,7 +190,6 @@ class ApiCallLogMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self._latency: dict[tuple[str, str, str], Any] = {}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
@@ -213,13 +202,12 @@ class ApiCallLogMiddleware:
         latency_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         match = getattr(request, "resolver_match", None)
         endpoint = route_label(match.route) if match and match.route else "unmatched"
-        key = (endpoint, http_method_label(request.method), str(response.status_code))
-        child = self._latency.get(key)
-        if child is None:  # endpoints are URL patterns, methods a fixed set: few children
-            endpoint_label, method, status = key
-            child = self._latency[key] = api_request_latency_seconds.labels(
-                endpoint=endpoint_label, method=method, status=status
-            )
+        child = labelled(
+            api_request_latency_seconds,
+            endpoint=endpoint,
+            method=http_method_label(request.method),
+            status=str(response.status_code),
+        )
         metric_writes.add((), ((child, latency_ms / 1000),))
         if not settings.API_CALL_LOG_ENABLED or endpoint.endswith("health"):
             return

@@ -9,7 +9,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from accounts.signals import access_forbidden, auth_failed
-from monitoring.metrics import auth_failures_count, decisions_total, forbidden_count
+from monitoring.metrics import auth_failures_count, decisions_total, forbidden_count, labelled
 from scoring.signals import decisions_recorded
 
 logger = logging.getLogger("security")
@@ -28,22 +28,11 @@ def count_forbidden(sender: Any, request: Any, reason: str, **kwargs: Any) -> No
     logger.info("access forbidden", extra={"reason": reason, "path": request.path})
 
 
-# decisions_total's children by (kind, outcome): both chosen by the code, a handful in all.
-_decision_counters: dict[tuple[str, str], Any] = {}
-
-
-def _decision_counter(kind: str, outcome: str) -> Any:
-    counter = _decision_counters.get((kind, outcome))
-    if counter is None:  # labels() checks and sorts its arguments under a lock: once per pair
-        counter = _decision_counters[(kind, outcome)] = decisions_total.labels(kind=kind, outcome=outcome)
-    return counter
-
-
 @receiver(decisions_recorded, dispatch_uid="monitoring.count_decisions")
 def count_decisions(sender: Any, kind: str, outcomes: list[str], **kwargs: Any) -> None:
     """``decisions_total{kind, outcome}``: credit (/score, batch jobs) and fraud (/fraude) decisions."""
     if len(outcomes) == 1:  # the hot path: one decision
-        _decision_counter(kind, outcomes[0]).inc()
+        labelled(decisions_total, kind=kind, outcome=outcomes[0]).inc()
         return
     for outcome, count in Counter(outcomes).items():  # a batch chunk: thousands
-        _decision_counter(kind, outcome).inc(count)
+        labelled(decisions_total, kind=kind, outcome=outcome).inc(count)
