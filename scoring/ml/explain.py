@@ -72,6 +72,10 @@ class TreeShapExplainer:
 
     def __init__(self, booster: lgb.Booster, category_counts: Mapping[int, int]) -> None:
         self.booster = booster
+        # One tree's contributions are asked from a copy: LightGBM keeps a prediction's iteration
+        # range in the booster itself, and a single-row predictor set up on ``booster`` (for every
+        # tree: scoring.ml.single_row) would compute one tree alone after a per-tree call on it.
+        self._per_tree = lgb.Booster(model_str=booster.model_to_string())
         self.features = booster.num_feature()
         self._lock = threading.Lock()
         dump = booster.dump_model()
@@ -199,7 +203,7 @@ class TreeShapExplainer:
     def _learn(self, tree: _Tree, rows: np.ndarray) -> int:
         """Ask LightGBM for this tree's contributions on ``rows`` and append them; returns the first index."""
         values = np.asarray(
-            self.booster.predict(rows, start_iteration=tree.index, num_iteration=1, pred_contrib=True, num_threads=1),
+            self._per_tree.predict(rows, start_iteration=tree.index, num_iteration=1, pred_contrib=True, num_threads=1),
             dtype=float,
         )
         start, end = tree.size, tree.size + len(rows)

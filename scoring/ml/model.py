@@ -20,7 +20,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import lightgbm as lgb
 import numpy as np
 
 from scoring.ml.schema import FeatureSchema
+from scoring.ml.single_row import SingleRowPredictor
 from scoring.ml.structure import MalformedModel, check_structure
 
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
@@ -214,6 +215,8 @@ class LoadedModel:
     refer_lower: float | None = None  # the refer band (both set or neither)
     refer_upper: float | None = None
     importance: np.ndarray | None = None  # per feature, its share of the model's total gain (sums to 1)
+    # Made at first use, kept for the life of this object: the single-row predictors.
+    _per_process: dict[str, SingleRowPredictor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.importance is None:
@@ -240,6 +243,8 @@ class LoadedModel:
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """Probability of the positive class (default, fraud) for each row."""
+        if len(matrix) == 1:  # a request: LightGBM's single-row API, the same numbers
+            return self._single_row(contributions=False)(matrix[0])
         return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=float)
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
@@ -247,7 +252,17 @@ class LoadedModel:
 
         Each row sums to the raw score (log-odds) of that row.
         """
+        if len(matrix) == 1:
+            return self._single_row(contributions=True)(matrix[0]).reshape(1, -1)
         return np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=1), dtype=float)
+
+    def _single_row(self, *, contributions: bool) -> SingleRowPredictor:
+        """This model's single-row predictor (``scoring.ml.single_row``), made at its first use."""
+        key = "contributions" if contributions else "probability"
+        predictor = self._per_process.get(key)
+        if predictor is None:
+            predictor = self._per_process[key] = SingleRowPredictor(self.booster, contributions=contributions)
+        return predictor
 
     def score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and contributions from one LightGBM call (the contributions sum to the raw score)."""
