@@ -18,13 +18,24 @@ worker counts alone and two scrapes in a row disagree).
 
 The variable must be in the environment before ``prometheus_client`` is first imported,
 hence here (the configuration is read before the application is loaded).
+
+Garbage collection: once a worker has imported the application, everything it holds lives
+as long as the worker, and ``post_worker_init`` freezes it (``gc.freeze``). A full
+collection otherwise walks all of it, about 240,000 objects with Django, DRF, LightGBM,
+pandas and Evidently imported: 56-73 ms during which the worker answers nothing, about
+once a minute per worker under load, the slowest requests of a paced benchmark run. Frozen,
+a full collection takes 0.2-0.3 ms (docs/performance.md, "Sixth round").
+``GC_PAUSE_LOG`` (a directory; the benchmark sets it) makes each worker append every
+collection there, one line each: wall-clock time, generation, pause in milliseconds.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +73,25 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_exit(server: Any) -> None:
     if _OWN_DIRECTORY:
         shutil.rmtree(METRICS_DIR, ignore_errors=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """The worker has loaded the application: freeze what it holds (the module's docstring)."""
+    gc.freeze()
+    directory = os.environ.get("GC_PAUSE_LOG")
+    if directory:
+        _log_collections(Path(directory) / f"gc-{os.getpid()}.txt")
+
+
+def _log_collections(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = path.open("a", buffering=1)  # a line at a time: the benchmark reads it while the worker runs
+    started = [0.0]
+
+    def collected(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            log.write(f"{time.time():.6f} {info['generation']} {1000 * (time.perf_counter() - started[0]):.3f}\n")
+
+    gc.callbacks.append(collected)

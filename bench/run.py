@@ -66,7 +66,7 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: bench/ is on sys.path, the project root is not
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import cpu, instructions
+from bench import cpu, gcpauses, instructions
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -342,8 +342,10 @@ def run_pair(
         return bodies.parent / f"answered-{run_id}.txt" if answered_ids and label == "platform" else None
 
     for label, target in (("platform", platform), ("bare", bare)):
+        pauses = bodies.parent / f"gc-{name}{label}"  # each worker's collections (gunicorn.conf.py)
+        served_env = {**target["env"], "GC_PAUSE_LOG": str(pauses)}
         with gunicorn(
-            target["app"], target["env"], args.workers, target["ready"], args.worker_class, args.threads
+            target["app"], served_env, args.workers, target["ready"], args.worker_class, args.threads
         ) as served:
             url = served.url
             warm = wrk(
@@ -381,6 +383,7 @@ def run_pair(
                     if ledger is not None and label == "platform":
                         ledger[run_id] = runs[-1]
                 out[f"{label}:{load}"] = median_run(runs)
+                out[f"{label}:{load}"]["gc"] = gcpauses.summary(gcpauses.read(pauses), [r["span"] for r in runs])
     return out
 
 
@@ -638,6 +641,10 @@ def report(
         sat = results.get(f"{server}:saturation")
         if sat and "cpu" in sat:
             lines.append(f"{server} at saturation, {cpu.cpu_line(sat['cpu'])}")
+    for key, r in results.items():
+        if "gc" in r:
+            server, load = key.split(":")
+            lines.append(gcpauses.line(server, load, r["gc"], len(r.get("runs", [])) or 1))
     return lines
 
 

@@ -346,3 +346,18 @@ def test_callgrind_counts_the_requests_of_a_real_endpoint(tmp_path: Path) -> Non
     env = {**os.environ, "PYTHONPATH": str(instructions.ROOT)}
     count = instructions.measure("django", env, bodies, key="", requests=5, warmup=2)
     assert 100_000 < count < 50_000_000  # a Django request through the middleware, not zero, not the start-up
+
+
+def test_gc_pauses_count_only_the_collections_inside_the_runs(tmp_path: Path) -> None:
+    from bench import gcpauses
+
+    (tmp_path / "gc-101.txt").write_text("100.0 2 150.0\n105.5 0 0.2\n106.0 2 0.3\n")
+    (tmp_path / "gc-102.txt").write_text("105.7 1 0.9\n130.0 2 60.0\n131.0 2")
+    events = gcpauses.read(tmp_path)
+    assert len(events) == 5
+    # Two runs, 105-110 and 120-125: the warm-up's 150 ms and the 60 ms after the runs do not count.
+    gc = gcpauses.summary(events, [(105.0, 110.0), (120.0, 125.0)])
+    assert gc == {"full": 1, "full_max_ms": 0.3, "young": 2, "young_max_ms": 0.9, "total_ms": pytest.approx(1.4)}
+    line = gcpauses.line("platform", "paced", gc, 2)
+    assert "1 full, longest 0.3 ms; 2 young, longest 0.9 ms" in line
+    assert gcpauses.summary([], [(0.0, 1.0)])["full_max_ms"] == 0.0
