@@ -25,6 +25,7 @@ Run by ``bench/run.py`` (``--only instructions``); the child side is
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -286,6 +287,7 @@ def child(target: str, bodies_file: str, key: str, requests: int, warmup: int) -
             call = _wsgi(WSGIHandler(), endpoint[3], bodies, key)
         else:
             call = _part(target, bodies)
+    gc.freeze()  # as a gunicorn worker does once the application is loaded (gunicorn.conf.py)
     for i in range(warmup):
         call(i)
     _callgrind("--instr=on")
