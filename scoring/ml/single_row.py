@@ -3,8 +3,9 @@
 ``Booster.predict`` on one row spends most of its time before and after the trees: it
 checks the input, parses its parameter string into a new configuration, builds a
 predictor, copies the row and the result through several layers of Python. For the
-default credit model that was 88 µs for a probability whose trees take a few, and 202 µs
-for TreeSHAP contributions (the requests of ``/score`` and ``/fraude`` each pay one).
+default credit model that was 77-88 µs for a probability (5 µs here) and 202-236 µs for
+TreeSHAP contributions (155 µs here, nearly all of it the TreeSHAP itself); ``/score``
+and ``/fraude`` each pay one per request (docs/performance.md, "Sixth round").
 
 LightGBM has an API for exactly this case (``LGBM_BoosterPredictForMatSingleRowFastInit``
 once, then ``LGBM_BoosterPredictForMatSingleRowFast`` per row): the configuration and
