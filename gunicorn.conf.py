@@ -22,9 +22,9 @@ hence here (the configuration is read before the application is loaded).
 Garbage collection: once a worker has imported the application, everything it holds lives
 as long as the worker, and ``post_worker_init`` freezes it (``gc.freeze``). A full
 collection otherwise walks all of it, about 240,000 objects with Django, DRF, LightGBM,
-pandas and Evidently imported: 56-73 ms during which the worker answers nothing, about
-once a minute per worker under load, the slowest requests of a paced benchmark run. Frozen,
-a full collection takes 0.2-0.3 ms (docs/performance.md, "Sixth round").
+pandas and Evidently imported, and the worker answers nothing meanwhile: 60-160 ms, one or
+two a minute per worker under the benchmark's load. Frozen, a full collection took 0.2-0.3
+ms (docs/performance.md, "Sixth round").
 ``GC_PAUSE_LOG`` (a directory; the benchmark sets it) makes each worker append every
 collection there, one line each: wall-clock time, generation, pause in milliseconds.
 """

@@ -1,7 +1,7 @@
 """gunicorn.conf.py freezes what a worker holds once the application is loaded, so full
 garbage collections stop walking it, and logs every collection when the benchmark asks.
 
-A full collection over the ~240,000 objects of a loaded worker stopped it for 56-73 ms
+A full collection over the ~240,000 objects of a loaded worker stopped it for 60-160 ms
 under the benchmark's load (docs/performance.md, "Sixth round"); frozen, they are no
 longer part of any collection. Timings are the benchmark's; here: what is frozen, and that
 real workers run the hook.
