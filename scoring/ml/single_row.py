@@ -75,7 +75,6 @@ class SingleRowPredictor:
                 ctypes.byref(handle),
             )
         )
-        self._handle = handle
         weakref.finalize(self, _free, self._lib, handle)
         self._input = np.zeros(features, dtype=np.float64)
         self._output = np.zeros(features + 1 if contributions else 1, dtype=np.float64)
@@ -93,5 +92,5 @@ class SingleRowPredictor:
         with self._lock:
             self._input[:] = row  # a shape that does not fit raises here, before LightGBM reads it
             if self._predict(*self._arguments) != 0:
-                raise basic.LightGBMError(basic._LIB.LGBM_GetLastError().decode("utf-8"))
+                raise basic.LightGBMError(self._lib.LGBM_GetLastError().decode("utf-8"))
             return self._output.copy()
