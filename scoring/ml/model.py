@@ -11,12 +11,19 @@ child process before it may serve (``scoring.ml.probe``).
 Every prediction runs on one thread (``num_threads=1``): on a busy 2-core machine
 LightGBM's OpenMP threads otherwise spin against each other and a 30 µs single-row
 predict becomes milliseconds.
+
+TreeSHAP contributions (the reasons) come from per-leaf tables built once per model and
+process (``scoring.ml.leafshap``: LightGBM's values to ~1e-15, a quarter of the
+instructions), for a model whose tables pass their check against LightGBM; any other model
+keeps LightGBM's own ``pred_contrib``. Requests, batches and replays all go through
+``LoadedModel.contributions``, so they compute the reasons the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -27,9 +34,12 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from scoring.ml import leafshap
 from scoring.ml.schema import FeatureSchema
 from scoring.ml.single_row import SingleRowPredictor
 from scoring.ml.structure import MalformedModel, check_structure
+
+logger = logging.getLogger(__name__)
 
 MAX_ARTIFACT_BYTES = 50 * 1024 * 1024
 DEFAULT_REASON_COUNT = 4
@@ -215,8 +225,11 @@ class LoadedModel:
     refer_lower: float | None = None  # the refer band (both set or neither)
     refer_upper: float | None = None
     importance: np.ndarray | None = None  # per feature, its share of the model's total gain (sums to 1)
-    # Made at first use, kept for the life of this object: the single-row predictors.
-    _per_process: dict[str, SingleRowPredictor] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Made at first use, kept for the life of this object: the single-row predictors and the
+    # TreeSHAP tables (None: the model keeps LightGBM's TreeSHAP).
+    _per_process: dict[str, SingleRowPredictor | leafshap.LeafTreeShap | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.importance is None:
@@ -248,13 +261,25 @@ class LoadedModel:
         return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=float)
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
-        """LightGBM's TreeSHAP contributions (``pred_contrib``): one column per feature plus the bias.
+        """TreeSHAP contributions (LightGBM's ``pred_contrib``): one column per feature plus the bias.
 
-        Each row sums to the raw score (log-odds) of that row.
+        Each row sums to the raw score (log-odds) of that row. From the per-leaf tables when
+        the model has them (the module's docstring), else from LightGBM.
         """
+        tables = self.shap_tables()
+        if tables is not None:
+            return tables.row(matrix[0]).reshape(1, -1) if len(matrix) == 1 else tables.contributions(matrix)
         if len(matrix) == 1:
             return self._single_row(contributions=True)(matrix[0]).reshape(1, -1)
         return np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=1), dtype=float)
+
+    def shap_tables(self) -> leafshap.LeafTreeShap | None:
+        """This model's TreeSHAP tables, built and checked at first use; None if it cannot have them."""
+        if "tables" not in self._per_process:
+            self._per_process["tables"] = _checked_tables(self.booster, self.describe())
+        tables = self._per_process["tables"]
+        assert tables is None or isinstance(tables, leafshap.LeafTreeShap)
+        return tables
 
     def _single_row(self, *, contributions: bool) -> SingleRowPredictor:
         """This model's single-row predictor (``scoring.ml.single_row``), made at its first use."""
@@ -262,6 +287,7 @@ class LoadedModel:
         predictor = self._per_process.get(key)
         if predictor is None:
             predictor = self._per_process[key] = SingleRowPredictor(self.booster, contributions=contributions)
+        assert isinstance(predictor, SingleRowPredictor)
         return predictor
 
     def score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,3 +322,24 @@ class LoadedModel:
 
     def describe(self) -> str:
         return f"{self.purpose} {self.version}"
+
+
+def _checked_tables(booster: lgb.Booster, name: str) -> leafshap.LeafTreeShap | None:
+    """TreeSHAP tables for ``booster`` if it can have them and they agree with LightGBM on ``check_rows``."""
+    if not isinstance(booster, lgb.Booster):
+        return None  # (a test's stand-in)
+    try:
+        tables = leafshap.LeafTreeShap(booster)
+    except leafshap.UnsupportedModel as exc:
+        logger.info("model %s keeps LightGBM's TreeSHAP: %s", name, exc)
+        return None
+    difference = tables.check(booster, tables.check_rows())
+    if not difference <= leafshap.CHECK_TOLERANCE:
+        logger.warning(
+            "model %s keeps LightGBM's TreeSHAP: its tables differ by %.3g (tolerance %.3g)",
+            name,
+            difference,
+            leafshap.CHECK_TOLERANCE,
+        )
+        return None
+    return tables

@@ -206,3 +206,17 @@ def test_decisions_from_before_the_band_was_stored_replay_with_the_versions_band
     Decision.objects.update(refer_lower_used=None, refer_upper_used=None, refer_missing_share_used=None)
     out, error = replay()
     assert error is None and "200 matched, 0 mismatched" in out, out
+
+
+def test_reasons_one_rounding_unit_apart_still_match_and_more_does_not(two_versions: dict[str, ModelVersion]) -> None:
+    """Contributions are stored to 6 decimals; the TreeSHAP of an older release (LightGBM's own,
+    before scoring.ml.leafshap) agrees with today's to 1e-12, so it may round one unit apart."""
+    first, second = Decision.objects.filter(model_version=two_versions["a"]).order_by("id")[:2]
+    for decision, shift in ((first, 1e-6), (second, 3e-6)):
+        reasons = [dict(r) for r in decision.reasons]
+        reasons[0]["contribution"] = round(reasons[0]["contribution"] + shift, 6)
+        Decision.objects.filter(pk=decision.pk).update(reasons=reasons)
+    out, error = replay()
+    assert error is not None
+    assert "999 matched, 1 mismatched" in out
+    assert f"{second.id} ({two_versions['a'].version}): reasons" in out

@@ -1,6 +1,7 @@
 """LightGBM's single-row API (scoring.ml.single_row) gives ``Booster.predict``'s numbers, to the last bit.
 
-``/score`` and ``/fraude`` predict one row per request through it; batch jobs and replays
+``/fraude`` and ``/score`` predict one row's probability per request through it, and models
+without TreeSHAP tables (``scoring.ml.leafshap``) their contributions; batch jobs and replays
 still call ``Booster.predict`` on whole matrices. A decision must not depend on which of
 the two made it, so every comparison here is exact: the real credit and fraud models
 trained by the project's own code, on their own data with values removed at random (missing
@@ -132,13 +133,14 @@ def test_batch_jobs_asking_one_tree_at_a_time_leave_the_single_row_answers_whole
     exact_p = model.booster.predict(rows, num_threads=1)
     exact_c = model.booster.predict(rows, pred_contrib=True, num_threads=1)
     model.probabilities(rows[:1])  # both single-row predictors are set up before the memo learns
-    model.contributions(rows[:1])
+    contributions = SingleRowPredictor(model.booster, contributions=True)  # (the fallback of models without tables)
+    contributions(rows[0])
     counts = {i: len(f.categories) for i, f in enumerate(model.schema) if f.categories}
     explainer = TreeShapExplainer(model.booster, counts)
     assert np.allclose(explainer.contributions(rows), exact_c, rtol=0, atol=1e-12)  # learns tree by tree
     for i, row in enumerate(rows):
         assert model.probabilities(row[None])[0] == exact_p[i]
-        assert np.array_equal(model.contributions(row[None])[0], exact_c[i])
+        assert np.array_equal(contributions(row), exact_c[i])
 
 
 def test_multiclass_models_are_refused() -> None:
