@@ -7,7 +7,9 @@ one ``bulk_create`` every ``API_CALL_LOG_FLUSH_SECONDS`` (default 1 s), or soone
 ``API_CALL_LOG_BATCH_SIZE`` rows are waiting. The buffer is also flushed at process exit.
 
 What this trades: a process killed with SIGKILL loses at most the last second of *call
-log* rows (never a decision or a fraud check, which are written in the request). The
+log* rows (never a decision or a fraud check, which are written in the request). A
+process that exits normally (a gunicorn worker told to stop, ``max_requests``, a reload)
+loses none: at exit it waits for the flusher's batch in flight, then writes the rest. The
 Prometheus counters are updated in the request and lose nothing. Set
 ``API_CALL_LOG_FLUSH_SECONDS=0`` to write every row in its request instead.
 """
@@ -27,6 +29,9 @@ from django.db import close_old_connections, connection
 logger = logging.getLogger(__name__)
 
 _MAX_PENDING = 50_000  # a database outage must not eat the process's memory
+# How long an exiting process waits for the flusher's batch in flight (gunicorn allows a
+# stopping worker 30 s: graceful_timeout).
+_EXIT_WAIT_SECONDS = 10.0
 
 
 class ApiCallBuffer:
@@ -37,6 +42,7 @@ class ApiCallBuffer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._owner_pid: int | None = None
+        self._thread: threading.Thread | None = None
         self._stopping = False
         self.dropped = 0
 
@@ -78,8 +84,8 @@ class ApiCallBuffer:
             if self._owner_pid == pid:
                 return
             self._owner_pid = pid  # after a fork (gunicorn, celery) each child starts its own
-            thread = threading.Thread(target=self._run, name="api-call-log", daemon=True)
-            thread.start()
+            self._thread = threading.Thread(target=self._run, name="api-call-log", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while not self._stopping:
@@ -94,28 +100,37 @@ class ApiCallBuffer:
                 close_old_connections()
         connection.close()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Write what is waiting and end the flusher thread, closing its connection.
 
-        For a process that is about to drop its database (the test suite); the next
-        ``add`` starts a new flusher.
+        The thread first finishes the batch it may be writing (rows it has already taken
+        from the buffer, which no later ``flush`` would see), for up to ``timeout``
+        seconds. For a process that is about to exit or drop its database (the test
+        suite); the next ``add`` starts a new flusher.
         """
         with self._lock:
             self._stopping, owner, self._owner_pid = True, self._owner_pid, None
-        if owner is not None:
+            thread, self._thread = self._thread, None
+        if owner == os.getpid() and thread is not None:
             self._wake.set()
-            for thread in threading.enumerate():
-                if thread.name == "api-call-log":
-                    thread.join(timeout=5)
+            thread.join(timeout=timeout)
+            if thread.is_alive():
+                logger.warning("API call log: the flusher did not finish within %.0f s; its batch may be lost", timeout)
         self._stopping = False
         self.flush()
 
     def flush_at_exit(self) -> None:
-        if self._owner_pid == os.getpid() and self._rows:
-            try:
-                self.flush()
-            finally:
-                connection.close()
+        """At interpreter exit: the flusher's batch in flight, then what is left, then the connection.
+
+        Without the wait, a batch the daemon flusher had taken but not yet written died with
+        the interpreter: a worker stopped gracefully lost up to a second of rows.
+        """
+        if self._owner_pid != os.getpid():
+            return  # this process never logged a call (or is a fork that has not yet)
+        try:
+            self.stop(timeout=_EXIT_WAIT_SECONDS)
+        finally:
+            connection.close()
 
 
 buffer = ApiCallBuffer()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -107,3 +108,34 @@ def test_a_batch_lands_with_the_values_save_would_store() -> None:
         saved = ApiCall.objects.values(*fields).get(request_id="saved-" + str(row["request_id"]))
         assert batched == saved
         assert batched["created_at"] == row["created_at"]  # when answered, to the microsecond
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_exit_the_batch_the_flusher_is_writing_lands_too(
+    buffered: None, settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped gracefully (gunicorn's TERM, ``max_requests``) keeps every row.
+
+    The flusher, a daemon thread, dies with the interpreter: rows it has taken from the
+    buffer but not yet written must be waited for at exit, not only those still queued.
+    """
+    settings.API_CALL_LOG_BATCH_SIZE = 2  # type: ignore[attr-defined]
+    insert = calllog.api_calls_insert
+
+    def slow_database(rows: list[dict[str, object]]) -> None:
+        if threading.current_thread().name == "api-call-log":
+            time.sleep(1.0)  # the flusher's write is still on its way when the process exits
+        insert(rows)
+
+    monkeypatch.setattr(calllog, "api_calls_insert", slow_database)
+    buffer.add({**CALL, "request_id": "in-flight-1"})
+    buffer.add({**CALL, "request_id": "in-flight-2"})
+    deadline = time.monotonic() + 10
+    while buffer.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert buffer.pending() == 0  # the flusher has taken them
+    buffer.add({**CALL, "request_id": "queued"})
+
+    buffer.flush_at_exit()
+
+    assert sorted(ApiCall.objects.values_list("request_id", flat=True)) == ["in-flight-1", "in-flight-2", "queued"]
