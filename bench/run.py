@@ -25,6 +25,9 @@ each saturation run the CPU time of every process on the machine is read from ``
 the runs the database is checked per request: each request carries its own X-Request-ID,
 which the call log keeps; every request answered 2xx must have one call-log row and one
 stored decision (``/score``), one transaction and one check (``/fraude``): none lost, none twice.
+Each server's log (gunicorn's own and the application's) is kept in the work directory and
+read once the server has stopped: a worker killed, timed out or exited with an error, or an
+error or warning logged, is printed next to the ledger.
 
 Growth (``--only growth``): on 2,000,000 seeded decisions (a quarter with an outcome), the
 first and a deep page of the decisions list, the admin list and search, ``/fraude`` for a
@@ -142,10 +145,58 @@ def bench_environment(workdir: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 @contextlib.contextmanager
 def gunicorn(
-    app: str, env: dict[str, str], workers: int, ready_path: str, worker_class: str = "sync", threads: int = 1
+    app: str,
+    env: dict[str, str],
+    workers: int,
+    ready_path: str,
+    worker_class: str = "sync",
+    threads: int = 1,
+    log: Path | None = None,
 ) -> Iterator[Served]:
+    """A gunicorn server for the duration of the block; its own log and the application's go to ``log``.
+
+    Kept (not discarded) so that a worker that died, timed out or logged an error during a
+    run can be reported next to the run (``server_log_events``). Without ``log``, a
+    temporary file.
+    """
     port = _free_port()
-    proc = subprocess.Popen(
+    if log is None:
+        handle, name = tempfile.mkstemp(prefix="bench-gunicorn-", suffix=".log")
+        os.close(handle)
+        log = Path(name)
+    with log.open("ab") as sink:
+        proc = _start_gunicorn(app, env, workers, port, worker_class, threads, sink)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{app} exited: {log.read_text(errors='replace')[-2000:]}")
+            try:
+                req = urllib.request.Request(
+                    url + ready_path,
+                    method="GET" if ready_path.endswith("health") else "POST",
+                    data=None if ready_path.endswith("health") else b"{}",
+                )
+                urllib.request.urlopen(req, timeout=2).read()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{app} did not answer within 60 s") from None
+                time.sleep(0.3)
+        yield Served(url, proc.pid, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=40)  # gunicorn gives stopping workers 30 s (graceful_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _start_gunicorn(
+    app: str, env: dict[str, str], workers: int, port: int, worker_class: str, threads: int, sink: Any
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             GUNICORN,
             app,
@@ -164,40 +215,56 @@ def gunicorn(
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=sink,
+        stderr=sink,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{app} exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-            try:
-                req = urllib.request.Request(
-                    url + ready_path,
-                    method="GET" if ready_path.endswith("health") else "POST",
-                    data=None if ready_path.endswith("health") else b"{}",
-                )
-                urllib.request.urlopen(req, timeout=2).read()
+
+
+# What in a server's log says a request may have gone unlogged or a worker died: gunicorn's
+# own messages for a killed, timed-out or crashed worker, and any error of the application.
+SERVER_LOG_EVENTS = (
+    ("worker timeout", ("WORKER TIMEOUT",)),
+    ("worker killed", ("was sent ",)),  # "Worker (pid:N) was sent SIGKILL!" (or SIGSEGV, SIGABRT...)
+    ("worker exited with an error", ("exited with code",)),
+    ("error logged", ('"level": "ERROR"', '"level": "CRITICAL"', "[ERROR]", "[CRITICAL]", "Traceback")),
+    ("warning logged", ('"level": "WARNING"', "[WARNING]")),
+)
+
+
+def server_log_events(log: Path) -> dict[str, Any]:
+    """Counts of ``SERVER_LOG_EVENTS`` in a gunicorn log (its own and the application's), and their first lines."""
+    counts = dict.fromkeys((name for name, _ in SERVER_LOG_EVENTS), 0)
+    first: list[str] = []
+    text = log.read_text(errors="replace") if log.exists() else ""
+    for line in text.splitlines():
+        for name, marks in SERVER_LOG_EVENTS:
+            if any(mark in line for mark in marks):
+                counts[name] += 1
+                if len(first) < 5:
+                    first.append(line[:300])
                 break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{app} did not answer within 60 s") from None
-                time.sleep(0.3)
-        yield Served(url, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    return {"log": str(log), "counts": counts, "first": first}
+
+
+def server_log_lines(label: str, events: dict[str, Any] | None) -> list[str]:
+    """One line per server: what its log says about workers and errors (nothing = all clean)."""
+    if not events:
+        return []
+    found = {name: n for name, n in events["counts"].items() if n}
+    if not found:
+        return [f"{label} server log: no worker died, timed out or logged an error ({events['log']})"]
+    lines = [
+        f"WARNING: {label} server log: " + ", ".join(f"{n} {name}" for name, n in found.items()) + f" ({events['log']})"
+    ]
+    lines += [f"  {line}" for line in events["first"]]
+    return lines
 
 
 @dataclass(frozen=True)
 class Served:
     url: str
     pid: int  # gunicorn's master process
+    log: Path  # its log and the application's (stdout and stderr)
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
@@ -329,12 +396,14 @@ def run_pair(
     ledger: dict[str, dict[str, Any]] | None = None,
     *,
     answered_ids: bool = False,
+    server_logs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Each load against the platform, then against the bare baseline.
 
     ``ledger`` (when given) receives, per platform run id (warm-up included), what wrk saw
     answered: the stored rows are checked against it afterwards. With ``answered_ids``, wrk
     also lists the id of each platform request it saw answered 2xx (a file beside ``bodies``).
+    ``server_logs`` (when given) receives, per server, what its log says (``server_log_events``).
     """
     out: dict[str, Any] = {}
 
@@ -344,8 +413,9 @@ def run_pair(
     for label, target in (("platform", platform), ("bare", bare)):
         pauses = bodies.parent / f"gc-{name}{label}"  # each worker's collections (gunicorn.conf.py)
         served_env = {**target["env"], "GC_PAUSE_LOG": str(pauses)}
+        log = bodies.parent / f"gunicorn-{name}{label}.log"
         with gunicorn(
-            target["app"], served_env, args.workers, target["ready"], args.worker_class, args.threads
+            target["app"], served_env, args.workers, target["ready"], args.worker_class, args.threads, log
         ) as served:
             url = served.url
             warm = wrk(
@@ -384,6 +454,8 @@ def run_pair(
                         ledger[run_id] = runs[-1]
                 out[f"{label}:{load}"] = median_run(runs)
                 out[f"{label}:{load}"]["gc"] = gcpauses.summary(gcpauses.read(pauses), [r["span"] for r in runs])
+        if server_logs is not None:
+            server_logs[label] = server_log_events(log)  # read once the server has stopped
     return out
 
 
@@ -1070,6 +1142,7 @@ def main() -> int:
     if args.only in (None, "score"):
         platform = {"app": "creditplatform.wsgi", "env": env, "path": "/score", "ready": "/api/v1/health"}
         score_ledger: dict[str, dict[str, Any]] = {}
+        score_logs: dict[str, Any] = {}
         results = run_pair(
             "s",
             platform,
@@ -1081,6 +1154,7 @@ def main() -> int:
             _bodies(workdir / "score.jsonl", SCORE_BODIES),
             score_ledger,
             answered_ids=True,
+            server_logs=score_logs,
         )
         spans = workdir / "score_runs.json"
         spans.write_text(
@@ -1088,7 +1162,13 @@ def main() -> int:
         )
         stored = setup(env, workdir, "score-stored", prepared["caller"], str(spans))
         problems = score_ledger_problems(score_ledger, stored, args.connections)
-        summary["score"] = {**results, "stored": stored, "ledger_ok": not problems, "ledger_problems": problems}
+        summary["score"] = {
+            **results,
+            "stored": stored,
+            "ledger_ok": not problems,
+            "ledger_problems": problems,
+            "server_logs": score_logs,
+        }
         lines += report(
             "POST /score (credit decision: authenticated, validated, explained, stored)",
             results,
@@ -1099,6 +1179,8 @@ def main() -> int:
             goal_rate=SCORE_GOAL_RATE,
         )
         lines += score_stored_report(score_ledger, stored, args.connections)
+        for label, events in score_logs.items():
+            lines += server_log_lines(label, events)
 
     if args.only in (None, "fraude"):
         if not prepared.get("fraud"):
@@ -1109,10 +1191,20 @@ def main() -> int:
             bodies = _bodies(workdir / "fraude.jsonl", fraud_bodies(prepared["fraud"]))
             ledger: dict[str, dict[str, Any]] = {}
             since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+            fraude_logs: dict[str, Any] = {}
             results = run_pair(
-                "f", platform, {**bare, "env": fraud_env}, fraude_loads, args, env, prepared["api_key"], bodies, ledger
+                "f",
+                platform,
+                {**bare, "env": fraud_env},
+                fraude_loads,
+                args,
+                env,
+                prepared["api_key"],
+                bodies,
+                ledger,
+                server_logs=fraude_logs,
             )
-            summary["fraude"] = results
+            summary["fraude"] = {**results, "server_logs": fraude_logs}
             lines += report(
                 "POST /fraude (50 active rules, velocity features, model; stored)",
                 results,
@@ -1125,6 +1217,8 @@ def main() -> int:
             stored = setup(env, workdir, "fraud-stored", since, *ledger)
             summary["fraude"]["stored"] = stored
             lines += fraud_stored_report(ledger, stored, args.connections)
+            for label, events in fraude_logs.items():
+                lines += server_log_lines(label, events)
 
     if args.only in (None, "floor"):
         summary["floor"] = floor = run_floor(

@@ -8,6 +8,7 @@ database holds and what ``/proc`` said into the printed lines.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,16 @@ from typing import Any
 import pytest
 
 from bench import cpu, instructions
-from bench.run import floor_report, paced_shortfall, report, score_ledger_problems, score_stored_report
+from bench.run import (
+    floor_report,
+    gunicorn,
+    paced_shortfall,
+    report,
+    score_ledger_problems,
+    score_stored_report,
+    server_log_events,
+    server_log_lines,
+)
 from bench.setup_db import score_stored
 from scoring.models import Decision
 from tests.services import require
@@ -361,3 +371,31 @@ def test_gc_pauses_count_only_the_collections_inside_the_runs(tmp_path: Path) ->
     line = gcpauses.line("platform", "paced", gc, 2)
     assert "1 full, longest 0.3 ms; 2 young, longest 0.9 ms" in line
     assert gcpauses.summary([], [(0.0, 1.0)])["full_max_ms"] == 0.0
+
+
+def test_a_worker_that_dies_during_the_benchmark_is_reported_from_the_servers_log(tmp_path: Path) -> None:
+    """The benchmark keeps gunicorn's log, and a killed worker shows next to the ledger, not nowhere."""
+    log = tmp_path / "gunicorn.log"
+    with gunicorn("wsgiref.simple_server:demo_app", dict(os.environ), 2, "/health", log=log) as served:
+        before = served.worker_pids()
+        assert len(before) == 2
+        os.kill(before[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (before[0] in served.worker_pids() or len(served.worker_pids()) < 2) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert before[0] not in served.worker_pids()  # gunicorn has replaced it
+
+    events = server_log_events(log)
+    assert events["counts"]["worker killed"] == 1
+    lines = server_log_lines("platform", events)
+    assert lines[0].startswith("WARNING: platform server log: 1 worker killed")
+    assert f"pid:{before[0]}" in lines[1]
+
+
+def test_a_server_whose_workers_all_lived_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "gunicorn.log"
+    with gunicorn("wsgiref.simple_server:demo_app", dict(os.environ), 2, "/health", log=log):
+        pass
+    assert server_log_lines("bare", server_log_events(log)) == [
+        f"bare server log: no worker died, timed out or logged an error ({log})"
+    ]
