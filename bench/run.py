@@ -252,7 +252,9 @@ def server_log_lines(label: str, events: dict[str, Any] | None) -> list[str]:
         return []
     found = {name: n for name, n in events["counts"].items() if n}
     if not found:
-        return [f"{label} server log: no worker died, timed out or logged an error ({events['log']})"]
+        return [
+            f"{label} server log: no worker died or timed out, nothing logged at warning or above ({events['log']})"
+        ]
     lines = [
         f"WARNING: {label} server log: " + ", ".join(f"{n} {name}" for name, n in found.items()) + f" ({events['log']})"
     ]
@@ -481,8 +483,9 @@ def run_floor(
     ]
     out: dict[str, Any] = {}
     for label, target in [*targets, ("bare", bare)]:
+        log = bodies.parent / f"gunicorn-floor{label}.log"
         with gunicorn(
-            target["app"], target["env"], args.workers, target["ready"], args.worker_class, args.threads
+            target["app"], target["env"], args.workers, target["ready"], args.worker_class, args.threads, log
         ) as served:
             common = {"connections": args.connections, "rate": None, "database": database_name(env)}
             wrk(served.url, target["path"], bodies, key, seconds=2, run_id=f"floor{label}w", **common)
@@ -563,7 +566,9 @@ def soak(args: argparse.Namespace, env: dict[str, str], key: str, bodies: Path) 
     """/score at saturation for ``--soak-seconds`` while the workers' memory is sampled."""
     import threading
 
-    with gunicorn("creditplatform.wsgi", env, args.workers, "/api/v1/health") as served:
+    with gunicorn(
+        "creditplatform.wsgi", env, args.workers, "/api/v1/health", log=bodies.parent / "gunicorn-soak.log"
+    ) as served:
         # Warm-up: models loaded, caches and connection pools filled, before memory counts.
         wrk(served.url, "/score", bodies, key, connections=args.connections, seconds=5, rate=None, run_id="soakw")
         workers = served.worker_pids()
