@@ -315,7 +315,12 @@ def fraude_body(n: int) -> dict[str, Any]:
 
 @dataclass
 class Traffic:
-    """Threads sending ``/score`` and ``/fraude`` in turn until stopped; every answer is kept."""
+    """Threads sending ``/score`` and ``/fraude`` in turn until stopped; every answer is kept.
+
+    Each answer carries the phase its request started and ended in (``phase``, set by the
+    test as it changes the world); a request that was in flight across a change is labelled
+    ``"<start>-><end>"`` and counts for neither phase, only for the checks on all answers.
+    """
 
     url: str
     api_key: str
@@ -357,6 +362,10 @@ class Traffic:
                 parsed = json.loads(text) if status else None
             except ValueError:
                 parsed = None
+            if self.phase != phase:
+                # In flight while the test moved on (the database stopped under it, say): it may
+                # go either way, so it belongs to neither phase's assertions.
+                phase = f"{phase}->{self.phase}"
             answer = Answer(phase, path, status, parsed, text, time.monotonic() - started, body)
             with self._lock:
                 self.answers.append(answer)

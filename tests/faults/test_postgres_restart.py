@@ -67,7 +67,7 @@ def test_a_database_crash_gives_clean_503s_loses_no_acknowledged_decision_and_he
         workers = worker_pids(server)
         traffic.wait_for("before", f"{PER_PHASE} decisions", lambda a: sum(x.ok for x in a) >= PER_PHASE)
 
-        traffic.phase = "stopping"  # requests in flight during the crash may go either way
+        traffic.phase = "stopping"  # requests sent while it stops (or in flight then) may go either way
         private_postgres.stop("immediate")
         traffic.phase = "down"
         traffic.wait_for("down", "10 refusals", lambda a: refused(a) >= 10)
