@@ -9,8 +9,8 @@ one ``bulk_create`` every ``API_CALL_LOG_FLUSH_SECONDS`` (default 1 s), or soone
 What this trades: a process killed with SIGKILL loses at most the last second of *call
 log* rows (never a decision or a fraud check, which are written in the request). A
 process that exits normally (a gunicorn worker told to stop, ``max_requests``, a reload)
-loses none: at exit it waits for the flusher's batch in flight, then writes the rest. The
-Prometheus counters are updated in the request and lose nothing. Set
+loses none: at exit it waits for the flusher's batch in flight, then writes the rest.
+(The middleware's Prometheus figures are batched the same way, ``monitoring.metrics``.) Set
 ``API_CALL_LOG_FLUSH_SECONDS=0`` to write every row in its request instead.
 """
 
