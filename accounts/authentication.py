@@ -51,14 +51,25 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             reason = "revoked" if api_key.revoked_at else "expired"
             report_auth_failure(request, reason=f"api_key_{reason}", sender=type(self))
             raise exceptions.AuthenticationFailed(f"API key {reason}.")
+        return self.principal_of(api_key), api_key
+
+    @classmethod
+    def usable(cls, plain: str) -> ApiKey | None:
+        """The active key ``plain`` names, or None; nothing reported (the decision fast path
+        asks first, and leaves every refusal to this class's ``authenticate``)."""
+        api_key = cls._lookup(plain)
+        return api_key if api_key is not None and api_key.is_active() else None
+
+    @staticmethod
+    def principal_of(api_key: ApiKey) -> ServicePrincipal:
+        """The caller an accepted key stands for; its use is recorded (``api_key_touch``)."""
         api_key_touch(api_key=api_key, resolution_seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
-        principal = ServicePrincipal(
+        return ServicePrincipal(
             label=api_key.label,
             role=Role(api_key.role),
             scopes=frozenset(api_key.scopes or []),
             kind=PrincipalKind.API_KEY,
         )
-        return principal, api_key
 
     @staticmethod
     def _lookup(plain: str) -> ApiKey | None:

@@ -52,7 +52,9 @@ class AccessCountingMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        return self.process_response(request, self.get_response(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if response.status_code in (401, 403) and not already_reported(request):
             area = "api" if request.path.startswith(("/api/", "/score", "/fraude")) else "web"
             if response.status_code == 401:

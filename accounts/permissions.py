@@ -31,13 +31,22 @@ class _RolePermission(BasePermission):
         user = request.user
         if not getattr(user, "is_authenticated", False):
             return False  # DRF then answers 401 with WWW-Authenticate
-        allowed = bool(request_roles(user) & self.roles)
-        if allowed and isinstance(user, ServicePrincipal) and user.enforce_scopes and self.scope:
-            allowed = self.scope in user.scopes
-            if not allowed:
-                self.message = f"This API key lacks the '{self.scope}' scope."
+        allowed = self.allows(user)
         if not allowed:
+            if request_roles(user) & self.roles:  # the role is right: the key lacks the scope
+                self.message = f"This API key lacks the '{self.scope}' scope."
             report_forbidden(request, reason=type(self).__name__, sender=type(self))
+        return allowed
+
+    @classmethod
+    def allows(cls, user: Any) -> bool:
+        """The rule alone, nothing reported: an authenticated caller with one of the roles
+        (and, for an API key, the scope). The decision fast path asks it before answering."""
+        if not getattr(user, "is_authenticated", False):
+            return False
+        allowed = bool(request_roles(user) & cls.roles)
+        if allowed and isinstance(user, ServicePrincipal) and user.enforce_scopes and cls.scope:
+            allowed = cls.scope in user.scopes
         return allowed
 
 

@@ -61,7 +61,9 @@ class JsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        return self.process_response(request, self.get_response(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if (
             response.status_code >= 400
             and is_api_path(request.path)
@@ -107,7 +109,9 @@ class NoStoreMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        return self.process_response(request, self.get_response(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if is_api_path(request.path) or request.path.startswith("/admin/"):
             response.setdefault("Cache-Control", "no-store")
         return response

@@ -155,6 +155,10 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "creditplatform.urls"
 WSGI_APPLICATION = "creditplatform.wsgi.application"
+# POST /score and /fraude with an API key answered without Django's middleware chain and DRF's
+# request cycle, by the same code (creditplatform.fastpath; docs/performance.md). Off: every
+# request goes through the full stack.
+FAST_DECISION_PATH = env_bool("FAST_DECISION_PATH", True)
 
 TEMPLATES = [
     {

@@ -1,4 +1,8 @@
-"""WSGI entry point (gunicorn creditplatform.wsgi)."""
+"""WSGI entry point (gunicorn creditplatform.wsgi).
+
+Django's handler, behind the decision fast path (``creditplatform.fastpath``): the usual
+``POST /score`` and ``POST /fraude`` are answered there, everything else by Django.
+"""
 
 import os
 
@@ -6,4 +10,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditplatform.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from creditplatform.fastpath import FastPathApplication  # noqa: E402  (needs the settings set up)
+
+application = FastPathApplication(django_application)

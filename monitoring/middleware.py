@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +34,12 @@ def route_label(route: str) -> str:
     return "/" + _NAMED_GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "").replace("\\.", ".")
 
 
+def request_id_of(meta: Mapping[str, Any]) -> str:
+    """The caller's ``X-Request-ID`` when sane (8-64 letters, digits and dashes), else a new one."""
+    incoming = meta.get("HTTP_X_REQUEST_ID", "")  # request.headers would copy every header
+    return incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     """Take ``X-Request-ID`` from the caller (if sane) or make one; echo it back."""
 
@@ -41,8 +47,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")  # request.headers would copy every header
-        rid = incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        rid = request_id_of(request.META)
         request.request_id = rid  # type: ignore[attr-defined]
         token = request_id_var.set(rid)
         request._started_at = time.perf_counter()  # type: ignore[attr-defined]
@@ -192,7 +197,9 @@ class ApiCallLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+        return self.process_response(request, self.get_response(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if is_api_path(request.path):
             self._record(request, response)
         return response

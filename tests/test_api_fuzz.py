@@ -30,6 +30,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from accounts.roles import Role
+from creditplatform.fastpath import FastPathApplication
 from tests.accounts.role_matrix import KEY_SCOPES, PRINCIPALS
 from tests.factories import ClientFactory, TransactionFactory
 from tests.models import TrainedModel, register_trained
@@ -40,7 +41,7 @@ FUZZ_EXAMPLES = {"admin": 12, "analyst": 12, "apikey_score": 6, "apikey_fraud": 
 FUZZ_EXAMPLES_REFUSED = 3
 
 SCHEMA = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
-SCHEMA.app = get_wsgi_application()
+SCHEMA.app = FastPathApplication(get_wsgi_application())  # as gunicorn serves it: the decision fast path first
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 

@@ -336,10 +336,9 @@ def test_the_instructions_report_sets_each_endpoint_beside_the_bare_one_and_spli
     lines = instructions.instructions_report(counts, 200)
     assert any(line.startswith("score") and "6,000,000" in line and "20.0" in line for line in lines)
     assert any(line.startswith("fraude") and "30.0" in line for line in lines)
-    framework = next(line for line in lines if line.strip().startswith("framework"))
-    assert "2,100,000" in framework and "35 %" in framework
-    rest = next(line for line in lines if line.strip().startswith("rest"))
-    assert "1,300,000" in rest  # 6.0M - 2.1M - 60k - 2.4M - 140k: what no part explains
+    cycle = next(line for line in lines if line.strip().startswith("cycle"))
+    assert "3,400,000" in cycle and "57 %" in cycle  # 6.0M - 60k - 2.4M - 140k: what no part explains
+    assert any("DRF floor, is 2,100,000: 0.6 x" in line for line in lines)
 
 
 def test_the_report_leaves_out_what_was_not_counted() -> None:

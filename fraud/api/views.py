@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
@@ -13,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanCheckFraud, CanRead
 from accounts.principals import caller_label
+from creditplatform.api.decisions import DecisionAnswer
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
 from creditplatform.api.pagination import KeysetPagination
 from fraud.api.filters import TransactionFilter
@@ -88,7 +92,13 @@ class FraudeApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        screen_request, errors = fraude_input_parse(request.data)
+        answer = self.decide(request.data, request.user, request.META)
+        return Response(answer.body, status=answer.status, headers=answer.headers)
+
+    @classmethod
+    def decide(cls, data: Any, user: Any, meta: Mapping[str, Any]) -> DecisionAnswer:
+        """Check ``data`` (the parsed body), screen, store; errors are DRF's exceptions (4xx, 503)."""
+        screen_request, errors = fraude_input_parse(data)
         if errors or screen_request is None:
             raise serializers.ValidationError(errors)
         # One reference for the whole request: a swap in the middle never mixes two versions.
@@ -96,7 +106,7 @@ class FraudeApi(APIView):
         if model is None and settings.FRAUD_REQUIRE_MODEL:
             raise ServiceUnavailable("No usable fraud model is registered as champion.")
         try:
-            outcome = transaction_screen(request=screen_request, caller=caller_label(request.user), model=model)
+            outcome = transaction_screen(request=screen_request, caller=caller_label(user), model=model)
         except TransactionConflict as exc:
             raise Conflict(str(exc)) from exc
         headers = {}
@@ -105,11 +115,9 @@ class FraudeApi(APIView):
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
         body = screen_outcome_representation(outcome)
-        if self.seed_compatible:
+        if cls.seed_compatible:
             body.update(seed_fraude_fields(outcome.check, body["alert_id"]))
-        return Response(
-            body, status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED, headers=headers
-        )
+        return DecisionAnswer(status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED, body, headers)
 
 
 @extend_schema_view(

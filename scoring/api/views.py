@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.actors import acting
 from accounts.permissions import CanRead, CanScore, IsAdmin, ReadOrWrite
 from accounts.principals import caller_label
+from creditplatform.api.decisions import DecisionAnswer
 from creditplatform.api.exceptions import Conflict, ServiceUnavailable
 from creditplatform.api.pagination import KeysetPagination
 from scoring.api.filters import ClientFilter, DecisionFilter, ModelVersionFilter
@@ -116,14 +118,14 @@ def _credit_model() -> Any:
         raise ServiceUnavailable(f"{exc} {remedy}") from exc
 
 
-def _idempotency(request: Request) -> tuple[str | None, str]:
+def _idempotency(meta: Mapping[str, Any], data: Any) -> tuple[str | None, str]:
     """The Idempotency-Key header (checked) and the SHA-256 of the body it protects."""
-    key = request.META.get(IDEMPOTENCY_META)  # request.headers would copy every header first
+    key = meta.get(IDEMPOTENCY_META)  # request.headers would copy every header first
     if key is None:
         return None, ""
     if not 1 <= len(key) <= 200 or not key.isprintable():
         raise serializers.ValidationError({IDEMPOTENCY_HEADER: ["Use 1-200 printable characters."]})
-    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return key, hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -166,16 +168,22 @@ class ScoreApi(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        answer = self.decide(request.data, request.user, request.META)
+        return Response(answer.body, status=answer.status, headers=answer.headers)
+
+    @classmethod
+    def decide(cls, data: Any, user: Any, meta: Mapping[str, Any]) -> DecisionAnswer:
+        """Check ``data`` (the parsed body), decide, store; errors are DRF's exceptions (4xx, 503)."""
         model = _credit_model()
-        parsed, errors = score_request_parse(request.data, model.schema)
+        parsed, errors = score_request_parse(data, model.schema)
         if errors or parsed is None:
             raise serializers.ValidationError(errors)
-        key, body_hash = _idempotency(request)
+        key, body_hash = _idempotency(meta, data)
         try:
             outcome = application_score(
                 model=model,
                 request=parsed,
-                caller=caller_label(request.user),
+                caller=caller_label(user),
                 idempotency_key=key,
                 request_hash=body_hash,
             )
@@ -185,11 +193,9 @@ class ScoreApi(APIView):
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
         body = decision_representation(outcome.decision)
-        if self.seed_compatible:
+        if cls.seed_compatible:
             body.update(seed_score_fields(outcome.decision))
-        return Response(
-            body, status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED, headers=headers
-        )
+        return DecisionAnswer(status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED, body, headers)
 
 
 @extend_schema_view(
