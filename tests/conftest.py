@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.test import APIClient
 
@@ -59,6 +61,18 @@ def _api_call_log_in_request(settings: object) -> None:
     ``tests/monitoring/test_call_log_buffer.py``.
     """
     settings.API_CALL_LOG_FLUSH_SECONDS = 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def keep_test_connection() -> Iterator[None]:
+    """For tests that call a WSGI application: Django's handler closes the database connection
+    around each request, and the test's transaction lives on it, so (as Django's test client
+    does) it is kept open."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

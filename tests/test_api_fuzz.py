@@ -13,15 +13,13 @@ machine, so a failure reproduces with ``pytest tests/test_api_fuzz.py -k <operat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -47,19 +45,8 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 
 @pytest.fixture
-def _keep_test_connection() -> Iterator[None]:
-    """The WSGI handler closes the database connection after each request; the test's
-    transaction lives on that connection, so (as Django's test client does) keep it open."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
 def fuzz_world(
-    db: None, _keep_test_connection: None, trained_credit: TrainedModel, api_key_for: Callable[..., str]
+    db: None, keep_test_connection: None, trained_credit: TrainedModel, api_key_for: Callable[..., str]
 ) -> dict[str, dict[str, str]]:
     """A champion credit model, a client and a transaction to aim at, and each principal's headers."""
     register_trained(trained_credit, version="credit-fuzz", status="champion")

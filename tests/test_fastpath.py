@@ -15,13 +15,12 @@ import io
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import OperationalError, close_old_connections
+from django.db import OperationalError
 from prometheus_client.registry import REGISTRY
 
 from accounts.models import ApiKey
@@ -54,18 +53,7 @@ class Counting:
 
 
 @pytest.fixture
-def _keep_test_connection() -> Iterator[None]:
-    """Django's WSGI handler closes the connection around each request; the test's transaction
-    lives on it, so (as Django's test client does) it is kept open."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
-def apps(_keep_test_connection: None) -> tuple[Counting, FastPathApplication, Counting]:
+def apps(keep_test_connection: None) -> tuple[Counting, FastPathApplication, Counting]:
     """(Django alone, the platform's application, the Django handler behind it)."""
     behind = Counting()
     return Counting(), FastPathApplication(behind), behind  # type: ignore[arg-type]
@@ -341,3 +329,13 @@ def test_a_database_outage_while_the_key_is_looked_up_is_left_to_django(
     monkeypatch.setattr(ApiKeyAuthentication, "_lookup", staticmethod(failing(OperationalError("no route to host"))))
     status, headers, _ = both(apps, "/score", SEED, scorer, fast=False)
     assert status == 503 and headers["Retry-After"] == "5"
+
+
+def test_the_fast_path_covers_the_configured_middleware() -> None:
+    """A middleware added to or removed from the settings turns the fast path off (and logs it);
+    this test says so at once, so that the fast path is taught about it rather than lost."""
+    from django.conf import settings  # noqa: PLC0415
+
+    from creditplatform.fastpath import COVERED_MIDDLEWARE  # noqa: PLC0415
+
+    assert tuple(settings.MIDDLEWARE) == COVERED_MIDDLEWARE, "update creditplatform/fastpath.py for the new stack"
