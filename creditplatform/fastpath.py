@@ -80,27 +80,28 @@ logger = logging.getLogger(__name__)
 
 DECISION_PATHS = ("/score", "/api/v1/score", "/fraude", "/api/v1/fraude")
 
-# The stack this module reproduces (see the module docstring); any other turns it off.
-COVERED_MIDDLEWARE = (
-    "monitoring.middleware.RequestIdMiddleware",
-    "monitoring.middleware.PrometheusBeforeMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "creditplatform.middleware.ContentSecurityPolicyMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "creditplatform.middleware.JsonErrorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.OidcSessionRefresh",
-    "accounts.middleware.AccessCountingMiddleware",
-    "creditplatform.middleware.LazyMessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "creditplatform.middleware.NoStoreMiddleware",
-    "monitoring.middleware.ApiCallLogMiddleware",
-    "monitoring.middleware.PrometheusAfterMiddleware",
-    "axes.middleware.AxesMiddleware",
-)
+# The stack this module stands in for, in its order, and what each middleware does on the
+# fast path's request; any other MIDDLEWARE turns the fast path off.
+COVERED_MIDDLEWARE: dict[str, str] = {
+    "monitoring.middleware.RequestIdMiddleware": "runs: the request id, in the logs and the answer",
+    "monitoring.middleware.PrometheusBeforeMiddleware": "runs: totals and latency",
+    "django.middleware.security.SecurityMiddleware": "runs: HTTPS redirect (to Django), security headers",
+    "creditplatform.middleware.ContentSecurityPolicyMiddleware": "runs: the policy of a non-HTML answer",
+    "whitenoise.middleware.WhiteNoiseMiddleware": "nothing: static files only",
+    "creditplatform.middleware.JsonErrorsMiddleware": "runs: JSON bodies for errors and exceptions",
+    "django.contrib.sessions.middleware.SessionMiddleware": "nothing: no cookie, the session is never read",
+    "django.middleware.common.CommonMiddleware": "runs: host and user agent (to Django), Content-Length",
+    "django.middleware.csrf.CsrfViewMiddleware": "nothing: the decision views are CSRF-exempt, no cookie",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "nothing: the API key is the caller",
+    "accounts.middleware.OidcSessionRefresh": "nothing: GET with a session only",
+    "accounts.middleware.AccessCountingMiddleware": "runs: counts a 401 or 403",
+    "creditplatform.middleware.LazyMessageMiddleware": "nothing: messages are never used",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "runs: X-Frame-Options",
+    "creditplatform.middleware.NoStoreMiddleware": "runs: Cache-Control: no-store",
+    "monitoring.middleware.ApiCallLogMiddleware": "runs: the call-log row and its latency",
+    "monitoring.middleware.PrometheusAfterMiddleware": "runs: per-view series",
+    "axes.middleware.AxesMiddleware": "nothing: password logins only",
+}
 
 _JSON_TYPES = frozenset({"application/json", "application/json;charset=utf-8"})
 _USUAL_ACCEPT = frozenset({"*/*", "application/json"})
@@ -168,7 +169,7 @@ class DecisionFastPath:
         middleware = settings.MIDDLEWARE
         if middleware is self._middleware_checked:
             return True
-        if tuple(middleware) != COVERED_MIDDLEWARE:
+        if tuple(middleware) != tuple(COVERED_MIDDLEWARE):
             if not self._warned:
                 logger.warning("decision fast path off: MIDDLEWARE differs from the stack it reproduces")
                 self._warned = True

@@ -338,4 +338,6 @@ def test_the_fast_path_covers_the_configured_middleware() -> None:
 
     from creditplatform.fastpath import COVERED_MIDDLEWARE  # noqa: PLC0415
 
-    assert tuple(settings.MIDDLEWARE) == COVERED_MIDDLEWARE, "update creditplatform/fastpath.py for the new stack"
+    assert tuple(settings.MIDDLEWARE) == tuple(COVERED_MIDDLEWARE), (
+        "update creditplatform/fastpath.py for the new stack"
+    )
