@@ -62,6 +62,7 @@ from django.urls import Resolver404, ResolverMatch, resolve, set_script_prefix, 
 from django.utils.cache import patch_vary_headers
 from django.utils.log import log_response
 from rest_framework.exceptions import ParseError
+from rest_framework.renderers import BaseRenderer
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication
@@ -109,11 +110,14 @@ _USUAL_ACCEPT = frozenset({"*/*", "application/json"})
 
 @dataclass(frozen=True)
 class Route:
-    """A decision path: its URL match, its DRF view, and the headers DRF adds to its answers."""
+    """A decision path: its URL match, its DRF view, the renderer DRF would pick for the usual
+    ``Accept``, and the headers DRF's ``finalize_response`` adds (``Vary`` is patched, the rest set)."""
 
     match: ResolverMatch
     view: type[APIView]
-    default_headers: dict[str, str]
+    renderer: BaseRenderer
+    vary: str | None
+    headers: tuple[tuple[str, str], ...]
 
 
 def _unused(request: HttpRequest) -> HttpResponse:  # the middlewares below are called piecewise
@@ -141,10 +145,10 @@ class DecisionFastPath:
 
     # -- which requests ---------------------------------------------------------------
 
-    def eligible(self, environ: dict[str, Any]) -> bool:
-        """The usual decision request (module docstring), read from the environ alone."""
+    def eligible(self, environ: dict[str, Any]) -> Route | None:
+        """The route of the usual decision request (module docstring), read from the environ alone; else None."""
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") not in DECISION_PATHS:
-            return False
+            return None
         if (
             environ.get("QUERY_STRING")
             or "HTTP_X_API_KEY" not in environ
@@ -153,15 +157,15 @@ class DecisionFastPath:
             or environ.get("HTTP_ACCEPT", "*/*") not in _USUAL_ACCEPT
             or environ.get("CONTENT_TYPE", "").replace(" ", "").lower() not in _JSON_TYPES
         ):
-            return False
+            return None
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return False
+            return None
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if length < 1 or (limit is not None and length > limit):
-            return False
-        return self._enabled() and self.route(environ["PATH_INFO"]) is not None
+        if length < 1 or (limit is not None and length > limit) or not self._enabled():
+            return None
+        return self.route(environ["PATH_INFO"])
 
     def _enabled(self) -> bool:
         if not settings.FAST_DECISION_PATH:
@@ -190,12 +194,10 @@ class DecisionFastPath:
 
     # -- the answer ---------------------------------------------------------------------
 
-    def answer(self, request: WSGIRequest) -> HttpResponse | None:
-        """The answer to an eligible request, or None: Django answers it (nothing was reported)."""
+    def answer(self, request: WSGIRequest, route: Route) -> HttpResponse | None:
+        """The answer to an eligible request (``route``: what ``eligible`` found), or None: Django
+        answers it (nothing was reported)."""
         started = time.perf_counter()
-        route = self.route(request.path_info)
-        if route is None:
-            return None
         try:
             checked = self._checks(route, request)
         except Exception:  # the database down for the key's look-up...: Django meets it again and answers
@@ -259,16 +261,14 @@ class DecisionFastPath:
             answer = view.decide(data, principal, request.META)  # type: ignore[attr-defined]
         except Exception as exc:
             return self._error(route, request, principal, api_key, exc)
-        renderer = view.renderer_classes[0]()
+        renderer = route.renderer
         response = HttpResponse(renderer.render(answer.body, renderer.media_type, {}), status=answer.status)
         response["Content-Type"] = renderer.media_type
         for name, value in answer.headers.items():
             response[name] = value
-        headers = dict(route.default_headers)  # as DRF's finalize_response adds them
-        vary = headers.pop("Vary", None)
-        if vary is not None:
-            patch_vary_headers(response, [vary])
-        for name, value in headers.items():
+        if route.vary is not None:  # as DRF's finalize_response adds its default headers
+            patch_vary_headers(response, [route.vary])
+        for name, value in route.headers:
             response[name] = value
         response.template_name = None  # type: ignore[attr-defined]  # as DRF's Response (a template response)
         return self.prometheus_after.process_template_response(request, response)
@@ -327,7 +327,9 @@ def _route(path: str, urlconf: str) -> Route | None:
         or view.renderer_classes[0].media_type != "application/json"
     ):
         return None
-    return Route(match=match, view=view, default_headers=view().default_response_headers)
+    headers = view().default_response_headers
+    vary = headers.pop("Vary", None)
+    return Route(match=match, view=view, renderer=view.renderer_classes[0](), vary=vary, headers=tuple(headers.items()))
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
@@ -345,12 +347,13 @@ class FastPathApplication:
         self.fast = DecisionFastPath()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not self.fast.eligible(environ):
+        route = self.fast.eligible(environ)
+        if route is None:
             return self.django(environ, start_response)
         body = read_body(environ)
         set_script_prefix(get_script_name(environ))
         signals.request_started.send(sender=WSGIHandler, environ=environ)
-        response = self.fast.answer(WSGIRequest(environ))
+        response = self.fast.answer(WSGIRequest(environ), route)
         if response is None:
             environ["wsgi.input"] = io.BytesIO(body)
             return self.django(environ, start_response)
