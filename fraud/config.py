@@ -5,7 +5,8 @@ Like the model cache (``scoring.ml.predictor``): ``fraud_config()`` returns an i
 stamp (the newest rule version id and the thresholds row's ``updated_at``: two indexed
 one-row queries); only when the stamp moved are the active rule versions read again, and
 only versions not seen before are compiled (a compiled rule is kept per version, keyed by
-its full content so a reused id can never serve a stale condition). The
+its full content so a reused id can never serve a stale condition), and the set they form
+is recorded once as a ``FraudRuleSet`` that every check made with it points at. The
 new configuration is complete before it replaces the old one, so a request never sees half
 a rule set. The process that changes a rule or the thresholds reloads at once
 (``invalidate`` on commit).
@@ -16,10 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, Max
 
 from fraud.decision import Thresholds
@@ -38,6 +40,10 @@ class FraudConfig:
     block_threshold: float
     locale: Locale
     stamp: tuple[Any, ...] = ()
+    # The stored ``FraudRuleSet`` of ``rules`` (checks point at it); ``durable`` is False while
+    # it was recorded inside a transaction that may still roll back (see ``ConfigCache.get``).
+    rule_set: Any = None
+    durable: bool = True
 
     def thresholds(self, model_threshold: float | None) -> Thresholds:
         """The bands in force for a decision made with a model of ``model_threshold`` (or none)."""
@@ -76,18 +82,32 @@ class ConfigCache:
     def get(self) -> FraudConfig:
         config = self._config
         if config is not None and time.monotonic() - self._checked_at < settings.FRAUD_CONFIG_REFRESH_SECONDS:
-            return config
+            return config if config.durable else self._confirmed(config)
         # While one thread refreshes, the others keep the current configuration.
         if not self._lock.acquire(blocking=config is None):
-            return config  # type: ignore[return-value]
+            assert config is not None  # only a thread that has one does not wait
+            return config if config.durable else self._confirmed(config)
         try:
             stamp = self._stamp()
             if self._config is None or stamp != self._config.stamp:
                 self._config = self._load(stamp)
             self._checked_at = time.monotonic()
-            return self._config
+            config = self._config
         finally:
             self._lock.release()
+        return config if config.durable else self._confirmed(config)
+
+    def _confirmed(self, config: FraudConfig) -> FraudConfig:
+        """``config`` with its rule set recorded again: the row recorded inside a transaction
+        (an admin view, a test) is gone if that transaction rolled back, and checks must not
+        point at it. The same row when it committed; durable once recorded outside one."""
+        from fraud.services import fraud_rule_set_record
+
+        rule_set = fraud_rule_set_record(refs=config.rules.refs)
+        confirmed = replace(config, rule_set=rule_set, durable=not connection.in_atomic_block)
+        if confirmed.durable:
+            self._config = confirmed
+        return confirmed
 
     def invalidate(self) -> None:
         self._checked_at = float("-inf")
@@ -114,6 +134,7 @@ class ConfigCache:
 
     def _load(self, stamp: tuple[Any, ...]) -> FraudConfig:
         from fraud.models import FraudRuleVersion
+        from fraud.services import fraud_rule_set_record
 
         versions = FraudRuleVersion.objects.filter(rule__is_active=True, version=F("rule__version"))
         compiled: dict[RuleSpec, CompiledRule] = {}
@@ -134,8 +155,12 @@ class ConfigCache:
         row = stamp[1]
         review, block = (row[1], row[2]) if row else (None, 0.8)
         locale = Locale.named(settings.FRAUD_TIME_ZONE, settings.FRAUD_HOME_COUNTRY, settings.FRAUD_HOME_CURRENCY)
+        rules = RuleSet(compiled.values())
+        rule_set = fraud_rule_set_record(refs=rules.refs)
         logger.info("fraud configuration loaded: %d active rules", len(compiled))
-        return FraudConfig(RuleSet(compiled.values()), review, float(block), locale, stamp)
+        return FraudConfig(
+            rules, review, float(block), locale, stamp, rule_set=rule_set, durable=not connection.in_atomic_block
+        )
 
 
 configs = ConfigCache()

@@ -105,8 +105,10 @@ class FraudCheck(models.Model):
     """A fraud decision on one transaction: evidence, never edited in place.
 
     ``features`` is the rule context the decision saw (transaction fields and velocity, no
-    personal data), so a back-test replays exactly what each rule saw; ``rule_versions``
-    names every rule version evaluated and ``thresholds`` the score bands in force.
+    personal data), so a back-test replays exactly what each rule saw; ``rule_set`` names
+    every rule version evaluated (the rule set in force, stored once for all the checks
+    that ran it) and ``rule_errors`` those that could not be evaluated on this transaction;
+    ``rule_versions`` puts the two together. ``thresholds`` are the score bands in force.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -120,7 +122,17 @@ class FraudCheck(models.Model):
     risk_level = models.CharField(max_length=6, choices=RiskLevel.choices)
     decision = models.CharField(max_length=10, choices=FraudDecisionOutcome.choices)
     triggered_rules = models.JSONField(default=list, help_text="[{name, version, action, weight, reason}]")
-    rule_versions = models.JSONField(default=list, help_text="[{id, rule, version}] of every rule version evaluated.")
+    rule_set = models.ForeignKey(
+        "FraudRuleSet",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The rule versions evaluated (empty only for a check recorded outside the rules engine).",
+    )
+    rule_errors = models.JSONField(
+        default=list, blank=True, help_text="[{rule, version, error}] of the rule versions that failed on this check."
+    )
     thresholds = models.JSONField(default=dict, help_text="{review, block} score thresholds in force.")
     latency_ms = models.FloatField(default=0)
     caller = models.CharField(max_length=100)
@@ -139,6 +151,36 @@ class FraudCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} {self.fraud_score:.3f} (check {self.pk})"
+
+    @property
+    def rule_versions(self) -> list[dict[str, Any]]:
+        """[{id, rule, version}] of every rule version evaluated, in evaluation order; a version
+        that failed on this transaction carries its ``error`` too."""
+        rule_set = self.rule_set
+        refs: list[dict[str, Any]] = rule_set.rule_versions if rule_set is not None else []
+        if not self.rule_errors:
+            return refs
+        failed = {(e["rule"], e["version"]): e["error"] for e in self.rule_errors}
+        return [
+            {**ref, "error": failed[(ref["rule"], ref["version"])]} if (ref["rule"], ref["version"]) in failed else ref
+            for ref in refs
+        ]
+
+
+class FraudRuleSet(models.Model):
+    """The active rule versions as one set, stored once for every check that evaluated it.
+
+    Content-addressed (``digest``: SHA-256 of the canonical list) and never changed, like the
+    versions it names: a check points here instead of carrying the 50-entry list in its own
+    row (2.7 KB of JSON, compressed on every insert; docs/performance.md, tenth round).
+    """
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    rule_versions = models.JSONField(default=list, help_text="[{id, rule, version}] in evaluation order.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"rule set {self.digest[:12]} ({len(self.rule_versions)} rules)"
 
 
 class FraudRule(models.Model):

@@ -75,7 +75,8 @@ RETENTION_MAP = [
             "risk_level": Column(K.DECISION),
             "decision": Column(K.DECISION),
             "triggered_rules": Column(K.DECISION, E.KEEP, "rule names and reasons built from the context"),
-            "rule_versions": Column(K.TECHNICAL),
+            "rule_set": Column(K.TECHNICAL),
+            "rule_errors": Column(K.TECHNICAL),
             "thresholds": Column(K.TECHNICAL),
             "latency_ms": Column(K.TECHNICAL),
             "caller": Column(K.STAFF, E.KEEP, "apikey:<prefix> or user:<id> of the caller"),
@@ -115,6 +116,12 @@ RETENTION_MAP = [
             "reason": Column(K.TECHNICAL),
             **staff("created_by", "updated_by"),
         },
+    ),
+    Table(
+        model="fraud.FraudRuleSet",
+        about="The rule versions in force together, named by the checks that evaluated them",
+        rows=Rows.NOT_ABOUT_CLIENTS,
+        columns={**technical("id", "digest", "rule_versions", "created_at")},
     ),
     Table(
         model="fraud.FraudRuleVersion",

@@ -257,10 +257,12 @@ def transaction_get_for_reader(*, transaction_id: str, reader: str) -> Transacti
     own comes first; otherwise the only one there is. Several others raise
     ``AmbiguousTransactionId`` (the list endpoint, filtered by ``transaction_id``, shows them).
     """
-    found = list(transaction_list().filter(transaction_id=transaction_id)[:2]) if transaction_id else []
+    # The detail shows every rule version the check evaluated: its rule set comes along.
+    rows = transaction_list().select_related("fraud_check__rule_set")
+    found = list(rows.filter(transaction_id=transaction_id)[:2]) if transaction_id else []
     if len(found) <= 1:
         return found[0] if found else None
-    own = transaction_list().filter(transaction_id=transaction_id, submitted_by=reader).first()
+    own = rows.filter(transaction_id=transaction_id, submitted_by=reader).first()
     if own is not None:
         return own
     raise AmbiguousTransactionId(transaction_list().filter(transaction_id=transaction_id).count())

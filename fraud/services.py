@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from contextlib import nullcontext
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,7 +27,15 @@ from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
 from fraud.config import FraudConfig, configs, fraud_config
 from fraud.decision import combined_score, decide, risk_level
 from fraud.features import TransactionFacts, model_row, model_values, rule_context
-from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
+from fraud.models import (
+    FraudAlert,
+    FraudCheck,
+    FraudRule,
+    FraudRuleSet,
+    FraudRuleVersion,
+    FraudSettings,
+    Transaction,
+)
 from fraud.rules import ACTIONS, BacktestResult, RuleError, check_reason
 from fraud.sandbox import backtest_condition, check_condition
 from fraud.selectors import backtest_rows, client_history_lookup, transaction_get_stored
@@ -150,15 +160,12 @@ def transaction_screen(
     thresholds = config.thresholds(model.threshold if model is not None else None)
     score = combined_score(probability, outcome.hits)
     decision = decide(score, outcome.hits, thresholds)
-    failed = {(f.name, f.version): f.error for f in outcome.failures}
-    versions = (
-        [{**ref, "error": failed[(ref["rule"], ref["version"])]} for ref in config.rules.refs]
-        if failed
-        else config.rules.refs
-    )
-    if failed:
+    rule_errors = [{"rule": f.name, "version": f.version, "error": f.error} for f in outcome.failures]
+    if rule_errors:
         logger.warning(
-            "fraud rules failed on %s: %s", request.transaction_id, ", ".join(f"{n} v{v}" for n, v in failed)
+            "fraud rules failed on %s: %s",
+            request.transaction_id,
+            ", ".join(f"{f.name} v{f.version}" for f in outcome.failures),
         )
 
     txn = Transaction(
@@ -184,10 +191,13 @@ def transaction_screen(
         risk_level=risk_level(decision),
         decision=decision,
         triggered_rules=[hit.as_dict() for hit in outcome.hits],
-        rule_versions=versions,
+        rule_set_id=config.rule_set.pk if config.rule_set is not None else None,
+        rule_errors=rule_errors,
         thresholds=thresholds.as_dict(),
         caller=caller[:100],
     )
+    if config.rule_set is not None:
+        FraudCheck.rule_set.field.set_cached_value(check, config.rule_set)  # read by ``check.rule_versions``
     alert = FraudAlert(fraud_check=check) if decision != FraudDecisionOutcome.ALLOW else None
     try:
         check.latency_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -262,6 +272,19 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
 
 
 # --- Rules -----------------------------------------------------------------------------------
+
+
+def rule_set_digest(refs: list[dict[str, Any]]) -> str:
+    """The content address of a rule set: SHA-256 of its canonical JSON (keys sorted)."""
+    return hashlib.sha256(orjson.dumps(refs, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def fraud_rule_set_record(*, refs: list[dict[str, Any]]) -> FraudRuleSet:
+    """The stored ``FraudRuleSet`` naming exactly ``refs`` ([{id, rule, version}] in evaluation
+    order), created the first time this set is in force (concurrent creators agree on one row)."""
+    rule_set, _ = FraudRuleSet.objects.get_or_create(digest=rule_set_digest(refs), defaults={"rule_versions": refs})
+    return rule_set
+
 
 RULE_FIELDS = ("name", "description", "condition", "reason", "action", "weight", "is_active", "order")
 

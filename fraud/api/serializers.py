@@ -365,7 +365,18 @@ class CheckSerializer(serializers.ModelSerializer):
         return {"id": alert.pk, "status": alert.status, "resolution": alert.resolution or None}
 
 
+class RuleVersionRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True)
+    rule = serializers.CharField()
+    version = serializers.IntegerField()
+    error = serializers.CharField(required=False, help_text="Present when the rule failed on this transaction.")
+
+
 class CheckDetailSerializer(CheckSerializer):
+    rule_versions = RuleVersionRefSerializer(
+        many=True, read_only=True, help_text="Every rule version evaluated, in evaluation order."
+    )
+
     class Meta(CheckSerializer.Meta):
         fields = [*CheckSerializer.Meta.fields, "features", "rule_versions", "latency_ms", "caller"]
         read_only_fields = fields

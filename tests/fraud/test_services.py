@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 
 from fraud.config import fraud_config
 from fraud.features import TransactionFacts
-from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleVersion, Transaction
+from fraud.models import FraudAlert, FraudCheck, FraudRule, FraudRuleSet, FraudRuleVersion, Transaction
 from fraud.services import (
     ScreenRequest,
     TransactionConflict,
@@ -109,6 +109,58 @@ def test_a_check_records_every_rule_version_it_ran_and_a_new_version_is_recorded
     ]
     before.check.refresh_from_db()
     assert {"id": v1.pk, "rule": "high_amount", "version": 1} in before.check.rule_versions
+
+
+def test_checks_made_under_the_same_rules_point_at_one_stored_rule_set_and_a_rule_change_makes_another(
+    admin_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    first, second = screen("RS1"), screen("RS2", amount=15000.0)
+    assert first.check.rule_set_id == second.check.rule_set_id is not None
+    assert FraudRuleSet.objects.count() == 1
+    stored = FraudCheck.objects.get(pk=second.check.pk)
+    assert stored.rule_versions == second.check.rule_versions == FraudRuleSet.objects.get().rule_versions
+    assert stored.rule_errors == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        fraud_rule_save(user=admin_user, rule=FraudRule.objects.get(name="high_amount"), condition="amount >= 5000")
+    third = screen("RS3")
+    assert third.check.rule_set_id != first.check.rule_set_id and FraudRuleSet.objects.count() == 2
+    assert FraudCheck.objects.get(pk=first.check.pk).rule_versions == first.check.rule_versions  # unchanged
+
+
+def test_a_rule_that_fails_on_a_transaction_carries_its_error_on_that_check_only(
+    admin_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        fraud_rule_save(user=admin_user, name="ratio", condition="amount / (count_10m - 1) > 5", is_active=True)
+    first = screen("R1")  # the client's first transaction: count_10m is 1
+    second = screen("R2", at=T0 + dt.timedelta(minutes=1))
+    assert first.check.rule_set_id == second.check.rule_set_id
+
+    def ratio(check: FraudCheck) -> dict[str, Any]:
+        return next(ref for ref in check.rule_versions if ref["rule"] == "ratio")
+
+    version = FraudRuleVersion.objects.get(name="ratio").pk
+    for check in (first.check, FraudCheck.objects.get(pk=first.check.pk)):
+        assert ratio(check) == {"id": version, "rule": "ratio", "version": 1, "error": "division by zero"}
+        assert check.rule_errors == [{"rule": "ratio", "version": 1, "error": "division by zero"}]
+    assert ratio(FraudCheck.objects.get(pk=second.check.pk)) == {"id": version, "rule": "ratio", "version": 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rule_set_recorded_in_a_transaction_that_rolled_back_is_recorded_again_before_a_check_points_at_it() -> None:
+    class Undone(Exception):
+        pass
+
+    with pytest.raises(Undone), transaction.atomic():
+        inside = fraud_config()
+        assert not inside.durable and inside.rule_set is not None
+        raise Undone
+    assert not FraudRuleSet.objects.filter(pk=inside.rule_set.pk).exists()
+
+    outcome = screen("AFTER-ROLLBACK")
+    assert FraudRuleSet.objects.get(pk=outcome.check.rule_set_id).rule_versions == outcome.check.rule_versions
+    assert fraud_config().durable
 
 
 def test_a_deactivated_rule_stops_running(admin_user: Any, django_capture_on_commit_callbacks: Any) -> None:
