@@ -19,6 +19,7 @@ from bench import cpu, instructions
 from bench.run import (
     floor_report,
     gunicorn,
+    median_run,
     paced_shortfall,
     report,
     score_ledger_problems,
@@ -180,6 +181,25 @@ def test_a_paced_run_below_95_percent_of_its_rate_is_flagged() -> None:
         "its latency is that of a saturated server, not of the paced load"
     )
     assert paced_shortfall(10, None) is None
+
+
+def test_three_runs_report_the_median_throughputs_run_and_each_percentiles_own_median() -> None:
+    runs = [
+        {**wrk_run(3000, rps=299.9), "p50_us": 2750, "p99_us": 10329, "max_us": 30000},
+        {**wrk_run(3000, rps=299.95), "p50_us": 2600, "p99_us": 17805, "max_us": 45000},
+        {**wrk_run(3000, rps=300.0), "p50_us": 2640, "p99_us": 11485, "max_us": 20000},
+    ]
+    merged = median_run(runs)
+    assert merged["rps"] == 299.95  # the run with the median throughput...
+    assert merged["p99_us"] == 11485  # ...but the median p99 of the three, not that run's 17805
+    assert merged["p50_us"] == 2640 and merged["max_us"] == 45000
+    assert [r["p99_us"] for r in merged["runs"]] == [10329, 17805, 11485]
+    lines = report("POST /fraude", {"platform:paced": merged}, 15, None, paced_rate=300, goal_rate=300)
+    assert any(
+        line.startswith("paced      platform") and line.endswith("300 / 300 / 300; 10.33 / 17.80 / 11.48")
+        for line in lines
+    )
+    assert "platform p99 at ~300 req/s (paced at 300) = 11.48 ms (goal <= 15 ms at 300 req/s: met)" in lines
 
 
 def test_the_report_states_each_goal_at_the_rate_used() -> None:
