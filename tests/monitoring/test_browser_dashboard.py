@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,10 @@ def test_a_viewer_opens_the_dashboard_and_every_chart_has_data(
     store_day(trained_credit, champion, yesterday, rows=300, shift=shifted_population)
     drift_report_generate(purpose="credit", day=yesterday)
     store_day(trained_credit, champion, now.date(), rows=200, seed=5)
-    Decision.objects.filter(created_at__gt=now).update(created_at=now - timedelta(minutes=30))
+    # Today's decisions spread over the whole day: those still to come move to earlier today
+    # (half an hour ago, or midnight when the test runs in the day's first half hour).
+    earlier = max(now - timedelta(minutes=30), datetime.combine(now.date(), time.min, tzinfo=UTC))
+    Decision.objects.filter(created_at__gt=now).update(created_at=earlier)
     ApiCall.objects.bulk_create(
         ApiCall(request_id=f"r{i}", method="POST", endpoint="/api/v1/score", status_code=200 if i % 25 else 400,
                 latency_ms=3 + (i % 40))
