@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
+import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 from psycopg2 import sql
+
+if __package__ in (None, ""):  # run as a script: bench/ is on sys.path, the project root is not
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import cpu  # noqa: E402
 
 VARIANTS = ("as-is", "no-checks", "no-fks", "neither", "merged")
 
@@ -99,9 +103,8 @@ def _copies(source: str, table: str, host: str, user: str) -> Iterator[dict[str,
 
 def backend_cpu(pid: int) -> float:
     """CPU seconds (user + system) a PostgreSQL backend of this host has used."""
-    # After the command name (in parentheses): state, then utime and stime at 12 and 13.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    _, user, system, _ = cpu.parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    return (user + system) / cpu.TICKS
 
 
 def replay(database: str, table: str, statements: int, host: str, user: str) -> float:
@@ -137,7 +140,7 @@ def replay(database: str, table: str, statements: int, host: str, user: str) -> 
         conn.close()
 
 
-def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> dict[str, list[float]]:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("database", help="a benchmark database with stored rows (only read and copied)")
     parser.add_argument("--table", default="scoring_decision", help="a table with a UUID key 'id' and 'created_at'")
@@ -152,12 +155,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> d
             for variant, name in names.items():
                 results[variant].append(replay(name, args.table, args.statements, args.host, args.user))
     base = statistics.median(results["as-is"])
-    out(f"{args.table}: backend CPU per single-row INSERT, median of {args.rounds} x {args.statements} (range)")
+    print(f"{args.table}: backend CPU per single-row INSERT, median of {args.rounds} x {args.statements} (range)")
     for variant, values in results.items():
         median = statistics.median(values)
         delta = "" if variant == "as-is" else f"  {median - base:+.3f} ms"
-        out(f"  {variant:<10} {median:.3f} ms ({min(values):.3f}-{max(values):.3f}){delta}")
-    return results
+        print(f"  {variant:<10} {median:.3f} ms ({min(values):.3f}-{max(values):.3f}){delta}")
 
 
 if __name__ == "__main__":
