@@ -181,6 +181,49 @@ def insert_row(obj: Model) -> None:
     obj._state.db = db.alias
 
 
+def insert_row_linked(obj: Model, field_name: str, lookup: str, value: Any) -> Any | None:
+    """Insert ``obj`` with its foreign key ``field_name`` pointing at the row whose ``lookup``
+    field is ``value``, found by the same statement: no look-up of its own.
+
+    ``INSERT … SELECT … FROM <target> WHERE <lookup> = value RETURNING <key>``: returns the
+    linked row's key, or None when no row has that value, and then nothing is stored. As
+    ``insert_row`` otherwise (the same values, the same ``IntegrityError``; ``obj`` is marked
+    as stored), except that ``obj``'s own value for ``field_name`` is not used: the caller
+    sets the relation from the key returned.
+    """
+    pk = obj._meta.pk
+    assert pk is not None and not pk.db_returning, "insert_row_linked needs a primary key set before the insert"
+    db = _db()
+    quote = db.ops.quote_name
+    field = obj._meta.get_field(field_name)
+    assert isinstance(field, models.ForeignKey), f"{field_name} is not a foreign key"
+    target = field.related_model._meta
+    table = quote(obj._meta.db_table)
+    links = {field_name: f"l.{quote(str(field.target_field.column))}"}
+    document = row_document(obj, links)
+    if document is not None:
+        columns, selected, text = document
+        source, params = f"jsonb_populate_record(NULL::{table}, %s::jsonb) AS r, ", [text]
+    else:
+        columns, selected, params = insert_values(obj, links)
+        source = ""
+    found_by = target.get_field(lookup)
+    assert isinstance(found_by, models.Field), f"{lookup} is not a column of {target.label}"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selected)} "
+        f"FROM {source}{quote(target.db_table)} AS l WHERE l.{quote(str(found_by.column))} = %s "
+        f"RETURNING {quote(str(field.column))}"
+    )
+    with transaction.mark_for_rollback_on_error(db.alias), db.cursor() as cursor:
+        execute_prepared(cursor, f"insert_{obj._meta.db_table}_by_{field_name}", sql, [*params, value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    obj._state.adding = False
+    obj._state.db = db.alias
+    return row[0]
+
+
 # --- Server-side prepared statements ------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from creditplatform.db import insert_row
+from creditplatform.db import insert_row, insert_row_linked
 from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
 from scoring.ml.pipeline import PIPELINE_VERSION
@@ -345,11 +345,14 @@ def _shadow(
     return out
 
 
-def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Client], dict[str, CreditApplication]]:
+def _links(
+    requests: Sequence[ScoreRequest], batch: bool, *, clients_too: bool = True
+) -> tuple[dict[str, Client], dict[str, CreditApplication]]:
     """The clients and applications the requests name; unknown client ids are created bare.
 
     Raises a ``ValidationError`` naming the field for an unknown application, or one that
-    belongs to another client than the ``client_id`` sent with it.
+    belongs to another client than the ``client_id`` sent with it. ``clients_too=False``
+    leaves out the clients named without an application (the insert links them itself).
     """
     application_ids = {r.application_id for r in requests if r.application_id}
     applications = (
@@ -372,18 +375,23 @@ def _links(requests: Sequence[ScoreRequest], batch: bool) -> tuple[dict[str, Cli
     if errors:
         raise ValidationError(errors)
 
-    client_ids = {r.client_id for r in requests if r.client_id and not r.application_id}
+    client_ids = {r.client_id for r in requests if r.client_id and not r.application_id} if clients_too else set()
     clients = {a.client.client_id: a.client for a in applications.values()}
-    wanted = client_ids - set(clients)
-    if wanted:
-        found = _clients_by_external_id(wanted)
-        missing = wanted - set(found)
-        if missing:
-            _check_client_ids(missing)
-            Client.objects.bulk_create([Client(client_id=cid) for cid in sorted(missing)], ignore_conflicts=True)
-            found.update(_clients_by_external_id(missing))
-        clients.update(found)
+    clients.update(_clients(client_ids - set(clients)))
     return clients, applications
+
+
+def _clients(client_ids: set[str]) -> dict[str, Client]:
+    """The clients with these external ids, those unknown created bare (ids checked first)."""
+    if not client_ids:
+        return {}
+    found = _clients_by_external_id(client_ids)
+    missing = client_ids - set(found)
+    if missing:
+        _check_client_ids(missing)
+        Client.objects.bulk_create([Client(client_id=cid) for cid in sorted(missing)], ignore_conflicts=True)
+        found.update(_clients_by_external_id(missing))
+    return found
 
 
 _CLIENT_KEYS = ("id", "client_id")
@@ -404,10 +412,13 @@ def _clients_by_external_id(client_ids: set[str]) -> dict[str, Client]:
     return {row[1]: Client.from_db(connection.alias, list(_CLIENT_KEYS), row) for row in rows}
 
 
-def _decisions(model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: str, batch: bool) -> list[Decision]:
-    """Score the requests together (one vectorised predict) and build their unsaved rows."""
+def _decisions(
+    model: LoadedModel, requests: Sequence[ScoreRequest], *, caller: str, batch: bool, clients_too: bool = True
+) -> list[Decision]:
+    """Score the requests together (one vectorised predict) and build their unsaved rows
+    (``clients_too`` as for ``_links``)."""
     started = time.perf_counter()
-    clients, applications = _links(requests, batch)
+    clients, applications = _links(requests, batch, clients_too=clients_too)
     rows = [r.features for r in requests]
     matrix = model.schema.matrix(rows)
     probabilities, contributions = model.score(matrix)
@@ -474,18 +485,20 @@ def application_score(
         existing = _replay(caller, idempotency_key, request_hash)
         if existing is not None:
             return existing
-    decision = _decisions(model, [request], caller=caller, batch=False)[0]
+    # A client named without an application is linked by the decision's insert itself.
+    by_client = request.client_id if request.client_id and not request.application_id else None
+    decision = _decisions(model, [request], caller=caller, batch=False, clients_too=by_client is None)[0]
     decision.idempotency_key = idempotency_key or None
     decision.request_hash = request_hash if idempotency_key else ""
     try:
         if decision.application_id or decision.decision == CreditDecisionOutcome.REFER:
             with transaction.atomic():
-                insert_row(decision)
+                _store_decision(decision, by_client)
                 _mark_decided([decision])
                 # A referred decision opens its review case with it (docs/review.md).
                 review_cases_open_referred(decision_ids=[decision.pk])
         else:
-            insert_row(decision)  # one statement: autocommit, one round trip
+            _store_decision(decision, by_client)  # one statement: autocommit, one round trip
     except IntegrityError:
         # A concurrent request with the same key won the insert: answer with its decision.
         replay = _replay(caller, idempotency_key, request_hash) if idempotency_key else None
@@ -494,6 +507,24 @@ def application_score(
         return replay
     decisions_recorded.send(sender=Decision, kind="credit", outcomes=[decision.decision])
     return ScoreOutcome(decision)
+
+
+def _store_decision(decision: Decision, client_id: str | None) -> None:
+    """Insert ``decision``; with ``client_id``, linked to that client by the same statement.
+
+    A known client (the usual case) costs no statement of its own: the insert finds it by its
+    external id. For an unknown one that insert stores nothing; the client is then created
+    bare (its id checked first), as ``_links`` does, and the decision inserted linked to it.
+    """
+    if client_id is None:
+        insert_row(decision)
+        return
+    key = insert_row_linked(decision, "client", "client_id", client_id)
+    if key is not None:
+        decision.client = Client.from_db(connection.alias, list(_CLIENT_KEYS), [key, client_id])
+        return
+    decision.client = _clients({client_id})[client_id]
+    insert_row(decision)
 
 
 def _replay(caller: str, key: str, request_hash: str) -> ScoreOutcome | None:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import signals
+from django.test.utils import CaptureQueriesContext
 
-from creditplatform.db import _numbered, execute_prepared, insert_row, row_document
+from creditplatform.db import _numbered, execute_prepared, insert_row, insert_row_linked, row_document
 from fraud.models import Transaction
 from fraud.services import _store_screened
 from scoring.models import Decision
@@ -127,6 +128,40 @@ def test_json_with_non_string_keys_is_stored_as_save_stores_it(credit_model: Any
     assert row_document(decision) is None
     insert_row(decision)
     assert Decision.objects.get(pk=decision.pk).features == {"age": 35, "7": "seven"}
+
+
+def test_insert_row_linked_finds_the_client_in_its_own_statement_and_stores_what_save_stores(
+    credit_model: Any,
+) -> None:
+    """One statement: the row as ``save`` writes it, its client found by external id."""
+    by_save = _decision(credit_model, application=None)
+    by_save.save(force_insert=True)
+    by_insert = _decision(credit_model, client=None, application=None, idempotency_key=by_save.idempotency_key + "-2")
+    with CaptureQueriesContext(connection) as queries:
+        key = insert_row_linked(by_insert, "client", "client_id", by_save.client.client_id)
+    assert key == by_save.client.pk
+    housekeeping = {"SAVEPOINT", "RELEASE", "PREPARE"}  # the first call prepares the statement (PostgreSQL)
+    assert len([q for q in queries if q["sql"].split()[0].upper() not in housekeeping]) == 1
+    saved, inserted = _stored(by_save.pk), _stored(by_insert.pk)
+    assert inserted.pop("idempotency_key") == saved.pop("idempotency_key") + "-2"
+    inserted.pop("created_at"), saved.pop("created_at")
+    assert inserted == saved  # client_id (the key) included
+    assert by_insert._state.adding is False
+
+
+def test_insert_row_linked_stores_nothing_for_an_unknown_value(credit_model: Any) -> None:
+    ClientFactory(client_id="C-KNOWN")
+    decision = _decision(credit_model, client=None, application=None)
+    assert insert_row_linked(decision, "client", "client_id", "C-UNKNOWN") is None
+    assert not Decision.objects.exists()
+    assert decision._state.adding is True
+
+
+def test_insert_row_linked_refuses_what_the_constraints_refuse(credit_model: Any) -> None:
+    client = ClientFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_row_linked(_decision(credit_model, client=None, prediction=7), "client", "client_id", client.client_id)
+    assert not Decision.objects.exists()
 
 
 def test_a_screened_transaction_keeps_its_exact_amount_and_links() -> None:

@@ -7,10 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from scoring.ml.schema import FeatureSchema
 from scoring.models import Client, Decision, ModelArtifact, ModelVersion
+from scoring.services import model_version_set_refer_band
 from tests.factories import ClientFactory, CreditApplicationFactory
 from tests.models import TrainedModel
 
@@ -132,6 +136,33 @@ def test_an_unknown_client_id_creates_the_client_and_a_known_one_is_linked(analy
     analyst.post("/score", {**SEED, "client_id": "C9999"}, format="json")
     assert Decision.objects.filter(client=known).count() == 1
     assert Client.objects.get(client_id="C9999").decisions.count() == 1
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_the_decision_insert_finds_a_known_client_itself(analyst: APIClient, known: bool) -> None:
+    """A known client costs no look-up of its own; an unknown one is created, then linked."""
+    if known:
+        ClientFactory(client_id="C0042")
+    table = Client._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        response = analyst.post("/score", {**SEED, "client_id": "C0042"}, format="json")
+    assert response.status_code == 201 and response.json()["client_id"] == "C0042"
+    reads = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT") and table in q["sql"]]
+    assert len(reads) == (0 if known else 2)  # unknown: not found, then read back once created
+    stored = Decision.objects.select_related("client").get(pk=response.json()["id"])
+    assert stored.client.client_id == "C0042" and Client.objects.filter(client_id="C0042").count() == 1
+
+
+def test_a_referred_decision_for_a_new_client_opens_its_case_linked_to_that_client(
+    analyst: APIClient, credit_model: ModelVersion
+) -> None:
+    """The insert that finds the client also runs inside the referral's transaction."""
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the serving cache re-reads the registry
+        model_version_set_refer_band(model_version=credit_model, lower=0.0, upper=1.0)  # every decision referred
+    body = analyst.post("/score", {**SEED, "client_id": "C0777"}, format="json").json()
+    assert body["decision"] == "refer" and body["client_id"] == "C0777"
+    stored = Decision.objects.select_related("client").get(pk=body["id"])
+    assert stored.client.client_id == "C0777" and stored.review_cases.count() == 1
 
 
 def test_an_application_id_links_the_decision_and_marks_the_application_decided(analyst: APIClient) -> None:
