@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from scoring.ml.schema import FeatureSchema
-from scoring.models import Client, Decision, ModelArtifact, ModelVersion
+from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion, ReviewCase
 from scoring.services import model_version_set_refer_band
 from tests.factories import ClientFactory, CreditApplicationFactory
 from tests.models import TrainedModel
@@ -172,6 +172,20 @@ def test_an_application_id_links_the_decision_and_marks_the_application_decided(
     assert body["client_id"] == application.client.client_id
     application.refresh_from_db()
     assert application.status == "decided"
+
+
+def test_an_application_is_read_once_and_marked_once(analyst: APIClient) -> None:
+    """One look-up (application and client together), one update; a review case only when referred."""
+    application = CreditApplicationFactory(application_id="APP-3")
+    before = application.updated_at
+    with CaptureQueriesContext(connection) as queries:
+        body = analyst.post("/score", {**SEED, "application_id": "APP-3"}, format="json").json()
+    assert body["application_id"] == "APP-3" and body["client_id"] == application.client.client_id
+    table = CreditApplication._meta.db_table
+    assert sorted(q["sql"].split()[0].upper() for q in queries if table in q["sql"]) == ["SELECT", "UPDATE"]
+    assert any(ReviewCase._meta.db_table in q["sql"] for q in queries) == (body["decision"] == "refer")
+    application.refresh_from_db()
+    assert application.status == "decided" and application.updated_at > before
 
 
 @pytest.mark.parametrize(
