@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from creditplatform.db import insert_row, insert_row_linked
+from creditplatform.db import execute_prepared, insert_row, insert_row_linked
 from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
 from scoring.ml.pipeline import PIPELINE_VERSION
@@ -516,7 +516,7 @@ def application_score(
     stored decision back (even when both requests arrive together); the same key with a
     different body raises ``IdempotencyConflict``.
     """
-    if idempotency_key:
+    if idempotency_key and _key_taken(caller, idempotency_key):
         existing = _replay(caller, idempotency_key, request_hash)
         if existing is not None:
             return existing
@@ -561,6 +561,21 @@ def _store_decision(decision: Decision, client_id: str | None) -> None:
         return
     decision.client = _clients({client_id})[client_id]
     insert_row(decision)
+
+
+def _key_taken(caller: str, key: str) -> bool:
+    """Whether ``caller`` already stored a decision under ``key``: one prepared statement on the
+    unique index. Most keys are new; ``_replay``'s queryset (three tables) cost more CPU to
+    compile than a whole decision, so it runs only for a key this finds."""
+    table = connection.ops.quote_name(Decision._meta.db_table)
+    with connection.cursor() as cursor:
+        execute_prepared(
+            cursor,
+            "decision_key_taken",
+            f"SELECT 1 FROM {table} WHERE caller = %s AND idempotency_key = %s",
+            [caller[:100], key],
+        )
+        return cursor.fetchone() is not None
 
 
 def _replay(caller: str, key: str, request_hash: str) -> ScoreOutcome | None:

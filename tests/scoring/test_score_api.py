@@ -270,6 +270,16 @@ def test_the_same_idempotency_key_returns_the_stored_decision(analyst: APIClient
     assert Decision.objects.count() == 1
 
 
+def test_a_new_idempotency_key_is_checked_without_loading_a_decision(analyst: APIClient) -> None:
+    """A key seen for the first time costs one look-up on the unique index, not the replay's joins."""
+    with CaptureQueriesContext(connection) as queries:
+        response = analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="order-80")
+    assert response.status_code == 201
+    table = Decision._meta.db_table
+    assert not [q["sql"] for q in queries if table in q["sql"] and " JOIN " in q["sql"].upper()]
+    assert str(Decision.objects.get(idempotency_key="order-80").pk) == response.json()["id"]
+
+
 def test_an_idempotency_key_reused_with_another_body_is_a_409(analyst: APIClient) -> None:
     analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="order-78")
     response = analyst.post("/score", {**SEED, "age": 36}, format="json", HTTP_IDEMPOTENCY_KEY="order-78")
