@@ -413,8 +413,8 @@ def _applications_by_external_id(application_ids: set[str]) -> dict[str, CreditA
     and ids (the rest loads on access), in one plain statement, as ``_clients_by_external_id``.
 
     A decision links its application and its client and shows both external ids; nothing
-    else of either is read. The ORM's ``select_related`` queryset cost four times as much
-    CPU to compile as the look-up itself (docs/performance.md, twelfth round).
+    else of either is read. Compiling the ORM's ``select_related`` queryset cost more CPU
+    than the look-up itself (docs/performance.md, twelfth round).
     """
     quote = connection.ops.quote_name
     applications, clients = quote(CreditApplication._meta.db_table), quote(Client._meta.db_table)
@@ -488,7 +488,7 @@ def _decisions(
 
 def _mark_decided(decisions: Sequence[Decision]) -> None:
     """Mark the decisions' applications decided: ``QuerySet.update`` written as one plain
-    statement (no signal either way), which costs a tenth of compiling the queryset."""
+    statement (no signal either way), without compiling a queryset on every decision."""
     ids = sorted({d.application_id for d in decisions if d.application_id})
     if not ids:
         return
