@@ -7,7 +7,8 @@ inputs, whatever else the machine is doing (two runs of ``/score`` agree within 
 
 Each endpoint is called in-process through the platform's WSGI application as gunicorn
 serves it (``creditplatform.wsgi``: the decision fast path in front of Django's handler), or
-through the bare app, with the benchmark's database, cache, settings and bodies, first
+through the bare app, with the benchmark's database, cache, settings and bodies (``score-key``:
+``/score``'s bodies, each sent with a new ``Idempotency-Key``), first
 ``--instructions-warmup`` times uncounted, then ``--instructions-requests`` times under
 callgrind's instrumentation, which ``callgrind_control`` switches on and off around the
 measured loop. Counted: everything the
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import json
 import os
 import re
@@ -55,6 +57,7 @@ ENDPOINTS: tuple[tuple[str, str, str | None, str], ...] = (
     ),
     ("drf", "DRF floor: /score's authentication, throttle and parsing", "bench.floor_settings", "/bench/floor/drf"),
     ("score", "POST /score", "creditplatform.settings", "/score"),
+    ("score-key", "POST /score, a new Idempotency-Key on each request", "creditplatform.settings", "/score"),
     ("fraude", "POST /fraude (50 rules, velocity, model)", "creditplatform.settings", "/fraude"),
 )
 # /score's parts, each called alone (see ``_part``).
@@ -170,17 +173,17 @@ def instructions_report(counts: dict[str, int], requests: int) -> list[str]:
     lines = [
         f"\nInstructions per request (callgrind, {requests} requests in-process; repeatable whatever the machine's "
         "speed; gunicorn, the kernel, PostgreSQL and wrk not counted)",
-        f"{'endpoint':<8}{'instr.':>12}{'x bare':>8}   what",
+        f"{'endpoint':<10}{'instr.':>12}{'x bare':>8}   what",
     ]
     bare = counts.get("bare")
     for name, what, _, _ in ENDPOINTS:
         if name in counts:
             times = f"{counts[name] / bare:>8.1f}" if bare else f"{'-':>8}"
-            lines.append(f"{name:<8}{counts[name]:>12,}{times}   {what}")
+            lines.append(f"{name:<10}{counts[name]:>12,}{times}   {what}")
     parts = ("score", *(p for p, _ in SCORE_PARTS))
     for name, what in SCORE_PARTS:
         if name in counts and not all(part in counts for part in parts):
-            lines.append(f"{name:<8}{counts[name]:>12,}{'-':>8}   /score's part: {what}")
+            lines.append(f"{name:<10}{counts[name]:>12,}{'-':>8}   /score's part: {what}")
     if not all(name in counts for name in parts):
         return lines
     score = counts["score"]
@@ -212,12 +215,17 @@ def _callgrind(command: str) -> None:
     subprocess.run(["callgrind_control", command, str(os.getpid())], check=True, stdout=subprocess.DEVNULL)
 
 
-def _wsgi(app: Any, path: str, bodies: list[bytes], key: str) -> Callable[[int], None]:
+def _wsgi(app: Any, path: str, bodies: list[bytes], key: str, idempotency: bool = False) -> Callable[[int], None]:
+    """One request a call; with ``idempotency``, a new ``Idempotency-Key`` on each."""
     run = uuid.uuid4().hex[:12]
+    sent = itertools.count()
 
     def call(i: int) -> None:
-        # As bench/wrk/post.lua: {TX} (the /fraude bodies' transaction id) unique to each request.
-        body = bodies[i % len(bodies)].replace(b"{TX}", f"INS-{run}-{i}".encode())
+        # As bench/wrk/post.lua: {TX} (the /fraude bodies' transaction id) unique to each request,
+        # numbered by the calls made, not by ``i``: the measured loop starts again at 0 after the
+        # warm-up, and a repeated id would be a replay.
+        serial = next(sent)
+        body = bodies[i % len(bodies)].replace(b"{TX}", f"INS-{run}-{serial}".encode())
         statuses: list[str] = []
         environ = {
             "REQUEST_METHOD": "POST",
@@ -234,6 +242,8 @@ def _wsgi(app: Any, path: str, bodies: list[bytes], key: str) -> Callable[[int],
             "wsgi.errors": sys.stderr,
             "wsgi.url_scheme": "http",
         }
+        if idempotency:
+            environ["HTTP_IDEMPOTENCY_KEY"] = f"INS-{run}-{serial}"
         result = app(environ, lambda status, headers, exc_info=None: statuses.append(status))
         try:
             answer = b"".join(result)
@@ -295,7 +305,7 @@ def child(target: str, bodies_file: str, key: str, requests: int, warmup: int) -
         if endpoint:
             from creditplatform.wsgi import application  # as gunicorn serves it: the decision fast path first
 
-            call = _wsgi(application, endpoint[3], bodies, key)
+            call = _wsgi(application, endpoint[3], bodies, key, idempotency=target == "score-key")
         else:
             call = _part(target, bodies)
     gc.freeze()  # as a gunicorn worker does once the application is loaded (gunicorn.conf.py)

@@ -367,6 +367,38 @@ def test_the_report_leaves_out_what_was_not_counted() -> None:
     assert not any("by part" in line for line in lines)
 
 
+def test_the_keyed_score_target_sends_a_new_idempotency_key_on_each_request() -> None:
+    """``score-key`` counts what a retry-safe caller costs: every request a key never seen before."""
+    seen: list[str | None] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ.get("HTTP_IDEMPOTENCY_KEY"))
+        start_response("201 Created", [])
+        return [b"{}"]
+
+    keyed = instructions._wsgi(app, "/score", [b'{"age": 35}'], "key", idempotency=True)
+    keyed(0), keyed(1), keyed(0)  # the measured loop numbers its requests from 0 again after the warm-up
+    plain = instructions._wsgi(app, "/score", [b'{"age": 35}'], "key")
+    plain(0)
+    assert all(seen[:3]) and len(set(seen[:3])) == 3 and seen[3] is None
+    assert "score-key" in instructions.TARGETS
+
+
+def test_each_fraude_request_counted_carries_a_transaction_id_never_sent_before() -> None:
+    """Otherwise the first requests of the measured loop would be replays of the warm-up's."""
+    ids: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        ids.append(environ["wsgi.input"].read())
+        start_response("201 Created", [])
+        return [b"{}"]
+
+    call = instructions._wsgi(app, "/fraude", [b'{"transaction_id": "{TX}"}'], "key")
+    for i in [*range(3), *range(3)]:  # warm-up, then the measured loop
+        call(i)
+    assert len(set(ids)) == 6
+
+
 def test_callgrind_counts_the_requests_of_a_real_endpoint(tmp_path: Path) -> None:
     """The child protocol end to end: valgrind, instrumentation switched on around the loop, the dump read."""
     require(instructions.available() is None, "valgrind (Debian package 'valgrind')")
