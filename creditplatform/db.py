@@ -164,8 +164,7 @@ def insert_row(obj: Model) -> None:
     ``IntegrityError`` on a constraint, and ``obj`` is marked as stored afterwards. Outside a
     transaction the statement autocommits (one round trip); inside one it is part of it.
     """
-    pk = obj._meta.pk
-    assert pk is not None and not pk.db_returning, "insert_row needs a primary key set before the insert"
+    _require_own_key(obj)
     db = _db()
     document = row_document(obj)
     if document is not None:
@@ -174,11 +173,7 @@ def insert_row(obj: Model) -> None:
     else:
         sql = _insert_statement(type(obj), db.vendor)
         _, _, params = insert_values(obj)  # every column in table order: the key is not the database's
-    # As ``save``: inside a transaction, a failed insert marks it for rollback.
-    with transaction.mark_for_rollback_on_error(db.alias), db.cursor() as cursor:
-        execute_prepared(cursor, f"insert_{obj._meta.db_table}", sql, params)
-    obj._state.adding = False
-    obj._state.db = db.alias
+    _run_insert(obj, f"insert_{obj._meta.db_table}", sql, params, returning=False)
 
 
 def insert_row_linked(obj: Model, field_name: str, lookup: str, value: Any) -> Any | None:
@@ -191,13 +186,13 @@ def insert_row_linked(obj: Model, field_name: str, lookup: str, value: Any) -> A
     as stored), except that ``obj``'s own value for ``field_name`` is not used: the caller
     sets the relation from the key returned.
     """
-    pk = obj._meta.pk
-    assert pk is not None and not pk.db_returning, "insert_row_linked needs a primary key set before the insert"
-    db = _db()
-    quote = db.ops.quote_name
+    _require_own_key(obj)
+    quote = _db().ops.quote_name
     field = obj._meta.get_field(field_name)
     assert isinstance(field, models.ForeignKey), f"{field_name} is not a foreign key"
     target = field.related_model._meta
+    found_by = target.get_field(lookup)
+    assert isinstance(found_by, models.Field), f"{lookup} is not a column of {target.label}"
     table = quote(obj._meta.db_table)
     links = {field_name: f"l.{quote(str(field.target_field.column))}"}
     document = row_document(obj, links)
@@ -207,21 +202,32 @@ def insert_row_linked(obj: Model, field_name: str, lookup: str, value: Any) -> A
     else:
         columns, selected, params = insert_values(obj, links)
         source = ""
-    found_by = target.get_field(lookup)
-    assert isinstance(found_by, models.Field), f"{lookup} is not a column of {target.label}"
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selected)} "
         f"FROM {source}{quote(target.db_table)} AS l WHERE l.{quote(str(found_by.column))} = %s "
         f"RETURNING {quote(str(field.column))}"
     )
+    row = _run_insert(obj, f"insert_{obj._meta.db_table}_by_{field_name}", sql, [*params, value], returning=True)
+    return None if row is None else row[0]
+
+
+def _require_own_key(obj: Model) -> None:
+    pk = obj._meta.pk
+    assert pk is not None and not pk.db_returning, "these inserts need a primary key set before the insert"
+
+
+def _run_insert(obj: Model, name: str, sql: str, params: list[Any], *, returning: bool) -> tuple[Any, ...] | None:
+    """Run ``obj``'s INSERT as ``save`` would and mark ``obj`` as stored: the row ``RETURNING``
+    gave (``returning``; None when the statement stored nothing), else ``()``."""
+    db = _db()
+    # As ``save``: inside a transaction, a failed insert marks it for rollback.
     with transaction.mark_for_rollback_on_error(db.alias), db.cursor() as cursor:
-        execute_prepared(cursor, f"insert_{obj._meta.db_table}_by_{field_name}", sql, [*params, value])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    obj._state.adding = False
-    obj._state.db = db.alias
-    return row[0]
+        execute_prepared(cursor, name, sql, params)
+        row = cursor.fetchone() if returning else ()
+    if row is not None:
+        obj._state.adding = False
+        obj._state.db = db.alias
+    return row
 
 
 # --- Server-side prepared statements ------------------------------------------------------

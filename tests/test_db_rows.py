@@ -157,6 +157,19 @@ def test_insert_row_linked_stores_nothing_for_an_unknown_value(credit_model: Any
     assert decision._state.adding is True
 
 
+def test_insert_row_linked_takes_the_column_path_for_a_float_json_cannot_carry(credit_model: Any) -> None:
+    """NaN goes column by column through the linked insert too: the client found, NaN stored, not NULL."""
+    require_postgresql()  # SQLite itself stores NaN as NULL
+    client = ClientFactory()
+    decision = _decision(credit_model, client=None, application=None, latency_ms=float("nan"))
+    assert row_document(decision) is None
+    assert insert_row_linked(decision, "client", "client_id", client.client_id) == client.pk
+    stored = Decision.objects.get(pk=decision.pk)
+    assert stored.client_id == client.pk
+    assert stored.latency_ms != stored.latency_ms  # NaN, not NULL
+    assert decision._state.adding is False
+
+
 def test_insert_row_linked_refuses_what_the_constraints_refuse(credit_model: Any) -> None:
     client = ClientFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
