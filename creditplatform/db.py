@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -38,7 +39,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models import Model
 
 
-def _db() -> Any:
+def default_connection() -> Any:
     """This thread's default connection itself: ``django.db.connection`` is a proxy that looks
     it up again on every attribute, which a loop over 30 fields pays 30 times."""
     return connections[DEFAULT_DB_ALIAS]
@@ -47,7 +48,7 @@ def _db() -> Any:
 @cache
 def _columns(model: type[Model], vendor: str) -> tuple[tuple[Any, str], ...]:
     """Each concrete field of ``model`` with its quoted column, in table order (built once)."""
-    quote = _db().ops.quote_name
+    quote = default_connection().ops.quote_name
     return tuple((field, quote(str(field.column))) for field in model._meta.concrete_fields)
 
 
@@ -57,7 +58,7 @@ def insert_values(obj: Model, links: dict[str, str] | None = None) -> tuple[list
     ``links`` maps a foreign key to the SQL giving its value (a row inserted earlier in the
     same statement); an auto-incremented primary key is left to the database.
     """
-    db = _db()
+    db = default_connection()
     links = links or {}
     columns, placeholders, params = [], [], []
     for field, column in _columns(type(obj), db.vendor):
@@ -118,7 +119,7 @@ def row_document(obj: Model, links: dict[str, str] | None = None) -> tuple[list[
     For ``INSERT INTO t (columns) SELECT expressions FROM jsonb_populate_record(NULL::t, %s::jsonb) r``;
     ``links`` as for ``insert_values``. None when the row must take the column-by-column path.
     """
-    fields = _document_fields(type(obj), _db().vendor)
+    fields = _document_fields(type(obj), default_connection().vendor)
     if fields is None:
         return None
     links = links or {}
@@ -152,7 +153,7 @@ def document_insert(table: str, columns: list[str], selected: list[str]) -> str:
 def _insert_statement(model: type[Model], vendor: str) -> str:
     """The INSERT of every concrete column of ``model`` (its key included), built once."""
     columns = _columns(model, vendor)
-    table = _db().ops.quote_name(model._meta.db_table)
+    table = default_connection().ops.quote_name(model._meta.db_table)
     values = ", ".join(["%s"] * len(columns))
     return f"INSERT INTO {table} ({', '.join(column for _, column in columns)}) VALUES ({values})"
 
@@ -165,7 +166,7 @@ def insert_row(obj: Model) -> None:
     transaction the statement autocommits (one round trip); inside one it is part of it.
     """
     _require_own_key(obj)
-    db = _db()
+    db = default_connection()
     document = row_document(obj)
     if document is not None:
         columns, selected, text = document
@@ -187,7 +188,7 @@ def insert_row_linked(obj: Model, field_name: str, lookup: str, value: Any) -> A
     sets the relation from the key returned.
     """
     _require_own_key(obj)
-    quote = _db().ops.quote_name
+    quote = default_connection().ops.quote_name
     field = obj._meta.get_field(field_name)
     assert isinstance(field, models.ForeignKey), f"{field_name} is not a foreign key"
     target = field.related_model._meta
@@ -219,7 +220,7 @@ def _require_own_key(obj: Model) -> None:
 def _run_insert(obj: Model, name: str, sql: str, params: list[Any], *, returning: bool) -> tuple[Any, ...] | None:
     """Run ``obj``'s INSERT as ``save`` would and mark ``obj`` as stored: the row ``RETURNING``
     gave (``returning``; None when the statement stored nothing), else ``()``."""
-    db = _db()
+    db = default_connection()
     # As ``save``: inside a transaction, a failed insert marks it for rollback.
     with transaction.mark_for_rollback_on_error(db.alias), db.cursor() as cursor:
         execute_prepared(cursor, name, sql, params)
@@ -248,16 +249,50 @@ def _numbered(sql: str) -> tuple[str, int]:
     return "%".join(numbered), count
 
 
-@cache
-def _statement(name: str, sql: str) -> tuple[str, str, int]:
-    """The session-level name, numbered text and placeholder count of ``sql`` (built once)."""
-    numbered, count = _numbered(sql)
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+def _named(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``sql`` with its ``%(name)s`` placeholders numbered, each name once, in order of first use.
+
+    ``SELECT %(a)s + %(b)s, %(a)s`` is ``SELECT $1 + $2, $1`` with the names ``("a", "b")``:
+    a value used in several places travels, and is adapted by psycopg2, once.
+    """
+    names: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return f"${names.setdefault(match.group(1), len(names) + 1)}"
+
+    return "%".join(_NAMED.sub(number, part) for part in sql.split("%%")), tuple(names)
+
+
+def _names(name: str, numbered: str, count: int) -> tuple[str, str]:
+    """The session-level name of a numbered statement and its ``EXECUTE`` (``%s`` for each value)."""
     # Another text under the same name (another branch of a query builder) is another statement.
-    return f"{name}_{hashlib.sha256(numbered.encode()).hexdigest()[:12]}", numbered, count
+    key = f"{name}_{hashlib.sha256(numbered.encode()).hexdigest()[:12]}"
+    return key, f"EXECUTE {key} ({', '.join(['%s'] * count)})" if count else f"EXECUTE {key}"
 
 
-def execute_prepared(cursor: Any, name: str, sql: str, params: list[Any]) -> None:
-    """Run ``sql`` (``%s`` placeholders) as the server-side prepared statement ``name``.
+@cache
+def _statement(name: str, sql: str) -> tuple[str, str, str, int]:
+    """The session-level name, numbered text, ``EXECUTE`` and placeholder count of ``sql`` (built once)."""
+    numbered, count = _numbered(sql)
+    return *_names(name, numbered, count), numbered, count
+
+
+@cache
+def _named_statement(name: str, sql: str) -> tuple[str, str, str, tuple[str, ...]]:
+    """The session-level name, numbered text, ``EXECUTE`` and placeholder names of ``sql`` (built once)."""
+    numbered, names = _named(sql)
+    return *_names(name, numbered, len(names)), numbered, names
+
+
+def execute_prepared(cursor: Any, name: str, sql: str, params: list[Any] | dict[str, Any]) -> None:
+    """Run ``sql`` as the server-side prepared statement ``name``, on ``cursor`` (a Django
+    cursor: its ``db`` is the connection).
+
+    ``sql`` takes its values as ``%s`` placeholders from a list, or as ``%(name)s``
+    placeholders from a dict (a name may appear several times; its value is sent once).
 
     On PostgreSQL the statement is parsed, analysed and planned once per database session
     (``PREPARE``) and each call is an ``EXECUTE`` with the values: for the fraud velocity
@@ -267,7 +302,7 @@ def execute_prepared(cursor: Any, name: str, sql: str, params: list[Any]) -> Non
     behind a pooler in transaction mode, which does not keep sessions), it is a plain
     ``execute``, with the same result.
     """
-    db = _db()
+    db = cursor.db
     if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
@@ -276,11 +311,22 @@ def execute_prepared(cursor: Any, name: str, sql: str, params: list[Any]) -> Non
     if session is None or session[0] is not raw:  # a new database session: nothing prepared in it
         session = db._credit_prepared = (raw, set())
     prepared: set[str] = session[1]
-    key, numbered, count = _statement(name, sql)
-    if count != len(params):
-        raise ValueError(f"{name}: {count} placeholders for {len(params)} values")
+    values: list[Any] | None
+    if isinstance(params, dict):
+        key, execute, numbered, names = _named_statement(name, sql)
+        try:
+            values = [params[n] for n in names]
+        except KeyError:
+            values = None
+        if values is None or len(names) != len(params):
+            raise ValueError(f"{name}: placeholders {sorted(names)} for values {sorted(params)}")
+    else:
+        key, execute, numbered, count = _statement(name, sql)
+        if count != len(params):
+            raise ValueError(f"{name}: {count} placeholders for {len(params)} values")
+        values = params
     if key not in prepared:
         with transaction.atomic(db.alias):  # a failed PREPARE leaves the caller's transaction usable
             cursor.execute(f"PREPARE {key} AS {numbered}")
         prepared.add(key)
-    cursor.execute(f"EXECUTE {key} ({', '.join(['%s'] * count)})" if count else f"EXECUTE {key}", params)
+    cursor.execute(execute, values)

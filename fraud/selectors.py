@@ -10,7 +10,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
-from creditplatform.db import execute_prepared
+from creditplatform.db import default_connection, execute_prepared
 from fraud.choices import AlertResolution, AlertStatus
 from fraud.models import ClientDayTotal, FraudAlert, FraudCheck, FraudRule, Transaction
 from fraud.velocity import LOOKBACK, USUAL_WINDOW, WINDOWS, HistorySummary
@@ -59,35 +59,47 @@ def _velocity_days_sql(by_external_id: bool = False) -> str:
     table = quote(Transaction._meta.db_table)
     totals = quote(ClientDayTotal._meta.db_table)
     ts, amount, client = quote("timestamp"), quote("amount"), quote(Transaction._meta.get_field("client").column)
-    who = "(SELECT id FROM c)" if by_external_id else "%s"
+    who = "(SELECT id FROM c)" if by_external_id else "%(client)s"
+    # Each value is a named placeholder, sent once however often the statement uses it; an
+    # instant compared with both ``timestamp`` and the totals' ``day`` is two values (``_day``),
+    # each read by its column's input function. Sums go as float8 (what the caller computes
+    # in), exact as numeric until then.
     recent = ", ".join(
-        f"COUNT(*) FILTER (WHERE {ts} >= %s), COALESCE(SUM({amount}) FILTER (WHERE {ts} >= %s), 0)" for _ in WINDOWS
+        f"COUNT(*) FILTER (WHERE {ts} >= %(since_{name})s), "
+        f"COALESCE(SUM({amount}) FILTER (WHERE {ts} >= %(since_{name})s), 0)::float8"
+        for name in WINDOWS
     )
-    edge = (
-        f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0) FROM {table} "
-        f"WHERE {client} = {who} AND {ts} >= %s AND {ts} < %s)"
-    )
+
+    def edge(start: str, end: str) -> str:
+        return (
+            f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0)::float8 FROM {table} "
+            f"WHERE {client} = {who} AND {ts} >= %({start})s AND {ts} < %({end})s)"
+        )
+
     # One range of the partial index transaction_seen_<field>_idx on (client, value, timestamp):
     # bounded by the window, whatever the client's history and whether the value was seen or not
     # (``<> ''`` lets the planner use the partial index; a scalar subquery keeps the LIMIT).
     seen = [
-        f"(%s::text IS NOT NULL AND (SELECT 1 FROM {table} WHERE {client} = {who} AND {quote(field)} = %s::text "
-        f"AND {quote(field)} <> '' AND {ts} >= %s AND {ts} <= %s ORDER BY {ts} DESC LIMIT 1) IS NOT NULL)"
+        f"(%({field})s::text IS NOT NULL AND (SELECT 1 FROM {table} WHERE {client} = {who} "
+        f"AND {quote(field)} = %({field})s::text AND {quote(field)} <> '' AND {ts} >= %(lookback)s "
+        f"AND {ts} <= %(at)s ORDER BY {ts} DESC LIMIT 1) IS NOT NULL)"
         for field in ("beneficiary", "device_id", "country")
     ]
     lookup = (
         f"WITH c AS MATERIALIZED (SELECT {quote('id')} FROM {quote(Client._meta.db_table)} "
-        f"WHERE {quote('client_id')} = %s) "
+        f"WHERE {quote('client_id')} = %(client_id)s) "
         if by_external_id
         else ""
     )
     return (
         f"{lookup}SELECT recent.*, e30.*, e90.*, days.*, {', '.join(seen)}{', ' + who if by_external_id else ''} FROM "
-        f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0), {recent} FROM {table} "
-        f"WHERE {client} = {who} AND {ts} >= %s AND {ts} <= %s) AS recent, "
-        f"{edge} AS e30, {edge} AS e90, "
-        f"(SELECT COALESCE(SUM(count) FILTER (WHERE day >= %s), 0), COALESCE(SUM(amount) FILTER (WHERE day >= %s), 0), "
-        f"COALESCE(SUM(count), 0) FROM {totals} WHERE {quote('client_id')} = {who} AND day >= %s AND day < %s) AS days"
+        f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0)::float8, {recent} FROM {table} "
+        f"WHERE {client} = {who} AND {ts} >= %(recent)s AND {ts} <= %(at)s) AS recent, "
+        f"{edge('month', 'month_days')} AS e30, {edge('lookback', 'lookback_days')} AS e90, "
+        f"(SELECT COALESCE(SUM(count) FILTER (WHERE day >= %(month_days_day)s), 0), "
+        f"COALESCE(SUM(amount) FILTER (WHERE day >= %(month_days_day)s), 0)::float8, "
+        f"COALESCE(SUM(count), 0) FROM {totals} WHERE {quote('client_id')} = {who} "
+        f"AND day >= %(lookback_days_day)s AND day < %(recent_day)s) AS days"
     )
 
 
@@ -141,7 +153,7 @@ def client_history_lookup(
     *, client_id: str, at: dt.datetime, beneficiary: str = "", device_id: str = "", country: str = ""
 ) -> tuple[int | None, HistorySummary]:
     """The client's primary key (None: not stored yet) and history summary, in one round trip on PostgreSQL."""
-    if connection.vendor == "postgresql":
+    if default_connection().vendor == "postgresql":
         client_pk, summary = _summary_from_days(
             client_pk=None, client_id=client_id, at=at, beneficiary=beneficiary, device_id=device_id, country=country
         )
@@ -171,27 +183,28 @@ def _summary_from_days(
     month_days, lookback_days = _next_midnight(month_from), _next_midnight(lookback_from)
     # The instants go as ISO 8601 text, each formatted once, which PostgreSQL reads with the
     # column's type (timestamptz, or date for the day totals' midnights): psycopg2 adapts a
-    # datetime for about 22,000 instructions, and the statement takes 24 of them.
+    # datetime for about 22,000 instructions. Each value is sent once (16 values; 31 when each
+    # use of a value was a placeholder of its own).
     iso = dt.datetime.isoformat
-    at_, lookback_, recent_, month_days_, lookback_days_ = (
-        iso(at),
-        iso(lookback_from),
-        iso(recent_from),
-        iso(month_days),
-        iso(lookback_days),
-    )
-    # In the order of the placeholders: the client look-up, then the "seen" columns. A client
-    # named by its external id is the CTE's, not a parameter of each part.
-    who = [] if by_external_id else [client_pk]
-    params: list[Any] = [client_id] if by_external_id else []
-    for value in (beneficiary, device_id, country):
-        params += [value or None, *who, value or None, lookback_, at_]
-    for span in WINDOWS.values():
-        params += [iso(at - span)] * 2
-    params += [*who, recent_, at_]
-    params += [*who, iso(month_from), month_days_, *who, lookback_, lookback_days_]
-    params += [month_days_, month_days_, *who, lookback_days_, recent_]
-    with connection.cursor() as cursor:
+    since = {f"since_{name}": iso(at - span) for name, span in WINDOWS.items()}
+    month_days_, lookback_days_, recent_ = iso(month_days), iso(lookback_days), iso(recent_from)
+    params: dict[str, Any] = {
+        **({"client_id": client_id} if by_external_id else {"client": client_pk}),
+        "beneficiary": beneficiary or None,
+        "device_id": device_id or None,
+        "country": country or None,
+        "at": iso(at),
+        "lookback": iso(lookback_from),
+        **since,
+        "recent": recent_,
+        "recent_day": recent_,
+        "month": since[f"since_{USUAL_WINDOW}"],  # the 30-day window's start
+        "month_days": month_days_,
+        "month_days_day": month_days_,
+        "lookback_days": lookback_days_,
+        "lookback_days_day": lookback_days_,
+    }
+    with default_connection().cursor() as cursor:
         execute_prepared(cursor, "fraud_velocity", _velocity_days_sql(by_external_id), params)
         row = cursor.fetchone()
     if by_external_id:

@@ -15,14 +15,14 @@ import orjson
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.actors import ActingUser
 from audit.services import audit_record
-from creditplatform.db import document_insert, execute_prepared, insert_values, row_document
+from creditplatform.db import default_connection, document_insert, execute_prepared, insert_values, row_document
 from fraud.choices import AlertResolution, AlertStatus, FraudDecisionOutcome
 from fraud.config import FraudConfig, configs, fraud_config
 from fraud.decision import combined_score, decide, risk_level
@@ -225,7 +225,8 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
     savepoint keeps a duplicate's ``IntegrityError`` from breaking the outer transaction.
     Elsewhere three ``save`` calls in one transaction, as before.
     """
-    if connection.vendor != "postgresql":
+    db = default_connection()  # looked up once: each attribute of ``connection`` looks it up again
+    if db.vendor != "postgresql":
         with transaction.atomic():
             txn.save(force_insert=True)
             check.transaction = txn
@@ -234,7 +235,7 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
                 alert.fraud_check = check
                 alert.save(force_insert=True)
         return
-    quote = connection.ops.quote_name
+    quote = db.ops.quote_name
     parts, params = [], []
     for name, obj, links in (
         ("t", txn, {}),
@@ -256,8 +257,8 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
         )
         params += values
     sql = f"WITH {', '.join(parts)} SELECT (SELECT id FROM t), (SELECT id FROM {'a' if alert else 'c'})"
-    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with scope, connection.cursor() as cursor:
+    scope = transaction.atomic() if db.in_atomic_block else nullcontext()
+    with scope, db.cursor() as cursor:
         execute_prepared(cursor, "fraud_store", sql, params)  # planned once per session
         txn_pk, last_pk = cursor.fetchone()
     txn.pk = txn_pk
@@ -268,7 +269,7 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
         alert.fraud_check = check
         stored.append(alert)
     for row in stored:
-        row._state.adding, row._state.db = False, connection.alias
+        row._state.adding, row._state.db = False, db.alias
 
 
 # --- Rules -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
 
-from creditplatform.db import _numbered, execute_prepared, insert_row, insert_row_linked, row_document
+from creditplatform.db import _named, _numbered, execute_prepared, insert_row, insert_row_linked, row_document
 from fraud.models import Transaction
 from fraud.services import _store_screened
 from scoring.models import Decision
@@ -226,6 +226,40 @@ def _prepared_here() -> list[str]:
 def test_placeholders_are_numbered_and_percent_signs_kept() -> None:
     assert _numbered(SQL) == ("SELECT $1::int + $2::int, '100%' || $3::text, $4::int IS NULL", 4)
     assert _numbered("SELECT 1") == ("SELECT 1", 0)
+
+
+NAMED = "SELECT %(a)s::int + %(b)s::int, '100%%' || %(t)s::text, %(a)s::int * 10"
+
+
+def test_named_placeholders_are_numbered_once_each_in_order_of_first_use() -> None:
+    assert _named(NAMED) == ("SELECT $1::int + $2::int, '100%' || $3::text, $1::int * 10", ("a", "b", "t"))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_named_statement_sends_each_value_once_and_answers_as_the_plain_query(settings: Any, prepared: bool) -> None:
+    require_postgresql()
+    settings.DB_PREPARED_STATEMENTS = prepared
+    connection.close()
+    values = {"a": 4, "b": 3, "t": "x"}
+    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+        execute_prepared(cursor, "test_named", NAMED, values)
+        assert cursor.fetchone() == (7, "100%x", 40)
+        cursor.execute(NAMED, values)
+        assert cursor.fetchone() == (7, "100%x", 40)
+    executed = [q["sql"] for q in queries if q["sql"].startswith("EXECUTE")]
+    if prepared:  # three values for four uses
+        assert len(executed) == 1 and executed[0].endswith("(4, 3, 'x')")
+    else:
+        assert not executed
+
+
+@pytest.mark.parametrize("values", [{"a": 1, "b": 2}, {"a": 1, "b": 2, "t": "x", "z": 0}])
+def test_a_named_value_missing_or_unused_is_refused_before_the_database(settings: Any, values: dict[str, Any]) -> None:
+    require_postgresql()
+    settings.DB_PREPARED_STATEMENTS = True
+    with connection.cursor() as cursor, pytest.raises(ValueError, match=r"placeholders \['a', 'b', 't'\]"):
+        execute_prepared(cursor, "test_named", NAMED, values)
 
 
 @pytest.mark.django_db(transaction=True)
