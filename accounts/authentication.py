@@ -24,11 +24,12 @@ from accounts.tokens import (
     roles_from_claims,
     validate_token,
 )
+from creditplatform.hot_settings import hot_settings
 
 logger = logging.getLogger(__name__)
 
 # Rows by prefix, for API_KEY_CACHE_SECONDS (see accounts.keycache; dropped on save/delete).
-api_key_rows: TTLCache[ApiKey | None] = TTLCache(ttl=lambda: settings.API_KEY_CACHE_SECONDS)
+api_key_rows: TTLCache[ApiKey | None] = TTLCache(ttl=lambda: hot_settings.API_KEY_CACHE_SECONDS)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -63,7 +64,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     @staticmethod
     def principal_of(api_key: ApiKey) -> ServicePrincipal:
         """The caller an accepted key stands for; its use is recorded (``api_key_touch``)."""
-        api_key_touch(api_key=api_key, resolution_seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
+        api_key_touch(api_key=api_key, resolution_seconds=hot_settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
         return ServicePrincipal(
             label=api_key.label,
             role=Role(api_key.role),

@@ -52,7 +52,6 @@ import threading
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache import cache as default_cache
 from django.core.cache.backends.redis import RedisCache
@@ -61,6 +60,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from accounts.principals import PrincipalKind, ServicePrincipal
+from creditplatform.hot_settings import hot_settings
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def lease_size(limit: int) -> int:
     ``limit // THROTTLE_LEASE_DIVISOR``, at most ``THROTTLE_LEASE_MAX``, at least 1 (a lease of
     1 is the plain count: one round trip per request, no state kept in the process).
     """
-    return max(1, min(settings.THROTTLE_LEASE_MAX, limit // settings.THROTTLE_LEASE_DIVISOR))
+    return max(1, min(hot_settings.THROTTLE_LEASE_MAX, limit // hot_settings.THROTTLE_LEASE_DIVISOR))
 
 
 class _Lease:

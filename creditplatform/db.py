@@ -34,9 +34,10 @@ from functools import cache
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.models import Model
+
+from creditplatform.hot_settings import hot_settings
 
 
 def default_connection() -> Any:
@@ -303,7 +304,7 @@ def execute_prepared(cursor: Any, name: str, sql: str, params: list[Any] | dict[
     ``execute``, with the same result.
     """
     db = cursor.db
-    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+    if db.vendor != "postgresql" or not hot_settings.DB_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
     raw = db.connection

@@ -50,7 +50,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core import signals
 from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_script_name
@@ -68,6 +67,7 @@ from rest_framework.views import APIView
 from accounts.authentication import ApiKeyAuthentication
 from accounts.middleware import AccessCountingMiddleware
 from creditplatform.api.parsers import SafeJSONParser
+from creditplatform.hot_settings import hot_settings
 from creditplatform.middleware import ContentSecurityPolicyMiddleware, JsonErrorsMiddleware, NoStoreMiddleware
 from monitoring.context import request_id_var
 from monitoring.middleware import (
@@ -162,15 +162,15 @@ class DecisionFastPath:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return None
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = hot_settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if length < 1 or (limit is not None and length > limit) or not self._enabled():
             return None
         return self.route(environ["PATH_INFO"])
 
     def _enabled(self) -> bool:
-        if not settings.FAST_DECISION_PATH:
+        if not hot_settings.FAST_DECISION_PATH:
             return False
-        middleware = settings.MIDDLEWARE
+        middleware = hot_settings.MIDDLEWARE
         if middleware is self._middleware_checked:
             return True
         if tuple(middleware) != tuple(COVERED_MIDDLEWARE):
@@ -182,7 +182,7 @@ class DecisionFastPath:
         return True
 
     def route(self, path: str) -> Route | None:
-        urlconf = settings.ROOT_URLCONF
+        urlconf = hot_settings.ROOT_URLCONF
         routes = self._routes.get(urlconf)
         if routes is None:
             routes = self._routes[urlconf] = {}
@@ -213,7 +213,7 @@ class DecisionFastPath:
         request.resolver_match = route.match
         token = request_id_var.set(rid)
         try:
-            set_urlconf(settings.ROOT_URLCONF)
+            set_urlconf(hot_settings.ROOT_URLCONF)
             self.prometheus_before.process_request(request)
             self.prometheus_after.process_request(request)
             self.prometheus_after.process_view(request, route.match.func, (), {})

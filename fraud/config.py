@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F, Max
 
+from creditplatform.hot_settings import hot_settings
 from fraud.decision import Thresholds
 from fraud.features import Locale
 from fraud.rules import CompiledRule, RuleError, RuleSet, RuleSpec
@@ -81,7 +82,7 @@ class ConfigCache:
 
     def get(self) -> FraudConfig:
         config = self._config
-        if config is not None and time.monotonic() - self._checked_at < settings.FRAUD_CONFIG_REFRESH_SECONDS:
+        if config is not None and time.monotonic() - self._checked_at < hot_settings.FRAUD_CONFIG_REFRESH_SECONDS:
             return config if config.durable else self._confirmed(config)
         # While one thread refreshes, the others keep the current configuration.
         if not self._lock.acquire(blocking=config is None):

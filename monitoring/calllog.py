@@ -26,6 +26,8 @@ import orjson
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from creditplatform.hot_settings import hot_settings
+
 logger = logging.getLogger(__name__)
 
 _MAX_PENDING = 50_000  # a database outage must not eat the process's memory
@@ -55,7 +57,7 @@ class ApiCallBuffer:
             self._rows.append(row)
             pending = len(self._rows)
         self._ensure_flusher()
-        if pending >= settings.API_CALL_LOG_BATCH_SIZE:
+        if pending >= hot_settings.API_CALL_LOG_BATCH_SIZE:
             self._wake.set()
 
     def pending(self) -> int:
@@ -139,7 +141,7 @@ atexit.register(buffer.flush_at_exit)
 
 def api_call_record(**values: Any) -> None:
     """Record one call (``ApiCall``'s field values): buffered, or written at once when buffering is off."""
-    if settings.API_CALL_LOG_FLUSH_SECONDS <= 0:
+    if hot_settings.API_CALL_LOG_FLUSH_SECONDS <= 0:
         api_calls_insert([values])
     else:
         buffer.add(values)

@@ -31,6 +31,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
+from creditplatform.hot_settings import hot_settings
+
 logger = logging.getLogger(__name__)
 
 # The methods the platform answers; anything else a client makes up is counted as "other".
@@ -204,7 +206,7 @@ class MetricWrites:
     def add(self, counters: Sequence[Any] = (), observations: Sequence[tuple[Any, float]] = ()) -> None:
         """``metric.inc()`` for each of ``counters`` and ``metric.observe(amount)`` for each of
         ``observations`` (counters and histograms without labels, or labelled children)."""
-        if settings.METRICS_FLUSH_SECONDS <= 0:
+        if hot_settings.METRICS_FLUSH_SECONDS <= 0:
             for metric in counters:
                 metric.inc()
             for metric, amount in observations:

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django_prometheus.middleware import PrometheusAfterMiddleware as _PrometheusAfterMiddleware
@@ -18,6 +17,7 @@ from django_prometheus.middleware import PrometheusBeforeMiddleware as _Promethe
 from django_prometheus.utils import Time, TimeSince
 
 from accounts.principals import caller_label
+from creditplatform.hot_settings import hot_settings
 from creditplatform.middleware import is_api_path
 from monitoring.calllog import api_call_record
 from monitoring.context import request_id_var
@@ -216,7 +216,7 @@ class ApiCallLogMiddleware:
             status=str(response.status_code),
         )
         metric_writes.add((), ((child, latency_ms / 1000),))
-        if not settings.API_CALL_LOG_ENABLED or endpoint.endswith("health"):
+        if not hot_settings.API_CALL_LOG_ENABLED or endpoint.endswith("health"):
             return
         try:
             api_call_record(  # every column of ApiCall but its id, in the same order for every call

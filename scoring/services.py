@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from creditplatform.db import execute_prepared, insert_row, insert_row_linked
+from creditplatform.hot_settings import hot_settings
 from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
 from scoring.ml.pipeline import PIPELINE_VERSION
@@ -304,7 +305,7 @@ def risk_level_for(probability: float, threshold: float) -> str:
     """HIGH at or above the threshold (refused); MEDIUM from a fraction of it; LOW below."""
     if probability >= threshold:
         return RiskLevel.HIGH
-    if probability >= threshold * settings.SCORE_MEDIUM_RISK_FRACTION:
+    if probability >= threshold * hot_settings.SCORE_MEDIUM_RISK_FRACTION:
         return RiskLevel.MEDIUM
     return RiskLevel.LOW
 
@@ -447,7 +448,7 @@ def _decisions(
     rows = [r.features for r in requests]
     matrix = model.schema.matrix(rows)
     probabilities, contributions = model.score(matrix)
-    missing_share = settings.SCORE_REFER_MISSING_SHARE  # stored with each decision (exact replay)
+    missing_share = hot_settings.SCORE_REFER_MISSING_SHARE  # stored with each decision (exact replay)
     referred = model.referred(probabilities, matrix, missing_share)
     shadows = _shadow(get_model(model.purpose, ModelStatus.CHALLENGER), model, rows)
     per_row_ms = (time.perf_counter() - started) * 1000 / len(requests)
@@ -457,7 +458,7 @@ def _decisions(
         prediction = int(p >= model.threshold)
         application = applications.get(r.application_id) if r.application_id else None
         client = application.client if application else (clients.get(r.client_id) if r.client_id else None)
-        reasons = model.reasons(contributions[i], r.features, settings.SCORE_REASON_COUNT)
+        reasons = model.reasons(contributions[i], r.features, hot_settings.SCORE_REASON_COUNT)
         decisions.append(
             Decision(
                 client=client,

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from creditplatform.hot_settings import hot_settings
 
 
 def _json_depth_exceeds(text: str, limit: int) -> bool:
@@ -53,10 +54,10 @@ class SafeJSONParser(JSONParser):
         if not text.strip():
             raise ParseError("Malformed JSON: the body is empty.")
         # Quick test first: only bodies with many brackets need the exact scan.
-        limit = settings.API_MAX_JSON_DEPTH
+        limit = hot_settings.API_MAX_JSON_DEPTH
         if (text.count("[") + text.count("{")) > limit and _json_depth_exceeds(text, limit):
             raise ParseError(f"Malformed JSON: nested deeper than {limit} levels.")
-        per_object, total = settings.API_MAX_JSON_KEYS_PER_OBJECT, settings.API_MAX_JSON_KEYS
+        per_object, total = hot_settings.API_MAX_JSON_KEYS_PER_OBJECT, hot_settings.API_MAX_JSON_KEYS
         # Every key is followed by a colon: bodies with few colons cannot break a limit.
         hook = _key_counter(per_object, total) if text.count(":") > min(per_object, total) else None
         try:

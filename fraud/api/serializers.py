@@ -18,6 +18,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField, empty, get_error_detail
 
 from creditplatform.api.serializers import StrictSerializer
+from creditplatform.hot_settings import hot_settings
 from fraud.choices import (
     COUNTRY_CODES,
     CURRENCY_CODES,
@@ -148,9 +149,9 @@ class FraudeInputSerializer(StrictSerializer):
         return values
 
     def validate_montant(self, value: Decimal) -> Decimal:
-        if value > settings.FRAUD_MAX_AMOUNT:
+        if value > hot_settings.FRAUD_MAX_AMOUNT:
             raise serializers.ValidationError(
-                f"Ensure this value is less than or equal to {settings.FRAUD_MAX_AMOUNT}."
+                f"Ensure this value is less than or equal to {hot_settings.FRAUD_MAX_AMOUNT}."
             )
         return value
 
@@ -193,7 +194,7 @@ def fraude_screen_request(data: Mapping[str, Any]) -> ScreenRequest:
             amount=float(data["montant"]),
             type=data["type"],
             timestamp=data.get("timestamp") or timezone.now(),
-            currency=data.get("currency") or settings.FRAUD_HOME_CURRENCY,
+            currency=data.get("currency") or hot_settings.FRAUD_HOME_CURRENCY,
             country=data.get("country", ""),
             channel=data.get("channel", ""),
             beneficiary=data.get("beneficiary", ""),

@@ -20,8 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
+from creditplatform.hot_settings import hot_settings
 from scoring.choices import ModelStatus
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, objective_sigmoid
 from scoring.ml.schema import FeatureSchema, SchemaError
@@ -67,7 +66,7 @@ class ModelCache:
 
     def get(self, purpose: str, status: str = ModelStatus.CHAMPION) -> LoadedModel | None:
         slot = self._slots.get((purpose, status))
-        if slot is not None and time.monotonic() - slot.checked_at < settings.MODEL_REFRESH_SECONDS:
+        if slot is not None and time.monotonic() - slot.checked_at < hot_settings.MODEL_REFRESH_SECONDS:
             return slot.model
         return self._refresh(self._slots.setdefault((purpose, status), _Slot()), purpose, status)
 
