@@ -245,13 +245,13 @@ def _store_screened(txn: Transaction, check: FraudCheck, alert: FraudAlert | Non
         if obj is None:
             continue
         table, returning = quote(obj._meta.db_table), f"RETURNING {quote(str(obj._meta.pk.column))} AS id"
-        document = row_document(obj, links)  # one parameter for the row (creditplatform/db.py)
+        document = row_document(obj, links, db)  # one parameter for the row (creditplatform/db.py)
         if document is not None:
             columns, selected, text = document
             parts.append(f"{name} AS ({document_insert(table, columns, selected)} {returning})")
             params.append(text)
             continue
-        columns, placeholders, values = insert_values(obj, links)
+        columns, placeholders, values = insert_values(obj, links, db)
         parts.append(
             f"{name} AS (INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(placeholders)}) {returning})"
         )

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from creditplatform.db import execute_prepared, insert_row, insert_row_linked
+from creditplatform.db import default_connection, execute_prepared, insert_row, insert_row_linked
 from creditplatform.hot_settings import hot_settings
 from scoring.choices import ApplicationStatus, CreditDecisionOutcome, ModelPurpose, ModelStatus, RiskLevel
 from scoring.ml.model import ArtifactError, LoadedModel, load_booster, sha256_hex
@@ -398,12 +398,13 @@ def _clients_by_external_id(client_ids: set[str]) -> dict[str, Client]:
     One plain statement instead of a compiled queryset: the ORM's compilation cost more than the
     indexed look-up itself on ``/score`` (docs/performance.md).
     """
-    table = connection.ops.quote_name(Client._meta.db_table)
+    db = default_connection()  # once: each attribute of ``connection`` looks it up again
+    table = db.ops.quote_name(Client._meta.db_table)
     placeholders = ", ".join(["%s"] * len(client_ids))
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(f"SELECT id, client_id FROM {table} WHERE client_id IN ({placeholders})", sorted(client_ids))
         rows = cursor.fetchall()
-    return {row[1]: Client.from_db(connection.alias, list(_CLIENT_KEYS), row) for row in rows}
+    return {row[1]: Client.from_db(db.alias, list(_CLIENT_KEYS), row) for row in rows}
 
 
 _APPLICATION_KEYS = ("id", "application_id", "client_id")
@@ -417,10 +418,11 @@ def _applications_by_external_id(application_ids: set[str]) -> dict[str, CreditA
     else of either is read. Compiling the ORM's ``select_related`` queryset cost more CPU
     than the look-up itself (docs/performance.md, twelfth round).
     """
-    quote = connection.ops.quote_name
+    db = default_connection()
+    quote = db.ops.quote_name
     applications, clients = quote(CreditApplication._meta.db_table), quote(Client._meta.db_table)
     placeholders = ", ".join(["%s"] * len(application_ids))
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"SELECT a.id, a.application_id, a.client_id, c.client_id FROM {applications} AS a "
             f"JOIN {clients} AS c ON c.id = a.client_id WHERE a.application_id IN ({placeholders})",
@@ -432,8 +434,8 @@ def _applications_by_external_id(application_ids: set[str]) -> dict[str, CreditA
     order = [f.attname for f in CreditApplication._meta.concrete_fields if f.attname in _APPLICATION_KEYS]
     for pk, external_id, client_pk, client_external_id in rows:
         by_name = {"id": pk, "application_id": external_id, "client_id": client_pk}
-        application = CreditApplication.from_db(connection.alias, order, [by_name[name] for name in order])
-        application.client = Client.from_db(connection.alias, list(_CLIENT_KEYS), [client_pk, client_external_id])
+        application = CreditApplication.from_db(db.alias, order, [by_name[name] for name in order])
+        application.client = Client.from_db(db.alias, list(_CLIENT_KEYS), [client_pk, client_external_id])
         out[str(external_id)] = application
     return out
 
@@ -493,10 +495,11 @@ def _mark_decided(decisions: Sequence[Decision]) -> None:
     ids = sorted({d.application_id for d in decisions if d.application_id})
     if not ids:
         return
-    table = connection.ops.quote_name(CreditApplication._meta.db_table)
-    now = CreditApplication._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
+    db = default_connection()
+    table = db.ops.quote_name(CreditApplication._meta.db_table)
+    now = CreditApplication._meta.get_field("updated_at").get_db_prep_save(timezone.now(), db)
     placeholders = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET status = %s, updated_at = %s WHERE id IN ({placeholders})",
             [str(ApplicationStatus.DECIDED), now, *ids],
@@ -558,7 +561,7 @@ def _store_decision(decision: Decision, client_id: str | None) -> None:
         return
     key = insert_row_linked(decision, "client", "client_id", client_id)
     if key is not None:
-        decision.client = Client.from_db(connection.alias, list(_CLIENT_KEYS), [key, client_id])
+        decision.client = Client.from_db(DEFAULT_DB_ALIAS, list(_CLIENT_KEYS), [key, client_id])
         return
     decision.client = _clients({client_id})[client_id]
     insert_row(decision)
@@ -568,8 +571,9 @@ def _key_taken(caller: str, key: str) -> bool:
     """Whether ``caller`` already stored a decision under ``key``: one prepared statement on the
     unique index. Most keys are new; ``_replay``'s queryset (three tables) cost more CPU to
     compile than a whole decision, so it runs only for a key this finds."""
-    table = connection.ops.quote_name(Decision._meta.db_table)
-    with connection.cursor() as cursor:
+    db = default_connection()
+    table = db.ops.quote_name(Decision._meta.db_table)
+    with db.cursor() as cursor:
         execute_prepared(
             cursor,
             "decision_key_taken",
