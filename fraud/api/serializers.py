@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty, get_error_detail
 
+from creditplatform.api.plainfields import (
+    MISS,
+    PlainCheck,
+    decimal_number_check,
+    integer_check,
+    plain_check,
+    skipped_when_absent,
+)
 from creditplatform.api.serializers import StrictSerializer
 from creditplatform.hot_settings import hot_settings
 from fraud.choices import (
@@ -219,14 +227,24 @@ class _FraudeInputCheck:
         self.fields: dict[str, serializers.Field] = dict(prototype.fields.items())
         self.hooks = {name: getattr(prototype, f"validate_{name}", None) for name in self.fields}
         self.text = frozenset(name for name, field in self.fields.items() if isinstance(field, serializers.CharField))
+        # Each field's plain check (``creditplatform.api.plainfields``): the value DRF would give
+        # for the inputs it plainly accepts, else MISS and the field itself answers.
+        self.plain = {name: plain_check(field, known=_PLAIN_FIELDS) for name, field in self.fields.items()}
+        self.skipped = frozenset(name for name, field in self.fields.items() if skipped_when_absent(field))
 
     def values(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """DRF's ``Serializer.to_internal_value`` over these fields: (values, {field: [messages]})."""
         values: dict[str, Any] = {}
         errors: dict[str, Any] = {}
         for name, field in self.fields.items():
+            given = data.get(name, empty)
+            if given is empty and name in self.skipped:
+                continue  # DRF's SkipField, without raising it
+            plain = self.plain[name]
+            value = MISS if plain is None else plain(given)
             try:
-                value = field.run_validation(data.get(name, empty))
+                if value is MISS:
+                    value = field.run_validation(given)
                 hook = self.hooks[name]
                 if hook is not None:
                     value = hook(value)
@@ -252,6 +270,29 @@ class _FraudeInputCheck:
             return self.values(data)
         values, errors = self.values({k: v for k, v in data.items() if str(k) not in refused})
         return values, {**errors, **refused}
+
+
+def _transaction_type_check(field: TransactionTypeField) -> PlainCheck | None:
+    """``TransactionTypeField``: any spelling of a type (``transaction_type_canonical``), as the field."""
+    if field.validators:
+        return None
+
+    def check(data: Any) -> Any:
+        if type(data) is not str:
+            return MISS
+        canonical = transaction_type_canonical(data)
+        return MISS if canonical is None else canonical
+
+    return check
+
+
+# This module's field classes, by exact type: what each accepts is its parent's, for JSON
+# numbers (an amount, a count) or its own (a type).
+_PLAIN_FIELDS: dict[type, Callable[..., PlainCheck | None]] = {
+    AmountField: decimal_number_check,
+    CountField: integer_check,
+    TransactionTypeField: _transaction_type_check,
+}
 
 
 @functools.cache
