@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import signals
 from django.test.utils import CaptureQueriesContext
+from django.utils.translation import gettext_lazy
 
-from creditplatform.db import _named, _numbered, execute_prepared, insert_row, insert_row_linked, row_document
-from fraud.models import Transaction
+from creditplatform.db import (
+    _document_fields,
+    _named,
+    _numbered,
+    _plain_pre_save,
+    _unchanged,
+    execute_prepared,
+    insert_row,
+    insert_row_linked,
+    prepared_value,
+    row_document,
+)
+from fraud.models import FraudAlert, FraudCheck, Transaction
 from fraud.services import _store_screened
+from monitoring.models import ApiCall
 from scoring.models import Decision
 from tests.factories import ClientFactory, CreditApplicationFactory, FraudCheckFactory, TransactionFactory
 from tests.services import require_postgresql
@@ -110,6 +124,75 @@ def test_on_postgresql_a_row_travels_as_one_json_document(credit_model: Any) -> 
     columns, selected, text = document
     assert len(columns) == len(selected) == len(Decision._meta.concrete_fields)
     assert '"probability_default":0.1234' in text and '"created_at":' in text  # auto_now_add filled
+
+
+# Values of every type a field of the stored models may hold: each field's own, the neighbours
+# Django converts (an int for a float, a bool for an int, a naive datetime, a lazy text…).
+ODD_ATTRIBUTES: list[Any] = [
+    None,
+    "text",
+    "",
+    gettext_lazy("Accepted"),
+    0,
+    7,
+    True,
+    False,
+    1.5,
+    -0.0,
+    Decimal("12.50"),
+    uuid.UUID(int=5),
+    dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+    dt.datetime(2026, 1, 2, 3, 4, 5),
+    {"a": [1, 2.5, None]},
+    [1, "x"],
+]
+
+
+@pytest.mark.parametrize("model", [Decision, Transaction, FraudCheck, FraudAlert, ApiCall], ids=lambda m: m.__name__)
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_each_prepared_value_is_what_the_field_itself_prepares(model: Any) -> None:
+    """``prepared_value`` skips ``pre_save`` and ``get_prep_value`` only where they would give
+    the attribute back as it is: for any value of any type, it answers as they do (the same
+    value, of the same type, or the same error)."""
+    entries = _document_fields(model, "postgresql")
+    assert entries is not None
+    compared = 0
+    for entry in entries:
+        if not entry.plain_pre_save:  # auto_now_add: the field's pre_save runs, as before
+            assert getattr(entry.field, "auto_now_add", False) or getattr(entry.field, "auto_now", False)
+            continue
+        for value in ODD_ATTRIBUTES:
+            obj = model()
+            obj.__dict__[entry.attname] = value
+            try:
+                expected = entry.field.get_prep_value(entry.field.pre_save(obj, True))
+            except Exception as exc:  # noqa: BLE001 - the same error either way
+                with pytest.raises(type(exc)):
+                    prepared_value(obj, entry)
+                continue
+            got = prepared_value(obj, entry)
+            assert type(got) is type(expected) and got == expected, (entry.field, value, got, expected)
+            if isinstance(got, dt.datetime):
+                assert got.utcoffset() == expected.utcoffset()
+            compared += 1
+    assert compared > 5 * len(entries)
+
+
+def test_a_field_with_its_own_preparation_is_always_prepared_by_it() -> None:
+    """A subclass with its own ``get_prep_value`` (or ``to_python``) keeps nothing as it is; an
+    ``auto_now_add`` date is stamped by its ``pre_save``."""
+
+    class Upper(models.CharField):
+        def get_prep_value(self, value: Any) -> Any:
+            return None if value is None else str(value).upper()
+
+    upper = Upper(max_length=5)
+    assert _unchanged(upper) == (frozenset(), None)
+    assert _unchanged(models.CharField(max_length=5)) == (frozenset({str}), None)
+    assert _unchanged(Decision._meta.get_field("client")) == _unchanged(Decision._meta.get_field("client").target_field)
+    assert not _plain_pre_save(Decision._meta.get_field("created_at"))
+    assert _plain_pre_save(Decision._meta.get_field("decision"))
 
 
 def test_a_float_json_cannot_carry_takes_the_column_path_and_is_stored_as_save_stores_it(credit_model: Any) -> None:
