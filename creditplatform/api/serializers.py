@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from rest_framework import serializers
+from django.utils import timezone
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
+
+from creditplatform.hot_settings import hot_settings
+
+_DATETIME = serializers.DateTimeField()
+
+
+def api_datetime(value: dt.datetime | None) -> str | None:
+    """A timestamp as the API writes it: ISO 8601 in ``TIME_ZONE``, ``Z`` for UTC.
+
+    That is what DRF's ``DateTimeField().to_representation(value)`` writes for an aware
+    datetime, computed without the field's look-ups (its unset ``format`` and ``timezone``
+    attributes and the current time zone's thread-local, each a miss that formats an
+    ``AttributeError`` and catches it): about 60,000 instructions a call, on every decision
+    answered. The zone is the default one, not a zone activated for the request: nothing
+    in the platform activates one, and an API's timestamps should not depend on it.
+    Anything else (a naive datetime, ``USE_TZ`` off, another output format in
+    ``REST_FRAMEWORK``) is DRF's field's.
+    """
+    if value is None:
+        return None
+    if (
+        type(value) is not dt.datetime
+        or value.utcoffset() is None
+        or not hot_settings.USE_TZ
+        or api_settings.DATETIME_FORMAT != ISO_8601
+    ):
+        return str(_DATETIME.to_representation(value))
+    text = value.astimezone(timezone.get_default_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class StrictFieldsMixin:

@@ -25,7 +25,7 @@ from creditplatform.api.plainfields import (
     plain_check,
     skipped_when_absent,
 )
-from creditplatform.api.serializers import StrictSerializer
+from creditplatform.api.serializers import StrictSerializer, api_datetime
 from creditplatform.hot_settings import hot_settings
 from fraud.choices import (
     COUNTRY_CODES,
@@ -43,7 +43,6 @@ from scoring.choices import RiskLevel
 from scoring.ml.schema import alias_conflicts
 from scoring.validators import external_id_validator, no_control_chars
 
-_DATETIME = serializers.DateTimeField()
 currency_validator = RegexValidator(r"\A[A-Z]{3}\Z", "Use an ISO 4217 code of three letters, e.g. EUR.")
 mcc_validator = RegexValidator(r"\A[0-9]{4}\Z", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
 
@@ -368,7 +367,7 @@ def fraud_decision_representation(
         "thresholds": check.thresholds,
         "alert_id": alert_id,
         "check_id": str(check.pk),
-        "created_at": _DATETIME.to_representation(check.created_at),
+        "created_at": api_datetime(check.created_at),
     }
 
 

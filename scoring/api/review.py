@@ -17,6 +17,7 @@ from accounts.actors import acting
 from accounts.permissions import CanRead, CanScore
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict
+from creditplatform.api.serializers import api_datetime
 from scoring.notices import NoNotice, decision_notice
 from scoring.review.services import NotFinal, contest_record
 from scoring.selectors import decision_list
@@ -130,7 +131,7 @@ class DecisionContestApi(APIView):
             "decision_id": str(decision.pk),
             "review_case": contest.review_case_id,
             "status": "pending_review",
-            "created_at": serializers.DateTimeField().to_representation(contest.created_at),
+            "created_at": api_datetime(contest.created_at),
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -155,7 +156,7 @@ def _webhook(hook: Any, *, with_secret: bool = False) -> dict[str, Any]:
         "id": hook.pk,
         "url": hook.url,
         "is_active": hook.is_active,
-        "created_at": serializers.DateTimeField().to_representation(hook.created_at),
+        "created_at": api_datetime(hook.created_at),
     }
     if with_secret:
         out["secret"] = hook.secret

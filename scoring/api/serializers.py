@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from creditplatform.api.serializers import StrictModelSerializer
+from creditplatform.api.serializers import StrictModelSerializer, api_datetime
 from scoring.choices import CreditDecisionOutcome, FinalOutcome
 from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
 from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
@@ -31,7 +31,6 @@ from scoring.validators import (
 )
 
 LINK_FIELDS = ("client_id", "application_id")
-_DATETIME = serializers.DateTimeField()
 
 
 class ClientSerializer(StrictModelSerializer):
@@ -143,7 +142,7 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
         "threshold_used": decision.threshold_used,
         "model_version": decision.model_version.version,
         "reasons": decision.reasons,
-        "created_at": _DATETIME.to_representation(decision.created_at),
+        "created_at": api_datetime(decision.created_at),
     }
     if with_features:
         out["features"] = decision.features
@@ -166,7 +165,7 @@ def decision_status(decision: Decision) -> dict[str, Any]:
         "automated_decision": decision.decision,
         "final_decision": final,
         "decided_by": f"user:{decision.decided_by_id}" if decision.decided_by_id else ("model" if final else None),
-        "decided_at": _DATETIME.to_representation(decided_at) if decided_at else None,
+        "decided_at": api_datetime(decided_at) if decided_at else None,
     }
 
 
