@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from rest_framework import ISO_8601, serializers
@@ -12,6 +13,7 @@ from rest_framework.settings import api_settings
 from creditplatform.hot_settings import hot_settings
 
 _DATETIME = serializers.DateTimeField()
+_UTC = ZoneInfo("UTC")  # the default zone when TIME_ZONE is "UTC" (ZoneInfo keeps one instance per key)
 
 
 def api_datetime(value: dt.datetime | None) -> str | None:
@@ -35,7 +37,10 @@ def api_datetime(value: dt.datetime | None) -> str | None:
         or api_settings.DATETIME_FORMAT != ISO_8601
     ):
         return str(_DATETIME.to_representation(value))
-    text = value.astimezone(timezone.get_default_timezone()).isoformat()
+    zone = timezone.get_default_timezone()
+    if value.tzinfo is not zone and not (value.tzinfo is dt.UTC and zone is _UTC):
+        value = value.astimezone(zone)  # (``timezone.now()`` is in ``dt.UTC``: the same text as in ``_UTC``)
+    text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
