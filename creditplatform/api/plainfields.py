@@ -106,6 +106,14 @@ def _validator_test(validator: Any) -> Callable[[Any], bool] | None:
     return lambda value: passes(value, limit)
 
 
+def _passing(value: Any, tests: list[Callable[[Any], bool]]) -> Any:
+    """``value`` when it passes every test, else MISS."""
+    for test in tests:
+        if not test(value):
+            return MISS
+    return value
+
+
 _TEXT_VALIDATORS = (
     django_validators.MaxLengthValidator,
     django_validators.MinLengthValidator,
@@ -135,10 +143,7 @@ def char_check(field: serializers.CharField) -> PlainCheck | None:
             return "" if allow_blank else MISS
         if not value.isascii() or "\x00" in value:
             return MISS
-        for test in tests:
-            if not test(value):
-                return MISS
-        return value
+        return _passing(value, tests)
 
     return check
 
@@ -198,10 +203,7 @@ def decimal_number_check(field: serializers.DecimalField) -> PlainCheck | None:
         if total > max_digits or after > places or (whole is not None and total - after > whole):
             return MISS
         value = value.quantize(quantum, context=context)
-        for test in tests:
-            if not test(value):
-                return MISS
-        return value
+        return _passing(value, tests)
 
     return check
 
@@ -219,10 +221,7 @@ def integer_check(field: serializers.IntegerField) -> PlainCheck | None:
     def check(data: Any) -> Any:
         if type(data) is not int or not -_INT_BOUND < data < _INT_BOUND:
             return MISS
-        for test in tests:
-            if not test(data):
-                return MISS
-        return data
+        return _passing(data, tests)
 
     return check
 
