@@ -160,7 +160,7 @@ def _plain_pre_save(field: Any) -> bool:
     kind = type(field)
     if kind.pre_save is models.Field.pre_save:
         return True
-    if isinstance(field, models.DateField) and kind.pre_save is models.DateTimeField.pre_save:
+    if kind.pre_save is models.DateTimeField.pre_save:  # only reads it without auto_now(_add)
         return not field.auto_now and not field.auto_now_add
     return False
 
