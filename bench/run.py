@@ -185,7 +185,15 @@ def gunicorn(
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{app} did not answer within 60 s") from None
                 time.sleep(0.3)
-        yield Served(url, proc.pid, log)
+        served = Served(url, proc.pid, log)
+        # One worker answering is not all of them: gunicorn forks its workers one by one, with a
+        # short random pause between forks. A run (its CPU accounting, its restart check) starts
+        # only once every worker is there.
+        while served.can_list_workers() and len(served.worker_pids()) < workers:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{app}: {len(served.worker_pids())} of {workers} workers within 60 s")
+            time.sleep(0.05)
+        yield served
     finally:
         proc.terminate()
         try:
@@ -269,8 +277,15 @@ class Served:
     pid: int  # gunicorn's master process
     log: Path  # its log and the application's (stdout and stderr)
 
+    def _children(self) -> Path:
+        return Path(f"/proc/{self.pid}/task/{self.pid}/children")
+
+    def can_list_workers(self) -> bool:
+        """Whether this system lists a process's children (Linux's /proc does)."""
+        return self._children().exists()
+
     def worker_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        children = self._children()
         return sorted(int(p) for p in children.read_text().split()) if children.exists() else []
 
 
