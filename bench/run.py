@@ -416,7 +416,13 @@ def run_pair(
     answered_ids: bool = False,
     server_logs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Each load against the platform, then against the bare baseline.
+    """Each load against the platform and the bare baseline, their runs side by side.
+
+    Both servers are up together (the one not under load waits, idle) and each run of the
+    platform is next to a run of the bare endpoint, in turns (platform then bare, then bare
+    then platform, ...): this machine's speed drifts by a quarter within minutes, so a share
+    of the bare endpoint's throughput is read from two runs seconds apart
+    (``platform:saturation``'s ``shares``), not from two series minutes apart.
 
     ``ledger`` (when given) receives, per platform run id (warm-up included), what wrk saw
     answered: the stored rows are checked against it afterwards. With ``answered_ids``, wrk
@@ -424,57 +430,72 @@ def run_pair(
     ``server_logs`` (when given) receives, per server, what its log says (``server_log_events``).
     """
     out: dict[str, Any] = {}
+    targets = {"platform": platform, "bare": bare}
 
     def answers(run_id: str, label: str) -> Path | None:
         return bodies.parent / f"answered-{run_id}.txt" if answered_ids and label == "platform" else None
 
-    for label, target in (("platform", platform), ("bare", bare)):
-        pauses = bodies.parent / f"gc-{name}{label}"  # each worker's collections (gunicorn.conf.py)
-        served_env = {**target["env"], "GC_PAUSE_LOG": str(pauses)}
-        log = bodies.parent / f"gunicorn-{name}{label}.log"
-        with gunicorn(
-            target["app"], served_env, args.workers, target["ready"], args.worker_class, args.threads, log
-        ) as served:
-            url = served.url
-            warm = wrk(
-                url,
-                target["path"],
-                bodies,
-                key,
-                connections=args.connections,
-                seconds=2,
-                rate=None,
-                run_id=f"{name}{label}w",
-                answered=answers(f"{name}{label}w", label),
+    def pauses(label: str) -> Path:
+        return bodies.parent / f"gc-{name}{label}"  # each worker's collections (gunicorn.conf.py)
+
+    def log(label: str) -> Path:
+        return bodies.parent / f"gunicorn-{name}{label}.log"
+
+    def run(label: str, run_id: str, seconds: float, rate: float | None, *, measured: bool = True) -> dict[str, Any]:
+        result = wrk(
+            served[label].url,
+            targets[label]["path"],
+            bodies,
+            key,
+            connections=args.connections,
+            seconds=seconds,
+            rate=rate,
+            run_id=run_id,
+            cpu_of=served[label] if measured and rate is None else None,
+            database=database_name(env),
+            answered=answers(run_id, label),
+        )
+        if ledger is not None and label == "platform":
+            ledger[run_id] = result
+        return result
+
+    with contextlib.ExitStack() as stack:
+        served = {
+            label: stack.enter_context(
+                gunicorn(
+                    target["app"],
+                    {**target["env"], "GC_PAUSE_LOG": str(pauses(label))},
+                    args.workers,
+                    target["ready"],
+                    args.worker_class,
+                    args.threads,
+                    log(label),
+                )
             )
-            if ledger is not None and label == "platform":
-                ledger[f"{name}{label}w"] = warm
-            for load, rate in loads:
-                runs = []
-                for n in range(args.repeat):
-                    run_id = f"{name}{label}{load}{n}"
-                    runs.append(
-                        wrk(
-                            url,
-                            target["path"],
-                            bodies,
-                            key,
-                            connections=args.connections,
-                            seconds=args.seconds,
-                            rate=rate,
-                            run_id=run_id,
-                            cpu_of=served if rate is None else None,
-                            database=database_name(env),
-                            answered=answers(run_id, label),
-                        )
-                    )
-                    if ledger is not None and label == "platform":
-                        ledger[run_id] = runs[-1]
-                out[f"{label}:{load}"] = median_run(runs)
-                out[f"{label}:{load}"]["gc"] = gcpauses.summary(gcpauses.read(pauses), [r["span"] for r in runs])
-        if server_logs is not None:
-            server_logs[label] = server_log_events(log)  # read once the server has stopped
+            for label, target in targets.items()
+        }
+        for label in targets:
+            run(label, f"{name}{label}w", 2, None, measured=False)
+        for load, rate in loads:
+            runs: dict[str, list[dict[str, Any]]] = {label: [] for label in targets}
+            for n in range(args.repeat):
+                for label in targets if n % 2 == 0 else reversed(targets):
+                    runs[label].append(run(label, f"{name}{label}{load}{n}", args.seconds, rate))
+            for label in targets:
+                merged = median_run(runs[label])
+                merged["gc"] = gcpauses.summary(gcpauses.read(pauses(label)), [r["span"] for r in runs[label]])
+                out[f"{label}:{load}"] = merged
+            if rate is None:  # at a paced load both servers answer the same rate
+                out[f"platform:{load}"]["shares"] = paired_shares(runs["platform"], runs["bare"])
+    if server_logs is not None:
+        for label in targets:
+            server_logs[label] = server_log_events(log(label))  # read once the servers have stopped
     return out
+
+
+def paired_shares(platform: list[dict[str, Any]], bare: list[dict[str, Any]]) -> list[float]:
+    """Each platform run's throughput as a share of the bare run beside it (runs in the same order)."""
+    return [p["rps"] / b["rps"] for p, b in zip(platform, bare, strict=True) if b["rps"] > 0]
 
 
 FLOOR_TARGETS = (
@@ -672,7 +693,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
             chosen[key] = statistics.median(values)
     if all("max_us" in r for r in runs):
         chosen["max_us"] = max(r["max_us"] for r in runs)
-    chosen["runs"] = [{k: r[k] for k in ("rps", "p50_us", "p95_us", "p99_us", "cpu") if k in r} for r in runs]
+    chosen["runs"] = [{k: r[k] for k in ("rps", "p50_us", "p95_us", "p99_us", "cpu", "span") if k in r} for r in runs]
     chosen["requests_all_runs"] = sum(r["requests"] for r in runs)
     return chosen
 
@@ -728,9 +749,17 @@ def report(
     sat_p, sat_b = results.get("platform:saturation"), results.get("bare:saturation")
     paced = results.get("platform:paced")
     if sat_p and sat_b:
-        share = sat_p["rps"] / sat_b["rps"]
+        shares = sat_p.get("shares")
+        share = statistics.median(shares) if shares else sat_p["rps"] / sat_b["rps"]
         met = "met" if share >= goal_share else "NOT met"
-        lines.append(f"platform throughput = {share:.0%} of the bare endpoint's (goal >= {goal_share:.0%}: {met})")
+        how = (
+            f"the median of {len(shares)} runs, each beside a bare run: "
+            + " / ".join(f"{s:.0%}" for s in shares)
+            + "; "
+            if shares
+            else ""
+        )
+        lines.append(f"platform throughput = {share:.0%} of the bare endpoint's ({how}goal >= {goal_share:.0%}: {met})")
     if goal_rps and sat_p:
         lines.append(f"platform decisions/s at saturation = {sat_p['rps']:.0f} (goal >= {goal_rps:.0f})")
     if paced:

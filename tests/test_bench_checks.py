@@ -7,7 +7,9 @@ database holds and what ``/proc`` said into the printed lines.
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -21,7 +23,9 @@ from bench.run import (
     gunicorn,
     median_run,
     paced_shortfall,
+    paired_shares,
     report,
+    run_pair,
     score_ledger_problems,
     score_stored_report,
     server_log_events,
@@ -441,6 +445,55 @@ def test_a_worker_that_dies_during_the_benchmark_is_reported_from_the_servers_lo
     lines = server_log_lines("platform", events)
     assert lines[0].startswith("WARNING: platform server log: 1 worker killed")
     assert f"pid:{before[0]}" in lines[1]
+
+
+def test_the_platform_and_the_bare_endpoint_run_side_by_side_and_each_share_pairs_neighbours(tmp_path: Path) -> None:
+    """The host's speed drifts within minutes: each platform run sits next to a bare run, in
+    turns, and the share compared with the goal is the median of those pairs' shares."""
+    require(shutil.which("wrk") is not None, "wrk (bin/ensure-system-deps)")
+    bodies = tmp_path / "bodies.jsonl"
+    bodies.write_text('{"age": 35}\n')
+    app = {"app": "wsgiref.simple_server:demo_app", "env": dict(os.environ), "path": "/", "ready": "/health"}
+    args = argparse.Namespace(repeat=3, seconds=1, connections=2, workers=1, worker_class="sync", threads=1)
+    ledger: dict[str, Any] = {}
+    logs: dict[str, Any] = {}
+    out = run_pair("t", app, app, [("saturation", None)], args, {}, "k", bodies, ledger, server_logs=logs)
+
+    platform, bare = out["platform:saturation"]["runs"], out["bare:saturation"]["runs"]
+    assert len(platform) == len(bare) == 3
+    # In turns: platform, bare; bare, platform; platform, bare.
+    order = sorted(
+        [("p", n, r["span"][0]) for n, r in enumerate(platform)] + [("b", n, r["span"][0]) for n, r in enumerate(bare)],
+        key=lambda x: x[2],
+    )
+    assert [(who, n) for who, n, _ in order] == [("p", 0), ("b", 0), ("b", 1), ("p", 1), ("p", 2), ("b", 2)]
+    shares = out["platform:saturation"]["shares"]
+    assert shares == [p["rps"] / b["rps"] for p, b in zip(platform, bare, strict=True)]
+    assert all("cpu" in r for r in platform + bare)  # the measured runs, not the warm-ups
+    assert sorted(ledger) == ["tplatformsaturation0", "tplatformsaturation1", "tplatformsaturation2", "tplatformw"]
+    assert set(logs) == {"platform", "bare"}
+
+    median = sorted(shares)[1]
+    line = next(x for x in report("POST /score", out, 15, None, 0.3) if x.startswith("platform throughput"))
+    assert line.startswith(
+        f"platform throughput = {median:.0%} of the bare endpoint's (the median of 3 runs, each beside"
+    )
+
+
+def test_a_share_is_read_from_the_runs_beside_each_other_not_from_the_two_medians() -> None:
+    platform = [wrk_run(100, rps=rps) for rps in (200.0, 300.0, 260.0)]
+    bare = [wrk_run(100, rps=rps) for rps in (1000.0, 2000.0, 1000.0)]  # the host slowed in runs 1 and 3
+    assert paired_shares(platform, bare) == [0.2, 0.15, 0.26]
+    results = {
+        "platform:saturation": {**median_run(platform), "shares": paired_shares(platform, bare)},
+        "bare:saturation": median_run(bare),
+    }
+    lines = report("POST /fraude", results, 15, None, 0.2)
+    # The medians alone (260 / 1,000) would say 26 %: the pairs say 20 %.
+    assert (
+        "platform throughput = 20% of the bare endpoint's (the median of 3 runs, each beside a bare run: "
+        "20% / 15% / 26%; goal >= 20%: met)"
+    ) in lines
 
 
 def test_a_server_whose_workers_all_lived_says_so(tmp_path: Path) -> None:
