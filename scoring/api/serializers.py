@@ -165,7 +165,7 @@ def decision_status(decision: Decision) -> dict[str, Any]:
         "automated_decision": decision.decision,
         "final_decision": final,
         "decided_by": f"user:{decision.decided_by_id}" if decision.decided_by_id else ("model" if final else None),
-        "decided_at": api_datetime(decided_at) if decided_at else None,
+        "decided_at": api_datetime(decided_at),
     }
 
 
