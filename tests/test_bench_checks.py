@@ -503,3 +503,61 @@ def test_a_server_whose_workers_all_lived_says_so(tmp_path: Path) -> None:
     assert server_log_lines("bare", server_log_events(log)) == [
         f"bare server log: no worker died or timed out, nothing logged at warning or above ({log})"
     ]
+
+
+# --- PostgreSQL's CPU by statement (bench/statement_cost.py) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "key"),
+    [
+        ("EXECUTE fraud_velocity_6bd755898eeb (%s, %s)", "fraud_velocity"),
+        ("EXECUTE insert_scoring_decision_by_client_0a1b2c3d4e5f (%s)", "insert_scoring_decision_by_client"),
+        ("PREPARE fraud_store_5b83d42d68f1 AS WITH t AS (INSERT INTO x) SELECT 1", "PREPARE fraud_store"),
+        ('INSERT INTO "monitoring_apicall" ("id", "path") VALUES (%s, %s)', "INSERT INTO monitoring_apicall"),
+        ('SELECT "scoring_modelversion"."id" FROM "scoring_modelversion" WHERE x = %s', "SELECT scoring_modelversion"),
+        ('UPDATE "accounts_apikey" SET "last_used_at" = %s WHERE id = %s', "UPDATE accounts_apikey"),
+        ("SAVEPOINT s1_x3", "SAVEPOINT"),
+    ],
+)
+def test_statements_are_named_by_their_prepared_name_or_their_verb_and_table(sql: str, key: str) -> None:
+    from bench.statement_cost import statement_key
+
+    assert statement_key(sql) == key
+
+
+def test_each_statement_is_charged_the_backend_cpu_spent_while_it_ran() -> None:
+    from bench.statement_cost import StatementCosts
+
+    clock = {"cpu": 0.0}
+
+    def execute(sql: str, params: Any, many: bool, context: Any) -> str:
+        clock["cpu"] += 0.002 if "fraud_store" in sql else 0.001  # what the backend spends on it
+        return "rows"
+
+    costs = StatementCosts(backend_pid=1, read_cpu=lambda pid: clock["cpu"])
+    for sql in ("EXECUTE fraud_velocity_6bd755898eeb (%s)", "EXECUTE fraud_store_5b83d42d68f1 (%s)") * 3:
+        assert costs(execute, sql, [], False, {}) == "rows"
+    assert costs.counts == {"fraud_velocity": 3, "fraud_store": 3}
+    assert costs.seconds == pytest.approx({"fraud_velocity": 0.003, "fraud_store": 0.006})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_score_request_costs_the_database_one_decision_insert(credit_model: Any, api_key_for: Any) -> None:
+    """Measured on the real database through the platform's application, as the script measures it."""
+    from tests.services import require_postgresql
+
+    require_postgresql()
+    from bench.statement_cost import measure, report
+    from creditplatform.wsgi import application
+
+    call = instructions._wsgi(
+        application, "/score", [b'{"age": 35, "revenu": 50000, "historique_impaye": 1}'], api_key_for("analyst")
+    )
+    result = measure(call, requests=12, warmup=2)
+    assert result["statements"]["insert_scoring_decision"]["per_request"] == 1.0
+    assert Decision.objects.count() == 14
+    assert result["statement_backend_ms"] >= 0 and result["process_ms"] > 0
+    lines = report("/score", result)
+    assert lines[0].startswith("POST /score: PostgreSQL's CPU per request, by statement (12 requests")
+    assert any(line.startswith("insert_scoring_decision ") and " 1.00 " in line for line in lines)
