@@ -42,6 +42,12 @@ def parse_stat(text: str) -> tuple[str, int, int, int]:
     return comm, int(rest[11]), int(rest[12]), int(rest[19])
 
 
+def process_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process of this host has used (a PostgreSQL backend, say)."""
+    _, user, system, _ = parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    return (user + system) / TICKS
+
+
 def group_of(pid: int, comm: str, gunicorn_pids: Iterable[int]) -> str:
     if pid in gunicorn_pids:
         return "gunicorn"

@@ -101,10 +101,7 @@ def _copies(source: str, table: str, host: str, user: str) -> Iterator[dict[str,
         admin.close()
 
 
-def backend_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a PostgreSQL backend of this host has used."""
-    _, user, system, _ = cpu.parse_stat(Path(f"/proc/{pid}/stat").read_text())
-    return (user + system) / cpu.TICKS
+backend_cpu = cpu.process_seconds  # CPU seconds a PostgreSQL backend of this host has used
 
 
 def replay(database: str, table: str, statements: int, host: str, user: str) -> float:

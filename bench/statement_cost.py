@@ -66,18 +66,12 @@ def statement_key(sql: str) -> str:
     return words[0].upper() if words else "(empty)"  # SAVEPOINT, RELEASE, COMMIT...: their names vary
 
 
-def backend_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process of this host has used."""
-    _, user, system, _ = cpu.parse_stat(Path(f"/proc/{pid}/stat").read_text())
-    return (user + system) / cpu.TICKS
-
-
 @dataclass
 class StatementCosts:
     """A ``connection.execute_wrapper``: each statement's count and its backend's CPU, by ``statement_key``."""
 
     backend_pid: int
-    read_cpu: Callable[[int], float] = backend_cpu
+    read_cpu: Callable[[int], float] = cpu.process_seconds
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
