@@ -101,9 +101,6 @@ def _copies(source: str, table: str, host: str, user: str) -> Iterator[dict[str,
         admin.close()
 
 
-backend_cpu = cpu.process_seconds  # CPU seconds a PostgreSQL backend of this host has used
-
-
 def replay(database: str, table: str, statements: int, host: str, user: str) -> float:
     """Backend CPU (ms) per single-row ``INSERT`` of ``table``'s newest row, replayed ``statements`` times."""
     conn = _connect(database, host, user)
@@ -129,10 +126,10 @@ def replay(database: str, table: str, statements: int, host: str, user: str) -> 
                 ).format(t=sql.Identifier(table), c=columns, s=selected)
             )
             documents = [json.dumps({**row, "id": str(uuid.uuid4())}) for _ in range(statements)]
-            before = backend_cpu(pid)
+            before = cpu.process_seconds(pid)
             for document in documents:
                 cur.execute("EXECUTE bench_insert (%s)", [document])
-            return (backend_cpu(pid) - before) * 1000 / statements
+            return (cpu.process_seconds(pid) - before) * 1000 / statements
     finally:
         conn.close()
 

@@ -82,6 +82,21 @@ def available() -> str | None:
     return f"needs {' and '.join(missing)} (Debian package 'valgrind')" if missing else None
 
 
+# The periodic work of a request, for a measurement in one process that runs slower than a
+# worker at full load. Work done every so many seconds, not every so many requests, would
+# make the measure depend on how slowly the process runs: the call log is written every 200
+# rows (its batch size) and the API key read and touched once, as at full load. The
+# middleware's metric writes, batched per second, cost about 500 instructions a request at
+# full load (one flush per several hundred requests); under valgrind a second is a few
+# requests, so they would count for ten times that.
+AS_AT_FULL_LOAD: dict[str, str] = {
+    "API_CALL_LOG_FLUSH_SECONDS": "3600",
+    "API_KEY_CACHE_SECONDS": "3600",
+    "API_KEY_LAST_USED_RESOLUTION_SECONDS": "3600",
+    "METRICS_FLUSH_SECONDS": "3600",
+}
+
+
 def measure(
     target: str, env: dict[str, str], bodies: Path, key: str, requests: int, warmup: int, keep: Path | None = None
 ) -> int:
@@ -99,16 +114,7 @@ def measure(
             **env,
             "PROMETHEUS_MULTIPROC_DIR": str(metrics),  # as under gunicorn (gunicorn.conf.py)
             "DJANGO_SETTINGS_MODULE": settings or "creditplatform.settings",
-            # Work done every so many seconds, not every so many requests, would make the count
-            # depend on how slowly valgrind runs: the call log is written every 200 rows (its
-            # batch size) and the API key read and touched once, as at full load.
-            "API_CALL_LOG_FLUSH_SECONDS": "3600",
-            "API_KEY_CACHE_SECONDS": "3600",
-            "API_KEY_LAST_USED_RESOLUTION_SECONDS": "3600",
-            # The middleware's metric writes, batched per second, cost about 500 instructions
-            # a request at full load (one flush per several hundred requests); under valgrind a
-            # second is a few requests, so they would count for ten times that.
-            "METRICS_FLUSH_SECONDS": "3600",
+            **AS_AT_FULL_LOAD,
         }
         done = subprocess.run(
             [

@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         child(args.path, args.child, args.requests, args.warmup, os.environ.get("BENCH_DATABASE_NAME", ""))
         return 0
 
+    from bench.instructions import AS_AT_FULL_LOAD
     from bench.run import bench_environment, database_name, setup
 
     os.environ.setdefault("BENCH_DB_NAME", "credit_bench_statements")
@@ -176,12 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             "DJANGO_SETTINGS_MODULE": "creditplatform.settings",
             "PROMETHEUS_MULTIPROC_DIR": str(metrics),  # as under gunicorn (gunicorn.conf.py)
             "BENCH_DATABASE_NAME": database_name(env),
-            # As at full load (bench/instructions.py): the call log written every 200 rows,
-            # the API key read once, the metrics' batched writes not once per request.
-            "API_CALL_LOG_FLUSH_SECONDS": "3600",
-            "API_KEY_CACHE_SECONDS": "3600",
-            "API_KEY_LAST_USED_RESOLUTION_SECONDS": "3600",
-            "METRICS_FLUSH_SECONDS": "3600",
+            **AS_AT_FULL_LOAD,
         }
         done = subprocess.run(
             [
