@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import hmac
 import logging
@@ -124,8 +125,19 @@ def _pseudonym_key() -> bytes:
     from django.conf import settings
 
     if settings.configured and settings.SECRET_KEY:
-        return hashlib.sha256(b"log-pseudonym:" + settings.SECRET_KEY.encode()).digest()
+        return _derived_key(settings.SECRET_KEY)
     return _process_key
+
+
+@functools.lru_cache(maxsize=4)
+def _derived_key(secret: str) -> bytes:
+    return hashlib.sha256(b"log-pseudonym:" + secret.encode()).digest()
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed_mac(key: bytes) -> hmac.HMAC:
+    """An HMAC with ``key`` and nothing hashed yet: copied for each value, the key is prepared once."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def pseudonym(value: str) -> str:
@@ -134,7 +146,9 @@ def pseudonym(value: str) -> str:
     Keyed (HMAC with a key derived from ``SECRET_KEY``): short identifiers such as client
     ids or IPv4 addresses cannot be recovered by hashing every candidate.
     """
-    return "h:" + hmac.new(_pseudonym_key(), value.encode(), hashlib.sha256).hexdigest()[:12]
+    mac = _keyed_mac(_pseudonym_key()).copy()
+    mac.update(value.encode())
+    return "h:" + mac.hexdigest()[:12]
 
 
 def redact_text(text: str) -> str:
