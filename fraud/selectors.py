@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -52,8 +53,9 @@ def _velocity_days_sql(by_external_id: bool = False) -> str:
     value, timestamp) per value, seen or never seen.
 
     ``by_external_id``: the client is named by its external id and its primary key comes
-    back as the last column (NULL for a client not stored yet): the look-up and the history
-    in one round trip.
+    back (NULL for a client not stored yet), then the primary key of the transaction this
+    caller already stored under this ``transaction_id`` (NULL for a new one, one probe of the
+    unique index): the look-ups and the history in one round trip.
     """
     quote = connection.ops.quote_name
     table = quote(Transaction._meta.db_table)
@@ -85,6 +87,13 @@ def _velocity_days_sql(by_external_id: bool = False) -> str:
         f"AND {ts} <= %(at)s ORDER BY {ts} DESC LIMIT 1) IS NOT NULL)"
         for field in ("beneficiary", "device_id", "country")
     ]
+    # The client's key, then this caller's transaction under this id (the unique index's probe).
+    looked_up = (
+        f", {who}, (SELECT {quote('id')} FROM {table} WHERE {quote('submitted_by')} = %(caller)s "
+        f"AND {quote('transaction_id')} = %(transaction_id)s)"
+        if by_external_id
+        else ""
+    )
     lookup = (
         f"WITH c AS MATERIALIZED (SELECT {quote('id')} FROM {quote(Client._meta.db_table)} "
         f"WHERE {quote('client_id')} = %(client_id)s) "
@@ -92,7 +101,7 @@ def _velocity_days_sql(by_external_id: bool = False) -> str:
         else ""
     )
     return (
-        f"{lookup}SELECT recent.*, e30.*, e90.*, days.*, {', '.join(seen)}{', ' + who if by_external_id else ''} FROM "
+        f"{lookup}SELECT recent.*, e30.*, e90.*, days.*, {', '.join(seen)}{looked_up} FROM "
         f"(SELECT COUNT(*), COALESCE(SUM({amount}), 0)::float8, {recent} FROM {table} "
         f"WHERE {client} = {who} AND {ts} >= %(recent)s AND {ts} <= %(at)s) AS recent, "
         f"{edge('month', 'month_days')} AS e30, {edge('lookback', 'lookback_days')} AS e90, "
@@ -149,29 +158,51 @@ def client_history_summary(
     )
 
 
-def client_history_lookup(
-    *, client_id: str, at: dt.datetime, beneficiary: str = "", device_id: str = "", country: str = ""
-) -> tuple[int | None, HistorySummary]:
-    """The client's primary key (None: not stored yet) and history summary, in one round trip on PostgreSQL."""
+@dataclass(frozen=True)
+class ScreenLookup:
+    """What screening a transaction reads before it decides (``transaction_screen_lookup``)."""
+
+    client_pk: int | None  # None: the client is not stored yet
+    history: HistorySummary
+    stored_pk: int | None  # the transaction this caller already stored under this id (a replay)
+
+
+def transaction_screen_lookup(
+    *,
+    caller: str,
+    transaction_id: str,
+    client_id: str,
+    at: dt.datetime,
+    beneficiary: str = "",
+    device_id: str = "",
+    country: str = "",
+) -> ScreenLookup:
+    """The client's primary key and history, and whether ``caller`` already sent ``transaction_id``.
+
+    One round trip on PostgreSQL (``_velocity_days_sql``). A replay is known before any rule
+    or model runs, so it costs the look-up and the read of the stored decision, not a
+    decision and a failed insert.
+    """
     db = default_connection()  # looked up once (about 10,000 instructions a look-up)
     if db.vendor == "postgresql":
-        client_pk, summary = _summary_from_days(
+        client_pk, summary, stored_pk = _summary_from_days(
             client_pk=None,
-            client_id=client_id,
+            screened=(client_id, caller, transaction_id),
             at=at,
             beneficiary=beneficiary,
             device_id=device_id,
             country=country,
             db=db,
         )
-        return client_pk, summary if client_pk is not None else HistorySummary.empty()
+        return ScreenLookup(client_pk, summary if client_pk is not None else HistorySummary.empty(), stored_pk)
     found = client_pk_get(client_id=client_id)
-    if found is None:
-        return None, HistorySummary.empty()
+    if found is None:  # a stored transaction has a stored client
+        return ScreenLookup(None, HistorySummary.empty(), None)
     summary = client_history_summary(
         client_pk=found, at=at, beneficiary=beneficiary, device_id=device_id, country=country
     )
-    return found, summary
+    stored = Transaction.objects.filter(submitted_by=caller, transaction_id=transaction_id).values_list("pk", flat=True)
+    return ScreenLookup(found, summary, stored.first())
 
 
 def _summary_from_days(
@@ -181,10 +212,12 @@ def _summary_from_days(
     beneficiary: str,
     device_id: str,
     country: str,
-    client_id: str | None = None,
+    screened: tuple[str, str, str] | None = None,
     db: Any = None,
-) -> tuple[int | None, HistorySummary]:
-    by_external_id = client_id is not None
+) -> tuple[int | None, HistorySummary, int | None]:
+    """With ``screened`` (client id, caller, transaction id) the client is named by its external
+    id: its primary key, and the key of the caller's transaction stored under that id, come back."""
+    by_external_id = screened is not None
     at = at.astimezone(dt.UTC)
     recent_from = (at - dt.timedelta(hours=24)).replace(hour=0, minute=0, second=0, microsecond=0)
     month_from, lookback_from = at - WINDOWS[USUAL_WINDOW], at - LOOKBACK
@@ -197,7 +230,11 @@ def _summary_from_days(
     since = {f"since_{name}": iso(at - span) for name, span in WINDOWS.items()}
     month_days_, lookback_days_, recent_ = iso(month_days), iso(lookback_days), iso(recent_from)
     params: dict[str, Any] = {
-        **({"client_id": client_id} if by_external_id else {"client": client_pk}),
+        **(
+            dict(zip(("client_id", "caller", "transaction_id"), screened, strict=True))
+            if screened is not None
+            else {"client": client_pk}
+        ),
         "beneficiary": beneficiary or None,
         "device_id": device_id or None,
         "country": country or None,
@@ -215,8 +252,9 @@ def _summary_from_days(
     with (db if db is not None else default_connection()).cursor() as cursor:
         execute_prepared(cursor, "fraud_velocity", _velocity_days_sql(by_external_id), params)
         row = cursor.fetchone()
+    stored_pk = None
     if by_external_id:
-        client_pk, row = row[-1], row[:-1]
+        client_pk, stored_pk, row = row[-2], row[-1], row[:-2]
     recent_count, recent_sum = int(row[0]), float(row[1])
     windows = iter(row[2 : 2 + 2 * len(WINDOWS)])
     counts: dict[str, int] = {}
@@ -230,7 +268,7 @@ def _summary_from_days(
     counts[USUAL_WINDOW] = recent_count + int(e30_count) + int(days30_count)
     sums[USUAL_WINDOW] = recent_sum + float(e30_sum) + float(days30_sum)
     beneficiary_seen, device_seen, country_seen = (bool(v) for v in row[-3:])
-    return client_pk, HistorySummary(
+    summary = HistorySummary(
         counts=counts,
         sums={name: round(value, 2) for name, value in sums.items()},
         history_count=recent_count + int(e90_count) + int(days90_count),
@@ -238,6 +276,7 @@ def _summary_from_days(
         device_seen=device_seen,
         country_seen=country_seen,
     )
+    return client_pk, summary, stored_pk
 
 
 def client_pk_get(*, client_id: str) -> int | None:

@@ -38,7 +38,7 @@ from fraud.models import (
 )
 from fraud.rules import ACTIONS, BacktestResult, RuleError, check_reason
 from fraud.sandbox import backtest_condition, check_condition
-from fraud.selectors import backtest_rows, client_history_lookup, transaction_get_stored
+from fraud.selectors import backtest_rows, transaction_get_stored, transaction_screen_lookup
 from fraud.velocity import velocity
 from scoring.ml.model import LoadedModel
 from scoring.services import client_get_or_create
@@ -128,20 +128,33 @@ def transaction_screen(
     ``TransactionConflict``. Another caller's id is never looked at, so it can neither be
     replayed nor detected. Transaction, check and alert are written in one database transaction.
 
-    New transactions are the hot path, so there is no look-up first: the insert either
-    succeeds or hits the unique ``transaction_id``, and only then is the stored one read.
+    New transactions are the hot path, so there is no look-up of its own: the probe for a
+    stored ``transaction_id`` rides in the velocity look-up's round trip. A replay is
+    answered from there before any rule or model runs; a duplicate sent at the same instant
+    (not stored yet at the look-up) hits the unique constraint at the insert, and only then
+    is the stored one read.
     """
     started = time.perf_counter()
-    config = config or fraud_config()
     facts = request.facts
-    # The client's key and its history in one round trip (an unknown client has none).
-    client_pk, summary = client_history_lookup(
+    # The client's key, its history and any transaction this caller stored under this id, in
+    # one round trip (an unknown client has no history).
+    lookup = transaction_screen_lookup(
+        caller=caller[:100],
+        transaction_id=request.transaction_id,
         client_id=request.client_id,
         at=facts.timestamp,
         beneficiary=facts.beneficiary,
         device_id=facts.device_id,
         country=facts.country,
     )
+    if lookup.stored_pk is not None:
+        # A replay: the stored decision, or a refusal if it was another transaction. (None:
+        # removed since the look-up, so it is screened as new.)
+        replay = _replay(request, caller[:100])
+        if replay is not None:
+            return replay
+    config = config or fraud_config()
+    client_pk, summary = lookup.client_pk, lookup.history
     if client_pk is None:
         client_pk = client_get_or_create(client_id=request.client_id).pk  # unknown ids are accepted
     features = velocity(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from fraud.config import fraud_config
 from fraud.features import TransactionFacts
@@ -178,6 +179,17 @@ def test_the_same_transaction_id_replays_and_a_different_transaction_under_it_co
     with pytest.raises(TransactionConflict):
         screen("TX1", amount=15001.0)
     assert (Transaction.objects.count(), FraudCheck.objects.count(), FraudAlert.objects.count()) == (1, 1, 1)
+
+
+def test_a_replay_is_answered_from_the_stored_decision_without_deciding_or_writing_again() -> None:
+    first = screen("TX1", amount=15000.0)
+    fraud_rule_save(user=None, name="replay_block", condition="amount >= 1", action="block", is_active=True)
+    with CaptureQueriesContext(connection) as queries:
+        again = screen("TX1", amount=15000.0)
+    assert again.replayed and again.check.decision == first.check.decision != "block"
+    statements = " ".join(q["sql"] for q in queries.captured_queries).lower()
+    assert "insert" not in statements and "fraud_store" not in statements, statements
+    assert "fraud_fraudruleversion" not in statements  # the new rule set was not even loaded
 
 
 def test_an_id_the_caller_already_recorded_without_a_check_is_a_conflict_not_a_second_row() -> None:

@@ -188,16 +188,26 @@ def test_the_day_totals_stay_exact_through_inserts_updates_and_deletes(at: dt.da
 
 
 @pytest.mark.django_db
-def test_the_client_look_up_and_its_history_are_one_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
-    from fraud.selectors import client_history_lookup
+def test_the_client_look_up_its_history_and_the_replay_probe_are_one_query(django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    from fraud.selectors import ScreenLookup, transaction_screen_lookup
 
     client = ClientFactory(client_id="LOOK-1")
     for minutes in (3, 90, 60 * 24 * 40):
         TransactionFactory(client=client, timestamp=ago(minutes=minutes), beneficiary="FR76A")
-    client_history_lookup(client_id="LOOK-1", at=NOW)  # prepares the statement (once per database session)
+    sent = TransactionFactory(client=client, timestamp=ago(minutes=5), transaction_id="TX-9", submitted_by="key:7")
+
+    def lookup(client_id: str, caller: str = "key:7", transaction_id: str = "TX-NEW", **facts: str) -> ScreenLookup:
+        return transaction_screen_lookup(
+            caller=caller, transaction_id=transaction_id, client_id=client_id, at=NOW, **facts
+        )
+
+    lookup("LOOK-1")  # prepares the statement (once per database session)
     with django_assert_num_queries(1):
-        pk, summary = client_history_lookup(client_id="LOOK-1", at=NOW, beneficiary="FR76A", country="FR")
-    assert pk == client.pk
-    assert summary == client_history_summary(client_pk=client.pk, at=NOW, beneficiary="FR76A", country="FR")
+        found = lookup("LOOK-1", beneficiary="FR76A", country="FR")
+    assert found.client_pk == client.pk and found.stored_pk is None
+    assert found.history == client_history_summary(client_pk=client.pk, at=NOW, beneficiary="FR76A", country="FR")
     with django_assert_num_queries(1):
-        assert client_history_lookup(client_id="LOOK-NOBODY", at=NOW) == (None, HistorySummary.empty())
+        assert lookup("LOOK-1", transaction_id="TX-9").stored_pk == sent.pk  # this caller sent it: a replay
+    assert lookup("LOOK-1", caller="key:8", transaction_id="TX-9").stored_pk is None  # another caller's id
+    with django_assert_num_queries(1):
+        assert lookup("LOOK-NOBODY") == ScreenLookup(None, HistorySummary.empty(), None)
