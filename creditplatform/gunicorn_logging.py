@@ -36,17 +36,21 @@ class RedactingLogger(Logger):
             req, resp = (), _Sent(resp.status, getattr(resp, "sent", None), ())
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for name in ("h", "u"):
-            if atoms.get(name) not in (None, "", "-"):
-                atoms[name] = pseudonym(str(atoms[name]))
+            atoms[name] = _pseudonymised(atoms.get(name))
         for key, value in atoms.items():
             # Headers ({name}i, {name}o) and environ ({name}e) a custom format may print.
             if key.startswith("{"):
                 name = key[1:-2].replace("-", "_")
                 if name in _SENSITIVE_NAMES:
                     atoms[key] = REDACTED
-                elif name in _ADDRESS_NAMES and value not in (None, "", "-"):
-                    atoms[key] = pseudonym(str(value))
+                elif name in _ADDRESS_NAMES:
+                    atoms[key] = _pseudonymised(value)
         return atoms
+
+
+def _pseudonymised(value: Any) -> Any:
+    """An address or user as its keyed pseudonym; an absent one ("-") as it is."""
+    return value if value in (None, "", "-") else pseudonym(str(value))
 
 
 class _Sent(NamedTuple):

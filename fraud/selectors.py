@@ -201,8 +201,21 @@ def transaction_screen_lookup(
     summary = client_history_summary(
         client_pk=found, at=at, beneficiary=beneficiary, device_id=device_id, country=country
     )
-    stored = Transaction.objects.filter(submitted_by=caller, transaction_id=transaction_id).values_list("pk", flat=True)
-    return ScreenLookup(found, summary, stored.first())
+    return ScreenLookup(found, summary, _stored_transaction_pk(caller=caller, transaction_id=transaction_id))
+
+
+def _stored_transaction_pk(*, caller: str, transaction_id: str) -> int | None:
+    """The key of the transaction ``caller`` stored under ``transaction_id`` (elsewhere than on
+    PostgreSQL, where the velocity statement probes it): one indexed look-up, no ORM compilation."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {quote('id')} FROM {quote(Transaction._meta.db_table)} "
+            f"WHERE {quote('submitted_by')} = %s AND {quote('transaction_id')} = %s",
+            [caller, transaction_id],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def _summary_from_days(

@@ -135,11 +135,12 @@ def transaction_screen(
     is the stored one read.
     """
     started = time.perf_counter()
+    caller = caller[:100]  # as stored (``submitted_by``, ``caller``)
     facts = request.facts
     # The client's key, its history and any transaction this caller stored under this id, in
     # one round trip (an unknown client has no history).
     lookup = transaction_screen_lookup(
-        caller=caller[:100],
+        caller=caller,
         transaction_id=request.transaction_id,
         client_id=request.client_id,
         at=facts.timestamp,
@@ -150,7 +151,7 @@ def transaction_screen(
     if lookup.stored_pk is not None:
         # A replay: the stored decision, or a refusal if it was another transaction. (None:
         # removed since the look-up, so it is screened as new.)
-        replay = _replay(request, caller[:100])
+        replay = _replay(request, caller)
         if replay is not None:
             return replay
     config = config or fraud_config()
@@ -183,7 +184,7 @@ def transaction_screen(
 
     txn = Transaction(
         transaction_id=request.transaction_id,
-        submitted_by=caller[:100],
+        submitted_by=caller,
         client_id=client_pk,
         amount=Decimal(str(facts.amount)).quantize(Decimal("0.01")),
         currency=facts.currency,
@@ -207,7 +208,7 @@ def transaction_screen(
         rule_set_id=config.rule_set.pk if config.rule_set is not None else None,
         rule_errors=rule_errors,
         thresholds=thresholds.as_dict(),
-        caller=caller[:100],
+        caller=caller,
     )
     if config.rule_set is not None:
         FraudCheck.rule_set.field.set_cached_value(check, config.rule_set)  # read by ``check.rule_versions``
@@ -218,7 +219,7 @@ def transaction_screen(
     except IntegrityError:
         # The transaction_id is taken (a replay, or a concurrent duplicate that won the insert):
         # answer with the stored decision, or refuse if it was another transaction.
-        replay = _replay(request, caller[:100])
+        replay = _replay(request, caller)
         if replay is None:
             raise
         return replay
