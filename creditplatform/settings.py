@@ -54,13 +54,26 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when ENVIRONMENT=production")
 
 
-def _local_secret_key() -> str:
-    """A per-checkout random key for local runs, never committed (var/ is ignored)."""
-    path = VAR_DIR / "secret_key"
+def _local_secret_key(path: Path) -> str:
+    """A per-checkout random key for local runs, never committed (var/ is ignored).
+
+    The processes ``make run`` starts together (gunicorn's workers, Celery's worker and beat)
+    may all find it missing: each writes a complete key to a file of its own, then links it
+    into place, which only the first does (an atomic link never replaces). Every process
+    then reads the same whole key, never a half-written or an empty one.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(64))
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process's key is in place
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
@@ -82,7 +95,7 @@ if PRODUCTION:
     for _old_key in SECRET_KEY_FALLBACKS:
         _check_production_secret("SECRET_KEY_FALLBACKS", _old_key)
 elif not SECRET_KEY:
-    SECRET_KEY = _local_secret_key()
+    SECRET_KEY = _local_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 if PRODUCTION and not ALLOWED_HOSTS:

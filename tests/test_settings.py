@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +84,32 @@ def test_server_side_cursors_can_be_turned_off_for_a_transaction_mode_pooler(val
     result = _manage("shell", "-c", code, env={"DB_SERVER_SIDE_CURSORS": value})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == disabled
+
+
+def _key_when_released(path: str, start: float, keys: Any) -> None:
+    from creditplatform.settings import _local_secret_key
+
+    while time.time() < start:  # spin, not sleep: the processes on the cores go at the same instant
+        pass
+    keys.put(_local_secret_key(Path(path)))
+
+
+def test_processes_starting_together_share_one_whole_local_secret_key(tmp_path: Path) -> None:
+    """``make run`` starts web workers, a Celery worker and beat at once on a fresh checkout."""
+    context = multiprocessing.get_context("fork")
+    path = tmp_path / "var" / "secret_key"
+    for attempt in range(5):  # a race: several rounds of sixteen processes
+        start, keys = time.time() + 0.5, context.Queue()
+        processes = [context.Process(target=_key_when_released, args=(str(path), start, keys)) for _ in range(16)]
+        for process in processes:
+            process.start()
+        found = [keys.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(timeout=60)
+        assert len(set(found)) == 1 and len(found[0]) >= 50, (
+            f"round {attempt}: {len(set(found))} keys, lengths {sorted({len(k) for k in found})}"
+        )
+        assert found[0] == path.read_text().strip()
+        assert sorted(p.name for p in path.parent.iterdir()) == ["secret_key"]  # no draft left behind
+        assert path.stat().st_mode & 0o777 == 0o600
+        path.unlink()
