@@ -96,11 +96,13 @@ def _key_when_released(path: str, start: float, keys: Any) -> None:
 
 def test_processes_starting_together_share_one_whole_local_secret_key(tmp_path: Path) -> None:
     """``make run`` starts web workers, a Celery worker and beat at once on a fresh checkout."""
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context(
+        "spawn"
+    )  # fresh interpreters: a fork of the test process inherits its threads
     path = tmp_path / "var" / "secret_key"
-    for attempt in range(5):  # a race: several rounds of sixteen processes
-        start, keys = time.time() + 0.5, context.Queue()
-        processes = [context.Process(target=_key_when_released, args=(str(path), start, keys)) for _ in range(16)]
+    for attempt in range(3):  # a race: several rounds of eight processes
+        start, keys = time.time() + 8, context.Queue()  # once all have started
+        processes = [context.Process(target=_key_when_released, args=(str(path), start, keys)) for _ in range(8)]
         for process in processes:
             process.start()
         found = [keys.get(timeout=60) for _ in processes]
