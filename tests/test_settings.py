@@ -96,9 +96,8 @@ def _key_when_released(path: str, start: float, keys: Any) -> None:
 
 def test_processes_starting_together_share_one_whole_local_secret_key(tmp_path: Path) -> None:
     """``make run`` starts web workers, a Celery worker and beat at once on a fresh checkout."""
-    context = multiprocessing.get_context(
-        "spawn"
-    )  # fresh interpreters: a fork of the test process inherits its threads
+    # Fresh interpreters: a fork of the test process would inherit its threads and their locks.
+    context = multiprocessing.get_context("spawn")
     path = tmp_path / "var" / "secret_key"
     for attempt in range(3):  # a race: several rounds of eight processes
         start, keys = time.time() + 8, context.Queue()  # once all have started
