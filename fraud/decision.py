@@ -16,7 +16,7 @@ HIGH (block).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from fraud.rules import RuleHit
 
@@ -38,6 +38,10 @@ class Thresholds:
 
     def as_dict(self) -> dict[str, float]:
         return {"review": self.review, "block": self.block}
+
+
+# The order of the thresholds' keys in every answer (``in_key_order``): as ``Thresholds.as_dict`` writes them.
+THRESHOLD_KEYS = tuple(f.name for f in fields(Thresholds))
 
 
 def combined_score(model_probability: float | None, hits: Iterable[RuleHit]) -> float:

@@ -19,7 +19,7 @@ import decimal
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from fraud.conditions import (
@@ -118,6 +118,10 @@ class RuleHit:
             "weight": self.weight,
             "reason": self.reason,
         }
+
+
+# The order of a fired rule's keys in every answer (``in_key_order``): as ``RuleHit.as_dict`` writes them.
+RULE_HIT_KEYS = tuple(f.name for f in fields(RuleHit))
 
 
 @dataclass(frozen=True)

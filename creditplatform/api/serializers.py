@@ -44,6 +44,26 @@ def api_datetime(value: dt.datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def in_key_order(value: Any, keys: tuple[str, ...]) -> Any:
+    """A stored JSON object, or list of objects, with ``keys`` first and in that order.
+
+    PostgreSQL's ``jsonb`` keeps an object's keys sorted by length, not as they were
+    written, so a decision read back (a replay, a ``GET``) would list its reasons' or rules'
+    keys in another order than the answer that stored it: the same JSON, different bytes.
+    Keys not in ``keys`` follow, as stored. What is already in order (built by this request,
+    or read from SQLite) is given back as it is, at the cost of a look at each object.
+    """
+    if isinstance(value, list):
+        return value if all(_keys_are(item, keys) for item in value) else [in_key_order(item, keys) for item in value]
+    if _keys_are(value, keys):
+        return value
+    return {**{key: value[key] for key in keys if key in value}, **value}
+
+
+def _keys_are(value: Any, keys: tuple[str, ...]) -> bool:
+    return not isinstance(value, dict) or tuple(value) == keys
+
+
 class StrictFieldsMixin:
     """Reject fields the serializer does not declare (a typo must not pass silently).
 

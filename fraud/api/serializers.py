@@ -25,7 +25,7 @@ from creditplatform.api.plainfields import (
     plain_check,
     skipped_when_absent,
 )
-from creditplatform.api.serializers import StrictSerializer, api_datetime
+from creditplatform.api.serializers import StrictSerializer, api_datetime, in_key_order
 from creditplatform.hot_settings import hot_settings
 from fraud.choices import (
     COUNTRY_CODES,
@@ -36,8 +36,10 @@ from fraud.choices import (
     TransactionType,
     transaction_type_canonical,
 )
+from fraud.decision import THRESHOLD_KEYS
 from fraud.features import TransactionFacts
 from fraud.models import FraudCheck, Transaction
+from fraud.rules import RULE_HIT_KEYS
 from fraud.services import ScreenOutcome, ScreenRequest
 from scoring.choices import RiskLevel
 from scoring.ml.schema import alias_conflicts
@@ -362,9 +364,9 @@ def fraud_decision_representation(
         "model_score": check.model_score,
         "risk_level": check.risk_level,
         "decision": check.decision,
-        "triggered_rules": check.triggered_rules,
+        "triggered_rules": in_key_order(check.triggered_rules, RULE_HIT_KEYS),
         "model_version": check.model_version.version if check.model_version else None,
-        "thresholds": check.thresholds,
+        "thresholds": in_key_order(check.thresholds, THRESHOLD_KEYS),
         "alert_id": alert_id,
         "check_id": str(check.pk),
         "created_at": api_datetime(check.created_at),
@@ -398,6 +400,12 @@ class CheckSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: FraudCheck) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        data["triggered_rules"] = in_key_order(data["triggered_rules"], RULE_HIT_KEYS)
+        data["thresholds"] = in_key_order(data["thresholds"], THRESHOLD_KEYS)
+        return data
 
     def get_alert(self, check: FraudCheck) -> dict[str, Any] | None:
         alert = getattr(check, "alert", None)

@@ -15,9 +15,10 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from creditplatform.api.serializers import StrictModelSerializer, api_datetime
+from creditplatform.api.serializers import StrictModelSerializer, api_datetime, in_key_order
 from scoring.choices import CreditDecisionOutcome, FinalOutcome
 from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
+from scoring.ml.model import REASON_KEYS
 from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
 from scoring.services import ScoreRequest, client_id_change_check
@@ -141,7 +142,7 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
         "risk_level": decision.risk_level,
         "threshold_used": decision.threshold_used,
         "model_version": decision.model_version.version,
-        "reasons": decision.reasons,
+        "reasons": in_key_order(decision.reasons, REASON_KEYS),
         "created_at": api_datetime(decision.created_at),
     }
     if with_features:

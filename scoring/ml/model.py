@@ -28,7 +28,7 @@ import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,10 @@ class Reason:
             "value": self.value,
             "contribution": round(self.contribution, 6),
         }
+
+
+# The order of a reason's keys in every answer (``in_key_order``): as ``Reason.as_dict`` writes them.
+REASON_KEYS = tuple(f.name for f in fields(Reason))
 
 
 def refer_rule(

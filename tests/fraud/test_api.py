@@ -53,7 +53,12 @@ def test_replaying_a_transaction_id_returns_the_same_decision_and_stores_nothing
     again = analyst.post(URL, {**SEED, "montant": 15000}, format="json")
     assert first.status_code == 201 and again.status_code == 200
     assert again["Idempotent-Replayed"] == "true"
-    assert again.json() == first.json()
+    # The same bytes: the fired rules and thresholds read back from PostgreSQL's jsonb keep
+    # the order of the first answer.
+    assert again.content == first.content
+    body = again.json()
+    assert list(body["triggered_rules"][0]) == ["name", "version", "action", "weight", "reason"]
+    assert list(body["thresholds"]) == ["review", "block"]
     assert (Transaction.objects.count(), FraudCheck.objects.count(), FraudAlert.objects.count()) == counts
     assert counts == (1, 1, 1)  # 15000 fires high_amount (review): one alert, opened once
 
@@ -301,6 +306,14 @@ def test_transactions_are_listed_with_their_checks_newest_first(
     assert t2["check"]["decision"] == "review" and t2["check"]["alert"]["status"] == "open"
     assert "beneficiary" not in t2 and "features" not in t2["check"]
     assert body["results"][0]["check"] is None
+    # The check as /fraude answered it: its rules' and thresholds' keys in the same order.
+    answered = screen(analyst, transaction_id="T3", montant=20000)
+    listed = next(
+        t for t in client_as("viewer").get("/api/v1/transactions/").json()["results"] if t["transaction_id"] == "T3"
+    )
+    assert listed["check"]["triggered_rules"] == answered["triggered_rules"]
+    assert [list(rule) for rule in listed["check"]["triggered_rules"]] == [list(r) for r in answered["triggered_rules"]]
+    assert list(listed["check"]["thresholds"]) == list(answered["thresholds"]) == ["review", "block"]
 
 
 def test_transactions_filter_by_client_decision_and_date(analyst: APIClient) -> None:
