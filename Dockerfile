@@ -20,4 +20,4 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')"
     && mkdir -p /app/var && chown -R app /app/var
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "--config", "gunicorn.conf.py", "creditplatform.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "creditplatform.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -60,7 +60,6 @@ CanCheckFraud = role_permission("CanCheckFraud", DECIDE_ROLES, scope="fraud")
 CanRead = role_permission("CanRead", READ_ROLES, scope="read")
 CanWriteRecords = role_permission("CanWriteRecords", DECIDE_ROLES, scope="score")
 IsAdmin = role_permission("IsAdmin", {Role.ADMIN})
-IsCompliance = role_permission("IsCompliance", {Role.COMPLIANCE, Role.ADMIN})
 
 
 class ReadOrWrite(BasePermission):

@@ -545,8 +545,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# The one place the periodic jobs are declared; django-celery-beat copies them into the
-# database, where admins can edit them.
+# The platform's fixed periodic jobs. django-celery-beat's DatabaseScheduler writes these
+# over their database rows at every beat start (an admin's edit lasts until then); the
+# schedules admins own (the nightly drift report, the monthly performance report) are
+# created by data migrations instead.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "monitoring-heartbeat": {
         "task": "monitoring.tasks.heartbeat",
