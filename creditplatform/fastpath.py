@@ -285,15 +285,15 @@ class DecisionFastPath:
         view.headers = view.default_response_headers
         try:
             response = view.handle_exception(exc)
-        except Exception as uncaught:  # not an API error: as Django's handler, the middlewares' process_exception
+            response = view.finalize_response(drf_request, response)
+            response = self.prometheus_after.process_template_response(request, response)  # as Django's handler
+            response.render()
+        except Exception as uncaught:  # as Django's handler (rendering included): the middlewares' process_exception
             self.prometheus_after.process_exception(request, uncaught)
             answered = self.json_errors.process_exception(request, uncaught)
             if answered is None:  # not an API path: cannot happen here, but never a traceback
                 raise
             return answered
-        response = view.finalize_response(drf_request, response)
-        response = self.prometheus_after.process_template_response(request, response)  # as Django's handler
-        response.render()
         return response
 
     def _respond(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:

@@ -32,6 +32,9 @@ def _post_raw(api: APIClient, body: bytes | str, content_type: str = "applicatio
         ('{"client_id": NaN}', "NaN"),
         ('{"client_id": Infinity}', "Infinity"),
         (b"\xff\xfe\x00", "UTF-8"),
+        ('{"client_id": "\\ud800"}', "unpaired surrogate"),
+        ('{"client_id": "C1", "\\udfff": 1}', "unpaired surrogate"),
+        ('{"client_id": "C1", "address": ["\\ud83d x"]}', "unpaired surrogate"),
     ],
 )
 def test_malformed_json_is_a_400_saying_why(analyst: APIClient, body: str | bytes, message: str) -> None:
@@ -40,6 +43,13 @@ def test_malformed_json_is_a_400_saying_why(analyst: APIClient, body: str | byte
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"] == "malformed_request"
     assert message in response.json()["detail"]
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_are_text(analyst: APIClient) -> None:
+    body = '{"client_id": "C1", "address": "\\ud83d\\ude00 \\\\ud800"}'
+    response = _post_raw(analyst, body)
+    assert response.status_code == 201
+    assert Client.objects.get(client_id="C1").address == "\U0001f600 \\ud800"
 
 
 def test_an_empty_body_names_the_required_fields(analyst: APIClient) -> None:

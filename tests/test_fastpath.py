@@ -227,6 +227,8 @@ def test_no_champion_is_the_same_503(apps: Any, scorer: str, credit_model: Model
     [
         ("malformed JSON", {}, b'{"age": ', 400),
         ("empty object key check: NaN", {}, b'{"age": NaN}', 400),
+        ("a lone surrogate in a key", {}, b'{"age": 35, "revenu": 50000, "historique_impaye": 1, "\\ud800": 1}', 400),
+        ("a lone surrogate in a value", {}, b'{"age": 35, "revenu": 50000, "job": "\\udfff"}', 400),
         ("a form, not JSON", {"CONTENT_TYPE": "application/x-www-form-urlencoded"}, b"age=35", 415),
         ("XML asked for", {"HTTP_ACCEPT": "application/xml"}, SEED, 406),
         ("a query string", {"QUERY_STRING": "format=json"}, SEED, 201),

@@ -67,6 +67,17 @@ def test_indented_and_empty_renderings_are_drfs() -> None:
     assert OrjsonRenderer().render(None) == b""
 
 
+def test_a_lone_surrogate_is_written_escaped_not_a_crash() -> None:
+    # No UTF-8 carries "\ud800": DRF's renderer raises (a 500); the answer escapes it instead.
+    data = {"detail": "Unknown field: \ud800", "other": "Dépôt"}
+    with pytest.raises(UnicodeEncodeError):
+        JSONRenderer().render(data)
+    for media_type in ("application/json", "application/json; indent=4"):
+        out = OrjsonRenderer().render(data, media_type)
+        assert json.loads(out) == data
+        assert b"\\ud800" in out
+
+
 def test_what_drf_refuses_is_refused() -> None:
     with pytest.raises(TypeError):
         OrjsonRenderer().render({"x": object()})

@@ -5,17 +5,35 @@ DRF's ``JSONParser`` catches only ``ValueError``: a deeply nested body raises
 interpreter's recursion limit, and so are the keys of one object and of the whole body, so
 hostile payloads are refused cheaply (70,000 unknown keys used to cost a second of
 validation and a 2 MB list of errors).
+
+A string with an unpaired surrogate escape (``"\\ud800"``) is refused too (RFC 7493, I-JSON):
+Python parses it into a ``str`` that no UTF-8 can encode, so a field check quoting it, a
+log line or the answer would fail on it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from creditplatform.hot_settings import hot_settings
+
+# A \uD800-\uDFFF escape: a surrogate, which json.loads lets through alone (unpaired).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed body holds a lone surrogate in a key or a string (not text: no UTF-8
+    can carry it, so nothing could store, log or answer it)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _json_depth_exceeds(text: str, limit: int) -> bool:
@@ -61,9 +79,15 @@ class SafeJSONParser(JSONParser):
         # Every key is followed by a colon: bodies with few colons cannot break a limit.
         hook = _key_counter(per_object, total) if text.count(":") > min(per_object, total) else None
         try:
-            return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook)
+            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook)
         except (ValueError, RecursionError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
+        # Only a body with a surrogate escape can hold one (raw surrogates are not UTF-8).
+        if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
+            raise ParseError(
+                "Malformed JSON: a string holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text."
+            )
+        return data
 
 
 def _key_counter(per_object: int, total: int) -> Any:
