@@ -23,6 +23,7 @@ from accounts.permissions import CanScore
 from accounts.principals import caller_label, request_roles
 from accounts.roles import Role
 from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
+from creditplatform.api.renderers import OrjsonRenderer
 from scoring.batch.files import BatchFileError
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
@@ -218,6 +219,7 @@ class BatchJobDetailApi(generics.RetrieveAPIView):
 class _BatchFileApi(APIView):
     permission_classes = [CanScore]
     throttle_scope = "score"
+    renderer_classes = [OrjsonRenderer]  # errors only (the file is streamed): JSON, never the browsable API
     suffix = ""
 
     def csv(self, job: BatchJob) -> StreamingHttpResponse:

@@ -17,6 +17,7 @@ from accounts.actors import acting
 from accounts.permissions import CanRead, CanScore
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict
+from creditplatform.api.renderers import OrjsonRenderer
 from creditplatform.api.serializers import api_datetime
 from scoring.notices import NoNotice, decision_notice
 from scoring.review.services import NotFinal, contest_record
@@ -70,9 +71,11 @@ class DecisionNoticeApi(APIView):
     """``GET`` the adverse-action notice of a final refusal: JSON, or a printable HTML page."""
 
     permission_classes = [CanRead]
+    # The HTML page is rendered here (never by DRF); errors are JSON whatever was asked,
+    # a browser's Accept included (no browsable API page for them).
+    renderer_classes = [OrjsonRenderer]
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # The HTML page is rendered here (never by DRF); errors are JSON whatever was asked.
         return super().perform_content_negotiation(request, force=True)
 
     @extend_schema(

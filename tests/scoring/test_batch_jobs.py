@@ -363,8 +363,9 @@ def test_the_job_shows_its_progress_then_its_result_and_rejects_files(
     assert rejects == [{"row": "3", "field": "historique_impaye", "reason": "A valid number is required."}]
     # A client that asks for CSV gets it (the file is never a 406), and its errors stay JSON.
     assert scorer.get(job["result_url"], HTTP_ACCEPT="text/csv").status_code == 200
-    missing = scorer.get("/api/v1/score/batch-jobs/01890000-0000-7000-8000-000000000000/result", HTTP_ACCEPT="text/csv")
-    assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
+    for accept in ("text/csv", "text/html"):  # a browser too: never the browsable API's page
+        missing = scorer.get("/api/v1/score/batch-jobs/01890000-0000-7000-8000-000000000000/result", HTTP_ACCEPT=accept)
+        assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
 
 
 def test_a_caller_sees_its_own_jobs_and_an_admin_sees_every_job(

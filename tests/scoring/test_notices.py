@@ -100,10 +100,11 @@ def test_no_notice_for_an_approval_or_a_pending_referral_and_errors_stay_json(
     referred = decide(scorer, RISKY)
     assert (approved.decision, referred.decision) == ("approve", "refer")
     for decision in (approved, referred):
-        response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", {"format": "html"})
-        assert response.status_code == 409
-        assert response["Content-Type"].startswith("application/json")
-        assert "final refusal" in response.json()["detail"]
+        for asked in ({"data": {"format": "html"}}, {"HTTP_ACCEPT": "text/html"}):  # a browser, too
+            response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", **asked)
+            assert response.status_code == 409
+            assert response["Content-Type"].startswith("application/json")
+            assert "final refusal" in response.json()["detail"]
     missing = scorer.get("/api/v1/predictions/00000000-0000-0000-0000-000000000000/notice")
     assert missing.status_code == 404 and missing["Content-Type"].startswith("application/json")
 
