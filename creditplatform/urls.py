@@ -3,9 +3,10 @@ answer at the root, exactly where the seed clients call them."""
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts.oidc import admin_logout
+from creditplatform.api.schema import SchemaView
 from fraud.api.views import SeedFraudeApi
 from governance.views import model_card_view
 from monitoring.api.views import metrics_view
@@ -24,7 +25,7 @@ urlpatterns = [
     # seed's own fields (score/message, risque/alert/message). New integrations use /api/v1/.
     path("score", SeedScoreApi.as_view(), name="score-root"),
     path("fraude", SeedFraudeApi.as_view(), name="fraude-root"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     # Swagger UI's start-up code comes as a script file (?script), not inline: see the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
