@@ -97,6 +97,7 @@ def promotion_request_approve(*, request: PromotionRequest, user: Any, note: str
 
 
 def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionRequest:
+    from fraud.models import FraudRule
     from fraud.services import fraud_rule_save
     from scoring.services import model_version_activate
 
@@ -107,9 +108,21 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
         if locked.kind == PromotionKind.MODEL:
             model_version_activate(model_version=locked.version_to_promote, status=locked.target_status, user=user)
         else:
+            # What is approved is the version the request named, the one the approver reviewed:
+            # an inactive rule stays editable, and an edit between review and approval (its
+            # condition, action or weight) would otherwise go live under the approval.
+            rule = FraudRule.objects.select_for_update().get(pk=locked.fraud_rule_id)
+            if rule.version != locked.rule_version:
+                raise ValidationError(
+                    {
+                        "rule_version": f"The rule changed after this request (version {locked.rule_version} was "
+                        f"requested, it is now version {rule.version}): turn this request down and request the "
+                        "activation of the version to review."
+                    }
+                )
             fraud_rule_save(
                 user=user,
-                rule=locked.fraud_rule,
+                rule=rule,
                 is_active=True,
                 note=f"promotion #{locked.pk}",
                 promotion=locked,

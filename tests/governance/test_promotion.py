@@ -117,6 +117,30 @@ def test_a_fraud_rule_is_activated_through_a_request(admins: tuple[Any, Any], cl
 
 
 @pytest.mark.django_db
+def test_an_approval_never_activates_a_rule_edited_after_the_request(admins: tuple[Any, Any], client: Any) -> None:
+    from fraud.services import fraud_rule_save
+
+    first, second = admins
+    analyst = UserFactory(username="an-analyst", roles=[Role.ANALYST])
+    rule = fraud_rule_save(
+        user=None, name="big_amount", condition="amount > 1000000000", action="flag", is_active=False
+    )
+    request = promotion_request_create(user=first, fraud_rule=rule, reason="harmless flag")
+    client.force_login(second)
+    review = f"/admin/governance/promotionrequest/{request.pk}/review/"
+    assert "amount &gt; 1000000000" in client.get(review).content.decode()
+    # Between the review and the click, the still inactive rule is edited into something else.
+    fraud_rule_save(user=analyst, rule=rule, condition="amount > 0", action="block")
+    with pytest.raises(ValidationError, match="changed after this request"):
+        promotion_request_approve(request=request, user=second)
+    response = client.post(review, {"decision": "approve"}, follow=True)
+    assert "changed after this request" in response.content.decode()  # the approver is told why
+    rule = FraudRule.objects.get(pk=rule.pk)
+    assert not rule.is_active and rule.condition == "amount > 0"
+    assert PromotionRequest.objects.get(pk=request.pk).status == "pending"
+
+
+@pytest.mark.django_db
 def test_the_evidence_shows_the_refer_band_and_the_referral_rate(
     admins: tuple[Any, Any], challenger: ModelVersion, client: Any
 ) -> None:
