@@ -47,6 +47,7 @@ from scoring.signals import decisions_recorded
 logger = logging.getLogger(__name__)
 
 RESOLVE_PERMISSION = "fraud.resolve_fraudalert"
+TAKE_PERMISSION = "fraud.take_fraudalert"
 ACTIVATE_PERMISSION = "fraud.activate_fraudrule"
 
 
@@ -494,10 +495,18 @@ def fraud_rule_backtest(
 
 
 def fraud_alert_can_resolve(*, alert: FraudAlert, user: ActingUser) -> bool:
-    """The assignee (object permission) or an admin (model permission), while it is not resolved."""
+    """The assignee (object permission) or an admin (model permission), while it is not resolved.
+
+    The assignee only while their role still works alerts (``take``): the object permission
+    given on assignment outlives a change of role, and someone moved to viewer must not
+    resolve the alerts they held.
+    """
     if alert.status == AlertStatus.RESOLVED or user is None or not user.is_authenticated:
         return False
-    return bool(user.has_perm(RESOLVE_PERMISSION) or user.has_perm(RESOLVE_PERMISSION, alert))
+    return bool(
+        user.has_perm(RESOLVE_PERMISSION)
+        or (user.has_perm(TAKE_PERMISSION) and user.has_perm(RESOLVE_PERMISSION, alert))
+    )
 
 
 def _locked(alert: FraudAlert) -> FraudAlert:
@@ -547,7 +556,7 @@ def fraud_alert_assign(*, alert: FraudAlert, assignee: User, by: User) -> FraudA
 
 def fraud_alert_take(*, alert: FraudAlert, user: User) -> FraudAlert:
     """An analyst takes an unassigned alert for themselves (first come, first served)."""
-    if not user.has_perm("fraud.take_fraudalert"):
+    if not user.has_perm(TAKE_PERMISSION):
         raise PermissionDenied("Your role does not work fraud alerts.")
     with transaction.atomic():
         locked = _locked(alert)

@@ -53,10 +53,16 @@ def needs_second_approval(*, decision: Decision, final_decision: str) -> bool:
 
 
 def review_case_can_close(*, case: ReviewCase, user: ActingUser) -> bool:
-    """The assignee (object permission) or an admin (model permission), while it is with someone."""
+    """The assignee (object permission) or an admin (model permission), while it is with someone.
+
+    The assignee only while their role still takes cases: the object permission given on
+    assignment outlives a change of role, and someone moved to viewer must not decide.
+    """
     if case.status != ReviewStatus.ASSIGNED or user is None:
         return False
-    return bool(user.has_perm(CLOSE_PERMISSION) or user.has_perm(CLOSE_PERMISSION, case))
+    return bool(
+        user.has_perm(CLOSE_PERMISSION) or (user.has_perm(TAKE_PERMISSION) and user.has_perm(CLOSE_PERMISSION, case))
+    )
 
 
 def review_case_can_approve(*, case: ReviewCase, user: ActingUser) -> bool:

@@ -66,6 +66,21 @@ def test_the_assignee_can_resolve_another_analyst_cannot_an_admin_can(
     assert (other.resolution, other.resolved_by) == ("false_positive", people["admin"])
 
 
+def test_an_analyst_moved_to_viewer_no_longer_resolves_the_alerts_they_held(
+    people: dict[str, Any], alert: FraudAlert
+) -> None:
+    from django.contrib.auth.models import Group
+
+    fraud_alert_take(alert=alert, user=people["alice"])
+    alice = type(people["alice"]).objects.get(pk=people["alice"].pk)  # fresh: no cached permissions
+    alice.groups.set([Group.objects.get(name="viewer")])
+    alice = type(alice).objects.get(pk=alice.pk)
+    assert not fraud_alert_can_resolve(alert=alert, user=alice)
+    assert resolve(alice, alert, "false_positive").status_code == 403
+    alert.refresh_from_db()
+    assert alert.status == "assigned" and alert.resolution == ""
+
+
 def test_taking_an_alert_grants_the_object_permission_to_that_analyst_only(
     people: dict[str, Any], alert: FraudAlert
 ) -> None:

@@ -144,6 +144,20 @@ def test_take_gives_the_object_permission_to_the_taker_only(people: dict[str, An
         review_case_close(case=referred, user=people["bob"], final_decision="refuse", justification="not mine")
 
 
+def test_an_analyst_moved_to_viewer_no_longer_decides_the_cases_they_held(
+    people: dict[str, Any], referred: ReviewCase
+) -> None:
+    from django.contrib.auth.models import Group
+
+    referred = review_case_take(case=referred, user=people["alice"])
+    people["alice"].groups.set([Group.objects.get(name="viewer")])
+    alice = type(people["alice"]).objects.get(pk=people["alice"].pk)  # fresh: no cached permissions
+    assert alice.has_perm("scoring.close_reviewcase", referred)  # the object permission is still there
+    assert not review_case_can_close(case=referred, user=alice)
+    with pytest.raises(PermissionDenied):
+        review_case_close(case=referred, user=alice, final_decision="refuse", justification="held it before")
+
+
 def test_only_admins_assign_and_reassigning_moves_the_right(people: dict[str, Any], referred: ReviewCase) -> None:
     with pytest.raises(PermissionDenied):
         review_case_assign(case=referred, assignee=people["bob"], by=people["alice"])
