@@ -31,12 +31,28 @@ if TYPE_CHECKING:
     from accounts.actors import Acting
 
 
+CLIENT_ID_TAKEN = "A client with this client_id already exists."
+
+
 @transaction.atomic
 def client_create(*, client_id: str, **identity: Any) -> Client:
-    """Create a client from validated identity fields."""
+    """Create a client from validated identity fields.
+
+    The unique index is the one judge of "this client_id exists": a check before the insert
+    (the serializer's, for a clear 400 with the other fields) cannot see a concurrent request
+    inserting the same id, whose row then fails this insert. That unique violation, caught in
+    a savepoint so a caller's transaction survives, is ``ValidationError({"client_id":
+    CLIENT_ID_TAKEN})``: the same 400 as an id that already existed, never a 500.
+    """
     client = Client(client_id=client_id, **identity)
-    client.full_clean()
-    client.save()
+    client.full_clean(validate_unique=False)  # the insert below is the check, race-free
+    try:
+        with transaction.atomic():
+            client.save()
+    except IntegrityError:
+        if not Client.objects.filter(client_id=client_id).exists():
+            raise
+        raise ValidationError({"client_id": [CLIENT_ID_TAKEN]}) from None
     return client
 
 
