@@ -570,7 +570,11 @@ def _store_decision(decision: Decision, client_id: str | None) -> None:
 
     A known client (the usual case) costs no statement of its own: the insert finds it by its
     external id. For an unknown one that insert stores nothing; the client is then created
-    bare (its id checked first), as ``_links`` does, and the decision inserted linked to it.
+    bare (its id checked first), as ``_links`` does, and the decision inserted linked to it,
+    in one transaction: when that insert fails (a concurrent request won the same
+    Idempotency-Key), the client created for it goes too, never left with no decision. Only
+    this path pays the transaction; ``savepoint=False`` adds no savepoint round trips inside
+    a caller's transaction (which rolls back whole on the error anyway).
     """
     if client_id is None:
         insert_row(decision)
@@ -579,8 +583,9 @@ def _store_decision(decision: Decision, client_id: str | None) -> None:
     if key is not None:
         decision.client = Client.from_db(DEFAULT_DB_ALIAS, list(_CLIENT_KEYS), [key, client_id])
         return
-    decision.client = _clients({client_id})[client_id]
-    insert_row(decision)
+    with transaction.atomic(savepoint=False):
+        decision.client = _clients({client_id})[client_id]
+        insert_row(decision)
 
 
 def _key_taken(caller: str, key: str) -> bool:
