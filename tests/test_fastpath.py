@@ -304,6 +304,21 @@ def test_an_invalid_transaction_is_the_same_400(apps: Any, fraud_caller: str) ->
     assert status == 400 and "montant" in body["fields"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("currency", "ßp"), ("devise", "ßp"), ("currency", "eu\u017f"), ("country", "ﬅ"), ("country", "ß")],
+)
+@pytest.mark.parametrize("query", ["", "x=1"])
+def test_a_code_of_letters_upper_case_makes_ascii_is_the_same_400(
+    apps: Any, fraud_caller: str, field: str, value: str, query: str
+) -> None:
+    """ "ßp".upper() is "SSP" and "ﬅ".upper() "ST": refused as sent, on the fast path and through DRF alike."""
+    payload = {"transaction_id": "TX-FP-3", "montant": 20, "type": "virement", "client_id": "C1001", field: value}
+    status, _, body = both(apps, "/fraude", payload, fraud_caller, fast=not query, QUERY_STRING=query)
+    assert status == 400 and list(body["fields"]) == [field]
+    assert not Transaction.objects.exists()
+
+
 def failing(exc: Exception) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise exc
