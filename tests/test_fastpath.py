@@ -213,6 +213,13 @@ def test_invalid_input_is_the_same_400_naming_the_field(
     assert status == 400 and field in answer["fields"]
 
 
+def test_an_integer_too_long_to_read_is_the_same_400_naming_the_field(apps: Any, scorer: str) -> None:
+    """The fast path's reading fails: Django answers it, naming the field as for any wrong value."""
+    body = '{"age": ' + "9" * 5000 + ', "revenu": 50000, "historique_impaye": 1}'
+    status, _, answer = both(apps, "/score", body, scorer, fast=False)
+    assert status == 400 and answer["fields"] == {"age": ["A number of at most 4,300 digits is required."]}
+
+
 def test_no_champion_is_the_same_503(apps: Any, scorer: str, credit_model: ModelVersion) -> None:
     ModelVersion.objects.filter(pk=credit_model.pk).update(status=ModelStatus.RETIRED)
     from scoring.ml.predictor import reset_models  # noqa: PLC0415
