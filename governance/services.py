@@ -105,12 +105,21 @@ def _bool(value: Any) -> bool:
 
 
 def _int(value: Any) -> int:
+    """A number of months: an integer, or its ASCII digits in a string.
+
+    ``str.isdigit`` also says yes to "²" or "٣", which ``int`` then refuses (or reads), and
+    ``int`` refuses more than 4,300 digits in Python's own words: only ASCII digits are
+    read, and only as many as a number in range can have.
+    """
     if isinstance(value, bool):
         raise ValueError("Enter a whole number of months.")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str) and (text := value.strip()).isascii() and text.isdigit():
+        significant = text.lstrip("0") or "0"
+        if len(significant) > len(str(MAX_HORIZON_MONTHS)):
+            raise ValueError(f"Enter a number of months from 1 to {MAX_HORIZON_MONTHS}.")
+        number = int(significant)
     else:
         raise ValueError("Enter a whole number of months.")
     if not 1 <= number <= MAX_HORIZON_MONTHS:

@@ -31,12 +31,28 @@ if TYPE_CHECKING:
     from accounts.actors import Acting
 
 
+CLIENT_ID_TAKEN = "A client with this client_id already exists."
+
+
 @transaction.atomic
 def client_create(*, client_id: str, **identity: Any) -> Client:
-    """Create a client from validated identity fields."""
+    """Create a client from validated identity fields.
+
+    The unique index is the one judge of "this client_id exists": a check before the insert
+    (the serializer's, for a clear 400 with the other fields) cannot see a concurrent request
+    inserting the same id, whose row then fails this insert. That unique violation, caught in
+    a savepoint so a caller's transaction survives, is ``ValidationError({"client_id":
+    CLIENT_ID_TAKEN})``: the same 400 as an id that already existed, never a 500.
+    """
     client = Client(client_id=client_id, **identity)
-    client.full_clean()
-    client.save()
+    client.full_clean(validate_unique=False)  # the insert below is the check, race-free
+    try:
+        with transaction.atomic():
+            client.save()
+    except IntegrityError:
+        if not Client.objects.filter(client_id=client_id).exists():
+            raise
+        raise ValidationError({"client_id": [CLIENT_ID_TAKEN]}) from None
     return client
 
 
@@ -554,7 +570,11 @@ def _store_decision(decision: Decision, client_id: str | None) -> None:
 
     A known client (the usual case) costs no statement of its own: the insert finds it by its
     external id. For an unknown one that insert stores nothing; the client is then created
-    bare (its id checked first), as ``_links`` does, and the decision inserted linked to it.
+    bare (its id checked first), as ``_links`` does, and the decision inserted linked to it,
+    in one transaction: when that insert fails (a concurrent request won the same
+    Idempotency-Key), the client created for it goes too, never left with no decision. Only
+    this path pays the transaction; inside a caller's transaction it is a savepoint, so the
+    caller can still read the winner's decision (``_replay``) after the failure.
     """
     if client_id is None:
         insert_row(decision)
@@ -563,8 +583,9 @@ def _store_decision(decision: Decision, client_id: str | None) -> None:
     if key is not None:
         decision.client = Client.from_db(DEFAULT_DB_ALIAS, list(_CLIENT_KEYS), [key, client_id])
         return
-    decision.client = _clients({client_id})[client_id]
-    insert_row(decision)
+    with transaction.atomic():  # a savepoint inside a caller's transaction: it survives the failure
+        decision.client = _clients({client_id})[client_id]
+        insert_row(decision)
 
 
 def _key_taken(caller: str, key: str) -> bool:

@@ -71,6 +71,28 @@ def test_nesting_inside_a_field_is_refused_naming_the_field(analyst: APIClient) 
     assert "address" in response.json()["fields"]
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"client_id": "C1", "first_name": ' + "9" * 5000 + "}", "first_name"),
+        ('{"client_id": "C1", "address": [1, -' + "9" * 5000 + "]}", "address.1"),
+        ("9" * 5000, "non_field_errors"),
+    ],
+)
+def test_an_integer_too_long_to_read_is_a_400_naming_its_field(analyst: APIClient, body: str, field: str) -> None:
+    """Python reads at most 4,300 digits; its own message (sys.set_int_max_str_digits) is not the caller's."""
+    response = _post_raw(analyst, body)
+    assert response.status_code == 400
+    assert response.json()["fields"] == {field: ["A number of at most 4,300 digits is required."]}
+    assert "sys." not in response.content.decode() and not Client.objects.exists()
+
+
+def test_a_long_integer_in_a_body_malformed_further_on_names_the_malformation(analyst: APIClient) -> None:
+    response = _post_raw(analyst, '{"first_name": ' + "9" * 5000 + ', "client_id": }')
+    assert response.status_code == 400 and response.json()["error"] == "malformed_request"
+    assert response.json()["detail"].startswith("Malformed JSON: Expecting value")
+
+
 def test_brackets_inside_strings_do_not_count_as_nesting(analyst: APIClient) -> None:
     response = analyst.post(URL, {"client_id": "C1", "address": "[" * 500}, format="json")
     assert response.status_code == 201

@@ -213,6 +213,13 @@ def test_invalid_input_is_the_same_400_naming_the_field(
     assert status == 400 and field in answer["fields"]
 
 
+def test_an_integer_too_long_to_read_is_the_same_400_naming_the_field(apps: Any, scorer: str) -> None:
+    """The fast path's reading fails: Django answers it, naming the field as for any wrong value."""
+    body = '{"age": ' + "9" * 5000 + ', "revenu": 50000, "historique_impaye": 1}'
+    status, _, answer = both(apps, "/score", body, scorer, fast=False)
+    assert status == 400 and answer["fields"] == {"age": ["A number of at most 4,300 digits is required."]}
+
+
 def test_no_champion_is_the_same_503(apps: Any, scorer: str, credit_model: ModelVersion) -> None:
     ModelVersion.objects.filter(pk=credit_model.pk).update(status=ModelStatus.RETIRED)
     from scoring.ml.predictor import reset_models  # noqa: PLC0415
@@ -304,6 +311,21 @@ def test_a_fraud_check_is_the_same_answer_and_the_same_record(apps: Any, fraud_c
 def test_an_invalid_transaction_is_the_same_400(apps: Any, fraud_caller: str) -> None:
     status, _, body = both(apps, "/fraude", {"transaction_id": "TX-FP-2", "montant": -5}, fraud_caller, fast=True)
     assert status == 400 and "montant" in body["fields"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("currency", "ßp"), ("devise", "ßp"), ("currency", "eu\u017f"), ("country", "ﬅ"), ("country", "ß")],
+)
+@pytest.mark.parametrize("query", ["", "x=1"])
+def test_a_code_of_letters_upper_case_makes_ascii_is_the_same_400(
+    apps: Any, fraud_caller: str, field: str, value: str, query: str
+) -> None:
+    """ "ßp".upper() is "SSP" and "ﬅ".upper() "ST": refused as sent, on the fast path and through DRF alike."""
+    payload = {"transaction_id": "TX-FP-3", "montant": 20, "type": "virement", "client_id": "C1001", field: value}
+    status, _, body = both(apps, "/fraude", payload, fraud_caller, fast=not query, QUERY_STRING=query)
+    assert status == 400 and list(body["fields"]) == [field]
+    assert not Transaction.objects.exists()
 
 
 def failing(exc: Exception) -> Callable[..., Any]:

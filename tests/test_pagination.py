@@ -7,6 +7,7 @@ for existing clients (docs/performance.md).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -118,6 +119,39 @@ def test_page_numbers_still_work_for_existing_clients(reader: APIClient, transac
 )
 def test_a_bad_cursor_is_a_400_naming_it(reader: APIClient, transactions: list[Transaction], cursor: str) -> None:
     response = reader.get("/api/v1/transactions/", {"cursor": cursor})
+    assert response.status_code == 400, response.content
+    assert "cursor" in response.json()["fields"]
+
+
+def _cursor(position: str) -> str:
+    return base64.urlsafe_b64encode(position.encode("ascii")).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "position",
+    ["p=1e-999999&i=1", "p=1e131072&i=1", "p=1E-16384&i=1", "p=0.001&i=1", "p=1e20&i=1", "p=1&i=99999999999999999999"],
+)
+def test_a_cursor_naming_an_amount_no_row_can_have_is_a_400(
+    reader: APIClient, transactions: list[Transaction], position: str
+) -> None:
+    """Beyond numeric(14, 2) PostgreSQL overflows (a 500 before): refused as any bad cursor."""
+    response = reader.get("/api/v1/transactions/", {"ordering": "amount", "cursor": _cursor(position)})
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["cursor"] == ["Invalid cursor: use the next or previous link of a page."]
+
+
+def test_a_cursor_inside_the_amount_column_still_pages(reader: APIClient, transactions: list[Transaction]) -> None:
+    response = reader.get("/api/v1/transactions/", {"ordering": "amount", "cursor": _cursor("p=0.00&i=0")})
+    assert response.status_code == 200 and len(response.json()["results"]) == 11
+
+
+@pytest.mark.parametrize("probability", ["nan", "inf", "-inf", "1e400"])
+def test_a_cursor_naming_a_probability_that_is_no_number_is_a_400(
+    reader: APIClient, credit_model: Any, probability: str
+) -> None:
+    """``nan`` compares to nothing: it answered an empty page as if the list had ended."""
+    position = f"p={probability}&i=00000000-0000-0000-0000-000000000000"
+    response = reader.get("/api/v1/predictions/", {"ordering": "probability_default", "cursor": _cursor(position)})
     assert response.status_code == 400, response.content
     assert "cursor" in response.json()["fields"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import math
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -50,6 +51,23 @@ def _positive_whole_number(raw: str, name: str, maximum: int | None) -> int:
     value = int(raw)
     if maximum is not None and value > maximum:
         raise serializers.ValidationError({name: [f"At most {maximum:,}."]})
+    return value
+
+
+def _storable(field: Any, raw: str) -> Any:
+    """``raw`` as a value ``field``'s column can hold, else ``ValueError``/``ValidationError``.
+
+    A cursor comes back from the client, so it may name a position no row can have: a
+    decimal with more digits than the column (``1e-999999`` overflows PostgreSQL's numeric
+    and the query fails), a float ``nan``/``inf`` (compares to nothing: a silently empty
+    page), an id beyond the integer's range. The field's own validators (``max_digits``,
+    ``decimal_places``, integer range, ``max_length``) say what the column stores.
+    """
+    value = field.to_python(raw)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(raw)
+    if value is not None:
+        field.run_validators(value)
     return value
 
 
@@ -136,8 +154,8 @@ class KeysetPagination(CursorPagination):
             if len(encoded) > 300:
                 raise ValueError(encoded)
             tokens = parse_qs(base64.urlsafe_b64decode(encoded.encode("ascii")).decode("ascii"), strict_parsing=True)
-            value = model._meta.get_field(self.field).to_python(tokens["p"][0])
-            pk = model._meta.pk.to_python(tokens["i"][0])
+            value = _storable(model._meta.get_field(self.field), tokens["p"][0])
+            pk = _storable(model._meta.pk, tokens["i"][0])
             if isinstance(value, dt.datetime):
                 if value.tzinfo is None:
                     raise ValueError(value)

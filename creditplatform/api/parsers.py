@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from creditplatform.hot_settings import hot_settings
@@ -81,6 +82,8 @@ class SafeJSONParser(JSONParser):
         try:
             data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook)
         except (ValueError, RecursionError) as exc:
+            if isinstance(exc, ValueError):
+                _refuse_long_integers(text, per_object, total)
             raise ParseError(f"Malformed JSON: {exc}") from exc
         # Only a body with a surrogate escape can hold one (raw surrogates are not UTF-8).
         if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
@@ -88,6 +91,49 @@ class SafeJSONParser(JSONParser):
                 "Malformed JSON: a string holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text."
             )
         return data
+
+
+class _LongInteger:
+    """Where an integer too long to read stood (``_refuse_long_integers``' second reading)."""
+
+
+def _refuse_long_integers(text: str, per_object: int, total: int) -> None:
+    """After a failed parse: the field holding an integer of more digits than Python reads, as a 400 naming it.
+
+    ``int`` refuses a string of more than 4,300 digits (``sys.get_int_max_str_digits``) with
+    a message about the interpreter's settings, which ``json.loads`` passes on. Only a body
+    that failed is read again, the integers through a hook (no cost on the usual request):
+    the first too long names its field (``items.0.age``), as the other field errors do.
+    Returns when there is none; the ``ParseError`` of the first reading then stands.
+    """
+    limit = sys.get_int_max_str_digits()
+    if limit == 0:
+        return  # no limit: the failure was something else
+    marker = _LongInteger()
+
+    def read_int(digits: str) -> Any:
+        return marker if len(digits.lstrip("-")) > limit else int(digits)
+
+    hook = _key_counter(per_object, total) if text.count(":") > min(per_object, total) else None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook, parse_int=read_int)
+    except ValueError as exc:  # malformed as well, further on: that is the problem to name
+        raise ParseError(f"Malformed JSON: {exc}") from exc
+    field = _path_to(data, marker, "")
+    if field is not None:
+        raise ValidationError({field: [f"A number of at most {limit:,} digits is required."]})
+
+
+def _path_to(value: Any, marker: _LongInteger, prefix: str) -> str | None:
+    """The dotted path (list items by index) of ``marker`` in a parsed body, as error fields are named."""
+    if value is marker:
+        return prefix or "non_field_errors"
+    items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _path_to(item, marker, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _key_counter(per_object: int, total: int) -> Any:

@@ -45,8 +45,14 @@ from scoring.choices import RiskLevel
 from scoring.ml.schema import alias_conflicts
 from scoring.validators import external_id_validator, no_control_chars
 
-currency_validator = RegexValidator(r"\A[A-Z]{3}\Z", "Use an ISO 4217 code of three letters, e.g. EUR.")
+CURRENCY_FORMAT = "Use an ISO 4217 code of three letters, e.g. EUR."
 mcc_validator = RegexValidator(r"\A[0-9]{4}\Z", "Use an ISO 18245 merchant category code of four digits, e.g. 5411.")
+
+
+def _ascii_letters(value: str, length: int) -> bool:
+    """Whether ``value`` is ``length`` ASCII letters, either case, as sent (before any ``upper``)."""
+    return len(value) == length and value.isascii() and value.isalpha()
+
 
 # Seed clients' names for two fields: accepted, never together with the canonical name, and
 # turned into it before anything else sees the request.
@@ -174,9 +180,14 @@ class FraudeInputSerializer(StrictSerializer):
 
     validate_date_transaction = validate_timestamp
 
+    # A code is checked as sent, then upper-cased: ``str.upper`` maps some non-ASCII letters
+    # to ASCII ones ("ß" to "SS", "ﬅ" to "ST"), which would turn "ßp" into SSP. These hooks
+    # are the one home of both rules: the fast path (``fraude_input_parse``) runs them too.
+
     def validate_currency(self, value: str) -> str:
+        if not _ascii_letters(value, 3):
+            raise serializers.ValidationError(CURRENCY_FORMAT)
         value = value.upper()
-        currency_validator(value)
         if value not in CURRENCY_CODES:
             raise serializers.ValidationError(f"'{value}' is not an ISO 4217 currency code.")
         return value
@@ -184,10 +195,9 @@ class FraudeInputSerializer(StrictSerializer):
     validate_devise = validate_currency
 
     def validate_country(self, value: str) -> str:
-        value = value.upper()
-        if value and value not in COUNTRY_CODES:
+        if value and (not _ascii_letters(value, 2) or value.upper() not in COUNTRY_CODES):
             raise serializers.ValidationError(f"'{value[:2]}' is not an ISO 3166-1 alpha-2 country code.")
-        return value
+        return value.upper()
 
     def to_request(self) -> ScreenRequest:
         return fraude_screen_request(self.validated_data)

@@ -21,7 +21,7 @@ from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
 from scoring.ml.model import REASON_KEYS
 from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
-from scoring.services import ScoreRequest, client_id_change_check
+from scoring.services import CLIENT_ID_TAKEN, ScoreRequest, client_id_change_check
 from scoring.validators import (
     external_id_validator,
     is_external_id,
@@ -70,7 +70,7 @@ class ClientSerializer(StrictModelSerializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict["client_id"]) from exc
         if self.instance is None and Client.objects.filter(client_id=value).exists():
-            raise serializers.ValidationError("A client with this client_id already exists.")
+            raise serializers.ValidationError(CLIENT_ID_TAKEN)
         return value
 
 

@@ -362,8 +362,9 @@ def read_chunk(stored: bytes, first_row: int, *, by_position: bool) -> ChunkRows
         else:
             numbers.append(row)
             cells.append(record)
-    columns = {name: list(column) for name, column in zip(names, zip(*cells, strict=True), strict=True)}
-    if not cells:
+    if cells:
+        columns = {name: list(column) for name, column in zip(names, zip(*cells, strict=True), strict=True)}
+    else:  # every record malformed: each is a reject, and the chunk completes with no decision
         columns = {name: [] for name in names}
     return ChunkRows(np.asarray(numbers, dtype=np.int64), columns, malformed)
 

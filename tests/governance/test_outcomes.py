@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, timedelta
 from io import StringIO
@@ -210,3 +211,38 @@ def test_malformed_ids_are_row_errors_not_server_errors(decisions: dict[str, Dec
     assert set(fields) == {"items.0.client_id", "items.1.application_id"}
     assert "letters, digits" in fields["items.0.client_id"][0]
     assert not Outcome.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("horizon", "message"),
+    [
+        ("²", "Enter a whole number of months."),
+        ("\u0663", "Enter a whole number of months."),  # an Arabic-Indic 3: a digit to str.isdigit, not to us
+        ("9" * 5000, "Enter a number of months from 1 to 600."),
+        ("0" * 5000 + "12", None),
+    ],
+)
+def test_a_horizon_is_ascii_digits_of_a_month_count(
+    decisions: dict[str, Decision], client_as: Any, horizon: str, message: str | None
+) -> None:
+    """Found by review: "²" answered int()'s own message, 5,000 digits Python's digit limit."""
+    items = [row(decision_id=str(decisions["plain"].id), horizon_months=horizon)]
+    response = client_as("analyst").post("/api/v1/outcomes", {"items": items}, format="json")
+    if message is None:
+        assert response.status_code == 201 and Outcome.objects.get().horizon_months == 12
+        return
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"items.0.horizon_months": [message]}
+    assert not Outcome.objects.exists()
+
+
+def test_a_horizon_too_long_to_read_as_a_json_number_names_its_field(
+    decisions: dict[str, Decision], client_as: Any
+) -> None:
+    fields = {"decision_id": str(decisions["plain"].id), "defaulted": False, "observed_on": str(timezone.localdate())}
+    body = json.dumps({"items": [{**fields, "horizon_months": 0}]}).replace(
+        '"horizon_months": 0', '"horizon_months": ' + "9" * 5000
+    )
+    response = client_as("analyst").generic("POST", "/api/v1/outcomes", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"items.0.horizon_months": ["A number of at most 4,300 digits is required."]}

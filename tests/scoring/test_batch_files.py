@@ -109,6 +109,23 @@ def test_a_row_with_too_many_or_too_few_values_is_malformed_and_its_neighbours_a
     assert chunk.malformed == {3: "Expected 3 values, found 2.", 4: "Expected 3 values, found 4."}
 
 
+@pytest.mark.parametrize(
+    ("body", "malformed"),
+    [
+        (b"35,1,0,9,9\n35\n", {2: "Expected 3 values, found 5.", 3: "Expected 3 values, found 1."}),
+        (b'35,"1,0\n36,2,1\n', {2: "Expected 3 values, found 2."}),  # an unclosed quote reads to the end
+    ],
+)
+def test_a_chunk_with_no_row_to_read_has_only_malformed_rows(
+    schema: FeatureSchema, body: bytes, malformed: dict[int, str]
+) -> None:
+    parts = split(b"age,revenu,historique_impaye\n" + body, schema)
+    piece = parts.slices[0]
+    chunk = read_chunk(pack(piece.payload), piece.first_row, by_position=False)
+    assert chunk.rows.tolist() == [] and chunk.malformed == malformed
+    assert chunk.columns == {"age": [], "revenu": [], "historique_impaye": []}
+
+
 def test_the_fast_reading_of_regular_chunks_reads_exactly_what_the_csv_module_reads(schema: FeatureSchema) -> None:
     rng = random.Random(5)
     lines = ["age,revenu,historique_impaye,home"]

@@ -88,6 +88,26 @@ def test_every_valid_row_becomes_a_stored_decision_and_every_bad_row_a_reject_wi
     }
 
 
+@pytest.mark.parametrize(
+    ("text", "rejects"),
+    [
+        (
+            "age,revenu,historique_impaye\n35,50000,1,9,9\n35\n",
+            {2: {"row": "Expected 3 values, found 5."}, 3: {"row": "Expected 3 values, found 1."}},
+        ),
+        ('age,revenu,historique_impaye\n35,"50000,1\n36,1,0\n', {2: {"row": "Expected 3 values, found 2."}}),
+    ],
+)
+def test_a_chunk_whose_rows_are_all_malformed_completes_with_each_row_rejected(
+    credit_model: ModelVersion, django_capture_on_commit_callbacks: Any, text: str, rejects: dict[int, Any]
+) -> None:
+    """Not a chunk failing three times into the dead letter: its rows are rejects, like any bad row."""
+    job = scored(text, django_capture_on_commit_callbacks)
+    assert (job.status, job.rows_scored, job.rows_rejected) == (BatchJobStatus.COMPLETED, 0, len(rejects))
+    assert dict(job.rejects.values_list("row", "errors")) == rejects
+    assert not Decision.objects.filter(batch_job=job).exists()
+
+
 def test_a_batch_decision_is_the_decision_score_gives_the_same_applicant(
     scorer: APIClient, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from scoring.models import Client
+from scoring.services import CLIENT_ID_TAKEN, client_create
 from tests.factories import ClientFactory
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +147,28 @@ def test_lists_filter_by_client_id_and_name_and_search(client_as: Callable[[str 
     bad = api.get(URL, {"created_after": "yesterday"})
     assert bad.status_code == 400
     assert "created_after" in bad.json()["fields"]
+
+
+def test_a_client_id_inserted_by_a_concurrent_request_is_the_same_400(
+    client_as: Callable[[str | None], APIClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two POSTs of one new id: the one whose checks ran before the other's insert loses with a 400, not a 500."""
+    checked = Client.full_clean
+
+    def racing(client: Client, *args: Any, **kwargs: Any) -> None:
+        checked(client, *args, **kwargs)  # every check passed: the id was free ...
+        ClientFactory(client_id=client.client_id)  # ... until a concurrent request inserted it
+
+    monkeypatch.setattr(Client, "full_clean", racing)
+    response = client_as("analyst").post(URL, VALID, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {"client_id": [CLIENT_ID_TAKEN]}
+
+
+def test_creating_an_existing_client_id_keeps_the_caller_s_transaction() -> None:
+    ClientFactory(client_id="C1001")
+    with transaction.atomic():
+        with pytest.raises(ValidationError) as raised:
+            client_create(client_id="C1001", first_name="Camille")
+        assert raised.value.message_dict == {"client_id": [CLIENT_ID_TAKEN]}
+        assert Client.objects.count() == 1  # the transaction still answers

@@ -12,6 +12,7 @@ from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from scoring import services
 from scoring.ml.schema import FeatureSchema
 from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion, ReviewCase
 from scoring.services import model_version_set_refer_band
@@ -291,6 +292,20 @@ def test_an_idempotency_key_reused_with_another_body_is_a_409(analyst: APIClient
     response = analyst.post("/score", {**SEED, "age": 36}, format="json", HTTP_IDEMPOTENCY_KEY="order-78")
     assert response.status_code == 409
     assert Decision.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production: the race's loser commits alone
+def test_the_loser_of_an_idempotency_race_leaves_no_client_behind(
+    analyst: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests sharing a key, each naming a new client: the one that loses the insert creates nothing."""
+    assert analyst.post("/score", {**SEED, "client_id": "C-WON"}, format="json", HTTP_IDEMPOTENCY_KEY="race-1")
+    monkeypatch.setattr(services, "_key_taken", lambda caller, key: False)  # checked before the winner stored
+    response = analyst.post("/score", {**SEED, "client_id": "C-LOST"}, format="json", HTTP_IDEMPOTENCY_KEY="race-1")
+    assert response.status_code == 409, response.content
+    assert not Client.objects.filter(client_id="C-LOST").exists()
+    assert list(Client.objects.values_list("client_id", flat=True)) == ["C-WON"]
+    assert Decision.objects.get().client.client_id == "C-WON"
 
 
 def test_idempotency_keys_belong_to_their_caller(analyst: APIClient, key_client: Callable[..., APIClient]) -> None:
