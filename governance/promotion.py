@@ -111,7 +111,7 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
             # What is approved is the version the request named, the one the approver reviewed:
             # an inactive rule stays editable, and an edit between review and approval (its
             # condition, action or weight) would otherwise go live under the approval.
-            rule = FraudRule.objects.select_for_update().get(pk=locked.fraud_rule_id)
+            rule = FraudRule.objects.select_for_update().get(pk=locked.rule_to_activate.pk)
             if rule.version != locked.rule_version:
                 raise ValidationError(
                     {
