@@ -9,11 +9,13 @@ from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
@@ -28,6 +30,9 @@ from accounts.services import (
     login_lockout_clear,
     user_access_changed,
     user_access_state,
+    user_password_set_check,
+    user_password_set_record,
+    user_roles_change_check,
 )
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 
@@ -148,7 +153,10 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  #
 
     The admin role may manage users, but only a superuser (the break-glass account) may
     grant superuser status or individual permissions; roles are groups, and for people who
-    log in through OIDC the provider's groups overwrite them at every login.
+    log in through OIDC the provider's groups overwrite them at every login. Whose roles
+    and passwords an admin may change is ``accounts.services``'s rule
+    (``user_roles_change_check``, ``user_password_set_check``): not their own roles, not
+    the admin and compliance roles, not the password of an admin or a compliance officer.
     """
 
     form = UserChangeForm
@@ -162,7 +170,43 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  #
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             fields += ["is_superuser", "user_permissions", "last_login", "date_joined"]
+            if obj is not None and obj.pk == request.user.pk:
+                fields.append("groups")  # one's own roles: another admin's to change
         return fields
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None or "groups" not in form.base_fields:
+            return form
+        actor, target = acting_user(request.user), obj
+
+        class RolesCheckedForm(form):  # type: ignore[misc,valid-type]
+            def clean_groups(self) -> Any:
+                groups = self.cleaned_data["groups"]
+                before = set(target.groups.values_list("name", flat=True))
+                try:
+                    user_roles_change_check(actor=actor, target=target, before=before, after={g.name for g in groups})
+                except ValidationError as exc:
+                    raise forms.ValidationError(exc.messages) from exc
+                return groups
+
+        return RolesCheckedForm
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        target = self.get_object(request, unquote(id))
+        if target is None or not self.has_change_permission(request, target):
+            return super().user_change_password(request, id, form_url)  # Django's 404 / 403
+        try:
+            user_password_set_check(actor=acting_user(request.user), target=target)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(f"../../{target.pk}/change/")
+        before = target.password
+        response = super().user_change_password(request, id, form_url)
+        target.refresh_from_db(fields=["password"])
+        if target.password != before:
+            user_password_set_record(user=target, by=acting_user(request.user))
+        return response
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A superuser's password or status is changed by a superuser only (else: take-over).

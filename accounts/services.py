@@ -126,6 +126,52 @@ def user_access_changed(*, user: User, before: dict[str, object], by: ActingUser
         )
 
 
+# The roles four eyes rest on: a promotion or a rule change needs a second admin, an erasure
+# a second compliance officer, and one compliance officer reads anyone's data (access export).
+PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE})
+
+OWN_ROLES_REFUSED = "Nobody changes their own roles: another admin does (or a superuser)."
+PRIVILEGED_ROLES_REFUSED = (
+    "Only a superuser (or, with single sign-on, the identity provider's groups) grants or takes away the "
+    "admin and compliance roles: four eyes rest on them being held by different people."
+)
+PASSWORD_REFUSED = (
+    "Only a superuser sets the password of an admin or a compliance officer: whoever sets it could act as them."
+)
+
+
+def user_roles_change_check(*, actor: ActingUser, target: User, before: set[str], after: set[str]) -> None:
+    """Refuse (``ValidationError``) a change of ``target``'s roles (group names) that ``actor`` may not make.
+
+    A superuser (or the platform: ``None``) may make any. Anyone else (the admin role manages staff accounts) may not
+    change their own roles, nor grant or take away ``PRIVILEGED_ROLES``: an admin who could
+    would approve their own promotions through a second account, or read any person's data.
+    """
+    if actor is None or actor.is_superuser or before == after:
+        return
+    if target.pk is not None and target.pk == actor.pk:
+        raise ValidationError(OWN_ROLES_REFUSED)
+    if (before ^ after) & {role.value for role in PRIVILEGED_ROLES}:
+        raise ValidationError(PRIVILEGED_ROLES_REFUSED)
+
+
+def user_password_set_check(*, actor: ActingUser, target: User) -> None:
+    """Refuse (``ValidationError``) setting ``target``'s password when ``actor`` may not.
+
+    A superuser may set any (not a superuser's unless one: ``PlatformUserAdmin``); anyone may
+    set their own; nobody else sets the password of a holder of ``PRIVILEGED_ROLES``.
+    """
+    if actor is None or actor.is_superuser or target.pk == actor.pk:
+        return
+    if set(target.groups.values_list("name", flat=True)) & {role.value for role in PRIVILEGED_ROLES}:
+        raise ValidationError(PASSWORD_REFUSED)
+
+
+def user_password_set_record(*, user: User, by: ActingUser) -> None:
+    """Record that ``by`` set ``user``'s password (the password itself never leaves the hash)."""
+    audit_record(actor=by, action="user.password.set", target=user, details={"user": user.get_username()})
+
+
 def user_access_state(user: User) -> dict[str, object]:
     """What decides a staff user's access: roles (groups), own permissions, staff/superuser/active flags."""
     if user.pk is None:
