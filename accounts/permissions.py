@@ -59,7 +59,8 @@ CanScore = role_permission("CanScore", DECIDE_ROLES, scope="score")
 CanCheckFraud = role_permission("CanCheckFraud", DECIDE_ROLES, scope="fraud")
 CanRead = role_permission("CanRead", READ_ROLES, scope="read")
 CanWriteRecords = role_permission("CanWriteRecords", DECIDE_ROLES, scope="score")
-IsAdmin = role_permission("IsAdmin", {Role.ADMIN})
+# Model activation; an admin-role API key needs the score scope as well (a read-only key changes nothing).
+IsAdmin = role_permission("IsAdmin", {Role.ADMIN}, scope="score")
 
 
 class ReadOrWrite(BasePermission):

@@ -203,6 +203,20 @@ def test_the_api_activates_for_admins_and_refuses_a_broken_file(
     assert ModelVersion.objects.get(version="v1").status == "champion"
 
 
+def test_an_admin_key_limited_to_reading_activates_nothing(
+    trained_credit: TrainedModel, key_client: Callable[..., APIClient]
+) -> None:
+    register_trained(trained_credit, version="v1", status="champion")
+    draft = register_trained(trained_credit, version="v2")
+    reader = key_client("admin", scopes=["read"])
+    response = reader.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "challenger"}, format="json")
+    assert response.status_code == 403 and "'score' scope" in response.json()["detail"]
+    assert ModelVersion.objects.get(pk=draft.pk).status == "draft"
+    writer = key_client("admin", scopes=["score", "read"])
+    response = writer.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "challenger"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "challenger"
+
+
 def test_a_default_model_registered_before_aliases_existed_gains_montant_credit_by_migration(
     trained_credit: TrainedModel, key_client: Callable[..., APIClient]
 ) -> None:
