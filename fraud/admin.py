@@ -54,8 +54,10 @@ class FraudCheckDisplay:
     def score(self, obj: FraudCheck) -> str:
         return f"{obj.fraud_score:.1%}"
 
+    # Not ``model``: the admin looks a read-only name up on the ModelAdmin first, and
+    # ``ModelAdmin.model`` is the model class (``FraudCheck(obj)`` would be displayed).
     @admin.display(description="model score")
-    def model(self, obj: FraudCheck) -> str:
+    def model_score_shown(self, obj: FraudCheck) -> str:
         return "– (rules only)" if obj.model_score is None else f"{obj.model_score:.1%}"
 
     @admin.display(description="latency")
@@ -74,8 +76,8 @@ class FraudCheckDisplay:
 
 
 class FraudCheckInline(FraudCheckDisplay, PlatformStackedInline):
-    model = FraudCheck  # type: ignore[assignment]  # the inline's model, not FraudCheckDisplay.model (a column)
-    fields = ["decision", "score", "model", "risk_level", "model_version", "rules", "created_at"]
+    model = FraudCheck
+    fields = ["decision", "score", "model_score_shown", "risk_level", "model_version", "rules", "created_at"]
     readonly_fields = fields
     can_delete = False
     extra = 0
@@ -117,8 +119,8 @@ class FraudCheckAdmin(FraudCheckDisplay, EvidenceAdminMixin, PlatformModelAdmin)
     raw_id_fields = ["transaction", "model_version"]
     date_hierarchy = "created_at"
     fields = [
-        "transaction", "decision", "score", "model", "risk_level", "rules", "model_version", "latency", "caller",
-        "created_at",
+        "transaction", "decision", "score", "model_score_shown", "risk_level", "rules", "model_version", "latency",
+        "caller", "created_at",
     ]  # fmt: skip
     readonly_fields = fields
 

@@ -76,7 +76,7 @@ class Transaction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.transaction_id
+        return self.transaction_id or f"transaction {self.pk or '(unsaved)'}"
 
 
 class ClientDayTotal(models.Model):
@@ -150,7 +150,8 @@ class FraudCheck(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.decision} {self.fraud_score:.3f} (check {self.pk})"
+        score = "no score" if self.fraud_score is None else f"{self.fraud_score:.3f}"
+        return f"{self.decision or 'no decision'} {score} (check {self.pk})"
 
     @property
     def rule_versions(self) -> list[dict[str, Any]]:

@@ -265,10 +265,14 @@ class PromotionRequestForm(ThemedFormMixin, forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rules = self.fields["fraud_rule"]
+        # Only the add page edits; on a request's own page every field is read-only, and the
+        # admin leaves read-only fields out of the form.
+        rules = self.fields.get("fraud_rule")
+        if rules is None:
+            return
         assert isinstance(rules, forms.ModelChoiceField)  # noqa: S101 (the model's foreign key)
         rules.queryset = rules.queryset.filter(is_active=False) if rules.queryset is not None else None
-        self.fields["fraud_rule"].help_text = "Or an inactive fraud rule to activate."
+        rules.help_text = "Or an inactive fraud rule to activate."
 
 
 @admin.register(PromotionRequest)

@@ -108,4 +108,4 @@ class DriftReportHtml(models.Model):
         verbose_name = "drift report HTML"
 
     def __str__(self) -> str:
-        return f"HTML of {self.report}"
+        return f"HTML of {self.report if self.report_id is not None else 'no report'}"

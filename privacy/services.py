@@ -337,6 +337,20 @@ def erasure_execute(*, request: GdprRequest, actor: User | str = ERASURE_JOB) ->
     return ErasureResult(locked, True, certificate)
 
 
+def erasure_record_and_execute(*, client: Client, operator: User, approver: User, details: str = "") -> ErasureResult:
+    """An erasure decided outside the admin (``gdpr_erase``): recorded under ``operator``,
+    approved under ``approver`` (four eyes) and executed at once.
+
+    One transaction: if any step is refused or fails, nothing of it stays, neither a
+    request left "received" (or "approved") nor its audit events. A legal hold that defers
+    the erasure is not a failure: the request stays approved, to run once the hold is gone.
+    """
+    with transaction.atomic():
+        request = gdpr_request_record(kind=RequestKind.ERASURE, client=client, by=operator, details=details)
+        gdpr_request_approve(request=request, by=approver, enqueue=False)
+        return erasure_execute(request=request, actor=operator)
+
+
 def _user(user: User | None) -> str | None:
     return user.get_username() if user is not None else None
 

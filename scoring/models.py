@@ -467,7 +467,8 @@ class Decision(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.decision} {self.probability_default:.3f} ({self.id})"
+        probability = "no probability" if self.probability_default is None else f"{self.probability_default:.3f}"
+        return f"{self.decision or 'no decision'} {probability} ({self.id})"
 
     @property
     def automated_decision(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from fraud.models import FraudRule, FraudRuleVersion, FraudSettings
+from fraud.models import FraudCheck, FraudRule, FraudRuleVersion, FraudSettings, Transaction
 from tests.factories import FraudCheckFactory, UserFactory
 from tests.fraud.contexts import context
 
@@ -259,3 +259,67 @@ def test_a_backtest_that_takes_too_long_is_shown_on_the_condition(
     response = backtest_page(staff("analyst"), condition="amount >= 10000")
     assert response.context["result"] is None
     assert "The back-test took too long" in response.context["form"].errors["condition"][0]
+
+
+# --- Evidence: transactions and their checks --------------------------------------------------
+
+EVIDENCE_READERS = ["admin", "analyst", "viewer", "compliance"]  # accounts/roles.py: view on both
+
+
+@pytest.fixture
+def check() -> FraudCheck:
+    """A stored check with a model score and a rule that fired, as the decision writes it."""
+    return FraudCheckFactory(
+        transaction__transaction_id="TX-EVIDENCE-1",
+        fraud_score=0.42,
+        model_score=0.13,
+        decision="review",
+        risk_level="MEDIUM",
+        latency_ms=3.5,
+        triggered_rules=[
+            {"name": "big_cash", "version": 2, "action": "review", "weight": 0.3, "reason": "Withdrawal of 1500."}
+        ],
+    )
+
+
+@pytest.mark.parametrize("role", EVIDENCE_READERS)
+def test_every_reader_of_fraud_evidence_opens_a_check_and_sees_its_scores_decision_and_rules(
+    staff: Callable[[str], Client], check: FraudCheck, role: str
+) -> None:
+    browser = staff(role)
+    listed = browser.get("/admin/fraud/fraudcheck/")
+    assert listed.status_code == 200
+    assert "TX-EVIDENCE-1" in listed.content.decode() and "42.0%" in listed.content.decode()
+    page = browser.get(f"/admin/fraud/fraudcheck/{check.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    # The fraud score, the model's part, the decision and the rule that fired, all of this check.
+    for shown in ("42.0%", "13.0%", "Review", "3.5 ms", "big_cash v2", "Withdrawal of 1500."):
+        assert shown in text, shown
+    assert "Model score" in text
+
+
+@pytest.mark.parametrize("role", EVIDENCE_READERS)
+def test_every_reader_of_fraud_evidence_opens_a_transaction_with_its_check(
+    staff: Callable[[str], Client], check: FraudCheck, role: str
+) -> None:
+    browser = staff(role)
+    listed = browser.get("/admin/fraud/transaction/")
+    assert listed.status_code == 200 and "TX-EVIDENCE-1" in listed.content.decode()
+    page = browser.get(f"/admin/fraud/transaction/{check.transaction.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    for shown in ("TX-EVIDENCE-1", "42.0%", "13.0%", "Review", "big_cash v2"):
+        assert shown in text, shown
+
+
+def test_a_check_scored_by_the_rules_alone_says_so_on_its_page(staff: Callable[[str], Client]) -> None:
+    check = FraudCheckFactory(fraud_score=0.05, model_score=None)
+    page = staff("viewer").get(f"/admin/fraud/fraudcheck/{check.pk}/change/")
+    assert page.status_code == 200 and "(rules only)" in page.content.decode()
+
+
+def test_an_unsaved_check_or_transaction_still_has_a_name() -> None:
+    assert str(FraudCheck()).startswith("no decision no score (check ")
+    assert str(Transaction()) == "transaction (unsaved)"
+    assert str(FraudCheckFactory.build(fraud_score=0.25, decision="block")).startswith("block 0.250 (check ")

@@ -175,6 +175,53 @@ def test_the_evidence_shows_the_refer_band_and_the_referral_rate(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("role", ["admin", "compliance"])  # accounts/roles.py: who may view promotion requests
+def test_a_request_s_own_page_shows_it_read_only_for_a_rule_and_for_a_model_version(
+    admins: tuple[Any, Any], client_as: Any, role: str
+) -> None:
+    from fraud.services import fraud_rule_save
+
+    rule = fraud_rule_save(user=None, name="night_transfer", condition="amount > 5000", is_active=False)
+    version = ModelVersion.objects.create(purpose="credit", version="credit-draft", sha256="0" * 64, threshold=0.3)
+    for_rule = promotion_request_create(user=admins[0], fraud_rule=rule, reason="seen in the back-test")
+    for_model = promotion_request_create(
+        user=admins[0], model_version=version, target_status="challenger", reason="shadow it first"
+    )
+    browser = client_as(role)
+    listed = browser.get("/admin/governance/promotionrequest/")
+    assert listed.status_code == 200
+    for request, target in ((for_rule, "night_transfer v1"), (for_model, "credit-draft")):
+        page = browser.get(f"/admin/governance/promotionrequest/{request.pk}/change/")
+        assert page.status_code == 200, request.kind
+        text = page.content.decode()
+        assert target in text and request.reason in text and "Pending" in text
+        assert f"/admin/governance/promotionrequest/{request.pk}/review/" in text
+        assert 'name="fraud_rule"' not in text and 'name="model_version"' not in text  # nothing to edit
+        assert request.target_label in listed.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["analyst", "viewer"])
+def test_other_roles_do_not_open_a_request_s_page(admins: tuple[Any, Any], client_as: Any, role: str) -> None:
+    version = ModelVersion.objects.create(purpose="credit", version="credit-draft", sha256="0" * 64, threshold=0.3)
+    request = promotion_request_create(user=admins[0], model_version=version, target_status="challenger")
+    assert client_as(role).get(f"/admin/governance/promotionrequest/{request.pk}/change/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_new_request_form_offers_only_inactive_rules(admins: tuple[Any, Any], client_as: Any) -> None:
+    from fraud.services import fraud_rule_save
+
+    fraud_rule_save(user=None, name="night_transfer", condition="amount > 5000", is_active=False)
+    fraud_rule_save(user=None, name="already_live", condition="amount > 9000", is_active=True)
+    page = client_as("admin").get("/admin/governance/promotionrequest/add/")
+    assert page.status_code == 200
+    rules = page.context["adminform"].form.fields["fraud_rule"]
+    assert [r.name for r in rules.queryset] == ["night_transfer"]
+    assert rules.help_text == "Or an inactive fraud rule to activate."
+
+
+@pytest.mark.django_db
 def test_with_four_eyes_off_a_request_is_carried_out_at_once(
     admins: tuple[Any, Any], challenger: ModelVersion, settings: Any
 ) -> None:

@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.selectors import audit_chain_verify
 from fraud.models import FraudAlert, FraudCheck, Transaction
 from privacy.models import GdprRequest, RequestStatus
 from privacy.services import (
@@ -251,9 +252,67 @@ def test_the_command_records_approves_and_executes_under_named_officers(
     assert not Client.objects.filter(client_id="C7001").exists()
 
 
+def _nothing_of_the_run_stays(person: Any, events_before: int) -> None:
+    """A refused or failed ``gdpr_erase``: no request, no audit event of it, the person untouched."""
+    assert not GdprRequest.objects.exists()
+    assert AuditEvent.objects.count() == events_before
+    assert not AuditEvent.objects.filter(action__startswith="privacy.").exists()
+    assert audit_chain_verify().ok
+    assert Client.objects.get(pk=person.pk).last_name == "Zqxmartin"
+
+
 def test_the_command_keeps_four_eyes_and_refuses_unknown_clients(person: Any, officers: tuple[Any, Any]) -> None:
+    before = AuditEvent.objects.count()
     with pytest.raises(CommandError, match="Four eyes"):
         call_command("gdpr_erase", "C7001", "--reason", "x", "--operator", "officer-a", "--approver", "officer-a")
+    _nothing_of_the_run_stays(person, before)  # not a request left "received"
     with pytest.raises(CommandError, match="No client"):
         call_command("gdpr_erase", "C0000", "--reason", "x", "--operator", "officer-a", "--approver", "officer-b")
+    _nothing_of_the_run_stays(person, before)
+
+
+def test_a_command_approved_by_someone_who_may_not_approve_leaves_no_request(
+    person: Any, officers: tuple[Any, Any]
+) -> None:
+    UserFactory(username="analyst-c", roles=["analyst"])
+    before = AuditEvent.objects.count()
+    with pytest.raises(CommandError, match="does not allow you to approve"):
+        call_command("gdpr_erase", "C7001", "--reason", "x", "--operator", "officer-a", "--approver", "analyst-c")
+    _nothing_of_the_run_stays(person, before)
+
+
+def test_an_erasure_that_fails_in_the_command_leaves_no_request_behind(
+    person: Any, officers: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from privacy import services
+
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("the erasure engine failed")
+
+    monkeypatch.setattr(services, "client_erase", broken)
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError, match="engine failed"):
+        call_command("gdpr_erase", "C7001", "--reason", "x", "--operator", "officer-a", "--approver", "officer-b")
+    _nothing_of_the_run_stays(person, before)
+    # Once the engine works again, the same command erases the person (no pending request in the way).
+    monkeypatch.undo()
+    call_command("gdpr_erase", "C7001", "--reason", "x", "--operator", "officer-a", "--approver", "officer-b")
+    assert GdprRequest.objects.get().status == RequestStatus.DONE
+    assert audit_chain_verify().ok
+
+
+def test_a_command_deferred_by_a_legal_hold_keeps_its_approved_request_and_its_trail(
+    person: Any, officers: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    legal_hold_place(client=person, reason="legal_claim", by=officers[0], details="Case 12/2026")
+    call_command("gdpr_erase", "C7001", "--reason", "x", "--operator", "officer-a", "--approver", "officer-b")
+    assert "deferred by a legal hold" in capsys.readouterr().out
+    request = GdprRequest.objects.get()
+    assert request.status == RequestStatus.APPROVED  # runs by itself once the hold is gone
+    trail = AuditEvent.objects.filter(target_id=str(request.pk)).order_by("seq")
+    assert list(trail.values_list("action", flat=True)) == [
+        "privacy.erasure.recorded",
+        "privacy.erasure.approved",
+        "privacy.erasure.deferred",
+    ]
     assert Client.objects.get(pk=person.pk).last_name == "Zqxmartin"

@@ -3,7 +3,8 @@
 The operator's path for an erasure decided outside the admin (a written request handled
 by the DPO's office, a batch of them): it records the request under the operator's
 account, has it approved under the approver's (another compliance officer: the four-eyes
-rule holds here too), and runs the erasure at once. Prints the certificate's summary.
+rule holds here too), and runs the erasure at once, all in one transaction: a refused or
+failed run leaves no request behind. Prints the certificate's summary.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from privacy.models import RequestKind
-from privacy.services import erasure_execute, gdpr_request_approve, gdpr_request_record
+from privacy.services import erasure_record_and_execute
 from scoring.models import Client
 
 
@@ -41,23 +41,22 @@ class Command(BaseCommand):
         if client is None:
             raise CommandError("No client has this external id (already erased, or never known).")
         try:
-            request = gdpr_request_record(
-                kind=RequestKind.ERASURE, client=client, by=operator, details=options["reason"]
+            # One transaction: a refused or failed run leaves no request behind.
+            result = erasure_record_and_execute(
+                client=client, operator=operator, approver=approver, details=options["reason"]
             )
-            gdpr_request_approve(request=request, by=approver, enqueue=False)
-            result = erasure_execute(request=request, actor=operator)
         except (ValidationError, PermissionDenied) as exc:
             messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
             raise CommandError(" ".join(messages)) from exc
         if not result.done:
             holds = "; ".join(h["detail"] for h in result.request.holds if h["effect"] == "defers")
-            self.stdout.write(f"Erasure request #{request.pk} approved but deferred by a legal hold: {holds}")
+            self.stdout.write(f"Erasure request #{result.request.pk} approved but deferred by a legal hold: {holds}")
             self.stdout.write("It runs by itself once the hold is lifted (nightly retention run).")
             return
         assert result.certificate is not None
         erasure = result.certificate.document["erasure"]
         self.stdout.write(
-            f"Erasure request #{request.pk} done: {erasure['rows_deleted']} rows deleted, "
+            f"Erasure request #{result.request.pk} done: {erasure['rows_deleted']} rows deleted, "
             f"{erasure['rows_kept_pseudonymised']} kept pseudonymised (legal retention), "
             f"in {erasure['duration_seconds']} s. Certificate SHA-256 {result.certificate.sha256}."
         )
