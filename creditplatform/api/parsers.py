@@ -86,7 +86,7 @@ class SafeJSONParser(JSONParser):
                 _refuse_long_integers(text, per_object, total)
             raise ParseError(f"Malformed JSON: {exc}") from exc
         # Only a body with a surrogate escape can hold one (raw surrogates are not UTF-8).
-        if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
             raise ParseError(
                 "Malformed JSON: a string holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text."
             )
