@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -289,9 +289,13 @@ class GdprRequestAdmin(PlatformModelAdmin):
         return response
 
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST only (a button with its CSRF token): the first download answers the request and
+        is audited, so a link followed from another site must not make one."""
         obj = self._request(request, pk)
         if not request.user.has_perm(WORK):
             raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         try:
             body, filename = access_export(request=obj, by=acting_user(request.user))
         except ValidationError as exc:

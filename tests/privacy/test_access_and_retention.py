@@ -62,11 +62,17 @@ def test_compliance_downloads_the_export_from_the_admin(
     request = gdpr_request_approve(
         request=gdpr_request_record(kind="access", client=person, by=officers[0]), by=officers[1]
     )
-    response = client_as("compliance").get(f"/admin/privacy/gdprrequest/{request.pk}/export/")
+    officer = client_as("compliance")
+    # A GET (a link followed from anywhere) exports nothing: the download answers the request.
+    assert officer.get(f"/admin/privacy/gdprrequest/{request.pk}/export/").status_code == 405
+    assert not AuditEvent.objects.filter(action="privacy.access.exported").exists()
+    page = officer.get(f"/admin/privacy/gdprrequest/{request.pk}/change/").content.decode()
+    assert 'id="download-export"' in page and 'method="post"' in page
+    response = officer.post(f"/admin/privacy/gdprrequest/{request.pk}/export/")
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="access-export-{request.pk}.json"'
     assert json.loads(response.content)["subject"] == {"client_id": "C7001"}
-    assert client_as("admin").get(f"/admin/privacy/gdprrequest/{request.pk}/export/").status_code == 403
+    assert client_as("admin").post(f"/admin/privacy/gdprrequest/{request.pk}/export/").status_code == 403
 
 
 def test_the_retention_job_deletes_what_passed_its_period_and_reports_it(settings: Any) -> None:
