@@ -55,12 +55,24 @@ class JsonErrorsMiddleware:
     plain-text 400), outages of the database, Redis or the broker (a JSON 503 with
     ``Retry-After``) and, as a last resort, unexpected exceptions: a 500 JSON body without a
     stack trace. DRF's own answers are left alone (they are JSON already).
+
+    A body sent with ``Transfer-Encoding: chunked`` and no ``Content-Length`` is refused with
+    a 411 before any view: Django reads ``Content-Length`` bytes of a body, so it would read
+    none and the view would name every required field as missing.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_path(request.path) and _chunked_without_length(request.META):
+            return JsonResponse(
+                error_body(
+                    "length_required",
+                    "Send the body with a Content-Length header: a chunked body (Transfer-Encoding) is not read.",
+                ),
+                status=411,
+            )
         return self.process_response(request, self.get_response(request))
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -85,6 +97,12 @@ class JsonErrorsMiddleware:
             return response
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
+
+
+def _chunked_without_length(meta: dict[str, object]) -> bool:
+    """A body coming in chunks, its length unknown (gunicorn passes such a body on as it comes)."""
+    chunked = "chunked" in str(meta.get("HTTP_TRANSFER_ENCODING", "")).lower()
+    return chunked and not str(meta.get("CONTENT_LENGTH") or "").strip("0")
 
 
 def _json_error(response: HttpResponse) -> HttpResponse:

@@ -52,6 +52,19 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_text(analyst: APIClient) 
     assert Client.objects.get(client_id="C1").address == "\U0001f600 \\ud800"
 
 
+@pytest.mark.parametrize("path", [URL, "/score", "/api/v1/fraude"])
+def test_a_chunked_body_without_a_length_is_a_411_not_missing_fields(analyst: APIClient, path: str) -> None:
+    # gunicorn hands on a chunked body with no CONTENT_LENGTH; Django would read none of it.
+    response = analyst.generic(
+        "POST", path, b'{"client_id": "C1"}', content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="",
+    )  # fmt: skip
+    assert response.status_code == 411
+    assert response.json()["error"] == "length_required"
+    assert "Content-Length" in response.json()["detail"]
+    assert not Client.objects.exists()
+
+
 def test_an_empty_body_names_the_required_fields(analyst: APIClient) -> None:
     response = _post_raw(analyst, "")
     assert response.status_code == 400
