@@ -67,6 +67,18 @@ def test_registering_checks_the_url_and_shows_the_secret_once(scorer: APIClient)
     assert [h["id"] for h in listed] == [created["id"]] and "secret" not in listed[0]
 
 
+def test_a_secret_or_is_active_sent_along_is_refused_not_ignored(scorer: APIClient) -> None:
+    """The platform makes the secret: a caller sending its own must not believe it signs the calls."""
+    response = scorer.post(
+        "/api/v1/webhooks", {"url": "https://lender.example/h", "secret": "mine", "is_active": False}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"secret": ["Unknown field."], "is_active": ["Unknown field."]}
+    number = scorer.post("/api/v1/webhooks", {"url": 42}, format="json")
+    assert number.status_code == 400 and number.json()["fields"] == {"url": ["Not a valid string."]}
+    assert scorer.get("/api/v1/webhooks").json() == []
+
+
 def test_a_final_decision_is_posted_signed_to_its_callers_webhook(
     scorer: APIClient, key_client: Callable[..., APIClient], receiver: tuple[str, type[Receiver]]
 ) -> None:
