@@ -182,7 +182,13 @@ class WebhookListApi(APIView):
     @extend_schema(
         summary="Register a webhook: told (HMAC-signed) when one of your decisions becomes final",
         request=WebhookInputSerializer,
-        responses={201: WebhookCreatedSerializer, 400: OpenApiResponse(description="`url` is not an http(s) URL.")},
+        responses={
+            201: WebhookCreatedSerializer,
+            400: OpenApiResponse(
+                description="`url` is not an http(s) URL, or leads to an internal address (loopback, private, "
+                "link-local..., `localhost`); or an unknown field."
+            ),
+        },
         examples=[OpenApiExample("webhook", value={"url": "https://lender.example/hooks/credit"})],
     )
     def post(self, request: Request) -> Response:

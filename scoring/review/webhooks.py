@@ -20,20 +20,28 @@ from django.utils import timezone
 
 from accounts.actors import Acting
 from audit.services import audit_record
-from creditplatform.webhooks import WebhookError, webhook_post
+from creditplatform.webhooks import WebhookError, WebhookTargetRefused, webhook_post, webhook_url_problem
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
 
 EVENT = "decision.final"
 
 
 def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) -> DecisionWebhook:
-    """Register a URL for the caller's decisions; the returned row carries the new secret (show it once)."""
+    """Register a URL for the caller's decisions; the returned row carries the new secret (show it once).
+
+    The URL must lead to a public address: an IP literal that is loopback, private,
+    link-local... or ``localhost`` is refused here, a name's addresses at each delivery
+    (``creditplatform.webhooks``), unless ``DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS``.
+    """
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError as exc:
         raise ValidationError({"url": "An http(s) URL."}) from exc
     if len(url) > 500:
         raise ValidationError({"url": "At most 500 characters."})
+    problem = None if settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS else webhook_url_problem(url)
+    if problem:
+        raise ValidationError({"url": problem})
     webhook = DecisionWebhook.objects.create(caller=caller[:100], url=url, secret=secrets.token_urlsafe(32))
     audit_record(actor=actor, action="webhook.registered", target=webhook, details={"caller": webhook.caller})
     return webhook
@@ -74,7 +82,8 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
     """One attempt: posts the payload signed with the webhook's secret and records the outcome.
 
     Raises ``WebhookError`` when trying again may help and this is not the ``last`` attempt
-    (the task then retries with backoff); the last failure is recorded as ``failed``.
+    (the task then retries with backoff); the last failure is recorded as ``failed``. A URL
+    leading to an internal address is ``failed`` at once, nothing sent: retrying cannot help.
     """
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
     if delivery.status != WebhookDelivery.Status.PENDING:
@@ -87,7 +96,11 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
             payload=delivery.payload,
             timeout=settings.DECISION_WEBHOOK_TIMEOUT,
             event=delivery.event,
+            public_only=not settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS,
         )
+    except WebhookTargetRefused as exc:
+        delivery.last_outcome = f"not delivered: {exc}"[:200]
+        delivery.status, delivery.finished_at = WebhookDelivery.Status.FAILED, timezone.now()
     except WebhookError as exc:
         delivery.last_outcome = str(exc)[:200]
         if not last:
