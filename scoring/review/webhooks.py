@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actors import Acting
@@ -24,6 +24,19 @@ from creditplatform.webhooks import WebhookError, WebhookTargetRefused, webhook_
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
 
 EVENT = "decision.final"
+DUPLICATE_MESSAGE = "You already have an active webhook for this URL: each event would be posted twice."
+
+
+def decision_webhook_duplicate_check(*, caller: str, url: str, exclude_pk: int | None = None) -> None:
+    """Refuse a second active webhook of one caller for one URL (registered, or reactivated in the admin).
+
+    The table's conditional unique constraint backs this up against two requests at once.
+    """
+    others = DecisionWebhook.objects.filter(caller=caller[:100], url=url, is_active=True)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if others.exists():
+        raise ValidationError({"url": DUPLICATE_MESSAGE})
 
 
 def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) -> DecisionWebhook:
@@ -42,7 +55,12 @@ def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) ->
     problem = None if settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS else webhook_url_problem(url)
     if problem:
         raise ValidationError({"url": problem})
-    webhook = DecisionWebhook.objects.create(caller=caller[:100], url=url, secret=secrets.token_urlsafe(32))
+    decision_webhook_duplicate_check(caller=caller, url=url)
+    try:
+        with transaction.atomic():
+            webhook = DecisionWebhook.objects.create(caller=caller[:100], url=url, secret=secrets.token_urlsafe(32))
+    except IntegrityError as exc:  # the same URL registered by a concurrent request
+        raise ValidationError({"url": DUPLICATE_MESSAGE}) from exc
     audit_record(actor=actor, action="webhook.registered", target=webhook, details={"caller": webhook.caller})
     return webhook
 

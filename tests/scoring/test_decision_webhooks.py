@@ -271,3 +271,31 @@ def test_a_name_that_does_not_resolve_is_retried_like_a_connection_error(
     delivery = delivered_to(scorer, "https://gone.lender.example/hooks")
     assert (delivery.status, delivery.attempts) == ("failed", 2)
     assert delivery.last_outcome == "not delivered: gone.lender.example does not resolve"
+
+
+def test_a_caller_cannot_register_the_same_url_twice_while_it_is_active(
+    scorer: APIClient, key_client: Callable[..., APIClient]
+) -> None:
+    """A second registration posted every event twice, each signed with another secret."""
+    first = register(scorer, "https://lender.example/hooks")
+    again = scorer.post("/api/v1/webhooks", {"url": "https://lender.example/hooks"}, format="json")
+    assert again.status_code == 400
+    assert again.json()["fields"] == {
+        "url": ["You already have an active webhook for this URL: each event would be posted twice."]
+    }
+    assert [h["id"] for h in scorer.get("/api/v1/webhooks").json()] == [first["id"]]
+    register(key_client("analyst", ["score", "read"]), "https://lender.example/hooks")  # another caller's: fine
+    register(scorer, "https://lender.example/other-hooks")
+    DecisionWebhook.objects.filter(pk=first["id"]).update(is_active=False)  # an admin deactivated it
+    register(scorer, "https://lender.example/hooks")
+
+
+def test_the_admin_cannot_reactivate_a_duplicate(scorer: APIClient) -> None:
+    old = register(scorer, "https://lender.example/hooks")
+    DecisionWebhook.objects.filter(pk=old["id"]).update(is_active=False)
+    register(scorer, "https://lender.example/hooks")
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    page = admin.post(f"/admin/scoring/decisionwebhook/{old['id']}/change/", {"is_active": "on"})
+    assert page.status_code == 200 and "already have an active webhook" in page.content.decode()
+    assert not DecisionWebhook.objects.get(pk=old["id"]).is_active
