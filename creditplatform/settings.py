@@ -601,6 +601,9 @@ SCORE_REFER_MISSING_SHARE = env_float("SCORE_REFER_MISSING_SHARE", 0.5, minimum=
 DECISION_WEBHOOK_TIMEOUT = env_float("DECISION_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 DECISION_WEBHOOK_MAX_RETRIES = env_int("DECISION_WEBHOOK_MAX_RETRIES", 6, minimum=0, maximum=20)
 DECISION_WEBHOOK_BACKOFF_SECONDS = env_float("DECISION_WEBHOOK_BACKOFF_SECONDS", 30.0, minimum=0)
+# A caller's webhook must lead to a public address (no loopback, private, link-local... : SSRF);
+# on only for local development and tests whose receiver listens on 127.0.0.1.
+DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 # The lender named on adverse-action notices (GET /api/v1/predictions/{id}/notice).
 CREDIT_NOTICE_LENDER_NAME = env_str("CREDIT_NOTICE_LENDER_NAME", "Credit Platform Bank")
 CREDIT_NOTICE_LENDER_CONTACT = env_str(

@@ -128,8 +128,15 @@ def _int(value: Any) -> int:
 
 
 def _external_id(value: Any, field: str, fail: Callable[[str, str], None]) -> str | None:
-    """An application or client id as every other path accepts it (``is_external_id``), or a row error."""
-    text = str(value).strip()
+    """An application or client id as every other path accepts it (``is_external_id``), or a row error.
+
+    Text only: a JSON number is refused, not turned into its digits (``1001`` is not the
+    client ``"1001"`` for ``/score``, nor here; a CSV cell is always text).
+    """
+    if not isinstance(value, str):
+        fail(field, "Not a valid string.")
+        return None
+    text = value.strip()
     if not is_external_id(text):
         fail(field, EXTERNAL_ID_MESSAGE)
         return None

@@ -588,6 +588,8 @@ class DecisionWebhook(models.Model):
 
     Registered through ``POST /api/v1/webhooks``; the signing secret is generated then and
     shown once. A decision belongs to the caller that asked for it (``Decision.caller``).
+    A caller has one active webhook per URL: a second would post every event twice, each
+    signed with another secret.
     """
 
     caller = models.CharField(max_length=100, help_text="Whose decisions: apikey:PREFIX, oidc:HASH or user:ID.")
@@ -599,6 +601,14 @@ class DecisionWebhook(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["caller", "is_active"], name="decisionwebhook_caller_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "url"],
+                condition=models.Q(is_active=True),
+                name="decisionwebhook_active_url_uniq",
+                violation_error_message="This caller already has an active webhook for this URL.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"webhook {self.pk} of {self.caller}"

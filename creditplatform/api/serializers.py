@@ -64,11 +64,18 @@ def _keys_are(value: Any, keys: tuple[str, ...]) -> bool:
     return not isinstance(value, dict) or tuple(value) == keys
 
 
+# Fields that take a list: in a form body, sent once per item.
+_LIST_FIELDS = (serializers.ListField, serializers.MultipleChoiceField, serializers.ManyRelatedField)
+
+
 class StrictFieldsMixin:
     """Reject fields the serializer does not declare (a typo must not pass silently).
 
     Read-only fields count as unknown on input: a client cannot set ``decision`` or
-    ``created_at`` by sending them.
+    ``created_at`` by sending them. In a form or multipart body a field sent twice is
+    refused too (a ``QueryDict`` would otherwise give the last one and drop the others
+    unseen: two ``file`` parts, and the first file is never scored), unless the field
+    takes a list.
     """
 
     def to_internal_value(self, data: Any) -> Any:
@@ -79,6 +86,8 @@ class StrictFieldsMixin:
                 field = fields.get(name)
                 if field is None or field.read_only:
                     errors[str(name)] = ["Unknown field."]
+                elif hasattr(data, "getlist") and len(data.getlist(name)) > 1 and not isinstance(field, _LIST_FIELDS):
+                    errors[str(name)] = ["Sent more than once: send this field once."]
                 elif isinstance(field, serializers.CharField) and value is not None and not isinstance(value, str):
                     # DRF's CharField turns 42.5 into "42.5"; a number where text is expected is a client bug.
                     errors[str(name)] = ["Not a valid string."]

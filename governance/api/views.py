@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -11,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanWriteRecords
 from accounts.principals import caller_label
+from creditplatform.api.serializers import StrictSerializer
 from governance.choices import OutcomeSource
 from governance.services import OutcomeImportError, outcomes_import
 
@@ -27,8 +30,23 @@ class OutcomeRowSerializer(serializers.Serializer):
     horizon_months = serializers.IntegerField(min_value=1, max_value=600)
 
 
-class OutcomeImportInputSerializer(serializers.Serializer):
-    items = OutcomeRowSerializer(many=True)
+@extend_schema_field(OutcomeRowSerializer(many=True))
+class OutcomeRowsField(serializers.Field):
+    """The rows as sent: a list, each row checked by ``outcomes_import`` (the rules' one home,
+    shared with the CSV upload and the command), which names ``items.<i>.<field>``."""
+
+    default_error_messages = {"not_a_list": "Expected a list of outcome rows."}
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if not isinstance(data, list):
+            self.fail("not_a_list")
+        return data
+
+
+class OutcomeImportInputSerializer(StrictSerializer):
+    """``{"items": [...]}`` and nothing else: another top-level key is refused, not ignored."""
+
+    items = OutcomeRowsField()
 
 
 class OutcomeImportOutputSerializer(serializers.Serializer):
@@ -76,9 +94,9 @@ class OutcomeImportApi(APIView):
         examples=[OpenApiExample("Three ways to name a decision", value=EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
-        items = request.data.get("items") if isinstance(request.data, dict) else None
-        if not isinstance(items, list):
-            raise ValidationError({"items": ["Expected a list of outcome rows."]})
+        payload = OutcomeImportInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        items = payload.validated_data["items"]
         caller = caller_label(request.user)
         try:
             result = outcomes_import(rows=items, source=OutcomeSource.API, caller=caller, actor=request.user)

@@ -24,6 +24,7 @@ from accounts.principals import caller_label, request_roles
 from accounts.roles import Role
 from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
 from creditplatform.api.renderers import OrjsonRenderer
+from creditplatform.api.serializers import StrictSerializer
 from scoring.batch.files import BatchFileError
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
@@ -129,7 +130,10 @@ class BatchJobDetailSerializer(BatchJobSerializer):
         return DeadLetterSerializer(batch_job_dead_letters(job=job), many=True).data  # type: ignore[return-value]
 
 
-class BatchUploadSerializer(serializers.Serializer):
+class BatchUploadSerializer(StrictSerializer):
+    """One ``file`` part and nothing else: another form field, or a second file, is refused rather than
+    ignored (the last of two files would be scored and the first silently dropped)."""
+
     file = serializers.FileField(help_text="CSV (UTF-8; comma, semicolon or tab) or Parquet, with a header row.")
 
 
@@ -155,11 +159,12 @@ class BatchJobListApi(generics.ListAPIView):
     @extend_schema(
         summary="Score a file of applicants (a batch job)",
         description=(
-            "Multipart upload, field `file`: a CSV (UTF-8, header row; comma, semicolon or tab separated) or a "
-            "Parquet file whose columns are the champion's features (seed 000's `age,revenu,historique_impaye` "
-            "are enough), plus optional `client_id` and `application_id`. Columns are checked at once, strictly "
-            "as `/score` checks fields: an unknown or duplicate column, a missing required one, a file that is "
-            "not CSV or Parquet, or one without rows is a 400 naming the problem; a file over "
+            "Multipart upload, one field `file` (another field, or a second file, is a 400 naming it): a CSV "
+            "(UTF-8, header row; comma, semicolon or tab separated) or a Parquet file whose columns are the "
+            "champion's features (seed 000's `age,revenu,historique_impaye` are enough), plus optional "
+            "`client_id` and `application_id`. Columns are checked at once, strictly as `/score` checks "
+            "fields: an unknown or duplicate column, a missing required one, a file that is not CSV or Parquet, "
+            "or one without rows is a 400 naming the problem; a file over "
             "`BATCH_UPLOAD_MAX_BYTES` is a 413. Rows are checked one by one by the workers: a bad row is "
             "rejected with its row number (a CSV file's line) and reason, the others are scored.\n\n"
             "Answers 202 with the job (also at `Location`); follow `url` until `status` is `completed`, "

@@ -18,7 +18,7 @@ from accounts.permissions import CanRead, CanScore
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict
 from creditplatform.api.renderers import OrjsonRenderer
-from creditplatform.api.serializers import api_datetime
+from creditplatform.api.serializers import StrictSerializer, api_datetime
 from scoring.notices import NoNotice, decision_notice
 from scoring.review.services import NotFinal, contest_record
 from scoring.selectors import decision_list
@@ -46,7 +46,7 @@ class NoticeSerializer(serializers.Serializer):
     rights = serializers.ListField(child=serializers.CharField())
 
 
-class ContestInputSerializer(serializers.Serializer):
+class ContestInputSerializer(StrictSerializer):
     statement = serializers.CharField(
         max_length=4000, allow_blank=True, help_text="The applicant's point of view, in their words."
     )
@@ -110,7 +110,7 @@ class DecisionContestApi(APIView):
         request=ContestInputSerializer,
         responses={
             201: ContestSerializer,
-            400: OpenApiResponse(description="`statement` empty or too long."),
+            400: OpenApiResponse(description="`statement` empty, too long or not text; or an unknown field."),
             404: OpenApiResponse(description="No such decision."),
             409: OpenApiResponse(description="The decision is still pending review."),
         },
@@ -139,7 +139,11 @@ class DecisionContestApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class WebhookInputSerializer(serializers.Serializer):
+class WebhookInputSerializer(StrictSerializer):
+    """The URL only: the secret is the platform's to generate and a new webhook is active, so a
+    ``secret`` or ``is_active`` sent along is refused, not silently ignored (a caller would
+    believe its own secret signs the calls)."""
+
     url = serializers.CharField(max_length=500, help_text="http(s) URL POSTed when one of your decisions is final.")
 
 
@@ -181,7 +185,13 @@ class WebhookListApi(APIView):
     @extend_schema(
         summary="Register a webhook: told (HMAC-signed) when one of your decisions becomes final",
         request=WebhookInputSerializer,
-        responses={201: WebhookCreatedSerializer, 400: OpenApiResponse(description="`url` is not an http(s) URL.")},
+        responses={
+            201: WebhookCreatedSerializer,
+            400: OpenApiResponse(
+                description="`url` is not an http(s) URL, or leads to an internal address (loopback, private, "
+                "link-local..., `localhost`); or an unknown field."
+            ),
+        },
         examples=[OpenApiExample("webhook", value={"url": "https://lender.example/hooks/credit"})],
     )
     def post(self, request: Request) -> Response:

@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from creditplatform.api.serializers import StrictModelSerializer, api_datetime, in_key_order
+from creditplatform.api.serializers import StrictModelSerializer, StrictSerializer, api_datetime, in_key_order
 from scoring.choices import CreditDecisionOutcome, FinalOutcome
 from scoring.ml.datasets import CREDIT_DATA_ALIASES, CREDIT_DATA_MAPPING
 from scoring.ml.model import REASON_KEYS
@@ -315,5 +315,8 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return f"user:{obj.activated_by_id}" if obj.activated_by_id else None
 
 
-class ModelActivateSerializer(serializers.Serializer):
+class ModelActivateSerializer(StrictSerializer):
+    """``status`` only (``champion`` when left out); a misspelt key is refused, not read as an
+    empty body that makes the version champion."""
+
     status = serializers.ChoiceField(choices=["champion", "challenger"], default="champion")

@@ -34,6 +34,7 @@ from scoring.review.services import (
     review_case_send_back,
     review_case_take,
 )
+from scoring.review.webhooks import decision_webhook_duplicate_check
 
 
 class ReviewAssignForm(ThemedFormMixin, forms.Form):
@@ -273,9 +274,30 @@ class ReviewCaseAdmin(PlatformModelAdmin):
         return TemplateResponse(request, "admin/scoring/reviewcase/action.html", context)
 
 
+class DecisionWebhookAdminForm(forms.ModelForm):
+    """Reactivating a webhook whose caller has another active one for the URL is a form error, not a 500
+    (the table's constraint is not checked by the form: ``caller`` and ``url`` are read-only here)."""
+
+    class Meta:
+        model = DecisionWebhook
+        fields = ["is_active"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        hook = self.instance
+        if cleaned.get("is_active") and hook.pk is not None:
+            try:
+                decision_webhook_duplicate_check(caller=hook.caller, url=hook.url, exclude_pk=hook.pk)
+            except ValidationError as exc:
+                raise ValidationError({"is_active": exc.message_dict["url"]}) from exc
+        return cleaned
+
+
 @admin.register(DecisionWebhook)
 class DecisionWebhookAdmin(PlatformModelAdmin):
     """Callers' webhooks (registered through the API; the secret is never shown). Deactivate to stop them."""
+
+    form = DecisionWebhookAdminForm
 
     list_display = ["id", "caller", "url", "is_active", "created_at"]
     list_filter = ["is_active"]

@@ -15,26 +15,52 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actors import Acting
 from audit.services import audit_record
-from creditplatform.webhooks import WebhookError, webhook_post
+from creditplatform.webhooks import WebhookError, WebhookTargetRefused, webhook_post, webhook_url_problem
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
 
 EVENT = "decision.final"
+DUPLICATE_MESSAGE = "You already have an active webhook for this URL: each event would be posted twice."
+
+
+def decision_webhook_duplicate_check(*, caller: str, url: str, exclude_pk: int | None = None) -> None:
+    """Refuse a second active webhook of one caller for one URL (registered, or reactivated in the admin).
+
+    The table's conditional unique constraint backs this up against two requests at once.
+    """
+    others = DecisionWebhook.objects.filter(caller=caller[:100], url=url, is_active=True)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if others.exists():
+        raise ValidationError({"url": DUPLICATE_MESSAGE})
 
 
 def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) -> DecisionWebhook:
-    """Register a URL for the caller's decisions; the returned row carries the new secret (show it once)."""
+    """Register a URL for the caller's decisions; the returned row carries the new secret (show it once).
+
+    The URL must lead to a public address: an IP literal that is loopback, private,
+    link-local... or ``localhost`` is refused here, a name's addresses at each delivery
+    (``creditplatform.webhooks``), unless ``DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS``.
+    """
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError as exc:
         raise ValidationError({"url": "An http(s) URL."}) from exc
     if len(url) > 500:
         raise ValidationError({"url": "At most 500 characters."})
-    webhook = DecisionWebhook.objects.create(caller=caller[:100], url=url, secret=secrets.token_urlsafe(32))
+    problem = None if settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS else webhook_url_problem(url)
+    if problem:
+        raise ValidationError({"url": problem})
+    decision_webhook_duplicate_check(caller=caller, url=url)
+    try:
+        with transaction.atomic():
+            webhook = DecisionWebhook.objects.create(caller=caller[:100], url=url, secret=secrets.token_urlsafe(32))
+    except IntegrityError as exc:  # the same URL registered by a concurrent request
+        raise ValidationError({"url": DUPLICATE_MESSAGE}) from exc
     audit_record(actor=actor, action="webhook.registered", target=webhook, details={"caller": webhook.caller})
     return webhook
 
@@ -74,7 +100,8 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
     """One attempt: posts the payload signed with the webhook's secret and records the outcome.
 
     Raises ``WebhookError`` when trying again may help and this is not the ``last`` attempt
-    (the task then retries with backoff); the last failure is recorded as ``failed``.
+    (the task then retries with backoff); the last failure is recorded as ``failed``. A URL
+    leading to an internal address is ``failed`` at once, nothing sent: retrying cannot help.
     """
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
     if delivery.status != WebhookDelivery.Status.PENDING:
@@ -87,7 +114,11 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
             payload=delivery.payload,
             timeout=settings.DECISION_WEBHOOK_TIMEOUT,
             event=delivery.event,
+            public_only=not settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS,
         )
+    except WebhookTargetRefused as exc:
+        delivery.last_outcome = f"not delivered: {exc}"[:200]
+        delivery.status, delivery.finished_at = WebhookDelivery.Status.FAILED, timezone.now()
     except WebhookError as exc:
         delivery.last_outcome = str(exc)[:200]
         if not last:

@@ -246,3 +246,27 @@ def test_a_horizon_too_long_to_read_as_a_json_number_names_its_field(
     response = client_as("analyst").generic("POST", "/api/v1/outcomes", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["fields"] == {"items.0.horizon_months": ["A number of at most 4,300 digits is required."]}
+
+
+def test_the_api_refuses_unknown_top_level_keys_and_a_number_for_an_id(
+    decisions: dict[str, Decision], client_as: Any
+) -> None:
+    """Only ``items`` is read: another key was ignored; ``client_id: 1001`` was read as the text "1001"."""
+    api = client_as("analyst")
+    good = row(decision_id=str(decisions["plain"].id))
+    extra = api.post("/api/v1/outcomes", {"items": [good], "junk": 1}, format="json")
+    assert extra.status_code == 400 and extra.json()["fields"] == {"junk": ["Unknown field."]}
+    ClientFactory(client_id="1001")
+    day = timezone.localdate().isoformat()
+    number = api.post(
+        "/api/v1/outcomes",
+        {"items": [row(client_id=1001, decision_date=day), row(application_id=2001)]},
+        format="json",
+    )
+    assert number.status_code == 400
+    assert number.json()["fields"] == {
+        "items.0.client_id": ["Not a valid string."],
+        "items.1.application_id": ["Not a valid string."],
+    }
+    assert not Outcome.objects.exists()
+    assert api.post("/api/v1/outcomes", {"items": [good]}, format="json").status_code == 201

@@ -42,7 +42,9 @@ def test_the_worker_retries_a_failing_receiver_until_it_answers(
     delivery = WebhookDelivery.objects.create(
         webhook=hook, decision=decision, payload={"event": "decision.final", "decision_id": str(decision.pk)}
     )
-    with celery_worker(extra_env={"DECISION_WEBHOOK_BACKOFF_SECONDS": "0.5"}, name="hooks"):
+    # The receiver is on 127.0.0.1: a caller's webhook may reach it only with the setting on.
+    env = {"DECISION_WEBHOOK_BACKOFF_SECONDS": "0.5", "DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+    with celery_worker(extra_env=env, name="hooks"):
         decision_webhook_deliver.delay(delivery.pk)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -453,3 +453,20 @@ def test_the_api_documentation_describes_batch_jobs_and_how_their_reasons_are_co
     post = paths["/api/v1/score/batch-jobs"]["post"]
     assert "multipart/form-data" in post["requestBody"]["content"]
     assert "exact TreeSHAP" in post["description"] and "202" in post["responses"]
+
+
+def test_an_extra_form_field_or_a_second_file_is_refused_not_ignored(scorer: APIClient) -> None:
+    """Two ``file`` parts: the last was scored and the first dropped unseen; another field was ignored."""
+    url = "/api/v1/score/batch-jobs"
+    extra = scorer.post(
+        url, {"file": SimpleUploadedFile("a.csv", SEED_FILE.encode()), "chunk_rows": "5"}, format="multipart"
+    )
+    assert extra.status_code == 400 and extra.json()["fields"] == {"chunk_rows": ["Unknown field."]}
+    two = scorer.post(
+        url,
+        {"file": [SimpleUploadedFile("a.csv", SEED_FILE.encode()), SimpleUploadedFile("b.csv", SEED_FILE.encode())]},
+        format="multipart",
+    )
+    assert two.status_code == 400 and two.json()["fields"] == {"file": ["Sent more than once: send this field once."]}
+    assert not BatchJob.objects.exists()
+    assert upload(scorer, SEED_FILE).status_code == 202

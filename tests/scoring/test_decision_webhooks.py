@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.test import Client, TestCase
 from rest_framework.test import APIClient
 
 from creditplatform.webhooks import verify_signature
-from scoring.models import Decision, ModelVersion, ReviewCase, WebhookDelivery
+from scoring.models import Decision, DecisionWebhook, ModelVersion, ReviewCase, WebhookDelivery
 from scoring.review.services import review_case_approve, review_case_close, review_case_take
 from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
@@ -23,7 +24,9 @@ RISKY = {"age": 35, "revenu": 50000, "historique_impaye": 1}
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, type[Receiver]]]:
+def receiver(settings: Any) -> Iterator[tuple[str, type[Receiver]]]:
+    """A receiver on 127.0.0.1, which callers' webhooks may reach only with the setting on."""
+    settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     with http_receiver() as found:
         yield found
 
@@ -65,6 +68,18 @@ def test_registering_checks_the_url_and_shows_the_secret_once(scorer: APIClient)
     assert len(created["secret"]) >= 32
     listed = scorer.get("/api/v1/webhooks").json()
     assert [h["id"] for h in listed] == [created["id"]] and "secret" not in listed[0]
+
+
+def test_a_secret_or_is_active_sent_along_is_refused_not_ignored(scorer: APIClient) -> None:
+    """The platform makes the secret: a caller sending its own must not believe it signs the calls."""
+    response = scorer.post(
+        "/api/v1/webhooks", {"url": "https://lender.example/h", "secret": "mine", "is_active": False}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"secret": ["Unknown field."], "is_active": ["Unknown field."]}
+    number = scorer.post("/api/v1/webhooks", {"url": 42}, format="json")
+    assert number.status_code == 400 and number.json()["fields"] == {"url": ["Not a valid string."]}
+    assert scorer.get("/api/v1/webhooks").json() == []
 
 
 def test_a_final_decision_is_posted_signed_to_its_callers_webhook(
@@ -146,3 +161,141 @@ def test_deliveries_show_in_the_admin_for_admins(scorer: APIClient, receiver: tu
     delivery = WebhookDelivery.objects.get()
     detail = admin.get(f"/admin/scoring/webhookdelivery/{delivery.pk}/change/").content.decode()
     assert str(decision.pk) in detail
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:22/",
+        "http://10.0.0.5/hooks",
+        "http://172.16.3.4/hooks",
+        "https://192.168.1.10/hooks",
+        "http://100.64.0.1/hooks",
+        "http://0.0.0.0:8000/",
+        "http://224.0.0.1/",
+        "http://[fe80::1]/",
+        "http://[fd00::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://localhost:8000/hooks",
+        "http://LOCALHOST./hooks",
+        "http://api.localhost/hooks",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ],
+)
+def test_a_url_of_an_internal_address_is_refused_at_registration(scorer: APIClient, url: str) -> None:
+    """SSRF: a caller must not make the platform call its own network (metadata, Redis, private ranges)."""
+    response = scorer.post("/api/v1/webhooks", {"url": url}, format="json")
+    assert response.status_code == 400, response.json()
+    assert list(response.json()["fields"]) == ["url"]
+    assert not DecisionWebhook.objects.exists()
+
+
+def test_public_addresses_register_and_the_setting_allows_internal_ones(scorer: APIClient, settings: Any) -> None:
+    register(scorer, "https://93.184.216.34/hooks")
+    register(scorer, "https://[2606:2800:220:1:248:1893:25c8:1946]/hooks")
+    settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    register(scorer, "http://127.0.0.1:9000/hooks")
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, name: str, *answers: str) -> None:
+    """``name`` resolves to each of ``answers`` in turn (the last one from then on); other names as usual."""
+    real, queue = socket.getaddrinfo, list(answers)
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        address = queue.pop(0) if len(queue) > 1 else queue[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def delivered_to(scorer: APIClient, url: str) -> WebhookDelivery:
+    """A webhook of ``url`` stored as it may have been before the rule; a decision of the caller made final."""
+    caller = register(scorer, "https://lender.example/placeholder")
+    DecisionWebhook.objects.filter(pk=caller["id"]).update(url=url)
+    finalise(refer(scorer))
+    return WebhookDelivery.objects.get()
+
+
+def test_a_stored_url_of_an_internal_address_is_not_called_and_the_delivery_fails_at_once(
+    scorer: APIClient,
+) -> None:
+    with http_receiver() as (url, handler):
+        delivery = delivered_to(scorer, url)
+    assert handler.received == []
+    assert (delivery.status, delivery.attempts) == ("failed", 1)  # not retried: it cannot succeed
+    assert delivery.last_outcome == (
+        "not delivered: 127.0.0.1 is a loopback address: a webhook must be a public address."
+    )
+
+
+def test_a_name_resolving_to_an_internal_address_is_not_called(
+    scorer: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with http_receiver() as (url, handler):
+        fake_dns(monkeypatch, "hooks.lender.example", "127.0.0.1")
+        delivery = delivered_to(scorer, url.replace("127.0.0.1", "hooks.lender.example"))
+    assert handler.received == []
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert delivery.last_outcome == "not delivered: hooks.lender.example resolves to 127.0.0.1, a loopback address"
+
+
+def test_dns_rebinding_between_the_check_and_the_connection_is_caught(
+    scorer: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A public address when checked, 127.0.0.1 when connecting: the address reached is checked too."""
+    with http_receiver() as (url, handler):
+        fake_dns(monkeypatch, "hooks.lender.example", "93.184.216.34", "127.0.0.1")
+        delivery = delivered_to(scorer, url.replace("127.0.0.1", "hooks.lender.example"))
+    assert handler.received == []
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert delivery.last_outcome == "not delivered: hooks.lender.example connected to 127.0.0.1, a loopback address"
+
+
+def test_a_name_that_does_not_resolve_is_retried_like_a_connection_error(
+    scorer: APIClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.DECISION_WEBHOOK_MAX_RETRIES = 1
+
+    real = socket.getaddrinfo
+
+    def no_such_name(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "gone.lender.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    delivery = delivered_to(scorer, "https://gone.lender.example/hooks")
+    assert (delivery.status, delivery.attempts) == ("failed", 2)
+    assert delivery.last_outcome == "not delivered: gone.lender.example does not resolve"
+
+
+def test_a_caller_cannot_register_the_same_url_twice_while_it_is_active(
+    scorer: APIClient, key_client: Callable[..., APIClient]
+) -> None:
+    """A second registration posted every event twice, each signed with another secret."""
+    first = register(scorer, "https://lender.example/hooks")
+    again = scorer.post("/api/v1/webhooks", {"url": "https://lender.example/hooks"}, format="json")
+    assert again.status_code == 400
+    assert again.json()["fields"] == {
+        "url": ["You already have an active webhook for this URL: each event would be posted twice."]
+    }
+    assert [h["id"] for h in scorer.get("/api/v1/webhooks").json()] == [first["id"]]
+    register(key_client("analyst", ["score", "read"]), "https://lender.example/hooks")  # another caller's: fine
+    register(scorer, "https://lender.example/other-hooks")
+    DecisionWebhook.objects.filter(pk=first["id"]).update(is_active=False)  # an admin deactivated it
+    register(scorer, "https://lender.example/hooks")
+
+
+def test_the_admin_cannot_reactivate_a_duplicate(scorer: APIClient) -> None:
+    old = register(scorer, "https://lender.example/hooks")
+    DecisionWebhook.objects.filter(pk=old["id"]).update(is_active=False)
+    register(scorer, "https://lender.example/hooks")
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    page = admin.post(f"/admin/scoring/decisionwebhook/{old['id']}/change/", {"is_active": "on"})
+    assert page.status_code == 200 and "already have an active webhook" in page.content.decode()
+    assert not DecisionWebhook.objects.get(pk=old["id"]).is_active

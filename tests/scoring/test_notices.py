@@ -148,3 +148,15 @@ def test_a_pending_referral_cannot_be_contested_yet(scorer: APIClient, credit_mo
     response = scorer.post(f"/api/v1/predictions/{decision.pk}/contest", {"statement": "Why?"}, format="json")
     assert response.status_code == 409
     assert not Contest.objects.exists()
+
+
+def test_a_contest_refuses_a_number_for_its_statement_and_unknown_fields(scorer: APIClient) -> None:
+    """The README's rule: a number where text is expected, or an unknown field, is a 400 naming it."""
+    decision = decide(scorer, RISKY)
+    url = f"/api/v1/predictions/{decision.pk}/contest"
+    number = scorer.post(url, {"statement": 42}, format="json")
+    assert number.status_code == 400 and number.json()["fields"] == {"statement": ["Not a valid string."]}
+    extra = scorer.post(url, {"statement": "My income has doubled.", "unknown": 1}, format="json")
+    assert extra.status_code == 400 and extra.json()["fields"] == {"unknown": ["Unknown field."]}
+    assert not Contest.objects.exists()
+    assert ReviewCase.objects.filter(decision=decision).count() == 0

@@ -240,3 +240,18 @@ def test_a_default_model_registered_before_aliases_existed_gains_montant_credit_
     assert "aliases" not in bank.feature_schema[0]  # a bank's own model keeps the names it was trained with
     api = key_client("analyst", ["score"])
     assert api.post("/score", {**SEED, "montant_credit": 9000}, format="json").status_code == 201
+
+
+def test_activation_refuses_an_unknown_key_and_keeps_champion_as_the_default(
+    trained_credit: TrainedModel, client_as: Callable[[str | None], APIClient]
+) -> None:
+    """A misspelt key (``{"stauts": "challenger"}``) was read as an empty body: the version became champion."""
+    register_trained(trained_credit, version="v1", status="champion")
+    draft = register_trained(trained_credit, version="v2")
+    admin = client_as("admin")
+    typo = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"stauts": "challenger"}, format="json")
+    assert typo.status_code == 400 and typo.json()["fields"] == {"stauts": ["Unknown field."]}
+    assert ModelVersion.objects.get(version="v1").status == "champion"
+    assert ModelVersion.objects.get(version="v2").status != "champion"
+    empty = admin.post(f"/api/v1/models/{draft.pk}/activate/", {}, format="json")
+    assert empty.status_code == 200 and empty.json()["status"] == "champion"
