@@ -187,11 +187,16 @@ def test_without_a_challenger_nothing_is_scored_in_shadow(
     assert Decision.objects.get().shadow_model_version is None
 
 
-def test_the_api_activates_for_admins_and_refuses_a_broken_file(
-    trained_credit: TrainedModel, client_as: Callable[[str | None], APIClient]
-) -> None:
+@pytest.fixture
+def draft(trained_credit: TrainedModel) -> ModelVersion:
+    """A draft v2 next to the champion v1, for the activation endpoint."""
     register_trained(trained_credit, version="v1", status="champion")
-    draft = register_trained(trained_credit, version="v2")
+    return register_trained(trained_credit, version="v2")
+
+
+def test_the_api_activates_for_admins_and_refuses_a_broken_file(
+    draft: ModelVersion, client_as: Callable[[str | None], APIClient]
+) -> None:
     admin = client_as("admin")
     response = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "challenger"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "challenger"
@@ -204,10 +209,8 @@ def test_the_api_activates_for_admins_and_refuses_a_broken_file(
 
 
 def test_an_admin_key_limited_to_reading_activates_nothing(
-    trained_credit: TrainedModel, key_client: Callable[..., APIClient]
+    draft: ModelVersion, key_client: Callable[..., APIClient]
 ) -> None:
-    register_trained(trained_credit, version="v1", status="champion")
-    draft = register_trained(trained_credit, version="v2")
     reader = key_client("admin", scopes=["read"])
     response = reader.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "challenger"}, format="json")
     assert response.status_code == 403 and "'score' scope" in response.json()["detail"]
@@ -243,11 +246,9 @@ def test_a_default_model_registered_before_aliases_existed_gains_montant_credit_
 
 
 def test_activation_refuses_an_unknown_key_and_keeps_champion_as_the_default(
-    trained_credit: TrainedModel, client_as: Callable[[str | None], APIClient]
+    draft: ModelVersion, client_as: Callable[[str | None], APIClient]
 ) -> None:
     """A misspelt key (``{"stauts": "challenger"}``) was read as an empty body: the version became champion."""
-    register_trained(trained_credit, version="v1", status="champion")
-    draft = register_trained(trained_credit, version="v2")
     admin = client_as("admin")
     typo = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"stauts": "challenger"}, format="json")
     assert typo.status_code == 400 and typo.json()["fields"] == {"stauts": ["Unknown field."]}
