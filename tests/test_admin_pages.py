@@ -109,7 +109,9 @@ def _review_case() -> Any:
 def _webhook() -> Any:
     from scoring.models import DecisionWebhook
 
-    return DecisionWebhook.objects.create(caller="user:0", url="https://hooks.example.test/decisions", secret="s" * 40)
+    # A URL of its own each time: one caller holds one active webhook per URL.
+    url = f"https://hooks.example.test/decisions/{DecisionWebhook.objects.count()}"
+    return DecisionWebhook.objects.create(caller="user:0", url=url, secret="s" * 40)
 
 
 def _webhook_delivery() -> Any:
