@@ -193,10 +193,13 @@ def test_a_url_of_an_internal_address_is_refused_at_registration(scorer: APIClie
 
 
 def test_public_addresses_register_and_the_setting_allows_internal_ones(scorer: APIClient, settings: Any) -> None:
-    register(scorer, "https://93.184.216.34/hooks")
+    assert register(scorer, "https://93.184.216.34/hooks")["url"] == "https://93.184.216.34/hooks"
     register(scorer, "https://[2606:2800:220:1:248:1893:25c8:1946]/hooks")
+    internal = "http://127.0.0.1:9000/hooks"
+    assert scorer.post("/api/v1/webhooks", {"url": internal}, format="json").status_code == 400
     settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    register(scorer, "http://127.0.0.1:9000/hooks")
+    register(scorer, internal)
+    assert DecisionWebhook.objects.filter(is_active=True).count() == 3
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, name: str, *answers: str) -> None:
