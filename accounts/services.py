@@ -129,6 +129,7 @@ def user_access_changed(*, user: User, before: dict[str, object], by: ActingUser
 # The roles four eyes rest on: a promotion or a rule change needs a second admin, an erasure
 # a second compliance officer, and one compliance officer reads anyone's data (access export).
 PRIVILEGED_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE})
+_PRIVILEGED_GROUPS = frozenset(role.value for role in PRIVILEGED_ROLES)  # roles are groups of the same name
 
 OWN_ROLES_REFUSED = "Nobody changes their own roles: another admin does (or a superuser)."
 PRIVILEGED_ROLES_REFUSED = (
@@ -151,7 +152,7 @@ def user_roles_change_check(*, actor: ActingUser, target: User, before: set[str]
         return
     if target.pk is not None and target.pk == actor.pk:
         raise ValidationError(OWN_ROLES_REFUSED)
-    if (before ^ after) & {role.value for role in PRIVILEGED_ROLES}:
+    if (before ^ after) & _PRIVILEGED_GROUPS:
         raise ValidationError(PRIVILEGED_ROLES_REFUSED)
 
 
@@ -163,7 +164,7 @@ def user_password_set_check(*, actor: ActingUser, target: User) -> None:
     """
     if actor is None or actor.is_superuser or target.pk == actor.pk:
         return
-    if set(target.groups.values_list("name", flat=True)) & {role.value for role in PRIVILEGED_ROLES}:
+    if set(target.groups.values_list("name", flat=True)) & _PRIVILEGED_GROUPS:
         raise ValidationError(PASSWORD_REFUSED)
 
 

@@ -76,14 +76,11 @@ class SafeJSONParser(JSONParser):
         limit = hot_settings.API_MAX_JSON_DEPTH
         if (text.count("[") + text.count("{")) > limit and _json_depth_exceeds(text, limit):
             raise ParseError(f"Malformed JSON: nested deeper than {limit} levels.")
-        per_object, total = hot_settings.API_MAX_JSON_KEYS_PER_OBJECT, hot_settings.API_MAX_JSON_KEYS
-        # Every key is followed by a colon: bodies with few colons cannot break a limit.
-        hook = _key_counter(per_object, total) if text.count(":") > min(per_object, total) else None
         try:
-            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook)
+            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_key_limits(text))
         except (ValueError, RecursionError) as exc:
             if isinstance(exc, ValueError):
-                _refuse_long_integers(text, per_object, total)
+                _refuse_long_integers(text)
             raise ParseError(f"Malformed JSON: {exc}") from exc
         # Only a body with a surrogate escape can hold one (raw surrogates are not UTF-8).
         if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
@@ -97,7 +94,14 @@ class _LongInteger:
     """Where an integer too long to read stood (``_refuse_long_integers``' second reading)."""
 
 
-def _refuse_long_integers(text: str, per_object: int, total: int) -> None:
+def _key_limits(text: str) -> Any:
+    """A fresh ``object_pairs_hook`` counting keys against the limits, or None when ``text`` cannot
+    break them (every key is followed by a colon: bodies with few colons cannot)."""
+    per_object, total = hot_settings.API_MAX_JSON_KEYS_PER_OBJECT, hot_settings.API_MAX_JSON_KEYS
+    return _key_counter(per_object, total) if text.count(":") > min(per_object, total) else None
+
+
+def _refuse_long_integers(text: str) -> None:
     """After a failed parse: the field holding an integer of more digits than Python reads, as a 400 naming it.
 
     ``int`` refuses a string of more than 4,300 digits (``sys.get_int_max_str_digits``) with
@@ -114,9 +118,10 @@ def _refuse_long_integers(text: str, per_object: int, total: int) -> None:
     def read_int(digits: str) -> Any:
         return marker if len(digits.lstrip("-")) > limit else int(digits)
 
-    hook = _key_counter(per_object, total) if text.count(":") > min(per_object, total) else None
     try:
-        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook, parse_int=read_int)
+        data = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_key_limits(text), parse_int=read_int
+        )
     except ValueError as exc:  # malformed as well, further on: that is the problem to name
         raise ParseError(f"Malformed JSON: {exc}") from exc
     field = _path_to(data, marker, "")
