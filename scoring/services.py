@@ -505,6 +505,20 @@ def _decisions(
     return decisions
 
 
+def _link_clients(decisions: Sequence[Decision], requests: Sequence[ScoreRequest]) -> None:
+    """Link each decision whose request names a client without an application to that client,
+    those unknown created bare (``_clients``): called inside the transaction that inserts the
+    decisions, so a failed insert takes the new clients with it. Concurrent requests naming the
+    same new client both link the one row (the insert skips a conflict, then reads the winner's)."""
+    named = {r.client_id for r in requests if r.client_id and not r.application_id}
+    if not named:
+        return
+    clients = _clients(named)
+    for decision, r in zip(decisions, requests, strict=True):
+        if r.client_id and not r.application_id:
+            decision.client = clients[r.client_id]
+
+
 def _mark_decided(decisions: Sequence[Decision]) -> None:
     """Mark the decisions' applications decided: ``QuerySet.update`` written as one plain
     statement (no signal either way), without compiling a queryset on every decision."""
@@ -626,8 +640,11 @@ def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], 
         return []
     if len(requests) > settings.SCORE_BATCH_MAX_ITEMS:
         raise ValidationError({"items": f"At most {settings.SCORE_BATCH_MAX_ITEMS} applicants per call."})
-    decisions = _decisions(model, requests, caller=caller, batch=True)
+    # Clients named without an application are created in the decisions' transaction, not
+    # before it: when the insert fails, nothing of the batch is stored (no client left bare).
+    decisions = _decisions(model, requests, caller=caller, batch=True, clients_too=False)
     with transaction.atomic():
+        _link_clients(decisions, requests)
         Decision.objects.bulk_create(decisions)
         _mark_decided(decisions)
         review_cases_open_referred(decision_ids=[d.pk for d in decisions if d.decision == CreditDecisionOutcome.REFER])

@@ -343,6 +343,19 @@ def test_a_batch_decides_every_applicant_like_single_calls_do(analyst: APIClient
     assert Decision.objects.count() == 4
 
 
+def test_a_batch_whose_insert_fails_leaves_no_client_behind(analyst: APIClient) -> None:
+    """The new clients a batch names are stored with its decisions or not at all."""
+    ClientFactory(client_id="KNOWN1")
+    items = [{**SEED, "client_id": "NEW1"}, {**SEED, "client_id": "KNOWN1"}, {**SEED, "client_id": "NEW2"}]
+    with connection.cursor() as cursor:  # the database refuses every new decision (rolled back with the test)
+        cursor.execute("ALTER TABLE scoring_decision ADD CONSTRAINT test_refuse_all CHECK (false) NOT VALID")
+    analyst.raise_request_exception = False
+    response = analyst.post("/api/v1/score/batch", {"items": items}, format="json")
+    assert response.status_code == 500
+    assert not Decision.objects.exists()
+    assert list(Client.objects.values_list("client_id", flat=True)) == ["KNOWN1"]
+
+
 def test_a_batch_of_101_applicants_is_refused(analyst: APIClient) -> None:
     response = analyst.post("/api/v1/score/batch", {"items": [SEED] * 101}, format="json")
     assert response.status_code == 400
