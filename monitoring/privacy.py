@@ -17,7 +17,10 @@ RETENTION_MAP = [
         ),
         columns={
             **technical("id", "method", "endpoint", "status_code", "latency_ms", "model_version", "created_at"),
-            "request_id": Column(DataKind.TECHNICAL, note="X-Request-ID: generated, or the caller's correlation id"),
+            "request_id": Column(
+                DataKind.TECHNICAL,
+                note="X-Request-ID: generated, or the caller's id when a token (8-64 of A-Za-z0-9._:-)",
+            ),
             "caller": Column(DataKind.STAFF, note="apikey:<prefix>, oidc:<hash> or user:<id>"),
         },
     ),
