@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import json
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.test import Client, TestCase
 from rest_framework.test import APIClient
 
@@ -302,3 +305,36 @@ def test_the_admin_cannot_reactivate_a_duplicate(scorer: APIClient) -> None:
     page = admin.post(f"/admin/scoring/decisionwebhook/{old['id']}/change/", {"is_active": "on"})
     assert page.status_code == 200 and "already have an active webhook" in page.content.decode()
     assert not DecisionWebhook.objects.get(pk=old["id"]).is_active
+
+
+def test_spellings_of_one_url_are_one_webhook(scorer: APIClient) -> None:
+    """Host case and the default port do not make another target; the path and query do."""
+    first = register(scorer, "HTTPS://Lender.Example:443/Hooks?Ref=A")
+    assert first["url"] == "https://lender.example/Hooks?Ref=A"
+    for spelling in ("https://lender.example/Hooks?Ref=A", "https://LENDER.example:443/Hooks?Ref=A"):
+        again = scorer.post("/api/v1/webhooks", {"url": spelling}, format="json")
+        assert again.status_code == 400
+        assert "already have an active webhook" in again.json()["fields"]["url"][0]
+    assert register(scorer, "https://lender.example/hooks?Ref=A")["url"] == "https://lender.example/hooks?Ref=A"
+    assert register(scorer, "https://lender.example/Hooks?ref=A")["url"] == "https://lender.example/Hooks?ref=A"
+    assert (
+        register(scorer, "https://lender.example:8443/Hooks?Ref=A")["url"] == "https://lender.example:8443/Hooks?Ref=A"
+    )
+    assert [h["url"] for h in scorer.get("/api/v1/webhooks").json()].count("https://lender.example/Hooks?Ref=A") == 1
+
+
+def test_the_migration_writes_stored_urls_one_way_and_keeps_each_callers_newest() -> None:
+    migration = importlib.import_module("scoring.migrations.0014_decisionwebhook_url_normal")
+    old = DecisionWebhook.objects.create(caller="apikey:a", url="https://Lender.Example/hooks", secret="s1")
+    new = DecisionWebhook.objects.create(caller="apikey:a", url="https://lender.example:443/hooks", secret="s2")
+    other = DecisionWebhook.objects.create(caller="apikey:b", url="HTTPS://LENDER.EXAMPLE/hooks", secret="s3")
+    kept = DecisionWebhook.objects.create(caller="apikey:a", url="https://lender.example/Hooks", secret="s4")
+    DecisionWebhook.objects.filter(pk=old.pk).update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    migration.normalise_urls(apps, None)
+    rows = {h.pk: (h.url, h.is_active) for h in DecisionWebhook.objects.all()}
+    assert rows == {
+        old.pk: ("https://lender.example/hooks", False),
+        new.pk: ("https://lender.example/hooks", True),
+        other.pk: ("https://lender.example/hooks", True),
+        kept.pk: ("https://lender.example/Hooks", True),
+    }
