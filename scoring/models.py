@@ -622,6 +622,8 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", "Delivered"
         REFUSED = "refused", "Refused by the receiver (4xx)"
         FAILED = "failed", "Failed after the retries"
+        # The SSRF guard refused the target (an internal address): nothing sent, never retried.
+        BLOCKED = "blocked", "Refused: target address not allowed"
 
     webhook = models.ForeignKey(DecisionWebhook, on_delete=models.CASCADE, related_name="deliveries")
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="webhook_deliveries")

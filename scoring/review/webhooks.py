@@ -112,7 +112,7 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
 
     Raises ``WebhookError`` when trying again may help and this is not the ``last`` attempt
     (the task then retries with backoff); the last failure is recorded as ``failed``. A URL
-    leading to an internal address is ``failed`` at once, nothing sent: retrying cannot help.
+    leading to an internal address is ``blocked`` at once, nothing sent: retrying cannot help.
     """
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
     if delivery.status != WebhookDelivery.Status.PENDING:
@@ -129,7 +129,7 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
         )
     except WebhookTargetRefused as exc:
         delivery.last_outcome = f"not delivered: {exc}"[:200]
-        delivery.status, delivery.finished_at = WebhookDelivery.Status.FAILED, timezone.now()
+        delivery.status, delivery.finished_at = WebhookDelivery.Status.BLOCKED, timezone.now()
     except WebhookError as exc:
         delivery.last_outcome = str(exc)[:200]
         if not last:

@@ -226,16 +226,25 @@ def delivered_to(scorer: APIClient, url: str) -> WebhookDelivery:
     return WebhookDelivery.objects.get()
 
 
-def test_a_stored_url_of_an_internal_address_is_not_called_and_the_delivery_fails_at_once(
-    scorer: APIClient,
+def test_a_stored_url_of_an_internal_address_is_not_called_and_the_delivery_is_blocked_at_once(
+    scorer: APIClient, settings: Any
 ) -> None:
+    settings.DECISION_WEBHOOK_MAX_RETRIES = 3
     with http_receiver() as (url, handler):
         delivery = delivered_to(scorer, url)
     assert handler.received == []
-    assert (delivery.status, delivery.attempts) == ("failed", 1)  # not retried: it cannot succeed
+    assert (delivery.status, delivery.attempts) == ("blocked", 1)  # not retried: it cannot succeed
+    assert delivery.get_status_display() == "Refused: target address not allowed"
     assert delivery.last_outcome == (
         "not delivered: 127.0.0.1 is a loopback address: a webhook must be a public address."
     )
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    page = admin.get("/admin/scoring/webhookdelivery/").content.decode()
+    assert "Refused: target address not allowed" in page
+    for status, count in (("blocked", 1), ("failed", 0)):
+        listed = admin.get("/admin/scoring/webhookdelivery/", {"status__exact": status})
+        assert listed.context["cl"].result_count == count
 
 
 def test_a_name_resolving_to_an_internal_address_is_not_called(
@@ -245,7 +254,7 @@ def test_a_name_resolving_to_an_internal_address_is_not_called(
         fake_dns(monkeypatch, "hooks.lender.example", "127.0.0.1")
         delivery = delivered_to(scorer, url.replace("127.0.0.1", "hooks.lender.example"))
     assert handler.received == []
-    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert (delivery.status, delivery.attempts) == ("blocked", 1)
     assert delivery.last_outcome == "not delivered: hooks.lender.example resolves to 127.0.0.1, a loopback address"
 
 
@@ -257,7 +266,7 @@ def test_dns_rebinding_between_the_check_and_the_connection_is_caught(
         fake_dns(monkeypatch, "hooks.lender.example", "93.184.216.34", "127.0.0.1")
         delivery = delivered_to(scorer, url.replace("127.0.0.1", "hooks.lender.example"))
     assert handler.received == []
-    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert (delivery.status, delivery.attempts) == ("blocked", 1)
     assert delivery.last_outcome == "not delivered: hooks.lender.example connected to 127.0.0.1, a loopback address"
 
 
@@ -338,3 +347,23 @@ def test_the_migration_writes_stored_urls_one_way_and_keeps_each_callers_newest(
         other.pk: ("https://lender.example/hooks", True),
         kept.pk: ("https://lender.example/Hooks", True),
     }
+
+
+def test_the_migration_moves_earlier_refused_targets_to_blocked(scorer: APIClient) -> None:
+    migration = importlib.import_module("scoring.migrations.0015_webhookdelivery_blocked")
+    hook = DecisionWebhook.objects.get(pk=register(scorer, "https://lender.example/hooks")["id"])
+    decision = refer(scorer)
+    outcomes = {
+        "not delivered: 127.0.0.1 is a loopback address: a webhook must be a public address.": "blocked",
+        "not delivered: hooks.lender.example resolves to 10.0.0.5, a private address": "blocked",
+        "not delivered: hooks.lender.example connected to 127.0.0.1, a loopback address": "blocked",
+        "not delivered: ConnectionError": "failed",
+        "not delivered: HTTP 503": "failed",
+        "not delivered: gone.lender.example does not resolve": "failed",
+    }
+    for outcome in outcomes:
+        WebhookDelivery.objects.create(
+            webhook=hook, decision=decision, payload={}, status="failed", attempts=1, last_outcome=outcome
+        )
+    migration.refusals_blocked(apps, None)
+    assert dict(WebhookDelivery.objects.values_list("last_outcome", "status")) == outcomes
