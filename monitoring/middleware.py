@@ -40,6 +40,11 @@ def route_label(route: str) -> str:
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 
 
+def accepted_request_id(value: str) -> bool:
+    """Whether ``value`` is kept as sent as an X-Request-ID (``_REQUEST_ID``)."""
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
 def request_id_of(meta: Mapping[str, Any]) -> str:
     """The caller's ``X-Request-ID`` when it is a token (``_REQUEST_ID``), else a new one.
 
