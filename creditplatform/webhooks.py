@@ -107,6 +107,29 @@ def webhook_url_problem(url: str) -> str | None:
     return f"{host} is a {kind} address: a webhook must be a public address." if kind else None
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def webhook_url_normal(url: str) -> str:
+    """``url`` written one way, so that two spellings of one target are one webhook: the scheme
+    and the host lowercased (neither is case-sensitive), the scheme's default port (``:80``,
+    ``:443``) dropped and an empty path written ``/``. User info, path, query and fragment are
+    kept as sent (they are case-sensitive). Call on a URL that passed ``URLValidator``.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if hostport.startswith("["):  # an IPv6 literal: its colons are not the port's
+        end = hostport.find("]") + 1
+        host, port_text = hostport[:end], hostport[end:].removeprefix(":")
+    else:
+        host, _, port_text = hostport.partition(":")
+    port = f":{port_text}" if port_text and int(port_text) != _DEFAULT_PORTS.get(scheme) else ""
+    query = f"?{parts.query}" if parts.query else ""
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return f"{scheme}://{userinfo}{at}{host.lower()}{port}{parts.path or '/'}{query}{fragment}"
+
+
 def _public_target_check(url: str) -> None:
     """Raise ``WebhookTargetRefused`` when ``url`` or any address its host resolves to is internal;
     ``WebhookError`` when the name does not resolve (DNS may answer next time)."""

@@ -34,10 +34,37 @@ def route_label(route: str) -> str:
     return "/" + _NAMED_GROUP.sub(r"<\1>", route).replace("^", "").replace("$", "").replace("\\.", ".")
 
 
+# The X-Request-ID a caller may choose: a token of 8 to 64 ASCII letters, digits and ``. _ : -``
+# (UUIDs, W3C trace ids, ``service:span`` ids). ``str.isalnum`` is not enough: it accepts any
+# script's letters, so ``Jürgen-Müller`` passed (and was stored and logged as sent).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
+
+
+def accepted_request_id(value: str) -> bool:
+    """Whether ``value`` is kept as sent as an X-Request-ID (``_REQUEST_ID``)."""
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
 def request_id_of(meta: Mapping[str, Any]) -> str:
-    """The caller's ``X-Request-ID`` when sane (8-64 letters, digits and dashes), else a new one."""
-    incoming = meta.get("HTTP_X_REQUEST_ID", "")  # request.headers would copy every header
-    return incoming if 8 <= len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+    """The caller's ``X-Request-ID`` when it is a token (``_REQUEST_ID``), else a new one.
+
+    A value that is not a token is not refused (the request goes on) and never kept: it is
+    replaced by a generated id, which the call log, the logs and the response's
+    ``X-Request-ID`` carry; the replacement is logged with the length sent, never the value.
+    """
+    incoming = meta.get("HTTP_X_REQUEST_ID")  # request.headers would copy every header
+    if incoming is None:
+        return uuid.uuid4().hex
+    if _REQUEST_ID.fullmatch(incoming):
+        return str(incoming)
+    generated = uuid.uuid4().hex
+    logger.info(
+        "X-Request-ID not a token (%d characters): replaced by %s",
+        len(incoming),
+        generated,
+        extra={"request_id_replaced": True},
+    )
+    return generated
 
 
 class RequestIdMiddleware:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from creditplatform.retention import Column, DataKind, Retention, Rows, Table, technical
+from creditplatform.retention import Column, DataKind, Erasure, Retention, Rows, Table, technical
 
 RETENTION_MAP = [
     Table(
         model="monitoring.ApiCall",
         about="One API call: route pattern (never the raw path), status, latency, caller label",
-        rows=Rows.NOT_ABOUT_CLIENTS,
-        basis="Holds no client id: routes are stored as patterns (/api/v1/clients/<client_id>/), bodies never",
+        rows=Rows.IN_PAYLOAD,
+        payload="monitoring.payloads.CallLogRequestIds",
+        basis=(
+            "Holds no client id and no link to a client: routes are stored as patterns"
+            " (/api/v1/clients/<client_id>/), bodies never. A caller's X-Request-ID that repeats one of the"
+            " person's ids (external id, application or transaction id, idempotency key) is replaced by a"
+            " generated one; the rest of the row is kept"
+        ),
         retention=Retention(
             date_field="created_at",
             setting="API_CALL_LOG_RETENTION_DAYS",
@@ -17,7 +23,12 @@ RETENTION_MAP = [
         ),
         columns={
             **technical("id", "method", "endpoint", "status_code", "latency_ms", "model_version", "created_at"),
-            "request_id": Column(DataKind.TECHNICAL, note="X-Request-ID: generated, or the caller's correlation id"),
+            "request_id": Column(
+                DataKind.IDENTIFIER,
+                Erasure.TOKEN,
+                note="X-Request-ID: generated, or the caller's id when a token (8-64 of A-Za-z0-9._:-);"
+                " erased-<id> when it was one of the person's ids",
+            ),
             "caller": Column(DataKind.STAFF, note="apikey:<prefix>, oidc:<hash> or user:<id>"),
         },
     ),

@@ -391,7 +391,10 @@ class Decision(models.Model):
     )
     batch_row = models.PositiveIntegerField(null=True, blank=True, help_text="Row (CSV: line) in the batch file.")
     request_hash = models.CharField(
-        max_length=64, blank=True, help_text="SHA-256 of the request body sent with an Idempotency-Key."
+        max_length=80,
+        blank=True,
+        help_text="Fingerprint of the applicant sent with an Idempotency-Key: 'v2:' and the SHA-256 of the "
+        "validated input (before v2: 64 hex digits, the SHA-256 of the body as sent).",
     )
     # ``decision`` is the automated decision, never changed. A person's decision goes here
     # (docs/review.md): empty, the automated one is final, unless it is ``refer`` (pending review).
@@ -622,6 +625,8 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", "Delivered"
         REFUSED = "refused", "Refused by the receiver (4xx)"
         FAILED = "failed", "Failed after the retries"
+        # The SSRF guard refused the target (an internal address): nothing sent, never retried.
+        BLOCKED = "blocked", "Refused: target address not allowed"
 
     webhook = models.ForeignKey(DecisionWebhook, on_delete=models.CASCADE, related_name="deliveries")
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="webhook_deliveries")

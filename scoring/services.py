@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -311,6 +313,25 @@ class ScoreRequest:
     application_id: str | None = None
 
 
+# The version of the fingerprint stored with a decision sent with an Idempotency-Key
+# (``Decision.request_hash``). Before it, the hash covered the JSON body as sent (64 hex
+# digits, no prefix): ``50000`` and ``50000.0`` were two bodies, so a retry was a 409.
+FINGERPRINT_VERSION = "v2:"
+
+
+def score_request_fingerprint(features: dict[str, Any], client_id: str | None, application_id: str | None) -> str:
+    """What an Idempotency-Key protects: the validated applicant, not the bytes of the body.
+
+    The features as validated (canonical names, a null left out as missing) with every
+    number a float (``50000`` and ``50000.0`` are one value, as the model sees them), and the
+    links (a ``client_id`` sent with an ``application_id`` adds nothing: it must be the
+    application's), as JSON with sorted keys: one ``orjson.dumps`` of a small dict.
+    """
+    values = {name: value if isinstance(value, str) else value + 0.0 for name, value in features.items()}
+    links = [None if application_id else client_id, application_id]
+    return FINGERPRINT_VERSION + hashlib.sha256(orjson.dumps([values, *links], option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 @dataclass(frozen=True)
 class ScoreOutcome:
     decision: Decision
@@ -505,6 +526,20 @@ def _decisions(
     return decisions
 
 
+def _link_clients(decisions: Sequence[Decision], requests: Sequence[ScoreRequest]) -> None:
+    """Link each decision whose request names a client without an application to that client,
+    those unknown created bare (``_clients``): called inside the transaction that inserts the
+    decisions, so a failed insert takes the new clients with it. Concurrent requests naming the
+    same new client both link the one row (the insert skips a conflict, then reads the winner's)."""
+    named = {r.client_id for r in requests if r.client_id and not r.application_id}
+    if not named:
+        return
+    clients = _clients(named)
+    for decision, r in zip(decisions, requests, strict=True):
+        if r.client_id and not r.application_id:
+            decision.client = clients[r.client_id]
+
+
 def _mark_decided(decisions: Sequence[Decision]) -> None:
     """Mark the decisions' applications decided: ``QuerySet.update`` written as one plain
     statement (no signal either way), without compiling a queryset on every decision."""
@@ -528,14 +563,19 @@ def application_score(
     request: ScoreRequest,
     caller: str,
     idempotency_key: str | None = None,
-    request_hash: str = "",
 ) -> ScoreOutcome:
     """Decide on one applicant with ``model``, store the decision, and return it.
 
     With an ``idempotency_key`` the same caller sending the same key again gets the
     stored decision back (even when both requests arrive together); the same key with a
-    different body raises ``IdempotencyConflict``.
+    different applicant (``score_request_fingerprint``: the validated input, so ``50000``
+    and ``50000.0`` are one) raises ``IdempotencyConflict``.
     """
+    request_hash = (
+        score_request_fingerprint(request.features, request.client_id, request.application_id)
+        if idempotency_key
+        else ""
+    )
     if idempotency_key and _key_taken(caller, idempotency_key):
         existing = _replay(caller, idempotency_key, request_hash)
         if existing is not None:
@@ -544,7 +584,7 @@ def application_score(
     by_client = request.client_id if request.client_id and not request.application_id else None
     decision = _decisions(model, [request], caller=caller, batch=False, clients_too=by_client is None)[0]
     decision.idempotency_key = idempotency_key or None
-    decision.request_hash = request_hash if idempotency_key else ""
+    decision.request_hash = request_hash
     try:
         if decision.application_id or decision.decision == CreditDecisionOutcome.REFER:
             with transaction.atomic():
@@ -615,7 +655,16 @@ def _replay(caller: str, key: str, request_hash: str) -> ScoreOutcome | None:
     existing = next(iter(rows[:1]), None)
     if existing is None:
         return None
-    if existing.request_hash and request_hash and existing.request_hash != request_hash:
+    stored = existing.request_hash  # emptied by an erasure: nothing left to compare
+    if stored and not stored.startswith(FINGERPRINT_VERSION):
+        # Stored before v2 (the hash of the body as sent): the decision's own input snapshot,
+        # the validated features and links, gives the fingerprint it would have had.
+        stored = score_request_fingerprint(
+            existing.features,
+            existing.client.client_id if existing.client else None,
+            existing.application.application_id if existing.application else None,
+        )
+    if stored and request_hash and stored != request_hash:
         raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.")
     return ScoreOutcome(existing, replayed=True)
 
@@ -626,8 +675,11 @@ def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], 
         return []
     if len(requests) > settings.SCORE_BATCH_MAX_ITEMS:
         raise ValidationError({"items": f"At most {settings.SCORE_BATCH_MAX_ITEMS} applicants per call."})
-    decisions = _decisions(model, requests, caller=caller, batch=True)
+    # Clients named without an application are created in the decisions' transaction, not
+    # before it: when the insert fails, nothing of the batch is stored (no client left bare).
+    decisions = _decisions(model, requests, caller=caller, batch=True, clients_too=False)
     with transaction.atomic():
+        _link_clients(decisions, requests)
         Decision.objects.bulk_create(decisions)
         _mark_decided(decisions)
         review_cases_open_referred(decision_ids=[d.pk for d in decisions if d.decision == CreditDecisionOutcome.REFER])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,15 +116,12 @@ def _credit_model() -> Any:
         raise ServiceUnavailable(f"{exc} {remedy}") from exc
 
 
-def _idempotency(meta: Mapping[str, Any], data: Any) -> tuple[str | None, str]:
-    """The Idempotency-Key header (checked) and the SHA-256 of the body it protects."""
+def _idempotency_key(meta: Mapping[str, Any]) -> str | None:
+    """The Idempotency-Key header, checked (the service fingerprints what it protects)."""
     key = meta.get(IDEMPOTENCY_META)  # request.headers would copy every header first
-    if key is None:
-        return None, ""
-    if not 1 <= len(key) <= 200 or not key.isprintable():
+    if key is not None and (not 1 <= len(key) <= 200 or not key.isprintable()):
         raise serializers.ValidationError({IDEMPOTENCY_HEADER: ["Use 1-200 printable characters."]})
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return key, hashlib.sha256(body.encode()).hexdigest()
+    return key
 
 
 class ScoreApi(APIView):
@@ -178,14 +173,12 @@ class ScoreApi(APIView):
         parsed, errors = score_request_parse(data, model.schema)
         if errors or parsed is None:
             raise serializers.ValidationError(errors)
-        key, body_hash = _idempotency(meta, data)
         try:
             outcome = application_score(
                 model=model,
                 request=parsed,
                 caller=caller_label(user),
-                idempotency_key=key,
-                request_hash=body_hash,
+                idempotency_key=_idempotency_key(meta),
             )
         except IdempotencyConflict as exc:
             raise Conflict(str(exc)) from exc

@@ -20,7 +20,13 @@ from django.utils import timezone
 
 from accounts.actors import Acting
 from audit.services import audit_record
-from creditplatform.webhooks import WebhookError, WebhookTargetRefused, webhook_post, webhook_url_problem
+from creditplatform.webhooks import (
+    WebhookError,
+    WebhookTargetRefused,
+    webhook_post,
+    webhook_url_normal,
+    webhook_url_problem,
+)
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
 
 EVENT = "decision.final"
@@ -42,7 +48,9 @@ def decision_webhook_duplicate_check(*, caller: str, url: str, exclude_pk: int |
 def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) -> DecisionWebhook:
     """Register a URL for the caller's decisions; the returned row carries the new secret (show it once).
 
-    The URL must lead to a public address: an IP literal that is loopback, private,
+    The URL is stored as ``webhook_url_normal`` writes it (scheme and host lowercased, a
+    default port dropped), so two spellings of one target are one webhook. It must lead to
+    a public address: an IP literal that is loopback, private,
     link-local... or ``localhost`` is refused here, a name's addresses at each delivery
     (``creditplatform.webhooks``), unless ``DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS``.
     """
@@ -50,6 +58,9 @@ def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) ->
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError as exc:
         raise ValidationError({"url": "An http(s) URL."}) from exc
+    # One spelling per target (host case, default port): the duplicate check and the table's
+    # unique constraint compare the stored URL.
+    url = webhook_url_normal(url)
     if len(url) > 500:
         raise ValidationError({"url": "At most 500 characters."})
     problem = None if settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS else webhook_url_problem(url)
@@ -101,7 +112,7 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
 
     Raises ``WebhookError`` when trying again may help and this is not the ``last`` attempt
     (the task then retries with backoff); the last failure is recorded as ``failed``. A URL
-    leading to an internal address is ``failed`` at once, nothing sent: retrying cannot help.
+    leading to an internal address is ``blocked`` at once, nothing sent: retrying cannot help.
     """
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
     if delivery.status != WebhookDelivery.Status.PENDING:
@@ -118,7 +129,7 @@ def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery
         )
     except WebhookTargetRefused as exc:
         delivery.last_outcome = f"not delivered: {exc}"[:200]
-        delivery.status, delivery.finished_at = WebhookDelivery.Status.FAILED, timezone.now()
+        delivery.status, delivery.finished_at = WebhookDelivery.Status.BLOCKED, timezone.now()
     except WebhookError as exc:
         delivery.last_outcome = str(exc)[:200]
         if not last:

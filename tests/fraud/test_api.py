@@ -464,6 +464,17 @@ def test_replaying_a_transaction_with_another_historique_impaye_is_a_conflict(an
     assert analyst.post(URL, {**SEED, "historique_impaye": 2}, format="json").status_code == 409
 
 
+def test_the_same_transaction_spelt_another_way_is_a_replay_not_a_conflict(analyst: APIClient) -> None:
+    """A transaction id protects the validated transaction, not the bytes of the body (as the
+    Idempotency-Key of /score does): 2000 and 2000.0 are one amount."""
+    first = analyst.post(URL, {**SEED, "historique_impaye": 1}, format="json")
+    again = analyst.post(URL, {"historique_impaye": 1.0, **SEED, "montant": 2000.0}, format="json")
+    assert (first.status_code, again.status_code) == (201, 200), again.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert FraudCheck.objects.count() == 1
+    assert analyst.post(URL, {**SEED, "montant": 2000.01, "historique_impaye": 1}, format="json").status_code == 409
+
+
 def test_a_transaction_from_october_2025_is_scored_as_of_its_own_time(analyst: APIClient) -> None:
     """History after a past transaction does not count in its velocity; history before it does."""
     client = analyst.post(URL, {**SEED, "transaction_id": "TX-now"}, format="json")  # today

@@ -35,6 +35,48 @@ def test_a_request_id_is_echoed_back(key_client: Callable[..., APIClient]) -> No
     assert ApiCall.objects.get().request_id == "abc-123-def-456"
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "0f8c2d4e-1b3a-4c5d-9e6f-7a8b9c0d1e2f",  # a UUID
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # a W3C traceparent
+        "gateway:7f3a9c.span-12",
+    ],
+    ids=["uuid", "traceparent", "service-span"],
+)
+def test_a_token_request_id_is_kept_as_sent(key_client: Callable[..., APIClient], sent: str) -> None:
+    response = key_client("viewer").get("/api/v1/clients/", HTTP_X_REQUEST_ID=sent)
+    assert response.status_code == 200
+    assert response["X-Request-ID"] == sent
+    assert ApiCall.objects.get().request_id == sent
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "Jürgen-Müller-19850312",  # letters of another alphabet: str.isalnum took them
+        "jean.dupont@example.com",
+        "client C1001 loan 2024",
+        "a" * 65,
+        "short",
+    ],
+    ids=["non-ascii", "e-mail", "spaces", "too-long", "too-short"],
+)
+def test_a_request_id_that_is_not_a_token_is_replaced_never_stored_or_logged(
+    key_client: Callable[..., APIClient], sent: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        response = key_client("viewer").get("/api/v1/clients/", HTTP_X_REQUEST_ID=sent)
+    assert response.status_code == 200  # not refused
+    generated = response["X-Request-ID"]
+    assert generated != sent and len(generated) == 32 and generated.isalnum() and generated.isascii()
+    assert ApiCall.objects.get().request_id == generated
+    assert not ApiCall.objects.filter(request_id=sent[:64]).exists()
+    logged = [r.getMessage() + json.dumps({k: str(v) for k, v in vars(r).items()}) for r in caplog.records]
+    assert any(f"replaced by {generated}" in line for line in logged)
+    assert not any(sent in line for line in logged)
+
+
 def test_metrics_are_served_to_allowed_addresses_only(settings) -> None:
     api = APIClient()
     api.get("/api/v1/clients/")  # a 401, counted

@@ -316,3 +316,30 @@ def test_a_command_deferred_by_a_legal_hold_keeps_its_approved_request_and_its_t
         "privacy.erasure.deferred",
     ]
     assert Client.objects.get(pk=person.pk).last_name == "Zqxmartin"
+
+
+def test_call_log_request_ids_that_repeat_the_persons_ids_are_exported_then_replaced(
+    person: Any, officers: tuple[Any, Any]
+) -> None:
+    """A caller may send its own reference (a transaction id, an idempotency key...) as X-Request-ID:
+    the call log then names the person by an id the erasure replaces everywhere else."""
+    from monitoring.models import ApiCall
+    from privacy.selectors import client_export_document
+
+    def call(request_id: str) -> ApiCall:
+        return ApiCall.objects.create(
+            request_id=request_id, method="POST", endpoint="/fraude", status_code=201, latency_ms=3.0, caller="apikey:a"
+        )
+
+    theirs = [call(i) for i in ("TX-C7001-0", "TX-C7001-0", "idem-C7001", "APP-C7001")]  # (C7001: too short)
+    others = [call(i) for i in ("0f8c2d4e-1b3a-4c5d-9e6f-7a8b9c0d1e2f", "TX-C7002-0")]
+    exported = {t["table"]: t for t in client_export_document(client=person)["tables"]}
+    assert sorted(r["request_id"] for r in exported["monitoring.ApiCall"]["rows"]) == sorted(
+        ["TX-C7001-0", "TX-C7001-0", "idem-C7001", "APP-C7001"]
+    )
+
+    _erase(person, officers)
+    after = {c.pk: c for c in ApiCall.objects.all()}
+    assert [after[c.pk].request_id for c in theirs] == [f"erased-{c.pk}" for c in theirs]
+    assert all((after[c.pk].endpoint, after[c.pk].status_code) == ("/fraude", 201) for c in theirs)
+    assert [after[c.pk].request_id for c in others] == [c.request_id for c in others]

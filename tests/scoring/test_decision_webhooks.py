@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import json
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.test import Client, TestCase
 from rest_framework.test import APIClient
 
@@ -223,16 +226,25 @@ def delivered_to(scorer: APIClient, url: str) -> WebhookDelivery:
     return WebhookDelivery.objects.get()
 
 
-def test_a_stored_url_of_an_internal_address_is_not_called_and_the_delivery_fails_at_once(
-    scorer: APIClient,
+def test_a_stored_url_of_an_internal_address_is_not_called_and_the_delivery_is_blocked_at_once(
+    scorer: APIClient, settings: Any
 ) -> None:
+    settings.DECISION_WEBHOOK_MAX_RETRIES = 3
     with http_receiver() as (url, handler):
         delivery = delivered_to(scorer, url)
     assert handler.received == []
-    assert (delivery.status, delivery.attempts) == ("failed", 1)  # not retried: it cannot succeed
+    assert (delivery.status, delivery.attempts) == ("blocked", 1)  # not retried: it cannot succeed
+    assert delivery.get_status_display() == "Refused: target address not allowed"
     assert delivery.last_outcome == (
         "not delivered: 127.0.0.1 is a loopback address: a webhook must be a public address."
     )
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    page = admin.get("/admin/scoring/webhookdelivery/").content.decode()
+    assert "Refused: target address not allowed" in page
+    for status, count in (("blocked", 1), ("failed", 0)):
+        listed = admin.get("/admin/scoring/webhookdelivery/", {"status__exact": status})
+        assert listed.context["cl"].result_count == count
 
 
 def test_a_name_resolving_to_an_internal_address_is_not_called(
@@ -242,7 +254,7 @@ def test_a_name_resolving_to_an_internal_address_is_not_called(
         fake_dns(monkeypatch, "hooks.lender.example", "127.0.0.1")
         delivery = delivered_to(scorer, url.replace("127.0.0.1", "hooks.lender.example"))
     assert handler.received == []
-    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert (delivery.status, delivery.attempts) == ("blocked", 1)
     assert delivery.last_outcome == "not delivered: hooks.lender.example resolves to 127.0.0.1, a loopback address"
 
 
@@ -254,7 +266,7 @@ def test_dns_rebinding_between_the_check_and_the_connection_is_caught(
         fake_dns(monkeypatch, "hooks.lender.example", "93.184.216.34", "127.0.0.1")
         delivery = delivered_to(scorer, url.replace("127.0.0.1", "hooks.lender.example"))
     assert handler.received == []
-    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert (delivery.status, delivery.attempts) == ("blocked", 1)
     assert delivery.last_outcome == "not delivered: hooks.lender.example connected to 127.0.0.1, a loopback address"
 
 
@@ -302,3 +314,56 @@ def test_the_admin_cannot_reactivate_a_duplicate(scorer: APIClient) -> None:
     page = admin.post(f"/admin/scoring/decisionwebhook/{old['id']}/change/", {"is_active": "on"})
     assert page.status_code == 200 and "already have an active webhook" in page.content.decode()
     assert not DecisionWebhook.objects.get(pk=old["id"]).is_active
+
+
+def test_spellings_of_one_url_are_one_webhook(scorer: APIClient) -> None:
+    """Host case and the default port do not make another target; the path and query do."""
+    first = register(scorer, "HTTPS://Lender.Example:443/Hooks?Ref=A")
+    assert first["url"] == "https://lender.example/Hooks?Ref=A"
+    for spelling in ("https://lender.example/Hooks?Ref=A", "https://LENDER.example:443/Hooks?Ref=A"):
+        again = scorer.post("/api/v1/webhooks", {"url": spelling}, format="json")
+        assert again.status_code == 400
+        assert "already have an active webhook" in again.json()["fields"]["url"][0]
+    assert register(scorer, "https://lender.example/hooks?Ref=A")["url"] == "https://lender.example/hooks?Ref=A"
+    assert register(scorer, "https://lender.example/Hooks?ref=A")["url"] == "https://lender.example/Hooks?ref=A"
+    assert (
+        register(scorer, "https://lender.example:8443/Hooks?Ref=A")["url"] == "https://lender.example:8443/Hooks?Ref=A"
+    )
+    assert [h["url"] for h in scorer.get("/api/v1/webhooks").json()].count("https://lender.example/Hooks?Ref=A") == 1
+
+
+def test_the_migration_writes_stored_urls_one_way_and_keeps_each_callers_newest() -> None:
+    migration = importlib.import_module("scoring.migrations.0014_decisionwebhook_url_normal")
+    old = DecisionWebhook.objects.create(caller="apikey:a", url="https://Lender.Example/hooks", secret="s1")
+    new = DecisionWebhook.objects.create(caller="apikey:a", url="https://lender.example:443/hooks", secret="s2")
+    other = DecisionWebhook.objects.create(caller="apikey:b", url="HTTPS://LENDER.EXAMPLE/hooks", secret="s3")
+    kept = DecisionWebhook.objects.create(caller="apikey:a", url="https://lender.example/Hooks", secret="s4")
+    DecisionWebhook.objects.filter(pk=old.pk).update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    migration.normalise_urls(apps, None)
+    rows = {h.pk: (h.url, h.is_active) for h in DecisionWebhook.objects.all()}
+    assert rows == {
+        old.pk: ("https://lender.example/hooks", False),
+        new.pk: ("https://lender.example/hooks", True),
+        other.pk: ("https://lender.example/hooks", True),
+        kept.pk: ("https://lender.example/Hooks", True),
+    }
+
+
+def test_the_migration_moves_earlier_refused_targets_to_blocked(scorer: APIClient) -> None:
+    migration = importlib.import_module("scoring.migrations.0015_webhookdelivery_blocked")
+    hook = DecisionWebhook.objects.get(pk=register(scorer, "https://lender.example/hooks")["id"])
+    decision = refer(scorer)
+    outcomes = {
+        "not delivered: 127.0.0.1 is a loopback address: a webhook must be a public address.": "blocked",
+        "not delivered: hooks.lender.example resolves to 10.0.0.5, a private address": "blocked",
+        "not delivered: hooks.lender.example connected to 127.0.0.1, a loopback address": "blocked",
+        "not delivered: ConnectionError": "failed",
+        "not delivered: HTTP 503": "failed",
+        "not delivered: gone.lender.example does not resolve": "failed",
+    }
+    for outcome in outcomes:
+        WebhookDelivery.objects.create(
+            webhook=hook, decision=decision, payload={}, status="failed", attempts=1, last_outcome=outcome
+        )
+    migration.refusals_blocked(apps, None)
+    assert dict(WebhookDelivery.objects.values_list("last_outcome", "status")) == outcomes

@@ -294,6 +294,63 @@ def test_an_idempotency_key_reused_with_another_body_is_a_409(analyst: APIClient
     assert Decision.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        ({**SEED, "revenu": 50000}, {**SEED, "revenu": 50000.0}),
+        ({**SEED, "amount": 1500}, {**SEED, "montant_credit": 1500.0}),  # the seed's name for the amount
+        ({**SEED, "job": "fixed", "price": None}, {"job": "fixed", **SEED}),  # an explicit null is a missing value
+        ({**SEED, "application_id": "A-77"}, {**SEED, "application_id": "A-77", "client_id": "C-77"}),
+    ],
+    ids=["int-and-float", "alias", "null-and-order", "the-application's-own-client"],
+)
+def test_the_same_applicant_spelt_another_way_is_a_replay_not_a_409(
+    analyst: APIClient, first: dict[str, Any], again: dict[str, Any]
+) -> None:
+    """The key protects the applicant the model decides on, not the bytes of the body."""
+    CreditApplicationFactory(application_id="A-77", client=ClientFactory(client_id="C-77"))
+    stored = analyst.post("/score", first, format="json", HTTP_IDEMPOTENCY_KEY="order-90")
+    replayed = analyst.post("/score", again, format="json", HTTP_IDEMPOTENCY_KEY="order-90")
+    assert (stored.status_code, replayed.status_code) == (201, 200), replayed.content
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert replayed.json()["id"] == stored.json()["id"]
+    assert Decision.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        {**SEED, "revenu": 50000.5},
+        {**SEED, "client_id": "C-78"},
+        {**SEED, "job": "fixed"},
+    ],
+    ids=["another-value", "another-client", "one-more-feature"],
+)
+def test_another_applicant_under_the_same_key_is_still_a_409(analyst: APIClient, again: dict[str, Any]) -> None:
+    assert analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="order-91").status_code == 201
+    response = analyst.post("/score", again, format="json", HTTP_IDEMPOTENCY_KEY="order-91")
+    assert response.status_code == 409
+    assert Decision.objects.count() == 1
+
+
+def test_a_decision_stored_with_the_old_body_hash_still_replays(analyst: APIClient) -> None:
+    """Decisions stored before the fingerprint of the validated input hold the SHA-256 of the body as sent."""
+    import hashlib
+    import json
+
+    sent = {**SEED, "client_id": "C-79"}
+    stored = analyst.post("/score", sent, format="json", HTTP_IDEMPOTENCY_KEY="order-92")
+    old_hash = hashlib.sha256(json.dumps(sent, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    Decision.objects.filter(pk=stored.json()["id"]).update(request_hash=old_hash)
+    for again in (sent, {**sent, "revenu": 50000.0}):
+        replayed = analyst.post("/score", again, format="json", HTTP_IDEMPOTENCY_KEY="order-92")
+        assert replayed.status_code == 200, replayed.content
+        assert replayed.json()["id"] == stored.json()["id"]
+    conflict = analyst.post("/score", {**sent, "age": 36}, format="json", HTTP_IDEMPOTENCY_KEY="order-92")
+    assert conflict.status_code == 409
+    assert Decision.objects.count() == 1
+
+
 @pytest.mark.django_db(transaction=True)  # autocommit, as in production: the race's loser commits alone
 def test_the_loser_of_an_idempotency_race_leaves_no_client_behind(
     analyst: APIClient, monkeypatch: pytest.MonkeyPatch
@@ -341,6 +398,19 @@ def test_a_batch_decides_every_applicant_like_single_calls_do(analyst: APIClient
         assert batched["reasons"] == single["reasons"]
     assert body["results"][1]["client_id"] == "C77"
     assert Decision.objects.count() == 4
+
+
+def test_a_batch_whose_insert_fails_leaves_no_client_behind(analyst: APIClient) -> None:
+    """The new clients a batch names are stored with its decisions or not at all."""
+    ClientFactory(client_id="KNOWN1")
+    items = [{**SEED, "client_id": "NEW1"}, {**SEED, "client_id": "KNOWN1"}, {**SEED, "client_id": "NEW2"}]
+    with connection.cursor() as cursor:  # the database refuses every new decision (rolled back with the test)
+        cursor.execute("ALTER TABLE scoring_decision ADD CONSTRAINT test_refuse_all CHECK (false) NOT VALID")
+    analyst.raise_request_exception = False
+    response = analyst.post("/api/v1/score/batch", {"items": items}, format="json")
+    assert response.status_code == 500
+    assert not Decision.objects.exists()
+    assert list(Client.objects.values_list("client_id", flat=True)) == ["KNOWN1"]
 
 
 def test_a_batch_of_101_applicants_is_refused(analyst: APIClient) -> None:
