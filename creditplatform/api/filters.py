@@ -7,8 +7,9 @@ ignored (an unknown ``ordering``, a non-numeric ``page_size``) or compared again
 they can never match (an over-long id). Here each kind of parameter is checked:
 
 - dates and times (``DateTimeFilter``): ISO 8601, a UTC offset within ±14:00 (the range of
-  real time zones), and an instant between years 1 and 9999 once in UTC, which is what the
-  database then receives;
+  real time zones; the rule of ``creditplatform.api.datetimes``, which body fields share),
+  and an instant between years 1 and 9999 once in UTC, which is what the database then
+  receives;
 - external ids (``ExternalIdFilter``) and free text (``TextFilter``): their pattern and length;
 - ``ordering``, ``search``, ``page`` and ``page_size`` (``StrictOrderingFilter``,
   ``StrictSearchFilter``, ``creditplatform.api.pagination``).
@@ -27,9 +28,9 @@ from rest_framework import serializers
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.request import Request
 
+from creditplatform.api.datetimes import UTC_OFFSET_MESSAGE, utc_offset_out_of_range
 from scoring.validators import EXTERNAL_ID_MESSAGE, external_id_validator, no_control_chars
 
-MAX_UTC_OFFSET = dt.timedelta(hours=14)  # Kiribati (+14:00); the lowest is -12:00
 MAX_TEXT_LENGTH = 100
 DATETIME_MESSAGE = "Enter an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z."
 
@@ -56,9 +57,8 @@ class UtcDateTimeField(forms.DateTimeField):
             raise forms.ValidationError(DATETIME_MESSAGE, code="invalid")
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=dt.UTC)
-        offset = parsed.utcoffset() or dt.timedelta()
-        if abs(offset) > MAX_UTC_OFFSET:
-            raise forms.ValidationError("The UTC offset must be between -14:00 and +14:00.", code="offset")
+        if utc_offset_out_of_range(parsed):
+            raise forms.ValidationError(UTC_OFFSET_MESSAGE, code="offset")
         try:
             return parsed.astimezone(dt.UTC)
         except OverflowError:
