@@ -12,7 +12,9 @@ they can never match (an over-long id). Here each kind of parameter is checked:
   receives;
 - external ids (``ExternalIdFilter``) and free text (``TextFilter``): their pattern and length;
 - ``ordering``, ``search``, ``page`` and ``page_size`` (``StrictOrderingFilter``,
-  ``StrictSearchFilter``, ``creditplatform.api.pagination``).
+  ``StrictSearchFilter``, ``creditplatform.api.pagination``);
+- and a parameter the endpoint does not read at all (``?decison=refuse``, a typo, listed every
+  decision): ``KnownQueryParamsFilter`` refuses it, naming it and the accepted ones.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.widgets import SuffixedMultiWidget
 from rest_framework import serializers
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 from rest_framework.request import Request
 
 from creditplatform.api.datetimes import UTC_OFFSET_MESSAGE, utc_offset_out_of_range
@@ -94,7 +98,14 @@ class TextFilter(django_filters.CharFilter):
 
 
 class StrictOrderingFilter(OrderingFilter):
-    """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently)."""
+    """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently).
+
+    A view without ``ordering_fields`` takes no ``ordering`` (``KnownQueryParamsFilter``
+    refuses it) and its schema documents none.
+    """
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return super().get_schema_operation_parameters(view) if getattr(view, "ordering_fields", None) else []
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         params = request.query_params.get(self.ordering_param)
@@ -112,7 +123,14 @@ class StrictOrderingFilter(OrderingFilter):
 
 
 class StrictSearchFilter(SearchFilter):
-    """``?search=``: at most 100 characters without control characters, on views that search."""
+    """``?search=``: at most 100 characters without control characters, on views that search.
+
+    A view without ``search_fields`` takes no ``search`` (``KnownQueryParamsFilter`` refuses
+    it) and its schema documents none.
+    """
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return super().get_schema_operation_parameters(view) if getattr(view, "search_fields", None) else []
 
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
@@ -121,3 +139,72 @@ class StrictSearchFilter(SearchFilter):
         if any(ord(char) < 32 or ord(char) == 127 for char in value):
             raise serializers.ValidationError({self.search_param: ["Control characters are not allowed."]})
         return super().get_search_terms(request)
+
+
+UNKNOWN_PARAMETER = "Unknown query parameter. Accepted: {accepted}."
+# Where a paginator keeps the names of its query parameters (DRF's three paginations and ours).
+_PAGINATION_PARAMS = (
+    "page_query_param",
+    "page_size_query_param",
+    "cursor_query_param",
+    "limit_query_param",
+    "offset_query_param",
+)
+
+
+class KnownQueryParamsFilter(BaseFilterBackend):
+    """A list endpoint refuses the query parameters it does not read: a 400 naming each one.
+
+    DRF and django-filter ignore a parameter nobody reads, so ``?decison=refuse`` (a typo)
+    listed every decision. First in ``DEFAULT_FILTER_BACKENDS``: every list view runs it, and
+    an unknown name is reported before the values of the known ones are checked. Only lists
+    (a viewset's ``list``, or a GET without the lookup in the path): a detail, an action and
+    a POST read their own parameters.
+    """
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        if request.query_params and _lists(request, view):
+            accepted = accepted_query_params(request, queryset, view)
+            unknown = [name for name in request.query_params if name not in accepted]
+            if unknown:
+                message = UNKNOWN_PARAMETER.format(accepted=", ".join(sorted(accepted)) or "none")
+                raise serializers.ValidationError({name: [message] for name in unknown})
+        return queryset
+
+
+def _lists(request: Request, view: Any) -> bool:
+    if hasattr(view, "action_map"):  # a viewset: its action says
+        return getattr(view, "action", None) == "list"
+    lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
+    return request.method in ("GET", "HEAD") and lookup not in getattr(view, "kwargs", {})
+
+
+def accepted_query_params(request: Request, queryset: QuerySet[Any], view: Any) -> set[str]:
+    """The query parameters a list view reads: its filters, ``ordering`` and ``search`` where it
+    orders and searches, its paginator's, and ``format`` (content negotiation)."""
+    accepted: set[str] = set()
+    for backend_class in getattr(view, "filter_backends", ()):
+        backend = backend_class()
+        if isinstance(backend, DjangoFilterBackend):
+            filterset_class = backend.get_filterset_class(view, queryset)
+            for name, filter_ in (filterset_class.base_filters if filterset_class else {}).items():
+                widget = filter_.field.widget  # a range filter reads name_min and name_max, say
+                if isinstance(widget, SuffixedMultiWidget):
+                    accepted.update(widget.suffixed(name, suffix) for suffix in widget.suffixes)
+                else:
+                    accepted.add(name)
+        elif isinstance(backend, OrderingFilter):
+            if getattr(view, "ordering_fields", None):
+                accepted.add(backend.ordering_param)
+        elif isinstance(backend, SearchFilter):
+            if backend.get_search_fields(view, request):
+                accepted.add(backend.search_param)
+        elif not isinstance(backend, KnownQueryParamsFilter):
+            accepted.update(p["name"] for p in backend.get_schema_operation_parameters(view) if p.get("in") == "query")
+    paginator = getattr(view, "paginator", None)
+    if paginator is not None:
+        accepted.update(name for attr in _PAGINATION_PARAMS if (name := getattr(paginator, attr, None)))
+    format_param = view.get_content_negotiator().settings.URL_FORMAT_OVERRIDE
+    if format_param:
+        accepted.add(format_param)
+    return accepted
