@@ -101,11 +101,15 @@ class StrictOrderingFilter(OrderingFilter):
     """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently).
 
     A view without ``ordering_fields`` takes no ``ordering`` (``KnownQueryParamsFilter``
-    refuses it) and its schema documents none.
+    refuses it): its schema documents none and the browsable API offers none (DRF would fall
+    back on the serializer's fields, and a view without a ``serializer_class`` fails there).
     """
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return super().get_schema_operation_parameters(view) if getattr(view, "ordering_fields", None) else []
+
+    def to_html(self, request: Request, queryset: QuerySet[Any], view: Any) -> str:
+        return str(super().to_html(request, queryset, view)) if getattr(view, "ordering_fields", None) else ""
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         params = request.query_params.get(self.ordering_param)

@@ -174,6 +174,7 @@ class WebhookListApi(generics.GenericAPIView):
     """``POST`` registers a URL for the caller's decisions; ``GET`` lists the caller's own (the 100 newest)."""
 
     permission_classes = [CanScore]
+    serializer_class = WebhookInputSerializer  # what POST reads (the browsable API's form)
     # Unpaginated, unfiltered; like every list it goes through the filter backends, so a
     # query parameter (it reads none) is a 400 naming it (creditplatform.api.filters).
     pagination_class = None
