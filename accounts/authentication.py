@@ -88,6 +88,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 REJECTED_ATTR = "_credit_bearer_rejected"
+UNCHECKED_ATTR = "_credit_bearer_unchecked"  # a Bearer token came while bearer tokens are off
+BEARER_OFF_DETAIL = (
+    "Bearer tokens are not accepted on this deployment (no OIDC provider is configured for the API): "
+    "send an API key in the X-API-Key header."
+)
 
 
 class ProviderUnavailable(exceptions.APIException):
@@ -153,7 +158,11 @@ class JWTBearerAuthentication(authentication.BaseAuthentication):
             return None  # Basic, ApiKey...: not ours
         policy = api_token_policy()
         if policy is None:
-            return None  # no provider configured: the header means nothing here (as before)
+            # No provider configured: the token cannot be checked, and another credential (an
+            # API key, a session) may still authenticate the request. Noted, so that a refusal
+            # says why the token did not count (``refuse_unchecked_bearer``).
+            setattr(getattr(request, "_request", request), UNCHECKED_ATTR, True)
+            return None
         try:
             claims = validate_token(token.strip(), policy)
         except TokenRejected as exc:
@@ -183,3 +192,15 @@ class JWTBearerAuthentication(authentication.BaseAuthentication):
         if getattr(getattr(request, "_request", request), REJECTED_ATTR, False):
             return 'Bearer realm="credit-platform", error="invalid_token"'
         return 'Bearer realm="credit-platform"'
+
+
+def refuse_unchecked_bearer(request: Request) -> None:
+    """The 401 of a caller who sent only a Bearer token while bearer tokens are off.
+
+    Called where access is refused to an unauthenticated caller (``accounts.permissions``):
+    DRF would answer "Authentication credentials were not provided.", which is not what
+    happened. Does nothing when no Bearer token came; endpoints open to anyone still serve.
+    """
+    if getattr(getattr(request, "_request", request), UNCHECKED_ATTR, False):
+        report_auth_failure(request, reason="jwt_not_enabled", sender=JWTBearerAuthentication)
+        raise exceptions.AuthenticationFailed(BEARER_OFF_DETAIL)

@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from accounts.authentication import refuse_unchecked_bearer
 from accounts.principals import ServicePrincipal, request_roles
 from accounts.roles import DECIDE_ROLES, READ_ROLES, Role
 from accounts.signals import report_forbidden
@@ -30,6 +31,7 @@ class _RolePermission(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         if not getattr(user, "is_authenticated", False):
+            refuse_unchecked_bearer(request)  # a Bearer token while they are off: a 401 saying so
             return False  # DRF then answers 401 with WWW-Authenticate
         allowed = self.allows(user)
         if not allowed:

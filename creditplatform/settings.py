@@ -469,6 +469,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "creditplatform.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
+        # An unknown query parameter on a list is a 400 naming it (DRF ignores it: a typo lists everything).
+        "creditplatform.api.filters.KnownQueryParamsFilter",
         "django_filters.rest_framework.DjangoFilterBackend",
         # A bad ?ordering= or ?search= is a 400 naming it (DRF's own ignore or pass them).
         "creditplatform.api.filters.StrictOrderingFilter",

@@ -313,6 +313,15 @@ def test_an_invalid_transaction_is_the_same_400(apps: Any, fraud_caller: str) ->
     assert status == 400 and "montant" in body["fields"]
 
 
+@pytest.mark.parametrize("field", ["timestamp", "date_transaction"])
+def test_a_timestamp_offset_beyond_14_hours_is_the_same_400(apps: Any, fraud_caller: str, field: str) -> None:
+    payload = {"transaction_id": "TX-FP-4", "montant": 20, "type": "virement", "client_id": "C1001"}
+    payload[field] = "2025-10-01T14:00:00+23:59"
+    status, _, body = both(apps, "/fraude", payload, fraud_caller, fast=True)
+    assert status == 400 and body["fields"] == {field: ["The UTC offset must be between -14:00 and +14:00."]}
+    assert not Transaction.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("currency", "ßp"), ("devise", "ßp"), ("currency", "eu\u017f"), ("country", "ﬅ"), ("country", "ß")],

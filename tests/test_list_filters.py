@@ -136,3 +136,75 @@ def test_a_page_past_the_last_is_a_404_and_the_page_size_is_still_clamped(reader
     assert reader.get("/api/v1/clients/", {"page": "2"}).status_code == 404
     listed = reader.get("/api/v1/clients/", {"page_size": "5000"}).json()
     assert listed["count"] == 2 and len(listed["results"]) == 2  # K-1001 and TX1's client
+
+
+# Every list endpoint and the query parameters it reads: its filters, ordering and search
+# where it orders and searches, its paginator's, and ``format`` (content negotiation).
+ACCEPTED: dict[str, list[str]] = {
+    "/api/v1/clients/": [
+        *["client_id", "created_after", "created_before", "format", "last_name", "ordering", "page", "page_size"],
+        "search",
+    ],
+    "/api/v1/predictions/": [
+        *["application_id", "batch_job", "client_id", "created_after", "created_before", "cursor", "decision"],
+        *["format", "model_version", "ordering", "page", "page_size", "risk_level"],
+    ],
+    "/api/v1/models/": ["format", "ordering", "page", "page_size", "purpose", "search", "status"],
+    "/api/v1/transactions/": [
+        *["after", "before", "client_id", "cursor", "decision", "format", "ordering", "page", "page_size"],
+        *["risk_level", "transaction_id", "type"],
+    ],
+    "/api/v1/score/batch-jobs": ["format", "ordering", "page", "page_size", "status"],
+    "/api/v1/webhooks": ["format"],
+}
+
+
+@pytest.fixture
+def lister(key_client: Callable[..., APIClient]) -> APIClient:
+    """Reads every list: the decision lists (batch jobs, webhooks) need the score scope."""
+    return key_client("analyst", ["read", "score"])
+
+
+def _unknown(accepted: list[str]) -> list[str]:
+    return [f"Unknown query parameter. Accepted: {', '.join(accepted)}."]
+
+
+@pytest.mark.parametrize("path", ACCEPTED)
+def test_an_unknown_query_parameter_is_a_400_naming_it_and_the_accepted_ones(lister: APIClient, path: str) -> None:
+    response = lister.get(path, {"decison": "refuse", "pagesize": "5"})
+    assert response.status_code == 400, response.content[:300]
+    assert response.json() == {
+        "error": "validation_error",
+        "detail": "Invalid input.",
+        "fields": {"decison": _unknown(ACCEPTED[path]), "pagesize": _unknown(ACCEPTED[path])},
+    }
+
+
+def test_a_typo_in_a_filter_no_longer_lists_everything(reader: APIClient, lister: APIClient) -> None:
+    """``?decison=refuse`` listed every transaction; the right name still filters, ``?format=`` still works."""
+    TransactionFactory(transaction_id="TX2")
+    typo = lister.get("/api/v1/transactions/", {"decison": "block", "client_id": "nobody"})
+    assert typo.status_code == 400
+    assert list(typo.json()["fields"]) == ["decison"]  # the known parameter is not blamed
+    assert lister.get("/api/v1/transactions/", {"decision": "block", "format": "json"}).json()["count"] == 0
+    assert lister.get("/api/v1/transactions/", {"page_size": "1", "page": "2"}).status_code == 200
+    # The browsable API (outside production) still renders every list, webhooks included.
+    for path in ACCEPTED:
+        assert lister.get(path, HTTP_ACCEPT="text/html").status_code == 200, path
+    # A detail reads no list parameters: it answers as before.
+    assert lister.get("/api/v1/transactions/TX2/", {"decison": "block"}).status_code == 200
+    assert lister.get("/api/v1/clients/K-1001/", {"nope": "1"}).status_code == 200
+
+
+def test_every_list_accepts_what_its_openapi_document_lists_and_nothing_else(lister: APIClient) -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    lists = {
+        path: sorted({p["name"] for p in op["get"].get("parameters", []) if p["in"] == "query"} | {"format"})
+        for path, op in document["paths"].items()
+        if "get" in op and "{" not in path and path.startswith("/api/v1/") and path != "/api/v1/health"
+    }
+    assert lists == ACCEPTED
+    for path, accepted in lists.items():
+        assert lister.get(path, {"nope": "1"}).json()["fields"] == {"nope": _unknown(accepted)}, path

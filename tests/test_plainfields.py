@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 
+from creditplatform.api.datetimes import UtcOffsetDateTimeField
 from creditplatform.api.plainfields import MISS, plain_check, skipped_when_absent
 from fraud.api.serializers import FraudeInputSerializer, _fraude_input_check
 from scoring.validators import external_id_validator, no_control_chars
@@ -41,6 +42,7 @@ FIELDS: dict[str, serializers.Field] = {
     "integer-range": serializers.IntegerField(min_value=0, max_value=100),
     "datetime-utc": serializers.DateTimeField(default_timezone=dt.UTC),
     "datetime": serializers.DateTimeField(),
+    "datetime-offset": UtcOffsetDateTimeField(default_timezone=dt.UTC),
 }
 
 JSON_SCALARS = st.one_of(
@@ -56,7 +58,16 @@ JSON_SCALARS = st.one_of(
     st.sampled_from(["", " ", " web", "web", "mobile", "1", "WEB", "\x00a", "a\x1fb", "é", "\ud800", "12", "1.5"]),
     st.datetimes().map(lambda d: d.isoformat()),
     st.datetimes(timezones=st.just(dt.UTC)).map(lambda d: d.isoformat()),
-    st.sampled_from(["2025-10-25T09:12:00Z", "2025-10-25T09:12:00+02:00", "2025-10-25", "25/10/2025", "x"]),
+    st.sampled_from(
+        [
+            "2025-10-25T09:12:00Z",
+            "2025-10-25T09:12:00+02:00",
+            "2025-10-25T09:12:00+23:59",
+            "2025-10-25",
+            "25/10/2025",
+            "x",
+        ]
+    ),
 )
 JSON_VALUES = st.one_of(
     JSON_SCALARS, st.lists(JSON_SCALARS, max_size=2), st.dictionaries(st.text(max_size=3), JSON_SCALARS, max_size=2)
@@ -107,6 +118,7 @@ def test_a_plain_check_accepts_only_what_drf_accepts_and_as_drf_does(name: str, 
         ("integer", -5, -5),
         ("integer-range", 100, 100),
         ("datetime-utc", "2025-10-25T09:12:00+02:00", dt.datetime(2025, 10, 25, 7, 12, tzinfo=dt.UTC)),
+        ("datetime-offset", "2025-10-25T09:12:00+14:00", dt.datetime(2025, 10, 24, 19, 12, tzinfo=dt.UTC)),
     ],
 )
 def test_a_plain_check_accepts_the_plain_shapes(name: str, value: Any, expected: Any) -> None:
@@ -140,6 +152,7 @@ def test_a_plain_check_accepts_the_plain_shapes(name: str, value: Any, expected:
         ("integer-range", 101),
         ("datetime-utc", "25/10/2025"),
         ("datetime-utc", None),
+        ("datetime-offset", "2025-10-25T09:12:00+23:59"),  # no real time zone: the field's 400
     ],
 )
 def test_a_plain_check_leaves_everything_else_to_the_field(name: str, value: Any) -> None:

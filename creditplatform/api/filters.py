@@ -7,11 +7,14 @@ ignored (an unknown ``ordering``, a non-numeric ``page_size``) or compared again
 they can never match (an over-long id). Here each kind of parameter is checked:
 
 - dates and times (``DateTimeFilter``): ISO 8601, a UTC offset within ±14:00 (the range of
-  real time zones), and an instant between years 1 and 9999 once in UTC, which is what the
-  database then receives;
+  real time zones; the rule of ``creditplatform.api.datetimes``, which body fields share),
+  and an instant between years 1 and 9999 once in UTC, which is what the database then
+  receives;
 - external ids (``ExternalIdFilter``) and free text (``TextFilter``): their pattern and length;
 - ``ordering``, ``search``, ``page`` and ``page_size`` (``StrictOrderingFilter``,
-  ``StrictSearchFilter``, ``creditplatform.api.pagination``).
+  ``StrictSearchFilter``, ``creditplatform.api.pagination``);
+- and a parameter the endpoint does not read at all (``?decison=refuse``, a typo, listed every
+  decision): ``KnownQueryParamsFilter`` refuses it, naming it and the accepted ones.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.widgets import SuffixedMultiWidget
 from rest_framework import serializers
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 from rest_framework.request import Request
 
+from creditplatform.api.datetimes import UTC_OFFSET_MESSAGE, utc_offset_out_of_range
 from scoring.validators import EXTERNAL_ID_MESSAGE, external_id_validator, no_control_chars
 
-MAX_UTC_OFFSET = dt.timedelta(hours=14)  # Kiribati (+14:00); the lowest is -12:00
 MAX_TEXT_LENGTH = 100
 DATETIME_MESSAGE = "Enter an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z."
 
@@ -56,9 +61,8 @@ class UtcDateTimeField(forms.DateTimeField):
             raise forms.ValidationError(DATETIME_MESSAGE, code="invalid")
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=dt.UTC)
-        offset = parsed.utcoffset() or dt.timedelta()
-        if abs(offset) > MAX_UTC_OFFSET:
-            raise forms.ValidationError("The UTC offset must be between -14:00 and +14:00.", code="offset")
+        if utc_offset_out_of_range(parsed):
+            raise forms.ValidationError(UTC_OFFSET_MESSAGE, code="offset")
         try:
             return parsed.astimezone(dt.UTC)
         except OverflowError:
@@ -94,7 +98,18 @@ class TextFilter(django_filters.CharFilter):
 
 
 class StrictOrderingFilter(OrderingFilter):
-    """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently)."""
+    """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently).
+
+    A view without ``ordering_fields`` takes no ``ordering`` (``KnownQueryParamsFilter``
+    refuses it): its schema documents none and the browsable API offers none (DRF would fall
+    back on the serializer's fields, and a view without a ``serializer_class`` fails there).
+    """
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return super().get_schema_operation_parameters(view) if getattr(view, "ordering_fields", None) else []
+
+    def to_html(self, request: Request, queryset: QuerySet[Any], view: Any) -> str:
+        return str(super().to_html(request, queryset, view)) if getattr(view, "ordering_fields", None) else ""
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         params = request.query_params.get(self.ordering_param)
@@ -112,7 +127,14 @@ class StrictOrderingFilter(OrderingFilter):
 
 
 class StrictSearchFilter(SearchFilter):
-    """``?search=``: at most 100 characters without control characters, on views that search."""
+    """``?search=``: at most 100 characters without control characters, on views that search.
+
+    A view without ``search_fields`` takes no ``search`` (``KnownQueryParamsFilter`` refuses
+    it) and its schema documents none.
+    """
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return super().get_schema_operation_parameters(view) if getattr(view, "search_fields", None) else []
 
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
@@ -121,3 +143,72 @@ class StrictSearchFilter(SearchFilter):
         if any(ord(char) < 32 or ord(char) == 127 for char in value):
             raise serializers.ValidationError({self.search_param: ["Control characters are not allowed."]})
         return super().get_search_terms(request)
+
+
+UNKNOWN_PARAMETER = "Unknown query parameter. Accepted: {accepted}."
+# Where a paginator keeps the names of its query parameters (DRF's three paginations and ours).
+_PAGINATION_PARAMS = (
+    "page_query_param",
+    "page_size_query_param",
+    "cursor_query_param",
+    "limit_query_param",
+    "offset_query_param",
+)
+
+
+class KnownQueryParamsFilter(BaseFilterBackend):
+    """A list endpoint refuses the query parameters it does not read: a 400 naming each one.
+
+    DRF and django-filter ignore a parameter nobody reads, so ``?decison=refuse`` (a typo)
+    listed every decision. First in ``DEFAULT_FILTER_BACKENDS``: every list view runs it, and
+    an unknown name is reported before the values of the known ones are checked. Only lists
+    (a viewset's ``list``, or a GET without the lookup in the path): a detail, an action and
+    a POST read their own parameters.
+    """
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        if request.query_params and _lists(request, view):
+            accepted = accepted_query_params(request, queryset, view)
+            unknown = [name for name in request.query_params if name not in accepted]
+            if unknown:
+                message = UNKNOWN_PARAMETER.format(accepted=", ".join(sorted(accepted)) or "none")
+                raise serializers.ValidationError({name: [message] for name in unknown})
+        return queryset
+
+
+def _lists(request: Request, view: Any) -> bool:
+    if hasattr(view, "action_map"):  # a viewset: its action says
+        return getattr(view, "action", None) == "list"
+    lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", None)
+    return request.method in ("GET", "HEAD") and lookup not in getattr(view, "kwargs", {})
+
+
+def accepted_query_params(request: Request, queryset: QuerySet[Any], view: Any) -> set[str]:
+    """The query parameters a list view reads: its filters, ``ordering`` and ``search`` where it
+    orders and searches, its paginator's, and ``format`` (content negotiation)."""
+    accepted: set[str] = set()
+    for backend_class in getattr(view, "filter_backends", ()):
+        backend = backend_class()
+        if isinstance(backend, DjangoFilterBackend):
+            filterset_class = backend.get_filterset_class(view, queryset)
+            for name, filter_ in (filterset_class.base_filters if filterset_class else {}).items():
+                widget = filter_.field.widget  # a range filter reads name_min and name_max, say
+                if isinstance(widget, SuffixedMultiWidget):
+                    accepted.update(widget.suffixed(name, suffix) for suffix in widget.suffixes)
+                else:
+                    accepted.add(name)
+        elif isinstance(backend, OrderingFilter):
+            if getattr(view, "ordering_fields", None):
+                accepted.add(backend.ordering_param)
+        elif isinstance(backend, SearchFilter):
+            if backend.get_search_fields(view, request):
+                accepted.add(backend.search_param)
+        elif not isinstance(backend, KnownQueryParamsFilter):
+            accepted.update(p["name"] for p in backend.get_schema_operation_parameters(view) if p.get("in") == "query")
+    paginator = getattr(view, "paginator", None)
+    if paginator is not None:
+        accepted.update(name for attr in _PAGINATION_PARAMS if (name := getattr(paginator, attr, None)))
+    format_param = view.get_content_negotiator().settings.URL_FORMAT_OVERRIDE
+    if format_param:
+        accepted.add(format_param)
+    return accepted

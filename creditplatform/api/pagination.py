@@ -90,6 +90,7 @@ class KeysetPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
     ordering = "-created_at"
+    page_query_param = StandardPagination.page_query_param  # the previous pagination's, still accepted
     COUNT_LIMIT = 10_000
     cursor_query_description = "The page after (or before) a row: the opaque cursor of a `next` or `previous` link."
 
@@ -97,7 +98,7 @@ class KeysetPagination(CursorPagination):
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any] | None:
         self.legacy: StandardPagination | None = None
-        if request.query_params.get(StandardPagination.page_query_param) is not None:
+        if request.query_params.get(self.page_query_param) is not None:
             self.legacy = StandardPagination()
             return self.legacy.paginate_queryset(queryset, request, view)
         self.request = request

@@ -31,6 +31,8 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from creditplatform.api.datetimes import UtcOffsetDateTimeField
+
 
 class _Miss:
     def __repr__(self) -> str:
@@ -249,4 +251,5 @@ _COMPILERS: dict[type, Callable[..., PlainCheck | None]] = {
     serializers.DecimalField: decimal_number_check,
     serializers.IntegerField: integer_check,
     serializers.DateTimeField: datetime_check,
+    UtcOffsetDateTimeField: datetime_check,  # DRF's parsing, then one comparison on the parsed value
 }

@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty, get_error_detail
 
+from creditplatform.api.datetimes import UtcOffsetDateTimeField
 from creditplatform.api.plainfields import (
     MISS,
     PlainCheck,
@@ -64,7 +65,8 @@ TYPE_HELP = (
 TIMESTAMP_HELP = (
     "When it happened (ISO 8601; without an offset it is UTC; default: now). A past timestamp is scored as of "
     "that time: velocity counts the client's history before it. Refused: earlier than FRAUD_TIMESTAMP_EARLIEST "
-    "(2000-01-01) or more than FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS (300 s) ahead of the server clock."
+    "(2000-01-01), more than FRAUD_TIMESTAMP_MAX_FUTURE_SECONDS (300 s) ahead of the server clock, or with a UTC "
+    "offset beyond ±14:00."
 )
 
 
@@ -116,8 +118,8 @@ class FraudeInputSerializer(StrictSerializer):
         validators=[external_id_validator],
         help_text="External client id; unknown ids are created.",
     )
-    timestamp = serializers.DateTimeField(required=False, default_timezone=dt.UTC, help_text=TIMESTAMP_HELP)
-    date_transaction = serializers.DateTimeField(
+    timestamp = UtcOffsetDateTimeField(required=False, default_timezone=dt.UTC, help_text=TIMESTAMP_HELP)
+    date_transaction = UtcOffsetDateTimeField(
         required=False,
         default_timezone=dt.UTC,
         help_text="Alias of `timestamp` (the name seed clients use); send one or the other (both is a 400).",

@@ -170,16 +170,23 @@ def _webhook(hook: Any, *, with_secret: bool = False) -> dict[str, Any]:
     return out
 
 
-class WebhookListApi(APIView):
-    """``POST`` registers a URL for the caller's decisions; ``GET`` lists the caller's own."""
+class WebhookListApi(generics.GenericAPIView):
+    """``POST`` registers a URL for the caller's decisions; ``GET`` lists the caller's own (the 100 newest)."""
 
     permission_classes = [CanScore]
+    serializer_class = WebhookInputSerializer  # what POST reads (the browsable API's form)
+    # Unpaginated, unfiltered; like every list it goes through the filter backends, so a
+    # query parameter (it reads none) is a 400 naming it (creditplatform.api.filters).
+    pagination_class = None
+
+    def get_queryset(self) -> Any:
+        from scoring.models import DecisionWebhook
+
+        return DecisionWebhook.objects.filter(caller=caller_label(self.request.user)).order_by("-created_at")
 
     @extend_schema(summary="Your decision webhooks", responses={200: WebhookSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        from scoring.models import DecisionWebhook
-
-        hooks = DecisionWebhook.objects.filter(caller=caller_label(request.user)).order_by("-created_at")[:100]
+        hooks = self.filter_queryset(self.get_queryset())[:100]
         return Response([_webhook(h) for h in hooks])
 
     @extend_schema(

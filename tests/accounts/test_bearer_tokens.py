@@ -103,11 +103,26 @@ def test_api_key_keeps_working_beside_bearer_tokens(
     assert key_client("viewer", ["read"]).get(CLIENTS).status_code == 200
 
 
-def test_bearer_tokens_are_ignored_when_no_provider_is_configured(settings: object, idp: Provider) -> None:
+def test_a_bearer_token_when_no_provider_is_configured_is_a_401_asking_for_an_api_key(
+    settings: object, idp: Provider, auth_failures: list[str], api_key_for: Callable[..., str]
+) -> None:
     settings.OIDC_API_ENABLED = False  # type: ignore[attr-defined]
     response = bearer(idp.client_token()).get(CLIENTS)
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("ApiKey ")
+    assert response.json() == {
+        "error": "authentication_failed",
+        "detail": "Bearer tokens are not accepted on this deployment (no OIDC provider is configured for the API): "
+        "send an API key in the X-API-Key header.",
+    }
+    assert auth_failures == ["jwt_not_enabled"]
+    # Without a token, a missing credential is still called missing.
+    assert APIClient().get(CLIENTS).json()["detail"] == "Authentication credentials were not provided."
+    # An API key sent beside the token still authenticates; what is open to anyone stays open.
+    both = bearer("a.b.c")
+    both.credentials(HTTP_AUTHORIZATION="Bearer a.b.c", HTTP_X_API_KEY=api_key_for("viewer", ["read"]))
+    assert both.get(CLIENTS).status_code == 200
+    assert bearer("a.b.c").get("/api/schema/").status_code == 200
 
 
 def test_burst_of_unknown_kids_costs_at_most_one_jwks_fetch(oidc_settings: Provider) -> None:

@@ -417,6 +417,23 @@ def test_an_offset_timestamp_is_kept_as_the_same_instant(analyst: APIClient) -> 
     assert Transaction.objects.get().timestamp == dt.datetime(2025, 10, 1, 12, tzinfo=dt.UTC)
 
 
+@pytest.mark.parametrize("field", ["timestamp", "date_transaction"])
+@pytest.mark.parametrize("offset", ["+23:59", "-23:59", "+14:01", "-15:00"])
+def test_a_timestamp_whose_offset_is_no_real_time_zone_is_a_400_naming_it(
+    analyst: APIClient, field: str, offset: str
+) -> None:
+    """The list filters' ±14:00 (creditplatform.api.datetimes), on the body field too."""
+    response = analyst.post(URL, {**SEED, field: f"2025-10-01T14:00:00{offset}"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {field: ["The UTC offset must be between -14:00 and +14:00."]}
+    assert not Transaction.objects.exists()
+
+
+@pytest.mark.parametrize("offset", ["+14:00", "-12:00"])
+def test_a_timestamp_at_the_ends_of_the_real_time_zones_is_scored(analyst: APIClient, offset: str) -> None:
+    assert analyst.post(URL, {**SEED, "timestamp": f"2025-10-01T14:00:00{offset}"}, format="json").status_code == 201
+
+
 @pytest.mark.parametrize("spelling", ["Dépôt", "depôt", "Depot", "DÉPÔT", "dépot"])
 def test_a_type_spelled_with_case_or_accents_is_stored_as_the_canonical_type(
     analyst: APIClient, fraud_model: Any, spelling: str
