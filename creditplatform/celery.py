@@ -39,3 +39,23 @@ def forget_process_metrics(pid: int | None = None, **kwargs: object) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid or os.getpid())
+
+
+# The periodic tasks beat itself writes into django-celery-beat's table at every start, with the
+# setting each comes from: the entries of CELERY_BEAT_SCHEDULE, and Celery's own clean-up of
+# task results when CELERY_RESULT_EXPIRES is set. Beat writes their task, schedule, arguments
+# and options over the row (an edit lasts until its next start) but never their "enabled" flag
+# (a task disabled in the admin would stay off), and recreates a deleted one: the admin shows
+# them read-only (monitoring.admin). The schedules admins own (the nightly drift report, the
+# monthly performance report) come from data migrations and are not among them.
+BACKEND_CLEANUP_TASK = "celery.backend_cleanup"
+
+
+def platform_periodic_tasks() -> dict[str, str]:
+    """Name of each platform-managed periodic task -> the setting that configures it."""
+    from django.conf import settings
+
+    tasks = dict.fromkeys(settings.CELERY_BEAT_SCHEDULE, "CELERY_BEAT_SCHEDULE")
+    if settings.CELERY_RESULT_EXPIRES:
+        tasks[BACKEND_CLEANUP_TASK] = "CELERY_RESULT_EXPIRES"
+    return tasks

@@ -548,9 +548,10 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The platform's fixed periodic jobs. django-celery-beat's DatabaseScheduler writes these
-# over their database rows at every beat start (an admin's edit lasts until then); the
-# schedules admins own (the nightly drift report, the monthly performance report) are
-# created by data migrations instead.
+# over their database rows at every beat start (not their enabled flag), so the admin shows
+# them read-only (creditplatform.celery.platform_periodic_tasks); the schedules admins own
+# (the nightly drift report, the monthly performance report) are created by data migrations
+# instead.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "monitoring-heartbeat": {
         "task": "monitoring.tasks.heartbeat",
@@ -754,8 +755,9 @@ FAIRNESS_MAX_RATE_GAP = env_float("FAIRNESS_MAX_RATE_GAP", 0.1)
 if not 0 <= FAIRNESS_MAX_RATE_GAP <= 1:
     raise ImproperlyConfigured("FAIRNESS_MAX_RATE_GAP is a difference of rates, from 0 to 1")
 FAIRNESS_MIN_GROUP_SIZE = env_int("FAIRNESS_MIN_GROUP_SIZE", 30, minimum=1)
-# Four eyes: putting a model version in service or activating a fraud rule is a request a
-# second admin approves (governance.promotion). Off only for a single-person demo.
+# Four eyes: putting a model version in service, activating a fraud rule, changing the refer
+# band of a version in service or the fraud thresholds is a request a second admin approves
+# (governance.promotion). Off only for a single-person demo.
 PROMOTION_FOUR_EYES = env_bool("PROMOTION_FOUR_EYES", True)
 
 # --- Logging --------------------------------------------------------------------------

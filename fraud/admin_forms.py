@@ -20,6 +20,8 @@ from fraud.services import (
     fraud_analysts,
     fraud_rule_check,
     fraud_rule_edit_check,
+    fraud_settings_current,
+    fraud_thresholds_change_check,
     fraud_thresholds_check,
 )
 
@@ -156,6 +158,15 @@ class FraudSettingsForm(ThemedFormMixin, forms.ModelForm):
         model = FraudSettings
         fields = ["review_threshold", "block_threshold"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("block_threshold")  # absent from a read-only page
+        try:  # say so before the admin tries: a change is a promotion request
+            fraud_thresholds_change_check()
+        except PermissionDenied as exc:
+            if field is not None:
+                field.help_text = f"{field.help_text} {exc}".strip()
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         try:
@@ -164,4 +175,13 @@ class FraudSettingsForm(ThemedFormMixin, forms.ModelForm):
             )
         except ValidationError as exc:
             add_service_errors(self, exc)
+        wanted = {
+            "review_threshold": cleaned.get("review_threshold"),
+            "block_threshold": cleaned.get("block_threshold"),
+        }
+        if wanted != fraud_settings_current():
+            try:  # four eyes: a change is a promotion request (the service's rule)
+                fraud_thresholds_change_check()
+            except PermissionDenied as exc:
+                self.add_error(None, str(exc))
         return cleaned

@@ -609,11 +609,41 @@ def fraud_thresholds_check(*, review_threshold: float | None, block_threshold: f
         raise ValidationError(errors)
 
 
-def fraud_settings_update(*, user: ActingUser, review_threshold: float | None, block_threshold: float) -> FraudSettings:
-    """Change the score thresholds (admins); every process follows within FRAUD_CONFIG_REFRESH_SECONDS."""
+THRESHOLDS_FOUR_EYES_MESSAGE = (
+    "Four eyes are on (PROMOTION_FOUR_EYES): the fraud score thresholds change only through a promotion request "
+    "under Model governance, Promotion requests; a second admin approves it."
+)
+
+
+def fraud_thresholds_change_check(*, promotion: Any = None) -> None:
+    """The one home of "who changes the thresholds at once": while four eyes are on, only an
+    approved promotion request (``promotion``, governance.promotion), whoever asks.
+
+    Raises ``PermissionDenied(THRESHOLDS_FOUR_EYES_MESSAGE)``.
+    """
+    if promotion is None and settings.PROMOTION_FOUR_EYES:
+        raise PermissionDenied(THRESHOLDS_FOUR_EYES_MESSAGE)
+
+
+def fraud_settings_current() -> dict[str, float | None]:
+    """The thresholds in force, keyed as ``fraud_settings_update`` records them."""
+    row, _ = FraudSettings.objects.get_or_create(pk=1)
+    return {"review_threshold": row.review_threshold, "block_threshold": row.block_threshold}
+
+
+def fraud_settings_update(
+    *, user: ActingUser, review_threshold: float | None, block_threshold: float, promotion: Any = None
+) -> FraudSettings:
+    """Change the score thresholds (admins); every process follows within FRAUD_CONFIG_REFRESH_SECONDS.
+
+    While four eyes are on, a change is carried out only under an approved promotion request
+    (``fraud_thresholds_change_check``).
+    """
     with transaction.atomic():
         row, _ = FraudSettings.objects.select_for_update().get_or_create(pk=1)
         before = {"review_threshold": row.review_threshold, "block_threshold": row.block_threshold}
+        if before != {"review_threshold": review_threshold, "block_threshold": block_threshold}:
+            fraud_thresholds_change_check(promotion=promotion)
         row.review_threshold = review_threshold
         row.block_threshold = block_threshold
         row.updated_by = user if getattr(user, "pk", None) else None
@@ -627,6 +657,7 @@ def fraud_settings_update(*, user: ActingUser, review_threshold: float | None, b
             details={
                 "before": before,
                 "after": {"review_threshold": review_threshold, "block_threshold": block_threshold},
+                **({"promotion": promotion.pk} if promotion is not None else {}),
             },
         )
         transaction.on_commit(configs.invalidate)

@@ -16,13 +16,23 @@ from django.utils.html import format_html, format_html_join
 from accounts.principals import caller_label
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, ThemedFormMixin, admin_table
 from governance.choices import OutcomeSource
-from governance.models import FairnessReport, Outcome, PerformanceReport, PromotionRequest, PromotionStatus
+from governance.models import (
+    FairnessReport,
+    Outcome,
+    PerformanceReport,
+    PromotionKind,
+    PromotionRequest,
+    PromotionStatus,
+    refer_band_label,
+    thresholds_label,
+)
 from governance.performance import chart_options, performance_history_chart
 from governance.promotion import (
     APPROVE_PERMISSION,
     OWN_REQUEST,
     promotion_evidence,
     promotion_request_approve,
+    promotion_request_check,
     promotion_request_create,
     promotion_request_reject,
 )
@@ -35,6 +45,9 @@ from governance.services import (
 )
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# The new-request form, in the order of the kinds (a version's role, a rule, a band, thresholds).
+ADD_FIELDS = ["kind", "model_version", "target_status", "fraud_rule", "proposed_refer_lower", "proposed_refer_upper",
+              "proposed_review_threshold", "proposed_block_threshold", "reason"]  # fmt: skip
 SHOWN_ERRORS = 200
 
 
@@ -251,7 +264,8 @@ class FairnessReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
 
 
 class PromotionRequestForm(ThemedFormMixin, forms.ModelForm):
-    """A new request: a model version and the role it should take, or a fraud rule to activate."""
+    """A new request: a model version and the role it should take, a fraud rule to activate, a
+    version's refer band, or the fraud score thresholds."""
 
     target_status = forms.ChoiceField(
         choices=[("", "–"), ("champion", "Champion (serves /score)"), ("challenger", "Challenger (shadow)")],
@@ -261,18 +275,74 @@ class PromotionRequestForm(ThemedFormMixin, forms.ModelForm):
 
     class Meta:
         model = PromotionRequest
-        fields = ["model_version", "target_status", "fraud_rule", "reason"]
+        fields = ADD_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only the add page edits; on a request's own page every field is read-only, and the
         # admin leaves read-only fields out of the form.
+        kind = self.fields.get("kind")
+        if kind is not None:
+            assert isinstance(kind, forms.ChoiceField)  # noqa: S101 (the model's choices)
+            kind.choices = PromotionKind.choices
+            kind.initial = PromotionKind.MODEL
+            kind.help_text = "What the request changes; fill in the fields of that kind below."
         rules = self.fields.get("fraud_rule")
         if rules is None:
             return
         assert isinstance(rules, forms.ModelChoiceField)  # noqa: S101 (the model's foreign key)
         rules.queryset = rules.queryset.filter(is_active=False) if rules.queryset is not None else None
         rules.help_text = "Or an inactive fraud rule to activate."
+        self.fields["model_version"].help_text = "A version to promote, or whose refer band to change."
+
+    def clean(self) -> dict[str, Any]:
+        """The service's check of the request (``promotion_request_check``), its messages on the fields."""
+        from django.core.exceptions import ValidationError
+
+        data = super().clean() or {}
+        if not data.get("kind") or self.errors:
+            return data
+        arguments = promotion_arguments(data)
+        # What the kind does not use is not kept (nor checked against the table's constraints).
+        data.update(model_version=arguments["model_version"], target_status=arguments["target_status"],
+                    fraud_rule=arguments["fraud_rule"])  # fmt: skip
+        lower, upper = arguments["refer_band"] or (None, None)
+        review, block = arguments["fraud_thresholds"] or (None, None)
+        data.update(proposed_refer_lower=lower, proposed_refer_upper=upper, proposed_review_threshold=review,
+                    proposed_block_threshold=block)  # fmt: skip
+        try:
+            promotion_request_check(**arguments)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                name = PROPOSED_FIELDS.get(field, field)
+                self.add_error(name if name in self.fields else None, messages)
+        return data
+
+
+# The service's names of the settings' values -> the request's fields that hold the proposed ones.
+PROPOSED_FIELDS = {
+    "refer_lower": "proposed_refer_lower",
+    "refer_upper": "proposed_refer_upper",
+    "review_threshold": "proposed_review_threshold",
+    "block_threshold": "proposed_block_threshold",
+}
+
+
+def promotion_arguments(data: dict[str, Any]) -> dict[str, Any]:
+    """What the new-request form asks for, as ``promotion_request_check`` and ``_create`` take it."""
+    kind = data.get("kind") or PromotionKind.MODEL
+    for_version = kind in (PromotionKind.MODEL, PromotionKind.REFER_BAND)
+    band = kind == PromotionKind.REFER_BAND
+    thresholds = kind == PromotionKind.FRAUD_THRESHOLDS
+    return {
+        "model_version": data.get("model_version") if for_version else None,
+        "target_status": (data.get("target_status") or "") if kind == PromotionKind.MODEL else "",
+        "fraud_rule": data.get("fraud_rule") if kind == PromotionKind.RULE else None,
+        "refer_band": (data.get("proposed_refer_lower"), data.get("proposed_refer_upper")) if band else None,
+        "fraud_thresholds": (data.get("proposed_review_threshold"), data.get("proposed_block_threshold"))
+        if thresholds
+        else None,
+    }
 
 
 @admin.register(PromotionRequest)
@@ -283,13 +353,17 @@ class PromotionRequestAdmin(PlatformModelAdmin):
     list_filter = ["status", "kind", "four_eyes"]
     list_select_related = ["model_version", "fraud_rule", "requested_by", "decided_by"]
     form = PromotionRequestForm
-    readonly = ["kind", "model_version", "target_status", "fraud_rule", "rule_version", "reason", "status",
-                "four_eyes", "requested_by", "requested_at", "decided_by", "decided_at", "decision_note",
+    readonly = ["kind", "model_version", "target_status", "fraud_rule", "rule_version", "proposed_change", "reason",
+                "status", "four_eyes", "requested_by", "requested_at", "decided_by", "decided_at", "decision_note",
                 "review_link"]  # fmt: skip
 
     @admin.display(description="Promotion")
     def target(self, obj: PromotionRequest) -> str:
         return obj.target_label
+
+    @admin.display(description="Proposed change")
+    def proposed_change(self, obj: PromotionRequest) -> str:
+        return proposed_change_table(obj) if obj.proposed_values else "–"
 
     @admin.display(description="Evidence")
     def review_link(self, obj: PromotionRequest) -> str:
@@ -298,7 +372,7 @@ class PromotionRequestAdmin(PlatformModelAdmin):
                            "Review and decide" if obj.status == PromotionStatus.PENDING else "Evidence")  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return self.readonly if obj else ["model_version", "target_status", "fraud_rule", "reason"]
+        return self.readonly if obj else ADD_FIELDS
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly if obj else []
@@ -315,11 +389,7 @@ class PromotionRequestAdmin(PlatformModelAdmin):
     def save_model(self, request: HttpRequest, obj: PromotionRequest, form: Any, change: bool) -> None:
         data = form.cleaned_data
         created = promotion_request_create(
-            user=request.user,
-            model_version=data.get("model_version"),
-            target_status=data.get("target_status") or "",
-            fraud_rule=data.get("fraud_rule"),
-            reason=data.get("reason") or "",
+            user=request.user, reason=data.get("reason") or "", **promotion_arguments(data)
         )
         obj.pk = created.pk
         if created.status == PromotionStatus.APPROVED:
@@ -382,7 +452,7 @@ class PromotionRequestAdmin(PlatformModelAdmin):
             "title": f"Promotion request #{promotion.pk}: {promotion.target_label}",
             "opts": self.model._meta,
             "promotion": promotion,
-            "sections": evidence_sections(promotion_evidence(promotion)),
+            "sections": evidence_sections(promotion_evidence(promotion), promotion),
             "own": own,
             "own_message": OWN_REQUEST,
             "can_decide": promotion.status == PromotionStatus.PENDING and request.user.has_perm(APPROVE_PERMISSION),
@@ -410,13 +480,46 @@ def refer_evidence(evidence: dict[str, Any]) -> str:
     return admin_table(headers, rows, "refer")
 
 
-def evidence_sections(evidence: dict[str, Any]) -> list[tuple[str, str, str]]:
+def proposed_change_table(promotion: PromotionRequest, current: dict[str, Any] | None = None) -> str:
+    """A setting's request: the values when requested, those proposed and (given) those in force now."""
+    label = refer_band_label if promotion.kind == PromotionKind.REFER_BAND else thresholds_label
+    headers = ["", "When requested", "Proposed"] + (["In force now"] if current is not None else [])
+    row = [promotion.get_kind_display(), label(promotion.current_values), label(promotion.proposed_values)]
+    return admin_table(headers, [row + ([label(current)] if current is not None else [])], "proposed-change")
+
+
+def evidence_sections(evidence: dict[str, Any], promotion: PromotionRequest) -> list[tuple[str, str, str]]:
     """(id, title, html) blocks of the review page, in reading order."""
     sections: list[tuple[str, str, str]] = []
+    if "setting" in evidence:
+        note = ""
+        if promotion.status == PromotionStatus.PENDING:
+            note = (
+                f"The {evidence['setting']} changed after the request: approving it is refused; turn it down."
+                if evidence["current"] != evidence["requested_from"]
+                else "Approving it applies the proposed values at once, through the setting's own service "
+                "(checked again, and recorded in the audit trail)."
+            )
+        html: str = format_html("{}<p class='mt-2'>{}</p>", proposed_change_table(promotion, evidence["current"]), note)
+        sections.append(("evidence-setting", f"The proposed change of the {evidence['setting']}", html))
+        if "version" in evidence:
+            version = evidence["version"]
+            figures = evidence["referrals"]
+            referred = (
+                f"{rate(figures['rate'])} ({figures['referred']} of {figures['decisions']} decisions)"
+                if figures["decisions"]
+                else "no decisions yet"
+            )
+            rows = [
+                ["Version", f"{version.version} ({version.status}), threshold {version.threshold:g}"],
+                ["Referral rate of its own decisions (under the bands in force when made)", referred],
+            ]
+            sections.append(("evidence-refer", "The version and its referrals", admin_table(["", ""], rows, "refer")))
+        return sections
     if "rule" in evidence:
         rule = evidence["rule"]
         backtest = reverse("admin:fraud_fraudrule_backtest") + f"?rule={rule.pk}"
-        html: str = format_html(
+        html = format_html(
             "{}<p class='mt-2'>{} <a class='text-primary-600' id='run-backtest' href='{}'>Run the back-test</a> "
             "(on the stored fraud checks and their confirmed labels).</p>",
             admin_table(

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from governance.models import FairnessReport, PerformanceReport, PromotionRequest
+from governance.models import FairnessReport, PerformanceReport, PromotionRequest, refer_band_label
 from scoring.selectors import refer_band_text, referral_rate
 
 
@@ -207,11 +207,11 @@ def model_card(version: Any) -> tuple[str, list[Section]]:
         Section(
             "Approvals",
             paragraphs=[f"Activated by: {version.activated_by or 'the platform (training command) or nobody'}."],
-            headers=["Request", "Role", "Requested by", "Decided by", "Status", "Four eyes", "Decided"],
+            headers=["Request", "Role or change", "Requested by", "Decided by", "Status", "Four eyes", "Decided"],
             rows=[
                 [
                     f"#{p.pk}",
-                    p.target_status,
+                    p.target_status or f"refer band {refer_band_label(p.proposed_values)}",
                     str(p.requested_by or "–"),
                     str(p.decided_by or "–"),
                     p.status,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -142,6 +142,8 @@ class FairnessReport(models.Model):
 class PromotionKind(models.TextChoices):
     MODEL = "model", "Model version"
     RULE = "rule", "Fraud rule"
+    REFER_BAND = "refer_band", "Refer band of a model version"
+    FRAUD_THRESHOLDS = "fraud_thresholds", "Fraud score thresholds"
 
 
 class PromotionStatus(models.TextChoices):
@@ -152,14 +154,19 @@ class PromotionStatus(models.TextChoices):
 
 
 class PromotionRequest(models.Model):
-    """Putting a model version in service (champion or challenger) or activating a fraud rule:
-    requested by one admin, carried out only when a second admin approves (four eyes).
+    """Putting a model version in service (champion or challenger), activating a fraud rule,
+    changing the refer band of a version in service or the fraud score thresholds: requested by
+    one admin, carried out only when a second admin approves (four eyes).
+
+    A setting's request (refer band, fraud thresholds) carries the proposed values and the
+    values in force when it was made (``current_values``): the approval refuses when those
+    changed since, as a rule's approval does when the rule changed (``rule_version``).
 
     With ``PROMOTION_FOUR_EYES`` off (a single-person demo) a request is carried out at once
     and recorded as approved by its requester, ``four_eyes`` False.
     """
 
-    kind = models.CharField(max_length=10, choices=PromotionKind.choices)
+    kind = models.CharField(max_length=20, choices=PromotionKind.choices)
     model_version = models.ForeignKey(
         "scoring.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="promotion_requests"
     )
@@ -168,6 +175,19 @@ class PromotionRequest(models.Model):
         "fraud.FraudRule", null=True, blank=True, on_delete=models.PROTECT, related_name="promotion_requests"
     )
     rule_version = models.PositiveIntegerField(null=True, blank=True, help_text="The rule's version when requested.")
+    proposed_refer_lower = models.FloatField(
+        null=True, blank=True, help_text="Refer band: the proposed lower bound (both bounds empty: no band)."
+    )
+    proposed_refer_upper = models.FloatField(null=True, blank=True, help_text="Refer band: the proposed upper bound.")
+    proposed_review_threshold = models.FloatField(
+        null=True, blank=True, help_text="Fraud thresholds: the proposed review threshold (empty: the model's own)."
+    )
+    proposed_block_threshold = models.FloatField(
+        null=True, blank=True, help_text="Fraud thresholds: the proposed block threshold."
+    )
+    current_values = models.JSONField(
+        default=dict, blank=True, help_text="Refer band, fraud thresholds: the values in force when requested."
+    )
     reason = models.TextField(max_length=2000, blank=True, help_text="Why: the requester's case for it.")
     status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
     four_eyes = models.BooleanField(default=True, help_text="False: carried out without a second admin (demo).")
@@ -192,7 +212,19 @@ class PromotionRequest(models.Model):
                     fraud_rule__isnull=True,
                     target_status__in=["champion", "challenger"],
                 )
-                | Q(kind=PromotionKind.RULE, fraud_rule__isnull=False, model_version__isnull=True),
+                | Q(kind=PromotionKind.RULE, fraud_rule__isnull=False, model_version__isnull=True)
+                | Q(
+                    kind=PromotionKind.REFER_BAND,
+                    model_version__isnull=False,
+                    fraud_rule__isnull=True,
+                    target_status="",
+                )
+                | Q(
+                    kind=PromotionKind.FRAUD_THRESHOLDS,
+                    model_version__isnull=True,
+                    fraud_rule__isnull=True,
+                    proposed_block_threshold__isnull=False,
+                ),
                 name="promotion_target_matches_kind",
             ),  # fmt: skip
             models.UniqueConstraint(
@@ -204,6 +236,16 @@ class PromotionRequest(models.Model):
                 fields=["fraud_rule"],
                 condition=Q(status=PromotionStatus.PENDING, kind=PromotionKind.RULE),
                 name="promotion_one_pending_per_rule",
+            ),
+            models.UniqueConstraint(
+                fields=["model_version"],
+                condition=Q(status=PromotionStatus.PENDING, kind=PromotionKind.REFER_BAND),
+                name="promotion_one_pending_refer_band",
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(status=PromotionStatus.PENDING, kind=PromotionKind.FRAUD_THRESHOLDS),
+                name="promotion_one_pending_thresholds",
             ),
         ]
 
@@ -225,9 +267,37 @@ class PromotionRequest(models.Model):
         return self.fraud_rule
 
     @property
+    def proposed_values(self) -> dict[str, float | None]:
+        """What a setting's request would set, keyed like ``current_values`` (empty for the other kinds)."""
+        if self.kind == PromotionKind.REFER_BAND:
+            return {"refer_lower": self.proposed_refer_lower, "refer_upper": self.proposed_refer_upper}
+        if self.kind == PromotionKind.FRAUD_THRESHOLDS:
+            return {
+                "review_threshold": self.proposed_review_threshold,
+                "block_threshold": self.proposed_block_threshold,
+            }
+        return {}
+
+    @property
     def target_label(self) -> str:
         if self.kind == PromotionKind.MODEL and self.model_version is not None:
             return f"{self.model_version.version} as {self.target_status}"
+        if self.kind == PromotionKind.REFER_BAND and self.model_version is not None:
+            return f"refer band of {self.model_version.version}: {refer_band_label(self.proposed_values)}"
+        if self.kind == PromotionKind.FRAUD_THRESHOLDS:
+            return f"fraud thresholds: {thresholds_label(self.proposed_values)}"
         if self.fraud_rule is not None:
             return f"rule {self.fraud_rule.name} active"
         return "?"
+
+
+def refer_band_label(values: dict[str, Any]) -> str:
+    """``0.1 – 0.3``, or ``no band`` (a refer band's values, proposed or in force)."""
+    lower, upper = values.get("refer_lower"), values.get("refer_upper")
+    return "no band" if lower is None and upper is None else f"{lower:g} – {upper:g}"
+
+
+def thresholds_label(values: dict[str, Any]) -> str:
+    """``review from 0.4, block from 0.9`` (the fraud thresholds, proposed or in force)."""
+    review, block = values.get("review_threshold"), values.get("block_threshold")
+    return f"review from {'the model threshold' if review is None else f'{review:g}'}, block from {block:g}"

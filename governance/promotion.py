@@ -1,11 +1,13 @@
-"""Four-eyes promotion: a model version put in service, or a fraud rule activated, only when a
-second admin approves the request of a first (``PROMOTION_FOUR_EYES``; off for a one-person demo).
+"""Four-eyes promotion: a model version put in service, a fraud rule activated, the refer band of a
+version in service or the fraud score thresholds changed, only when a second admin approves the
+request of a first (``PROMOTION_FOUR_EYES``; off for a one-person demo).
 
-The services here are the only way the admin puts a version in service or activates a rule
-while four eyes are on (the registry's and the rules' own actions then refuse and point here).
+The services here are the only way the admin puts a version in service, activates a rule or
+changes those settings while four eyes are on (the registry's and the rules' own actions, the
+version's and the thresholds' forms, ``refer_band_analysis --apply`` then refuse and point here).
 Every step is an audit event: ``promotion.requested``, ``promotion.approved`` (then the
-registry's ``model.activated`` or the rules' ``fraud.rule.activated``), ``promotion.rejected``,
-``promotion.withdrawn``.
+registry's ``model.activated``, the rules' ``fraud.rule.activated``, ``model.refer_band_changed``
+or ``fraud.thresholds.changed``), ``promotion.rejected``, ``promotion.withdrawn``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from governance.models import (
     PromotionKind,
     PromotionRequest,
     PromotionStatus,
+    refer_band_label,
+    thresholds_label,
 )
 from scoring.choices import ModelStatus
 
@@ -35,9 +39,77 @@ def _details(request: PromotionRequest) -> dict[str, Any]:
     out: dict[str, Any] = {"request": request.pk, "kind": request.kind}
     if request.kind == PromotionKind.MODEL:
         out.update(version=request.version_to_promote.version, status=request.target_status)
-    else:
+    elif request.kind == PromotionKind.RULE:
         out.update(rule=request.rule_to_activate.name, rule_version=request.rule_version)
+    else:
+        if request.kind == PromotionKind.REFER_BAND:
+            out.update(version=request.version_to_promote.version)
+        out.update(before=request.current_values, after=request.proposed_values)
     return out
+
+
+def promotion_request_check(
+    *,
+    model_version: Any = None,
+    target_status: str = "",
+    fraud_rule: Any = None,
+    refer_band: tuple[float | None, float | None] | None = None,
+    fraud_thresholds: tuple[float | None, float | None] | None = None,
+) -> tuple[PromotionRequest, str]:
+    """The one home of what a request may ask (the new-request form shows its messages).
+
+    Returns the unsaved request and the field a duplicate pending request is reported on.
+    Raises ``ValidationError`` naming the field when there is nothing to promote or a value is
+    refused: proposed values are checked by the settings' own rules (``refer_band_check``,
+    ``fraud_thresholds_check``; their field names), and again at approval.
+    """
+    from fraud.services import fraud_settings_current, fraud_thresholds_check
+    from scoring.services import refer_band_check
+
+    if refer_band is not None and model_version is None:
+        raise ValidationError({"model_version": "Choose the model version whose refer band changes."})
+    if sum(x is not None for x in (model_version, fraud_rule, fraud_thresholds)) != 1:
+        raise ValidationError(
+            {"model_version": "Choose a model version, a fraud rule or the fraud thresholds (one of them)."}
+        )
+    if model_version is not None and refer_band is not None:
+        lower, upper = refer_band
+        refer_band_check(threshold=model_version.threshold, lower=lower, upper=upper)
+        request = PromotionRequest(
+            kind=PromotionKind.REFER_BAND,
+            model_version=model_version,
+            proposed_refer_lower=lower,
+            proposed_refer_upper=upper,
+            current_values={"refer_lower": model_version.refer_lower, "refer_upper": model_version.refer_upper},
+        )
+        if request.current_values == request.proposed_values:
+            raise ValidationError({"model_version": f"{model_version.version} already has this refer band."})
+        return request, "model_version"
+    if model_version is not None:
+        if target_status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
+            raise ValidationError({"target_status": "A version is promoted to champion or challenger."})
+        if model_version.status == target_status:
+            raise ValidationError({"model_version": f"{model_version.version} is already the {target_status}."})
+        request = PromotionRequest(kind=PromotionKind.MODEL, model_version=model_version, target_status=target_status)
+        return request, "model_version"
+    if fraud_thresholds is not None:
+        review, block = fraud_thresholds
+        if block is None:
+            raise ValidationError({"block_threshold": "The block threshold is required."})
+        fraud_thresholds_check(review_threshold=review, block_threshold=block)
+        request = PromotionRequest(
+            kind=PromotionKind.FRAUD_THRESHOLDS,
+            proposed_review_threshold=review,
+            proposed_block_threshold=block,
+            current_values=fraud_settings_current(),
+        )
+        if request.current_values == request.proposed_values:
+            raise ValidationError({"block_threshold": "These are the thresholds in force already."})
+        return request, "block_threshold"
+    if fraud_rule.is_active:
+        raise ValidationError({"fraud_rule": f"Rule {fraud_rule.name} is already active."})
+    request = PromotionRequest(kind=PromotionKind.RULE, fraud_rule=fraud_rule, rule_version=fraud_rule.version)
+    return request, "fraud_rule"
 
 
 def promotion_request_create(
@@ -46,27 +118,26 @@ def promotion_request_create(
     model_version: Any = None,
     target_status: str = "",
     fraud_rule: Any = None,
+    refer_band: tuple[float | None, float | None] | None = None,
+    fraud_thresholds: tuple[float | None, float | None] | None = None,
     reason: str = "",
 ) -> PromotionRequest:
-    """Ask for a version to become champion or challenger, or for a rule to be activated.
+    """Ask for a version to become champion or challenger, for a rule to be activated, for a
+    version's refer band (``model_version`` and ``refer_band=(lower, upper)``, two Nones: no
+    band) or for the fraud thresholds (``fraud_thresholds=(review, block)``) to change.
 
-    With four eyes off it is carried out at once (and recorded as such). Raises
-    ``ValidationError`` naming the field when there is nothing to promote.
+    The request is checked by ``promotion_request_check``. With four eyes off it is carried
+    out at once (and recorded as such).
     """
     if not getattr(user, "pk", None) or not user.has_perm(APPROVE_PERMISSION):
         raise PermissionDenied("Only an admin requests a promotion.")
-    if (model_version is None) == (fraud_rule is None):
-        raise ValidationError({"model_version": "Choose a model version or a fraud rule (one of them)."})
-    if model_version is not None:
-        if target_status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
-            raise ValidationError({"target_status": "A version is promoted to champion or challenger."})
-        if model_version.status == target_status:
-            raise ValidationError({"model_version": f"{model_version.version} is already the {target_status}."})
-        request = PromotionRequest(kind=PromotionKind.MODEL, model_version=model_version, target_status=target_status)
-    else:
-        if fraud_rule.is_active:
-            raise ValidationError({"fraud_rule": f"Rule {fraud_rule.name} is already active."})
-        request = PromotionRequest(kind=PromotionKind.RULE, fraud_rule=fraud_rule, rule_version=fraud_rule.version)
+    request, field = promotion_request_check(
+        model_version=model_version,
+        target_status=target_status,
+        fraud_rule=fraud_rule,
+        refer_band=refer_band,
+        fraud_thresholds=fraud_thresholds,
+    )
     request.reason = reason[:2000]
     request.requested_by = user
     request.four_eyes = settings.PROMOTION_FOUR_EYES
@@ -75,9 +146,7 @@ def promotion_request_create(
             request.save()
             audit_record(actor=user, action="promotion.requested", target=request, details=_details(request))
     except IntegrityError as exc:
-        raise ValidationError(
-            {"model_version" if model_version else "fraud_rule": "A request for this is already pending."}
-        ) from exc
+        raise ValidationError({field: "A request for this is already pending."}) from exc
     if not request.four_eyes:
         return _carry_out(request, user, note="four eyes off (PROMOTION_FOUR_EYES)")
     return request
@@ -96,10 +165,20 @@ def promotion_request_approve(*, request: PromotionRequest, user: Any, note: str
     return _carry_out(request, user, note=note)
 
 
+def _stale(what: str, requested: str, now: str) -> ValidationError:
+    return ValidationError(
+        {
+            "current_values": f"The {what} changed after this request ({requested} when requested, {now} now): "
+            f"turn this request down and request the change from the {what} in force."
+        }
+    )
+
+
 def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionRequest:
-    from fraud.models import FraudRule
-    from fraud.services import fraud_rule_save
-    from scoring.services import model_version_activate
+    from fraud.models import FraudRule, FraudSettings
+    from fraud.services import fraud_rule_save, fraud_settings_update
+    from scoring.models import ModelVersion
+    from scoring.services import model_version_activate, model_version_set_refer_band
 
     with transaction.atomic():
         locked = PromotionRequest.objects.select_for_update().get(pk=request.pk)
@@ -107,6 +186,36 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
             raise ValidationError({"status": f"This request is already {locked.status}."})
         if locked.kind == PromotionKind.MODEL:
             model_version_activate(model_version=locked.version_to_promote, status=locked.target_status, user=user)
+        elif locked.kind == PromotionKind.REFER_BAND:
+            # What is approved is a change from the band the request saw: one made since (a draft's
+            # band edited directly, a change while four eyes were off) makes it stale, as for a rule.
+            version = ModelVersion.objects.select_for_update().get(pk=locked.version_to_promote.pk)
+            now = {"refer_lower": version.refer_lower, "refer_upper": version.refer_upper}
+            if now != locked.current_values:
+                raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(now))
+            # The service checks the band again (refer_band_check) under its own lock.
+            model_version_set_refer_band(
+                model_version=version,
+                lower=locked.proposed_refer_lower,
+                upper=locked.proposed_refer_upper,
+                user=user,
+                promotion=locked,
+            )
+        elif locked.kind == PromotionKind.FRAUD_THRESHOLDS:
+            row, _ = FraudSettings.objects.select_for_update().get_or_create(pk=1)
+            now = {"review_threshold": row.review_threshold, "block_threshold": row.block_threshold}
+            if now != locked.current_values:
+                raise _stale("fraud thresholds", thresholds_label(locked.current_values), thresholds_label(now))
+            block = locked.proposed_block_threshold
+            if block is None:  # the table's constraint forbids it
+                raise ValueError(f"promotion #{locked.pk} proposes no block threshold")
+            # The service checks them again (fraud_thresholds_check).
+            fraud_settings_update(
+                user=user,
+                review_threshold=locked.proposed_review_threshold,
+                block_threshold=block,
+                promotion=locked,
+            )
         else:
             # What is approved is the version the request named, the one the approver reviewed:
             # an inactive rule stays editable, and an edit between review and approval (its
@@ -165,13 +274,32 @@ def promotion_request_reject(*, request: PromotionRequest, user: Any, note: str 
 
 def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
     """What the approver sees on one page: hold-out metrics, the shadow comparison, performance
-    on matured labels, fairness, and for a rule its condition and the back-test to run."""
+    on matured labels, fairness; for a rule its condition and the back-test to run; for a
+    setting the values in force, those the request saw, and those proposed."""
+    from fraud.services import fraud_settings_current
     from scoring.models import ModelVersion
     from scoring.selectors import referral_rate, shadow_agreement
 
     if request.kind == PromotionKind.RULE:
         rule = request.rule_to_activate
         return {"rule": rule, "rule_changed": rule.version != request.rule_version}
+    if request.kind == PromotionKind.REFER_BAND:
+        banded = request.version_to_promote
+        return {
+            "setting": "refer band",
+            "version": banded,
+            "current": {"refer_lower": banded.refer_lower, "refer_upper": banded.refer_upper},
+            "requested_from": request.current_values,
+            "proposed": request.proposed_values,
+            "referrals": referral_rate(model_version=banded),
+        }
+    if request.kind == PromotionKind.FRAUD_THRESHOLDS:
+        return {
+            "setting": "fraud thresholds",
+            "current": fraud_settings_current(),
+            "requested_from": request.current_values,
+            "proposed": request.proposed_values,
+        }
     version = request.version_to_promote
     champion = (
         ModelVersion.objects.filter(purpose=version.purpose, status=ModelStatus.CHAMPION).exclude(pk=version.pk).first()

@@ -11,9 +11,9 @@ import gzip
 from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -27,6 +27,7 @@ from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
+from creditplatform.celery import platform_periodic_tasks
 from monitoring.choices import DriftStatus
 from monitoring.dashboard import drift_chart_options, drift_history_chart
 from monitoring.models import ApiCall, DriftReport, DriftReportHtml
@@ -262,30 +263,114 @@ class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
         self.fields["regtask"].widget = _TaskSelectWidget()
 
 
+def platform_task_note(setting: str) -> str:
+    return (
+        f"Configured by settings ({setting}): beat writes this task from the setting at every start. It is "
+        "read-only here (no disabling, deleting or editing of its schedule): change the setting and restart beat."
+    )
+
+
+def is_platform_task(task: PeriodicTask) -> bool:
+    return task.name in platform_periodic_tasks()
+
+
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, PlatformModelAdmin):
-    """The schedule (the nightly drift report among it): editable by admins."""
+    """The schedule. The platform's own tasks (``platform_periodic_tasks``: the heartbeat, the
+    retention job, the batch reconciler, the results clean-up) are read-only, bulk actions
+    included; the ones admins own (the nightly drift report, the monthly performance report,
+    any added here) stay editable."""
 
     form = PeriodicTaskForm
+    list_display = (*beat_admin.PeriodicTaskAdmin.list_display, "configured_by")
+
+    @admin.display(description="Configured by")
+    def configured_by(self, obj: PeriodicTask) -> str:
+        setting = platform_periodic_tasks().get(obj.name)
+        return f"settings ({setting})" if setting else "this admin"
+
+    @admin.display(description="Configured by settings")
+    def platform_note(self, obj: PeriodicTask) -> str:
+        return platform_task_note(platform_periodic_tasks()[obj.name])
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and is_platform_task(obj):
+            return [(None, {"fields": ["platform_note"]}), *fieldsets]
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "platform_note"] if obj is not None and is_platform_task(obj) else fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and is_platform_task(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and is_platform_task(obj):
+            return False  # beat would recreate it; a bulk delete is refused through this too
+        return super().has_delete_permission(request, obj)
+
+    def _editable(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
+        """The selection without the platform's tasks, telling the admin which were left alone."""
+        platform = platform_periodic_tasks()
+        skipped = sorted(queryset.filter(name__in=platform).values_list("name", flat=True))
+        if skipped:
+            settings_named = ", ".join(sorted({platform[name] for name in skipped}))
+            self.message_user(
+                request,
+                f"Left unchanged: {', '.join(skipped)}. Configured by settings ({settings_named}): change the "
+                "setting and restart beat.",
+                messages.WARNING,
+            )
+        return queryset.exclude(name__in=platform)
+
+    @admin.action(description="Enable selected tasks", permissions=["change"])
+    def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        super().enable_tasks(request, self._editable(request, queryset))
+
+    @admin.action(description="Disable selected tasks", permissions=["change"])
+    def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        super().disable_tasks(request, self._editable(request, queryset))
+
+    @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
+    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        super().toggle_tasks(request, self._editable(request, queryset))
+
+
+class PlatformScheduleMixin:
+    """A schedule row a platform task runs on is theirs too: editing it would move the task,
+    deleting it would delete the task with it (on_delete=CASCADE)."""
+
+    def _used_by_platform(self, obj: Any) -> bool:
+        return bool(obj is not None and obj.periodictask_set.filter(name__in=platform_periodic_tasks()).exists())
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._used_by_platform(obj) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not self._used_by_platform(obj) and super().has_delete_permission(request, obj)  # type: ignore[misc]
 
 
 @admin.register(IntervalSchedule)
-class IntervalScheduleAdmin(PlatformModelAdmin):
+class IntervalScheduleAdmin(PlatformScheduleMixin, PlatformModelAdmin):
     pass
 
 
 @admin.register(CrontabSchedule)
-class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin, PlatformModelAdmin):
+class CrontabScheduleAdmin(PlatformScheduleMixin, beat_admin.CrontabScheduleAdmin, PlatformModelAdmin):
     pass
 
 
 @admin.register(SolarSchedule)
-class SolarScheduleAdmin(PlatformModelAdmin):
+class SolarScheduleAdmin(PlatformScheduleMixin, PlatformModelAdmin):
     pass
 
 
 @admin.register(ClockedSchedule)
-class ClockedScheduleAdmin(beat_admin.ClockedScheduleAdmin, PlatformModelAdmin):
+class ClockedScheduleAdmin(PlatformScheduleMixin, beat_admin.ClockedScheduleAdmin, PlatformModelAdmin):
     pass
 
 

@@ -27,10 +27,23 @@ class ModelVersionChangeForm(ThemedFormMixin, forms.ModelForm):
         model = ModelVersion
         fields = ["refer_lower", "refer_upper", "notes"]
 
-    def clean(self) -> dict[str, Any]:
-        from django.core.exceptions import ValidationError
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.core.exceptions import PermissionDenied
 
-        from scoring.services import refer_band_check
+        from scoring.services import refer_band_change_check
+
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("refer_lower")  # absent from a read-only page
+        try:  # say so before the admin tries: the band of a version in service is a promotion request
+            refer_band_change_check(model_version=self.instance)
+        except PermissionDenied as exc:
+            if field is not None:
+                field.help_text = f"{field.help_text} {exc}".strip()
+
+    def clean(self) -> dict[str, Any]:
+        from django.core.exceptions import PermissionDenied, ValidationError
+
+        from scoring.services import refer_band_change_check, refer_band_check
 
         super().clean()
         data = self.cleaned_data
@@ -41,6 +54,13 @@ class ModelVersionChangeForm(ThemedFormMixin, forms.ModelForm):
         except ValidationError as exc:
             for field, messages in exc.message_dict.items():
                 self.add_error(field, messages)
+        # The instance still holds the stored band here (a ModelForm copies the values after clean()).
+        stored = (self.instance.refer_lower, self.instance.refer_upper)
+        if (data.get("refer_lower"), data.get("refer_upper")) != stored:
+            try:  # four eyes: the band of a version in service is a promotion request (the service's rule)
+                refer_band_change_check(model_version=self.instance)
+            except PermissionDenied as exc:
+                self.add_error("refer_lower", str(exc))
         return data
 
 

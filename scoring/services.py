@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
@@ -239,12 +239,37 @@ def refer_band_check(*, threshold: float, lower: float | None, upper: float | No
         raise ValidationError(errors)
 
 
+REFER_BAND_FOUR_EYES_MESSAGE = (
+    "Four eyes are on (PROMOTION_FOUR_EYES): the refer band of a version in service changes only through a "
+    "promotion request under Model governance, Promotion requests; a second admin approves it."
+)
+
+
+def refer_band_change_check(*, model_version: ModelVersion, promotion: Any = None) -> None:
+    """The one home of "who changes a refer band at once": while four eyes are on, the band of a
+    version in service (champion or challenger) changes only under an approved promotion
+    request (``promotion``, governance.promotion), whoever asks: an admin, a command, the platform.
+
+    A draft's or a retired version's band is set directly (its promotion's reviewer sees it).
+    Raises ``PermissionDenied(REFER_BAND_FOUR_EYES_MESSAGE)``.
+    """
+    if promotion is None and settings.PROMOTION_FOUR_EYES and model_version.is_live:
+        raise PermissionDenied(REFER_BAND_FOUR_EYES_MESSAGE)
+
+
 def model_version_set_refer_band(
-    *, model_version: ModelVersion, lower: float | None, upper: float | None, user: Acting = None
+    *,
+    model_version: ModelVersion,
+    lower: float | None,
+    upper: float | None,
+    user: Acting = None,
+    promotion: Any = None,
 ) -> ModelVersion:
     """Set (or clear, with two Nones) a version's refer band; each change is in the audit trail.
 
-    Serving processes pick the new band up at their next registry check (at once in this one).
+    While four eyes are on, a version in service changes its band only under an approved
+    promotion request (``refer_band_change_check``). Serving processes pick the new band up at
+    their next registry check (at once in this one).
     """
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
@@ -252,6 +277,7 @@ def model_version_set_refer_band(
         before = {"refer_lower": locked.refer_lower, "refer_upper": locked.refer_upper}
         after = {"refer_lower": lower, "refer_upper": upper}
         if before != after:
+            refer_band_change_check(model_version=locked, promotion=promotion)
             locked.refer_lower, locked.refer_upper = lower, upper
             locked.save(update_fields=["refer_lower", "refer_upper"])
             audit_record(
@@ -264,6 +290,7 @@ def model_version_set_refer_band(
                     "threshold": locked.threshold,
                     "before": before,
                     "after": after,
+                    **({"promotion": promotion.pk} if promotion is not None else {}),
                 },
             )
             transaction.on_commit(model_cache.invalidate)

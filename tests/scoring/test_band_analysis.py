@@ -43,3 +43,27 @@ def test_the_command_reports_the_default_model_and_applies_its_band_to_it_only(c
     assert f"default band (referrals <= 15%): {credit_model.refer_lower}-{credit_model.refer_upper}" in text
     with pytest.raises(CommandError):
         call_command("refer_band_analysis", "--apply", "--seed", "7", stdout=io.StringIO())
+
+
+@pytest.mark.four_eyes
+@pytest.mark.django_db
+def test_while_four_eyes_are_on_apply_sets_nothing_and_files_a_request_by_a_named_admin(
+    credit_model: ModelVersion,
+) -> None:
+    from accounts.roles import Role
+    from governance.models import PromotionRequest
+    from tests.factories import UserFactory
+
+    with pytest.raises(CommandError, match="Four eyes are on .* pass --requested-by ADMIN"):
+        call_command("refer_band_analysis", "--apply", stdout=io.StringIO())
+    credit_model.refresh_from_db()
+    assert (credit_model.refer_lower, credit_model.refer_upper) == (None, None)
+    UserFactory(username="band-admin", roles=[Role.ADMIN])
+    out = io.StringIO()
+    call_command("refer_band_analysis", "--apply", "--requested-by", "band-admin", stdout=out)
+    request = PromotionRequest.objects.get()
+    assert (request.kind, request.status, request.requested_by.username) == ("refer_band", "pending", "band-admin")
+    assert (request.proposed_refer_lower, request.proposed_refer_upper) == (0.099, 0.179)
+    assert f"Promotion request #{request.pk} filed by band-admin" in out.getvalue()
+    credit_model.refresh_from_db()
+    assert credit_model.refer_lower is None  # a second admin approves it first

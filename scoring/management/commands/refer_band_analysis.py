@@ -1,11 +1,17 @@
-"""Print the refer band's effect on the default model's hold-out set (docs/scoring.md)."""
+"""Print the refer band's effect on the default model's hold-out set (docs/scoring.md).
+
+``--apply`` sets the capped band on the credit champion. While four eyes are on
+(``PROMOTION_FOUR_EYES``) the champion's band changes only through a promotion request: the
+service refuses ``--apply`` alone, and ``--apply --requested-by ADMIN`` files the request under
+that admin's name for a second admin to approve (docs/governance.md#four-eyes-promotion).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from sklearn.model_selection import train_test_split
 
 from scoring.ml.band import band_cost, best_band
@@ -24,6 +30,12 @@ class Command(BaseCommand):
             "--apply",
             action="store_true",
             help="Set the capped band on the credit champion when it is this very model (same SHA-256).",
+        )
+        parser.add_argument(
+            "--requested-by",
+            metavar="ADMIN",
+            help="With --apply: file the band as a promotion request by this admin (username), which a second "
+            "admin approves; needed while four eyes are on (PROMOTION_FOUR_EYES).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -55,11 +67,16 @@ class Command(BaseCommand):
         cap = options["max_referral_rate"]
         self.stdout.write(f"default band (referrals <= {cap:.0%}): {chosen.lower}-{chosen.upper}")
         if options["apply"]:
-            self._apply(result.model_text, chosen.lower, chosen.upper)
+            self._apply(result.model_text, chosen.lower, chosen.upper, options.get("requested_by"), cap)
+        elif options.get("requested_by"):
+            raise CommandError("--requested-by goes with --apply.")
 
-    def _apply(self, model_text: bytes, lower: float, upper: float) -> None:
-        from django.core.management.base import CommandError
+    def _apply(self, model_text: bytes, lower: float, upper: float, requested_by: str | None, cap: float) -> None:
+        from django.contrib.auth import get_user_model
+        from django.core.exceptions import PermissionDenied, ValidationError
 
+        from governance.models import PromotionStatus
+        from governance.promotion import promotion_request_create
         from scoring.choices import ModelPurpose, ModelStatus
         from scoring.ml.model import sha256_hex
         from scoring.models import ModelVersion
@@ -68,6 +85,32 @@ class Command(BaseCommand):
         champion = ModelVersion.objects.filter(purpose=ModelPurpose.CREDIT, status=ModelStatus.CHAMPION).first()
         if champion is None or champion.sha256 != sha256_hex(model_text):
             raise CommandError("The credit champion is not the default model trained with this seed: nothing set.")
-        # user=None: the platform itself (a command), "system" in the audit trail.
-        model_version_set_refer_band(model_version=champion, lower=lower, upper=upper, user=None)
+        if requested_by:
+            admin = get_user_model().objects.filter(username=requested_by, is_active=True).first()
+            if admin is None:
+                raise CommandError("--requested-by names an active admin (a username).")
+            try:
+                request = promotion_request_create(
+                    user=admin,
+                    model_version=champion,
+                    refer_band=(lower, upper),
+                    reason=f"refer_band_analysis --apply: the least costly band with referrals <= {cap:.0%}.",
+                )
+            except (ValidationError, PermissionDenied) as exc:
+                messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+                raise CommandError(" ".join(messages) + " Nothing set.") from exc
+            if request.status == PromotionStatus.PENDING:
+                self.stdout.write(
+                    f"Promotion request #{request.pk} filed by {admin.get_username()}: {request.target_label}. "
+                    "A second admin approves it under Model governance, Promotion requests; nothing set yet."
+                )
+                return
+        else:
+            try:
+                # user=None: the platform itself (a command), "system" in the audit trail.
+                model_version_set_refer_band(model_version=champion, lower=lower, upper=upper, user=None)
+            except PermissionDenied as exc:  # four eyes: the service's rule
+                raise CommandError(
+                    f"{exc} Nothing set: pass --requested-by ADMIN to file the request from here."
+                ) from exc
         self.stdout.write(self.style.SUCCESS(f"{champion.version}: refer band {lower}-{upper}"))
