@@ -561,7 +561,15 @@ def evidence_sections(evidence: dict[str, Any], promotion: PromotionRequest) -> 
     else:
         html = format_html("<p>{}</p>", "No shadow decisions: make it the challenger first to compare on live traffic.")
     sections.append(("evidence-shadow", "Shadow comparison with the champion", html))
-    sections.append(("evidence-refer", "Refer band and referrals", refer_evidence(evidence)))
+    refer_html = refer_evidence(evidence)
+    if evidence["band_requested"] is not None and promotion.status == PromotionStatus.PENDING:
+        refer_html = format_html(
+            "{}<p class='mt-2'>{}</p>",
+            refer_html,
+            f"The refer band changed after the request ({refer_band_label(evidence['band_requested'])} when "
+            "requested): approving it is refused; turn it down.",
+        )
+    sections.append(("evidence-refer", "Refer band and referrals", refer_html))
     if evidence["performance"]:
         rows = []
         for r in evidence["performance"]:

@@ -80,7 +80,7 @@ def promotion_request_check(
             model_version=model_version,
             proposed_refer_lower=lower,
             proposed_refer_upper=upper,
-            current_values={"refer_lower": model_version.refer_lower, "refer_upper": model_version.refer_upper},
+            current_values=_band_of(model_version),
         )
         if request.current_values == request.proposed_values:
             raise ValidationError({"model_version": f"{model_version.version} already has this refer band."})
@@ -90,7 +90,14 @@ def promotion_request_check(
             raise ValidationError({"target_status": "A version is promoted to champion or challenger."})
         if model_version.status == target_status:
             raise ValidationError({"model_version": f"{model_version.version} is already the {target_status}."})
-        request = PromotionRequest(kind=PromotionKind.MODEL, model_version=model_version, target_status=target_status)
+        request = PromotionRequest(
+            kind=PromotionKind.MODEL,
+            model_version=model_version,
+            target_status=target_status,
+            # The band goes live with the version: an edit of a draft's band after the review
+            # makes the request stale at approval (as a rule's edit does).
+            current_values=_band_of(model_version),
+        )
         return request, "model_version"
     if fraud_thresholds is not None:
         review, block = fraud_thresholds
@@ -165,6 +172,11 @@ def promotion_request_approve(*, request: PromotionRequest, user: Any, note: str
     return _carry_out(request, user, note=note)
 
 
+def _band_of(model_version: Any) -> dict[str, float | None]:
+    """A version's refer band, keyed as a request's ``current_values`` and ``proposed_values``."""
+    return {"refer_lower": model_version.refer_lower, "refer_upper": model_version.refer_upper}
+
+
 def _stale(what: str, requested: str, now: str) -> ValidationError:
     return ValidationError(
         {
@@ -185,14 +197,17 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
         if locked.status != PromotionStatus.PENDING:
             raise ValidationError({"status": f"This request is already {locked.status}."})
         if locked.kind == PromotionKind.MODEL:
-            model_version_activate(model_version=locked.version_to_promote, status=locked.target_status, user=user)
+            version = ModelVersion.objects.select_for_update().get(pk=locked.version_to_promote.pk)
+            # Requests made before the band was recorded with them hold no values: nothing to compare.
+            if locked.current_values and _band_of(version) != locked.current_values:
+                raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(_band_of(version)))
+            model_version_activate(model_version=version, status=locked.target_status, user=user)
         elif locked.kind == PromotionKind.REFER_BAND:
             # What is approved is a change from the band the request saw: one made since (a draft's
             # band edited directly, a change while four eyes were off) makes it stale, as for a rule.
             version = ModelVersion.objects.select_for_update().get(pk=locked.version_to_promote.pk)
-            now = {"refer_lower": version.refer_lower, "refer_upper": version.refer_upper}
-            if now != locked.current_values:
-                raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(now))
+            if _band_of(version) != locked.current_values:
+                raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(_band_of(version)))
             # The service checks the band again (refer_band_check) under its own lock.
             model_version_set_refer_band(
                 model_version=version,
@@ -314,6 +329,10 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
         "shadow": shadow_agreement(model_version=version),
         # The refer band it would serve with, and what share of its own decisions were referred.
         "referrals": referral_rate(model_version=version),
+        # Set when the band changed since the request was made: its approval is then refused.
+        "band_requested": request.current_values
+        if request.current_values and request.current_values != _band_of(version)
+        else None,
         "champion_referrals": referral_rate(model_version=champion) if champion else None,
         "performance": performance,
         "fairness": fairness,

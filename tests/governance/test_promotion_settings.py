@@ -126,6 +126,25 @@ def test_an_approval_never_applies_a_band_that_changed_after_the_request(admins:
     assert PromotionRequest.objects.get(pk=request.pk).status == "pending"
 
 
+def test_a_version_s_promotion_is_refused_when_its_band_changed_after_the_request(
+    admins: tuple[Any, Any], client: Any
+) -> None:
+    """The band goes live with the version: the one the approver reviewed, or none."""
+    first, second = admins
+    draft = ModelVersion.objects.create(purpose="credit", version="credit-next", sha256="2" * 64, threshold=0.3)
+    request = promotion_request_create(user=first, model_version=draft, target_status="champion")
+    # After the request, the draft's band is edited directly (a draft decides nothing).
+    model_version_set_refer_band(model_version=draft, lower=0.25, upper=0.45, user=first)
+    with pytest.raises(ValidationError, match=r"changed after this request \(no band when requested, 0.25 – 0.45 now"):
+        promotion_request_approve(request=request, user=second)
+    client.force_login(second)
+    page = client.get(f"/admin/governance/promotionrequest/{request.pk}/review/").content.decode()
+    assert "The refer band changed after the request (no band when requested): approving it is refused" in page
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+    assert PromotionRequest.objects.get(pk=request.pk).status == "pending"
+
+
 def test_the_thresholds_form_refuses_and_a_second_admin_approves_the_request(
     admins: tuple[Any, Any], client: Any
 ) -> None:
