@@ -208,3 +208,19 @@ def test_every_list_accepts_what_its_openapi_document_lists_and_nothing_else(lis
     assert lists == ACCEPTED
     for path, accepted in lists.items():
         assert lister.get(path, {"nope": "1"}).json()["fields"] == {"nope": _unknown(accepted)}, path
+
+
+@pytest.mark.parametrize("path", ACCEPTED)
+def test_a_known_query_parameter_sent_twice_is_a_400_naming_it(lister: APIClient, path: str) -> None:
+    """``?format=json&format=api``: no filter reads a list, and the last value alone was used."""
+    response = lister.get(f"{path}?format=json&format=json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["fields"] == {"format": ["Sent more than once: send this parameter once."]}
+
+
+def test_a_filter_sent_twice_no_longer_keeps_only_its_last_value(lister: APIClient) -> None:
+    TransactionFactory(transaction_id="TX3")
+    twice = lister.get("/api/v1/transactions/?decision=block&decision=allow")
+    assert twice.status_code == 400
+    assert list(twice.json()["fields"]) == ["decision"]
+    assert lister.get("/api/v1/transactions/?decision=allow").status_code == 200

@@ -146,6 +146,7 @@ class StrictSearchFilter(SearchFilter):
 
 
 UNKNOWN_PARAMETER = "Unknown query parameter. Accepted: {accepted}."
+REPEATED_PARAMETER = "Sent more than once: send this parameter once."
 # Where a paginator keeps the names of its query parameters (DRF's three paginations and ours).
 _PAGINATION_PARAMS = (
     "page_query_param",
@@ -163,7 +164,8 @@ class KnownQueryParamsFilter(BaseFilterBackend):
     listed every decision. First in ``DEFAULT_FILTER_BACKENDS``: every list view runs it, and
     an unknown name is reported before the values of the known ones are checked. Only lists
     (a viewset's ``list``, or a GET without the lookup in the path): a detail, an action and
-    a POST read their own parameters.
+    a POST read their own parameters. A known parameter sent twice is refused too: no filter
+    reads a list of values.
     """
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
@@ -173,6 +175,11 @@ class KnownQueryParamsFilter(BaseFilterBackend):
             if unknown:
                 message = UNKNOWN_PARAMETER.format(accepted=", ".join(sorted(accepted)) or "none")
                 raise serializers.ValidationError({name: [message] for name in unknown})
+            # ?decision=approve&decision=refuse: no filter reads a list, and the last value
+            # alone would be used, without a word (as with a form field sent twice).
+            repeated = [name for name in request.query_params if len(request.query_params.getlist(name)) > 1]
+            if repeated:
+                raise serializers.ValidationError({name: [REPEATED_PARAMETER] for name in repeated})
         return queryset
 
 
