@@ -52,6 +52,42 @@ def test_a_surrogate_pair_and_an_escaped_backslash_are_text(analyst: APIClient) 
     assert Client.objects.get(client_id="C1").address == "\U0001f600 \\ud800"
 
 
+REPEATED = ["Sent more than once in one object: send this field once."]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (URL, '{"client_id": "C1", "last_name": "Doe", "last_name": "Roe"}', "last_name"),
+        ("/score", '{"age": 35, "revenu": 1000, "historique_impaye": 1, "revenu": 90000}', "revenu"),
+        ("/api/v1/fraude", '{"transaction_id": "T1", "client_id": "C1", "montant": 5, "montant": 50000}', "montant"),
+        # nested: one applicant of a batch
+        ("/api/v1/score/batch", '{"items": [{"age": 35, "age": 70, "revenu": 1, "historique_impaye": 0}]}', "age"),
+        # a colon inside a value, or an escaped one, does not hide the repeat
+        (URL, '{"client_id": "C1", "address": "a:b", "address": "c"}', "address"),
+        (URL, '{"client_id": "C1", "address": "\\u003a", "address": "c"}', "address"),
+    ],
+    ids=["client", "score", "fraude", "batch-item", "colon-in-value", "escaped-colon"],
+)
+@pytest.mark.usefixtures("credit_model")  # a champion serves: the body is what is refused
+def test_a_key_sent_twice_in_one_object_is_a_400_naming_it(
+    key_client: Callable[..., APIClient], path: str, body: str, field: str
+) -> None:
+    """The last value was kept without a word: a gateway reading the first saw another applicant."""
+    api = key_client("analyst", ["read", "score", "fraud"])
+    response = api.generic("POST", path, body, content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["fields"] == {field: REPEATED}
+    assert not Client.objects.exists()
+
+
+def test_colons_in_keys_and_values_and_escapes_are_no_repeat(analyst: APIClient) -> None:
+    body = '{"client_id": "C1", "address": "12:30 rue de l\\u0027Horloge \\u003a", "first_name": "a:b:c"}'
+    response = _post_raw(analyst, body)
+    assert response.status_code == 201, response.content[:300]
+    assert Client.objects.get(client_id="C1").address == "12:30 rue de l'Horloge :"
+
+
 @pytest.mark.parametrize("path", [URL, "/score", "/api/v1/fraude"])
 def test_a_chunked_body_without_a_length_is_a_411_not_missing_fields(analyst: APIClient, path: str) -> None:
     # gunicorn hands on a chunked body with no CONTENT_LENGTH; Django would read none of it.

@@ -213,6 +213,14 @@ def test_invalid_input_is_the_same_400_naming_the_field(
     assert status == 400 and field in answer["fields"]
 
 
+def test_a_key_sent_twice_is_the_same_400_naming_the_field(apps: Any, scorer: str) -> None:
+    """The fast path's reading refuses it: Django answers it, naming the field as for any wrong value."""
+    body = '{"age": 35, "revenu": 1000, "historique_impaye": 1, "revenu": 90000}'
+    status, _, answer = both(apps, "/score", body, scorer, fast=False)
+    assert status == 400
+    assert answer["fields"] == {"revenu": ["Sent more than once in one object: send this field once."]}
+
+
 def test_an_integer_too_long_to_read_is_the_same_400_naming_the_field(apps: Any, scorer: str) -> None:
     """The fast path's reading fails: Django answers it, naming the field as for any wrong value."""
     body = '{"age": ' + "9" * 5000 + ', "revenu": 50000, "historique_impaye": 1}'

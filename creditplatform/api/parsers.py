@@ -8,7 +8,9 @@ validation and a 2 MB list of errors).
 
 A string with an unpaired surrogate escape (``"\\ud800"``) is refused too (RFC 7493, I-JSON):
 Python parses it into a ``str`` that no UTF-8 can encode, so a field check quoting it, a
-log line or the answer would fail on it.
+log line or the answer would fail on it. So is a key repeated in one object (I-JSON again):
+``{"revenu": 1000, "revenu": 90000}`` kept the last value without a word, where a gateway or
+a log reading the first would have seen another applicant.
 """
 
 from __future__ import annotations
@@ -82,12 +84,62 @@ class SafeJSONParser(JSONParser):
             if isinstance(exc, ValueError):
                 _refuse_long_integers(text)
             raise ParseError(f"Malformed JSON: {exc}") from exc
+        if not _no_repeated_key(text, data):
+            _refuse_repeated_keys(text)
         # Only a body with a surrogate escape can hold one (raw surrogates are not UTF-8).
         if "\\u" in text and _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(data):
             raise ParseError(
                 "Malformed JSON: a string holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text."
             )
         return data
+
+
+REPEATED_KEY = "Sent more than once in one object: send this field once."
+
+
+def _no_repeated_key(text: str, data: Any) -> bool:
+    """A cheap proof that no key of the body repeats: a count of its colons, and for a flat
+    object whose strings hold colons, one pass over its items.
+
+    Every member of an object, at any depth, puts one colon in the text, and every other colon
+    stands in a string. So as many colons as the parsed object has keys proves that nothing
+    is nested and nothing repeated (the usual body); and for a flat object, colons exactly its
+    keys plus those inside its keys and string values prove no member was dropped. An escape
+    (``\\u003a`` is a colon too), a nested object or list, or any mismatch proves nothing:
+    the caller then reads the body again with a hook (``_refuse_repeated_keys``).
+    """
+    if type(data) is not dict:
+        return False
+    colons = text.count(":")
+    if colons == len(data):  # the usual body: one colon a member, so nothing nested or repeated
+        return True
+    if "\\u" in text:
+        return False
+    expected = len(data)
+    for key, value in data.items():
+        kind = type(value)
+        if kind is str:
+            expected += value.count(":")
+        elif kind is dict or kind is list:
+            return False
+        expected += key.count(":")
+    return colons == expected
+
+
+def _refuse_repeated_keys(text: str) -> None:
+    """Read ``text`` again (it parsed once) and raise a 400 naming the first key repeated in an object."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise ValidationError({key: [REPEATED_KEY]})
+                seen.add(key)
+        return out
+
+    json.loads(text, parse_constant=_reject_constant, object_pairs_hook=hook)
 
 
 class _LongInteger:
