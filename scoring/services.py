@@ -439,26 +439,62 @@ def _links(
     return clients, applications
 
 
-def _clients(client_ids: set[str]) -> dict[str, Client]:
-    """The clients with these external ids, those unknown created bare (ids checked first)."""
-    if not client_ids:
-        return {}
-    found = _clients_by_external_id(client_ids)
-    missing = client_ids - set(found)
-    if missing:
-        _check_client_ids(missing)
-        Client.objects.bulk_create([Client(client_id=cid) for cid in sorted(missing)], ignore_conflicts=True)
-        found.update(_clients_by_external_id(missing))
-    return found
-
-
+_CLIENTS_PER_STATEMENT = 5000
 _CLIENT_KEYS = ("id", "client_id")
 
 
-def _clients_by_external_id(client_ids: set[str]) -> dict[str, Client]:
-    """The clients with these external ids, holding only their key and id (the rest loads on access).
+def client_pks_get_or_create(*, client_ids: Iterable[str]) -> dict[str, int]:
+    """The primary keys of the clients with these external ids, those unknown created bare (ids
+    checked first): the one home of that rule, for ``/score``, ``/score/batch`` and batch chunks.
+
+    Called inside the transaction that stores what links them, so that a failed insert takes
+    the new clients with it. Concurrent transactions naming the same new client share one row:
+    the unknown ids are inserted skipping conflicts (on PostgreSQL the second insert waits for
+    the first transaction, then skips its committed row), then read back, the winner's row
+    included. They are inserted in the order of their ids, so two transactions take those row
+    locks in the same order and cannot deadlock. Thousands of ids (a batch chunk) go in
+    statements of ``_CLIENTS_PER_STATEMENT``, still in that order.
+    """
+    wanted = sorted(set(client_ids))
+    found = client_pks_find(client_ids=wanted)
+    missing = [cid for cid in wanted if cid not in found]  # sorted
+    if missing:
+        _check_client_ids(missing)
+        for start in range(0, len(missing), _CLIENTS_PER_STATEMENT):
+            part = missing[start : start + _CLIENTS_PER_STATEMENT]
+            Client.objects.bulk_create([Client(client_id=cid) for cid in part], ignore_conflicts=True)
+            found.update(_client_pks_by_external_id(part))
+    return found
+
+
+def client_pks_find(*, client_ids: Iterable[str]) -> dict[str, int]:
+    """The primary keys of the known clients among these external ids (none is created), in
+    statements of ``_CLIENTS_PER_STATEMENT`` ids."""
+    wanted = sorted(set(client_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _CLIENTS_PER_STATEMENT):
+        found.update(_client_pks_by_external_id(wanted[start : start + _CLIENTS_PER_STATEMENT]))
+    return found
+
+
+def _clients(client_ids: set[str]) -> dict[str, Client]:
+    """The clients with these external ids, those unknown created bare (``client_pks_get_or_create``),
+    holding only their key and id (the rest loads on access).
 
     A decision links its client and shows its external id; nothing else of the person is read.
+    """
+    if not client_ids:
+        return {}
+    alias = default_connection().alias
+    return {
+        cid: Client.from_db(alias, list(_CLIENT_KEYS), [pk, cid])
+        for cid, pk in client_pks_get_or_create(client_ids=client_ids).items()
+    }
+
+
+def _client_pks_by_external_id(client_ids: Sequence[str]) -> dict[str, int]:
+    """The primary keys of the clients with these external ids (at most a statement's worth).
+
     One plain statement instead of a compiled queryset: the ORM's compilation cost more than the
     indexed look-up itself on ``/score`` (docs/performance.md).
     """
@@ -466,9 +502,9 @@ def _clients_by_external_id(client_ids: set[str]) -> dict[str, Client]:
     table = db.ops.quote_name(Client._meta.db_table)
     placeholders = ", ".join(["%s"] * len(client_ids))
     with db.cursor() as cursor:
-        cursor.execute(f"SELECT id, client_id FROM {table} WHERE client_id IN ({placeholders})", sorted(client_ids))
+        cursor.execute(f"SELECT id, client_id FROM {table} WHERE client_id IN ({placeholders})", list(client_ids))
         rows = cursor.fetchall()
-    return {row[1]: Client.from_db(db.alias, list(_CLIENT_KEYS), row) for row in rows}
+    return {row[1]: row[0] for row in rows}
 
 
 _APPLICATION_KEYS = ("id", "application_id", "client_id")
@@ -476,7 +512,7 @@ _APPLICATION_KEYS = ("id", "application_id", "client_id")
 
 def _applications_by_external_id(application_ids: set[str]) -> dict[str, CreditApplication]:
     """The applications with these external ids, each with its client, holding only their keys
-    and ids (the rest loads on access), in one plain statement, as ``_clients_by_external_id``.
+    and ids (the rest loads on access), in one plain statement, as ``_client_pks_by_external_id``.
 
     A decision links its application and its client and shows both external ids; nothing
     else of either is read. Compiling the ORM's ``select_related`` queryset cost more CPU

@@ -9,9 +9,10 @@ How a chunk is done exactly once, whatever happens to the workers (docs/batch.md
    alike (a worker killed mid-chunk never reports anything; its message is handed back by
    the broker or found by the reconciler). Past ``BATCH_CHUNK_MAX_ATTEMPTS`` the chunk is
    not run again: it becomes a dead letter, shown on its job.
-3. **Commit**: the decisions, the rejects, the chunk's ``done`` mark and the job's counters
-   are written in one transaction, which first re-checks that this attempt still owns the
-   chunk (``attempts`` unchanged). A newer attempt took over? This one rolls back.
+3. **Commit**: the decisions, the rejects, the chunk's ``done`` mark, the job's counters and
+   the new clients the rows name are written in one transaction, which first re-checks that
+   this attempt still owns the chunk (``attempts`` unchanged). A newer attempt took over?
+   This one rolls back. An attempt that fails leaves nothing behind, not even a client.
    The unique ``(batch_job, batch_row)`` constraint on decisions backs it all up.
 
 Tasks are enqueued only once the job's transaction has committed, and carry chunk ids only,
@@ -50,6 +51,7 @@ from scoring.ml.pipeline import PIPELINE_VERSION
 from scoring.ml.predictor import get_model, require_model, require_model_version
 from scoring.models import BatchChunk, BatchJob, BatchReject, Client, CreditApplication, Decision, ModelVersion
 from scoring.review.services import review_cases_open_referred
+from scoring.services import client_pks_find, client_pks_get_or_create
 from scoring.signals import decisions_recorded
 
 logger = logging.getLogger(__name__)
@@ -254,6 +256,9 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
     shadow_id, shadow_p, shadow_y = _shadow(model, checked, rows)
     now = timezone.now()
     with transaction.atomic():
+        # The chunk's new clients are created here, with its decisions: an attempt that fails or
+        # is superseded, or a chunk dead-lettered for good, leaves no client behind.
+        client_pks = _link_new_clients(checked, client_pks)
         erased = _erased_clients(client_pks)
         if erased:  # erased while this chunk was scored: their rows are not stored (docs/privacy.md)
             keep = np.fromiter((pk not in erased for pk in client_pks), dtype=bool, count=len(client_pks))
@@ -321,8 +326,11 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
 def _links(checked: CheckedRows) -> tuple[CheckedRows, list[int | None], list[int | None]]:
     """Clients and applications named by the rows, as ``/score`` links them.
 
-    An unknown client id creates the client (bare, as ``/score`` does); an unknown
-    application, or one of another client, rejects the row.
+    An unknown application, or one of another client, rejects the row. Returns the rows kept,
+    with each one's client and application: the known ones only (read, never written, before
+    the chunk is scored, so that a client erased meanwhile is seen as such by
+    ``_erased_clients``); a row naming an unknown client has none yet: ``_link_new_clients``
+    creates it in the chunk's transaction.
     """
     application_ids = {a for a in checked.application_ids.tolist() if a}
     applications = {
@@ -344,16 +352,7 @@ def _links(checked: CheckedRows) -> tuple[CheckedRows, list[int | None], list[in
             refused[row] = {"application_id": "This application belongs to another client."}
     checked = checked.drop(refused)
 
-    wanted = sorted({c for c in checked.client_ids.tolist() if c})
-    clients: dict[str, int] = {}
-    for start in range(0, len(wanted), 5000):
-        part = wanted[start : start + 5000]
-        found_clients = dict(Client.objects.filter(client_id__in=part).values_list("client_id", "pk"))
-        missing = [c for c in part if c not in found_clients]
-        if missing:  # sorted: concurrent chunks take the same locks in the same order
-            Client.objects.bulk_create([Client(client_id=c) for c in missing], ignore_conflicts=True)
-            found_clients.update(Client.objects.filter(client_id__in=missing).values_list("client_id", "pk"))
-        clients.update(found_clients)
+    clients = client_pks_find(client_ids=(c for c in checked.client_ids.tolist() if c))
     client_pks: list[int | None] = []
     application_pks: list[int | None] = []
     for application, client in zip(checked.application_ids.tolist(), checked.client_ids.tolist(), strict=True):
@@ -361,6 +360,24 @@ def _links(checked: CheckedRows) -> tuple[CheckedRows, list[int | None], list[in
         application_pks.append(found[0] if found else None)
         client_pks.append(found[1] if found else (clients.get(client) if client else None))
     return checked, client_pks, application_pks
+
+
+def _link_new_clients(checked: CheckedRows, client_pks: list[int | None]) -> list[int | None]:
+    """``client_pks`` with the rows that name an unknown client linked to it, created bare
+    (``client_pks_get_or_create``, as ``/score`` creates it).
+
+    Called inside the transaction that stores the chunk's decisions, so that its new clients
+    commit with them or not at all. Chunks naming the same new client, on any worker, share
+    one row: the insert skips a conflict (after waiting for the other chunk's transaction) and
+    reads the winner's row; the ids are inserted in sorted order, so that two chunks take those
+    locks in the same order and never deadlock.
+    """
+    client_ids = checked.client_ids.tolist()
+    new = {client for client, pk in zip(client_ids, client_pks, strict=True) if client and pk is None}
+    if not new:
+        return client_pks
+    created = client_pks_get_or_create(client_ids=new)
+    return [created[client] if client and pk is None else pk for client, pk in zip(client_ids, client_pks, strict=True)]
 
 
 def _erased_clients(client_pks: list[int | None]) -> set[int]:

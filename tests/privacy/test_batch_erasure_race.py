@@ -16,12 +16,9 @@ other connection waiting on a lock before letting the first one commit.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from privacy import services as privacy_services
 from privacy.services import erasure_execute, gdpr_request_approve, gdpr_request_record
@@ -30,6 +27,7 @@ from scoring.batch.selectors import batch_job_result_rows
 from scoring.batch.services import batch_chunk_score, batch_job_submit
 from scoring.choices import BatchJobStatus
 from scoring.models import BatchJob, Client, Decision, ModelVersion
+from tests.races import in_thread, wait_for_a_lock_wait
 from tests.services import require_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,35 +45,6 @@ def approved_erasure(person: Any, officers: tuple[Any, Any]) -> Any:
     recorder, approver = officers
     request = gdpr_request_record(kind="erasure", client=person, by=recorder)
     return gdpr_request_approve(request=request, by=approver, enqueue=False)
-
-
-def in_thread(results: dict[str, Any], name: str, call: Callable[[], Any]) -> threading.Thread:
-    def run() -> None:
-        try:
-            results[name] = call()
-        except BaseException as exc:  # reported by the assertions below
-            results[name] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, name=name)
-    thread.start()
-    return thread
-
-
-def wait_for_a_lock_wait() -> None:
-    """Until another connection of this database waits on a lock (a deadline, not a timing claim)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.05)
-    raise AssertionError("no connection ever waited on a lock")
 
 
 def paused_after(module: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:

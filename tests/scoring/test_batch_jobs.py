@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -30,6 +31,7 @@ from scoring.services import model_version_activate
 from tests.factories import ClientFactory, CreditApplicationFactory
 from tests.models import TrainedModel, register_trained
 from tests.scoring.batchfiles import applicants_csv, replace_lines
+from tests.services import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +155,29 @@ def test_client_and_application_ids_link_decisions_as_score_links_them(
     application.refresh_from_db()
     other.refresh_from_db()
     assert (application.status, other.status) == (ApplicationStatus.DECIDED, ApplicationStatus.RECEIVED)
+
+
+def test_a_chunk_whose_insert_fails_leaves_no_client_behind_between_attempts_or_once_dead(
+    credit_model: ModelVersion, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The new clients a chunk names are stored with its decisions or not at all."""
+    require_postgresql()  # the refusal below is PostgreSQL's CHECK ... NOT VALID
+    settings.BATCH_CHUNK_MAX_ATTEMPTS = 2
+    ClientFactory(client_id="KNOWN1")
+    text = "age,revenu,historique_impaye,client_id\n35,100,0,NEW2\n36,100,0,KNOWN1\n37,100,0,NEW1\n38,100,0,NEW2\n"
+    with django_capture_on_commit_callbacks(execute=False):
+        job = submit(text)
+    chunk = BatchChunk.objects.get(job=job)
+    with connection.cursor() as cursor:  # the database refuses every new decision (rolled back with the test)
+        cursor.execute("ALTER TABLE scoring_decision ADD CONSTRAINT test_refuse_all CHECK (false) NOT VALID")
+    assert batch_chunk_score(chunk_id=chunk.pk).status == "failed"  # to be retried
+    assert list(Client.objects.values_list("client_id", flat=True)) == ["KNOWN1"]
+    assert batch_chunk_score(chunk_id=chunk.pk).status == "dead"  # for good
+    job.refresh_from_db()
+    assert (job.status, job.chunks_dead, job.rows_scored) == (BatchJobStatus.FAILED, 1, 0)
+    assert "test_refuse_all" in BatchChunk.objects.get(pk=chunk.pk).last_error
+    assert not Decision.objects.exists()
+    assert list(Client.objects.values_list("client_id", flat=True)) == ["KNOWN1"]
 
 
 def test_the_chunk_tasks_leave_only_once_the_job_is_committed(
@@ -302,8 +327,6 @@ def test_a_challenger_scores_batch_rows_in_shadow_as_it_scores_score_requests(
 def test_rows_already_stored_are_skipped_and_never_stored_twice(
     credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from tests.services import require_postgresql
-
     require_postgresql()  # the COPY path and its ON CONFLICT fallback
     with django_capture_on_commit_callbacks(execute=False):
         job = submit(SEED_FILE)

@@ -1,0 +1,41 @@
+"""Two connections racing on PostgreSQL: a call in its own thread, and a wait for a lock wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection
+
+
+def in_thread(results: dict[str, Any], name: str, call: Callable[[], Any]) -> threading.Thread:
+    """Start ``call`` in a thread (its own connection); its result, or what it raised, goes to ``results[name]``."""
+
+    def run() -> None:
+        try:
+            results[name] = call()
+        except BaseException as exc:  # reported by the assertions below
+            results[name] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    return thread
+
+
+def wait_for_a_lock_wait() -> None:
+    """Until another connection of this database waits on a lock (a deadline, not a timing claim)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.05)
+    raise AssertionError("no connection ever waited on a lock")
