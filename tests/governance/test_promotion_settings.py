@@ -110,38 +110,32 @@ def test_a_band_request_is_checked_by_the_band_s_rule_when_made(
     )  # fmt: skip
 
 
-def test_an_approval_never_applies_a_band_that_changed_after_the_request(admins: tuple[Any, Any], client: Any) -> None:
+@pytest.mark.parametrize(
+    ("asked", "on_the_page"),
+    [
+        ({"refer_band": (0.2, 0.4)}, "The refer band changed after the request: approving it is refused"),
+        # The band goes live with the version: the one the approver reviewed, or none.
+        (
+            {"target_status": "champion"},
+            "The refer band changed after the request (no band when requested): approving it is refused",
+        ),
+    ],
+    ids=["band-request", "version-promotion"],
+)
+def test_an_approval_never_applies_a_band_that_changed_after_the_request(
+    admins: tuple[Any, Any], client: Any, asked: dict[str, Any], on_the_page: str
+) -> None:
     first, second = admins
     draft = ModelVersion.objects.create(purpose="credit", version="credit-draft", sha256="1" * 64, threshold=0.3)
-    request = promotion_request_create(user=first, model_version=draft, refer_band=(0.2, 0.4))
+    request = promotion_request_create(user=first, model_version=draft, **asked)
     # A draft's band is set directly (it decides nothing); the request was made from "no band".
     model_version_set_refer_band(model_version=draft, lower=0.1, upper=0.5, user=first)
     with pytest.raises(ValidationError, match=r"changed after this request \(no band when requested, 0.1 – 0.5 now"):
         promotion_request_approve(request=request, user=second)
     client.force_login(second)
-    page = client.get(f"/admin/governance/promotionrequest/{request.pk}/review/").content.decode()
-    assert "The refer band changed after the request: approving it is refused" in page
+    assert on_the_page in client.get(f"/admin/governance/promotionrequest/{request.pk}/review/").content.decode()
     draft.refresh_from_db()
-    assert (draft.refer_lower, draft.refer_upper) == (0.1, 0.5)
-    assert PromotionRequest.objects.get(pk=request.pk).status == "pending"
-
-
-def test_a_version_s_promotion_is_refused_when_its_band_changed_after_the_request(
-    admins: tuple[Any, Any], client: Any
-) -> None:
-    """The band goes live with the version: the one the approver reviewed, or none."""
-    first, second = admins
-    draft = ModelVersion.objects.create(purpose="credit", version="credit-next", sha256="2" * 64, threshold=0.3)
-    request = promotion_request_create(user=first, model_version=draft, target_status="champion")
-    # After the request, the draft's band is edited directly (a draft decides nothing).
-    model_version_set_refer_band(model_version=draft, lower=0.25, upper=0.45, user=first)
-    with pytest.raises(ValidationError, match=r"changed after this request \(no band when requested, 0.25 – 0.45 now"):
-        promotion_request_approve(request=request, user=second)
-    client.force_login(second)
-    page = client.get(f"/admin/governance/promotionrequest/{request.pk}/review/").content.decode()
-    assert "The refer band changed after the request (no band when requested): approving it is refused" in page
-    draft.refresh_from_db()
-    assert draft.status == "draft"
+    assert (draft.refer_lower, draft.refer_upper, draft.status) == (0.1, 0.5, "draft")
     assert PromotionRequest.objects.get(pk=request.pk).status == "pending"
 
 
