@@ -48,12 +48,18 @@ RETENTION_MAP = [
     ),
     Table(
         model="governance.PromotionRequest",
-        about="Who asked for a model version or fraud rule to go live, who approved it, and why",
+        about=(
+            "Who asked for a model version or fraud rule to go live, or for a refer band or the fraud"
+            " thresholds to change, who approved it, and why"
+        ),
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis="Accountability of model changes (AI Act Art. 12/14/17, SR 11-7): staff actions, no applicant data",
         columns={
             **technical("id", "kind", "model_version", "target_status", "fraud_rule", "rule_version", "status"),
             **technical("four_eyes", "requested_at", "decided_at"),
+            # A setting's request: the values proposed and those in force when requested (numbers).
+            **technical("proposed_refer_lower", "proposed_refer_upper", "proposed_review_threshold"),
+            **technical("proposed_block_threshold", "current_values"),
             **staff("requested_by", "decided_by"),
             **staff("reason", "decision_note", note="free text written by admins about a model or rule"),
         },
