@@ -369,3 +369,8 @@ class FraudSettings(models.Model):
     def __str__(self) -> str:
         review = "model threshold" if self.review_threshold is None else f"{self.review_threshold:g}"
         return f"review from {review}, block from {self.block_threshold:g}"
+
+    @property
+    def threshold_values(self) -> dict[str, float | None]:
+        """The thresholds, keyed as audit events and promotion requests record them."""
+        return {"review_threshold": self.review_threshold, "block_threshold": self.block_threshold}

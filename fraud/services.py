@@ -627,8 +627,7 @@ def fraud_thresholds_change_check(*, promotion: Any = None) -> None:
 
 def fraud_settings_current() -> dict[str, float | None]:
     """The thresholds in force, keyed as ``fraud_settings_update`` records them."""
-    row, _ = FraudSettings.objects.get_or_create(pk=1)
-    return {"review_threshold": row.review_threshold, "block_threshold": row.block_threshold}
+    return FraudSettings.objects.get_or_create(pk=1)[0].threshold_values
 
 
 def fraud_settings_update(
@@ -641,7 +640,7 @@ def fraud_settings_update(
     """
     with transaction.atomic():
         row, _ = FraudSettings.objects.select_for_update().get_or_create(pk=1)
-        before = {"review_threshold": row.review_threshold, "block_threshold": row.block_threshold}
+        before = row.threshold_values
         if before != {"review_threshold": review_threshold, "block_threshold": block_threshold}:
             fraud_thresholds_change_check(promotion=promotion)
         row.review_threshold = review_threshold

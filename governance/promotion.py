@@ -80,7 +80,7 @@ def promotion_request_check(
             model_version=model_version,
             proposed_refer_lower=lower,
             proposed_refer_upper=upper,
-            current_values=_band_of(model_version),
+            current_values=model_version.refer_band_values,
         )
         if request.current_values == request.proposed_values:
             raise ValidationError({"model_version": f"{model_version.version} already has this refer band."})
@@ -96,7 +96,7 @@ def promotion_request_check(
             target_status=target_status,
             # The band goes live with the version: an edit of a draft's band after the review
             # makes the request stale at approval (as a rule's edit does).
-            current_values=_band_of(model_version),
+            current_values=model_version.refer_band_values,
         )
         return request, "model_version"
     if fraud_thresholds is not None:
@@ -172,11 +172,6 @@ def promotion_request_approve(*, request: PromotionRequest, user: Any, note: str
     return _carry_out(request, user, note=note)
 
 
-def _band_of(model_version: Any) -> dict[str, float | None]:
-    """A version's refer band, keyed as a request's ``current_values`` and ``proposed_values``."""
-    return {"refer_lower": model_version.refer_lower, "refer_upper": model_version.refer_upper}
-
-
 def _stale(what: str, requested: str, now: str) -> ValidationError:
     return ValidationError(
         {
@@ -196,18 +191,18 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
         locked = PromotionRequest.objects.select_for_update().get(pk=request.pk)
         if locked.status != PromotionStatus.PENDING:
             raise ValidationError({"status": f"This request is already {locked.status}."})
-        if locked.kind == PromotionKind.MODEL:
+        if locked.kind in (PromotionKind.MODEL, PromotionKind.REFER_BAND):
+            # What is approved is the band the request saw (a version's goes live with it): one
+            # changed since (a draft's band edited directly, a change while four eyes were off)
+            # makes it stale, as for a rule. A version's request made before bands were recorded
+            # with it holds no values: nothing to compare.
             version = ModelVersion.objects.select_for_update().get(pk=locked.version_to_promote.pk)
-            # Requests made before the band was recorded with them hold no values: nothing to compare.
-            if locked.current_values and _band_of(version) != locked.current_values:
-                raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(_band_of(version)))
+            band = version.refer_band_values
+            if locked.current_values and band != locked.current_values:
+                raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(band))
+        if locked.kind == PromotionKind.MODEL:
             model_version_activate(model_version=version, status=locked.target_status, user=user)
         elif locked.kind == PromotionKind.REFER_BAND:
-            # What is approved is a change from the band the request saw: one made since (a draft's
-            # band edited directly, a change while four eyes were off) makes it stale, as for a rule.
-            version = ModelVersion.objects.select_for_update().get(pk=locked.version_to_promote.pk)
-            if _band_of(version) != locked.current_values:
-                raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(_band_of(version)))
             # The service checks the band again (refer_band_check) under its own lock.
             model_version_set_refer_band(
                 model_version=version,
@@ -218,9 +213,10 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
             )
         elif locked.kind == PromotionKind.FRAUD_THRESHOLDS:
             row, _ = FraudSettings.objects.select_for_update().get_or_create(pk=1)
-            now = {"review_threshold": row.review_threshold, "block_threshold": row.block_threshold}
-            if now != locked.current_values:
-                raise _stale("fraud thresholds", thresholds_label(locked.current_values), thresholds_label(now))
+            if row.threshold_values != locked.current_values:
+                raise _stale(
+                    "fraud thresholds", thresholds_label(locked.current_values), thresholds_label(row.threshold_values)
+                )
             block = locked.proposed_block_threshold
             if block is None:  # the table's constraint forbids it
                 raise ValueError(f"promotion #{locked.pk} proposes no block threshold")
@@ -303,7 +299,7 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
         return {
             "setting": "refer band",
             "version": banded,
-            "current": {"refer_lower": banded.refer_lower, "refer_upper": banded.refer_upper},
+            "current": banded.refer_band_values,
             "requested_from": request.current_values,
             "proposed": request.proposed_values,
             "referrals": referral_rate(model_version=banded),
@@ -331,7 +327,7 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
         "referrals": referral_rate(model_version=version),
         # Set when the band changed since the request was made: its approval is then refused.
         "band_requested": request.current_values
-        if request.current_values and request.current_values != _band_of(version)
+        if request.current_values and request.current_values != version.refer_band_values
         else None,
         "champion_referrals": referral_rate(model_version=champion) if champion else None,
         "performance": performance,

@@ -183,6 +183,11 @@ class ModelVersion(models.Model):
         return self.status in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER)
 
     @property
+    def refer_band_values(self) -> dict[str, float | None]:
+        """The band, keyed as audit events and promotion requests record it."""
+        return {"refer_lower": self.refer_lower, "refer_upper": self.refer_upper}
+
+    @property
     def has_refer_band(self) -> bool:
         return self.refer_lower is not None and self.refer_upper is not None
 

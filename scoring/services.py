@@ -274,7 +274,7 @@ def model_version_set_refer_band(
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
         refer_band_check(threshold=locked.threshold, lower=lower, upper=upper)
-        before = {"refer_lower": locked.refer_lower, "refer_upper": locked.refer_upper}
+        before = locked.refer_band_values
         after = {"refer_lower": lower, "refer_upper": upper}
         if before != after:
             refer_band_change_check(model_version=locked, promotion=promotion)
