@@ -46,9 +46,10 @@ def fraud_model_train(
 
 
 def fraud_model_register(
-    training: FraudTraining, *, version: str | None = None, activate: str | None = None
+    training: FraudTraining, *, version: str | None = None, activate: str | None = None, requested_by: Any = None
 ) -> Registered:
-    """Register the trained model with purpose fraud (champion when there is none)."""
+    """Register the trained model with purpose fraud (champion when there is none; four eyes and
+    ``requested_by``: ``trained_model_register``)."""
     result = training.result
     return trained_model_register(
         purpose=ModelPurpose.FRAUD,
@@ -59,6 +60,7 @@ def fraud_model_register(
         reference=result.reference,
         version=version,
         activate=activate,
+        requested_by=requested_by,
         notes="Seeded synthetic transactions: see docs/fraud.md (the generator and its limits).",
     )
 

@@ -201,7 +201,7 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
             if locked.current_values and band != locked.current_values:
                 raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(band))
         if locked.kind == PromotionKind.MODEL:
-            model_version_activate(model_version=version, status=locked.target_status, user=user)
+            model_version_activate(model_version=version, status=locked.target_status, user=user, promotion=locked)
         elif locked.kind == PromotionKind.REFER_BAND:
             # The service checks the band again (refer_band_check) under its own lock.
             model_version_set_refer_band(

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
@@ -77,12 +76,6 @@ class CreditApplicationAdmin(PlatformModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # personal data and decision records: GDPR erasure or the retention job only
-
-
-FOUR_EYES_MESSAGE = (
-    "Four eyes are on (PROMOTION_FOUR_EYES): request this under Model governance, Promotion requests; "
-    "a second admin approves it."
-)
 
 
 def _value(value: Any) -> str:
@@ -262,12 +255,11 @@ class ModelVersionAdmin(PlatformModelAdmin):
             self.message_user(request, f"Select exactly one version to make {status}.", messages.ERROR)
             return
         target = queryset.get()
-        if settings.PROMOTION_FOUR_EYES and target.status != status:
-            # Four eyes: a second admin approves (governance: promotion requests).
-            self.message_user(request, FOUR_EYES_MESSAGE, messages.WARNING)
-            return
         try:
             model_version_activate(model_version=target, status=status, user=acting_user(request.user))
+        except PermissionDenied as exc:  # four eyes: a second admin approves (governance: promotion requests)
+            self.message_user(request, str(exc), messages.WARNING)
+            return
         except ArtifactError as exc:
             self.message_user(request, f"{target.version} cannot serve: {exc}", messages.ERROR)
             return

@@ -168,15 +168,48 @@ def model_version_register(
     return model_version
 
 
-def model_version_activate(*, model_version: ModelVersion, status: str, user: Acting = None) -> ModelVersion:
+ACTIVATE_FOUR_EYES_MESSAGE = (
+    "Four eyes are on (PROMOTION_FOUR_EYES): a version is put in service (champion or challenger) only through "
+    "a promotion request under Model governance, Promotion requests; a second admin approves it."
+)
+
+
+def model_version_activate_check(
+    *, model_version: ModelVersion, status: str, user: Acting = None, promotion: Any = None
+) -> None:
+    """The one home of "who puts a version in service at once": while four eyes are on, a version
+    becomes champion or challenger only under an approved promotion request (``promotion``,
+    governance.promotion), whoever asks: an admin, an API key, a command.
+
+    One exception: the platform itself (``user=None``: a training command, the set-up) installs
+    the first champion of a purpose that has none, so that a fresh install serves at once;
+    nothing is in service for a reviewer to protect. Asking for the role a version already has
+    changes nothing and is allowed. Raises ``PermissionDenied(ACTIVATE_FOUR_EYES_MESSAGE)``.
+    """
+    if promotion is not None or not settings.PROMOTION_FOUR_EYES or model_version.status == status:
+        return
+    if (
+        user is None
+        and status == ModelStatus.CHAMPION
+        and not ModelVersion.objects.filter(purpose=model_version.purpose, status=ModelStatus.CHAMPION).exists()
+    ):
+        return
+    raise PermissionDenied(ACTIVATE_FOUR_EYES_MESSAGE)
+
+
+def model_version_activate(
+    *, model_version: ModelVersion, status: str, user: Acting = None, promotion: Any = None
+) -> ModelVersion:
     """Make a version the champion or the challenger of its purpose.
 
     The version holding that role before is retired; a challenger promoted to champion
     leaves the challenger role empty. The file is checked again first: a version that
-    cannot be served is never activated.
+    cannot be served is never activated. Four eyes: ``model_version_activate_check`` (checked
+    again under the lock); ``promotion`` is the approved request that carries it out.
     """
     if status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
         raise ValueError("a version is activated as champion or challenger")
+    model_version_activate_check(model_version=model_version, status=status, user=user, promotion=promotion)
     # The file is run in a child process too (it may have been registered before today's
     # checks). That takes seconds: do it before taking the row lock; under the lock the
     # same file is then a cache hit.
@@ -189,6 +222,8 @@ def model_version_activate(*, model_version: ModelVersion, status: str, user: Ac
         )
         if locked.status == status:
             return locked
+        # Again on the locked row: its role may have changed during the file's check.
+        model_version_activate_check(model_version=locked, status=status, user=user, promotion=promotion)
         _artifact_check(locked)
         displaced = (
             ModelVersion.objects.select_for_update().filter(purpose=locked.purpose, status=status).exclude(pk=locked.pk)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ class Registered:
     model_version: ModelVersion
     created: bool  # False: the same model file was already registered
     activated_as: str | None
+    promotion: Any = None  # the promotion request filed (``requested_by``), when four eyes are on
 
 
 def trained_model_register(
@@ -29,12 +32,17 @@ def trained_model_register(
     reference: dict[str, Any],
     version: str | None = None,
     activate: str | None = None,
+    requested_by: Any = None,
     notes: str = "",
 ) -> Registered:
     """Register a trained model (once per distinct file) and activate it when asked.
 
     ``activate`` is ``"champion"``, ``"challenger"`` or None; with None the model becomes the
     champion only when its purpose has none yet, so a fresh install can serve at once.
+    While four eyes are on, any other activation is a promotion (``model_version_activate_check``):
+    the platform's own is refused (``PermissionDenied``, the version stays registered as a
+    draft), and with ``requested_by`` (an admin) a promotion request is filed in their name
+    for a second admin to approve.
     """
     sha = sha256_hex(model_text)
     existing = ModelVersion.objects.filter(purpose=purpose, sha256=sha).first()
@@ -60,9 +68,23 @@ def trained_model_register(
         )
     if activate is None and not ModelVersion.objects.filter(purpose=purpose, status=ModelStatus.CHAMPION).exists():
         activate = ModelStatus.CHAMPION
-    if activate is not None and existing.status != activate:
-        existing = model_version_activate(model_version=existing, status=activate)
-    return Registered(existing, created, activate)
+    if activate is None or existing.status == activate:
+        return Registered(existing, created, activate)
+    if requested_by is not None:
+        from governance.models import PromotionStatus
+        from governance.promotion import promotion_request_create
+
+        request = promotion_request_create(
+            user=requested_by,
+            model_version=existing,
+            target_status=activate,
+            reason=f"train_{purpose}_model: {existing.version} trained and registered; to become {activate}.",
+        )
+        if request.status == PromotionStatus.PENDING:
+            return Registered(existing, created, None, promotion=request)
+        existing.refresh_from_db()  # four eyes off: carried out at once
+        return Registered(existing, created, activate, promotion=request)
+    return Registered(model_version_activate(model_version=existing, status=activate), created, activate)
 
 
 # --- What the training commands share ------------------------------------------------------
@@ -74,7 +96,50 @@ def add_registration_arguments(parser: Any, purpose: str) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--activate", action="store_true", help="Make it the champion.")
     group.add_argument("--challenger", action="store_true", help="Make it the challenger (shadow scoring).")
+    parser.add_argument(
+        "--requested-by",
+        metavar="ADMIN",
+        help="With --activate or --challenger while four eyes are on (PROMOTION_FOUR_EYES): file the promotion "
+        "request as this admin (a username); a second admin approves it. Without it the activation is refused "
+        "and the version stays a draft (the first champion of a fresh install excepted).",
+    )
     parser.add_argument("--json", action="store_true", help="Print the metrics as JSON.")
+
+
+@contextmanager
+def registration_errors() -> Iterator[None]:
+    """The registration's refusals as the command's error: a file registered with another schema
+    (``ValueError``), an activation four eyes refuse (``PermissionDenied``: the version stays a
+    draft), a promotion request refused (``ValidationError``, e.g. one already pending)."""
+    from django.core.exceptions import PermissionDenied, ValidationError
+    from django.core.management.base import CommandError
+
+    try:
+        yield
+    except PermissionDenied as exc:
+        raise CommandError(
+            f"{exc} The version stays registered as a draft: pass --requested-by ADMIN to file the request from here."
+        ) from exc
+    except ValidationError as exc:
+        raise CommandError(" ".join(exc.messages) + " Nothing activated.") from exc
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def registration_requester(options: dict[str, Any]) -> Any:
+    """The active admin ``--requested-by`` names (None without it); ``CommandError`` otherwise."""
+    from django.contrib.auth import get_user_model
+    from django.core.management.base import CommandError
+
+    username = options.get("requested_by")
+    if not username:
+        return None
+    if not (options.get("activate") or options.get("challenger")):
+        raise CommandError("--requested-by goes with --activate or --challenger.")
+    admin = get_user_model().objects.filter(username=username, is_active=True).first()
+    if admin is None:
+        raise CommandError("--requested-by names an active admin (a username).")
+    return admin
 
 
 def activation_requested(options: dict[str, Any]) -> str | None:
@@ -118,4 +183,11 @@ def training_report(
 def registered_line(registered: Registered) -> str:
     version = registered.model_version
     state = "registered" if registered.created else "already registered (same model file)"
-    return f"Model {version.version} {state}; status {version.status}."
+    line = f"Model {version.version} {state}; status {version.status}."
+    request = registered.promotion
+    if request is not None and registered.activated_as is None:
+        line += (
+            f" Promotion request #{request.pk} filed by {request.requested_by.get_username()}: "
+            f"{request.target_label}. A second admin approves it under Model governance, Promotion requests."
+        )
+    return line

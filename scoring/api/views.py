@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -301,15 +302,12 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         model_version = self.get_object()
         payload = ModelActivateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        if settings.PROMOTION_FOUR_EYES and model_version.status != payload.validated_data["status"]:
-            raise PermissionDenied(
-                "Four eyes are on (PROMOTION_FOUR_EYES): a promotion is requested and approved by two admins "
-                "in the admin (Model governance, Promotion requests)."
-            )
         try:
             activated = model_version_activate(
                 model_version=model_version, status=payload.validated_data["status"], user=acting(request.user)
             )
+        except DjangoPermissionDenied as exc:  # four eyes: the service's rule and message
+            raise PermissionDenied(str(exc)) from exc
         except ArtifactError as exc:
             raise serializers.ValidationError({"model_version": [str(exc)]}) from exc
         return Response(self.get_serializer(activated).data)

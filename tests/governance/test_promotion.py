@@ -99,6 +99,54 @@ def test_direct_activation_is_refused_while_four_eyes_are_on(
 
 
 @pytest.mark.django_db
+def test_only_the_platform_installs_a_first_champion_directly(
+    admins: tuple[Any, Any], trained_credit: TrainedModel
+) -> None:
+    from scoring.services import model_version_activate
+
+    first = register_trained(trained_credit, version="credit-first")
+    second = register_trained(trained_credit, version="credit-second", threshold=0.2)
+    # A fresh install: no champion, nothing in service to protect. An admin still asks.
+    with pytest.raises(PermissionDenied, match="Four eyes are on"):
+        model_version_activate(model_version=first, status="champion", user=admins[0])
+    assert model_version_activate(model_version=first, status="champion").status == "champion"
+    # From then on the platform (a command) is held to four eyes like anyone.
+    for status in ("champion", "challenger"):
+        with pytest.raises(PermissionDenied, match="Four eyes are on"):
+            model_version_activate(model_version=second, status=status)
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert (first.status, second.status) == ("champion", "draft")
+    assert model_version_activate(model_version=first, status="champion").status == "champion"  # no change
+
+
+@pytest.mark.django_db
+def test_a_training_command_files_a_promotion_request_instead_of_activating(admins: tuple[Any, Any]) -> None:
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    call_command("train_credit_model", stdout=io.StringIO())  # the first champion of a fresh install
+    with pytest.raises(CommandError, match="Four eyes are on .* stays registered as a draft: pass --requested-by"):
+        call_command("train_credit_model", "--seed", "7", "--activate", stdout=io.StringIO())
+    assert dict(ModelVersion.objects.values_list("metrics__seed", "status")) == {42: "champion", 7: "draft"}
+    with pytest.raises(CommandError, match="names an active admin"):
+        call_command("train_credit_model", "--seed", "7", "--challenger", "--requested-by", "nobody")
+    with pytest.raises(CommandError, match="goes with --activate or --challenger"):
+        call_command("train_credit_model", "--seed", "7", "--requested-by", "first-admin")
+
+    out = io.StringIO()
+    call_command("train_credit_model", "--seed", "7", "--activate", "--requested-by", "first-admin", stdout=out)
+    request = PromotionRequest.objects.get()
+    assert f"Promotion request #{request.pk} filed by first-admin" in out.getvalue()
+    assert (request.status, request.target_status, request.requested_by) == ("pending", "champion", admins[0])
+    assert dict(ModelVersion.objects.values_list("metrics__seed", "status")) == {42: "champion", 7: "draft"}
+    promotion_request_approve(request=request, user=admins[1])
+    assert dict(ModelVersion.objects.values_list("metrics__seed", "status")) == {42: "retired", 7: "champion"}
+
+
+@pytest.mark.django_db
 def test_a_fraud_rule_is_activated_through_a_request(admins: tuple[Any, Any], client: Any) -> None:
     from fraud.services import fraud_rule_save
 

@@ -6,10 +6,17 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from fraud.training import describe, fraud_model_register, fraud_model_train
-from scoring.training import activation_requested, add_registration_arguments, registered_line, training_report
+from scoring.training import (
+    activation_requested,
+    add_registration_arguments,
+    registered_line,
+    registration_errors,
+    registration_requester,
+    training_report,
+)
 
 
 class Command(BaseCommand):
@@ -42,7 +49,8 @@ class Command(BaseCommand):
         add_registration_arguments(parser, "fraud")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
+        requester = registration_requester(options)  # checked before the training
+        with registration_errors():
             training = fraud_model_train(
                 seed=options["seed"],
                 clients=options["clients"],
@@ -51,9 +59,9 @@ class Command(BaseCommand):
                 cost_fn=options["cost_fn"],
                 cost_fp=options["cost_fp"],
             )
-            registered = fraud_model_register(training, version=options["name"], activate=activation_requested(options))
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+            registered = fraud_model_register(
+                training, version=options["name"], activate=activation_requested(options), requested_by=requester
+            )
 
         data, m = training.data, training.result.metrics
         extra = describe(m)

@@ -15,6 +15,8 @@ from scoring.training import (
     activation_requested,
     add_registration_arguments,
     registered_line,
+    registration_errors,
+    registration_requester,
     trained_model_register,
     training_report,
 )
@@ -65,6 +67,7 @@ class Command(BaseCommand):
             raise CommandError("--csv and --target go together")
         if not 0 <= options["missing_rate"] < 1:
             raise CommandError("--missing-rate is between 0 and 1")
+        requester = registration_requester(options)  # checked before the minutes of training
         try:
             if options["csv"]:
                 data = infer_training_data(
@@ -87,7 +90,7 @@ class Command(BaseCommand):
         except (DataError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
 
-        try:
+        with registration_errors():
             registered = trained_model_register(
                 purpose=ModelPurpose.CREDIT,
                 data=data,
@@ -97,9 +100,8 @@ class Command(BaseCommand):
                 reference=result.reference,
                 version=options["name"],
                 activate=activation_requested(options),
+                requested_by=requester,
             )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
 
         m = result.metrics
         if options["json"]:
