@@ -41,7 +41,7 @@ from fraud.sandbox import backtest_condition, check_condition
 from fraud.selectors import backtest_rows, transaction_get_stored, transaction_screen_lookup
 from fraud.velocity import velocity
 from scoring.ml.model import LoadedModel
-from scoring.services import client_get_or_create
+from scoring.services import client_ids_check, client_pks_get_or_create
 from scoring.signals import decisions_recorded
 
 logger = logging.getLogger(__name__)
@@ -157,8 +157,8 @@ def transaction_screen(
             return replay
     config = config or fraud_config()
     client_pk, summary = lookup.client_pk, lookup.history
-    if client_pk is None:
-        client_pk = client_get_or_create(client_id=request.client_id).pk  # unknown ids are accepted
+    if client_pk is None:  # unknown ids are accepted: the client is created with the transaction, below
+        client_ids_check(client_ids=[request.client_id])
     features = velocity(
         summary,
         amount=facts.amount,
@@ -186,7 +186,6 @@ def transaction_screen(
     txn = Transaction(
         transaction_id=request.transaction_id,
         submitted_by=caller,
-        client_id=client_pk,
         amount=Decimal(str(facts.amount)).quantize(Decimal("0.01")),
         currency=facts.currency,
         type=facts.type,
@@ -216,7 +215,15 @@ def transaction_screen(
     alert = FraudAlert(fraud_check=check) if decision != FraudDecisionOutcome.ALLOW else None
     try:
         check.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        _store_screened(txn, check, alert)
+        if client_pk is None:
+            # The new client is stored in the transaction that stores what names it: a
+            # transaction refused at the insert (its id taken meanwhile) leaves no client behind.
+            with transaction.atomic():
+                txn.client_id = client_pks_get_or_create(client_ids=[request.client_id])[request.client_id]
+                _store_screened(txn, check, alert)
+        else:
+            txn.client_id = client_pk
+            _store_screened(txn, check, alert)
     except IntegrityError:
         # The transaction_id is taken (a replay, or a concurrent duplicate that won the insert):
         # answer with the stored decision, or refuse if it was another transaction.

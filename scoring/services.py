@@ -80,17 +80,9 @@ def client_update(*, client: Client, **changes: Any) -> Client:
     return client
 
 
-def client_get_or_create(*, client_id: str) -> Client:
-    """The client with this external id, created bare if unknown (API callers send ids only).
-
-    Raises ``ValidationError`` for a malformed id: callers validate first, this is the floor.
-    """
-    _check_client_ids([client_id])
-    client, _ = Client.objects.get_or_create(client_id=client_id)
-    return client
-
-
-def _check_client_ids(client_ids: Iterable[str]) -> None:
+def client_ids_check(*, client_ids: Iterable[str]) -> None:
+    """The floor under every client created from an external id (API callers send ids only):
+    ``ValidationError`` naming ``client_id`` for a malformed one. Callers validate first."""
     bad = [cid for cid in client_ids if not is_external_id(cid)]
     if bad:
         raise ValidationError({"client_id": EXTERNAL_ID_MESSAGE})
@@ -494,7 +486,7 @@ def client_pks_get_or_create(*, client_ids: Iterable[str]) -> dict[str, int]:
     found = client_pks_find(client_ids=wanted)
     missing = [cid for cid in wanted if cid not in found]  # sorted
     if missing:
-        _check_client_ids(missing)
+        client_ids_check(client_ids=missing)
         for start in range(0, len(missing), _CLIENTS_PER_STATEMENT):
             part = missing[start : start + _CLIENTS_PER_STATEMENT]
             Client.objects.bulk_create([Client(client_id=cid) for cid in part], ignore_conflicts=True)

@@ -31,6 +31,8 @@ def wait_for_a_lock_wait() -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
+            # Inside a transaction PostgreSQL answers from the statistics it read first: read again.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from fraud.models import FraudRule
 from scoring.ml.schema import Feature, SchemaError
 from scoring.models import Client
-from scoring.services import client_get_or_create
+from scoring.services import client_pks_get_or_create
 from scoring.validators import (
     EXTERNAL_ID_PATTERN,
     external_id_validator,
@@ -70,7 +70,7 @@ def test_a_rule_name_ending_in_a_newline_is_refused() -> None:
 @pytest.mark.django_db
 def test_the_client_service_refuses_a_malformed_id() -> None:
     with pytest.raises(ValidationError):
-        client_get_or_create(client_id="C1001\n")
+        client_pks_get_or_create(client_ids=["C1001\n"])
     assert not Client.objects.exists()
 
 

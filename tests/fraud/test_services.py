@@ -239,6 +239,30 @@ def test_concurrent_duplicates_store_one_transaction_and_answer_the_same_decisio
     assert sum(not r.replayed for r in results) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_refused_at_the_insert_leaves_no_new_client_behind() -> None:
+    """A new client is stored with the transaction naming it. Here the caller's id TX-TAKEN is
+    being stored (not committed) for client C1 when the same id comes for a new client NEW9:
+    its look-up sees nothing, its insert waits for the first, which commits; the id is then
+    taken by another transaction, the second is refused, and NEW9 was never stored."""
+    from scoring.models import Client
+    from tests.races import in_thread, wait_for_a_lock_wait
+
+    require_postgresql()
+    screen("TX-EARLIER", client="C1")  # the client C1 and the rule set in force, committed
+    results: dict[str, Any] = {}
+    with transaction.atomic():
+        screen("TX-TAKEN", client="C1")
+        second = in_thread(results, "second", lambda: screen("TX-TAKEN", client="NEW9", amount=99.0))
+        wait_for_a_lock_wait()  # its insert waits on the first's unique key
+    second.join(timeout=120)
+    assert isinstance(results["second"], TransactionConflict), results
+    assert list(Client.objects.values_list("client_id", flat=True)) == ["C1"]
+    assert Transaction.objects.get(transaction_id="TX-TAKEN").client.client_id == "C1"
+    assert screen("TX-NEW", client="NEW9").check.decision == "allow"  # a new client still comes with its transaction
+    assert Transaction.objects.get(transaction_id="TX-NEW").client.client_id == "NEW9"
+
+
 def test_review_and_block_open_an_alert_and_allow_does_not() -> None:
     assert screen("A", amount=40.0).alert is None
     review = screen("R", amount=12000.0)
