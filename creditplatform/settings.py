@@ -565,6 +565,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "scoring.tasks.batch_reconcile",
         "schedule": crontab(minute="*"),  # every minute: chunks never run, or whose worker vanished
     },
+    "scoring-webhooks-reconcile": {
+        "task": "scoring.tasks.decision_webhooks_reconcile",
+        "schedule": crontab(minute="*"),  # every minute: deliveries the broker refused or lost
+    },
 }
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -604,6 +608,9 @@ SCORE_REFER_MISSING_SHARE = env_float("SCORE_REFER_MISSING_SHARE", 0.5, minimum=
 DECISION_WEBHOOK_TIMEOUT = env_float("DECISION_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 DECISION_WEBHOOK_MAX_RETRIES = env_int("DECISION_WEBHOOK_MAX_RETRIES", 6, minimum=0, maximum=20)
 DECISION_WEBHOOK_BACKOFF_SECONDS = env_float("DECISION_WEBHOOK_BACKOFF_SECONDS", 30.0, minimum=0)
+# A pending delivery whose next attempt is overdue by this much lost its message: the
+# reconciler (beat, every minute) sends it again. One the broker refused is sent at once.
+DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS = env_int("DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS", 900, minimum=1)
 # A caller's webhook must lead to a public address (no loopback, private, link-local... : SSRF);
 # on only for local development and tests whose receiver listens on 127.0.0.1.
 DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS", False)

@@ -641,6 +641,9 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_outcome = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its next attempt's message is due (sent now, or a retry's countdown); empty when the
+    # broker refused the message. The reconciler re-sends a pending delivery long overdue.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

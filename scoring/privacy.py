@@ -166,6 +166,7 @@ RETENTION_MAP = [
             "attempts",
             "last_outcome",
             "created_at",
+            "next_attempt_at",
             "finished_at",
         ),
     ),
