@@ -97,7 +97,7 @@ def test_every_valid_row_becomes_a_stored_decision_and_every_bad_row_a_reject_wi
             "age,revenu,historique_impaye\n35,50000,1,9,9\n35\n",
             {2: {"row": "Expected 3 values, found 5."}, 3: {"row": "Expected 3 values, found 1."}},
         ),
-        ('age,revenu,historique_impaye\n35,"50000,1\n36,1,0\n', {2: {"row": "Expected 3 values, found 2."}}),
+        ('age,revenu,historique_impaye\n35,"50000,1\n', {2: {"row": "Expected 3 values, found 2."}}),
     ],
 )
 def test_a_chunk_whose_rows_are_all_malformed_completes_with_each_row_rejected(
@@ -434,6 +434,10 @@ def test_a_caller_sees_its_own_jobs_and_an_admin_sees_every_job(
         (b"age,salaire,historique_impaye\n35,1,0\n", "Unknown columns: salaire."),
         (b"age,revenu\n35,1\n", "Missing required columns: historique_impaye."),
         (b"age,revenu,historique_impaye\n", "no applicant rows"),
+        (
+            b'age,revenu,historique_impaye\n35,1,0\n36,"2,1\n37,3,0\n38,4,1\n',
+            "Line 3: the quoted value of column revenu runs on to line 5 (a quote not closed?)",
+        ),
     ],
 )
 def test_a_file_that_cannot_be_scored_is_a_400_naming_the_problem(
