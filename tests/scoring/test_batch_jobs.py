@@ -497,3 +497,49 @@ def test_an_extra_form_field_or_a_second_file_is_refused_not_ignored(scorer: API
     assert two.status_code == 400 and two.json()["fields"] == {"file": ["Sent more than once: send this field once."]}
     assert not BatchJob.objects.exists()
     assert upload(scorer, SEED_FILE).status_code == 202
+
+
+def test_an_upload_retried_with_its_idempotency_key_is_the_same_job_not_a_second_one(
+    scorer: APIClient, key_client: Callable[..., APIClient], django_capture_on_commit_callbacks: Any
+) -> None:
+    """A client whose upload timed out sends it again: every applicant must not be decided twice."""
+    url = "/api/v1/score/batch-jobs"
+
+    def send(api: APIClient, text: str, key: str) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return api.post(
+                url, {"file": SimpleUploadedFile("a.csv", text.encode())}, format="multipart", HTTP_IDEMPOTENCY_KEY=key
+            )
+
+    first = send(scorer, SEED_FILE, "portfolio-2026-12")
+    assert first.status_code == 202 and "Idempotent-Replayed" not in first
+    again = send(scorer, SEED_FILE, "portfolio-2026-12")
+    assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and again["Location"] == first["Location"]
+    assert BatchJob.objects.count() == 1
+    assert Decision.objects.filter(batch_job_id=first.json()["id"]).count() == 2
+
+    other = send(scorer, SEED_FILE.replace("52,180,0", "53,180,0"), "portfolio-2026-12")
+    assert other.status_code == 409 and first.json()["id"] in other.json()["detail"]
+    # Another caller's key is its own; a new key is a new job.
+    assert send(key_client("analyst", ["score"]), SEED_FILE, "portfolio-2026-12").status_code == 202
+    assert send(scorer, SEED_FILE, "portfolio-2026-12b").status_code == 202
+    assert BatchJob.objects.count() == 3
+    bad = scorer.post(url, {"file": SimpleUploadedFile("a.csv", b"x")}, format="multipart", HTTP_IDEMPOTENCY_KEY="")
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.json()["fields"]
+
+
+def test_two_uploads_at_once_with_one_idempotency_key_store_one_job(credit_model: ModelVersion) -> None:
+    """The second upload, past the look-up while the first was being stored, gets the first's job."""
+    from scoring.batch.services import batch_file_check, batch_job_submit_once
+
+    checked = batch_file_check(data=SEED_FILE.encode(), filename="a.csv")
+    first = batch_job_submit_once(
+        data=SEED_FILE.encode(), filename="a.csv", caller="user:1", source="api", idempotency_key="k1"
+    )
+    assert not first.replayed and checked.split.sha256 == first.job.file_sha256
+    from scoring.batch import services
+
+    racing = services._job_store(checked, caller="user:1", source="api", idempotency_key="k1")
+    assert racing.replayed and racing.job.pk == first.job.pk
+    assert BatchJob.objects.count() == 1
