@@ -639,6 +639,9 @@ BATCH_RETRY_BACKOFF_SECONDS = env_float("BATCH_RETRY_BACKOFF_SECONDS", 10.0, min
 # one the broker took longer ago than BATCH_REQUEUE_AFTER_SECONDS (its message was lost).
 BATCH_CHUNK_STALE_SECONDS = env_int("BATCH_CHUNK_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
 BATCH_REQUEUE_AFTER_SECONDS = env_int("BATCH_REQUEUE_AFTER_SECONDS", 900, minimum=1)
+# A dead-lettered chunk keeps its rows (never decided) for a retry this many days after it
+# was given up; then the retention job deletes it (docs/batch.md, docs/privacy.md).
+BATCH_DEAD_LETTER_RETENTION_DAYS = env_int("BATCH_DEAD_LETTER_RETENTION_DAYS", 30, minimum=1)
 if BATCH_CHUNK_STALE_SECONDS <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("BATCH_CHUNK_STALE_SECONDS must exceed CELERY_TASK_TIME_LIMIT")
 

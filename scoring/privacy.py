@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from creditplatform.retention import Column, DataKind, Erasure, Retention, Rows, Table, staff, technical
+from scoring.choices import BatchChunkStatus
 
 K, E = DataKind, Erasure
 
@@ -196,6 +197,14 @@ RETENTION_MAP = [
         basis="payload holds the slice's rows (client and application ids included) until the chunk is scored, "
         "emptied then. A queued or dead-lettered chunk naming the person has each of the person's rows replaced by "
         "empty cells (the other rows keep their numbers); a chunk being scored defers the erasure until it is done",
+        retention=Retention(
+            date_field="finished_at",
+            setting="BATCH_DEAD_LETTER_RETENTION_DAYS",
+            basis="A dead-lettered chunk's rows were never decided: they are kept only for an admin to retry the "
+            "chunk once its cause is fixed, not as long as the decisions (data minimisation, GDPR Art. 5(1)(c) "
+            "and (e)). Other chunks hold no rows once scored and go with their job",
+            keep_if=~Q(status=BatchChunkStatus.DEAD),
+        ),
         columns={
             **technical("id", "job", "number", "first_row", "last_row", "row_count", "status", "attempts"),
             **technical("enqueued_at", "claimed_at", "finished_at", "rows_scored", "rows_rejected"),
