@@ -315,7 +315,7 @@ def _check_parquet_type(column: str, arrow_type: Any, schema: FeatureSchema) -> 
     if column in LINK_COLUMNS:
         ok = textual or pa.types.is_integer(arrow_type)
         expected = "text (or whole numbers)"
-    elif schema[column].type == CATEGORICAL:
+    elif schema[schema.aliases.get(column, column)].type == CATEGORICAL:
         ok, expected = textual, "text (a category)"
     else:
         ok, expected = textual or numeric, "numbers"

@@ -36,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, pack_all, read_chunk, split_upload
-from scoring.batch.rows import CheckedRows, check_rows, score_rows
+from scoring.batch.rows import CheckedRows, canonical_columns, check_rows, score_rows
 from scoring.batch.writer import ChunkContext, Links, write_decisions
 from scoring.choices import (
     ApplicationStatus,
@@ -305,6 +305,7 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
         model = replace(model, refer_lower=band[0], refer_upper=band[1])
     missing_share = settings.SCORE_REFER_MISSING_SHARE  # stored with each decision (exact replay)
     rows = read_chunk(bytes(chunk.payload), chunk.first_row, by_position=job.file_format == BatchFileFormat.PARQUET)
+    rows = canonical_columns(rows, model.schema)  # the challenger (_shadow) reads the features' own names too
     checked = check_rows(model.schema, rows)
     checked, client_pks, application_pks = _links(checked)
     scored = score_rows(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -543,3 +544,36 @@ def test_two_uploads_at_once_with_one_idempotency_key_store_one_job(credit_model
     racing = services._job_store(checked, caller="user:1", source="api", idempotency_key="k1")
     assert racing.replayed and racing.job.pk == first.job.pk
     assert BatchJob.objects.count() == 1
+
+
+def test_a_column_named_by_a_features_alias_is_that_feature_as_on_score(
+    scorer: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    """``montant_credit`` (the seed clients' name for ``amount``) is accepted in the header: its values
+    must be used, not silently dropped (every applicant's amount missing, every decision changed)."""
+    aliased = scored("age,revenu,historique_impaye,montant_credit\n35,500,0,4000\n", django_capture_on_commit_callbacks)
+    canonical = scored("age,revenu,historique_impaye,amount\n35,500,0,4000\n", django_capture_on_commit_callbacks)
+    [by_alias] = Decision.objects.filter(batch_job=aliased)
+    [by_name] = Decision.objects.filter(batch_job=canonical)
+    assert by_alias.features["amount"] == 4000
+    assert (by_alias.features, by_alias.probability_default) == (by_name.features, by_name.probability_default)
+    live = scorer.post("/api/v1/score", {"age": 35, "revenu": 500, "historique_impaye": 0, "montant_credit": 4000})
+    assert live.json()["probability_default"] == pytest.approx(by_alias.probability_default, abs=1e-12)
+
+
+def test_a_parquet_column_named_by_a_features_alias_is_read_not_a_500(
+    scorer: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    frame = pd.DataFrame({"age": [35], "revenu": [500.0], "historique_impaye": [0], "montant_credit": [4000.0]})
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(scorer, out.getvalue(), name="applicants.parquet")
+    assert response.status_code == 202, response.content
+    [decision] = Decision.objects.filter(batch_job_id=response.json()["id"])
+    assert decision.features["amount"] == 4000
+    wrong = pd.DataFrame({"age": [35], "revenu": [500.0], "historique_impaye": [0], "montant_credit": [True]})
+    out = io.BytesIO()
+    wrong.to_parquet(out, index=False)
+    refused = upload(scorer, out.getvalue(), name="applicants.parquet")
+    assert refused.status_code == 400 and "montant_credit" in refused.json()["fields"]["file"][0]
