@@ -565,6 +565,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "scoring.tasks.batch_reconcile",
         "schedule": crontab(minute="*"),  # every minute: chunks never run, or whose worker vanished
     },
+    "scoring-webhooks-reconcile": {
+        "task": "scoring.tasks.decision_webhooks_reconcile",
+        "schedule": crontab(minute="*"),  # every minute: deliveries the broker refused or lost
+    },
 }
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -604,6 +608,9 @@ SCORE_REFER_MISSING_SHARE = env_float("SCORE_REFER_MISSING_SHARE", 0.5, minimum=
 DECISION_WEBHOOK_TIMEOUT = env_float("DECISION_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
 DECISION_WEBHOOK_MAX_RETRIES = env_int("DECISION_WEBHOOK_MAX_RETRIES", 6, minimum=0, maximum=20)
 DECISION_WEBHOOK_BACKOFF_SECONDS = env_float("DECISION_WEBHOOK_BACKOFF_SECONDS", 30.0, minimum=0)
+# A pending delivery whose next attempt is overdue by this much lost its message: the
+# reconciler (beat, every minute) sends it again. One the broker refused is sent at once.
+DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS = env_int("DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS", 900, minimum=1)
 # A caller's webhook must lead to a public address (no loopback, private, link-local... : SSRF);
 # on only for local development and tests whose receiver listens on 127.0.0.1.
 DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
@@ -632,6 +639,9 @@ BATCH_RETRY_BACKOFF_SECONDS = env_float("BATCH_RETRY_BACKOFF_SECONDS", 10.0, min
 # one the broker took longer ago than BATCH_REQUEUE_AFTER_SECONDS (its message was lost).
 BATCH_CHUNK_STALE_SECONDS = env_int("BATCH_CHUNK_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
 BATCH_REQUEUE_AFTER_SECONDS = env_int("BATCH_REQUEUE_AFTER_SECONDS", 900, minimum=1)
+# A dead-lettered chunk keeps its rows (never decided) for a retry this many days after it
+# was given up; then the retention job deletes it (docs/batch.md, docs/privacy.md).
+BATCH_DEAD_LETTER_RETENTION_DAYS = env_int("BATCH_DEAD_LETTER_RETENTION_DAYS", 30, minimum=1)
 if BATCH_CHUNK_STALE_SECONDS <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("BATCH_CHUNK_STALE_SECONDS must exceed CELERY_TASK_TIME_LIMIT")
 

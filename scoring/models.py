@@ -240,10 +240,21 @@ class BatchJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text="The API caller's Idempotency-Key: a retried upload is this job.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="batchjob_unique_idempotency_key",
+            ),
             models.CheckConstraint(condition=Q(status__in=BatchJobStatus.values), name="batchjob_status_valid"),
             models.CheckConstraint(condition=Q(chunk_rows__gte=1), name="batchjob_chunk_rows_positive"),
             models.CheckConstraint(
@@ -641,6 +652,9 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_outcome = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its next attempt's message is due (sent now, or a retry's countdown); empty when the
+    # broker refused the message. The reconciler re-sends a pending delivery long overdue.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from creditplatform.retention import Column, DataKind, Erasure, Retention, Rows, Table, staff, technical
+from scoring.choices import BatchChunkStatus
 
 K, E = DataKind, Erasure
 
@@ -166,6 +167,7 @@ RETENTION_MAP = [
             "attempts",
             "last_outcome",
             "created_at",
+            "next_attempt_at",
             "finished_at",
         ),
     ),
@@ -182,6 +184,7 @@ RETENTION_MAP = [
             **technical("id", "status", "source", "file_format", "file_size", "file_sha256", "columns"),
             **technical("model_version", "total_rows", "chunk_rows", "chunk_count", "chunks_done", "chunks_dead"),
             **technical("chunk_retries", "rows_scored", "rows_rejected", "created_at", "started_at", "finished_at"),
+            **technical("idempotency_key"),
             "filename": Column(K.STAFF, note="the uploader's name for the file (cleaned)"),
             "caller": Column(K.STAFF, note="apikey:<prefix>, oidc:<hash> or user:<id> of the uploader"),
         },
@@ -194,6 +197,14 @@ RETENTION_MAP = [
         basis="payload holds the slice's rows (client and application ids included) until the chunk is scored, "
         "emptied then. A queued or dead-lettered chunk naming the person has each of the person's rows replaced by "
         "empty cells (the other rows keep their numbers); a chunk being scored defers the erasure until it is done",
+        retention=Retention(
+            date_field="finished_at",
+            setting="BATCH_DEAD_LETTER_RETENTION_DAYS",
+            basis="A dead-lettered chunk's rows were never decided: they are kept only for an admin to retry the "
+            "chunk once its cause is fixed, not as long as the decisions (data minimisation, GDPR Art. 5(1)(c) "
+            "and (e)). Other chunks hold no rows once scored and go with their job",
+            keep_if=~Q(status=BatchChunkStatus.DEAD),
+        ),
         columns={
             **technical("id", "job", "number", "first_row", "last_row", "row_count", "status", "attempts"),
             **technical("enqueued_at", "claimed_at", "finished_at", "rows_scored", "rows_rejected"),

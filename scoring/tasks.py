@@ -48,22 +48,24 @@ def decision_webhook_deliver(self, delivery_id: int) -> None:
     """POST a decision's final outcome to a caller's webhook; retried with exponential backoff.
 
     On a worker each retry is a new message, ``DECISION_WEBHOOK_BACKOFF_SECONDS`` doubling
-    (at most an hour); the last failure is recorded on the delivery. Run in-process (eager:
-    tests, no broker), the retries follow at once.
+    (at most an hour); the delivery counts its attempts (a message sent again by the
+    reconciler has only the retries left) and records the last failure. Run in-process
+    (eager: tests, no broker), the retries follow at once.
     """
-    from django.conf import settings
+    from scoring.review.webhooks import WebhookRetry, decision_webhook_attempt
 
-    from creditplatform.webhooks import WebhookError
-    from scoring.review.webhooks import decision_webhook_attempt
-
-    limit = settings.DECISION_WEBHOOK_MAX_RETRIES
-    retries = self.request.retries
     while True:
         try:
-            decision_webhook_attempt(delivery_id=delivery_id, last=retries >= limit)
+            decision_webhook_attempt(delivery_id=delivery_id)
             return
-        except WebhookError as exc:
+        except WebhookRetry as exc:
             if not self.request.is_eager:
-                countdown = min(settings.DECISION_WEBHOOK_BACKOFF_SECONDS * 2**retries, 3600)
-                raise self.retry(exc=exc, countdown=countdown, max_retries=limit) from exc
-            retries += 1
+                raise self.retry(exc=exc, countdown=exc.countdown, max_retries=None) from exc
+
+
+@shared_task(ignore_result=True)
+def decision_webhooks_reconcile() -> None:
+    """Every minute (beat): webhook deliveries the broker refused, or whose message was lost."""
+    from scoring.review.webhooks import decision_webhooks_reconcile as reconcile
+
+    reconcile()

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -25,6 +25,7 @@ from accounts.roles import Role
 from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
 from creditplatform.api.renderers import OrjsonRenderer
 from creditplatform.api.serializers import StrictSerializer
+from scoring.api.views import IDEMPOTENCY_HEADER, idempotency_key_header
 from scoring.batch.files import BatchFileError
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
@@ -35,7 +36,12 @@ from scoring.batch.selectors import (
     batch_job_result_rows,
     csv_lines,
 )
-from scoring.batch.services import BatchFileTooLarge, batch_job_submit, batch_upload_size_check
+from scoring.batch.services import (
+    BatchFileTooLarge,
+    BatchIdempotencyConflict,
+    batch_job_submit_once,
+    batch_upload_size_check,
+)
 from scoring.choices import BatchSource
 from scoring.ml.predictor import ModelUnavailable
 from scoring.models import BatchJob
@@ -168,11 +174,17 @@ class BatchJobListApi(generics.ListAPIView):
             "`BATCH_UPLOAD_MAX_BYTES` is a 413. Rows are checked one by one by the workers: a bad row is "
             "rejected with its row number (a CSV file's line) and reason, the others are scored.\n\n"
             "Answers 202 with the job (also at `Location`); follow `url` until `status` is `completed`, "
-            "`partial` or `failed`, then download `result_url` and `rejects_url` (CSV).\n\n" + METHOD
+            "`partial` or `failed`, then download `result_url` and `rejects_url` (CSV).\n\n"
+            "Send an `Idempotency-Key` header to make a retried upload safe: the same key and file return the "
+            "job stored the first time (200, `Idempotent-Replayed: true`), not a second job deciding every "
+            "applicant again; the same key with another file is a 409.\n\n" + METHOD
         ),
         request={"multipart/form-data": BatchUploadSerializer},
+        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
         responses={
             202: BatchJobDetailSerializer,
+            200: OpenApiResponse(BatchJobDetailSerializer, description="The job stored earlier (Idempotency-Key)."),
+            409: OpenApiResponse(description="Idempotency-Key reused with another file."),
             400: OpenApiResponse(description="The file cannot be scored (the message says why)."),
             413: OpenApiResponse(description="The file is larger than BATCH_UPLOAD_MAX_BYTES."),
             503: OpenApiResponse(description="No credit model can serve."),
@@ -189,21 +201,30 @@ class BatchJobListApi(generics.ListAPIView):
             batch_upload_size_check(size=upload.size)
         except BatchFileTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from exc
+        key = idempotency_key_header(request.META)
         try:
-            job = batch_job_submit(
+            submitted = batch_job_submit_once(
                 data=upload.read(),
                 filename=upload.name or "",
                 caller=caller_label(request.user),
                 source=BatchSource.API,
+                idempotency_key=key,
             )
         except BatchFileTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from exc
         except BatchFileError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from exc
+        except BatchIdempotencyConflict as exc:
+            raise Conflict(str(exc)) from exc
         except ModelUnavailable as exc:
             raise ServiceUnavailable(f"{exc} An admin activates one in the model registry.") from exc
-        body = BatchJobDetailSerializer(job, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        body = BatchJobDetailSerializer(submitted.job, context={"request": request}).data
+        headers = {"Location": body["url"]}
+        if submitted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            body, status=status.HTTP_200_OK if submitted.replayed else status.HTTP_202_ACCEPTED, headers=headers
+        )
 
 
 class BatchJobDetailApi(generics.RetrieveAPIView):

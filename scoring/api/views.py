@@ -117,7 +117,7 @@ def _credit_model() -> Any:
         raise ServiceUnavailable(f"{exc} {remedy}") from exc
 
 
-def _idempotency_key(meta: Mapping[str, Any]) -> str | None:
+def idempotency_key_header(meta: Mapping[str, Any]) -> str | None:
     """The Idempotency-Key header, checked (the service fingerprints what it protects)."""
     key = meta.get(IDEMPOTENCY_META)  # request.headers would copy every header first
     if key is not None and (not 1 <= len(key) <= 200 or not key.isprintable()):
@@ -179,7 +179,7 @@ class ScoreApi(APIView):
                 model=model,
                 request=parsed,
                 caller=caller_label(user),
-                idempotency_key=_idempotency_key(meta),
+                idempotency_key=idempotency_key_header(meta),
             )
         except IdempotencyConflict as exc:
             raise Conflict(str(exc)) from exc

@@ -3,8 +3,9 @@
 A file is CSV (UTF-8, optional BOM; comma, semicolon or tab separated, told by the header)
 or Parquet. What makes the whole file unusable is refused at once, with a ``BatchFileError``
 naming the problem: not CSV or Parquet, not UTF-8, no header, unknown, duplicate or missing
-required columns, no rows, too many rows. What is wrong with one row is not: the worker
-rejects that row with its line and reason, and scores the others.
+required columns, a quoted value running over lines (a quote not closed), no rows, too many
+rows. What is wrong with one row is not: the worker rejects that row with its line and
+reason, and scores the others.
 
 Columns are matched strictly, as ``/score`` matches fields: a column the champion does not
 take is refused (a misspelt ``revenue`` silently ignored would change every decision).
@@ -153,7 +154,7 @@ def _split_csv(
     check_columns(columns, schema)
     body_start = len(data) if end_of_header < 0 else end_of_header + 1
     if b'"' in data[body_start:]:
-        starts, lines = _quoted_records(data, body_start)
+        starts, lines = _quoted_records(data, body_start, columns)
     else:
         starts, lines = _plain_records(data, body_start)
     total = len(starts)
@@ -190,8 +191,15 @@ def _plain_records(data: bytes, body_start: int) -> tuple[np.ndarray, np.ndarray
     return starts[keep], lines[keep]
 
 
-def _quoted_records(data: bytes, body_start: int) -> tuple[np.ndarray, np.ndarray]:
-    """The same for a file with quotes, found by the csv module itself (a quoted value may span lines)."""
+def _quoted_records(data: bytes, body_start: int, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The same for a file with quotes, found by the csv module itself.
+
+    A quoted value may hold separators, not line breaks (but at its edges, trimmed like
+    spaces): no column takes one (numbers, categories, ids), and a quote left open would
+    otherwise read every line after it, up to the next quote or the end of the file, as one
+    value: those applicants would be neither scored nor rejected. Such a file is refused,
+    naming the line and the column.
+    """
     lines = _LineOffsets(data[body_start:].decode("utf-8"))
     reader = csv.reader(lines, delimiter=_delimiter_of(data))
     starts: list[int] = []
@@ -205,11 +213,24 @@ def _quoted_records(data: bytes, body_start: int) -> tuple[np.ndarray, np.ndarra
             break
         except csv.Error as exc:
             raise BatchFileError(f"Line {consumed + 2}: not valid CSV ({exc}).") from exc
+        if reader.line_num - consumed > 1:  # a value holds a line break: only at its edge (trimmed)
+            _refuse_line_break(record, columns, consumed + 2, reader.line_num + 1)
         if record:
             starts.append(body_start + start)
             numbers.append(consumed + 2)
         consumed = reader.line_num
     return np.asarray(starts, dtype=np.int64), np.asarray(numbers, dtype=np.int64)
+
+
+def _refuse_line_break(record: list[str], columns: list[str], first: int, last: int) -> None:
+    position = next((i for i, cell in enumerate(record) if "\n" in cell.strip()), None)
+    if position is None:
+        return  # "52\n": a line break at a value's edge is trimmed like a space
+    column = columns[position] if position < len(columns) else f"{position + 1}"
+    raise BatchFileError(
+        f"Line {first}: the quoted value of column {column} runs on to line {last} (a quote not closed?). "
+        "A value cannot hold a line break: the lines after it would be read as part of it."
+    )
 
 
 def _delimiter_of(data: bytes) -> str:
@@ -294,7 +315,7 @@ def _check_parquet_type(column: str, arrow_type: Any, schema: FeatureSchema) -> 
     if column in LINK_COLUMNS:
         ok = textual or pa.types.is_integer(arrow_type)
         expected = "text (or whole numbers)"
-    elif schema[column].type == CATEGORICAL:
+    elif schema[schema.aliases.get(column, column)].type == CATEGORICAL:
         ok, expected = textual, "text (a category)"
     else:
         ok, expected = textual or numeric, "numbers"

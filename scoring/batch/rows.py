@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -58,8 +58,18 @@ class CheckedRows:
         )
 
 
+def canonical_columns(chunk: ChunkRows, schema: FeatureSchema) -> ChunkRows:
+    """The chunk with a column named by a feature's alias (``montant_credit``) named by the feature
+    (``amount``), as ``/score`` reads an alias; the header check refused a file with both."""
+    aliases = schema.aliases
+    if not any(name in aliases for name in chunk.columns):
+        return chunk
+    return replace(chunk, columns={aliases.get(name, name): cells for name, cells in chunk.columns.items()})
+
+
 def check_rows(schema: FeatureSchema, chunk: ChunkRows) -> CheckedRows:
     """Apply the schema's rules to every row; a refused row goes to ``rejects`` ({field: message})."""
+    chunk = canonical_columns(chunk, schema)
     n = len(chunk.rows)
     features = [f.name for f in schema if f.name in chunk.columns]
     checked = schema.validate_columns({name: chunk.columns[name] for name in features}, n)

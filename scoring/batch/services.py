@@ -21,6 +21,7 @@ never applicant data: the rows travel through the database, not the broker.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, replace
@@ -30,12 +31,12 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, pack_all, read_chunk, split_upload
-from scoring.batch.rows import CheckedRows, check_rows, score_rows
+from scoring.batch.rows import CheckedRows, canonical_columns, check_rows, score_rows
 from scoring.batch.writer import ChunkContext, Links, write_decisions
 from scoring.choices import (
     ApplicationStatus,
@@ -99,11 +100,81 @@ def batch_job_create(*, checked: CheckedFile, caller: str, source: str) -> Batch
 
     The job is scored entirely by the model that checked the file (the champion then).
     """
+    return _job_store(checked, caller=caller, source=source, idempotency_key=None).job
+
+
+def batch_job_submit(
+    *, data: bytes, filename: str, caller: str, source: str, chunk_rows: int | None = None
+) -> BatchJob:
+    """Check a file and store it as a job (``batch_file_check`` then ``batch_job_create``)."""
+    checked = batch_file_check(data=data, filename=filename, chunk_rows=chunk_rows)
+    return batch_job_create(checked=checked, caller=caller, source=source)
+
+
+class BatchIdempotencyConflict(Exception):
+    """An Idempotency-Key the caller already used for another file."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: BatchJob
+    replayed: bool  # the job stored earlier under the same Idempotency-Key
+
+
+def batch_job_submit_once(
+    *, data: bytes, filename: str, caller: str, source: str, idempotency_key: str | None
+) -> Submitted:
+    """``batch_job_submit``, made safe to retry with an ``idempotency_key`` (the API's header).
+
+    The same caller sending the same key with the same file (its SHA-256) gets the job
+    stored the first time, whatever its state, instead of a second job deciding every
+    applicant again; the same key with another file raises ``BatchIdempotencyConflict``.
+    Two such uploads at once store one job (a unique constraint; the second returns it).
+    """
+    if idempotency_key:
+        digest = hashlib.sha256(data).hexdigest()
+        earlier = _idempotent_job(caller=caller, idempotency_key=idempotency_key, sha256=digest)
+        if earlier is not None:
+            return Submitted(earlier, replayed=True)
+    checked = batch_file_check(data=data, filename=filename)
+    return _job_store(checked, caller=caller, source=source, idempotency_key=idempotency_key)
+
+
+def _idempotent_job(*, caller: str, idempotency_key: str | None, sha256: str) -> BatchJob | None:
+    """The caller's job stored under this key (None without one); a conflict if it holds another file."""
+    if not idempotency_key:
+        return None
+    earlier = BatchJob.objects.filter(caller=caller[:100], idempotency_key=idempotency_key).first()
+    if earlier is not None and earlier.file_sha256 != sha256:
+        raise BatchIdempotencyConflict(
+            f"This Idempotency-Key was used for another file (batch job {earlier.pk}); use a new key for a new file."
+        )
+    return earlier
+
+
+def _job_store(checked: CheckedFile, *, caller: str, source: str, idempotency_key: str | None) -> Submitted:
     split = checked.split
     payloads = pack_all([piece.payload for piece in split.slices])
     now = timezone.now()
+    try:
+        job = _job_create(checked, payloads, now, caller=caller, source=source, idempotency_key=idempotency_key)
+    except IntegrityError:
+        # The same key stored meanwhile by a concurrent upload (the unique constraint): that job.
+        earlier = _idempotent_job(caller=caller, idempotency_key=idempotency_key, sha256=split.sha256)
+        if earlier is None:
+            raise
+        return Submitted(earlier, replayed=True)
+    job.refresh_from_db()
+    return Submitted(job, replayed=False)
+
+
+def _job_create(
+    checked: CheckedFile, payloads: list[bytes], now: datetime, *, caller: str, source: str, idempotency_key: str | None
+) -> BatchJob:
+    split = checked.split
     with transaction.atomic():
         job = BatchJob.objects.create(
+            idempotency_key=idempotency_key or None,
             source=source,
             filename=checked.filename,
             file_format=split.file_format,
@@ -136,16 +207,7 @@ def batch_job_create(*, checked: CheckedFile, caller: str, source: str) -> Batch
             extra={"job": str(job.pk), "rows": job.total_rows, "chunks": job.chunk_count, "source": source},
         )
         transaction.on_commit(partial(_enqueue_job, job.pk))
-    job.refresh_from_db()
     return job
-
-
-def batch_job_submit(
-    *, data: bytes, filename: str, caller: str, source: str, chunk_rows: int | None = None
-) -> BatchJob:
-    """Check a file and store it as a job (``batch_file_check`` then ``batch_job_create``)."""
-    checked = batch_file_check(data=data, filename=filename, chunk_rows=chunk_rows)
-    return batch_job_create(checked=checked, caller=caller, source=source)
 
 
 def _clean_filename(name: str) -> str:
@@ -243,6 +305,7 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
         model = replace(model, refer_lower=band[0], refer_upper=band[1])
     missing_share = settings.SCORE_REFER_MISSING_SHARE  # stored with each decision (exact replay)
     rows = read_chunk(bytes(chunk.payload), chunk.first_row, by_position=job.file_format == BatchFileFormat.PARQUET)
+    rows = canonical_columns(rows, model.schema)  # the challenger (_shadow) reads the features' own names too
     checked = check_rows(model.schema, rows)
     checked, client_pks, application_pks = _links(checked)
     scored = score_rows(

@@ -8,7 +8,9 @@ retries with exponential backoff.
 
 from __future__ import annotations
 
+import logging
 import secrets
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -16,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actors import Acting
@@ -28,6 +31,8 @@ from creditplatform.webhooks import (
     webhook_url_problem,
 )
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
+
+logger = logging.getLogger(__name__)
 
 EVENT = "decision.final"
 DUPLICATE_MESSAGE = "You already have an active webhook for this URL: each event would be posted twice."
@@ -89,58 +94,135 @@ def decision_payload(decision: Decision) -> dict[str, Any]:
 
 
 def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
-    """One delivery per active webhook of the decision's caller; each sent by a Celery task."""
-    from scoring.tasks import decision_webhook_deliver
+    """One delivery per active webhook of the decision's caller; each sent by a Celery task.
 
+    Called once the decision's final outcome has committed: a broker that refuses the messages
+    does not undo it, nor fail the caller's request. Those deliveries wait, pending, for
+    ``decision_webhooks_reconcile``.
+    """
     decision = Decision.objects.filter(pk=decision_id).first()
     if decision is None or decision.final_outcome is None:
         return []
     hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
     payload = decision_payload(decision)
+    now = timezone.now()
     with transaction.atomic():
         deliveries = [
-            WebhookDelivery.objects.create(webhook=hook, decision=decision, event=EVENT, payload=payload)
+            WebhookDelivery.objects.create(
+                webhook=hook, decision=decision, event=EVENT, payload=payload, next_attempt_at=now
+            )
             for hook in hooks
         ]
-        for delivery in deliveries:
-            transaction.on_commit(partial(decision_webhook_deliver.delay, delivery.pk))
-    return [d.pk for d in deliveries]
+        ids = [d.pk for d in deliveries]
+        if ids:
+            transaction.on_commit(partial(_send, ids))
+    return ids
 
 
-def decision_webhook_attempt(*, delivery_id: int, last: bool) -> WebhookDelivery:
+def _send(delivery_ids: list[int]) -> None:
+    """One task per delivery. If the broker refuses, the deliveries are marked for the reconciler."""
+    from scoring.tasks import decision_webhook_deliver
+
+    for position, delivery_id in enumerate(delivery_ids):
+        try:
+            decision_webhook_deliver.delay(delivery_id)
+        except Exception as exc:  # the broker is down (or, in-process, a bug): the reconciler sends them
+            logger.warning(
+                "webhook deliveries not enqueued; the reconciler will send them",
+                extra={"deliveries": len(delivery_ids) - position, "error": type(exc).__name__},
+            )
+            WebhookDelivery.objects.filter(
+                pk__in=delivery_ids[position:], status=WebhookDelivery.Status.PENDING
+            ).update(next_attempt_at=None)
+            return
+
+
+def decision_webhook_retry_delay(*, attempts: int) -> float:
+    """Seconds before the next attempt of a delivery that failed ``attempts`` times: doubling, at most an hour."""
+    return float(min(settings.DECISION_WEBHOOK_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0), 3600))
+
+
+def decision_webhooks_reconcile(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Send again the pending deliveries nobody will send: refused by the broker, or long overdue.
+
+    Run every minute by beat. A delivery waiting for its retry's countdown is left alone
+    until it is ``DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS`` late (its message lost). The
+    attempts already made count: a re-sent delivery has only the retries it had left.
+    """
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=overdue))
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+            transaction.on_commit(partial(_send, ids))
+    if ids:
+        logger.warning("webhook deliveries re-sent by the reconciler", extra={"deliveries": len(ids)})
+    return len(ids)
+
+
+def decision_webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     """One attempt: posts the payload signed with the webhook's secret and records the outcome.
 
-    Raises ``WebhookError`` when trying again may help and this is not the ``last`` attempt
-    (the task then retries with backoff); the last failure is recorded as ``failed``. A URL
-    leading to an internal address is ``blocked`` at once, nothing sent: retrying cannot help.
+    Raises ``WebhookRetry`` when trying again may help and retries are left (the delivery
+    has made at most ``DECISION_WEBHOOK_MAX_RETRIES`` attempts): the task then sends a new
+    message after ``WebhookRetry.countdown``. The last failure is recorded as ``failed``. A
+    URL leading to an internal address is ``blocked`` at once, nothing sent: retrying cannot
+    help. The delivery is locked while it is attempted: a duplicated message (redelivered,
+    or sent again by the reconciler) that finds it being attempted does nothing (None).
     """
-    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
-    if delivery.status != WebhookDelivery.Status.PENDING:
-        return delivery  # a duplicated message: already done
-    delivery.attempts += 1
-    try:
-        outcome = webhook_post(
-            url=delivery.webhook.url,
-            secret=delivery.webhook.secret,
-            payload=delivery.payload,
-            timeout=settings.DECISION_WEBHOOK_TIMEOUT,
-            event=delivery.event,
-            public_only=not settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    retry: WebhookRetry | None = None
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("webhook")
+            .filter(pk=delivery_id)
+            .first()
         )
-    except WebhookTargetRefused as exc:
-        delivery.last_outcome = f"not delivered: {exc}"[:200]
-        delivery.status, delivery.finished_at = WebhookDelivery.Status.BLOCKED, timezone.now()
-    except WebhookError as exc:
-        delivery.last_outcome = str(exc)[:200]
-        if not last:
-            delivery.save(update_fields=["attempts", "last_outcome"])
-            raise
-        delivery.status, delivery.finished_at = WebhookDelivery.Status.FAILED, timezone.now()
-    else:
-        delivery.last_outcome = outcome[:200]
-        delivery.status = (
-            WebhookDelivery.Status.DELIVERED if outcome.startswith("delivered") else WebhookDelivery.Status.REFUSED
-        )
-        delivery.finished_at = timezone.now()
-    delivery.save(update_fields=["attempts", "last_outcome", "status", "finished_at"])
+        if delivery is None:
+            return None  # being attempted by another message
+        if delivery.status != WebhookDelivery.Status.PENDING:
+            return delivery  # a duplicated message: already done
+        delivery.attempts += 1
+        try:
+            outcome = webhook_post(
+                url=delivery.webhook.url,
+                secret=delivery.webhook.secret,
+                payload=delivery.payload,
+                timeout=settings.DECISION_WEBHOOK_TIMEOUT,
+                event=delivery.event,
+                public_only=not settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS,
+            )
+        except WebhookTargetRefused as exc:
+            delivery.last_outcome = f"not delivered: {exc}"[:200]
+            delivery.status, delivery.finished_at = WebhookDelivery.Status.BLOCKED, timezone.now()
+        except WebhookError as exc:
+            delivery.last_outcome = str(exc)[:200]
+            if delivery.attempts <= settings.DECISION_WEBHOOK_MAX_RETRIES:
+                retry = WebhookRetry(str(exc), countdown=decision_webhook_retry_delay(attempts=delivery.attempts))
+                delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry.countdown)
+            else:
+                delivery.status, delivery.finished_at = WebhookDelivery.Status.FAILED, timezone.now()
+        else:
+            delivery.last_outcome = outcome[:200]
+            delivery.status = (
+                WebhookDelivery.Status.DELIVERED if outcome.startswith("delivered") else WebhookDelivery.Status.REFUSED
+            )
+            delivery.finished_at = timezone.now()
+        delivery.save(update_fields=["attempts", "last_outcome", "status", "next_attempt_at", "finished_at"])
+    if retry is not None:
+        raise retry
     return delivery
+
+
+class WebhookRetry(WebhookError):
+    """An attempt failed and retries are left: try again after ``countdown`` seconds."""
+
+    def __init__(self, message: str, *, countdown: float) -> None:
+        super().__init__(message)
+        self.countdown = countdown

@@ -195,3 +195,36 @@ def test_rows_of_a_client_erased_while_their_chunk_is_scored_are_not_stored(
     assert list(Decision.objects.filter(batch_job=job).values_list("batch_row", flat=True)) == [3]
     assert not Decision.objects.filter(client=person, batch_job=job).exists()
     assert not Client.objects.filter(client_id="C7001").exists()
+
+
+def test_a_dead_lettered_chunks_rows_are_not_kept_for_years_after_its_retry_window(
+    credit_model: ModelVersion, settings: Any
+) -> None:
+    """A chunk given up holds rows nobody decided: kept for a retry, not as long as the decisions."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from privacy.services import retention_apply
+
+    settings.BATCH_DEAD_LETTER_RETENTION_DAYS = 30
+    text = "age,revenu,historique_impaye,client_id\n35,2000,0,C1\n41,3000,0,C2\n52,4000,1,C3\n"
+    job = batch_job_submit(data=text.encode(), filename="p.csv", caller="user:1", source="api", chunk_rows=1)
+    first, second, third = job.chunks.order_by("number")
+    now = timezone.now()
+    BatchChunk.objects.filter(pk=first.pk).update(
+        status=BatchChunkStatus.DEAD, attempts=3, finished_at=now - dt.timedelta(days=31)
+    )
+    BatchChunk.objects.filter(pk=second.pk).update(
+        status=BatchChunkStatus.DEAD, attempts=3, finished_at=now - dt.timedelta(days=29)
+    )
+    BatchJob.objects.filter(pk=job.pk).update(chunks_dead=2)
+    assert batch_chunk_score(chunk_id=third.pk).status == "done"
+    BatchChunk.objects.filter(pk=third.pk).update(finished_at=now - dt.timedelta(days=400))
+
+    retention_apply(now=now)
+    assert not BatchChunk.objects.filter(pk=first.pk).exists()  # its rows are gone
+    assert set(job.chunks.values_list("pk", flat=True)) == {second.pk, third.pk}  # within its window; done
+    job.refresh_from_db()
+    assert (job.status, job.chunks_dead, job.rows_scored) == (BatchJobStatus.PARTIAL, 2, 1)  # the job's record
+    assert services.batch_job_retry_dead_letters(job=job) == 1  # what is left can still be retried

@@ -90,12 +90,35 @@ def test_rows_are_numbered_by_their_line_in_the_file_blank_lines_and_crlf_includ
     assert [(s.first_row, s.last_row, s.rows) for s in parts.slices] == [(2, 4, 2), (7, 8, 2)]
 
 
-def test_a_quoted_value_may_span_lines_and_the_rows_after_it_keep_their_line_numbers(schema: FeatureSchema) -> None:
-    data = b'age,revenu,historique_impaye,home\n35,1,0,"rent"\n36,2,1,"ow\nner"\n37,3,0,rent\n38,"4",1,priv\n'
+def test_quoted_values_hold_separators_and_the_rows_keep_their_line_numbers(schema: FeatureSchema) -> None:
+    data = b'age,revenu,historique_impaye,home\n35,1,0,"rent"\n36,2,1,"ow,ner"\n\n38,"4",1,priv\n'
     rows = rows_of(data, schema, chunk_rows=1)
-    assert [row for row, _ in rows] == [2, 3, 5, 6]
-    assert rows[1][1]["home"] == "ow\nner"
-    assert rows[3][1]["revenu"] == "4"
+    assert [row for row, _ in rows] == [2, 3, 5]
+    assert rows[1][1]["home"] == "ow,ner"
+    assert rows[2][1]["revenu"] == "4"
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        # A stray opening quote: every applicant after it would be read as part of one value.
+        ({6: '"40,2000,1'}, "Line 6: the quoted value of column age runs on to line 101"),
+        ({6: '40,"2000,1', 51: '40,2000",1'}, "Line 6: the quoted value of column revenu runs on to line 51"),
+        ({3: '36,2,1,"ow', 4: 'ner"'}, "Line 3: the quoted value of column home runs on to line 4"),
+    ],
+)
+def test_a_quoted_value_running_over_lines_refuses_the_file_instead_of_swallowing_its_rows(
+    schema: FeatureSchema, lines: dict[int, str], message: str
+) -> None:
+    """No column takes a line break: a quote left open must not make the rows after it vanish,
+    neither scored nor rejected (a 100-row file became a 5-row job)."""
+    text = ["age,revenu,historique_impaye,home"] + ["35,1000,0,rent"] * 100
+    for number, line in lines.items():
+        text[number - 1] = line
+    with pytest.raises(BatchFileError) as refused:
+        split(("\n".join(text) + "\n").encode(), schema)
+    assert message in str(refused.value)
+    assert "a quote not closed" in str(refused.value)
 
 
 def test_a_row_with_too_many_or_too_few_values_is_malformed_and_its_neighbours_are_read(
@@ -113,7 +136,7 @@ def test_a_row_with_too_many_or_too_few_values_is_malformed_and_its_neighbours_a
     ("body", "malformed"),
     [
         (b"35,1,0,9,9\n35\n", {2: "Expected 3 values, found 5.", 3: "Expected 3 values, found 1."}),
-        (b'35,"1,0\n36,2,1\n', {2: "Expected 3 values, found 2."}),  # an unclosed quote reads to the end
+        (b'35,"1,0,9\n', {2: "Expected 3 values, found 2."}),  # a quote left open on the last line
     ],
 )
 def test_a_chunk_with_no_row_to_read_has_only_malformed_rows(

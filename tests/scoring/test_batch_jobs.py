@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -97,7 +98,7 @@ def test_every_valid_row_becomes_a_stored_decision_and_every_bad_row_a_reject_wi
             "age,revenu,historique_impaye\n35,50000,1,9,9\n35\n",
             {2: {"row": "Expected 3 values, found 5."}, 3: {"row": "Expected 3 values, found 1."}},
         ),
-        ('age,revenu,historique_impaye\n35,"50000,1\n36,1,0\n', {2: {"row": "Expected 3 values, found 2."}}),
+        ('age,revenu,historique_impaye\n35,"50000,1\n', {2: {"row": "Expected 3 values, found 2."}}),
     ],
 )
 def test_a_chunk_whose_rows_are_all_malformed_completes_with_each_row_rejected(
@@ -434,6 +435,10 @@ def test_a_caller_sees_its_own_jobs_and_an_admin_sees_every_job(
         (b"age,salaire,historique_impaye\n35,1,0\n", "Unknown columns: salaire."),
         (b"age,revenu\n35,1\n", "Missing required columns: historique_impaye."),
         (b"age,revenu,historique_impaye\n", "no applicant rows"),
+        (
+            b'age,revenu,historique_impaye\n35,1,0\n36,"2,1\n37,3,0\n38,4,1\n',
+            "Line 3: the quoted value of column revenu runs on to line 5 (a quote not closed?)",
+        ),
     ],
 )
 def test_a_file_that_cannot_be_scored_is_a_400_naming_the_problem(
@@ -493,3 +498,82 @@ def test_an_extra_form_field_or_a_second_file_is_refused_not_ignored(scorer: API
     assert two.status_code == 400 and two.json()["fields"] == {"file": ["Sent more than once: send this field once."]}
     assert not BatchJob.objects.exists()
     assert upload(scorer, SEED_FILE).status_code == 202
+
+
+def test_an_upload_retried_with_its_idempotency_key_is_the_same_job_not_a_second_one(
+    scorer: APIClient, key_client: Callable[..., APIClient], django_capture_on_commit_callbacks: Any
+) -> None:
+    """A client whose upload timed out sends it again: every applicant must not be decided twice."""
+    url = "/api/v1/score/batch-jobs"
+
+    def send(api: APIClient, text: str, key: str) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return api.post(
+                url, {"file": SimpleUploadedFile("a.csv", text.encode())}, format="multipart", HTTP_IDEMPOTENCY_KEY=key
+            )
+
+    first = send(scorer, SEED_FILE, "portfolio-2026-12")
+    assert first.status_code == 202 and "Idempotent-Replayed" not in first
+    again = send(scorer, SEED_FILE, "portfolio-2026-12")
+    assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and again["Location"] == first["Location"]
+    assert BatchJob.objects.count() == 1
+    assert Decision.objects.filter(batch_job_id=first.json()["id"]).count() == 2
+
+    other = send(scorer, SEED_FILE.replace("52,180,0", "53,180,0"), "portfolio-2026-12")
+    assert other.status_code == 409 and first.json()["id"] in other.json()["detail"]
+    # Another caller's key is its own; a new key is a new job.
+    assert send(key_client("analyst", ["score"]), SEED_FILE, "portfolio-2026-12").status_code == 202
+    assert send(scorer, SEED_FILE, "portfolio-2026-12b").status_code == 202
+    assert BatchJob.objects.count() == 3
+    bad = scorer.post(url, {"file": SimpleUploadedFile("a.csv", b"x")}, format="multipart", HTTP_IDEMPOTENCY_KEY="")
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.json()["fields"]
+
+
+def test_two_uploads_at_once_with_one_idempotency_key_store_one_job(credit_model: ModelVersion) -> None:
+    """The second upload, past the look-up while the first was being stored, gets the first's job."""
+    from scoring.batch.services import batch_file_check, batch_job_submit_once
+
+    checked = batch_file_check(data=SEED_FILE.encode(), filename="a.csv")
+    first = batch_job_submit_once(
+        data=SEED_FILE.encode(), filename="a.csv", caller="user:1", source="api", idempotency_key="k1"
+    )
+    assert not first.replayed and checked.split.sha256 == first.job.file_sha256
+    from scoring.batch import services
+
+    racing = services._job_store(checked, caller="user:1", source="api", idempotency_key="k1")
+    assert racing.replayed and racing.job.pk == first.job.pk
+    assert BatchJob.objects.count() == 1
+
+
+def test_a_column_named_by_a_features_alias_is_that_feature_as_on_score(
+    scorer: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    """``montant_credit`` (the seed clients' name for ``amount``) is accepted in the header: its values
+    must be used, not silently dropped (every applicant's amount missing, every decision changed)."""
+    aliased = scored("age,revenu,historique_impaye,montant_credit\n35,500,0,4000\n", django_capture_on_commit_callbacks)
+    canonical = scored("age,revenu,historique_impaye,amount\n35,500,0,4000\n", django_capture_on_commit_callbacks)
+    [by_alias] = Decision.objects.filter(batch_job=aliased)
+    [by_name] = Decision.objects.filter(batch_job=canonical)
+    assert by_alias.features["amount"] == 4000
+    assert (by_alias.features, by_alias.probability_default) == (by_name.features, by_name.probability_default)
+    live = scorer.post("/api/v1/score", {"age": 35, "revenu": 500, "historique_impaye": 0, "montant_credit": 4000})
+    assert live.json()["probability_default"] == pytest.approx(by_alias.probability_default, abs=1e-12)
+
+
+def test_a_parquet_column_named_by_a_features_alias_is_read_not_a_500(
+    scorer: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    frame = pd.DataFrame({"age": [35], "revenu": [500.0], "historique_impaye": [0], "montant_credit": [4000.0]})
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(scorer, out.getvalue(), name="applicants.parquet")
+    assert response.status_code == 202, response.content
+    [decision] = Decision.objects.filter(batch_job_id=response.json()["id"])
+    assert decision.features["amount"] == 4000
+    wrong = pd.DataFrame({"age": [35], "revenu": [500.0], "historique_impaye": [0], "montant_credit": [True]})
+    out = io.BytesIO()
+    wrong.to_parquet(out, index=False)
+    refused = upload(scorer, out.getvalue(), name="applicants.parquet")
+    assert refused.status_code == 400 and "montant_credit" in refused.json()["fields"]["file"][0]

@@ -367,3 +367,74 @@ def test_the_migration_moves_earlier_refused_targets_to_blocked(scorer: APIClien
         )
     migration.refusals_blocked(apps, None)
     assert dict(WebhookDelivery.objects.values_list("last_outcome", "status")) == outcomes
+
+
+def reconcile(sweep: Callable[[], int]) -> int:
+    """One sweep of the reconciler, its messages sent once it commits."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return sweep()
+
+
+def test_a_delivery_the_broker_refused_is_sent_by_the_reconciler_and_the_review_still_closes(
+    scorer: APIClient, receiver: tuple[str, type[Receiver]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker down when a decision becomes final: the review is closed all the same (it was
+    committed), and the delivery waits for the reconciler instead of staying pending forever."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from scoring import tasks
+
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise BrokerError("[Errno 111] Connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tasks.decision_webhook_deliver, "apply_async", broker_down)
+        finalise(decision)  # no error: the decision is final, whatever the broker
+    assert ReviewCase.objects.get(decision=decision).status == "closed"
+    delivery = WebhookDelivery.objects.get(decision=decision)
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert handler.received == []
+
+    from scoring.review.webhooks import decision_webhooks_reconcile
+
+    assert reconcile(decision_webhooks_reconcile) == 1  # the broker is back: the next sweep sends it
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    assert len(handler.received) == 1
+    assert reconcile(decision_webhooks_reconcile) == 0  # delivered: never sent again
+
+
+def test_the_reconciler_leaves_alone_a_delivery_waiting_for_its_retry(
+    scorer: APIClient, receiver: tuple[str, type[Receiver]], settings: Any
+) -> None:
+    """A delivery whose retry is due later is not sent twice; once long overdue (its message lost), it is,
+    counting the attempts already made."""
+    from django.utils import timezone
+
+    from scoring.review.webhooks import decision_webhooks_reconcile
+
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    settings.DECISION_WEBHOOK_MAX_RETRIES = 2
+    handler.statuses = [503] * 10
+    finalise(decision)
+    delivery = WebhookDelivery.objects.get(decision=decision)
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    # A delivery between two attempts: its retry is due in a minute.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status="pending", attempts=1, finished_at=None, next_attempt_at=timezone.now() + dt.timedelta(minutes=1)
+    )
+    handler.received.clear()
+    assert reconcile(decision_webhooks_reconcile) == 0
+    assert handler.received == []
+    overdue = timezone.now() - dt.timedelta(seconds=settings.DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS + 1)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=overdue)
+    assert reconcile(decision_webhooks_reconcile) == 1  # its message was lost: sent again, with the retries left
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    assert len(handler.received) == 2
