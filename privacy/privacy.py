@@ -123,6 +123,9 @@ RETENTION_MAP = [
         model="axes.AccessAttemptExpiration",
         about="When a counted attempt expires",
         rows=Rows.NOT_ABOUT_CLIENTS,
+        retention=Retention(
+            date_field="access_attempt__attempt_time", days=1, basis="Goes with its attempt (unused: no expiry set)"
+        ),
         columns=technical("access_attempt", "expires_at"),
     ),
     Table(

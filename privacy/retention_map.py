@@ -91,6 +91,34 @@ def tables_with_payloads() -> list[MappedTable]:
     return [t for t in retention_map() if t.spec.rows is Rows.IN_PAYLOAD]
 
 
+def pinning_references() -> list[str]:
+    """``referencing.field -> referenced`` for every reference that keeps a table's rows past their period.
+
+    The retention job (and the erasure, for rows past their period) deletes a row only once
+    nothing points at it: a table pointing at a table with a retention period must expire
+    too (its own ``Retention``, children go first), or be unlinked by erasure. Empty when
+    every period can actually be applied.
+    """
+    from creditplatform.retention import Erasure
+
+    mapped = {t.model: t for t in retention_map()}
+    pins = []
+    for table in retention_map():
+        if table.spec.retention is None:
+            continue
+        for relation in table.model._meta.related_objects:
+            if relation.many_to_many or not relation.field.concrete:
+                continue
+            referencing = mapped.get(relation.related_model)
+            if referencing is not None and referencing.spec.retention is not None:
+                continue
+            column = referencing.spec.columns.get(relation.field.name) if referencing is not None else None
+            if column is not None and column.erasure is Erasure.UNLINK:
+                continue
+            pins.append(f"{relation.related_model._meta.label}.{relation.field.name} -> {table.label}")
+    return sorted(pins)
+
+
 def uncovered_fields(models_: Iterable[type[models.Model]] | None = None) -> list[str]:
     """``app.Model.field`` of every concrete field the map does not cover (empty when complete)."""
     declared = {t.model: set(t.spec.columns) for t in retention_map()}

@@ -13,6 +13,11 @@ DECISION_RECORDS = (
     "and AI Act logs of high-risk credit scoring (Art. 12/19, at least 6 months); GDPR Art. 17(3)(b)/(e)"
 )
 
+# A job's chunks and rejects go with it (they would otherwise keep it for ever).
+JOB_RETENTION = Retention(
+    date_field="job__created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis="Go with their batch job"
+)
+
 RETENTION_MAP = [
     Table(
         model="scoring.Client",
@@ -156,6 +161,11 @@ RETENTION_MAP = [
         about="One webhook call: the decision's id and outcomes, attempts, the receiver's answer",
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis="The payload holds the decision's id and outcomes only, never inputs, names or client ids",
+        retention=Retention(
+            date_field="decision__created_at",
+            setting="RETENTION_CREDIT_DECISION_DAYS",
+            basis="Goes with the decision it announced (which it would otherwise keep for ever)",
+        ),
         columns=technical(
             "id",
             "webhook",
@@ -194,6 +204,7 @@ RETENTION_MAP = [
         basis="payload holds the slice's rows (client and application ids included) until the chunk is scored, "
         "emptied then. A queued or dead-lettered chunk naming the person has each of the person's rows replaced by "
         "empty cells (the other rows keep their numbers); a chunk being scored defers the erasure until it is done",
+        retention=JOB_RETENTION,
         columns={
             **technical("id", "job", "number", "first_row", "last_row", "row_count", "status", "attempts"),
             **technical("enqueued_at", "claimed_at", "finished_at", "rows_scored", "rows_rejected"),
@@ -209,6 +220,7 @@ RETENTION_MAP = [
         about="A row of a batch file that was refused: its line and, per field, why",
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis="Messages only, never the refused values nor the row's client id (row numbers alone name no one)",
+        retention=JOB_RETENTION,
         columns=technical("id", "job", "row", "errors"),
     ),
     Table(

@@ -186,3 +186,39 @@ def test_the_add_form_shows_the_services_errors_instead_of_failing(
         format="multipart",
     )
     assert hold.status_code == 200 and "A hold ends today or later." in hold.content.decode()
+
+
+def test_the_retention_job_deletes_old_decisions_that_had_a_webhook_delivery() -> None:
+    """A delivery has no retention of its own: it pinned its decision (and so the client's data) for ever."""
+    from scoring.models import DecisionWebhook, WebhookDelivery
+
+    old = ClientFactory()
+    make_history(old, transactions=0, resolved_alert=False)
+    decision = Decision.objects.get(client=old)
+    hook = DecisionWebhook.objects.create(caller="apikey:abc", url="https://hooks.example.test/d", secret="s" * 40)
+    WebhookDelivery.objects.create(webhook=hook, decision=decision, payload={"decision_id": str(decision.pk)})
+    later = timezone.now() + dt.timedelta(days=5 * 365 + 10)
+
+    report = retention_apply(now=later)
+
+    assert not Decision.objects.filter(pk=decision.pk).exists()
+    assert not WebhookDelivery.objects.filter(decision_id=decision.pk).exists()
+    assert report["deleted"]["scoring.Decision"] == 1
+    assert not CreditApplication.objects.filter(client=old).exists()
+
+
+def test_the_retention_job_deletes_old_batch_jobs_with_their_chunks_and_rejects() -> None:
+    from scoring.models import BatchChunk, BatchJob, BatchReject, ModelVersion
+
+    model = ModelVersion.objects.create(purpose="credit", version="v-batch", sha256="0" * 64, threshold=0.3)
+    job = BatchJob.objects.create(
+        source="admin", filename="seed.csv", file_format="csv", file_size=40, file_sha256="0" * 64,
+        model_version=model, caller="user:0", chunk_rows=1000, chunk_count=1, chunks_done=1, status="completed",
+    )  # fmt: skip
+    BatchChunk.objects.create(job=job, number=0, first_row=2, last_row=3, row_count=2, status="done")
+    BatchReject.objects.create(job=job, row=3, errors={"age": "Required."})
+
+    report = retention_apply(now=timezone.now() + dt.timedelta(days=5 * 365 + 10))
+
+    assert not BatchJob.objects.filter(pk=job.pk).exists()
+    assert report["deleted"]["scoring.BatchJob"] == 1
