@@ -222,3 +222,37 @@ def test_the_retention_job_deletes_old_batch_jobs_with_their_chunks_and_rejects(
 
     assert not BatchJob.objects.filter(pk=job.pk).exists()
     assert report["deleted"]["scoring.BatchJob"] == 1
+
+
+def test_the_retention_job_scrubs_the_admin_log_of_the_records_it_deletes(
+    client_as: Callable[[str | None], Any], officers: tuple[Any, Any]
+) -> None:
+    """The admin's log names a record by its str() (an application's external id). Once the retention
+    job deleted the record, an erasure no longer finds the log entry through it: the id stayed for ever."""
+    from django.contrib.admin.models import LogEntry
+
+    person = ClientFactory(client_id="C7301")
+    added = client_as("analyst").post(
+        "/admin/scoring/creditapplication/add/",
+        {
+            "client": person.pk, "application_id": "APP-ZQX-7301", "amount": "12000", "duration_months": "48",
+            "purpose": "car", "declared_income": "38000", "age": "41", "status": "received", "extra": "{}",
+        },
+        format="multipart",
+    )  # fmt: skip
+    assert added.status_code == 302
+    assert LogEntry.objects.filter(object_repr="APP-ZQX-7301").exists()
+
+    report = retention_apply(now=timezone.now() + dt.timedelta(days=5 * 365 + 10))
+    assert not CreditApplication.objects.filter(application_id="APP-ZQX-7301").exists()
+    assert not LogEntry.objects.filter(object_repr__contains="ZQX").exists()
+    assert LogEntry.objects.filter(object_repr="[erased]", user__username="analyst-user").count() == 1  # who: kept
+    assert report["admin_log_entries_scrubbed"] == 1
+
+    # The person's erasure later has nothing left to find there either.
+    request = gdpr_request_record(kind="erasure", client=person, by=officers[0])
+    gdpr_request_approve(request=request, by=officers[1], enqueue=False)
+    from privacy.services import erasure_execute
+
+    assert erasure_execute(request=request).done
+    assert not LogEntry.objects.filter(object_repr__contains="7301").exists()
