@@ -256,3 +256,26 @@ def test_the_retention_job_scrubs_the_admin_log_of_the_records_it_deletes(
 
     assert erasure_execute(request=request).done
     assert not LogEntry.objects.filter(object_repr__contains="7301").exists()
+
+
+def test_an_outcome_imported_later_does_not_keep_its_decision_past_the_period() -> None:
+    """An outcome completes its decision record and goes with it: counted from its own import
+    (a 24-month horizon comes two years later), it kept the decision years past its period."""
+    import uuid
+
+    from governance.models import Outcome
+
+    person = ClientFactory()
+    make_history(person, transactions=0, resolved_alert=False)
+    decision = Decision.objects.get(client=person)
+    Decision.objects.filter(pk=decision.pk).update(created_at=timezone.now() - dt.timedelta(days=5 * 365 + 10))
+    Outcome.objects.create(
+        decision=decision, defaulted=False, observed_on=dt.date.today() - dt.timedelta(days=3 * 365),
+        horizon_months=24, source="api", caller="apikey:abc", import_id=uuid.uuid4(),
+    )  # fmt: skip  # imported today, about a decision of five years ago
+
+    report = retention_apply()
+
+    assert not Decision.objects.filter(pk=decision.pk).exists()
+    assert not Outcome.objects.filter(decision_id=decision.pk).exists()
+    assert report["deleted"]["governance.Outcome"] == 1
