@@ -10,8 +10,10 @@ nightly retention job from it. This module imports no model, so any app may use 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import Enum
 
+from django.conf import settings
 from django.db.models import Q
 
 
@@ -66,6 +68,8 @@ class Retention:
 
     ``keep_if``: rows the retention job never deletes (e.g. an open fraud alert). Rows
     still referenced by another row are never deleted either (their turn comes after).
+    ``sooner``: a shorter period for some rows, those its own ``keep_if`` does not keep (a
+    dead-lettered batch chunk's never-decided rows); a row goes when either period has passed.
     """
 
     date_field: str
@@ -73,6 +77,22 @@ class Retention:
     setting: str | None = None
     days: int | None = None
     keep_if: Q | None = None
+    sooner: Retention | None = None
+
+    def period_days(self) -> int | None:
+        """The period in days: the setting's value, else ``days``."""
+        return int(getattr(settings, self.setting)) if self.setting else self.days
+
+    def past(self, now: datetime) -> Q | None:
+        """The rows past this period (``sooner``'s included) and not kept; None: no period."""
+        days = self.period_days()
+        if days is None:
+            return None
+        past = Q(**{f"{self.date_field}__lt": now - timedelta(days=days)})
+        if self.keep_if is not None:
+            past &= ~self.keep_if
+        sooner = self.sooner.past(now) if self.sooner is not None else None
+        return past if sooner is None else past | sooner
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,11 @@ RETENTION_MAP = [
         rows=Rows.PSEUDONYMISE,
         basis="Part of the decision record it completes: the evidence of the model's performance (EBA GL/2020/06 "
         "model monitoring, AI Act Art. 9/72 post-market monitoring); the decision it points at is pseudonymised",
-        retention=Retention(date_field="created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS),
+        # Counted from the decision, not from the import (months or years later): the outcome goes
+        # with the record it completes, and does not keep it past its period.
+        retention=Retention(
+            date_field="decision__created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis=DECISION_RECORDS
+        ),
         columns={
             "id": Column(K.TECHNICAL),
             "decision": Column(K.LINK, note="points at the pseudonymised decision"),

@@ -19,7 +19,7 @@ from audit.services import audit_record
 from governance.choices import OutcomeSource
 from governance.models import Outcome
 from scoring.models import Decision
-from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
+from scoring.validators import external_id_problem
 
 OUTCOME_FIELDS = (
     "decision_id",
@@ -137,8 +137,9 @@ def _external_id(value: Any, field: str, fail: Callable[[str, str], None]) -> st
         fail(field, "Not a valid string.")
         return None
     text = value.strip()
-    if not is_external_id(text):
-        fail(field, EXTERNAL_ID_MESSAGE)
+    problem = external_id_problem(text)
+    if problem is not None:
+        fail(field, problem)
         return None
     return text
 

@@ -216,19 +216,32 @@ def _pseudonymise(table: MappedTable, rows: models.QuerySet[Any], now: datetime,
         rows.filter(reduce(operator.or_, needs)).update(**assignments)
 
 
-def _scrub_generic_references(client: Any, outcome: ErasureOutcome) -> None:
-    """Rows that name the person's records by content type and id (the admin's log) lose the identifiers."""
+def scrub_references(rows: models.QuerySet[Any], now: datetime, outcome: ErasureOutcome) -> int:
+    """Rows of "generic reference" tables (the admin's log) that name these rows by content type
+    and id lose the identifiers (the map's rules: ``object_repr`` replaced by ``[erased]``).
+
+    Called before the rows are erased or deleted: once a row is gone, nothing leads from it
+    to the log entries naming it any more. Returns how many were scrubbed.
+    """
     generic_tables = [t for t in retention_map() if t.spec.rows is Rows.GENERIC_REFERENCE and t.spec.generic]
+    content_type = ContentType.objects.get_for_model(rows.model, for_concrete_model=False)
+    ids = rows.order_by().annotate(_pk_text=Cast("pk", CharField())).values("_pk_text")
+    scrubbed = 0
     for generic in generic_tables:
         ct_field, id_field = generic.spec.generic  # type: ignore[misc]
-        for table in tables_about_clients():
-            content_type = ContentType.objects.get_for_model(table.model, for_concrete_model=False)
-            ids = subject_rows(table, client).annotate(_pk_text=Cast("pk", CharField())).values("_pk_text")
-            refs = generic.model._base_manager.filter(**{ct_field: content_type, f"{id_field}__in": ids})
-            if not refs.exists():
-                continue
-            outcome.references_scrubbed += refs.count()
-            _pseudonymise(generic, refs, outcome.started_at, outcome)
+        refs = generic.model._base_manager.filter(**{ct_field: content_type, f"{id_field}__in": ids})
+        count = refs.count()
+        if count:
+            _pseudonymise(generic, refs, now, outcome)
+            scrubbed += count
+    outcome.references_scrubbed += scrubbed
+    return scrubbed
+
+
+def _scrub_generic_references(client: Any, outcome: ErasureOutcome) -> None:
+    """Rows that name the person's records by content type and id (the admin's log) lose the identifiers."""
+    for table in tables_about_clients():
+        scrub_references(subject_rows(table, client), outcome.started_at, outcome)
 
 
 def client_erase(*, client: Any, now: datetime) -> ErasureOutcome:
@@ -252,10 +265,8 @@ def client_erase(*, client: Any, now: datetime) -> ErasureOutcome:
             result.deleted = delete_rows(rows, outcome)
         else:
             days = table.retention_days()
-            if spec.retention is not None and days is not None:
-                expired = rows.filter(**{f"{spec.retention.date_field}__lt": now - timedelta(days=days)})
-                if spec.retention.keep_if is not None:
-                    expired = expired.exclude(spec.retention.keep_if)
+            expired = table.expired(rows, now)
+            if expired is not None:
                 result.deleted += delete_rows(unreferenced(expired), outcome)
             if spec.rows is Rows.KEEP_WHILE_REFERENCED:
                 result.deleted += delete_rows(unreferenced(rows), outcome)
@@ -282,4 +293,12 @@ def _column_summary(table: MappedTable) -> dict[str, list[str]]:
     return summary
 
 
-__all__ = ["ErasureOutcome", "JSONWithout", "client_erase", "delete_rows", "subject_rows", "unreferenced"]
+__all__ = [
+    "ErasureOutcome",
+    "JSONWithout",
+    "client_erase",
+    "delete_rows",
+    "scrub_references",
+    "subject_rows",
+    "unreferenced",
+]

@@ -66,7 +66,8 @@ RETENTION_MAP = [
         about="The admin's history of changes (who changed which object)",
         rows=Rows.GENERIC_REFERENCE,
         generic=("content_type", "object_id"),
-        basis="Staff accountability; entries about the person's records keep no identifier",
+        basis="Staff accountability; entries about the person's records keep no identifier, nor do entries about "
+        "records the retention job deletes (afterwards nothing would lead to them)",
         columns={
             **technical("id", "action_time", "content_type", "object_id", "action_flag"),
             "object_repr": Column(K.IDENTIFIER, E.REDACT, "str() of the object, e.g. a client's external id"),
@@ -123,6 +124,9 @@ RETENTION_MAP = [
         model="axes.AccessAttemptExpiration",
         about="When a counted attempt expires",
         rows=Rows.NOT_ABOUT_CLIENTS,
+        retention=Retention(
+            date_field="access_attempt__attempt_time", days=1, basis="Goes with its attempt (unused: no expiry set)"
+        ),
         columns=technical("access_attempt", "expires_at"),
     ),
     Table(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import import_module
+from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.db import models
+from django.db.models import QuerySet
 from django.utils.module_loading import import_string, module_has_submodule
 
 from creditplatform.retention import PayloadRows, Rows, Table
@@ -42,11 +44,13 @@ class MappedTable:
 
     def retention_days(self) -> int | None:
         retention = self.spec.retention
-        if retention is None:
-            return None
-        if retention.setting:
-            return int(getattr(settings, retention.setting))
-        return retention.days
+        return None if retention is None else retention.period_days()
+
+    def expired(self, rows: QuerySet[Any], now: datetime) -> QuerySet[Any] | None:
+        """Of ``rows``, those past their retention period and not kept (``Retention.past``:
+        ``keep_if``, a ``sooner`` period); None when the table has no period."""
+        past = self.spec.retention.past(now) if self.spec.retention is not None else None
+        return None if past is None else rows.filter(past)
 
 
 def declared_tables() -> list[Table]:
@@ -89,6 +93,34 @@ def tables_about_clients() -> list[MappedTable]:
 def tables_with_payloads() -> list[MappedTable]:
     """Tables whose rows name clients only inside stored payloads (no foreign key leads there)."""
     return [t for t in retention_map() if t.spec.rows is Rows.IN_PAYLOAD]
+
+
+def pinning_references() -> list[str]:
+    """``referencing.field -> referenced`` for every reference that keeps a table's rows past their period.
+
+    The retention job (and the erasure, for rows past their period) deletes a row only once
+    nothing points at it: a table pointing at a table with a retention period must expire
+    too (its own ``Retention``, children go first), or be unlinked by erasure. Empty when
+    every period can actually be applied.
+    """
+    from creditplatform.retention import Erasure
+
+    mapped = {t.model: t for t in retention_map()}
+    pins = []
+    for table in retention_map():
+        if table.spec.retention is None:
+            continue
+        for relation in table.model._meta.related_objects:
+            if relation.many_to_many or not relation.field.concrete:
+                continue
+            referencing = mapped.get(relation.related_model)
+            if referencing is not None and referencing.spec.retention is not None:
+                continue
+            column = referencing.spec.columns.get(relation.field.name) if referencing is not None else None
+            if column is not None and column.erasure is Erasure.UNLINK:
+                continue
+            pins.append(f"{relation.related_model._meta.label}.{relation.field.name} -> {table.label}")
+    return sorted(pins)
 
 
 def uncovered_fields(models_: Iterable[type[models.Model]] | None = None) -> list[str]:
@@ -137,6 +169,10 @@ def markdown_table() -> str:
             retention = f"{period} after `{spec.retention.date_field}`"
             if spec.retention.basis not in spec.basis:
                 retention += f": {spec.retention.basis}"
+            sooner = spec.retention.sooner
+            if sooner is not None:
+                period = f"`{sooner.setting}`" if sooner.setting else f"{sooner.days} days"
+                retention += f"; sooner, {period} after `{sooner.date_field}`: {sooner.basis}"
         rows = spec.rows.value + (f". {spec.basis}" if spec.basis else "")
         cells = [f"`{table.label}`", _cell(spec.about), _cell(rows), _cell(retention), _cell(_columns_cell(table))]
         lines.append("| " + " | ".join(cells) + " |")

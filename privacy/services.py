@@ -467,7 +467,7 @@ def erasure_retry_deferred() -> list[int]:
 def retention_apply(*, now: datetime | None = None) -> dict[str, Any]:
     """Delete what has passed its retention period, table by table as the map says, then retry
     deferred erasures; the run is reported in the audit trail. Safe to run twice."""
-    from privacy.erasure import delete_rows, unreferenced
+    from privacy.erasure import delete_rows, scrub_references, unreferenced
     from privacy.retention_map import retention_map
 
     now = now or timezone.now()
@@ -475,19 +475,25 @@ def retention_apply(*, now: datetime | None = None) -> dict[str, Any]:
     outcome = ErasureOutcome(started_at=now)
     with transaction.atomic():
         for table in retention_map():  # children first: what points at a row goes before it
-            retention, days = table.spec.retention, table.retention_days()
-            if retention is None or days is None:
+            expired = table.expired(table.model._base_manager.all(), now)
+            if expired is None:
                 continue
-            expired = table.model._base_manager.filter(**{f"{retention.date_field}__lt": now - timedelta(days=days)})
-            if retention.keep_if is not None:
-                expired = expired.exclude(retention.keep_if)
-            count = delete_rows(unreferenced(expired), outcome)
+            going = unreferenced(expired)
+            if table.spec.subject is not None:
+                # The admin's log names these records (an application's external id): once they are
+                # gone, no erasure finds those entries through them any more.
+                scrub_references(going, now, outcome)
+            count = delete_rows(going, outcome)
             if count:
                 deleted[table.label] = count
         audit_record(
             actor="system:retention",
             action="retention.applied",
-            details={"deleted": deleted, "files_deleted": outcome.files_deleted},
+            details={
+                "deleted": deleted,
+                "files_deleted": outcome.files_deleted,
+                "admin_log_entries_scrubbed": outcome.references_scrubbed,
+            },
         )
     erasures = erasure_retry_deferred()
-    return {"deleted": deleted, "erasures_done": erasures}
+    return {"deleted": deleted, "admin_log_entries_scrubbed": outcome.references_scrubbed, "erasures_done": erasures}

@@ -33,6 +33,7 @@ from scoring.review import admin as review_admin  # noqa: F401,E402  (registers 
 from scoring.review.services import TAKE_PERMISSION, review_case_open_override
 from scoring.selectors import decision_search, shadow_agreement
 from scoring.services import (
+    client_change_check,
     model_version_activate,
     model_version_register,
     model_version_retire,
@@ -58,6 +59,14 @@ class ClientAdmin(PlatformModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The external id is the link every other system holds: fixed once created.
         return [*self.readonly_fields, "client_id"] if obj else self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An erased client is shown read-only: it takes no new data (the service's rule).
+        try:
+            client_change_check(client=obj)
+        except ValidationError:
+            return False
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Nobody deletes a person here, not even a superuser: that bypasses the request, the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.db.models import Q
 
 from creditplatform.retention import Column, DataKind, Erasure, Retention, Rows, Table, staff, technical
@@ -12,6 +14,11 @@ K, E = DataKind, Erasure
 DECISION_RECORDS = (
     "Credit decision records: consumer-credit creditworthiness documentation (CCD2 Art. 18, EBA GL/2020/06) "
     "and AI Act logs of high-risk credit scoring (Art. 12/19, at least 6 months); GDPR Art. 17(3)(b)/(e)"
+)
+
+# A job's chunks and rejects go with it (they would otherwise keep it for ever).
+JOB_RETENTION = Retention(
+    date_field="job__created_at", setting="RETENTION_CREDIT_DECISION_DAYS", basis="Go with their batch job"
 )
 
 RETENTION_MAP = [
@@ -157,6 +164,11 @@ RETENTION_MAP = [
         about="One webhook call: the decision's id and outcomes, attempts, the receiver's answer",
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis="The payload holds the decision's id and outcomes only, never inputs, names or client ids",
+        retention=Retention(
+            date_field="decision__created_at",
+            setting="RETENTION_CREDIT_DECISION_DAYS",
+            basis="Goes with the decision it announced (which it would otherwise keep for ever)",
+        ),
         columns=technical(
             "id",
             "webhook",
@@ -197,13 +209,17 @@ RETENTION_MAP = [
         basis="payload holds the slice's rows (client and application ids included) until the chunk is scored, "
         "emptied then. A queued or dead-lettered chunk naming the person has each of the person's rows replaced by "
         "empty cells (the other rows keep their numbers); a chunk being scored defers the erasure until it is done",
-        retention=Retention(
-            date_field="finished_at",
-            setting="BATCH_DEAD_LETTER_RETENTION_DAYS",
-            basis="A dead-lettered chunk's rows were never decided: they are kept only for an admin to retry the "
-            "chunk once its cause is fixed, not as long as the decisions (data minimisation, GDPR Art. 5(1)(c) "
-            "and (e)). Other chunks hold no rows once scored and go with their job",
-            keep_if=~Q(status=BatchChunkStatus.DEAD),
+        # With their job (a chunk pins its job: both go together); a dead-lettered chunk sooner.
+        retention=replace(
+            JOB_RETENTION,
+            sooner=Retention(
+                date_field="finished_at",
+                setting="BATCH_DEAD_LETTER_RETENTION_DAYS",
+                basis="A dead-lettered chunk's rows were never decided: they are kept only for an admin to retry the "
+                "chunk once its cause is fixed, not as long as the decisions (data minimisation, GDPR Art. 5(1)(c) "
+                "and (e))",
+                keep_if=~Q(status=BatchChunkStatus.DEAD),
+            ),
         ),
         columns={
             **technical("id", "job", "number", "first_row", "last_row", "row_count", "status", "attempts"),
@@ -220,6 +236,7 @@ RETENTION_MAP = [
         about="A row of a batch file that was refused: its line and, per field, why",
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis="Messages only, never the refused values nor the row's client id (row numbers alone name no one)",
+        retention=JOB_RETENTION,
         columns=technical("id", "job", "row", "errors"),
     ),
     Table(

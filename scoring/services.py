@@ -27,7 +27,7 @@ from scoring.ml.schema import FeatureSchema
 from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion
 from scoring.review.services import review_cases_open_referred
 from scoring.signals import decisions_recorded
-from scoring.validators import EXTERNAL_ID_MESSAGE, is_external_id
+from scoring.validators import external_id_problem
 
 if TYPE_CHECKING:
     from accounts.actors import Acting
@@ -68,9 +68,22 @@ def client_id_change_check(*, client: Client | None, client_id: str) -> None:
         raise ValidationError({"client_id": CLIENT_ID_FIXED})
 
 
+CLIENT_ERASED = "This client was erased (GDPR Art. 17): it takes no new data."
+
+
+def client_change_check(*, client: Client | None) -> None:
+    """The one home of "an erased client takes no new data": what is left of them is the anonymous
+    anchor of kept records, and a GDPR request for an erased client is refused, so data added to
+    it could never be erased. Raises ``ValidationError({"client_id": CLIENT_ERASED})``."""
+    if client is not None and client.erased_at is not None:
+        raise ValidationError({"client_id": CLIENT_ERASED})
+
+
 @transaction.atomic
 def client_update(*, client: Client, **changes: Any) -> Client:
-    """Update a client's identity fields (the external id never changes: ``client_id_change_check``)."""
+    """Update a client's identity fields (the external id never changes: ``client_id_change_check``;
+    an erased client not at all: ``client_change_check``)."""
+    client_change_check(client=client)
     if "client_id" in changes:
         client_id_change_check(client=client, client_id=changes.pop("client_id"))
     for field, value in changes.items():
@@ -82,10 +95,12 @@ def client_update(*, client: Client, **changes: Any) -> Client:
 
 def client_ids_check(*, client_ids: Iterable[str]) -> None:
     """The floor under every client created from an external id (API callers send ids only):
-    ``ValidationError`` naming ``client_id`` for a malformed one. Callers validate first."""
-    bad = [cid for cid in client_ids if not is_external_id(cid)]
-    if bad:
-        raise ValidationError({"client_id": EXTERNAL_ID_MESSAGE})
+    ``ValidationError`` naming ``client_id`` for a malformed one, or one in the erasure's own
+    namespace (``erased-…``). Callers validate first."""
+    for cid in client_ids:
+        problem = external_id_problem(cid)
+        if problem is not None:
+            raise ValidationError({"client_id": problem})
 
 
 # --- The model registry ------------------------------------------------------------------

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 from rest_framework import serializers
 
 # Patterns are anchored with \A and \Z, never ^ and $: "$" also matches before a final
@@ -14,7 +16,28 @@ from rest_framework import serializers
 EXTERNAL_ID_CHARS = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"  # unanchored, for URL patterns
 EXTERNAL_ID_PATTERN = rf"\A{EXTERNAL_ID_CHARS}\Z"
 EXTERNAL_ID_MESSAGE = "Use 1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit."
-external_id_validator = RegexValidator(EXTERNAL_ID_PATTERN, EXTERNAL_ID_MESSAGE)
+# The erasure's namespace (privacy.erasure.TOKEN_PREFIX): an erased client's id becomes
+# erased-<random>, as do the transaction references it keeps. Never a new id: data sent under
+# an erased client's token would sit beside its kept records where no request can erase it
+# (a GDPR request for an erased client is refused), and the erasure leaves an id of that
+# shape as it is, taking it for one of its own tokens.
+ERASED_PREFIX = "erased-"
+RESERVED_ID_MESSAGE = "Ids starting with 'erased-' are reserved: they name erased clients, who take no new data."
+
+
+@deconstructible
+class ExternalIdValidator(RegexValidator):
+    """The external id pattern, outside the erasure's namespace (``ERASED_PREFIX``)."""
+
+    def __call__(self, value: object) -> None:
+        super().__call__(value)
+        if isinstance(value, str) and value.startswith(ERASED_PREFIX):
+            raise ValidationError(RESERVED_ID_MESSAGE, code="reserved")
+
+
+external_id_validator = ExternalIdValidator(EXTERNAL_ID_PATTERN, EXTERNAL_ID_MESSAGE)
+# Look-ups (filters): an erased client's token is still found by it.
+external_id_lookup_validator = RegexValidator(EXTERNAL_ID_PATTERN, EXTERNAL_ID_MESSAGE)
 phone_validator = RegexValidator(r"\A\+?[0-9][0-9 ().-]{5,24}\Z", "Enter a phone number such as +33 6 12 34 56 78.")
 no_control_chars = RegexValidator(r"\A[^\x00-\x1f\x7f]*\Z", "Control characters are not allowed.")
 no_control_chars_multiline = RegexValidator(
@@ -22,9 +45,19 @@ no_control_chars_multiline = RegexValidator(
 )
 
 
+def external_id_problem(value: object) -> str | None:
+    """Why ``value`` is not an external id a caller may send (client_id, application_id,
+    transaction_id), or None when it is one: ``external_id_validator``'s rule, as a message."""
+    if not isinstance(value, str) or re.fullmatch(EXTERNAL_ID_CHARS, value) is None:
+        return EXTERNAL_ID_MESSAGE
+    if value.startswith(ERASED_PREFIX):
+        return RESERVED_ID_MESSAGE
+    return None
+
+
 def is_external_id(value: object) -> bool:
-    """True for a well-formed external id (client_id, application_id, transaction_id)."""
-    return isinstance(value, str) and re.fullmatch(EXTERNAL_ID_CHARS, value) is not None
+    """True for a well-formed external id a caller may send (``external_id_problem``)."""
+    return external_id_problem(value) is None
 
 
 def validate_birth_date(value: dt.date) -> dt.date:

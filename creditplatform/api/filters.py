@@ -33,7 +33,7 @@ from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilt
 from rest_framework.request import Request
 
 from creditplatform.api.datetimes import UTC_OFFSET_MESSAGE, utc_offset_out_of_range
-from scoring.validators import EXTERNAL_ID_MESSAGE, external_id_validator, no_control_chars
+from scoring.validators import EXTERNAL_ID_MESSAGE, external_id_lookup_validator, no_control_chars
 
 MAX_TEXT_LENGTH = 100
 DATETIME_MESSAGE = "Enter an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z."
@@ -78,12 +78,13 @@ class DateTimeFilter(django_filters.Filter):
 
 
 class ExternalIdFilter(django_filters.CharFilter):
-    """An exact external id (``client_id``, ``transaction_id``...): its pattern, or a 400."""
+    """An exact external id (``client_id``, ``transaction_id``...): its pattern, or a 400 (an erased
+    client's ``erased-…`` token included: it is looked up, not sent as a new id)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 64)
         kwargs.setdefault("strip", False)  # "C1001\n" is not an id, here as everywhere
-        kwargs.setdefault("validators", [external_id_validator])
+        kwargs.setdefault("validators", [external_id_lookup_validator])
         kwargs.setdefault("error_messages", {"max_length": EXTERNAL_ID_MESSAGE})
         super().__init__(*args, **kwargs)
 

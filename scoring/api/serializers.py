@@ -23,8 +23,8 @@ from scoring.ml.schema import CATEGORICAL, INTEGER, FeatureSchema
 from scoring.models import Client, Decision, ModelVersion
 from scoring.services import CLIENT_ID_TAKEN, ScoreRequest, client_id_change_check
 from scoring.validators import (
+    external_id_problem,
     external_id_validator,
-    is_external_id,
     no_control_chars,
     no_control_chars_multiline,
     phone_validator,
@@ -91,8 +91,8 @@ def score_request_parse(
             continue
         if not isinstance(value, str):
             errors[prefix + name] = ["Not a valid string."]
-        elif not is_external_id(value):
-            errors[prefix + name] = [str(external_id_validator.message)]
+        elif (problem := external_id_problem(value)) is not None:
+            errors[prefix + name] = [problem]
         else:
             links[name] = value
     values, feature_errors = schema.validate(data, ignore=LINK_FIELDS)

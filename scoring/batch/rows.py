@@ -24,7 +24,7 @@ from scoring.choices import CreditDecisionOutcome, RiskLevel
 from scoring.ml.explain import CHECK_TOLERANCE, TreeShapExplainer, for_booster
 from scoring.ml.model import MIN_REASON_COUNT, LoadedModel
 from scoring.ml.schema import CATEGORICAL, FeatureSchema
-from scoring.validators import EXTERNAL_ID_PATTERN, external_id_validator
+from scoring.validators import ERASED_PREFIX, EXTERNAL_ID_PATTERN, RESERVED_ID_MESSAGE, external_id_validator
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,14 @@ def check_rows(schema: FeatureSchema, chunk: ChunkRows) -> CheckedRows:
             text = np.array([cell.strip() for cell in chunk.columns[name]], dtype=object)
             given = text != ""
             valid = np.fromiter((_EXTERNAL_ID.fullmatch(cell) is not None for cell in text), dtype=bool, count=n)
+            # external_id_validator's rule: an erased client's token (erased-…) is not sent as an id.
+            reserved = np.fromiter((cell.startswith(ERASED_PREFIX) for cell in text), dtype=bool, count=n) & valid
+            valid &= ~reserved
             values[given & valid] = text[given & valid]
             if (given & ~valid).any():
                 messages = np.full(n, None, dtype=object)
                 messages[given & ~valid] = str(external_id_validator.message)
+                messages[given & reserved] = RESERVED_ID_MESSAGE
                 errors[name] = messages
         links[name] = values
     refused = np.zeros(n, dtype=bool)

@@ -186,3 +186,96 @@ def test_the_add_form_shows_the_services_errors_instead_of_failing(
         format="multipart",
     )
     assert hold.status_code == 200 and "A hold ends today or later." in hold.content.decode()
+
+
+def test_the_retention_job_deletes_old_decisions_that_had_a_webhook_delivery() -> None:
+    """A delivery has no retention of its own: it pinned its decision (and so the client's data) for ever."""
+    from scoring.models import DecisionWebhook, WebhookDelivery
+
+    old = ClientFactory()
+    make_history(old, transactions=0, resolved_alert=False)
+    decision = Decision.objects.get(client=old)
+    hook = DecisionWebhook.objects.create(caller="apikey:abc", url="https://hooks.example.test/d", secret="s" * 40)
+    WebhookDelivery.objects.create(webhook=hook, decision=decision, payload={"decision_id": str(decision.pk)})
+    later = timezone.now() + dt.timedelta(days=5 * 365 + 10)
+
+    report = retention_apply(now=later)
+
+    assert not Decision.objects.filter(pk=decision.pk).exists()
+    assert not WebhookDelivery.objects.filter(decision_id=decision.pk).exists()
+    assert report["deleted"]["scoring.Decision"] == 1
+    assert not CreditApplication.objects.filter(client=old).exists()
+
+
+def test_the_retention_job_deletes_old_batch_jobs_with_their_chunks_and_rejects() -> None:
+    from scoring.models import BatchChunk, BatchJob, BatchReject, ModelVersion
+
+    model = ModelVersion.objects.create(purpose="credit", version="v-batch", sha256="0" * 64, threshold=0.3)
+    job = BatchJob.objects.create(
+        source="admin", filename="seed.csv", file_format="csv", file_size=40, file_sha256="0" * 64,
+        model_version=model, caller="user:0", chunk_rows=1000, chunk_count=1, chunks_done=1, status="completed",
+    )  # fmt: skip
+    BatchChunk.objects.create(job=job, number=0, first_row=2, last_row=3, row_count=2, status="done")
+    BatchReject.objects.create(job=job, row=3, errors={"age": "Required."})
+
+    report = retention_apply(now=timezone.now() + dt.timedelta(days=5 * 365 + 10))
+
+    assert not BatchJob.objects.filter(pk=job.pk).exists()
+    assert report["deleted"]["scoring.BatchJob"] == 1
+
+
+def test_the_retention_job_scrubs_the_admin_log_of_the_records_it_deletes(
+    client_as: Callable[[str | None], Any], officers: tuple[Any, Any]
+) -> None:
+    """The admin's log names a record by its str() (an application's external id). Once the retention
+    job deleted the record, an erasure no longer finds the log entry through it: the id stayed for ever."""
+    from django.contrib.admin.models import LogEntry
+
+    person = ClientFactory(client_id="C7301")
+    added = client_as("analyst").post(
+        "/admin/scoring/creditapplication/add/",
+        {
+            "client": person.pk, "application_id": "APP-ZQX-7301", "amount": "12000", "duration_months": "48",
+            "purpose": "car", "declared_income": "38000", "age": "41", "status": "received", "extra": "{}",
+        },
+        format="multipart",
+    )  # fmt: skip
+    assert added.status_code == 302
+    assert LogEntry.objects.filter(object_repr="APP-ZQX-7301").exists()
+
+    report = retention_apply(now=timezone.now() + dt.timedelta(days=5 * 365 + 10))
+    assert not CreditApplication.objects.filter(application_id="APP-ZQX-7301").exists()
+    assert not LogEntry.objects.filter(object_repr__contains="ZQX").exists()
+    assert LogEntry.objects.filter(object_repr="[erased]", user__username="analyst-user").count() == 1  # who: kept
+    assert report["admin_log_entries_scrubbed"] == 1
+
+    # The person's erasure later has nothing left to find there either.
+    request = gdpr_request_record(kind="erasure", client=person, by=officers[0])
+    gdpr_request_approve(request=request, by=officers[1], enqueue=False)
+    from privacy.services import erasure_execute
+
+    assert erasure_execute(request=request).done
+    assert not LogEntry.objects.filter(object_repr__contains="7301").exists()
+
+
+def test_an_outcome_imported_later_does_not_keep_its_decision_past_the_period() -> None:
+    """An outcome completes its decision record and goes with it: counted from its own import
+    (a 24-month horizon comes two years later), it kept the decision years past its period."""
+    import uuid
+
+    from governance.models import Outcome
+
+    person = ClientFactory()
+    make_history(person, transactions=0, resolved_alert=False)
+    decision = Decision.objects.get(client=person)
+    Decision.objects.filter(pk=decision.pk).update(created_at=timezone.now() - dt.timedelta(days=5 * 365 + 10))
+    Outcome.objects.create(
+        decision=decision, defaulted=False, observed_on=dt.date.today() - dt.timedelta(days=3 * 365),
+        horizon_months=24, source="api", caller="apikey:abc", import_id=uuid.uuid4(),
+    )  # fmt: skip  # imported today, about a decision of five years ago
+
+    report = retention_apply()
+
+    assert not Decision.objects.filter(pk=decision.pk).exists()
+    assert not Outcome.objects.filter(decision_id=decision.pk).exists()
+    assert report["deleted"]["governance.Outcome"] == 1

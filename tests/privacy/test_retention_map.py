@@ -92,3 +92,11 @@ def test_rows_in_payloads_and_a_payload_handler_go_together(monkeypatch: pytest.
     payload_tables = [t.label for t in module.tables_with_payloads()]
     assert sorted(payload_tables) == ["monitoring.ApiCall", "scoring.BatchChunk"]
     assert all(hasattr(t.payload, "erase") for t in module.tables_with_payloads())
+
+
+def test_no_table_with_a_retention_period_is_pinned_by_a_table_without_one() -> None:
+    """The retention job deletes a row only once nothing points at it: a referencing table without a
+    period of its own (webhook deliveries, batch chunks) kept its targets for ever."""
+    from privacy.retention_map import pinning_references
+
+    assert pinning_references() == []

@@ -23,6 +23,7 @@ from scoring.ml.explain import TreeShapExplainer
 from scoring.ml.model import LoadedModel, objective_sigmoid, sha256_hex
 from scoring.ml.schema import FeatureSchema
 from scoring.services import risk_level_for
+from scoring.validators import RESERVED_ID_MESSAGE
 from tests.models import TrainedModel
 
 
@@ -116,6 +117,23 @@ def test_rows_are_rejected_with_every_problem_and_the_others_kept(model: LoadedM
         },
         6: {"row": "Expected 5 values, found 4."},
     }
+
+
+def test_a_row_naming_an_erased_clients_token_is_rejected_not_scored(model: LoadedModel) -> None:
+    """erased-… ids name erased clients (docs/privacy.md): a row under one would add data no request can erase."""
+    chunk = ChunkRows(
+        np.array([2, 3]),
+        {
+            "age": ["35", "40"],
+            "revenu": ["1", "2"],
+            "historique_impaye": ["0", "0"],
+            "client_id": ["C1", "erased-3f9a1c2b7d4e-17"],
+        },
+        {},
+    )
+    checked = check_rows(model.schema, chunk)
+    assert checked.rows.tolist() == [2] and checked.client_ids.tolist() == ["C1"]
+    assert checked.rejects == {3: {"client_id": RESERVED_ID_MESSAGE}}
 
 
 def test_the_memoised_treeshap_is_lightgbms_own_on_real_applicants_and_at_every_threshold(

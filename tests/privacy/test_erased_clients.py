@@ -1,0 +1,134 @@
+"""An erased client takes no new data.
+
+What is left of an erased person is an anonymous anchor (``erased-<random>``) holding the
+records the law keeps. Data attached to it afterwards (a name typed in again, a new
+decision or payment naming the token) would sit next to those records, and no request
+could erase it: a GDPR request for an erased client is refused. Ids starting with
+``erased-`` are reserved for those anchors: the erasure leaves such an id as it is (it
+takes it for one of its own tokens), so a caller's id of that shape would survive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client as BrowserClient
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from fraud.models import Transaction
+from privacy.services import erasure_execute, gdpr_request_approve, gdpr_request_record
+from scoring.models import Client, Decision
+from scoring.services import client_update
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PAYMENT = {"montant": 20, "type": "virement"}
+IDENTITY = {"first_name": "Camille", "last_name": "Zqxmartin", "email": "camille.zqx@example.test"}
+
+
+@pytest.fixture
+def erased(person: Any, officers: tuple[Any, Any]) -> Client:
+    request = gdpr_request_record(kind="erasure", client=person, by=officers[0])
+    gdpr_request_approve(request=request, by=officers[1], enqueue=False)
+    assert erasure_execute(request=request).done
+    person.refresh_from_db()
+    assert person.erased_at is not None and person.client_id.startswith("erased-")
+    return person
+
+
+def _unchanged(client: Client) -> None:
+    client.refresh_from_db()
+    assert (client.first_name, client.last_name, client.email) == ("", "", "")
+
+
+def test_the_service_refuses_to_give_an_erased_client_an_identity_again(erased: Client) -> None:
+    with pytest.raises(ValidationError) as refused:
+        client_update(client=erased, **IDENTITY)
+    assert "client_id" in refused.value.message_dict
+    _unchanged(erased)
+
+
+def test_the_api_refuses_to_give_an_erased_client_an_identity_again(
+    erased: Client, key_client: Callable[..., APIClient]
+) -> None:
+    response = key_client(Role.ANALYST, ["score"]).patch(
+        f"/api/v1/clients/{erased.client_id}/", IDENTITY, format="json"
+    )
+    assert response.status_code == 400, response.json()
+    assert "client_id" in response.json()["fields"]
+    _unchanged(erased)
+
+
+def test_the_admin_shows_an_erased_client_read_only(erased: Client) -> None:
+    browser = BrowserClient()
+    browser.force_login(UserFactory(username="analyst-admin", roles=[Role.ANALYST]))
+    url = f"/admin/scoring/client/{erased.pk}/change/"
+    assert browser.get(url).status_code == 200  # still visible
+    response = browser.post(url, {**IDENTITY, "phone": "", "address": "", "birth_date": ""})
+    assert response.status_code == 403
+    _unchanged(erased)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/score", {"age": 35, "revenu": 50000, "historique_impaye": 1}, "client_id"),
+        ("/fraude", {"transaction_id": "TX-new", "montant": 20, "type": "virement"}, "client_id"),
+    ],
+    ids=["score", "fraude"],
+)
+def test_no_decision_or_payment_is_stored_under_an_erased_clients_token(
+    erased: Client,
+    key_client: Callable[..., APIClient],
+    credit_model: object,
+    path: str,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    decisions, payments = Decision.objects.count(), Transaction.objects.count()
+    response = key_client(Role.ANALYST, ["score", "fraud"]).post(
+        path, {**body, "client_id": erased.client_id}, format="json"
+    )
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["fields"]
+    assert (Decision.objects.count(), Transaction.objects.count()) == (decisions, payments)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/clients/", {"client_id": "erased-C1001"}, "client_id"),
+        ("/score", {"age": 35, "revenu": 50000, "historique_impaye": 1, "client_id": "erased-C1001"}, "client_id"),
+        (
+            "/fraude",
+            {"transaction_id": "TX1", "montant": 20, "type": "virement", "client_id": "erased-C1"},
+            "client_id",
+        ),
+        (
+            "/fraude",
+            {"transaction_id": "erased-TX1", "montant": 20, "type": "virement", "client_id": "C1"},
+            "transaction_id",
+        ),
+    ],
+    ids=["clients", "score", "fraude client_id", "fraude transaction_id"],
+)
+def test_an_id_in_the_erasures_namespace_is_refused_as_a_new_id(
+    key_client: Callable[..., APIClient], credit_model: object, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = key_client(Role.ANALYST, ["score", "fraud"]).post(path, body, format="json")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["fields"]
+    assert not Client.objects.filter(client_id__startswith="erased-").exists()
+
+
+def test_the_api_still_shows_an_erased_client_by_its_token(
+    erased: Client, client_as: Callable[[str | None], APIClient]
+) -> None:
+    api = client_as(Role.ANALYST)
+    assert api.get(f"/api/v1/clients/{erased.client_id}/").status_code == 200
+    assert api.get(f"/api/v1/predictions/?client_id={erased.client_id}").status_code == 200
