@@ -137,6 +137,13 @@ class LoginLockoutAdmin(AccessAttemptAdmin, PlatformModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # evidence: read, or removed by "Unlock"
 
+    def delete_model(self, request: HttpRequest, obj: AccessAttempt) -> None:
+        # The attempt's own delete page is the same unlock as the action: through the service.
+        login_lockout_clear(attempts=AccessAttempt.objects.filter(pk=obj.pk), by=request.user)  # type: ignore[arg-type]
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        login_lockout_clear(attempts=queryset, by=request.user)  # type: ignore[arg-type]
+
     @admin.action(description="Unlock: forget these failed logins", permissions=["delete"])
     def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
         count = login_lockout_clear(attempts=queryset, by=request.user)  # type: ignore[arg-type]

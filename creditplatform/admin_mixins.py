@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
@@ -30,6 +31,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
+from unfold.views import ChangeList
 from unfold.widgets import CHECKBOX_CLASSES, FILE_CLASSES, INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
 
 
@@ -82,6 +84,29 @@ class EvidenceAdminMixin:
         return False
 
 
+class PlatformChangeList(ChangeList):
+    """unfold's change list, where a filter value Python cannot turn into a date is a bad filter.
+
+    ``?created_at__year=99999`` passes the admin's checks and fails only when the query is
+    compiled (``datetime(99999, 1, 1)``); the date hierarchy's last month of year 9999 overflows
+    while the list works out its end. Both were a 500; like any other bad filter value
+    (``?created_at__gte=notadate``) they are now the admin's own answer: a redirect to
+    ``?e=1``, "Database error", for every list at once.
+    """
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
+        try:
+            return super().get_queryset(request, exclude_parameters)
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+    def get_results(self, request: HttpRequest) -> None:
+        try:
+            super().get_results(request)
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
 class PlatformModelAdmin(GuardedModelAdminMixin, ModelAdmin):
     """unfold's ``ModelAdmin`` with guardian's object-permission pages (``<pk>/permissions/``).
 
@@ -94,6 +119,9 @@ class PlatformModelAdmin(GuardedModelAdminMixin, ModelAdmin):
     change_form_template = "admin/platform/change_form.html"
     # unfold: the filters open in a side sheet with a submit button (many filters per list).
     list_filter_submit = True
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[PlatformChangeList]:
+        return PlatformChangeList
 
     def _object_permissions_allowed(self, request: HttpRequest) -> None:
         if not request.user.is_superuser:

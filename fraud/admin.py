@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -211,21 +212,23 @@ class FraudRuleAdmin(PlatformModelAdmin):
         self._set_active(request, queryset, False)
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[FraudRule], active: bool) -> None:
-        changed = 0
-        for rule in queryset:
-            if rule.is_active != active:
-                try:
-                    fraud_rule_save(
-                        user=acting_user(request.user),
-                        rule=rule,
-                        is_active=active,
-                        note="activated" if active else "deactivated",
-                    )
-                except PermissionDenied as exc:  # four eyes: activation is a promotion request
-                    self.message_user(request, str(exc), messages.WARNING)
-                    return
-                changed += 1
-        self.message_user(request, f"{changed} rule(s) {'activated' if active else 'deactivated'}.", messages.SUCCESS)
+        """All the selected rules or none: a rule the service refuses (four eyes, a condition the
+        language now refuses) leaves every rule as it was, and the message names it."""
+        verb = "activated" if active else "deactivated"
+        rules = [rule for rule in queryset if rule.is_active != active]
+        current = None
+        try:
+            with transaction.atomic():
+                for current in rules:
+                    fraud_rule_save(user=acting_user(request.user), rule=current, is_active=active, note=verb)
+        except PermissionDenied as exc:  # four eyes: activation is a promotion request
+            self.message_user(request, f"No rule {verb}: {exc}", messages.WARNING)
+            return
+        except ValidationError as exc:
+            name = current.name if current is not None else "?"
+            self.message_user(request, f"No rule {verb}: {name}: {' '.join(exc.messages)}", messages.ERROR)
+            return
+        self.message_user(request, f"{len(rules)} rule(s) {verb}.", messages.SUCCESS)
 
     def get_urls(self) -> list[Any]:
         view = require_http_methods(["GET", "POST"])(self.backtest_view)

@@ -418,7 +418,7 @@ def fraud_rule_save(
     change inactive rules; activating a rule, or changing an active one, is for admins
     (``user=None`` is the platform itself: commands and set-up scripts, never a request). A
     save that changes nothing makes no version. The condition is checked first: a rule that
-    does not compile is never stored.
+    does not compile is never made active or changed; deactivating one is never refused by it.
     """
     unknown = set(fields) - set(RULE_FIELDS)
     if unknown:
@@ -435,7 +435,12 @@ def fraud_rule_save(
         fraud_rule_edit_check(
             user=user, rule=current, is_active=values["is_active"], promotion=promotion, changes=values
         )
-        fraud_rule_check(**values)
+        # Deactivating and nothing else only stops the rule: its stored condition is not checked
+        # again (a rule the language now refuses must still be stoppable; activating it is checked).
+        stops_only = was_active and not values["is_active"]
+        stops_only = stops_only and all(values[n] == getattr(current, n) for n in RULE_FIELDS if n != "is_active")
+        if not stops_only:
+            fraud_rule_check(**values)
         if current.pk and all(getattr(current, name) == values[name] for name in RULE_FIELDS):
             return current
         created = current.pk is None

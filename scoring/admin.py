@@ -35,6 +35,8 @@ from scoring.selectors import decision_search, shadow_agreement
 from scoring.services import (
     client_change_check,
     model_version_activate,
+    model_version_delete,
+    model_version_may_delete,
     model_version_register,
     model_version_retire,
     model_version_set_refer_band,
@@ -252,10 +254,17 @@ class ModelVersionAdmin(PlatformModelAdmin):
         obj.refresh_from_db()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # A version that made decisions is evidence (PROTECT); drafts may go.
-        if obj is not None and (obj.is_live or obj.decisions.exists()):
+        # A version that served is evidence (the service's rule); one that never did may go.
+        if obj is not None and not model_version_may_delete(obj):
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
+        model_version_delete(model_version=obj, user=acting_user(request.user))  # checked again, audited
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for model_version in queryset:  # bulk delete is off site-wide; never a way round the service
+            self.delete_model(request, model_version)
 
     # --- actions --------------------------------------------------------------------------
 

@@ -366,6 +366,40 @@ def model_version_retire(*, model_version: ModelVersion, user: Acting = None) ->
     return model_version
 
 
+def model_version_delete_check(*, model_version: ModelVersion) -> None:
+    """The one rule of deleting a registered version: only one that never served (not in service,
+    no decision made or scored in shadow). Reports, promotion requests and fraud checks naming it
+    protect it too (the database refuses). Raises ``ValidationError`` naming the status."""
+    if model_version.is_live:
+        raise ValidationError({"status": "A version in service is retired, never deleted."})
+    if model_version.decisions.exists() or model_version.shadow_decisions.exists():
+        raise ValidationError({"status": "A version that made or shadowed decisions is evidence: it is never deleted."})
+
+
+def model_version_may_delete(model_version: ModelVersion) -> bool:
+    """``model_version_delete_check`` as a yes/no, for the admin's delete permission."""
+    try:
+        model_version_delete_check(model_version=model_version)
+    except ValidationError:
+        return False
+    return True
+
+
+def model_version_delete(*, model_version: ModelVersion, user: Acting = None) -> None:
+    """Delete a version that never served (its model file with it); recorded in the audit trail."""
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+        model_version_delete_check(model_version=locked)
+        audit_record(
+            actor=user,
+            action="model.deleted",
+            target=locked,
+            details={"purpose": locked.purpose, "version": locked.version, "status": locked.status,
+                     "sha256": locked.sha256},
+        )  # fmt: skip
+        locked.delete()
+
+
 # --- Credit decisions --------------------------------------------------------------------
 
 

@@ -87,6 +87,25 @@ def test_an_admin_unlocks_an_account_at_once() -> None:
     assert login("demo-analyst", PASSWORD).status_code == 302
 
 
+def test_an_unlock_from_the_attempts_own_page_goes_through_the_service_like_the_action(caplog: Any) -> None:
+    """The attempt's delete page is the same unlock as the action: who unlocked is recorded
+    (``login_lockout_clear``), not a bare row deletion beside the service."""
+    staff("demo-analyst")
+    fail("demo-analyst", 5)
+    attempt = AccessAttempt.objects.get()
+    admin_user = UserFactory(username="admin-user", roles=["admin"])
+    admin = Client()
+    admin.force_login(admin_user)
+    with caplog.at_level("INFO", logger="accounts.services"):
+        response = admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not AccessAttempt.objects.exists()
+    cleared = [r for r in caplog.records if r.getMessage() == "login lockouts cleared"]
+    assert [(r.count, r.by_user_id) for r in cleared] == [(1, admin_user.pk)]  # type: ignore[attr-defined]
+    assert "demo-analyst" not in caplog.text
+    assert login("demo-analyst", PASSWORD).status_code == 302
+
+
 def test_the_break_glass_account_is_locked_like_any_other(settings: Any) -> None:
     settings.OIDC_ENABLED = True
     settings.BREAK_GLASS_USERNAME = "breakglass"

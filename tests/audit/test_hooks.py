@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.test import Client as WebClient
 from rest_framework.test import APIClient
 
@@ -16,7 +17,8 @@ from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
 from fraud.models import FraudRule
 from fraud.services import fraud_rule_save, fraud_settings_update
-from scoring.services import model_version_activate, model_version_retire
+from scoring.models import ModelVersion
+from scoring.services import model_version_activate, model_version_delete, model_version_retire
 from tests.factories import UserFactory
 from tests.models import TrainedModel, register_trained
 
@@ -38,6 +40,32 @@ def test_model_activation_and_retirement_are_recorded(trained_credit: TrainedMod
     model_version_retire(model_version=version, user=admin)
     assert _last("model.retired").details["previous_status"] == "champion"
     assert audit_chain_verify().ok
+
+
+def test_a_draft_deleted_in_the_admin_is_recorded(
+    trained_credit: TrainedModel, client_as: Callable[[str | None], APIClient]
+) -> None:
+    """The registry's one deletion (a version that never decided) went by the trail: registered,
+    then gone without a word."""
+    draft = register_trained(trained_credit, version="credit-audit-draft")
+    admin = client_as("admin")
+    assert admin.get(f"/admin/scoring/modelversion/{draft.pk}/delete/").status_code == 200
+    response = admin.post(f"/admin/scoring/modelversion/{draft.pk}/delete/", {"post": "yes"}, format="multipart")
+    assert response.status_code == 302
+    assert not ModelVersion.objects.filter(pk=draft.pk).exists()
+    event = _last("model.deleted")
+    assert (event.actor_name, event.target_id) == ("admin-user", str(draft.pk))
+    assert event.details == {"purpose": "credit", "version": "credit-audit-draft", "status": "draft",
+                             "sha256": draft.sha256}  # fmt: skip
+    assert audit_chain_verify().ok
+
+
+def test_a_version_in_service_is_never_deleted_even_by_code(trained_credit: TrainedModel) -> None:
+    champion = register_trained(trained_credit, version="credit-audit-live", status="champion")
+    with pytest.raises(ValidationError, match="retired, never deleted"):
+        model_version_delete(model_version=champion)
+    assert ModelVersion.objects.filter(pk=champion.pk).exists()
+    assert not AuditEvent.objects.filter(action="model.deleted").exists()
 
 
 def test_rule_changes_and_threshold_changes_are_recorded() -> None:

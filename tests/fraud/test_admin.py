@@ -231,6 +231,46 @@ def test_an_analyst_cannot_activate_a_rule_through_the_action(staff: Callable[[s
     assert not draft.is_active and draft.version == 0
 
 
+LEGACY = "(amount << 30000000) > 0"  # stored before the language refused bit shifts
+
+
+@pytest.mark.four_eyes
+def test_the_deactivate_action_stops_an_active_rule_the_language_now_refuses(staff: Callable[[str], Client]) -> None:
+    """Deactivating only stops a rule: its stored condition is not checked again (it was a 500,
+    after the rules before it in the list had already been deactivated)."""
+    legacy = FraudRule.objects.create(name="legacy", condition=LEGACY, version=1, is_active=True)
+    other = FraudRule.objects.create(name="another", condition="amount > 1", version=1, is_active=True)
+    response = staff("admin").post(
+        "/admin/fraud/fraudrule/",
+        {"action": "deactivate_rules", "_selected_action": [str(legacy.pk), str(other.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "2 rule(s) deactivated" in response.content.decode()
+    for rule in (legacy, other):
+        rule.refresh_from_db()
+        assert not rule.is_active and rule.version == 2
+        assert not rule.versions.get(version=2).is_active
+
+
+def test_activating_several_rules_changes_none_when_one_is_refused_and_says_which(
+    staff: Callable[[str], Client],
+) -> None:
+    good = FraudRule.objects.create(name="a_good_one", condition="amount > 1", version=0)
+    legacy = FraudRule.objects.create(name="legacy", condition=LEGACY, version=0)
+    response = staff("admin").post(
+        "/admin/fraud/fraudrule/",
+        {"action": "activate_rules", "_selected_action": [str(good.pk), str(legacy.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "No rule activated" in page and "legacy" in page and "Bit shifts" in page
+    for rule in (good, legacy):
+        rule.refresh_from_db()
+        assert not rule.is_active and rule.version == 0 and not rule.versions.exists()
+
+
 def test_an_analysts_draft_with_a_regex_hidden_in_a_mapping_is_refused_in_the_form(
     staff: Callable[[str], Client],
 ) -> None:
