@@ -187,3 +187,37 @@ def test_a_decision_label_comes_from_all_its_outcomes_seen_by_the_day(credit_mod
             )
     rows = labelled(Decision.objects.filter(pk__in=ids), 12, today).values_list("pk", "label")
     assert {ids[pk]: label for pk, label in rows} == {name: label for name, (_, label) in histories.items()}
+
+
+def test_the_approval_rate_counts_referred_decisions_as_not_approved_as_the_dashboard_does(
+    credit_model: ModelVersion,
+) -> None:
+    """Found by review: the report's approval rate was the share of verdicts below the threshold, so
+    decisions referred to an underwriter (below the threshold in the band, or for missing
+    information) counted as approved, and the report said 70% where the dashboard said 40%.
+    """
+    from monitoring.selectors import today_figures
+
+    taken = [("approve", 0)] * 4 + [("refer", 0)] * 3 + [("refer", 1)] + [("refuse", 1)] * 2
+    Decision.objects.bulk_create(
+        [
+            Decision(
+                model_version=credit_model,
+                features={"age": 30},
+                probability_default=0.4 if prediction else 0.1,
+                prediction=prediction,
+                decision=decision,
+                risk_level="HIGH" if prediction else "LOW",
+                threshold_used=credit_model.threshold,
+                caller="user:0",
+            )
+            for decision, prediction in taken
+        ]
+    )
+    call_command("performance_report", stdout=StringIO())
+    own = PerformanceReport.objects.get(model_version=credit_model, basis="own")
+    stored = Decision.objects.filter(model_version=credit_model)
+    recount = stored.filter(decision="approve").count() / stored.count()
+    assert own.decisions == 10 and recount == 0.4
+    assert own.metrics["approval_rate"] == pytest.approx(recount)
+    assert today_figures(now=timezone.now())["approval_rate"] == pytest.approx(own.metrics["approval_rate"])
