@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -140,8 +140,35 @@ def test_the_monthly_job_is_scheduled_and_runs(seeded: dict[str, Any], settings:
     settings.PERFORMANCE_MIN_OUTCOMES = 100
     task = PeriodicTask.objects.get(task="governance.tasks.performance_report_monthly")
     assert task.crontab.day_of_month == "1" and task.enabled
+    yesterday = timezone.localdate() - timedelta(days=1)  # the job reports the last whole day
+    Decision.objects.update(created_at=timezone.now() - timedelta(days=2))
+    Outcome.objects.update(observed_on=yesterday)
     result = performance_report_monthly.delay().get()
     assert result["reports"] == 2 and result["sufficient"] == 2
+    assert set(PerformanceReport.objects.values_list("as_of", flat=True)) == {yesterday}
+
+
+def test_the_monthly_job_reports_the_month_just_ended_without_the_first_hours_of_the_next(
+    credit_model: ModelVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: run at 04:00 UTC on the 1st, the job reported "as of the 1st", counting the
+    decisions of the new month's first four hours in the report of the month just ended, and a
+    recount of the 1st (or a rerun later that day) said otherwise."""
+    from governance.models import FairnessReport
+
+    first = datetime(2026, 12, 1, tzinfo=UTC)
+    november = [make_decision(credit_model) for _ in range(3)]
+    december = [make_decision(credit_model) for _ in range(2)]
+    Decision.objects.filter(pk__in=[d.pk for d in november]).update(created_at=first - timedelta(minutes=30))
+    Decision.objects.filter(pk__in=[d.pk for d in december]).update(created_at=first + timedelta(minutes=30))
+    monkeypatch.setattr(timezone, "now", lambda: first + timedelta(hours=4))  # the schedule: the 1st, 04:00 UTC
+    performance_report_monthly()
+    report = PerformanceReport.objects.get(model_version=credit_model, basis="own")
+    recount = Decision.objects.filter(model_version=credit_model, created_at__lt=first).count()
+    assert report.as_of == date(2026, 11, 30)
+    assert report.decisions == recount == 3
+    fairness = FairnessReport.objects.get(model_version=credit_model, feature="age")
+    assert (fairness.as_of, fairness.rows) == (date(2026, 11, 30), 3)
 
 
 def test_the_admin_shows_the_history_chart_and_both_versions_side_by_side(
