@@ -69,13 +69,15 @@ def fairness_figures(
     groups: Sequence[str],
     approved: np.ndarray,
     defaulted: np.ndarray | None = None,
+    refused: np.ndarray | None = None,
     min_ratio: float,
     max_gap: float,
     min_group: int,
 ) -> dict[str, Any]:
     """Per group: n, approval rate, ratio to the most-approved group, and TPR/FPR with outcomes.
 
-    ``approved``: 1 approved, 0 refused. ``defaulted``: the observed outcome (1 default),
+    ``approved``: 1 approved, 0 not. ``refused``: 1 refused, 0 not (None: every decision not
+    approved; a referred decision is neither). ``defaulted``: the observed outcome (1 default),
     or None before any outcome. TPR/FPR are of the adverse decision (refusal) against default.
     """
     groups_arr = pd.Series(list(groups), name="group")
@@ -88,11 +90,10 @@ def fairness_figures(
     ).by_group
     rates = None
     if defaulted is not None:
-        refused = 1 - approved
         rates = MetricFrame(
             metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
             y_true=np.asarray(defaulted, dtype=int),
-            y_pred=refused,
+            y_pred=1 - approved if refused is None else np.asarray(refused, dtype=int),
             sensitive_features=groups_arr,
         ).by_group
     judged = [g for g in by_approval.index if g != UNKNOWN and by_approval.loc[g, "n"] >= min_group]
@@ -152,13 +153,19 @@ def _edges(feature: dict[str, Any], values: Sequence[Any], bands: Sequence[float
 
 
 def _figures(
-    feature: dict[str, Any], values: Sequence[Any], approved: np.ndarray, defaulted: np.ndarray | None, cfg: dict
+    feature: dict[str, Any],
+    values: Sequence[Any],
+    approved: np.ndarray,
+    defaulted: np.ndarray | None,
+    cfg: dict,
+    refused: np.ndarray | None = None,
 ) -> dict[str, Any]:
     groups = groups_of(values, feature, _edges(feature, values, cfg["bands"]))
     return fairness_figures(
         groups=groups,
         approved=approved,
         defaulted=defaulted,
+        refused=refused,
         min_ratio=cfg["min_ratio"],
         max_gap=cfg["max_gap"],
         min_group=cfg["min_group"],
@@ -196,7 +203,7 @@ def fairness_reports_compute(*, as_of: Any = None) -> list[Any]:
 
     from governance.models import FairnessBasis
     from governance.performance import columns, labelled
-    from scoring.choices import ModelPurpose
+    from scoring.choices import CreditDecisionOutcome, ModelPurpose
     from scoring.models import Decision, ModelVersion
 
     as_of = as_of or timezone.localdate()
@@ -214,25 +221,29 @@ def fairness_reports_compute(*, as_of: Any = None) -> list[Any]:
         )
         # Only the sensitive and proxy features are read out of each decision's inputs.
         keys = {f"fairness_{i}": KeyTransform(feature["name"], "features") for i, feature in enumerate(features)}
-        predictions, labels, *values = columns(
-            decisions.annotate(**keys).values_list("prediction", "label", *keys), 2 + len(features)
+        # The decision taken: a referred applicant is neither approved nor refused (the dashboard's count).
+        outcomes, labels, *values = columns(
+            decisions.annotate(**keys).values_list("decision", "label", *keys), 2 + len(features)
         )
-        if not predictions:
+        if not outcomes:
             continue
-        approved_all = 1 - np.array(predictions, dtype=int)
+        taken = np.array(outcomes)
+        approved_all = (taken == CreditDecisionOutcome.APPROVE).astype(int)
+        refused_all = (taken == CreditDecisionOutcome.REFUSE).astype(int)
         label_array = np.array(labels, dtype=int)
         mature = label_array >= 0
         matured = int(mature.sum())
         defaulted: np.ndarray | None = None
         if matured >= settings.PERFORMANCE_MIN_OUTCOMES:
             basis, rows, approved, defaulted = FairnessBasis.MATURED, matured, approved_all[mature], label_array[mature]
+            refused = refused_all[mature]
             kept = np.flatnonzero(mature)
             values = [[column[i] for i in kept] for column in values]
         else:
-            basis, rows, approved = FairnessBasis.DECISIONS, len(predictions), approved_all
-        del predictions, labels
+            basis, rows, approved, refused = FairnessBasis.DECISIONS, len(outcomes), approved_all, refused_all
+        del outcomes, labels, taken
         for feature, column in zip(features, values, strict=True):
-            figures = _figures(feature, column, approved, defaulted, cfg)
+            figures = _figures(feature, column, approved, defaulted, cfg, refused)
             reports.append(_store(version, as_of, basis, feature, rows, figures, cfg))
     return reports
 

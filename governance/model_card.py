@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max
 
-from governance.models import FairnessReport, PerformanceReport, PromotionRequest, refer_band_label
+from governance.models import FairnessBasis, FairnessReport, PerformanceReport, PromotionRequest, refer_band_label
 from scoring.selectors import refer_band_text, referral_rate
 
 
@@ -36,6 +37,19 @@ def _fmt(value: Any) -> str:
 
 def _pct(value: Any) -> str:
     return "–" if value is None else f"{value:.1%}"
+
+
+def latest_fairness_reports(version: Any) -> list[Any]:
+    """The version's latest fairness reports: every feature's on the latest day it was reported on
+    its decisions, and on its training hold-out set (evidence of another kind, kept beside)."""
+    reports = FairnessReport.objects.filter(model_version=version)
+    latest = []
+    for holdout in (False, True):
+        mine = reports.filter(basis=FairnessBasis.HOLDOUT) if holdout else reports.exclude(basis=FairnessBasis.HOLDOUT)
+        day = mine.aggregate(day=Max("as_of"))["day"]
+        if day is not None:
+            latest += list(mine.filter(as_of=day).order_by("basis", "feature"))
+    return latest
 
 
 def model_card(version: Any) -> tuple[str, list[Section]]:
@@ -150,7 +164,7 @@ def model_card(version: Any) -> tuple[str, list[Section]]:
             ],
         )
     )
-    fairness = list(FairnessReport.objects.filter(model_version=version).order_by("-as_of", "basis", "feature")[:4])
+    fairness = latest_fairness_reports(version)
     if fairness:
         rows = []
         for r in fairness:
@@ -158,7 +172,9 @@ def model_card(version: Any) -> tuple[str, list[Section]]:
                 report = f"{r.feature} ({r.get_basis_display()}, {r.as_of})"
                 rates = [_pct(g["approval_rate"]), _pct(g["ratio"]), _pct(g.get("tpr")), _pct(g.get("fpr"))]
                 rows.append([report, g["group"], g["n"], *rates])
-        findings = [f for r in fairness for f in r.findings]
+        findings = [
+            f"{f} ({r.feature}, {r.get_basis_display().lower()}, {r.as_of})" for r in fairness for f in r.findings
+        ]
         sections.append(
             Section(
                 "Fairness",

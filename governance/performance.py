@@ -97,8 +97,11 @@ class Scored:
     """What one version said on a set of decisions (its probability and verdict) and the matured labels."""
 
     probabilities: np.ndarray  # every decision considered
-    refused: np.ndarray  # every decision considered
+    refused: np.ndarray  # every decision considered: the verdict at the threshold (the business cost)
     labels: np.ndarray  # 1 default, 0 none, -1 immature
+    # Every decision considered: approved (the decision taken; a referred one is not approved).
+    # None: the verdict at the threshold stands for it (a challenger in shadow refers nobody).
+    approved: np.ndarray | None = None
 
 
 def summarise(
@@ -117,7 +120,7 @@ def summarise(
     }
     if len(scored.labels) == 0:
         return summary
-    approval_rate = float(1 - scored.refused.mean())
+    approval_rate = float(scored.approved.mean() if scored.approved is not None else 1 - scored.refused.mean())
     stability = psi(reference_scores, scored.probabilities)
     if len(y) >= min_outcomes and 0 < y.sum() < len(y):
         figures = performance_figures(
@@ -219,7 +222,7 @@ def performance_reports_compute(*, as_of: date | None = None) -> list[Any]:
 
     from audit.services import audit_record
     from governance.models import PerformanceBasis
-    from scoring.choices import ModelPurpose
+    from scoring.choices import CreditDecisionOutcome, ModelPurpose
     from scoring.models import Decision, ModelVersion
 
     as_of = as_of or timezone.localdate()
@@ -230,14 +233,17 @@ def performance_reports_compute(*, as_of: date | None = None) -> list[Any]:
     decisions = Decision.objects.filter(created_at__lte=end)
     for version in ModelVersion.objects.filter(purpose=ModelPurpose.CREDIT).order_by("created_at"):
         own = labelled(decisions.filter(model_version=version), horizon, as_of)
-        probabilities, predictions, labels = columns(own.values_list("probability_default", "prediction", "label"), 3)
+        probabilities, predictions, outcomes, labels = columns(
+            own.values_list("probability_default", "prediction", "decision", "label"), 4
+        )
         if probabilities:
             scored = Scored(
                 probabilities=np.array(probabilities, dtype=float),
                 refused=np.array(predictions) == 1,
                 labels=np.array(labels, dtype=int),
+                approved=np.array(outcomes) == CreditDecisionOutcome.APPROVE,
             )
-            del probabilities, predictions, labels
+            del probabilities, predictions, outcomes, labels
             cost_fn, cost_fp = _costs(version)
             summary = summarise(
                 scored,

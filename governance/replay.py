@@ -37,6 +37,10 @@ PROBABILITY_TOLERANCE = 1e-12
 # of it that agree to 1e-12 (LightGBM's TreeSHAP before the per-leaf tables, the tables since:
 # scoring.ml.leafshap) can round one unit apart, so a replay accepts one unit and no more.
 CONTRIBUTION_TOLERANCE = 1e-6 + 1e-9
+# SCORE_REASON_COUNT's range (creditplatform.settings). A decision does not store the count in
+# force when it was made: its reasons are replayed up to the largest count, and the stored ones
+# must be the first of those, as many as some count in this range gives.
+REASON_COUNTS = range(3, 11)
 CHUNK = 2000
 
 
@@ -127,6 +131,20 @@ def _same_reasons(stored: list[dict[str, Any]], replayed: list[dict[str, Any]]) 
     return True
 
 
+def reasons_as_made(stored: list[dict[str, Any]], replayed: list[dict[str, Any]]) -> bool:
+    """Whether ``stored`` is what some ``SCORE_REASON_COUNT`` (``REASON_COUNTS``) made of ``replayed``
+    (the reasons up to the largest count): its first ones, all of them or at least the smallest count.
+
+    ``reasons`` with a count gives the first ``count`` of what it gives with a larger one, so a
+    change of the setting since the decision is no mismatch; a list cut below the smallest
+    count, or other reasons, are.
+    """
+    n = len(stored)
+    if n > len(replayed) or (n < len(replayed) and n < REASON_COUNTS[0]):
+        return False
+    return _same_reasons(stored, replayed[:n])
+
+
 def _chunks(decisions: QuerySet[Decision]) -> Iterator[list[Decision]]:
     batch: list[Decision] = []
     fields = ("id", "model_version", "artifact_sha256", "pipeline_version", "features", "probability_default",
@@ -213,11 +231,10 @@ def decisions_replay(*, decisions: QuerySet[Decision], keep: int = 20) -> Replay
                 outcome = outcome_for(int(p >= d.threshold_used), bool(referred[i]))
                 if outcome != d.decision:
                     problems.append(("decision", d.decision, str(outcome)))
-                reasons = [
-                    r.as_dict() for r in model.reasons(contributions[i], d.features, settings.SCORE_REASON_COUNT)
-                ]
-                if not _same_reasons(d.reasons, reasons):
-                    problems.append(("reasons", [r.get("feature") for r in d.reasons], [r["feature"] for r in reasons]))
+                reasons = [r.as_dict() for r in model.reasons(contributions[i], d.features, REASON_COUNTS[-1])]
+                if not reasons_as_made(d.reasons, reasons):
+                    shown = reasons[: max(len(d.reasons), settings.SCORE_REASON_COUNT)]
+                    problems.append(("reasons", [r.get("feature") for r in d.reasons], [r["feature"] for r in shown]))
                 if problems:
                     result.mismatched += 1
                     counts["mismatched"] += 1

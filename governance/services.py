@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -272,8 +273,23 @@ def _check_consistency(rows: list[_Parsed], errors: list[RowError]) -> None:
                     errors.append(RowError(r.index, "defaulted", f"Contradicts row {other.index} (same decision)."))
                     break
         seen[decision_id].append(r)
-        if r.observed_on and r.observed_on < timezone.localdate(r.decision.created_at):  # type: ignore[union-attr]
+        decided_on = timezone.localdate(r.decision.created_at)  # type: ignore[union-attr]
+        if r.observed_on and r.observed_on < decided_on:
             errors.append(RowError(r.index, "observed_on", "Before the decision was made."))
+        elif r.observed_on and not r.defaulted and r.observed_on < (ends := horizon_end(decided_on, r.horizon_months)):  # type: ignore[arg-type]
+            errors.append(
+                RowError(
+                    r.index,
+                    "observed_on",
+                    f"No default over {r.horizon_months} months can only be observed once they have passed "
+                    f"(on or after {ends.isoformat()}).",
+                )
+            )
+
+
+def horizon_end(decided_on: date, months: int) -> date:
+    """The day ``months`` calendar months after ``decided_on`` (the 31st of January + 1: the end of February)."""
+    return decided_on + relativedelta(months=months)
 
 
 def _contradict(h1: int, d1: bool, h2: int, d2: bool) -> bool:

@@ -246,11 +246,11 @@ export const FOLDERS = [
           status: 400, fields: ['error', 'fields'],
           tests: ["pm.test('the row and field are named', () => pm.expect(pm.response.json().fields).to.have.property('items.0.decision_id'));"] },
         { name: 'Record the outcome of the first decision of this run', body: {
-          items: [{ decision_id: '{{predictionId}}', defaulted: false, observed_on: '{{today}}', horizon_months: 12 }] },
+          items: [{ decision_id: '{{predictionId}}', defaulted: true, observed_on: '{{today}}', horizon_months: 12 }] },
           status: 201, fields: ['import_id', 'count', 'outcomes'],
           tests: ["pm.test('one outcome stored', () => pm.expect(pm.response.json().count).to.eql(1));"] },
         { name: 'The same outcome again is a duplicate (400)', body: {
-          items: [{ decision_id: '{{predictionId}}', defaulted: false, observed_on: '{{today}}', horizon_months: 12 }] },
+          items: [{ decision_id: '{{predictionId}}', defaulted: true, observed_on: '{{today}}', horizon_months: 12 }] },
           status: 400, fields: ['error', 'fields'] },
       ],
     },

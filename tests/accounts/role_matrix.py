@@ -276,7 +276,7 @@ MATRIX: list[Row] = [
         "/api/v1/outcomes",
         body={
             "items": [
-                {"decision_id": "{decision_id}", "defaulted": False, "observed_on": "{today}", "horizon_months": 12}
+                {"decision_id": "{decision_id}", "defaulted": True, "observed_on": "{today}", "horizon_months": 12}
             ]
         },
         **DECIDE_SCORE,

@@ -151,3 +151,55 @@ def test_the_admin_page_says_so_plainly(seeded: dict[str, Any], client: Any, use
     page = client.get(f"/admin/governance/fairnessreport/{report.pk}/change/").content.decode()
     assert 'id="fairness-groups"' in page and "DISPARITY above the configured limits" in page
     assert "Group &lt;25: approval rate" in page
+
+
+def test_a_referred_applicant_is_not_approved_so_a_group_referred_more_is_flagged(credit_model: ModelVersion) -> None:
+    """Found by review: approval was read off the model's verdict at the threshold, so an applicant
+    referred to an underwriter (in the refer band below the threshold, or for missing information)
+    counted as approved: a group referred twice as often looked approved like any other.
+
+    Recounted here from the stored decisions, as the dashboard counts them (``decision`` approve).
+    """
+
+    def decision(age: int, taken: str, prediction: int) -> Decision:
+        return Decision(
+            model_version=credit_model,
+            features={"age": age, "marital_status": "single"},
+            probability_default=0.6 if prediction else 0.2,
+            prediction=prediction,
+            decision=taken,
+            risk_level="HIGH" if prediction else "LOW",
+            threshold_used=0.5,
+            caller="user:0",
+        )
+
+    young = [decision(22, "approve", 0) for _ in range(20)] + [decision(22, "refer", 0) for _ in range(20)]
+    older = [decision(40, "approve", 0) for _ in range(36)] + [decision(40, "refuse", 1) for _ in range(4)]
+    Decision.objects.bulk_create(young + older)
+    call_command("fairness_report", stdout=StringIO())
+    report = FairnessReport.objects.get(model_version=credit_model, feature="age")
+    groups = {g["group"]: g for g in report.groups}
+    stored = Decision.objects.filter(model_version=credit_model)
+    for band, ages in (("<25", (0, 25)), ("35-49", (35, 50))):
+        mine = [d for d in stored if ages[0] <= d.features["age"] < ages[1]]
+        assert groups[band]["n"] == len(mine) == 40
+        assert groups[band]["approval_rate"] == pytest.approx(sum(d.decision == "approve" for d in mine) / len(mine))
+    assert groups["<25"]["approval_rate"] == pytest.approx(0.5)
+    assert groups["<25"]["ratio"] == pytest.approx(0.5 / 0.9)
+    assert report.flagged
+    assert report.findings == ["Group <25: approval rate 50.0% is 56% of the most-approved group's (below 80%)."]
+
+
+def test_a_referred_defaulter_is_not_counted_as_refused() -> None:
+    """TPR is the share of defaulters refused: one referred is neither refused nor approved."""
+    figures = fairness_figures(
+        groups=["a"] * 4,
+        approved=np.array([0, 0, 1, 0]),
+        refused=np.array([1, 0, 0, 0]),  # the second and the fourth were referred
+        defaulted=np.array([1, 1, 0, 0]),
+        min_ratio=0.8,
+        max_gap=0.1,
+        min_group=1,
+    )
+    (group,) = figures["groups"]
+    assert (group["approval_rate"], group["tpr"], group["fpr"]) == (0.25, 0.5, 0.0)

@@ -48,3 +48,36 @@ def test_the_card_has_every_section_and_who_approved_it(
     assert f"| #{request.pk} | challenger | card-requester | card-approver | approved | yes |" in card
     client.force_login(UserFactory(roles=[Role.COMPLIANCE]))
     assert client.get(f"/admin/governance/model-card/{draft.pk}/").status_code == 403
+
+
+def test_the_card_shows_the_latest_fairness_reports_not_an_older_months_finding(credit_model: ModelVersion) -> None:
+    """Found by review: the card took the four newest fairness reports, so with two features it
+    showed last month's beside this month's, and last month's disparity, since gone, as a finding
+    of the version ("DISPARITY: ..." without its date)."""
+    from datetime import date
+
+    from governance.model_card import model_card_markdown
+    from governance.models import FairnessReport
+
+    finding = "Group <25: approval rate 40.0% is 50% of the most-approved group's (below 80%)."
+    for day, flagged in ((date(2026, 10, 31), True), (date(2026, 11, 30), False)):
+        for feature in ("age", "marital_status"):
+            FairnessReport.objects.create(
+                model_version=credit_model,
+                as_of=day,
+                basis="matured",
+                feature=feature,
+                kind="sensitive",
+                rows=200,
+                groups=[{"group": "all", "n": 200, "approval_rate": 0.8, "ratio": 1.0, "judged": True}],
+                flagged=flagged and feature == "age",
+                findings=[finding] if flagged and feature == "age" else [],
+            )
+    card = model_card_markdown(credit_model)
+    fairness = card.split("## Fairness")[1].split("## ")[0]
+    assert "DISPARITY" not in fairness and "No disparity above the configured limits." in fairness
+    assert "2026-11-30" in fairness and "2026-10-31" not in fairness
+    # The latest day's finding is shown, with the report it comes from.
+    FairnessReport.objects.filter(as_of=date(2026, 11, 30), feature="age").update(flagged=True, findings=[finding])
+    fairness = model_card_markdown(credit_model).split("## Fairness")[1].split("## ")[0]
+    assert f"DISPARITY: {finding} (age, matured decisions (with outcomes), 2026-11-30)" in fairness

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -21,16 +21,31 @@ from tests.factories import ClientFactory, CreditApplicationFactory, make_decisi
 pytestmark = pytest.mark.django_db
 
 
+def decided_on() -> date:
+    """The day of the fixture's decisions: long enough ago for "no default over 12 months" to be seen today."""
+    return timezone.localdate() - timedelta(days=400)
+
+
+def backdated(*made: Decision) -> None:
+    """Decisions made on ``decided_on()`` (``created_at`` is set on save: moved by an update)."""
+    at = timezone.now() - timedelta(days=400)
+    Decision.objects.filter(pk__in=[d.pk for d in made]).update(created_at=at)
+    for d in made:
+        d.created_at = at
+
+
 @pytest.fixture
 def decisions(credit_model: ModelVersion) -> dict[str, Decision]:
     client = ClientFactory(client_id="C2001")
     application = CreditApplicationFactory(client=client, application_id="A2001")
     other = ClientFactory(client_id="C2002")
-    return {
+    made = {
         "plain": make_decision(credit_model),
         "by_application": make_decision(credit_model, client=client, application=application),
         "by_client": make_decision(credit_model, client=other),
     }
+    backdated(*made.values())
+    return made
 
 
 def row(**kwargs: Any) -> dict[str, Any]:
@@ -38,12 +53,11 @@ def row(**kwargs: Any) -> dict[str, Any]:
 
 
 def test_the_three_ways_of_naming_a_decision_store_outcomes_beside_it(decisions: dict[str, Decision]) -> None:
-    today = timezone.localdate()
     result = outcomes_import(
         rows=[
             row(decision_id=str(decisions["plain"].id), defaulted=True),
             row(application_id="A2001", defaulted="no"),
-            row(client_id="C2002", decision_date=today.isoformat(), defaulted="1", horizon_months="6"),
+            row(client_id="C2002", decision_date=decided_on().isoformat(), defaulted="1", horizon_months="6"),
         ],
         source="api",
         caller="user:1",
@@ -111,11 +125,9 @@ def test_bad_rows_are_each_reported_and_nothing_is_imported(decisions: dict[str,
 
 
 def test_an_ambiguous_reference_asks_for_the_decision_id(decisions: dict[str, Decision]) -> None:
-    make_decision(decisions["by_application"].model_version, client=decisions["by_client"].client)
+    backdated(make_decision(decisions["by_application"].model_version, client=decisions["by_client"].client))
     with pytest.raises(OutcomeImportError) as caught:
-        outcomes_import(
-            rows=[row(client_id="C2002", decision_date=timezone.localdate().isoformat())], source="api", caller="x"
-        )
+        outcomes_import(rows=[row(client_id="C2002", decision_date=decided_on().isoformat())], source="api", caller="x")
     assert caught.value.errors[0].message == "2 decisions for this client on that day: send decision_id instead."
 
 
@@ -188,9 +200,7 @@ def test_observed_before_the_decision_is_refused(decisions: dict[str, Decision])
     with pytest.raises(OutcomeImportError) as caught:
         outcomes_import(
             rows=[
-                row(
-                    decision_id=str(decisions["plain"].id), observed_on=(date.today() - timedelta(days=400)).isoformat()
-                )
+                row(decision_id=str(decisions["plain"].id), observed_on=(decided_on() - timedelta(days=1)).isoformat())
             ],
             source="api",
             caller="x",
@@ -198,9 +208,52 @@ def test_observed_before_the_decision_is_refused(decisions: dict[str, Decision])
     assert [(e.field, e.message) for e in caught.value.errors] == [("observed_on", "Before the decision was made.")]
 
 
+def test_no_default_over_a_horizon_is_observed_only_once_the_horizon_has_passed(
+    credit_model: ModelVersion, client_as: Any
+) -> None:
+    """Found by review: "no default over 12 months" observed the day after the decision was stored,
+    and the performance report then counted the loan as a matured good payer.
+
+    The horizon is in calendar months from the decision's UTC day: a decision at 23:30 UTC on the
+    31st of January 2025 is a month old on the 28th of February, and a year old on the 31st of
+    January 2026 (not after 12 thirty-day months, on the 26th).
+    """
+    decision = make_decision(credit_model)
+    decided_at = datetime(2025, 1, 31, 23, 30, tzinfo=UTC)
+    Decision.objects.filter(pk=decision.pk).update(created_at=decided_at)
+    ident = str(decision.id)
+    api = client_as("analyst")
+    early = [
+        row(decision_id=ident, horizon_months=1, observed_on="2025-02-27"),
+        row(decision_id=ident, horizon_months=12, observed_on="2026-01-26"),  # 360 days later
+    ]
+    response = api.post("/api/v1/outcomes", {"items": early}, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        "items.0.observed_on": [
+            "No default over 1 months can only be observed once they have passed (on or after 2025-02-28)."
+        ],
+        "items.1.observed_on": [
+            "No default over 12 months can only be observed once they have passed (on or after 2026-01-31)."
+        ],
+    }
+    assert not Outcome.objects.exists()
+    # A default within the horizon can be seen as soon as it happens; "no default" once the horizon is over.
+    on_time = [
+        row(decision_id=ident, horizon_months=1, observed_on="2025-02-28"),
+        row(decision_id=ident, horizon_months=12, observed_on="2026-01-31"),
+    ]
+    assert api.post("/api/v1/outcomes", {"items": on_time}, format="json").status_code == 201
+    other = make_decision(credit_model)
+    Decision.objects.filter(pk=other.pk).update(created_at=decided_at)
+    default = row(decision_id=str(other.id), defaulted=True, horizon_months=12, observed_on="2025-02-01")
+    assert api.post("/api/v1/outcomes", {"items": [default]}, format="json").status_code == 201
+    assert Outcome.objects.count() == 3
+
+
 def test_malformed_ids_are_row_errors_not_server_errors(decisions: dict[str, Decision], client_as: Any) -> None:
     """Found by fuzzing: a NUL in a client id reached PostgreSQL and answered 500."""
-    day = timezone.localdate().isoformat()
+    day = decided_on().isoformat()
     response = client_as("analyst").post(
         "/api/v1/outcomes",
         {"items": [row(client_id="C2\x0002", decision_date=day), row(application_id="A 1\n")]},
@@ -257,7 +310,7 @@ def test_the_api_refuses_unknown_top_level_keys_and_a_number_for_an_id(
     extra = api.post("/api/v1/outcomes", {"items": [good], "junk": 1}, format="json")
     assert extra.status_code == 400 and extra.json()["fields"] == {"junk": ["Unknown field."]}
     ClientFactory(client_id="1001")
-    day = timezone.localdate().isoformat()
+    day = decided_on().isoformat()
     number = api.post(
         "/api/v1/outcomes",
         {"items": [row(client_id=1001, decision_date=day), row(application_id=2001)]},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -140,8 +140,35 @@ def test_the_monthly_job_is_scheduled_and_runs(seeded: dict[str, Any], settings:
     settings.PERFORMANCE_MIN_OUTCOMES = 100
     task = PeriodicTask.objects.get(task="governance.tasks.performance_report_monthly")
     assert task.crontab.day_of_month == "1" and task.enabled
+    yesterday = timezone.localdate() - timedelta(days=1)  # the job reports the last whole day
+    Decision.objects.update(created_at=timezone.now() - timedelta(days=2))
+    Outcome.objects.update(observed_on=yesterday)
     result = performance_report_monthly.delay().get()
     assert result["reports"] == 2 and result["sufficient"] == 2
+    assert set(PerformanceReport.objects.values_list("as_of", flat=True)) == {yesterday}
+
+
+def test_the_monthly_job_reports_the_month_just_ended_without_the_first_hours_of_the_next(
+    credit_model: ModelVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: run at 04:00 UTC on the 1st, the job reported "as of the 1st", counting the
+    decisions of the new month's first four hours in the report of the month just ended, and a
+    recount of the 1st (or a rerun later that day) said otherwise."""
+    from governance.models import FairnessReport
+
+    first = datetime(2026, 12, 1, tzinfo=UTC)
+    november = [make_decision(credit_model) for _ in range(3)]
+    december = [make_decision(credit_model) for _ in range(2)]
+    Decision.objects.filter(pk__in=[d.pk for d in november]).update(created_at=first - timedelta(minutes=30))
+    Decision.objects.filter(pk__in=[d.pk for d in december]).update(created_at=first + timedelta(minutes=30))
+    monkeypatch.setattr(timezone, "now", lambda: first + timedelta(hours=4))  # the schedule: the 1st, 04:00 UTC
+    performance_report_monthly()
+    report = PerformanceReport.objects.get(model_version=credit_model, basis="own")
+    recount = Decision.objects.filter(model_version=credit_model, created_at__lt=first).count()
+    assert report.as_of == date(2026, 11, 30)
+    assert report.decisions == recount == 3
+    fairness = FairnessReport.objects.get(model_version=credit_model, feature="age")
+    assert (fairness.as_of, fairness.rows) == (date(2026, 11, 30), 3)
 
 
 def test_the_admin_shows_the_history_chart_and_both_versions_side_by_side(
@@ -187,3 +214,37 @@ def test_a_decision_label_comes_from_all_its_outcomes_seen_by_the_day(credit_mod
             )
     rows = labelled(Decision.objects.filter(pk__in=ids), 12, today).values_list("pk", "label")
     assert {ids[pk]: label for pk, label in rows} == {name: label for name, (_, label) in histories.items()}
+
+
+def test_the_approval_rate_counts_referred_decisions_as_not_approved_as_the_dashboard_does(
+    credit_model: ModelVersion,
+) -> None:
+    """Found by review: the report's approval rate was the share of verdicts below the threshold, so
+    decisions referred to an underwriter (below the threshold in the band, or for missing
+    information) counted as approved, and the report said 70% where the dashboard said 40%.
+    """
+    from monitoring.selectors import today_figures
+
+    taken = [("approve", 0)] * 4 + [("refer", 0)] * 3 + [("refer", 1)] + [("refuse", 1)] * 2
+    Decision.objects.bulk_create(
+        [
+            Decision(
+                model_version=credit_model,
+                features={"age": 30},
+                probability_default=0.4 if prediction else 0.1,
+                prediction=prediction,
+                decision=decision,
+                risk_level="HIGH" if prediction else "LOW",
+                threshold_used=credit_model.threshold,
+                caller="user:0",
+            )
+            for decision, prediction in taken
+        ]
+    )
+    call_command("performance_report", stdout=StringIO())
+    own = PerformanceReport.objects.get(model_version=credit_model, basis="own")
+    stored = Decision.objects.filter(model_version=credit_model)
+    recount = stored.filter(decision="approve").count() / stored.count()
+    assert own.decisions == 10 and recount == 0.4
+    assert own.metrics["approval_rate"] == pytest.approx(recount)
+    assert today_figures(now=timezone.now())["approval_rate"] == pytest.approx(own.metrics["approval_rate"])

@@ -220,3 +220,24 @@ def test_reasons_one_rounding_unit_apart_still_match_and_more_does_not(two_versi
     assert error is not None
     assert "999 matched, 1 mismatched" in out
     assert f"{second.id} ({two_versions['a'].version}): reasons" in out
+
+
+def test_decisions_replay_identically_after_the_reason_count_changes(credit_model: ModelVersion, settings: Any) -> None:
+    """Found by review: replay recomputed the reasons with today's SCORE_REASON_COUNT, so raising
+    it from 4 to 6 (or lowering it to 3) made every earlier decision a ``reasons`` mismatch."""
+    settings.SCORE_REASON_COUNT = 4
+    score(credit_model, applicants(100, seed=31))
+    assert max(len(r) for r in Decision.objects.values_list("reasons", flat=True)) == 4
+    for count in (6, 3):
+        settings.SCORE_REASON_COUNT = count
+        out, error = replay()
+        assert error is None and "100 matched, 0 mismatched" in out, out
+    # What the count in force cannot explain is still a mismatch: reasons cut below the smallest
+    # count (3), or a reason left out.
+    cut, skipped = [d for d in Decision.objects.order_by("id") if len(d.reasons) == 4][:2]
+    Decision.objects.filter(pk=cut.pk).update(reasons=cut.reasons[:2])
+    Decision.objects.filter(pk=skipped.pk).update(reasons=[skipped.reasons[0], *skipped.reasons[2:]])
+    out, error = replay()
+    assert error is not None and "98 matched, 2 mismatched" in out, out
+    assert f"{cut.id} ({credit_model.version}): reasons" in out
+    assert f"{skipped.id} ({credit_model.version}): reasons" in out
