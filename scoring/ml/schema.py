@@ -361,7 +361,8 @@ class ColumnCheck:
 
 
 def parse_numbers(text: Sequence[str], empty: np.ndarray) -> np.ndarray:
-    """Stripped cells as float64: NaN where empty or not a number (``1_000``, ``1,5``, ``abc``).
+    """Stripped cells as float64: NaN where empty or not a number the C way (``1_000``, ``1,5``,
+    ``abc``, digits of other scripts such as ``٣٥``).
 
     Texts that spell NaN or infinity parse as such, so the caller tells them from empty cells.
     """
@@ -372,8 +373,11 @@ def parse_numbers(text: Sequence[str], empty: np.ndarray) -> np.ndarray:
     except ValueError:
         values = np.array([_number(cell) for cell in cells.tolist()], dtype=float)
     values[empty] = np.nan
-    if "_" in "".join(text):  # float() takes "1_000"; a number in a file does not
+    joined = "".join(text)
+    if "_" in joined:  # float() takes "1_000"; a number in a file does not
         values[np.fromiter(("_" in cell for cell in text), dtype=bool, count=len(text))] = np.nan
+    if not joined.isascii():  # nor does it take other scripts' digits ("٣٥", full-width "３５") as numbers
+        values[np.fromiter((not cell.isascii() for cell in text), dtype=bool, count=len(text))] = np.nan
     return values
 
 

@@ -64,6 +64,8 @@ def as_cells(frame: Any) -> ChunkRows:
         ("abc", "abc"),
         ("1_000", "1_000"),
         ("1,5", "1,5"),
+        ("٣٥", "٣٥"),  # Arabic-Indic digits: float() reads 35, a number the C way they are not
+        ("３５", "３５"),  # full-width digits
         ("inf", math.inf),
         ("true", "true"),
     ],
