@@ -150,6 +150,11 @@ def _split_csv(
         raise BatchFileError(f"The file is not UTF-8 text (line {line}); save it as CSV UTF-8.") from exc
     end_of_header = data.find(b"\n")
     header = data if end_of_header < 0 else data[:end_of_header]
+    if b"\r" in header.rstrip(b"\r"):
+        # Lines ended by a carriage return alone (classic Mac OS): the whole file reads as one line.
+        raise BatchFileError(
+            "The file's lines end with a carriage return alone (old Mac style); save it with LF or CRLF line ends."
+        )
     columns, _ = header_columns(header.decode("utf-8"))
     check_columns(columns, schema)
     body_start = len(data) if end_of_header < 0 else end_of_header + 1

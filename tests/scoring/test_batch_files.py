@@ -90,6 +90,11 @@ def test_rows_are_numbered_by_their_line_in_the_file_blank_lines_and_crlf_includ
     assert [(s.first_row, s.last_row, s.rows) for s in parts.slices] == [(2, 4, 2), (7, 8, 2)]
 
 
+def test_lines_ended_by_a_carriage_return_alone_are_refused_in_plain_words(schema: FeatureSchema) -> None:
+    with pytest.raises(BatchFileError, match=r"carriage return alone \(old Mac style\); save it with LF or CRLF"):
+        split(b"age,revenu,historique_impaye\r35,1,0\r36,2,1\r", schema)
+
+
 def test_quoted_values_hold_separators_and_the_rows_keep_their_line_numbers(schema: FeatureSchema) -> None:
     data = b'age,revenu,historique_impaye,home\n35,1,0,"rent"\n36,2,1,"ow,ner"\n\n38,"4",1,priv\n'
     rows = rows_of(data, schema, chunk_rows=1)
