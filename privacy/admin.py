@@ -314,9 +314,10 @@ class LegalHoldForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         try:
-            legal_hold_check(reason=data.get("reason", ""), until=data.get("until"))
+            legal_hold_check(reason=data.get("reason", ""), until=data.get("until"), client=data.get("client"))
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
+                field = "client" if field == "client_id" else field  # the service names the API's field
                 self.add_error(field if field in self.fields else None, errors)
         return data
 

@@ -35,6 +35,7 @@ from privacy.models import (
 )
 from privacy.retention_map import tables_about_clients, tables_with_payloads
 from scoring.models import Client
+from scoring.services import client_change_check
 
 ADD = "privacy.add_gdprrequest"
 APPROVE = "privacy.approve_gdprrequest"
@@ -212,8 +213,12 @@ def erasure_holds(*, client: Client, now: datetime | None = None) -> list[Hold]:
     return holds
 
 
-def legal_hold_check(*, reason: str, until: date | None) -> None:
-    """The rules of a new hold (the admin form shows the same errors); raises ``ValidationError``."""
+def legal_hold_check(*, reason: str, until: date | None, client: Client | None = None) -> None:
+    """The rules of a new hold (the admin form shows the same errors); raises ``ValidationError``.
+
+    An erased client takes none (``client_change_check``): its free-text details would sit on a
+    person no GDPR request can reach any more, and there is no erasure left for it to hold back."""
+    client_change_check(client=client)
     if reason not in HoldReason.values:
         raise ValidationError({"reason": f"Choose one of: {', '.join(HoldReason.values)}."})
     if until is not None and until < timezone.now().date():
@@ -225,8 +230,9 @@ def legal_hold_place(
 ) -> LegalHold:
     """Place a hold on a client's data: erasures wait until it is released or its date passes."""
     _require(by, HOLD, "place legal holds")
-    legal_hold_check(reason=reason, until=until)
     with transaction.atomic():
+        client = Client.objects.select_for_update().get(pk=client.pk)  # not erased meanwhile
+        legal_hold_check(reason=reason, until=until, client=client)
         hold = LegalHold.objects.create(
             client=client, reason=reason, until=until, details=details.strip()[:2000], placed_by=by
         )

@@ -132,3 +132,21 @@ def test_the_api_still_shows_an_erased_client_by_its_token(
     api = client_as(Role.ANALYST)
     assert api.get(f"/api/v1/clients/{erased.client_id}/").status_code == 200
     assert api.get(f"/api/v1/predictions/?client_id={erased.client_id}").status_code == 200
+
+
+def test_no_legal_hold_is_placed_on_an_erased_client(erased: Client, officers: tuple[Any, Any]) -> None:
+    """A hold's free-text details would sit on a person no GDPR request reaches any more."""
+    from privacy.models import LegalHold
+    from privacy.services import legal_hold_place
+
+    with pytest.raises(ValidationError) as refused:
+        legal_hold_place(client=erased, reason="legal_claim", by=officers[0], details="Case 12/2026, Mr Zqxmartin")
+    assert "erased" in refused.value.message_dict["client_id"][0]
+    browser = BrowserClient()
+    browser.force_login(officers[0])
+    response = browser.post(
+        "/admin/privacy/legalhold/add/", {"client": erased.pk, "reason": "legal_claim", "details": "Case 12/2026"}
+    )
+    assert response.status_code == 200  # the form again, with the service's message under the client
+    assert "erased" in str(response.context["adminform"].form.errors["client"])
+    assert not LegalHold.objects.exists()
