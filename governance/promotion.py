@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from governance.models import (
-    FairnessReport,
     PerformanceReport,
     PromotionKind,
     PromotionRequest,
@@ -288,6 +287,7 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
     on matured labels, fairness; for a rule its condition and the back-test to run; for a
     setting the values in force, those the request saw, and those proposed."""
     from fraud.services import fraud_settings_current
+    from governance.model_card import latest_fairness_reports
     from scoring.models import ModelVersion
     from scoring.selectors import referral_rate, shadow_agreement
 
@@ -318,7 +318,9 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
     performance = list(
         PerformanceReport.objects.filter(model_version=version).select_related("champion").order_by("-as_of")[:4]
     )
-    fairness = list(FairnessReport.objects.filter(model_version=version).order_by("-as_of", "basis", "feature")[:6])
+    # Every feature's latest report (and the hold-out's), as the model card shows them: the six
+    # newest rows hid a feature's disparity once more than six were reported on one day.
+    fairness = latest_fairness_reports(version)
     return {
         "version": version,
         "champion": champion,

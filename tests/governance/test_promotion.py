@@ -365,3 +365,34 @@ def test_what_an_active_rule_does_changes_only_through_a_promotion(admins: tuple
     assert response.status_code == 200 and FOUR_EYES_CHANGE_MESSAGE.split(":")[0] in response.content.decode()
     changed.refresh_from_db()
     assert changed.condition == "amount > 50"
+
+
+@pytest.mark.django_db
+def test_the_review_page_shows_every_features_latest_fairness_report(
+    admins: tuple[Any, Any], challenger: ModelVersion
+) -> None:
+    """Found by review: the page took the six newest reports, so with eight on the latest day
+    two features' reports, one of them a disparity, were not shown to the approver."""
+    from datetime import date
+
+    from governance.models import FairnessReport
+    from governance.promotion import promotion_evidence
+
+    features = ["age", "sex", "marital_status", "foreign_worker", "housing", "job", "telephone", "purpose"]
+    for day in (date(2026, 10, 31), date(2026, 11, 30)):
+        for feature in features:
+            FairnessReport.objects.create(
+                model_version=challenger,
+                as_of=day,
+                basis="matured",
+                feature=feature,
+                kind="sensitive",
+                rows=200,
+                groups=[{"group": "all", "n": 200, "approval_rate": 0.8, "ratio": 1.0, "judged": True}],
+                flagged=feature == "telephone",
+            )
+    request = promotion_request_create(user=admins[0], model_version=challenger, target_status="champion")
+    shown = promotion_evidence(request)["fairness"]
+    assert sorted(r.feature for r in shown) == sorted(features)
+    assert {r.as_of for r in shown} == {date(2026, 11, 30)}
+    assert [r.feature for r in shown if r.flagged] == ["telephone"]
