@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.actors import acting_user
 from accounts.principals import caller_label
 from accounts.roles import Role, user_roles
 from creditplatform.admin_mixins import PlatformModelAdmin
@@ -207,7 +208,7 @@ class BatchJobAdmin(PlatformModelAdmin):
     def retry_dead_letters(self, request: HttpRequest, queryset: QuerySet[BatchJob]) -> None:
         total = 0
         for job in queryset:
-            retried = batch_job_retry_dead_letters(job=job)
+            retried = batch_job_retry_dead_letters(job=job, user=acting_user(request.user))
             if retried:
                 self.log_change(request, job, f"Retried {retried} dead-lettered chunk(s).")
             total += retried

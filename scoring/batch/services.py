@@ -35,6 +35,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.services import audit_record
 from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, pack_all, read_chunk, split_upload
 from scoring.batch.rows import CheckedRows, canonical_columns, check_rows, score_rows
 from scoring.batch.writer import ChunkContext, Links, write_decisions
@@ -599,8 +600,11 @@ def batch_jobs_reconcile(*, now: datetime | None = None, limit: int = 1000) -> R
     return ReconcileResult(requeued=len(ids), finished=finished)
 
 
-def batch_job_retry_dead_letters(*, job: BatchJob) -> int:
-    """Give a job's dead-lettered chunks a fresh set of attempts (once their cause is fixed)."""
+def batch_job_retry_dead_letters(*, job: BatchJob, user: Any = None) -> int:
+    """Give a job's dead-lettered chunks a fresh set of attempts (once their cause is fixed).
+
+    A retry decides the applicants of those chunks: it is in the audit trail
+    (``batch.dead_letters.retried``, with who asked: ``user``, None for the platform)."""
     with transaction.atomic():
         locked = BatchJob.objects.select_for_update().get(pk=job.pk)
         ids = list(locked.chunks.filter(status=BatchChunkStatus.DEAD).values_list("id", flat=True))
@@ -612,5 +616,6 @@ def batch_job_retry_dead_letters(*, job: BatchJob) -> int:
         BatchJob.objects.filter(pk=job.pk).update(
             chunks_dead=F("chunks_dead") - len(ids), status=BatchJobStatus.RUNNING, finished_at=None
         )
+        audit_record(actor=user, action="batch.dead_letters.retried", target=locked, details={"chunks": len(ids)})
         transaction.on_commit(partial(_enqueue, ids))
     return len(ids)

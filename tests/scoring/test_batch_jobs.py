@@ -255,6 +255,34 @@ def test_a_chunk_that_keeps_failing_is_retried_then_dead_lettered_and_shown_on_i
     assert (job.status, job.chunks_dead, job.rows_scored) == (BatchJobStatus.COMPLETED, 0, 30)
 
 
+def test_retrying_dead_lettered_chunks_from_the_admin_is_in_the_audit_trail(
+    credit_model: ModelVersion,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+    client_as: Callable[[str | None], APIClient],
+) -> None:
+    """A retry decides the chunks' applicants: who asked for it is in the trail, not only in
+    the admin's log."""
+    from audit.models import AuditEvent
+
+    settings.BATCH_CHUNK_MAX_ATTEMPTS = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        job = submit(applicants_csv(20, seed=9), chunk_rows=10)
+        BatchChunk.objects.filter(job=job, number=1).update(payload=pack(b"\xff\xfe"))  # not UTF-8
+    BatchChunk.objects.filter(job=job, number=1).update(payload=pack(applicants_csv(10, seed=10).encode()))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_as("admin").post(
+            "/admin/scoring/batchjob/",
+            {"action": "retry_dead_letters", "_selected_action": [str(job.pk)]},
+            format="multipart",
+        )
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.chunks_dead, job.rows_scored) == (BatchJobStatus.COMPLETED, 0, 20)
+    event = AuditEvent.objects.get(action="batch.dead_letters.retried")
+    assert (event.actor_name, event.target_id, event.details) == ("admin-user", str(job.pk), {"chunks": 1})
+
+
 def test_the_reconciler_sends_chunks_never_sent_or_abandoned_and_leaves_live_ones(
     credit_model: ModelVersion, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
