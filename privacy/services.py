@@ -218,11 +218,17 @@ def legal_hold_check(*, reason: str, until: date | None, client: Client | None =
 
     An erased client takes none (``client_change_check``): its free-text details would sit on a
     person no GDPR request can reach any more, and there is no erasure left for it to hold back."""
-    client_change_check(client=client)
+    errors: dict[str, Any] = {}
+    try:
+        client_change_check(client=client)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     if reason not in HoldReason.values:
-        raise ValidationError({"reason": f"Choose one of: {', '.join(HoldReason.values)}."})
+        errors["reason"] = f"Choose one of: {', '.join(HoldReason.values)}."
     if until is not None and until < timezone.now().date():
-        raise ValidationError({"until": "A hold ends today or later."})
+        errors["until"] = "A hold ends today or later."
+    if errors:
+        raise ValidationError(errors)  # all of them at once, as a form shows them
 
 
 def legal_hold_place(

@@ -73,7 +73,7 @@ def _limits(field: serializers.Field, handled: tuple[type, ...]) -> tuple[list[C
     tests: list[Callable[[Any], bool]] = []
     for validator in field.validators:
         kind = type(validator)
-        if kind not in handled:
+        if kind not in handled and not hasattr(validator, "plain_test"):
             return [], False
         if kind is ProhibitSurrogateCharactersValidator or kind is django_validators.ProhibitNullCharactersValidator:
             continue  # text fields test these themselves (one pass over the value)
@@ -94,7 +94,15 @@ _COMPARISONS: dict[type, Callable[[Any, Any], bool]] = {
 
 
 def _validator_test(validator: Any) -> Callable[[Any], bool] | None:
-    """One validator as a plain test (True when the value passes), or None for one not understood."""
+    """One validator as a plain test (True when the value passes), or None for one not understood.
+
+    A validator of the platform's own may give its test itself: ``plain_test()`` returns a
+    callable True exactly when the validator would accept the value (e.g. ``ExternalIdValidator``).
+    """
+    plain_test = getattr(validator, "plain_test", None)
+    if plain_test is not None:
+        test: Callable[[Any], bool] = plain_test()
+        return test
     if type(validator) is django_validators.RegexValidator:
         regex: Any = validator.regex  # compiled lazily by Django: read through once, here
         search = re.compile(regex.pattern, regex.flags).search

@@ -186,6 +186,7 @@ def test_the_add_form_shows_the_services_errors_instead_of_failing(
         format="multipart",
     )
     assert hold.status_code == 200 and "A hold ends today or later." in hold.content.decode()
+    assert "This client was erased" in hold.content.decode()  # both errors at once
 
 
 def test_the_retention_job_deletes_old_decisions_that_had_a_webhook_delivery() -> None:
