@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from fraud.models import FraudAlert, FraudCheck, Transaction
+from governance.models import FairnessReport
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
 
 
@@ -86,6 +87,23 @@ class FraudAlertFactory(factory.django.DjangoModelFactory):
         model = FraudAlert
 
     fraud_check = factory.SubFactory(FraudCheckFactory, decision="review", risk_level="MEDIUM", fraud_score=0.6)
+
+
+class FairnessReportFactory(factory.django.DjangoModelFactory):
+    """A version's fairness report of one feature: one judged group, nothing flagged (pass
+    ``model_version``, ``as_of``, ``feature``; ``flagged`` and ``findings`` for a disparity)."""
+
+    class Meta:
+        model = FairnessReport
+
+    basis = "matured"
+    kind = "sensitive"
+    rows = 200
+    groups = factory.LazyFunction(
+        lambda: [{"group": "all", "n": 200, "approval_rate": 0.8, "ratio": 1.0, "judged": True}]
+    )
+    flagged = False
+    findings = factory.LazyFunction(list)
 
 
 def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:

@@ -58,20 +58,18 @@ def test_the_card_shows_the_latest_fairness_reports_not_an_older_months_finding(
 
     from governance.model_card import model_card_markdown
     from governance.models import FairnessReport
+    from tests.factories import FairnessReportFactory
 
     finding = "Group <25: approval rate 40.0% is 50% of the most-approved group's (below 80%)."
     for day, flagged in ((date(2026, 10, 31), True), (date(2026, 11, 30), False)):
         for feature in ("age", "marital_status"):
-            FairnessReport.objects.create(
+            disparity = flagged and feature == "age"
+            FairnessReportFactory(
                 model_version=credit_model,
                 as_of=day,
-                basis="matured",
                 feature=feature,
-                kind="sensitive",
-                rows=200,
-                groups=[{"group": "all", "n": 200, "approval_rate": 0.8, "ratio": 1.0, "judged": True}],
-                flagged=flagged and feature == "age",
-                findings=[finding] if flagged and feature == "age" else [],
+                flagged=disparity,
+                findings=[finding] if disparity else [],
             )
     card = model_card_markdown(credit_model)
     fairness = card.split("## Fairness")[1].split("## ")[0]

@@ -375,22 +375,13 @@ def test_the_review_page_shows_every_features_latest_fairness_report(
     two features' reports, one of them a disparity, were not shown to the approver."""
     from datetime import date
 
-    from governance.models import FairnessReport
     from governance.promotion import promotion_evidence
+    from tests.factories import FairnessReportFactory
 
     features = ["age", "sex", "marital_status", "foreign_worker", "housing", "job", "telephone", "purpose"]
     for day in (date(2026, 10, 31), date(2026, 11, 30)):
         for feature in features:
-            FairnessReport.objects.create(
-                model_version=challenger,
-                as_of=day,
-                basis="matured",
-                feature=feature,
-                kind="sensitive",
-                rows=200,
-                groups=[{"group": "all", "n": 200, "approval_rate": 0.8, "ratio": 1.0, "judged": True}],
-                flagged=feature == "telephone",
-            )
+            FairnessReportFactory(model_version=challenger, as_of=day, feature=feature, flagged=feature == "telephone")
     request = promotion_request_create(user=admins[0], model_version=challenger, target_status="champion")
     shown = promotion_evidence(request)["fairness"]
     assert sorted(r.feature for r in shown) == sorted(features)
