@@ -73,7 +73,7 @@ def _limits(field: serializers.Field, handled: tuple[type, ...]) -> tuple[list[C
     tests: list[Callable[[Any], bool]] = []
     for validator in field.validators:
         kind = type(validator)
-        if kind not in handled and not hasattr(validator, "plain_test"):
+        if kind not in handled and not hasattr(validator, "plain_refuses"):
             return [], False
         if kind is ProhibitSurrogateCharactersValidator or kind is django_validators.ProhibitNullCharactersValidator:
             continue  # text fields test these themselves (one pass over the value)
@@ -96,19 +96,20 @@ _COMPARISONS: dict[type, Callable[[Any, Any], bool]] = {
 def _validator_test(validator: Any) -> Callable[[Any], bool] | None:
     """One validator as a plain test (True when the value passes), or None for one not understood.
 
-    A validator of the platform's own may give its test itself: ``plain_test()`` returns a
-    callable True exactly when the validator would accept the value (e.g. ``ExternalIdValidator``).
+    A ``RegexValidator`` subclass of the platform's own that refuses more than its pattern says
+    names that in ``plain_refuses(value)`` (e.g. ``ExternalIdValidator``: the reserved prefix).
     """
-    plain_test = getattr(validator, "plain_test", None)
-    if plain_test is not None:
-        test: Callable[[Any], bool] = plain_test()
-        return test
-    if type(validator) is django_validators.RegexValidator:
+    refuses = getattr(validator, "plain_refuses", None)
+    if type(validator) is django_validators.RegexValidator or (
+        refuses is not None and isinstance(validator, django_validators.RegexValidator)
+    ):
         regex: Any = validator.regex  # compiled lazily by Django: read through once, here
         search = re.compile(regex.pattern, regex.flags).search
         if validator.inverse_match:
-            return lambda value: search(value) is None
-        return lambda value: search(value) is not None
+            matches: Callable[[Any], bool] = lambda value: search(value) is None  # noqa: E731
+        else:
+            matches = lambda value: search(value) is not None  # noqa: E731
+        return matches if refuses is None else (lambda value: matches(value) and not refuses(value))
     passes = _COMPARISONS.get(type(validator))
     limit = getattr(validator, "limit_value", None)
     if passes is None or limit is None or callable(limit):  # a limit known only when called: the field's
