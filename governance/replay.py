@@ -148,7 +148,7 @@ def reasons_as_made(stored: list[dict[str, Any]], replayed: list[dict[str, Any]]
 def _chunks(decisions: QuerySet[Decision]) -> Iterator[list[Decision]]:
     batch: list[Decision] = []
     fields = ("id", "model_version", "artifact_sha256", "pipeline_version", "features", "probability_default",
-              "decision", "threshold_used", "reasons", "refer_lower_used", "refer_upper_used",
+              "prediction", "decision", "threshold_used", "reasons", "refer_lower_used", "refer_upper_used",
               "refer_missing_share_used")  # fmt: skip
     for decision in decisions.only(*fields).iterator(chunk_size=CHUNK):
         batch.append(decision)
@@ -228,7 +228,10 @@ def decisions_replay(*, decisions: QuerySet[Decision], keep: int = 20) -> Replay
                 p = min(max(float(probabilities[i]), 0.0), 1.0)
                 if not math.isclose(p, d.probability_default, rel_tol=0, abs_tol=PROBABILITY_TOLERANCE):
                     problems.append(("probability", d.probability_default, p))
-                outcome = outcome_for(int(p >= d.threshold_used), bool(referred[i]))
+                prediction = int(p >= d.threshold_used)
+                if prediction != d.prediction:  # a referred decision's verdict is not in its outcome
+                    problems.append(("prediction", d.prediction, prediction))
+                outcome = outcome_for(prediction, bool(referred[i]))
                 if outcome != d.decision:
                     problems.append(("decision", d.decision, str(outcome)))
                 reasons = [r.as_dict() for r in model.reasons(contributions[i], d.features, REASON_COUNTS[-1])]

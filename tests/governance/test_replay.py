@@ -192,6 +192,15 @@ def test_decisions_made_with_a_band_replay_identically_after_the_band_changes(
     assert "699 matched, 1 mismatched" in out
     assert f"{victim.id} ({credit_model.version}): decision: stored 'refer'" in out
 
+    # A referred decision's own verdict (``prediction``) is not in its outcome: replay checks it too.
+    Decision.objects.filter(pk=victim.pk).update(refer_lower_used=lower, refer_upper_used=upper)
+    flipped = next(d for d in decisions if d.decision == "refer" and d.pk != victim.pk)
+    Decision.objects.filter(pk=flipped.pk).update(prediction=1 - flipped.prediction)
+    out, error = replay()
+    assert error is not None
+    assert "699 matched, 1 mismatched" in out
+    assert f"{flipped.id} ({credit_model.version}): prediction: stored {1 - flipped.prediction}" in out
+
 
 def test_decisions_from_before_the_band_was_stored_replay_with_the_versions_band(
     credit_model: ModelVersion, settings: Any
