@@ -150,3 +150,26 @@ def test_no_legal_hold_is_placed_on_an_erased_client(erased: Client, officers: t
     assert response.status_code == 200  # the form again, with the service's message under the client
     assert "erased" in str(response.context["adminform"].form.errors["client"])
     assert not LegalHold.objects.exists()
+
+
+def test_an_outcome_completes_an_erased_clients_kept_decision_by_its_id_only(erased: Client) -> None:
+    """The outcome is the evidence of the model's performance that keeps the decision; the person's
+    own references (client and application ids) no longer lead to it."""
+    from django.utils import timezone
+
+    from governance.models import Outcome
+    from governance.services import OutcomeImportError, outcomes_import
+
+    decision = Decision.objects.get(client=erased)
+    today = timezone.localdate()
+    made_on = timezone.localdate(decision.created_at).isoformat()
+    base = {"defaulted": True, "observed_on": today.isoformat(), "horizon_months": 12}
+    with pytest.raises(OutcomeImportError) as refused:
+        outcomes_import(
+            rows=[{**base, "client_id": "C7001", "decision_date": made_on}, {**base, "application_id": "APP-C7001"}],
+            source="api",
+            caller="user:1",
+        )
+    assert [(e.index, e.field) for e in refused.value.errors] == [(0, "client_id"), (1, "application_id")]
+    assert outcomes_import(rows=[{**base, "decision_id": str(decision.id)}], source="api", caller="user:1").count == 1
+    assert Outcome.objects.get().decision_id == decision.id
