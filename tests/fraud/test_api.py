@@ -506,3 +506,31 @@ def test_a_transaction_from_october_2025_is_scored_as_of_its_own_time(analyst: A
     assert snapshot["count_10m"] == 2 and snapshot["count_1h"] == 3  # the two before it, and itself
     assert snapshot["history_count"] == 2  # the transaction screened today is after it: not counted
     assert snapshot["hour"] == 11  # 09:12 UTC is 11:12 in Paris (summer time on 25 October 2025)
+
+
+@pytest.mark.django_db(transaction=True)  # served as gunicorn serves it: each request commits
+def test_a_check_leaves_nothing_for_the_garbage_collector(api_key_for: Callable[..., str], fraud_model: Any) -> None:
+    """The stored rows must not point at each other both ways: a cycle per check (its features
+    and fired rules included) was freed only by the collector, about every 45 checks, and pushed
+    the rest of a worker's young objects towards the full collections the workers avoid."""
+    import gc
+    import json
+
+    from bench.instructions import _wsgi
+    from creditplatform.wsgi import application  # as gunicorn serves it
+
+    bodies = [json.dumps({**SEED, "transaction_id": "{TX}", "montant": m}).encode() for m in (20, 15000)]
+    call = _wsgi(application, "/api/v1/fraude", bodies, api_key_for(Role.ANALYST, ["fraud"]))
+    call(0)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for i in range(10):
+            call(i)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert 0 < FraudAlert.objects.count() < FraudCheck.objects.count() == 11  # checks with and without an alert
+    assert left == []
