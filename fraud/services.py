@@ -114,6 +114,7 @@ def _replay(request: ScreenRequest, caller: str) -> ScreenOutcome | None:
             f"transaction_id {request.transaction_id} was already screened with another historique_impaye."
         )
     alert = getattr(check, "alert", None)
+    _drop_reverse_links(stored, check, alert)
     return ScreenOutcome(stored, check, alert, stored.client.client_id, replayed=True)
 
 
