@@ -273,6 +273,7 @@ class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
         try:
             periodic_task_check(
                 task=data.get("task") or "",
+                name=data.get("name") or "",
                 # A field the form could not read already shows its own error: None skips it.
                 **{name: data.get(name) for name in ("args", "kwargs", "headers")},
                 **{name: data.get(name) or "" for name in ("queue", "exchange", "routing_key")},

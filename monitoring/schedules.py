@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from creditplatform.celery import BACKEND_CLEANUP_TASK
+from creditplatform.celery import BACKEND_CLEANUP_TASK, platform_periodic_tasks
 
 # An argument's check: None when the value is good, else what is wrong with it.
 ArgumentCheck = Callable[[Any], str | None]
@@ -107,6 +107,7 @@ def _loads(value: str | None, kind: type, empty: str) -> tuple[Any, str | None]:
 def periodic_task_check(
     *,
     task: str,
+    name: str | None = None,
     args: str | None = "[]",
     kwargs: str | None = "{}",
     headers: str | None = "{}",
@@ -117,9 +118,16 @@ def periodic_task_check(
     """Refuse a periodic task an admin may not schedule, with each problem on its field.
 
     ``args``, ``kwargs`` and ``headers`` are the row's JSON text; None means the form could not
-    read it (its own error is shown) and it is not checked again.
+    read it (its own error is shown) and it is not checked again. ``name``, when given (a row
+    added or renamed), must not be one of the platform's own tasks: beat would take that row
+    for its own at its next start, and keep whatever "enabled" flag it was saved with.
     """
     errors: dict[str, list[str]] = {}
+    platform = platform_periodic_tasks()
+    if name is not None and name in platform:
+        errors["name"] = [
+            f"“{name}” is the platform's own task, configured by settings ({platform[name]}): choose another name."
+        ]
     tasks = schedulable_tasks()
     spec = tasks.get(task)
     if spec is None:

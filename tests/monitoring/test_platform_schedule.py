@@ -216,3 +216,18 @@ def test_the_platform_s_rows_pass_the_check(retention: PeriodicTask, drift: Peri
     for row in rows:
         periodic_task_row_check(row)
         assert ModelEntry(row, app=celery_app).task == row.task
+
+
+def test_a_schedule_added_here_does_not_take_a_platform_task_s_name(drift: PeriodicTask, admin: Client) -> None:
+    """Before beat's first start the platform's rows do not exist yet: a row added under one of their
+    names would be taken by beat for its own, with the "enabled" flag it was saved with (off)."""
+    assert not PeriodicTask.objects.filter(name="privacy-retention").exists()
+    form = add_form(drift, name="privacy-retention", regtask="privacy.tasks.retention_run")
+    del form["enabled"]
+    response = admin.post(f"{TASKS}add/", form)
+    assert "the platform's own task, configured by settings (CELERY_BEAT_SCHEDULE)" in " ".join(
+        errors_of(response)["name"]
+    )
+    response = admin.post(f"{TASKS}{drift.pk}/change/", change_form(drift, name="celery.backend_cleanup"))
+    assert "configured by settings (CELERY_RESULT_EXPIRES)" in " ".join(errors_of(response)["name"])
+    assert not PeriodicTask.objects.filter(name__in=["privacy-retention", "celery.backend_cleanup"]).exists()
