@@ -416,11 +416,13 @@ class ClockedScheduleAdmin(PlatformScheduleMixin, beat_admin.ClockedScheduleAdmi
     pass
 
 
+# Task results say what ran (an erasure, the retention job) and when: evidence, removed only by
+# Celery's own clean-up (CELERY_RESULT_EXPIRES), not by hand, the break-glass superuser included.
 @admin.register(TaskResult)
-class TaskResultAdmin(results_admin.TaskResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
+class TaskResultAdmin(EvidenceAdminMixin, results_admin.TaskResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     pass
 
 
 @admin.register(GroupResult)
-class GroupResultAdmin(results_admin.GroupResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
+class GroupResultAdmin(EvidenceAdminMixin, results_admin.GroupResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     pass
