@@ -120,3 +120,20 @@ def test_the_break_glass_superuser_does_not_delete_or_forge_task_results(
         assert client.post(f"{base}{row.pk}/delete/", {"post": "yes"}).status_code == 403
         assert client.get(f"{base}add/").status_code == 403
     assert TaskResult.objects.filter(pk=result.pk).exists() and GroupResult.objects.filter(pk=group.pk).exists()
+
+
+def test_no_role_group_holds_a_hand_write_on_evidence() -> None:
+    """The groups (roles) say what the pages do: "view" on evidence, never "add", "change" or
+    "delete", but the outcomes' CSV import ("add" on governance.outcome, admins and analysts)."""
+    from django.contrib.auth.models import Group
+
+    held = {
+        (group.name, f"{p.content_type.app_label}.{p.content_type.model}", p.codename.split("_", 1)[0])
+        for group in Group.objects.prefetch_related("permissions__content_type")
+        for p in group.permissions.all()
+    }
+    writes = sorted((g, model, action) for g, model, action in held if model in EVIDENCE and action != "view")
+    assert [w for w in writes if w[2] in ("add", "change", "delete")] == [
+        ("admin", "governance.outcome", "add"),
+        ("analyst", "governance.outcome", "add"),
+    ]
