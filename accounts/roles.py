@@ -23,7 +23,29 @@ ALL_ROLES = frozenset(Role)
 READ_ROLES = frozenset({Role.VIEWER, Role.ANALYST, Role.ADMIN})
 DECIDE_ROLES = frozenset({Role.ANALYST, Role.ADMIN})
 
-# app_label.model -> actions. "*" means every model of the app.
+# Records of what happened (docs/access.md): no role adds, changes or deletes one by hand, so an
+# "app.*" line gives them "view" (and its own actions, such as "take") but never "add",
+# "change" or "delete"; the admin pages refuse those anyway (EvidenceAdminMixin), and the
+# groups say the same. Only a line naming the model gives more (the outcomes' CSV import is
+# "add" on governance.outcome).
+EVIDENCE_MODELS = frozenset(
+    {
+        "accounts.oidcidentity",
+        "fraud.fraudalert",
+        "fraud.fraudcheck",
+        "fraud.fraudruleversion",
+        "fraud.transaction",
+        "governance.fairnessreport",
+        "governance.outcome",
+        "governance.performancereport",
+        "scoring.decision",
+        "scoring.reviewcase",
+        "scoring.webhookdelivery",
+    }
+)
+HAND_WRITES = frozenset({"add", "change", "delete"})
+
+# app_label.model -> actions. "*" means every model of the app (evidence: see EVIDENCE_MODELS).
 ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.ADMIN: {
         # No "delete" on anything that holds personal data: a person's data goes only through
@@ -38,6 +60,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "monitoring.*": ("view",),
         # Model governance: outcomes imported (never edited), reports, promotion requests.
         "governance.*": ("view", "add", "change"),
+        "governance.outcome": ("add",),  # the CSV import
         "governance.promotionrequest": ("approve",),
         # The audit trail, read-only (their own actions are in it); GDPR requests are compliance's.
         "audit.auditevent": ("view",),
@@ -110,7 +133,10 @@ def role_codenames(role: Role, models_by_app: Mapping[str, Iterable[str]]) -> se
         app_label, model = target.split(".")
         names = list(models_by_app.get(app_label, ())) if model == "*" else [model]
         for name in names:
-            wanted.update((app_label, f"{action}_{name}") for action in actions)
+            evidence = model == "*" and f"{app_label}.{name}" in EVIDENCE_MODELS
+            wanted.update(
+                (app_label, f"{action}_{name}") for action in actions if not (evidence and action in HAND_WRITES)
+            )
     return wanted
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -26,11 +26,12 @@ from django_celery_results.models import GroupResult, TaskResult
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
-from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
+from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, add_service_errors
 from creditplatform.celery import platform_periodic_tasks
 from monitoring.choices import DriftStatus
 from monitoring.dashboard import drift_chart_options, drift_history_chart
 from monitoring.models import ApiCall, DriftReport, DriftReportHtml
+from monitoring.schedules import periodic_task_check, periodic_task_row_check, schedulable_tasks
 from monitoring.selectors import drift_history
 
 # The drift report's Evidently HTML: its own inline scripts, in a sandbox (see html_view).
@@ -253,14 +254,33 @@ for _model in (
 
 
 class _TaskSelectWidget(UnfoldAdminSelectWidget, beat_admin.TaskSelectWidget):
-    pass
+    def tasks_as_choices(self) -> tuple[tuple[str, str], ...]:
+        # Only what an admin may schedule (monitoring.schedules), not every registered task.
+        return (("", ""), *((name, name) for name in sorted(schedulable_tasks())))
 
 
 class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
+    """django-celery-beat's form, refusing what ``periodic_task_check`` refuses (a task the
+    platform does not schedule, other arguments, message headers or routing), on each field."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["task"].widget = UnfoldAdminTextInputWidget()
         self.fields["regtask"].widget = _TaskSelectWidget()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            periodic_task_check(
+                task=data.get("task") or "",
+                name=data.get("name") or "",
+                # A field the form could not read already shows its own error: None skips it.
+                **{name: data.get(name) for name in ("args", "kwargs", "headers")},
+                **{name: data.get(name) or "" for name in ("queue", "exchange", "routing_key")},
+            )
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+        return data
 
 
 def platform_task_note(setting: str) -> str:
@@ -327,9 +347,25 @@ class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, PlatformModelAdmin):
             )
         return queryset.exclude(name__in=platform)
 
+    def _schedulable(
+        self, request: HttpRequest, queryset: QuerySet[PeriodicTask], verb: str, *, only_disabled: bool = True
+    ) -> QuerySet[PeriodicTask]:
+        """The selection without the rows ``periodic_task_check`` refuses (saved before it
+        existed, or by hand), telling the admin why: such a row is not started again from
+        here, only disabled or deleted (``only_disabled``: the enabled ones are left to the caller)."""
+        refused = {}
+        for row in queryset.filter(enabled=False) if only_disabled else queryset:
+            try:
+                periodic_task_row_check(row)
+            except ValidationError as exc:
+                refused[row.pk] = f"{row.name}: {' '.join(exc.messages)}"
+        if refused:
+            self.message_user(request, f"Not {verb}: {'; '.join(refused.values())}", messages.ERROR)
+        return queryset.exclude(pk__in=refused)
+
     @admin.action(description="Enable selected tasks", permissions=["change"])
     def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().enable_tasks(request, self._editable(request, queryset))
+        super().enable_tasks(request, self._schedulable(request, self._editable(request, queryset), "enabled"))
 
     @admin.action(description="Disable selected tasks", permissions=["change"])
     def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
@@ -337,7 +373,13 @@ class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, PlatformModelAdmin):
 
     @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
     def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().toggle_tasks(request, self._editable(request, queryset))
+        super().toggle_tasks(request, self._schedulable(request, self._editable(request, queryset), "enabled"))
+
+    @admin.action(description="Run selected tasks", permissions=["change"])
+    def run_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        selected = self._schedulable(request, queryset, "run", only_disabled=False)
+        if selected.exists():
+            super().run_tasks(request, selected)
 
 
 class PlatformScheduleMixin:
@@ -374,11 +416,13 @@ class ClockedScheduleAdmin(PlatformScheduleMixin, beat_admin.ClockedScheduleAdmi
     pass
 
 
+# Task results say what ran (an erasure, the retention job) and when: evidence, removed only by
+# Celery's own clean-up (CELERY_RESULT_EXPIRES), not by hand, the break-glass superuser included.
 @admin.register(TaskResult)
-class TaskResultAdmin(results_admin.TaskResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
+class TaskResultAdmin(EvidenceAdminMixin, results_admin.TaskResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     pass
 
 
 @admin.register(GroupResult)
-class GroupResultAdmin(results_admin.GroupResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
+class GroupResultAdmin(EvidenceAdminMixin, results_admin.GroupResultAdmin, PlatformModelAdmin):  # type: ignore[misc]  # change_form_template: str (guardian) vs Optional (Django)
     pass

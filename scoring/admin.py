@@ -24,7 +24,7 @@ from creditplatform.admin_mixins import (
     ThemedFormMixin,
     admin_table,
 )
-from scoring.admin_forms import ModelUploadForm, ModelVersionChangeForm
+from scoring.admin_forms import CreditApplicationForm, ModelUploadForm, ModelVersionChangeForm
 from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers BatchJobAdmin)
 from scoring.choices import ModelStatus, ReviewStatus
 from scoring.ml.model import ArtifactError
@@ -84,6 +84,16 @@ class CreditApplicationAdmin(PlatformModelAdmin):
     list_select_related = ["client"]
     raw_id_fields = ["client"]
     readonly_fields = ["created_at", "updated_at"]
+    form = CreditApplicationForm  # no application given to an erased client
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # What is kept of an erased client's application is part of a decision record, with its
+        # reference cleared: read-only, like the client (the service's rule).
+        try:
+            client_change_check(client=obj.client if obj is not None else None)
+        except ValidationError:
+            return False
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # personal data and decision records: GDPR erasure or the retention job only

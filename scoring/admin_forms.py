@@ -6,18 +6,39 @@ import json
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
-from creditplatform.admin_mixins import ThemedFormMixin
+from creditplatform.admin_mixins import ThemedFormMixin, add_service_errors
 from scoring.ml.model import ArtifactError, artifact_size_check
 from scoring.ml.schema import FeatureSchema, SchemaError
-from scoring.models import BatchJob, ModelVersion
-from scoring.services import ModelVersionRefused, model_version_check
+from scoring.models import BatchJob, CreditApplication, ModelVersion
+from scoring.services import ModelVersionRefused, client_change_check, model_version_check
 
 SCHEMA_HELP = (
     'JSON list in the model\'s column order, e.g. [{"name": "age", "type": "integer", "label": "Age", "min": 17, '
     '"max": 120, "required": true}, {"name": "job", "type": "categorical", "categories": ["fixed", "freelance"]}]. '
     "Types: numeric, integer, categorical (categories in the order of the codes the model was trained on)."
 )
+
+
+class CreditApplicationForm(forms.ModelForm):
+    """An application: never given to an erased client (``client_change_check``, on the client field)."""
+
+    class Meta:
+        model = CreditApplication
+        fields = [
+            "client", "application_id", "amount", "duration_months", "purpose", "declared_income", "age",
+            "past_payment_incidents", "employment_years", "extra", "status",
+        ]  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        try:
+            client_change_check(client=data.get("client"))
+        except ValidationError as exc:
+            add_service_errors(self, exc, {"client_id": "client"})
+        return data
 
 
 class ModelVersionChangeForm(ThemedFormMixin, forms.ModelForm):

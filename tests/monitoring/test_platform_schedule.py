@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import ModelEntry
 
 from creditplatform.celery import app as celery_app
@@ -38,7 +38,7 @@ def drift() -> PeriodicTask:
     return PeriodicTask.objects.get(task="monitoring.tasks.drift_report_nightly")
 
 
-def change_form(task: PeriodicTask, **changes: Any) -> dict[str, Any]:
+def change_form(task: PeriodicTask, /, **changes: Any) -> dict[str, Any]:
     form = {
         "name": task.name, "regtask": task.task, "task": task.task, "description": task.description,
         "crontab": task.crontab_id or "", "interval": task.interval_id or "", "solar": "", "clocked": "",
@@ -89,3 +89,145 @@ def test_bulk_actions_leave_the_platform_s_tasks_and_change_the_admin_s_own(
     assert drift.description == "moved" and drift.enabled
     listed = admin.get(TASKS).content.decode()
     assert "settings (CELERY_BEAT_SCHEDULE)" in listed and "this admin" in listed
+
+
+# --- What an admin may schedule (monitoring.schedules) ----------------------------------------
+
+
+def add_form(drift: PeriodicTask, **changes: Any) -> dict[str, Any]:
+    """The add page's form: a new schedule, by default of the nightly drift task on its crontab."""
+    return change_form(drift, **{"name": "another schedule", **changes})
+
+
+def errors_of(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 200, response.status_code  # the form again, not a redirect
+    return {name: list(messages) for name, messages in response.context["adminform"].form.errors.items()}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"regtask": "", "task": "privacy.tasks.erasure_run", "args": "[1]"}, "task", "is not a task the platform"),
+        ({"regtask": "scoring.tasks.batch_chunk_score", "args": "[1]"}, "task", "is not a task the platform"),
+        ({"regtask": "", "task": "celery.chord_unlock"}, "task", "is not a task the platform"),
+        ({"args": "[1]"}, "args", "takes no positional arguments"),
+        ({"args": '{"a": 1}'}, "args", "A JSON list"),
+        ({"kwargs": '{"purpose": "credit"}'}, "kwargs", "takes no argument purpose"),
+        ({"kwargs": '{"day": "yesterday"}'}, "kwargs", "is not a date as YYYY-MM-DD"),
+        ({"kwargs": '{"day": 20261102}'}, "kwargs", "is not a date as text"),
+        ({"kwargs": "[]"}, "kwargs", "A JSON object"),
+        ({"headers": '{"task": "privacy.tasks.erasure_run"}'}, "headers", "a header can name another task"),
+        ({"queue": "elsewhere"}, "queue", "default queue"),
+        ({"routing_key": "elsewhere"}, "routing_key", "default queue"),
+    ],
+)
+def test_an_admin_cannot_schedule_another_task_or_other_arguments(
+    drift: PeriodicTask, admin: Client, changes: dict[str, Any], field: str, message: str
+) -> None:
+    before = PeriodicTask.objects.count()
+    response = admin.post(f"{TASKS}add/", add_form(drift, **changes))
+    assert message in " ".join(errors_of(response).get(field, []))  # the service's message, on its field
+    assert message in response.content.decode()
+    assert PeriodicTask.objects.count() == before
+    # Nor by changing the admin-owned schedule into it.
+    response = admin.post(f"{TASKS}{drift.pk}/change/", change_form(drift, **changes))
+    assert message in " ".join(errors_of(response).get(field, []))
+    drift.refresh_from_db()
+    assert (drift.task, drift.args, drift.kwargs, drift.headers) == (
+        "monitoring.tasks.drift_report_nightly", "[]", "{}", "{}"
+    )  # fmt: skip
+
+
+def test_the_task_list_offers_only_the_schedulable_tasks(drift: PeriodicTask, admin: Client) -> None:
+    page = admin.get(f"{TASKS}add/").content.decode()
+    assert 'value="governance.tasks.performance_report_monthly"' in page
+    assert 'value="privacy.tasks.retention_run"' in page
+    assert 'value="privacy.tasks.erasure_run"' not in page and 'value="scoring.tasks.batch_chunk_score"' not in page
+
+
+def test_an_admin_still_schedules_the_platform_s_jobs(drift: PeriodicTask, admin: Client) -> None:
+    response = admin.post(f"{TASKS}add/", add_form(drift, kwargs='{"day": "2026-11-02"}'))
+    assert response.status_code == 302
+    added = PeriodicTask.objects.get(name="another schedule")
+    assert (added.task, added.kwargs) == ("monitoring.tasks.drift_report_nightly", '{"day": "2026-11-02"}')
+    # A beat-schedule task too, with its entry's arguments (none).
+    response = admin.post(
+        f"{TASKS}add/", add_form(drift, name="retention again", regtask="privacy.tasks.retention_run")
+    )
+    assert response.status_code == 302
+    # The admin-owned schedule: another time, another schedule kind, off and on.
+    interval = IntervalSchedule.objects.create(every=6, period=IntervalSchedule.HOURS)
+    response = admin.post(f"{TASKS}{drift.pk}/change/", change_form(drift, crontab="", interval=interval.pk))
+    assert response.status_code == 302
+    drift.refresh_from_db()
+    assert drift.interval_id == interval.pk and drift.crontab_id is None
+    crontab = CrontabSchedule.objects.create(minute="15", hour="3")
+    response = admin.post(f"{TASKS}{drift.pk}/change/", change_form(drift, crontab=crontab.pk, interval=""))
+    assert response.status_code == 302
+    drift.refresh_from_db()
+    without_enabled = {k: v for k, v in change_form(drift).items() if k != "enabled"}
+    assert admin.post(f"{TASKS}{drift.pk}/change/", without_enabled).status_code == 302
+    drift.refresh_from_db()
+    assert drift.crontab_id == crontab.pk and not drift.enabled
+    admin.post(TASKS, {"action": "enable_tasks", "_selected_action": [drift.pk]})
+    drift.refresh_from_db()
+    assert drift.enabled
+
+
+def test_a_row_saved_before_the_check_is_not_enabled_or_run_from_the_admin(
+    drift: PeriodicTask, admin: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row naming another task (saved before the check, or by hand) may be disabled or deleted,
+    not enabled, toggled on or run."""
+    sent: list[str] = []
+    monkeypatch.setattr("celery.app.task.Task.apply_async", lambda task, *a, **k: sent.append(task.name))
+    rogue = PeriodicTask.objects.create(
+        name="rogue", task="privacy.tasks.erasure_run", args="[1]", crontab=drift.crontab, enabled=False
+    )
+    for action in ("enable_tasks", "toggle_tasks", "run_tasks"):
+        response = admin.post(TASKS, {"action": action, "_selected_action": [rogue.pk, drift.pk]}, follow=True)
+        assert "rogue: “privacy.tasks.erasure_run” is not a task the platform schedules" in response.content.decode()
+        rogue.refresh_from_db()
+        assert not rogue.enabled
+    assert sent == ["monitoring.tasks.drift_report_nightly"]  # the run action ran the good one only
+    rogue.enabled = True
+    rogue.save()
+    admin.post(TASKS, {"action": "disable_tasks", "_selected_action": [rogue.pk]})
+    rogue.refresh_from_db()
+    assert not rogue.enabled
+    assert admin.post(f"{TASKS}{rogue.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not PeriodicTask.objects.filter(pk=rogue.pk).exists()
+
+
+def test_the_platform_s_rows_pass_the_check(retention: PeriodicTask, drift: PeriodicTask) -> None:
+    """What beat and the migrations write is what the admin may schedule: enabling, running or
+    re-saving them is never refused, and beat reads them as before."""
+    from celery.schedules import crontab
+
+    from monitoring.schedules import periodic_task_row_check
+
+    # Celery's results clean-up, as beat writes it (DatabaseScheduler.install_default_entries).
+    cleanup = {"task": "celery.backend_cleanup", "schedule": crontab("0", "4", "*"), "options": {"expires": 43200}}
+    ModelEntry.from_entry("celery.backend_cleanup", app=celery_app, **cleanup)
+    rows = list(PeriodicTask.objects.all())
+    assert {"privacy-retention", "celery.backend_cleanup", drift.name, "Monthly performance report"} <= {
+        row.name for row in rows
+    }
+    for row in rows:
+        periodic_task_row_check(row)
+        assert ModelEntry(row, app=celery_app).task == row.task
+
+
+def test_a_schedule_added_here_does_not_take_a_platform_task_s_name(drift: PeriodicTask, admin: Client) -> None:
+    """Before beat's first start the platform's rows do not exist yet: a row added under one of their
+    names would be taken by beat for its own, with the "enabled" flag it was saved with (off)."""
+    assert not PeriodicTask.objects.filter(name="privacy-retention").exists()
+    form = add_form(drift, name="privacy-retention", regtask="privacy.tasks.retention_run")
+    del form["enabled"]
+    response = admin.post(f"{TASKS}add/", form)
+    assert "the platform's own task, configured by settings (CELERY_BEAT_SCHEDULE)" in " ".join(
+        errors_of(response)["name"]
+    )
+    response = admin.post(f"{TASKS}{drift.pk}/change/", change_form(drift, name="celery.backend_cleanup"))
+    assert "configured by settings (CELERY_RESULT_EXPIRES)" in " ".join(errors_of(response)["name"])
+    assert not PeriodicTask.objects.filter(name__in=["privacy-retention", "celery.backend_cleanup"]).exists()

@@ -173,3 +173,41 @@ def test_an_outcome_completes_an_erased_clients_kept_decision_by_its_id_only(era
     assert [(e.index, e.field) for e in refused.value.errors] == [(0, "client_id"), (1, "application_id")]
     assert outcomes_import(rows=[{**base, "decision_id": str(decision.id)}], source="api", caller="user:1").count == 1
     assert Outcome.objects.get().decision_id == decision.id
+
+
+def _application_form(client: Client, **changes: Any) -> dict[str, Any]:
+    form = {
+        "client": client.pk, "application_id": "APP-AFTER-ERASURE", "amount": "5000", "duration_months": "12",
+        "purpose": "other", "declared_income": "", "age": "40", "past_payment_incidents": "0",
+        "employment_years": "", "extra": "{}", "status": "received",
+    }  # fmt: skip
+    return {**form, **changes}
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.ANALYST])
+def test_the_admin_gives_an_erased_client_no_application(erased: Client, role: Role) -> None:
+    """Neither a new application nor an edit of a kept one (its reference cleared by the erasure)."""
+    from scoring.models import CreditApplication
+
+    browser = BrowserClient()
+    browser.force_login(UserFactory(username=f"{role}-applications", roles=[role]))
+    before = CreditApplication.objects.filter(client=erased).count()
+    response = browser.post("/admin/scoring/creditapplication/add/", _application_form(erased))
+    assert response.status_code == 200
+    assert "This client was erased" in " ".join(response.context["adminform"].form.errors["client"])
+    assert CreditApplication.objects.filter(client=erased).count() == before
+    kept = CreditApplication.objects.create(client=erased, application_id="", amount=1000, duration_months=6)
+    url = f"/admin/scoring/creditapplication/{kept.pk}/change/"
+    assert browser.get(url).status_code == 200  # still visible
+    assert browser.post(url, _application_form(erased)).status_code == 403
+    kept.refresh_from_db()
+    assert kept.application_id == ""
+    # Nor moved from a live client onto the erased one.
+    live = Client.objects.create(client_id="C-LIVE-APP")
+    moved = CreditApplication.objects.create(client=live, application_id="APP-LIVE", amount=1000, duration_months=6)
+    response = browser.post(
+        f"/admin/scoring/creditapplication/{moved.pk}/change/", _application_form(erased, application_id="APP-LIVE")
+    )
+    assert "This client was erased" in " ".join(response.context["adminform"].form.errors["client"])
+    moved.refresh_from_db()
+    assert moved.client_id == live.pk
