@@ -166,6 +166,15 @@ def test_the_backtest_page_shows_hits_hit_rate_precision_and_recall(staff: Calla
     assert outside.context["result"].rows == 0
 
 
+def test_a_backtest_up_to_the_last_day_a_date_takes_counts_everything_from_the_start(
+    staff: Callable[[str], Client],
+) -> None:
+    FraudCheckFactory(transaction__timestamp=dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC), features=context())
+    response = backtest_page(staff("analyst"), condition="amount > 0", start="2026-03-10", end="9999-12-31")
+    assert response.status_code == 200  # the day after 9999-12-31 does not exist: it was a 500
+    assert response.context["result"].rows == 1
+
+
 def test_a_saved_rule_and_a_version_can_be_backtested(staff: Callable[[str], Client]) -> None:
     rule = FraudRule.objects.get(name="high_amount")
     FraudCheckFactory(features=context(amount=20000.0))
