@@ -525,7 +525,7 @@ def _locked(alert: FraudAlert) -> FraudAlert:
     return FraudAlert.objects.select_for_update().get(pk=alert.pk)
 
 
-def _set_assignee(alert: FraudAlert, assignee: User, by: User) -> FraudAlert:
+def _set_assignee(alert: FraudAlert, assignee: User, by: User, action: str) -> FraudAlert:
     previous = alert.assignee
     if previous is not None and previous.pk != assignee.pk:
         remove_perm(RESOLVE_PERMISSION, previous, alert)
@@ -535,6 +535,17 @@ def _set_assignee(alert: FraudAlert, assignee: User, by: User) -> FraudAlert:
     alert.status = AlertStatus.ASSIGNED
     alert.save(update_fields=["assignee", "assigned_by", "assigned_at", "status"])
     assign_perm(RESOLVE_PERMISSION, assignee, alert)
+    # The row keeps only the last assignment: the trail keeps each one (who held it before).
+    audit_record(
+        actor=by,
+        action=action,
+        target=alert,
+        details={
+            "fraud_check": str(alert.fraud_check_id),
+            "assignee": f"user:{assignee.pk}",
+            "previous_assignee": f"user:{previous.pk}" if previous is not None else None,
+        },
+    )
     return alert
 
 
@@ -563,7 +574,7 @@ def fraud_alert_assign(*, alert: FraudAlert, assignee: User, by: User) -> FraudA
         locked = _locked(alert)
         if locked.status == AlertStatus.RESOLVED:
             raise ValidationError({"assignee": "This alert is already resolved."})
-        return _set_assignee(locked, assignee, by)
+        return _set_assignee(locked, assignee, by, "fraud.alert.assigned")
 
 
 def fraud_alert_take(*, alert: FraudAlert, user: User) -> FraudAlert:
@@ -574,7 +585,7 @@ def fraud_alert_take(*, alert: FraudAlert, user: User) -> FraudAlert:
         locked = _locked(alert)
         if locked.status != AlertStatus.OPEN:
             raise ValidationError({"assignee": "This alert is already assigned or resolved."})
-        return _set_assignee(locked, user, user)
+        return _set_assignee(locked, user, user, "fraud.alert.taken")
 
 
 def fraud_alert_resolve(*, alert: FraudAlert, user: User, resolution: str, comment: str) -> FraudAlert:
@@ -595,6 +606,18 @@ def fraud_alert_resolve(*, alert: FraudAlert, user: User, resolution: str, comme
         locked.resolved_by = user
         locked.resolved_at = timezone.now()
         locked.save(update_fields=["status", "resolution", "resolution_comment", "resolved_by", "resolved_at"])
+        # A resolution is a label (back-tests, training): who set it is in the trail. The
+        # comment stays on the alert (free text may name the person; the trail is never erased).
+        audit_record(
+            actor=user,
+            action="fraud.alert.resolved",
+            target=locked,
+            details={
+                "fraud_check": str(locked.fraud_check_id),
+                "resolution": resolution,
+                "assignee": f"user:{locked.assignee_id}" if locked.assignee_id else None,
+            },
+        )
     return locked
 
 
