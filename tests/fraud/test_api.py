@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -506,3 +507,23 @@ def test_a_transaction_from_october_2025_is_scored_as_of_its_own_time(analyst: A
     assert snapshot["count_10m"] == 2 and snapshot["count_1h"] == 3  # the two before it, and itself
     assert snapshot["history_count"] == 2  # the transaction screened today is after it: not counted
     assert snapshot["hour"] == 11  # 09:12 UTC is 11:12 in Paris (summer time on 25 October 2025)
+
+
+def test_a_rule_failing_on_a_transaction_is_logged_without_the_transaction_id_in_clear(
+    analyst: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller's reference goes in the ``transaction_id`` extra, which every log line
+    pseudonymises (tests/monitoring/test_redaction.py), never in the message text."""
+    from monitoring.logging import pseudonym
+
+    fraud_rule_save(
+        user=None, name="ratio", condition="amount / (count_10m - 1) > 5", action="flag", weight=0.1, is_active=True
+    )
+    with caplog.at_level(logging.WARNING, logger="fraud.services"):
+        body = analyst.post(URL, {**SEED, "transaction_id": "TX-RAW-4471"}, format="json").json()
+    assert body["check_id"]
+    (record,) = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert "ratio v1" in record.getMessage()
+    assert "TX-RAW-4471" not in record.getMessage()
+    # Raw until the configured handler's filter has seen the record, pseudonymised after.
+    assert getattr(record, "transaction_id", None) in {"TX-RAW-4471", pseudonym("TX-RAW-4471")}
