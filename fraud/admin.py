@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -264,6 +265,7 @@ class FraudRuleAdmin(PlatformModelAdmin):
             "label": label,
             "tested_condition": condition,
             "fields": FIELDS,
+            "max_rows": settings.FRAUD_BACKTEST_MAX_ROWS,
         }
         return TemplateResponse(request, "admin/fraud/fraudrule/backtest.html", context)
 

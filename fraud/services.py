@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -496,11 +498,23 @@ def fraud_rule_backtest(
     The condition is evaluated in a child process with a CPU limit (``fraud.sandbox``): a
     back-test that takes too long is stopped and reported on the condition.
     """
-    rows = backtest_rows(start=start, end=end, limit=limit or settings.FRAUD_BACKTEST_MAX_ROWS)
+    limit = limit or settings.FRAUD_BACKTEST_MAX_ROWS
+    rows = backtest_rows(start=start, end=end, limit=limit + 1)  # one more: was the range cut?
+    capped = False
+
+    def kept() -> Iterator[tuple[dict[str, Any], bool | None]]:
+        nonlocal capped
+        for count, row in enumerate(rows):
+            if count == limit:
+                capped = True
+                return
+            yield row
+
     try:
-        return backtest_condition(condition, rows)
+        result = backtest_condition(condition, kept())
     except RuleError as exc:
         raise ValidationError({"condition": str(exc)}) from exc
+    return dataclasses.replace(result, capped=capped)
 
 
 # --- Alerts ----------------------------------------------------------------------------------

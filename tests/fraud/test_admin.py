@@ -175,6 +175,20 @@ def test_a_backtest_up_to_the_last_day_a_date_takes_counts_everything_from_the_s
     assert response.context["result"].rows == 1
 
 
+def test_a_backtest_cut_at_the_row_limit_says_so(staff: Callable[[str], Client], settings: Any) -> None:
+    """Newest first, at most FRAUD_BACKTEST_MAX_ROWS: a range holding more must not read as complete."""
+    settings.FRAUD_BACKTEST_MAX_ROWS = 2
+    for day in (10, 11):
+        FraudCheckFactory(transaction__timestamp=dt.datetime(2026, 3, day, 12, tzinfo=dt.UTC), features=context())
+    whole = backtest_page(staff("analyst"), condition="amount > 0", start="2026-03-10", end="2026-03-11")
+    assert (whole.context["result"].rows, whole.context["result"].capped) == (2, False)
+    assert 'id="bt-capped"' not in whole.content.decode()
+    FraudCheckFactory(transaction__timestamp=dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC), features=context())
+    cut = backtest_page(staff("analyst"), condition="amount > 0", start="2026-03-09", end="2026-03-11")
+    assert (cut.context["result"].rows, cut.context["result"].capped) == (2, True)
+    assert 'id="bt-capped"' in cut.content.decode() and "only the newest 2" in cut.content.decode()
+
+
 def test_a_saved_rule_and_a_version_can_be_backtested(staff: Callable[[str], Client]) -> None:
     rule = FraudRule.objects.get(name="high_amount")
     FraudCheckFactory(features=context(amount=20000.0))
