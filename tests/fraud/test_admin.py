@@ -137,6 +137,29 @@ def test_the_activate_action_makes_a_new_version(staff: Callable[[str], Client])
     assert draft.is_active and draft.versions.get(version=draft.version).is_active
 
 
+def test_a_checks_page_shows_the_thresholds_and_every_rule_version_it_ran(
+    staff: Callable[[str], Client], key_client: Callable[..., Any]
+) -> None:
+    """Compliance reads checks only in the admin (the transactions API is 403 to it): the page
+    must explain the decision, with the bands it was made against and the versions it ran."""
+    from accounts.roles import Role
+    from fraud.services import fraud_rule_save
+
+    fraud_rule_save(
+        user=None, name="ratio", condition="amount / (count_10m - 1) > 5", action="flag", weight=0.1, is_active=True
+    )
+    body = {"transaction_id": "TX-ADM-1", "montant": 2000, "type": "virement", "client_id": "C1001"}
+    assert key_client(Role.ANALYST, ["fraud"]).post("/api/v1/fraude", body, format="json").status_code == 201
+    check = FraudCheck.objects.get(transaction__transaction_id="TX-ADM-1")
+    page = staff("compliance").get(f"/admin/fraud/fraudcheck/{check.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    bands = check.thresholds
+    assert f"review from {bands['review']}, block from {bands['block']}" in html
+    assert "<code>high_amount v1</code>" in html  # ran, did not fire
+    assert "<code>ratio v1</code> (failed: division by zero)" in html
+
+
 def test_rules_are_never_deleted(staff: Callable[[str], Client]) -> None:
     rule = FraudRule.objects.get(name="high_amount")
     assert staff("admin").get(f"/admin/fraud/fraudrule/{rule.pk}/delete/").status_code == 403
