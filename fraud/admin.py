@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -64,6 +65,24 @@ class FraudCheckDisplay:
     @admin.display(description="latency")
     def latency(self, obj: FraudCheck) -> str:
         return f"{obj.latency_ms:.1f} ms"
+
+    @admin.display(description="thresholds in force")
+    def thresholds_shown(self, obj: FraudCheck) -> str:
+        bands = obj.thresholds or {}
+        if not bands:
+            return "-"
+        return f"review from {bands.get('review', '-')}, block from {bands.get('block', '-')}"
+
+    @admin.display(description="rule versions evaluated")
+    def rules_evaluated(self, obj: FraudCheck) -> str:
+        """Every version the decision ran (not only those that fired), with an evaluation error if any."""
+        if obj.rule_set_id is None:
+            return "none recorded"
+        refs = obj.rule_versions
+        if not refs:
+            return "no active rule"
+        lines = ((r["rule"], r["version"], f" (failed: {r['error']})" if r.get("error") else "") for r in refs)
+        return format_html_join(", ", "<code>{} v{}</code>{}", lines)
 
     @admin.display(description="Rules that fired")
     def rules(self, obj: FraudCheck) -> str:
@@ -120,8 +139,8 @@ class FraudCheckAdmin(FraudCheckDisplay, EvidenceAdminMixin, PlatformModelAdmin)
     raw_id_fields = ["transaction", "model_version"]
     date_hierarchy = "created_at"
     fields = [
-        "transaction", "decision", "score", "model_score_shown", "risk_level", "rules", "model_version", "latency",
-        "caller", "created_at",
+        "transaction", "decision", "score", "model_score_shown", "risk_level", "thresholds_shown", "rules",
+        "rules_evaluated", "model_version", "latency", "caller", "created_at",
     ]  # fmt: skip
     readonly_fields = fields
 
@@ -264,6 +283,7 @@ class FraudRuleAdmin(PlatformModelAdmin):
             "label": label,
             "tested_condition": condition,
             "fields": FIELDS,
+            "max_rows": settings.FRAUD_BACKTEST_MAX_ROWS,
         }
         return TemplateResponse(request, "admin/fraud/fraudrule/backtest.html", context)
 

@@ -126,11 +126,14 @@ class BacktestForm(ThemedFormMixin, forms.Form):
         return f"{rule.name} v{rule.version} (current)", rule.condition
 
     def period(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """[start, end) in UTC; the last day a date field takes (9999-12-31) has no day after it: no end."""
+
         def midnight(day: dt.date | None) -> dt.datetime | None:
             return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) if day else None
 
         end = self.cleaned_data.get("end")
-        return midnight(self.cleaned_data.get("start")), midnight(end + dt.timedelta(days=1) if end else None)
+        after = end + dt.timedelta(days=1) if end and end < dt.date.max else None
+        return midnight(self.cleaned_data.get("start")), midnight(after)
 
 
 class AlertAssignForm(ThemedFormMixin, forms.Form):

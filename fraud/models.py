@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pgtrigger
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -180,6 +181,10 @@ class FraudRuleSet(models.Model):
     rule_versions = models.JSONField(default=list, help_text="[{id, rule, version}] in evaluation order.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        # Checks name their rule set: on PostgreSQL a trigger refuses to change or delete one.
+        triggers = [pgtrigger.Protect(name="fraudruleset_immutable", operation=pgtrigger.Update | pgtrigger.Delete)]
+
     def __str__(self) -> str:
         return f"rule set {self.digest[:12]} ({len(self.rule_versions)} rules)"
 
@@ -233,6 +238,13 @@ class FraudRule(models.Model):
         return f"{self.name} v{self.version}"
 
 
+# What a rule version is evaluated as and recorded with: never changed once written.
+EVALUATED_VERSION_FIELDS = (
+    "rule", "version", "name", "description", "condition", "reason", "action", "weight", "is_active", "order", "note",
+    "created_at",
+)  # fmt: skip
+
+
 class FraudRuleVersion(models.Model):
     """One version of a rule, exactly as it was evaluated: never changed, never deleted."""
 
@@ -257,6 +269,17 @@ class FraudRuleVersion(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["rule", "version"], name="fraudruleversion_unique_version"),
             models.CheckConstraint(condition=Q(version__gte=1), name="fraudruleversion_version_positive"),
+        ]
+        # Evidence behind the application's back too (a queryset ``update``/``delete``, SQL): on
+        # PostgreSQL a trigger refuses any change of what was evaluated and any delete. Only
+        # ``created_by`` may still change (SET_NULL when a staff account is removed).
+        triggers = [
+            pgtrigger.Protect(name="fraudruleversion_never_deleted", operation=pgtrigger.Delete),
+            pgtrigger.Protect(
+                name="fraudruleversion_never_changed",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.AnyChange(*EVALUATED_VERSION_FIELDS),
+            ),
         ]
 
     def __str__(self) -> str:

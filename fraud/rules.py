@@ -247,6 +247,9 @@ class BacktestResult:
     true_negatives: int
     failures: int
     incomplete: int
+    # The range held more checks than the back-test reads (FRAUD_BACKTEST_MAX_ROWS): the
+    # figures are of the newest ones only.
+    capped: bool = False
 
     @property
     def hit_rate(self) -> float | None:

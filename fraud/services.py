@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -178,10 +180,10 @@ def transaction_screen(
     decision = decide(score, outcome.hits, thresholds)
     rule_errors = [{"rule": f.name, "version": f.version, "error": f.error} for f in outcome.failures]
     if rule_errors:
-        logger.warning(
-            "fraud rules failed on %s: %s",
-            request.transaction_id,
+        logger.warning(  # the caller's reference as an extra: pseudonymised like every other line's
+            "fraud rules failed: %s",
             ", ".join(f"{f.name} v{f.version}" for f in outcome.failures),
+            extra={"transaction_id": request.transaction_id},
         )
 
     txn = Transaction(
@@ -512,11 +514,23 @@ def fraud_rule_backtest(
     The condition is evaluated in a child process with a CPU limit (``fraud.sandbox``): a
     back-test that takes too long is stopped and reported on the condition.
     """
-    rows = backtest_rows(start=start, end=end, limit=limit or settings.FRAUD_BACKTEST_MAX_ROWS)
+    limit = limit or settings.FRAUD_BACKTEST_MAX_ROWS
+    rows = backtest_rows(start=start, end=end, limit=limit + 1)  # one more: was the range cut?
+    capped = False
+
+    def kept() -> Iterator[tuple[dict[str, Any], bool | None]]:
+        nonlocal capped
+        for count, row in enumerate(rows):
+            if count == limit:
+                capped = True
+                return
+            yield row
+
     try:
-        return backtest_condition(condition, rows)
+        result = backtest_condition(condition, kept())
     except RuleError as exc:
         raise ValidationError({"condition": str(exc)}) from exc
+    return dataclasses.replace(result, capped=capped)
 
 
 # --- Alerts ----------------------------------------------------------------------------------
@@ -541,7 +555,7 @@ def _locked(alert: FraudAlert) -> FraudAlert:
     return FraudAlert.objects.select_for_update().get(pk=alert.pk)
 
 
-def _set_assignee(alert: FraudAlert, assignee: User, by: User) -> FraudAlert:
+def _set_assignee(alert: FraudAlert, assignee: User, by: User, action: str) -> FraudAlert:
     previous = alert.assignee
     if previous is not None and previous.pk != assignee.pk:
         remove_perm(RESOLVE_PERMISSION, previous, alert)
@@ -551,6 +565,17 @@ def _set_assignee(alert: FraudAlert, assignee: User, by: User) -> FraudAlert:
     alert.status = AlertStatus.ASSIGNED
     alert.save(update_fields=["assignee", "assigned_by", "assigned_at", "status"])
     assign_perm(RESOLVE_PERMISSION, assignee, alert)
+    # The row keeps only the last assignment: the trail keeps each one (who held it before).
+    audit_record(
+        actor=by,
+        action=action,
+        target=alert,
+        details={
+            "fraud_check": str(alert.fraud_check_id),
+            "assignee": f"user:{assignee.pk}",
+            "previous_assignee": f"user:{previous.pk}" if previous is not None else None,
+        },
+    )
     return alert
 
 
@@ -579,7 +604,7 @@ def fraud_alert_assign(*, alert: FraudAlert, assignee: User, by: User) -> FraudA
         locked = _locked(alert)
         if locked.status == AlertStatus.RESOLVED:
             raise ValidationError({"assignee": "This alert is already resolved."})
-        return _set_assignee(locked, assignee, by)
+        return _set_assignee(locked, assignee, by, "fraud.alert.assigned")
 
 
 def fraud_alert_take(*, alert: FraudAlert, user: User) -> FraudAlert:
@@ -590,7 +615,7 @@ def fraud_alert_take(*, alert: FraudAlert, user: User) -> FraudAlert:
         locked = _locked(alert)
         if locked.status != AlertStatus.OPEN:
             raise ValidationError({"assignee": "This alert is already assigned or resolved."})
-        return _set_assignee(locked, user, user)
+        return _set_assignee(locked, user, user, "fraud.alert.taken")
 
 
 def fraud_alert_resolve(*, alert: FraudAlert, user: User, resolution: str, comment: str) -> FraudAlert:
@@ -611,6 +636,18 @@ def fraud_alert_resolve(*, alert: FraudAlert, user: User, resolution: str, comme
         locked.resolved_by = user
         locked.resolved_at = timezone.now()
         locked.save(update_fields=["status", "resolution", "resolution_comment", "resolved_by", "resolved_at"])
+        # A resolution is a label (back-tests, training): who set it is in the trail. The
+        # comment stays on the alert (free text may name the person; the trail is never erased).
+        audit_record(
+            actor=user,
+            action="fraud.alert.resolved",
+            target=locked,
+            details={
+                "fraud_check": str(locked.fraud_check_id),
+                "resolution": resolution,
+                "assignee": f"user:{locked.assignee_id}" if locked.assignee_id else None,
+            },
+        )
     return locked
 
 

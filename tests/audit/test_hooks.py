@@ -16,10 +16,16 @@ from accounts.services import api_key_create, api_key_revoke, oidc_user_sync
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
 from fraud.models import FraudRule
-from fraud.services import fraud_rule_save, fraud_settings_update
+from fraud.services import (
+    fraud_alert_assign,
+    fraud_alert_resolve,
+    fraud_alert_take,
+    fraud_rule_save,
+    fraud_settings_update,
+)
 from scoring.models import ModelVersion
 from scoring.services import model_version_activate, model_version_delete, model_version_retire
-from tests.factories import UserFactory
+from tests.factories import FraudAlertFactory, UserFactory
 from tests.models import TrainedModel, register_trained
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +86,33 @@ def test_rule_changes_and_threshold_changes_are_recorded() -> None:
     event = _last("fraud.thresholds.changed")
     assert event.details["after"] == {"review_threshold": 0.2, "block_threshold": 0.7}
     assert event.actor == f"user:{admin.pk}"
+
+
+def test_the_alert_workflow_is_recorded_take_reassign_and_resolve_without_the_comment() -> None:
+    """The alert row keeps only the last assignee: the trail keeps who held it, who moved it,
+    and who set the label that back-tests and training read."""
+    alice = UserFactory(username="alice-a", roles=[Role.ANALYST])
+    bob = UserFactory(username="bob-a", roles=[Role.ANALYST])
+    admin = UserFactory(username="admin-a", roles=[Role.ADMIN])
+    alert = FraudAlertFactory()
+    fraud_alert_take(alert=alert, user=alice)
+    taken = _last("fraud.alert.taken")
+    assert (taken.actor, taken.target_type, taken.target_id) == (f"user:{alice.pk}", "fraud.fraudalert", str(alert.pk))
+    assert taken.details == {
+        "fraud_check": str(alert.fraud_check_id), "assignee": f"user:{alice.pk}", "previous_assignee": None,
+    }  # fmt: skip
+    fraud_alert_assign(alert=alert, assignee=bob, by=admin)
+    moved = _last("fraud.alert.assigned")
+    assert moved.actor == f"user:{admin.pk}"
+    assert (moved.details["assignee"], moved.details["previous_assignee"]) == (f"user:{bob.pk}", f"user:{alice.pk}")
+    fraud_alert_resolve(alert=alert, user=bob, resolution="false_positive", comment="Called Jane Doe, FR76 1234.")
+    resolved = _last("fraud.alert.resolved")
+    assert resolved.actor == f"user:{bob.pk}" and resolved.target_id == str(alert.pk)
+    assert resolved.details == {
+        "fraud_check": str(alert.fraud_check_id), "resolution": "false_positive", "assignee": f"user:{bob.pk}",
+    }  # fmt: skip
+    assert "Jane" not in str(resolved.details)
+    assert audit_chain_verify().ok
 
 
 def test_api_key_life_cycle_is_recorded_without_the_secret() -> None:

@@ -137,6 +137,29 @@ def test_the_activate_action_makes_a_new_version(staff: Callable[[str], Client])
     assert draft.is_active and draft.versions.get(version=draft.version).is_active
 
 
+def test_a_checks_page_shows_the_thresholds_and_every_rule_version_it_ran(
+    staff: Callable[[str], Client], key_client: Callable[..., Any]
+) -> None:
+    """Compliance reads checks only in the admin (the transactions API is 403 to it): the page
+    must explain the decision, with the bands it was made against and the versions it ran."""
+    from accounts.roles import Role
+    from fraud.services import fraud_rule_save
+
+    fraud_rule_save(
+        user=None, name="ratio", condition="amount / (count_10m - 1) > 5", action="flag", weight=0.1, is_active=True
+    )
+    body = {"transaction_id": "TX-ADM-1", "montant": 2000, "type": "virement", "client_id": "C1001"}
+    assert key_client(Role.ANALYST, ["fraud"]).post("/api/v1/fraude", body, format="json").status_code == 201
+    check = FraudCheck.objects.get(transaction__transaction_id="TX-ADM-1")
+    page = staff("compliance").get(f"/admin/fraud/fraudcheck/{check.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    bands = check.thresholds
+    assert f"review from {bands['review']}, block from {bands['block']}" in html
+    assert "<code>high_amount v1</code>" in html  # ran, did not fire
+    assert "<code>ratio v1</code> (failed: division by zero)" in html
+
+
 def test_rules_are_never_deleted(staff: Callable[[str], Client]) -> None:
     rule = FraudRule.objects.get(name="high_amount")
     assert staff("admin").get(f"/admin/fraud/fraudrule/{rule.pk}/delete/").status_code == 403
@@ -164,6 +187,29 @@ def test_the_backtest_page_shows_hits_hit_rate_precision_and_recall(staff: Calla
     assert 'id="bt-hits">2<' in html and "50 %" in html and "no labelled hit" in html
     outside = backtest_page(staff("admin"), condition="amount >= 10000", start="2026-03-11")
     assert outside.context["result"].rows == 0
+
+
+def test_a_backtest_up_to_the_last_day_a_date_takes_counts_everything_from_the_start(
+    staff: Callable[[str], Client],
+) -> None:
+    FraudCheckFactory(transaction__timestamp=dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC), features=context())
+    response = backtest_page(staff("analyst"), condition="amount > 0", start="2026-03-10", end="9999-12-31")
+    assert response.status_code == 200  # the day after 9999-12-31 does not exist: it was a 500
+    assert response.context["result"].rows == 1
+
+
+def test_a_backtest_cut_at_the_row_limit_says_so(staff: Callable[[str], Client], settings: Any) -> None:
+    """Newest first, at most FRAUD_BACKTEST_MAX_ROWS: a range holding more must not read as complete."""
+    settings.FRAUD_BACKTEST_MAX_ROWS = 2
+    for day in (10, 11):
+        FraudCheckFactory(transaction__timestamp=dt.datetime(2026, 3, day, 12, tzinfo=dt.UTC), features=context())
+    whole = backtest_page(staff("analyst"), condition="amount > 0", start="2026-03-10", end="2026-03-11")
+    assert (whole.context["result"].rows, whole.context["result"].capped) == (2, False)
+    assert 'id="bt-capped"' not in whole.content.decode()
+    FraudCheckFactory(transaction__timestamp=dt.datetime(2026, 3, 9, 12, tzinfo=dt.UTC), features=context())
+    cut = backtest_page(staff("analyst"), condition="amount > 0", start="2026-03-09", end="2026-03-11")
+    assert (cut.context["result"].rows, cut.context["result"].capped) == (2, True)
+    assert 'id="bt-capped"' in cut.content.decode() and "only the newest 2" in cut.content.decode()
 
 
 def test_a_saved_rule_and_a_version_can_be_backtested(staff: Callable[[str], Client]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -547,3 +548,23 @@ def test_a_check_leaves_nothing_for_the_garbage_collector(api_key_for: Callable[
         gc.garbage.clear()
     assert 0 < FraudAlert.objects.count() < FraudCheck.objects.count() == 12  # checks with and without an alert
     assert left == []
+
+
+def test_a_rule_failing_on_a_transaction_is_logged_without_the_transaction_id_in_clear(
+    analyst: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller's reference goes in the ``transaction_id`` extra, which every log line
+    pseudonymises (tests/monitoring/test_redaction.py), never in the message text."""
+    from monitoring.logging import pseudonym
+
+    fraud_rule_save(
+        user=None, name="ratio", condition="amount / (count_10m - 1) > 5", action="flag", weight=0.1, is_active=True
+    )
+    with caplog.at_level(logging.WARNING, logger="fraud.services"):
+        body = analyst.post(URL, {**SEED, "transaction_id": "TX-RAW-4471"}, format="json").json()
+    assert body["check_id"]
+    (record,) = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert "ratio v1" in record.getMessage()
+    assert "TX-RAW-4471" not in record.getMessage()
+    # Raw until the configured handler's filter has seen the record, pseudonymised after.
+    assert getattr(record, "transaction_id", None) in {"TX-RAW-4471", pseudonym("TX-RAW-4471")}

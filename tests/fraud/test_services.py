@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import InternalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from fraud.config import fraud_config
@@ -452,3 +452,27 @@ def test_a_backtest_that_takes_too_long_is_stopped_with_a_clear_message(runaway_
     FraudCheckFactory(features=context(amount=20000.0))
     with pytest.raises(ValidationError, match="The back-test took too long"):
         fraud_rule_backtest(condition="amount >= 10000")
+
+
+def test_a_rule_version_and_a_rule_set_cannot_be_changed_or_deleted_behind_the_application() -> None:
+    """A check is explained by the versions it ran: the model's ``save``/``delete`` refuse, and on
+    PostgreSQL so does the database (queryset ``update``/``delete``, SQL). Only ``created_by`` may
+    still be cleared, as removing a staff account does."""
+    require_postgresql()
+    version = FraudRuleVersion.objects.get(name="high_amount", version=1)
+    rule_set = fraud_config().rule_set
+    assert rule_set is not None and FraudRuleSet.objects.filter(pk=rule_set.pk).exists()
+    refused = [
+        lambda: FraudRuleVersion.objects.filter(pk=version.pk).update(condition="amount > 0"),
+        lambda: FraudRuleVersion.objects.filter(pk=version.pk).update(weight=0.99),
+        lambda: FraudRuleVersion.objects.filter(pk=version.pk)._raw_delete(connection.alias),
+        lambda: FraudRuleSet.objects.filter(pk=rule_set.pk).update(rule_versions=[]),
+        lambda: FraudRuleSet.objects.filter(pk=rule_set.pk)._raw_delete(connection.alias),
+    ]
+    for change in refused:
+        with pytest.raises(InternalError, match="Cannot"), transaction.atomic():
+            change()
+    stored = FraudRuleVersion.objects.get(pk=version.pk)
+    assert (stored.condition, stored.weight) == (version.condition, version.weight)
+    assert FraudRuleSet.objects.get(pk=rule_set.pk).rule_versions == rule_set.rule_versions
+    FraudRuleVersion.objects.filter(pk=version.pk).update(created_by=None)  # SET_NULL still works
