@@ -23,6 +23,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 from accounts.actors import acting_user
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import (
+    api_key_check,
     api_key_create,
     api_key_revoke,
     api_key_update,
@@ -47,6 +48,23 @@ class ApiKeyCreationForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ["name", "role", "scopes", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        """The service's rules, shown on their fields (``save_model`` would otherwise raise them: a 500)."""
+        data = super().clean() or {}
+        if self.errors:
+            return data  # a field already refused: its own message says why
+        try:
+            api_key_check(
+                name=data.get("name", ""),
+                role=data.get("role", ""),
+                scopes=data.get("scopes"),
+                expires_at=data.get("expires_at"),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
 
 
 @admin.register(ApiKey)
