@@ -34,6 +34,7 @@ from accounts.services import (
     user_password_set_check,
     user_password_set_record,
     user_roles_change_check,
+    user_status_change_check,
 )
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 
@@ -179,9 +180,9 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  #
     The admin role may manage users, but only a superuser (the break-glass account) may
     grant superuser status or individual permissions; roles are groups, and for people who
     log in through OIDC the provider's groups overwrite them at every login. Whose roles
-    and passwords an admin may change is ``accounts.services``'s rule
-    (``user_roles_change_check``, ``user_password_set_check``): not their own roles, not
-    the admin and compliance roles, not the password of an admin or a compliance officer.
+    and passwords an admin may change is ``accounts.services``'s rule (``user_roles_change_check``,
+    ``user_status_change_check``, ``user_password_set_check``): not their own roles, not the admin
+    and compliance roles, not the active or staff flag nor the password of an admin or a compliance officer.
     """
 
     form = UserChangeForm
@@ -206,6 +207,20 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  #
         actor, target = acting_user(request.user), obj
 
         class RolesCheckedForm(form):  # type: ignore[misc,valid-type]
+            def clean(self) -> Any:
+                data = super().clean()
+                if "is_active" in self.fields and "is_staff" in self.fields:
+                    try:
+                        user_status_change_check(
+                            actor=actor,
+                            target=target,
+                            is_active=bool(data.get("is_active")),
+                            is_staff=bool(data.get("is_staff")),
+                        )
+                    except ValidationError as exc:
+                        self.add_error(None, exc.messages)
+                return data
+
             def clean_groups(self) -> Any:
                 groups = self.cleaned_data["groups"]
                 before = set(target.groups.values_list("name", flat=True))

@@ -160,6 +160,26 @@ def user_roles_change_check(*, actor: ActingUser, target: User, before: set[str]
         raise ValidationError(PRIVILEGED_ROLES_REFUSED)
 
 
+STATUS_REFUSED = (
+    "Only a superuser (or, with single sign-on, the identity provider) deactivates or reactivates an admin or a "
+    "compliance officer, or changes their staff status: it takes their role away as surely as removing it."
+)
+
+
+def user_status_change_check(*, actor: ActingUser, target: User, is_active: bool, is_staff: bool) -> None:
+    """Refuse (``ValidationError``) a change of ``target``'s active or staff flag that ``actor`` may not make.
+
+    The same rule as ``user_roles_change_check``: switching a holder of ``PRIVILEGED_ROLES`` off
+    (or back on) removes (or restores) a member of a four-eyes pair; a superuser or the platform may.
+    """
+    if actor is None or actor.is_superuser or target.pk is None:
+        return
+    if (bool(target.is_active), bool(target.is_staff)) == (bool(is_active), bool(is_staff)):
+        return
+    if set(target.groups.values_list("name", flat=True)) & _PRIVILEGED_GROUPS:
+        raise ValidationError(STATUS_REFUSED)
+
+
 def user_password_set_check(*, actor: ActingUser, target: User) -> None:
     """Refuse (``ValidationError``) setting ``target``'s password when ``actor`` may not.
 
