@@ -23,6 +23,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 from accounts.actors import acting_user
 from accounts.models import ApiKey, ApiKeyScope, OidcIdentity
 from accounts.services import (
+    api_key_check,
     api_key_create,
     api_key_revoke,
     api_key_update,
@@ -33,6 +34,7 @@ from accounts.services import (
     user_password_set_check,
     user_password_set_record,
     user_roles_change_check,
+    user_status_change_check,
 )
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
 
@@ -47,6 +49,23 @@ class ApiKeyCreationForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ["name", "role", "scopes", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        """The service's rules, shown on their fields (``save_model`` would otherwise raise them: a 500)."""
+        data = super().clean() or {}
+        if self.errors:
+            return data  # a field already refused: its own message says why
+        try:
+            api_key_check(
+                name=data.get("name", ""),
+                role=data.get("role", ""),
+                scopes=data.get("scopes"),
+                expires_at=data.get("expires_at"),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
 
 
 @admin.register(ApiKey)
@@ -161,9 +180,9 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  #
     The admin role may manage users, but only a superuser (the break-glass account) may
     grant superuser status or individual permissions; roles are groups, and for people who
     log in through OIDC the provider's groups overwrite them at every login. Whose roles
-    and passwords an admin may change is ``accounts.services``'s rule
-    (``user_roles_change_check``, ``user_password_set_check``): not their own roles, not
-    the admin and compliance roles, not the password of an admin or a compliance officer.
+    and passwords an admin may change is ``accounts.services``'s rule (``user_roles_change_check``,
+    ``user_status_change_check``, ``user_password_set_check``): not their own roles, not the admin
+    and compliance roles, not the active or staff flag nor the password of an admin or a compliance officer.
     """
 
     form = UserChangeForm
@@ -188,6 +207,20 @@ class PlatformUserAdmin(UserAdmin, PlatformModelAdmin):  # type: ignore[misc]  #
         actor, target = acting_user(request.user), obj
 
         class RolesCheckedForm(form):  # type: ignore[misc,valid-type]
+            def clean(self) -> Any:
+                data = super().clean()
+                if "is_active" in self.fields and "is_staff" in self.fields:
+                    try:
+                        user_status_change_check(
+                            actor=actor,
+                            target=target,
+                            is_active=bool(data.get("is_active")),
+                            is_staff=bool(data.get("is_staff")),
+                        )
+                    except ValidationError as exc:
+                        self.add_error(None, exc.messages)
+                return data
+
             def clean_groups(self) -> Any:
                 groups = self.cleaned_data["groups"]
                 before = set(target.groups.values_list("name", flat=True))

@@ -40,6 +40,19 @@ class IssuedKey:
     plain_key: str
 
 
+def api_key_check(*, name: str, role: str, scopes: list[str] | None, expires_at: datetime | None) -> None:
+    """The rules of a new key (the admin's form shows the same errors); raises ``ValidationError``."""
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+    unknown = sorted(set(scopes or []) - set(ApiKeyScope.values))
+    if unknown:
+        raise ValidationError({"scopes": f"Unknown scope(s): {', '.join(unknown)}."})
+    if not name.strip():
+        raise ValidationError({"name": "A name is required."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Expiry must be in the future."})
+
+
 def api_key_create(
     *,
     name: str,
@@ -49,17 +62,8 @@ def api_key_create(
     created_by: ActingUser = None,
 ) -> IssuedKey:
     """Create an API key and return it with its plain value (shown once)."""
-    if role not in Role.values:
-        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
+    api_key_check(name=name, role=role, scopes=scopes, expires_at=expires_at)
     scopes = list(DEFAULT_SCOPES[role] if scopes is None else scopes)
-    unknown = sorted(set(scopes) - set(ApiKeyScope.values))
-    if unknown:
-        raise ValidationError({"scopes": f"Unknown scope(s): {', '.join(unknown)}."})
-    if not name.strip():
-        raise ValidationError({"name": "A name is required."})
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "Expiry must be in the future."})
-
     prefix = secrets.token_hex(6)
     plain = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
@@ -154,6 +158,26 @@ def user_roles_change_check(*, actor: ActingUser, target: User, before: set[str]
         raise ValidationError(OWN_ROLES_REFUSED)
     if (before ^ after) & _PRIVILEGED_GROUPS:
         raise ValidationError(PRIVILEGED_ROLES_REFUSED)
+
+
+STATUS_REFUSED = (
+    "Only a superuser (or, with single sign-on, the identity provider) deactivates or reactivates an admin or a "
+    "compliance officer, or changes their staff status: it takes their role away as surely as removing it."
+)
+
+
+def user_status_change_check(*, actor: ActingUser, target: User, is_active: bool, is_staff: bool) -> None:
+    """Refuse (``ValidationError``) a change of ``target``'s active or staff flag that ``actor`` may not make.
+
+    The same rule as ``user_roles_change_check``: switching a holder of ``PRIVILEGED_ROLES`` off
+    (or back on) removes (or restores) a member of a four-eyes pair; a superuser or the platform may.
+    """
+    if actor is None or actor.is_superuser or target.pk is None:
+        return
+    if (bool(target.is_active), bool(target.is_staff)) == (bool(is_active), bool(is_staff)):
+        return
+    if set(target.groups.values_list("name", flat=True)) & _PRIVILEGED_GROUPS:
+        raise ValidationError(STATUS_REFUSED)
 
 
 def user_password_set_check(*, actor: ActingUser, target: User) -> None:

@@ -171,3 +171,12 @@ def test_a_key_revoked_in_this_process_stops_at_once(settings: object, api_key_f
     assert api.get("/api/v1/clients/").status_code == 200
     api_key_revoke(api_key=ApiKey.objects.get())
     assert api.get("/api/v1/clients/").status_code == 401
+
+
+def test_admin_add_form_shows_the_service_refusal_not_a_500(admin_client) -> None:
+    """An expiry in the past is the service's refusal, shown on the form's field (it was raised in save_model)."""
+    form = {**ADD_KEY, "expires_at_0": "2020-01-01", "expires_at_1": "10:00:00"}
+    response = admin_client.post("/admin/accounts/apikey/add/", form)
+    assert response.status_code == 200  # the form again, with the error on its field
+    assert response.context["adminform"].form.errors["expires_at"] == ["Expiry must be in the future."]
+    assert not ApiKey.objects.exists()

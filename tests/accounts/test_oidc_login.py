@@ -14,6 +14,7 @@ from django.test import Client
 
 from accounts.models import OidcIdentity
 from accounts.oidc import CreditOIDCBackend
+from scoring.models import Client as PersonClient
 from tests.accounts.forge import signed
 from tests.accounts.idp import Provider, login_at_provider, silent_redirects
 from tests.factories import UserFactory
@@ -139,6 +140,53 @@ def test_changed_role_is_synced_silently_at_the_next_refresh(oidc_settings: Prov
     assert back["Location"] == "/admin/scoring/client/"
     assert role_names("mover2") == {"viewer"}
     assert client.get("/admin/scoring/client/add/").status_code == 403
+
+
+def _refresh_overdue(client: Client, seconds: float) -> None:
+    """The session's last check at the provider is ``seconds`` past due (no GET has renewed it)."""
+    session = client.session
+    session["oidc_id_token_expiration"] = time.time() - seconds
+    session.save()
+
+
+def test_writes_with_a_session_long_overdue_for_its_check_are_refused(oidc_settings: Provider, settings: Any) -> None:
+    """The silent refresh runs on GETs only: a person whose roles were removed at the provider must not go on
+    writing (API or admin) with POSTs alone, which never renew the session, until it expires (8 hours)."""
+    oidc_settings.set_groups("poster", ["analyst"])
+    client = Client()
+    oidc_login(client, "poster")
+    oidc_settings.set_groups("poster", [])  # removed at the provider
+    _refresh_overdue(client, settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS + 1)
+
+    api = client.post(
+        "/api/v1/clients/", {"client_id": "C7001", "last_name": "Martin"}, content_type="application/json"
+    )
+    assert api.status_code == 403
+    assert api.json()["error"] == "session_refresh_required"
+    assert "load a page" in api.json()["detail"]
+    form = "http://testserver/admin/scoring/client/add/"
+    admin = client.post(form, {"client_id": "C7002", "last_name": "Martin"}, HTTP_REFERER=form)
+    assert admin.status_code == 302
+    assert admin["Location"] == form  # back to the form: that GET runs the silent refresh
+    elsewhere = client.post(form, {"client_id": "C7002"}, HTTP_REFERER="https://evil.example/")
+    assert elsewhere["Location"] == "/admin/"
+    assert not PersonClient.objects.filter(client_id__in=["C7001", "C7002"]).exists()
+    # An API key or a bearer token sent along is what authenticates: the session is not asked.
+    assert (
+        client.post("/api/v1/clients/", {}, content_type="application/json", HTTP_X_API_KEY="cpk_x_y").status_code
+        == 401
+    )
+
+
+def test_writes_within_one_period_past_the_check_are_served(oidc_settings: Provider, settings: Any) -> None:
+    """A form opened just before the check fell due is still accepted (one more period of grace)."""
+    client = Client()
+    oidc_login(client, "analyst")
+    _refresh_overdue(client, settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS - 30)
+    response = client.post(
+        "/api/v1/clients/", {"client_id": "C7003", "last_name": "Martin"}, content_type="application/json"
+    )
+    assert response.status_code == 201
 
 
 def test_ended_provider_session_sends_the_person_to_log_in_again(oidc_settings: Provider) -> None:

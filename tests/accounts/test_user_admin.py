@@ -25,16 +25,15 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-test-password-42"
 
 
-def _change(api: APIClient, user: User, roles: list[str]) -> Any:
+def _change(api: APIClient, user: User, roles: list[str], **flags: bool) -> Any:
     form = {
         "username": user.username,
         "email": user.email,
-        "is_active": "on",
-        "is_staff": "on",
         "groups": [Group.objects.get(name=role).pk for role in roles],
         "date_joined_0": "2026-01-01",  # editable for a superuser only
         "date_joined_1": "00:00:00",
     }
+    form.update({flag: "on" for flag in ("is_active", "is_staff") if flags.get(flag, True)})
     return api.post(f"/admin/auth/user/{user.pk}/change/", form, format="multipart")
 
 
@@ -79,6 +78,28 @@ def test_an_admin_neither_grants_nor_removes_the_admin_and_compliance_roles(
     assert response.status_code == 200  # the form again, with the refusal
     assert "Only a superuser" in response.content.decode()
     assert _roles(target) == set(before)
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.COMPLIANCE])
+@pytest.mark.parametrize("flag", ["is_active", "is_staff"])
+def test_an_admin_does_not_switch_off_an_admin_or_a_compliance_officer(admin: APIClient, role: str, flag: str) -> None:
+    """Deactivating the other admin (or taking their staff status) removes them from four eyes as surely as
+    taking their role: the same rule refuses it."""
+    target = UserFactory(username=f"colleague-{role}", roles=[role], is_staff=True)
+    response = _change(admin, target, [role], **{flag: False})
+    assert response.status_code == 200  # the form again, with the refusal
+    assert "Only a superuser" in response.content.decode()
+    target.refresh_from_db()
+    assert target.is_active and target.is_staff
+
+
+def test_an_admin_switches_an_analyst_off() -> None:
+    admin = APIClient()
+    admin.force_login(UserFactory(username="an-admin", roles=[Role.ADMIN]))
+    target = UserFactory(username="leaving-analyst", roles=[Role.ANALYST], is_staff=True)
+    assert _change(admin, target, [Role.ANALYST], is_active=False).status_code == 302
+    target.refresh_from_db()
+    assert not target.is_active
 
 
 def test_an_admin_gives_and_changes_the_other_roles(admin: APIClient) -> None:
