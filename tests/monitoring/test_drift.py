@@ -288,3 +288,86 @@ def test_the_fraud_model_gets_its_report_from_the_fraud_checks(
     report = DriftReport.objects.get(purpose="fraud", day=DAY)
     assert report.rows_day == 150 and report.tested_features > 0
     assert f"fraud {DAY}:" in out.getvalue()
+
+
+def reconcile_alerts() -> int:
+    """One sweep of the drift-alert reconciler, its messages sent once it commits."""
+    from django.test import TestCase
+
+    from monitoring.services import drift_alerts_reconcile
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return drift_alerts_reconcile()
+
+
+def test_an_alert_the_broker_refused_is_sent_by_the_reconciler_and_the_report_still_stands(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    settings: Any,
+    receiver: tuple[str, type[Receiver]],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The broker down when the report commits: the report is stored and the job does not fail, and
+    the alert waits for the reconciler instead of being lost."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from monitoring import tasks
+
+    url, handler = receiver
+    settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = url, SECRET
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise BrokerError("[Errno 111] Connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tasks.drift_alert_notify, "apply_async", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            report = drift_report_generate(purpose="credit", day=DAY)  # no error: the report is stored
+    report.refresh_from_db()
+    assert report.alert and report.notification == "" and handler.received == []
+    assert (report.notification_pending, report.notification_due_at) == (True, None)
+
+    assert reconcile_alerts() == 1  # the broker is back: the next sweep sends it
+    report.refresh_from_db()
+    assert report.notification == "delivered: HTTP 200" and not report.notification_pending
+    [(headers, body)] = handler.received
+    assert json.loads(body)["report_id"] == report.pk
+    assert reconcile_alerts() == 0  # delivered: never sent again
+
+
+def test_the_reconciler_leaves_alone_an_alert_waiting_for_its_retry_and_resends_a_lost_one(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    settings: Any,
+    receiver: tuple[str, type[Receiver]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """An alert whose retry is due later is not sent twice; once long overdue (its message lost, or its
+    worker killed), it is, counting the attempts already made."""
+    from django.utils import timezone
+
+    url, handler = receiver
+    handler.statuses = [503] * 10
+    settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = url, SECRET
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = drift_report_generate(purpose="credit", day=DAY)
+    report.refresh_from_db()
+    assert (report.notification, report.notification_pending) == ("not delivered: HTTP 503", False)
+    attempts = report.notification_attempts
+    assert attempts == len(handler.received) >= 2
+    # Between two attempts: its retry is due in a minute.
+    DriftReport.objects.filter(pk=report.pk).update(
+        notification_pending=True, notification_attempts=1, notification_due_at=timezone.now() + timedelta(minutes=1)
+    )
+    handler.received.clear()
+    assert reconcile_alerts() == 0
+    assert handler.received == []
+    overdue = timezone.now() - timedelta(seconds=settings.DRIFT_WEBHOOK_REQUEUE_AFTER_SECONDS + 1)
+    DriftReport.objects.filter(pk=report.pk).update(notification_due_at=overdue)
+    assert reconcile_alerts() == 1  # its message was lost: sent again, with the retries it had left
+    report.refresh_from_db()
+    assert report.notification_attempts == attempts and not report.notification_pending
+    assert len(handler.received) == attempts - 1
