@@ -43,6 +43,25 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def drift_day_model_version(*, purpose: str, day: date) -> Any | None:
+    """The id of the model version that made most of the day's scored decisions (None: no decision).
+
+    One aggregate query over the day's rows (indexed ``created_at``), grouped by version.
+    """
+    source = drift_sources()[purpose]
+    start, end = day_bounds(day)
+    top = (
+        source.model._default_manager.filter(
+            created_at__gte=start, created_at__lt=end, **{f"{source.score_field}__isnull": False}
+        )
+        .values("model_version")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "model_version")
+        .first()
+    )
+    return None if top is None else top["model_version"]
+
+
 @dataclass(frozen=True)
 class DaySample:
     rows_day: int  # every decision of the champion that day

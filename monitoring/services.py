@@ -16,7 +16,7 @@ from creditplatform.outbox import enqueue_each, requeue_lost
 from creditplatform.webhooks import WebhookRetry
 from monitoring.choices import DriftStatus
 from monitoring.models import DriftReport, DriftReportHtml
-from monitoring.selectors import drift_day_sample
+from monitoring.selectors import drift_day_model_version, drift_day_sample
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,21 @@ def _champion(purpose: str) -> Any:
     return champion
 
 
+def _day_model(purpose: str, day: date) -> Any:
+    """The version whose decisions the day's report compares: the one that made most of them.
+
+    A champion promoted since (before the nightly run, or before a day is run again) did
+    not decide that day: its reference says nothing about those decisions. A day without
+    any decision is reported against the champion (*too few decisions*).
+    """
+    from scoring.models import ModelVersion
+
+    version_id = drift_day_model_version(purpose=purpose, day=day)
+    if version_id is None:
+        return _champion(purpose)
+    return ModelVersion.objects.select_related("artifact_file").get(pk=version_id)
+
+
 def _kinds(feature_schema: list[dict[str, Any]]) -> dict[str, str]:
     from monitoring.drift import CATEGORICAL, NUMERICAL
 
@@ -59,7 +74,8 @@ def _reference_figures(reference: Any, threshold: float) -> dict[str, Any]:
 
 
 def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = None) -> DriftReport:
-    """Compare the day's inputs and scores of the champion with its training reference; store the report.
+    """Compare the day's inputs and scores with the training reference of the model that made them
+    (the version that made most of the day's decisions: the champion of that day); store the report.
 
     Heavy work (the sample, Evidently) runs outside any transaction; the report and its
     HTML are then written in one. A report already stored for the purpose and day is
@@ -70,13 +86,13 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
     from monitoring.drift import drift_compare, frame_from_rows
 
     started = time.perf_counter()
-    champion = _champion(purpose)
-    reference_data = champion.artifact_file.reference_data or {}
+    served = _day_model(purpose, day)
+    reference_data = served.artifact_file.reference_data or {}
     if not reference_data.get("rows"):
-        raise NoChampion(f"the champion {champion.version} has no reference sample (retrain it to get one)")
-    kinds = _kinds(champion.feature_schema)
+        raise NoChampion(f"the model {served.version} has no reference sample (retrain it to get one)")
+    kinds = _kinds(served.feature_schema)
     size = sample_size or settings.DRIFT_SAMPLE_SIZE
-    sample = drift_day_sample(purpose=purpose, model_version=champion, day=day, size=size)
+    sample = drift_day_sample(purpose=purpose, model_version=served, day=day, size=size)
     reference = frame_from_rows(reference_data["rows"], reference_data["columns"], kinds)
     threshold = settings.DRIFT_ALERT_SHARE
     summary: dict[str, Any] = {
@@ -85,13 +101,13 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
             "mean_score": None if sample.mean_score is None else round(sample.mean_score, 6),
             "adverse_share": None if sample.adverse_share is None else round(sample.adverse_share, 6),
         },
-        "reference": _reference_figures(reference, champion.threshold),
-        "model": {"version": champion.version, "threshold": champion.threshold},
+        "reference": _reference_figures(reference, served.threshold),
+        "model": {"version": served.version, "threshold": served.threshold},
         "sample_size": size,
         "min_rows": settings.DRIFT_MIN_ROWS,
     }
     fields: dict[str, Any] = {
-        "model_version": champion,
+        "model_version": served,
         "alert_threshold": threshold,
         "rows_day": sample.rows_day,
         "rows_compared": len(sample.features),

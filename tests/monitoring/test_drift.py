@@ -371,3 +371,28 @@ def test_the_reconciler_leaves_alone_an_alert_waiting_for_its_retry_and_resends_
     report.refresh_from_db()
     assert report.notification_attempts == attempts and not report.notification_pending
     assert len(handler.received) == attempts - 1
+
+
+def test_a_day_is_compared_against_the_model_that_decided_it_even_after_a_promotion(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    """A new champion promoted after the day (before the nightly run, or before a re-run): the day's
+    report still compares the decisions with the reference of the version that made them, rather
+    than finding no decision of the new champion and replacing the report with *too few decisions*."""
+    from tests.models import register_trained
+
+    store_day(trained_credit, credit_model, DAY)
+    first = drift_report_generate(purpose="credit", day=DAY)
+    assert (first.status, first.rows_day) == (DriftStatus.OK, 600)
+    successor = register_trained(trained_credit, version="credit-successor", status="champion")
+    credit_model.refresh_from_db()
+    assert credit_model.status != "champion"
+
+    again = drift_report_generate(purpose="credit", day=DAY)
+    assert again.pk == first.pk
+    assert (again.model_version, again.status, again.rows_day) == (credit_model, DriftStatus.OK, 600)
+    assert again.summary["model"]["version"] == credit_model.version
+
+    later = DAY + timedelta(days=1)  # a day the successor decided: compared with the successor's reference
+    store_day(trained_credit, successor, later)
+    assert drift_report_generate(purpose="credit", day=later).model_version == successor
