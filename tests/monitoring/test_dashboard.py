@@ -98,6 +98,20 @@ def test_a_bad_range_is_explained_and_the_default_shown(client_as: Callable[[str
     assert 'id="dashboard"' in html
 
 
+def test_a_range_in_the_future_is_explained_not_a_server_error(client_as: Callable[[str | None], APIClient]) -> None:
+    """The last day possible (9999-12-31) has no next day to end the range at: it was a 500."""
+    viewer = client_as("viewer")
+    for query in ("start=9999-12-25&end=9999-12-31", "start=2026-01-01&end=9999-12-31"):
+        response = viewer.get(f"/admin/?{query}")
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert 'id="period-errors"' in html and "The last day is in the future." in html
+        assert 'id="dashboard"' in html
+    tomorrow = (timezone.now() + timedelta(days=1)).date()  # today somewhere east of UTC
+    html = viewer.get(f"/admin/?start={tomorrow - timedelta(days=2)}&end={tomorrow}").content.decode()
+    assert 'id="period-errors"' not in html
+
+
 def test_latency_percentiles_from_the_sql_histogram_are_within_five_percent() -> None:
     at = datetime(2026, 11, 2, 10, tzinfo=UTC)
     latencies = [1.0 + i * 0.37 for i in range(1000)]  # 1 ms .. 370 ms, evenly
