@@ -27,6 +27,11 @@ class NoChampion(LookupError):
     """No champion model for this purpose: there is nothing to compare against."""
 
 
+class DayInTheFuture(ValueError):
+    """A report on a day that has not happened: it would stand as the newest report (hiding a
+    stopped nightly job from the staleness alert) with nothing in it."""
+
+
 def _champion(purpose: str) -> Any:
     from scoring.choices import ModelStatus
     from scoring.models import ModelVersion
@@ -85,6 +90,9 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
     """
     from monitoring.drift import drift_compare, frame_from_rows
 
+    today = timezone.now().date()
+    if day > today:
+        raise DayInTheFuture(f"{day.isoformat()} has not happened yet (today is {today.isoformat()}, UTC)")
     started = time.perf_counter()
     served = _day_model(purpose, day)
     reference_data = served.artifact_file.reference_data or {}

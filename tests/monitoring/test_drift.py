@@ -172,6 +172,21 @@ def test_a_bad_date_is_refused_with_the_expected_format(credit_model: ModelVersi
         call_command("drift_report", "--date", "02/11/2026", stdout=io.StringIO())
 
 
+def test_a_day_in_the_future_is_refused_and_leaves_the_newest_report_alone(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    """A mistyped year (2027 for 2026) stored an empty report that stood as the newest one for a year:
+    the dashboard's last drift status and /metrics' report day, whose age is the stopped-job alert."""
+    from django.utils import timezone
+
+    store_day(trained_credit, credit_model, DAY)
+    call_command("drift_report", "--date", DAY.isoformat(), stdout=io.StringIO())
+    for future in (timezone.now().date() + timedelta(days=1), date(9999, 12, 31)):
+        with pytest.raises(CommandError, match=f"{future.isoformat()} has not happened yet"):
+            call_command("drift_report", "--date", future.isoformat(), stdout=io.StringIO())
+    assert list(DriftReport.objects.values_list("day", flat=True)) == [DAY]
+
+
 def test_the_nightly_schedule_exists_and_is_editable_in_the_admin(client_as: Callable[[str | None], APIClient]) -> None:
     from django_celery_beat.models import PeriodicTask
 
