@@ -29,16 +29,18 @@ def enqueue_each(
     refused: Callable[[list[int]], Any],
     logger: logging.Logger,
     what: str,
+    count_key: str,
 ) -> None:
     """``send(id)`` for each id (a task's ``delay``); if the broker refuses, ``refused(the ids left)``
-    marks them for the reconciler and a warning is logged: never an error for the caller."""
+    marks them for the reconciler and a warning is logged (``what``; ``count_key``: how many are
+    left): never an error for the caller."""
     for position, pk in enumerate(ids):
         try:
             send(pk)
         except Exception as exc:  # the broker is down (or, in-process, a bug): the reconciler sends them
             logger.warning(
                 f"{what} not enqueued; the reconciler will send them",
-                extra={what.replace(" ", "_"): len(ids) - position, "error": type(exc).__name__},
+                extra={count_key: len(ids) - position, "error": type(exc).__name__},
             )
             refused(ids[position:])
             return

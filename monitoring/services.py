@@ -226,6 +226,7 @@ def _send(report_ids: list[int]) -> None:
         ),
         logger=logger,
         what="drift alerts",
+        count_key="drift_alerts",
     )
 
 

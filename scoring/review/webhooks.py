@@ -132,6 +132,7 @@ def _send(delivery_ids: list[int]) -> None:
         ),
         logger=logger,
         what="webhook deliveries",
+        count_key="deliveries",
     )
 
 
