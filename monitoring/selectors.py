@@ -263,7 +263,9 @@ def fraud_alerts_by_decision(*, start: datetime, end: datetime) -> list[dict[str
 
 
 def today_figures(*, now: datetime) -> dict[str, Any]:
-    """The key figures of the day so far (UTC): decisions, approval rate, open alerts, p95, last drift."""
+    """The key figures of the day so far (UTC): decisions, approval rate, open alerts, p95, and the
+    newest drift report of each purpose (each purpose is reported in a task of its own: the one
+    written last must not hide another's alert)."""
     from fraud.choices import AlertStatus
     from fraud.models import FraudAlert
     from scoring.models import Decision
@@ -279,5 +281,5 @@ def today_figures(*, now: datetime) -> dict[str, Any]:
         "open_alerts": FraudAlert.objects.exclude(status=AlertStatus.RESOLVED).count(),
         "p95_ms": latency[0]["p95"] if latency else None,
         "api_calls": latency[0]["calls"] if latency else 0,
-        "drift": drift_report_latest(),
+        "drift": drift_latest_by_purpose(),
     }
