@@ -62,6 +62,30 @@ def drift_day_model_version(*, purpose: str, day: date) -> Any | None:
     return None if top is None else top["model_version"]
 
 
+def drift_days_unreported(*, purpose: str, start: date, end: date) -> list[date]:
+    """Days of ``start``..``end`` (inclusive) with scored decisions of ``purpose`` but no drift report:
+    a report whose worker was killed, or whose task the broker refused or lost, leaves no row.
+
+    One existence query per day without a report, each on the indexed ``created_at``.
+    """
+    reported = set(
+        DriftReport.objects.filter(purpose=purpose, day__gte=start, day__lte=end).values_list("day", flat=True)
+    )
+    source = drift_sources()[purpose]
+    missing = []
+    day = start
+    while day <= end:
+        if day not in reported:
+            first, after = day_bounds(day)
+            decided = source.model._default_manager.filter(
+                created_at__gte=first, created_at__lt=after, **{f"{source.score_field}__isnull": False}
+            )
+            if decided.exists():
+                missing.append(day)
+        day += timedelta(days=1)
+    return missing
+
+
 @dataclass(frozen=True)
 class DaySample:
     rows_day: int  # every decision of the champion that day

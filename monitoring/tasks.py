@@ -33,16 +33,31 @@ def drift_report_generate(purpose: str, day: str) -> dict[str, object]:
     return {"report": report.pk, "status": report.status, "drift_share": report.drift_share}
 
 
+CATCH_UP_DAYS = 7  # the nightly job also reports the days before yesterday that have none
+
+
 @shared_task
 def drift_report_nightly(day: str | None = None) -> list[str]:
     """The nightly job (django-celery-beat, editable in the admin): yesterday's report for
-    every purpose that has a champion model, each in its own task."""
+    every purpose that has a champion model, each in its own task; and the report of each of
+    the ``CATCH_UP_DAYS`` days before that had decisions but has no report (its worker was
+    killed, its task lost), so a lost report is made the next night rather than never."""
+    from monitoring.selectors import drift_days_unreported
     from scoring.choices import ModelStatus
     from scoring.models import ModelVersion
 
     target = date.fromisoformat(day) if day else timezone.now().date() - timedelta(days=1)
     purposes = sorted(ModelVersion.objects.filter(status=ModelStatus.CHAMPION).values_list("purpose", flat=True))
     for purpose in purposes:
+        late = drift_days_unreported(
+            purpose=purpose, start=target - timedelta(days=CATCH_UP_DAYS), end=target - timedelta(days=1)
+        )
+        if late:
+            logger.warning(
+                "drift reports missing: made now", extra={"purpose": purpose, "days": [d.isoformat() for d in late]}
+            )
+        for missing in late:
+            drift_report_generate.delay(purpose, missing.isoformat())
         drift_report_generate.delay(purpose, target.isoformat())
     return purposes
 

@@ -209,6 +209,25 @@ def test_the_nightly_job_reports_yesterday_for_each_champion(
     assert DriftReport.objects.get(purpose="credit").day == yesterday
 
 
+def test_the_nightly_job_makes_the_reports_of_earlier_days_that_have_none(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    """A report whose worker was killed mid-comparison (or whose task the broker lost) leaves no row:
+    the next night makes it, besides yesterday's; a day that has its report is not run again."""
+    from django.utils import timezone
+
+    from monitoring.tasks import drift_report_nightly
+
+    yesterday = timezone.now().date() - timedelta(days=1)
+    lost, reported, too_old = (yesterday - timedelta(days=n) for n in (2, 3, 30))  # a week back, at most
+    for day in (yesterday, lost, reported, too_old):
+        store_day(trained_credit, credit_model, day, rows=120)
+    kept = drift_report_generate(purpose="credit", day=reported)
+    assert drift_report_nightly.delay().get() == ["credit"]
+    assert sorted(DriftReport.objects.values_list("day", flat=True)) == sorted([yesterday, lost, reported])
+    assert DriftReport.objects.get(day=reported).updated_at == kept.updated_at
+
+
 def test_drift_share_is_in_metrics(credit_model: ModelVersion, trained_credit: TrainedModel) -> None:
     store_day(trained_credit, credit_model, DAY, shift=shifted_population)
     report = drift_report_generate(purpose="credit", day=DAY)
