@@ -44,14 +44,13 @@ def _badges() -> dict[str, tuple[str, str]]:
         return dict(cached)
     from fraud.choices import AlertStatus
     from fraud.models import FraudAlert
-    from monitoring.selectors import drift_report_latest
+    from monitoring.selectors import drift_latest_by_purpose
 
     badges: dict[str, tuple[str, str]] = {}
     unresolved = FraudAlert.objects.exclude(status=AlertStatus.RESOLVED).count()
     if unresolved:
         badges["fraud.fraudalert"] = (str(unresolved), "warning")
-    latest = drift_report_latest()
-    if latest is not None and latest.alert:
+    if any(report.alert for report in drift_latest_by_purpose()):  # one purpose's alert is enough
         badges["monitoring.driftreport"] = ("drift", "danger")
     cache.set("admin-sidebar-badges", badges, BADGE_SECONDS)
     return badges

@@ -569,6 +569,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "scoring.tasks.decision_webhooks_reconcile",
         "schedule": crontab(minute="*"),  # every minute: deliveries the broker refused or lost
     },
+    "monitoring-drift-alerts-reconcile": {
+        "task": "monitoring.tasks.drift_alerts_reconcile",
+        "schedule": crontab(minute="*"),  # every minute: drift alert webhooks the broker refused or lost
+    },
 }
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -737,6 +741,11 @@ DRIFT_REPORT_HTML_RETENTION_DAYS = env_int("DRIFT_REPORT_HTML_RETENTION_DAYS", 9
 DRIFT_WEBHOOK_URL = env_str("DRIFT_WEBHOOK_URL", "")
 DRIFT_WEBHOOK_SECRET = env_str("DRIFT_WEBHOOK_SECRET", "")
 DRIFT_WEBHOOK_TIMEOUT = env_float("DRIFT_WEBHOOK_TIMEOUT", 5.0, minimum=0.1)
+# Attempts after the first one (30 s, 1 min, 2 min apart), then the failure is noted on the report.
+DRIFT_WEBHOOK_MAX_RETRIES = env_int("DRIFT_WEBHOOK_MAX_RETRIES", 3, minimum=0)
+# An owed alert whose next attempt is this late was lost (broker, killed worker): the reconciler
+# sends it again. More than the longest wait between two attempts.
+DRIFT_WEBHOOK_REQUEUE_AFTER_SECONDS = env_int("DRIFT_WEBHOOK_REQUEUE_AFTER_SECONDS", 900, minimum=1)
 if DRIFT_WEBHOOK_URL and len(DRIFT_WEBHOOK_SECRET) < 16:
     raise ImproperlyConfigured("DRIFT_WEBHOOK_URL needs DRIFT_WEBHOOK_SECRET (at least 16 characters) to sign")
 

@@ -43,6 +43,14 @@ class WebhookError(Exception):
     """A delivery that may succeed if tried again (connection refused, timeout, 5xx)."""
 
 
+class WebhookRetry(WebhookError):
+    """An attempt failed and retries are left: try again after ``countdown`` seconds."""
+
+    def __init__(self, message: str, *, countdown: float) -> None:
+        super().__init__(message)
+        self.countdown = countdown
+
+
 class WebhookTargetRefused(Exception):
     """The URL leads to an internal address: not called, and trying again would not help."""
 

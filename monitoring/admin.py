@@ -94,6 +94,8 @@ class DriftReportAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         "rows_reference",
         "duration",
         "notification",
+        "notification_pending",
+        "notification_attempts",
         "html_link",
         "created_at",
         "updated_at",

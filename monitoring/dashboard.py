@@ -38,9 +38,17 @@ class PeriodForm(forms.Form):
     start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         start, end = data.get("start"), data.get("end")
+        # Tomorrow (UTC) is today somewhere; beyond, nothing has happened yet (and 9999-12-31
+        # has no next day to end the range at).
+        if end and end > self.today + timedelta(days=1):
+            self.add_error("end", "The last day is in the future.")
         if start and end:
             if start > end:
                 self.add_error("end", "The last day is before the first.")
@@ -51,7 +59,7 @@ class PeriodForm(forms.Form):
 
 def _period(request: HttpRequest, today: date) -> tuple[PeriodForm, date, date]:
     default = {"start": today - timedelta(days=DEFAULT_DAYS - 1), "end": today}
-    form = PeriodForm(request.GET if {"start", "end"} & set(request.GET) else None, initial=default)
+    form = PeriodForm(request.GET if {"start", "end"} & set(request.GET) else None, initial=default, today=today)
     if form.is_bound and form.is_valid():
         return form, form.cleaned_data["start"], form.cleaned_data["end"]
     return form, default["start"], default["end"]

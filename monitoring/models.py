@@ -77,6 +77,13 @@ class DriftReport(models.Model):
     notification = models.CharField(
         max_length=200, blank=True, help_text="What became of the alert webhook (empty: none sent)."
     )
+    notification_pending = models.BooleanField(
+        default=False, help_text="The alert webhook is owed: its task, or the reconciler, sends it."
+    )
+    notification_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its next attempt is due; empty while owed: the broker did not take it."
+    )
+    notification_attempts = models.PositiveSmallIntegerField(default=0, help_text="Webhook attempts made.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,7 +97,14 @@ class DriftReport(models.Model):
             ),
             models.CheckConstraint(condition=Q(status__in=DriftStatus.values), name="driftreport_status_valid"),
         ]
-        indexes = [models.Index(fields=["purpose", "-day"], name="driftreport_history_idx")]
+        indexes = [
+            models.Index(fields=["purpose", "-day"], name="driftreport_history_idx"),
+            models.Index(
+                fields=["notification_due_at"],
+                condition=Q(notification_pending=True),
+                name="driftreport_alert_owed_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.purpose} drift {self.day}: {self.get_status_display()}"

@@ -43,6 +43,49 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+def drift_day_model_version(*, purpose: str, day: date) -> Any | None:
+    """The id of the model version that made most of the day's scored decisions (None: no decision).
+
+    One aggregate query over the day's rows (indexed ``created_at``), grouped by version.
+    """
+    source = drift_sources()[purpose]
+    start, end = day_bounds(day)
+    top = (
+        source.model._default_manager.filter(
+            created_at__gte=start, created_at__lt=end, **{f"{source.score_field}__isnull": False}
+        )
+        .values("model_version")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "model_version")
+        .first()
+    )
+    return None if top is None else top["model_version"]
+
+
+def drift_days_unreported(*, purpose: str, start: date, end: date) -> list[date]:
+    """Days of ``start``..``end`` (inclusive) with scored decisions of ``purpose`` but no drift report:
+    a report whose worker was killed, or whose task the broker refused or lost, leaves no row.
+
+    One existence query per day without a report, each on the indexed ``created_at``.
+    """
+    reported = set(
+        DriftReport.objects.filter(purpose=purpose, day__gte=start, day__lte=end).values_list("day", flat=True)
+    )
+    source = drift_sources()[purpose]
+    missing = []
+    day = start
+    while day <= end:
+        if day not in reported:
+            first, after = day_bounds(day)
+            decided = source.model._default_manager.filter(
+                created_at__gte=first, created_at__lt=after, **{f"{source.score_field}__isnull": False}
+            )
+            if decided.exists():
+                missing.append(day)
+        day += timedelta(days=1)
+    return missing
+
+
 @dataclass(frozen=True)
 class DaySample:
     rows_day: int  # every decision of the champion that day
@@ -244,7 +287,9 @@ def fraud_alerts_by_decision(*, start: datetime, end: datetime) -> list[dict[str
 
 
 def today_figures(*, now: datetime) -> dict[str, Any]:
-    """The key figures of the day so far (UTC): decisions, approval rate, open alerts, p95, last drift."""
+    """The key figures of the day so far (UTC): decisions, approval rate, open alerts, p95, and the
+    newest drift report of each purpose (each purpose is reported in a task of its own: the one
+    written last must not hide another's alert)."""
     from fraud.choices import AlertStatus
     from fraud.models import FraudAlert
     from scoring.models import Decision
@@ -260,5 +305,5 @@ def today_figures(*, now: datetime) -> dict[str, Any]:
         "open_alerts": FraudAlert.objects.exclude(status=AlertStatus.RESOLVED).count(),
         "p95_ms": latency[0]["p95"] if latency else None,
         "api_calls": latency[0]["calls"] if latency else 0,
-        "drift": drift_report_latest(),
+        "drift": drift_latest_by_purpose(),
     }

@@ -5,16 +5,18 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from creditplatform.outbox import enqueue_each, requeue_lost
+from creditplatform.webhooks import WebhookRetry
 from monitoring.choices import DriftStatus
 from monitoring.models import DriftReport, DriftReportHtml
-from monitoring.selectors import drift_day_sample
+from monitoring.selectors import drift_day_model_version, drift_day_sample
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +25,11 @@ SCORE_COLUMN = "score"
 
 class NoChampion(LookupError):
     """No champion model for this purpose: there is nothing to compare against."""
+
+
+class DayInTheFuture(ValueError):
+    """A report on a day that has not happened: it would stand as the newest report (hiding a
+    stopped nightly job from the staleness alert) with nothing in it."""
 
 
 def _champion(purpose: str) -> Any:
@@ -37,6 +44,21 @@ def _champion(purpose: str) -> Any:
     if champion is None:
         raise NoChampion(f"no champion {purpose} model: nothing to compare the day's decisions against")
     return champion
+
+
+def _day_model(purpose: str, day: date) -> Any:
+    """The version whose decisions the day's report compares: the one that made most of them.
+
+    A champion promoted since (before the nightly run, or before a day is run again) did
+    not decide that day: its reference says nothing about those decisions. A day without
+    any decision is reported against the champion (*too few decisions*).
+    """
+    from scoring.models import ModelVersion
+
+    version_id = drift_day_model_version(purpose=purpose, day=day)
+    if version_id is None:
+        return _champion(purpose)
+    return ModelVersion.objects.select_related("artifact_file").get(pk=version_id)
 
 
 def _kinds(feature_schema: list[dict[str, Any]]) -> dict[str, str]:
@@ -57,7 +79,8 @@ def _reference_figures(reference: Any, threshold: float) -> dict[str, Any]:
 
 
 def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = None) -> DriftReport:
-    """Compare the day's inputs and scores of the champion with its training reference; store the report.
+    """Compare the day's inputs and scores with the training reference of the model that made them
+    (the version that made most of the day's decisions: the champion of that day); store the report.
 
     Heavy work (the sample, Evidently) runs outside any transaction; the report and its
     HTML are then written in one. A report already stored for the purpose and day is
@@ -67,14 +90,17 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
     """
     from monitoring.drift import drift_compare, frame_from_rows
 
+    today = timezone.now().date()
+    if day > today:
+        raise DayInTheFuture(f"{day.isoformat()} has not happened yet (today is {today.isoformat()}, UTC)")
     started = time.perf_counter()
-    champion = _champion(purpose)
-    reference_data = champion.artifact_file.reference_data or {}
+    served = _day_model(purpose, day)
+    reference_data = served.artifact_file.reference_data or {}
     if not reference_data.get("rows"):
-        raise NoChampion(f"the champion {champion.version} has no reference sample (retrain it to get one)")
-    kinds = _kinds(champion.feature_schema)
+        raise NoChampion(f"the model {served.version} has no reference sample (retrain it to get one)")
+    kinds = _kinds(served.feature_schema)
     size = sample_size or settings.DRIFT_SAMPLE_SIZE
-    sample = drift_day_sample(purpose=purpose, model_version=champion, day=day, size=size)
+    sample = drift_day_sample(purpose=purpose, model_version=served, day=day, size=size)
     reference = frame_from_rows(reference_data["rows"], reference_data["columns"], kinds)
     threshold = settings.DRIFT_ALERT_SHARE
     summary: dict[str, Any] = {
@@ -83,13 +109,13 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
             "mean_score": None if sample.mean_score is None else round(sample.mean_score, 6),
             "adverse_share": None if sample.adverse_share is None else round(sample.adverse_share, 6),
         },
-        "reference": _reference_figures(reference, champion.threshold),
-        "model": {"version": champion.version, "threshold": champion.threshold},
+        "reference": _reference_figures(reference, served.threshold),
+        "model": {"version": served.version, "threshold": served.threshold},
         "sample_size": size,
         "min_rows": settings.DRIFT_MIN_ROWS,
     }
     fields: dict[str, Any] = {
-        "model_version": champion,
+        "model_version": served,
         "alert_threshold": threshold,
         "rows_day": sample.rows_day,
         "rows_compared": len(sample.features),
@@ -101,6 +127,7 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
         "prediction_drift": None,
         "prediction_drift_score": None,
         "notification": "",
+        "notification_attempts": 0,
     }
     html = ""
     if len(sample.features) < settings.DRIFT_MIN_ROWS:
@@ -130,6 +157,8 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
             prediction_drift_score=prediction.score,
         )
         fields["status"] = DriftStatus.DRIFT if fields["alert"] else DriftStatus.OK
+    owed = bool(fields["alert"] and settings.DRIFT_WEBHOOK_URL)
+    fields.update(notification_pending=owed, notification_due_at=timezone.now() if owed else None)
     fields["summary"] = summary
     fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     compressed = gzip.compress(html.encode(), compresslevel=6) if html else b""
@@ -159,7 +188,11 @@ def drift_report_generate(*, purpose: str, day: date, sample_size: int | None = 
 
 
 def drift_alert_raise(*, report: DriftReport) -> None:
-    """The alert of a drifted day: a log line now, the webhook (if configured) in its own task."""
+    """The alert of a drifted day: a log line now, the webhook (if owed) in its own task.
+
+    A broker that refuses the task fails nothing (the report is committed): the alert waits,
+    owed, for ``drift_alerts_reconcile``.
+    """
     drifted = sorted(name for name, f in report.summary.get("features", {}).items() if f.get("drifted"))
     logger.warning(
         "drift alert: %s features drifted on %s (%s of %s, threshold %s)",
@@ -177,22 +210,48 @@ def drift_alert_raise(*, report: DriftReport) -> None:
             "model_version": report.model_version.version,
         },
     )
-    if settings.DRIFT_WEBHOOK_URL:
-        from monitoring.tasks import drift_alert_notify as drift_alert_notify_task
-
-        drift_alert_notify_task.delay(report.pk)
+    if report.notification_pending:
+        _send([report.pk])
 
 
-def drift_alert_notify(*, report: DriftReport) -> str:
-    """POST the alert to ``DRIFT_WEBHOOK_URL``, HMAC-signed; record and return what happened.
+def _send(report_ids: list[int]) -> None:
+    """One webhook task per report; those the broker refuses are left for the reconciler."""
+    from monitoring.tasks import drift_alert_notify
 
-    Raises ``WebhookError`` on a failure worth retrying (connection, timeout, 5xx); the task
-    retries a few times, then records the failure on the report. The report itself is
-    never touched otherwise.
+    enqueue_each(
+        report_ids,
+        send=drift_alert_notify.delay,
+        refused=lambda ids: DriftReport.objects.filter(pk__in=ids, notification_pending=True).update(
+            notification_due_at=None
+        ),
+        logger=logger,
+        what="drift alerts",
+        count_key="drift_alerts",
+    )
+
+
+def drift_alerts_reconcile(*, now: datetime | None = None) -> int:
+    """Send again the owed alert webhooks nobody will send: refused by the broker, or long overdue.
+
+    Run every minute by beat. An alert waiting for its retry's countdown is left alone until it
+    is ``DRIFT_WEBHOOK_REQUEUE_AFTER_SECONDS`` late (its message lost, its worker killed). The
+    attempts already made count: a re-sent alert has only the retries it had left.
     """
-    from creditplatform.webhooks import webhook_post
+    now = now or timezone.now()
+    ids = requeue_lost(
+        DriftReport.objects.filter(notification_pending=True),
+        due_field="notification_due_at",
+        now=now,
+        overdue=now - timedelta(seconds=settings.DRIFT_WEBHOOK_REQUEUE_AFTER_SECONDS),
+        send=_send,
+    )
+    if ids:
+        logger.warning("drift alerts re-sent by the reconciler", extra={"drift_alerts": len(ids)})
+    return len(ids)
 
-    payload = {
+
+def drift_alert_payload(report: DriftReport) -> dict[str, Any]:
+    return {
         "event": "drift_alert",
         "purpose": report.purpose,
         "day": report.day.isoformat(),
@@ -204,16 +263,53 @@ def drift_alert_notify(*, report: DriftReport) -> str:
         "prediction_drift": report.prediction_drift,
         "report_id": report.pk,
     }
-    outcome = webhook_post(
-        url=settings.DRIFT_WEBHOOK_URL,
-        secret=settings.DRIFT_WEBHOOK_SECRET,
-        payload=payload,
-        timeout=settings.DRIFT_WEBHOOK_TIMEOUT,
-    )
-    drift_report_notification_record(report=report, outcome=outcome)
-    return outcome
 
 
-def drift_report_notification_record(*, report: DriftReport, outcome: str) -> None:
-    """Note on the report what became of its webhook."""
-    DriftReport.objects.filter(pk=report.pk).update(notification=outcome[:200])
+def drift_alert_attempt(*, report_id: int) -> DriftReport | None:
+    """One attempt to POST the report's alert to ``DRIFT_WEBHOOK_URL``, HMAC-signed; what happened is
+    written on the report (``notification``).
+
+    Raises ``WebhookRetry`` on a failure worth retrying (connection, timeout, 5xx) while retries
+    are left (at most ``DRIFT_WEBHOOK_MAX_RETRIES`` after the first attempt); the last failure is
+    recorded. The report is locked while it is attempted: a duplicated message (redelivered, or
+    sent again by the reconciler) that finds it being attempted, or no longer owed, does nothing.
+    """
+    from creditplatform.webhooks import WebhookError, webhook_post
+
+    retry: WebhookRetry | None = None
+    with transaction.atomic():
+        report = (
+            DriftReport.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("model_version")
+            .filter(pk=report_id)
+            .first()
+        )
+        if report is None or not report.notification_pending:
+            return report  # being attempted by another message, replaced, or already done
+        report.notification_attempts += 1
+        report.notification_pending = False
+        if not settings.DRIFT_WEBHOOK_URL:
+            report.notification = "not sent: DRIFT_WEBHOOK_URL is no longer set"
+        else:
+            try:
+                outcome = webhook_post(
+                    url=settings.DRIFT_WEBHOOK_URL,
+                    secret=settings.DRIFT_WEBHOOK_SECRET,
+                    payload=drift_alert_payload(report),
+                    timeout=settings.DRIFT_WEBHOOK_TIMEOUT,
+                )
+            except WebhookError as exc:
+                outcome = str(exc)
+                if report.notification_attempts <= settings.DRIFT_WEBHOOK_MAX_RETRIES:
+                    retry = WebhookRetry(outcome, countdown=30.0 * 2 ** (report.notification_attempts - 1))
+                    report.notification_pending = True
+                    report.notification_due_at = timezone.now() + timedelta(seconds=retry.countdown)
+                else:
+                    logger.warning("drift alert webhook failed", extra={"report": report.pk, "outcome": outcome})
+            report.notification = outcome[:200]
+        report.save(
+            update_fields=["notification", "notification_pending", "notification_due_at", "notification_attempts"]
+        )
+    if retry is not None:
+        raise retry
+    return report

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from creditplatform.webhooks import WebhookError
+from creditplatform.webhooks import WebhookRetry
 
 logger = logging.getLogger(__name__)
 
@@ -33,35 +33,57 @@ def drift_report_generate(purpose: str, day: str) -> dict[str, object]:
     return {"report": report.pk, "status": report.status, "drift_share": report.drift_share}
 
 
+CATCH_UP_DAYS = 7  # the nightly job also reports the days before yesterday that have none
+
+
 @shared_task
 def drift_report_nightly(day: str | None = None) -> list[str]:
     """The nightly job (django-celery-beat, editable in the admin): yesterday's report for
-    every purpose that has a champion model, each in its own task."""
+    every purpose that has a champion model, each in its own task; and the report of each of
+    the ``CATCH_UP_DAYS`` days before that had decisions but has no report (its worker was
+    killed, its task lost), so a lost report is made the next night rather than never."""
+    from monitoring.selectors import drift_days_unreported
     from scoring.choices import ModelStatus
     from scoring.models import ModelVersion
 
     target = date.fromisoformat(day) if day else timezone.now().date() - timedelta(days=1)
     purposes = sorted(ModelVersion.objects.filter(status=ModelStatus.CHAMPION).values_list("purpose", flat=True))
     for purpose in purposes:
+        late = drift_days_unreported(
+            purpose=purpose, start=target - timedelta(days=CATCH_UP_DAYS), end=target - timedelta(days=1)
+        )
+        if late:
+            logger.warning(
+                "drift reports missing: made now", extra={"purpose": purpose, "days": [d.isoformat() for d in late]}
+            )
+        for missing in late:
+            drift_report_generate.delay(purpose, missing.isoformat())
         drift_report_generate.delay(purpose, target.isoformat())
     return purposes
 
 
-@shared_task(bind=True, max_retries=3, ignore_result=True)
+@shared_task(bind=True, ignore_result=True, acks_late=True)
 def drift_alert_notify(self, report_id: int) -> None:
-    """POST a drift alert to the webhook; a few retries, then the failure is noted on the report."""
-    from monitoring.models import DriftReport
-    from monitoring.services import drift_alert_notify as notify
-    from monitoring.services import drift_report_notification_record
+    """POST a drift alert to the webhook; retried with back-off, then the failure is noted on the report.
 
-    report = DriftReport.objects.select_related("model_version").filter(pk=report_id).first()
-    if report is None:
-        return  # the report was replaced meanwhile: its successor sends its own alert
-    try:
-        notify(report=report)
-    except WebhookError as exc:
-        if self.request.retries >= self.max_retries or self.request.is_eager:
-            logger.warning("drift alert webhook failed", extra={"report": report_id, "outcome": str(exc)})
-            drift_report_notification_record(report=report, outcome=str(exc))
+    On a worker each retry is a new message (30 s, doubling); the report counts its attempts (a
+    message sent again by the reconciler has only the retries left). Run in-process (eager:
+    tests, no broker), the retries follow at once.
+    """
+    from monitoring.services import drift_alert_attempt
+
+    while True:
+        try:
+            drift_alert_attempt(report_id=report_id)
             return
-        raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
+        except WebhookRetry as exc:
+            if not self.request.is_eager:
+                raise self.retry(exc=exc, countdown=exc.countdown, max_retries=None) from exc
+
+
+@shared_task(ignore_result=True)
+def drift_alerts_reconcile() -> None:
+    """Every minute (beat): drift alert webhooks the broker refused, or whose message was lost."""
+    from monitoring.services import drift_alerts_reconcile as reconcile
+
+    reconcile()

@@ -18,13 +18,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actors import Acting
 from audit.services import audit_record
+from creditplatform.outbox import enqueue_each, requeue_lost
 from creditplatform.webhooks import (
     WebhookError,
+    WebhookRetry,
     WebhookTargetRefused,
     webhook_post,
     webhook_url_normal,
@@ -123,18 +124,16 @@ def _send(delivery_ids: list[int]) -> None:
     """One task per delivery. If the broker refuses, the deliveries are marked for the reconciler."""
     from scoring.tasks import decision_webhook_deliver
 
-    for position, delivery_id in enumerate(delivery_ids):
-        try:
-            decision_webhook_deliver.delay(delivery_id)
-        except Exception as exc:  # the broker is down (or, in-process, a bug): the reconciler sends them
-            logger.warning(
-                "webhook deliveries not enqueued; the reconciler will send them",
-                extra={"deliveries": len(delivery_ids) - position, "error": type(exc).__name__},
-            )
-            WebhookDelivery.objects.filter(
-                pk__in=delivery_ids[position:], status=WebhookDelivery.Status.PENDING
-            ).update(next_attempt_at=None)
-            return
+    enqueue_each(
+        delivery_ids,
+        send=decision_webhook_deliver.delay,
+        refused=lambda ids: WebhookDelivery.objects.filter(pk__in=ids, status=WebhookDelivery.Status.PENDING).update(
+            next_attempt_at=None
+        ),
+        logger=logger,
+        what="webhook deliveries",
+        count_key="deliveries",
+    )
 
 
 def decision_webhook_retry_delay(*, attempts: int) -> float:
@@ -150,17 +149,14 @@ def decision_webhooks_reconcile(*, now: datetime | None = None, limit: int = 100
     attempts already made count: a re-sent delivery has only the retries it had left.
     """
     now = now or timezone.now()
-    overdue = now - timedelta(seconds=settings.DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS)
-    with transaction.atomic():
-        ids = list(
-            WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=overdue))
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if ids:
-            WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
-            transaction.on_commit(partial(_send, ids))
+    ids = requeue_lost(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING),
+        due_field="next_attempt_at",
+        now=now,
+        overdue=now - timedelta(seconds=settings.DECISION_WEBHOOK_REQUEUE_AFTER_SECONDS),
+        send=_send,
+        limit=limit,
+    )
     if ids:
         logger.warning("webhook deliveries re-sent by the reconciler", extra={"deliveries": len(ids)})
     return len(ids)
@@ -218,11 +214,3 @@ def decision_webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
     if retry is not None:
         raise retry
     return delivery
-
-
-class WebhookRetry(WebhookError):
-    """An attempt failed and retries are left: try again after ``countdown`` seconds."""
-
-    def __init__(self, message: str, *, countdown: float) -> None:
-        super().__init__(message)
-        self.countdown = countdown

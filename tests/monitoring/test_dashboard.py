@@ -70,6 +70,32 @@ def test_a_viewer_sees_today_s_figures_and_every_chart_with_data(
     assert "cdn" not in html and "https://" not in html.replace("https://www.w3.org", "")
 
 
+def test_a_purpose_s_drift_alert_is_not_hidden_by_another_purpose_s_later_report(
+    credit_model: ModelVersion, client_as: Callable[[str | None], APIClient]
+) -> None:
+    """The nightly job reports each purpose in its own task: the credit alert must still show (card
+    and sidebar badge) when the fraud report of the same day is written after it, calm."""
+    from django.core.cache import cache
+
+    from monitoring.models import DriftReport
+
+    day = timezone.now().date() - timedelta(days=1)
+    common = {"day": day, "model_version": credit_model, "alert_threshold": 0.3, "tested_features": 10}
+    credit = DriftReport.objects.create(purpose="credit", status="drift", drift_share=0.5, alert=True, **common)
+    fraud = DriftReport.objects.create(purpose="fraud", status="ok", drift_share=0.0, alert=False, **common)
+    cache.clear()  # the sidebar's badges are shared for half a minute
+    html = client_as("viewer").get("/admin/").content.decode()
+    card = html.index('id="kf-drift"')
+    credit_link = html.index(f"/admin/monitoring/driftreport/{credit.pk}/change/", card)
+    fraud_link = html.index(f"/admin/monitoring/driftreport/{fraud.pk}/change/", card)
+    assert re.search(r">\s*Drift\s*<", html[card:credit_link]) and "credit" in html[card:credit_link]
+    assert "50 % of features drifted" in html[card:credit_link]
+    assert re.search(r">\s*No drift\s*<", html[credit_link:fraud_link]) and "fraud" in html[credit_link:fraud_link]
+    from creditplatform.admin_navigation import _badges
+
+    assert _badges()["monitoring.driftreport"] == ("drift", "danger")
+
+
 def test_compliance_officers_get_the_app_index_not_the_dashboard(
     client_as: Callable[[str | None], APIClient],
 ) -> None:
@@ -96,6 +122,20 @@ def test_a_bad_range_is_explained_and_the_default_shown(client_as: Callable[[str
     html = client_as("viewer").get("/admin/?start=2026-01-01&end=2026-12-31").content.decode()
     assert 'id="period-errors"' in html and "At most 92 days" in html
     assert 'id="dashboard"' in html
+
+
+def test_a_range_in_the_future_is_explained_not_a_server_error(client_as: Callable[[str | None], APIClient]) -> None:
+    """The last day possible (9999-12-31) has no next day to end the range at: it was a 500."""
+    viewer = client_as("viewer")
+    for query in ("start=9999-12-25&end=9999-12-31", "start=2026-01-01&end=9999-12-31"):
+        response = viewer.get(f"/admin/?{query}")
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert 'id="period-errors"' in html and "The last day is in the future." in html
+        assert 'id="dashboard"' in html
+    tomorrow = (timezone.now() + timedelta(days=1)).date()  # today somewhere east of UTC
+    html = viewer.get(f"/admin/?start={tomorrow - timedelta(days=2)}&end={tomorrow}").content.decode()
+    assert 'id="period-errors"' not in html
 
 
 def test_latency_percentiles_from_the_sql_histogram_are_within_five_percent() -> None:

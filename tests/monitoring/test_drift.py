@@ -172,6 +172,21 @@ def test_a_bad_date_is_refused_with_the_expected_format(credit_model: ModelVersi
         call_command("drift_report", "--date", "02/11/2026", stdout=io.StringIO())
 
 
+def test_a_day_in_the_future_is_refused_and_leaves_the_newest_report_alone(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    """A mistyped year (2027 for 2026) stored an empty report that stood as the newest one for a year:
+    the dashboard's last drift status and /metrics' report day, whose age is the stopped-job alert."""
+    from django.utils import timezone
+
+    store_day(trained_credit, credit_model, DAY)
+    call_command("drift_report", "--date", DAY.isoformat(), stdout=io.StringIO())
+    for future in (timezone.now().date() + timedelta(days=1), date(9999, 12, 31)):
+        with pytest.raises(CommandError, match=f"{future.isoformat()} has not happened yet"):
+            call_command("drift_report", "--date", future.isoformat(), stdout=io.StringIO())
+    assert list(DriftReport.objects.values_list("day", flat=True)) == [DAY]
+
+
 def test_the_nightly_schedule_exists_and_is_editable_in_the_admin(client_as: Callable[[str | None], APIClient]) -> None:
     from django_celery_beat.models import PeriodicTask
 
@@ -192,6 +207,25 @@ def test_the_nightly_job_reports_yesterday_for_each_champion(
     store_day(trained_credit, credit_model, yesterday)
     assert drift_report_nightly.delay().get() == ["credit"]
     assert DriftReport.objects.get(purpose="credit").day == yesterday
+
+
+def test_the_nightly_job_makes_the_reports_of_earlier_days_that_have_none(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    """A report whose worker was killed mid-comparison (or whose task the broker lost) leaves no row:
+    the next night makes it, besides yesterday's; a day that has its report is not run again."""
+    from django.utils import timezone
+
+    from monitoring.tasks import drift_report_nightly
+
+    yesterday = timezone.now().date() - timedelta(days=1)
+    lost, reported, too_old = (yesterday - timedelta(days=n) for n in (2, 3, 30))  # a week back, at most
+    for day in (yesterday, lost, reported, too_old):
+        store_day(trained_credit, credit_model, day, rows=120)
+    kept = drift_report_generate(purpose="credit", day=reported)
+    assert drift_report_nightly.delay().get() == ["credit"]
+    assert sorted(DriftReport.objects.values_list("day", flat=True)) == sorted([yesterday, lost, reported])
+    assert DriftReport.objects.get(day=reported).updated_at == kept.updated_at
 
 
 def test_drift_share_is_in_metrics(credit_model: ModelVersion, trained_credit: TrainedModel) -> None:
@@ -288,3 +322,111 @@ def test_the_fraud_model_gets_its_report_from_the_fraud_checks(
     report = DriftReport.objects.get(purpose="fraud", day=DAY)
     assert report.rows_day == 150 and report.tested_features > 0
     assert f"fraud {DAY}:" in out.getvalue()
+
+
+def reconcile_alerts() -> int:
+    """One sweep of the drift-alert reconciler, its messages sent once it commits."""
+    from django.test import TestCase
+
+    from monitoring.services import drift_alerts_reconcile
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return drift_alerts_reconcile()
+
+
+def test_an_alert_the_broker_refused_is_sent_by_the_reconciler_and_the_report_still_stands(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    settings: Any,
+    receiver: tuple[str, type[Receiver]],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The broker down when the report commits: the report is stored and the job does not fail, and
+    the alert waits for the reconciler instead of being lost."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from monitoring import tasks
+
+    url, handler = receiver
+    settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = url, SECRET
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise BrokerError("[Errno 111] Connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tasks.drift_alert_notify, "apply_async", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            report = drift_report_generate(purpose="credit", day=DAY)  # no error: the report is stored
+    report.refresh_from_db()
+    assert report.alert and report.notification == "" and handler.received == []
+    assert (report.notification_pending, report.notification_due_at) == (True, None)
+
+    assert reconcile_alerts() == 1  # the broker is back: the next sweep sends it
+    report.refresh_from_db()
+    assert report.notification == "delivered: HTTP 200" and not report.notification_pending
+    [(headers, body)] = handler.received
+    assert json.loads(body)["report_id"] == report.pk
+    assert reconcile_alerts() == 0  # delivered: never sent again
+
+
+def test_the_reconciler_leaves_alone_an_alert_waiting_for_its_retry_and_resends_a_lost_one(
+    credit_model: ModelVersion,
+    trained_credit: TrainedModel,
+    settings: Any,
+    receiver: tuple[str, type[Receiver]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """An alert whose retry is due later is not sent twice; once long overdue (its message lost, or its
+    worker killed), it is, counting the attempts already made."""
+    from django.utils import timezone
+
+    url, handler = receiver
+    handler.statuses = [503] * 10
+    settings.DRIFT_WEBHOOK_URL, settings.DRIFT_WEBHOOK_SECRET = url, SECRET
+    store_day(trained_credit, credit_model, DAY, shift=shifted_population)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = drift_report_generate(purpose="credit", day=DAY)
+    report.refresh_from_db()
+    assert (report.notification, report.notification_pending) == ("not delivered: HTTP 503", False)
+    attempts = report.notification_attempts
+    assert attempts == len(handler.received) >= 2
+    # Between two attempts: its retry is due in a minute.
+    DriftReport.objects.filter(pk=report.pk).update(
+        notification_pending=True, notification_attempts=1, notification_due_at=timezone.now() + timedelta(minutes=1)
+    )
+    handler.received.clear()
+    assert reconcile_alerts() == 0
+    assert handler.received == []
+    overdue = timezone.now() - timedelta(seconds=settings.DRIFT_WEBHOOK_REQUEUE_AFTER_SECONDS + 1)
+    DriftReport.objects.filter(pk=report.pk).update(notification_due_at=overdue)
+    assert reconcile_alerts() == 1  # its message was lost: sent again, with the retries it had left
+    report.refresh_from_db()
+    assert report.notification_attempts == attempts and not report.notification_pending
+    assert len(handler.received) == attempts - 1
+
+
+def test_a_day_is_compared_against_the_model_that_decided_it_even_after_a_promotion(
+    credit_model: ModelVersion, trained_credit: TrainedModel
+) -> None:
+    """A new champion promoted after the day (before the nightly run, or before a re-run): the day's
+    report still compares the decisions with the reference of the version that made them, rather
+    than finding no decision of the new champion and replacing the report with *too few decisions*."""
+    from tests.models import register_trained
+
+    store_day(trained_credit, credit_model, DAY)
+    first = drift_report_generate(purpose="credit", day=DAY)
+    assert (first.status, first.rows_day) == (DriftStatus.OK, 600)
+    successor = register_trained(trained_credit, version="credit-successor", status="champion")
+    credit_model.refresh_from_db()
+    assert credit_model.status != "champion"
+
+    again = drift_report_generate(purpose="credit", day=DAY)
+    assert again.pk == first.pk
+    assert (again.model_version, again.status, again.rows_day) == (credit_model, DriftStatus.OK, 600)
+    assert again.summary["model"]["version"] == credit_model.version
+
+    later = DAY + timedelta(days=1)  # a day the successor decided: compared with the successor's reference
+    store_day(trained_credit, successor, later)
+    assert drift_report_generate(purpose="credit", day=later).model_version == successor

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from monitoring.services import NoChampion, drift_report_generate
+from monitoring.services import DayInTheFuture, NoChampion, drift_report_generate
 
 
 def _day(value: str) -> date:
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         for purpose in purposes:
             try:
                 report = drift_report_generate(purpose=purpose, day=day, sample_size=options["sample_size"])
-            except NoChampion as exc:
+            except (NoChampion, DayInTheFuture) as exc:
                 raise CommandError(str(exc)) from exc
             share = "-" if report.drift_share is None else f"{report.drift_share:.0%}"
             prediction = {True: "drifted", False: "stable", None: "not tested"}[report.prediction_drift]
