@@ -240,6 +240,14 @@ def _finalise(
     return case
 
 
+def _erased_check(decision: Decision) -> None:
+    """An erased client takes no new data (docs/privacy.md): no override note, no contest statement about
+    them. ``ValidationError`` naming ``client_id``."""
+    from scoring.services import client_change_check  # scoring.services imports this module
+
+    client_change_check(client=decision.client)
+
+
 def review_case_open_override(*, decision: Decision, user: User, note: str) -> ReviewCase:
     """An analyst asks to override an automatic decision: a case opened and assigned to them."""
     if not user.has_perm(TAKE_PERMISSION):
@@ -248,7 +256,8 @@ def review_case_open_override(*, decision: Decision, user: User, note: str) -> R
     if not text:
         raise ValidationError({"opening_note": "Say why this decision should be reviewed."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update().get(pk=decision.pk)
+        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        _erased_check(locked)  # the note is free text about the person
         if (
             locked.final_outcome is None
             or ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).exists()
@@ -272,7 +281,9 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
 
     Opens a review case (``origin=contest``), or attaches the contest to the case already
     open. Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
-    ``NotFinal`` while the decision is still pending a first review.
+    ``NotFinal`` while the decision is still pending a first review, ``ValidationError`` naming
+    ``client_id`` when the decision's client was erased (the statement would be the person's
+    words added to the anonymous anchor, where no request could erase them).
     """
     text = (statement or "").strip()
     if not text:
@@ -280,7 +291,8 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
     if len(text) > JUSTIFICATION_MAX:
         raise ValidationError({"statement": f"At most {JUSTIFICATION_MAX} characters."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update().get(pk=decision.pk)
+        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        _erased_check(locked)
         if locked.final_outcome is None:
             raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")
         case = ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).first()
