@@ -170,6 +170,8 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             "band_position": band_position(decision),
             "reasons": plain_reasons(schema, decision.reasons, adverse_only=False, limit=10),
             "shadow": shadow_opinion(decision),
+            # What the applicant contested (their own words, GDPR Art. 22(3)): the underwriter decides on it.
+            "contests": [(c.created_at, c.statement) for c in case.contests.order_by("created_at")],
             "earlier": [
                 (d.created_at, d.decision, d.final_outcome or "pending review", pct(d.probability_default))
                 for d in earlier_decisions(decision)

@@ -325,3 +325,21 @@ def test_an_analyst_asks_for_an_override_from_the_decision_page(
     assert (case.origin, case.assignee, case.opening_note) == ("override", people["alice"], "New payslips.")
     page = browser(people["alice"]).get(f"/admin/scoring/decision/{decision.pk}/change/").content.decode()
     assert 'id="ask-override"' not in page and f"case {case.pk}" in page
+
+
+def test_the_underwriter_reads_what_the_applicant_contested_on_the_case_and_decide_pages(
+    scorer: APIClient, people: dict[str, Any], credit_model: ModelVersion
+) -> None:
+    """GDPR Art. 22(3): the applicant expresses their point of view; the person deciding must read it."""
+    decision = decide(scorer, RISKY)
+    url = f"/api/v1/predictions/{decision.pk}/contest"
+    for statement in ("My income has doubled since March <b>.", "And the incident was repaid."):
+        assert scorer.post(url, {"statement": statement}, format="json").status_code == 201
+    case = ReviewCase.objects.get(decision=decision, origin="contest")
+    review_case_take(case=case, user=people["alice"])
+    alice = browser(people["alice"])
+    for page in (f"/admin/scoring/reviewcase/{case.pk}/change/", f"/admin/scoring/reviewcase/{case.pk}/decide/"):
+        html = alice.get(page).content.decode()
+        contests = html.split('id="case-contests"')[1].split("</table>")[0]
+        assert "My income has doubled since March &lt;b&gt;." in contests
+        assert "And the incident was repaid." in contests
