@@ -76,6 +76,10 @@ def review_case_can_approve(*, case: ReviewCase, user: ActingUser) -> bool:
 
 
 def _locked(case: ReviewCase) -> ReviewCase:
+    """The case, locked after its decision: every write of the loop locks the decision first, then
+    the case (a contest and an override request lock the decision, then find or make the case),
+    so a contest arriving while an underwriter closes the case waits, never deadlocks."""
+    list(Decision.objects.select_for_update().filter(pk=case.decision_id).values_list("pk", flat=True))
     return ReviewCase.objects.select_for_update(of=("self",)).select_related("decision").get(pk=case.pk)
 
 
