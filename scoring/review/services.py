@@ -132,11 +132,16 @@ def review_case_assign(*, case: ReviewCase, assignee: User, by: User) -> ReviewC
         return _set_assignee(locked, assignee, by)
 
 
-def review_case_close(*, case: ReviewCase, user: User, final_decision: str, justification: str) -> ReviewCase:
+def review_case_close(
+    *, case: ReviewCase, user: User, final_decision: str, justification: str, contests_seen: int | None = None
+) -> ReviewCase:
     """The assignee (or an admin) decides, with a written justification.
 
     Approving an applicant the model would refuse waits for a second person
-    (``review_case_approve``); any other decision is final at once.
+    (``review_case_approve``); any other decision is final at once. ``contests_seen``: how
+    many of the case's contests the underwriter was shown; when the applicant contested
+    again since (a contest joins the open case), nothing is decided: a ``ValidationError``
+    naming ``final_decision`` asks them to read it first.
     """
     if final_decision not in FinalOutcome.values:
         raise ValidationError({"final_decision": f"Choose one of: {', '.join(FinalOutcome.values)}."})
@@ -153,6 +158,10 @@ def review_case_close(*, case: ReviewCase, user: User, final_decision: str, just
             raise ValidationError({"final_decision": "This case is waiting for a second approval."})
         if not review_case_can_close(case=locked, user=user):
             raise PermissionDenied("Only the underwriter this case is assigned to, or an admin, closes it.")
+        if contests_seen is not None and locked.contests.count() != contests_seen:
+            raise ValidationError(
+                {"final_decision": "The applicant contested again while you were deciding: read it, then decide."}
+            )
         now = timezone.now()
         locked.proposed_decision, locked.justification = final_decision, text
         locked.proposed_by, locked.proposed_at = user, now
