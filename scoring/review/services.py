@@ -31,6 +31,7 @@ ASSIGN_PERMISSION = "scoring.assign_reviewcase"
 APPROVE_PERMISSION = "scoring.approve_reviewcase"
 
 JUSTIFICATION_MAX = 4000
+OPENING_NOTE_MAX = 2000
 
 
 def review_cases_open_referred(*, decision_ids: Iterable[Any]) -> int:
@@ -268,6 +269,8 @@ def review_case_open_override(*, decision: Decision, user: User, note: str) -> R
     text = (note or "").strip()
     if not text:
         raise ValidationError({"opening_note": "Say why this decision should be reviewed."})
+    if len(text) > OPENING_NOTE_MAX:  # never cut: the record would say less than its author wrote
+        raise ValidationError({"opening_note": f"At most {OPENING_NOTE_MAX} characters."})
     with transaction.atomic():
         locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
         _erased_check(locked)  # the note is free text about the person
@@ -277,7 +280,7 @@ def review_case_open_override(*, decision: Decision, user: User, note: str) -> R
         ):
             raise ValidationError({"decision": "This decision already has an open review case."})
         case = ReviewCase.objects.create(
-            decision=locked, origin=ReviewOrigin.OVERRIDE, opened_by=user, opening_note=text[:2000]
+            decision=locked, origin=ReviewOrigin.OVERRIDE, opened_by=user, opening_note=text
         )
         audit_record(
             actor=user, action="review.opened", target=case, details={"decision": str(locked.pk), "origin": "override"}

@@ -375,3 +375,11 @@ def test_a_contest_arriving_while_the_underwriter_decides_stops_the_decision_unt
     assert alice.post(decide_url, {**answer, "contests_seen": 2}).status_code == 302
     case.refresh_from_db()
     assert (case.status, case.final_decision) == ("closed", "refuse")
+
+
+def test_an_override_note_too_long_is_refused_not_cut(scorer: APIClient, people: dict[str, Any]) -> None:
+    decision = decide(scorer, RISKY)
+    with pytest.raises(ValidationError) as refused:
+        review_case_open_override(decision=decision, user=people["alice"], note="x" * 2001)
+    assert "opening_note" in refused.value.message_dict
+    assert not ReviewCase.objects.filter(decision=decision).exists()
