@@ -253,7 +253,8 @@ class DecisionDetailSerializer(DecisionSerializer):
     final_decision = serializers.ChoiceField(
         choices=FinalOutcome.choices,
         allow_null=True,
-        help_text="The decision that stands: an underwriter's, else the automated one; null while pending.",
+        help_text="The decision that stands: an underwriter's, else the automated one; null while a referral waits "
+        "for its first review (during a contest or an override review: the one standing until then).",
     )
     decided_by = serializers.CharField(allow_null=True, help_text="`model`, or `user:<id>` of the underwriter.")
     decided_at = serializers.DateTimeField(allow_null=True)

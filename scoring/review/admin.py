@@ -52,6 +52,8 @@ class ReviewCloseForm(ThemedFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "cols": 80}),
         help_text="Why: what you checked and what decided it. Part of the decision record.",
     )
+    # How many of the applicant's contests the page showed: one arriving meanwhile stops the decision.
+    contests_seen = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
 
 class AssignedToMeFilter(admin.SimpleListFilter):
@@ -170,6 +172,8 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             "band_position": band_position(decision),
             "reasons": plain_reasons(schema, decision.reasons, adverse_only=False, limit=10),
             "shadow": shadow_opinion(decision),
+            # What the applicant contested (their own words, GDPR Art. 22(3)): the underwriter decides on it.
+            "contests": [(c.created_at, c.statement) for c in case.contests.order_by("created_at")],
             "earlier": [
                 (d.created_at, d.decision, d.final_outcome or "pending review", pct(d.probability_default))
                 for d in earlier_decisions(decision)
@@ -215,7 +219,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
         case = self._case(request, pk)
         if not review_case_can_close(case=case, user=acting_user(request.user)):
             raise PermissionDenied
-        form = ReviewCloseForm(request.POST or None)
+        form = ReviewCloseForm(request.POST or None, initial={"contests_seen": case.contests.count()})
         if request.method == "POST" and form.is_valid():
             final = form.cleaned_data["final_decision"]
             try:
@@ -224,6 +228,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
                     user=acting_user(request.user),
                     final_decision=final,
                     justification=form.cleaned_data["justification"],
+                    contests_seen=form.cleaned_data["contests_seen"],
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -235,6 +240,10 @@ class ReviewCaseAdmin(PlatformModelAdmin):
                     text = "Case closed: the decision is final."
                 self.message_user(request, text, messages.SUCCESS)
                 return self._back(case)
+        if form.is_bound:  # shown again, with every contest so far: they are now seen
+            data = request.POST.copy()
+            data["contests_seen"] = str(case.contests.count())
+            form.data = data
         return self._action_page(request, case, form, "Decide case", "Decide")
 
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:

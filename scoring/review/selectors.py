@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scoring.choices import ReviewStatus
+from scoring.choices import ReviewOrigin, ReviewStatus
 from scoring.models import Decision, ReviewCase
 
 
@@ -81,12 +81,19 @@ def review_figures(*, start: Any, end: Any, now: Any) -> dict[str, Any]:
         approve_to_refuse=Count("pk", filter=Q(decision=Outcome.APPROVE, final_decision=Outcome.REFUSE)),
         refuse_to_approve=Count("pk", filter=Q(decision=Outcome.REFUSE, final_decision=Outcome.APPROVE)),
     )
+    # From the referral's creation to its own case's closing: the decision's ``decided_at`` moves
+    # when a contest or an override is decided later (weeks after), the referral's wait does not.
+    referral_cases = ReviewCase.objects.filter(
+        origin=ReviewOrigin.REFERRED,
+        status=ReviewStatus.CLOSED,
+        decision__decision=Outcome.REFER,
+        decision__created_at__gte=start,
+        decision__created_at__lt=end,
+    )
     waits = sorted(
-        (decided - created).total_seconds()
-        for created, decided in period.filter(decision=Outcome.REFER, decided_at__isnull=False).values_list(
-            "created_at", "decided_at"
-        )
-        if decided is not None  # filtered above; the column is nullable
+        (closed - created).total_seconds()
+        for created, closed in referral_cases.values_list("decision__created_at", "closed_at")
+        if closed is not None  # a closed case has its time (a check constraint); the column is nullable
     )
 
     def rate(part: int, whole: int) -> float | None:

@@ -31,6 +31,7 @@ ASSIGN_PERMISSION = "scoring.assign_reviewcase"
 APPROVE_PERMISSION = "scoring.approve_reviewcase"
 
 JUSTIFICATION_MAX = 4000
+OPENING_NOTE_MAX = 2000
 
 
 def review_cases_open_referred(*, decision_ids: Iterable[Any]) -> int:
@@ -76,6 +77,10 @@ def review_case_can_approve(*, case: ReviewCase, user: ActingUser) -> bool:
 
 
 def _locked(case: ReviewCase) -> ReviewCase:
+    """The case, locked after its decision: every write of the loop locks the decision first, then
+    the case (a contest and an override request lock the decision, then find or make the case),
+    so a contest arriving while an underwriter closes the case waits, never deadlocks."""
+    list(Decision.objects.select_for_update().filter(pk=case.decision_id).values_list("pk", flat=True))
     return ReviewCase.objects.select_for_update(of=("self",)).select_related("decision").get(pk=case.pk)
 
 
@@ -128,11 +133,16 @@ def review_case_assign(*, case: ReviewCase, assignee: User, by: User) -> ReviewC
         return _set_assignee(locked, assignee, by)
 
 
-def review_case_close(*, case: ReviewCase, user: User, final_decision: str, justification: str) -> ReviewCase:
+def review_case_close(
+    *, case: ReviewCase, user: User, final_decision: str, justification: str, contests_seen: int | None = None
+) -> ReviewCase:
     """The assignee (or an admin) decides, with a written justification.
 
     Approving an applicant the model would refuse waits for a second person
-    (``review_case_approve``); any other decision is final at once.
+    (``review_case_approve``); any other decision is final at once. ``contests_seen``: how
+    many of the case's contests the underwriter was shown; when the applicant contested
+    again since (a contest joins the open case), nothing is decided: a ``ValidationError``
+    naming ``final_decision`` asks them to read it first.
     """
     if final_decision not in FinalOutcome.values:
         raise ValidationError({"final_decision": f"Choose one of: {', '.join(FinalOutcome.values)}."})
@@ -149,6 +159,10 @@ def review_case_close(*, case: ReviewCase, user: User, final_decision: str, just
             raise ValidationError({"final_decision": "This case is waiting for a second approval."})
         if not review_case_can_close(case=locked, user=user):
             raise PermissionDenied("Only the underwriter this case is assigned to, or an admin, closes it.")
+        if contests_seen is not None and locked.contests.count() != contests_seen:
+            raise ValidationError(
+                {"final_decision": "The applicant contested again while you were deciding: read it, then decide."}
+            )
         now = timezone.now()
         locked.proposed_decision, locked.justification = final_decision, text
         locked.proposed_by, locked.proposed_at = user, now
@@ -240,6 +254,14 @@ def _finalise(
     return case
 
 
+def _erased_check(decision: Decision) -> None:
+    """An erased client takes no new data (docs/privacy.md): no override note, no contest statement about
+    them. ``ValidationError`` naming ``client_id``."""
+    from scoring.services import client_change_check  # scoring.services imports this module
+
+    client_change_check(client=decision.client)
+
+
 def review_case_open_override(*, decision: Decision, user: User, note: str) -> ReviewCase:
     """An analyst asks to override an automatic decision: a case opened and assigned to them."""
     if not user.has_perm(TAKE_PERMISSION):
@@ -247,15 +269,18 @@ def review_case_open_override(*, decision: Decision, user: User, note: str) -> R
     text = (note or "").strip()
     if not text:
         raise ValidationError({"opening_note": "Say why this decision should be reviewed."})
+    if len(text) > OPENING_NOTE_MAX:  # never cut: the record would say less than its author wrote
+        raise ValidationError({"opening_note": f"At most {OPENING_NOTE_MAX} characters."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update().get(pk=decision.pk)
+        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        _erased_check(locked)  # the note is free text about the person
         if (
             locked.final_outcome is None
             or ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).exists()
         ):
             raise ValidationError({"decision": "This decision already has an open review case."})
         case = ReviewCase.objects.create(
-            decision=locked, origin=ReviewOrigin.OVERRIDE, opened_by=user, opening_note=text[:2000]
+            decision=locked, origin=ReviewOrigin.OVERRIDE, opened_by=user, opening_note=text
         )
         audit_record(
             actor=user, action="review.opened", target=case, details={"decision": str(locked.pk), "origin": "override"}
@@ -272,7 +297,9 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
 
     Opens a review case (``origin=contest``), or attaches the contest to the case already
     open. Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
-    ``NotFinal`` while the decision is still pending a first review.
+    ``NotFinal`` while the decision is still pending a first review, ``ValidationError`` naming
+    ``client_id`` when the decision's client was erased (the statement would be the person's
+    words added to the anonymous anchor, where no request could erase them).
     """
     text = (statement or "").strip()
     if not text:
@@ -280,7 +307,8 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
     if len(text) > JUSTIFICATION_MAX:
         raise ValidationError({"statement": f"At most {JUSTIFICATION_MAX} characters."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update().get(pk=decision.pk)
+        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        _erased_check(locked)
         if locked.final_outcome is None:
             raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")
         case = ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).first()

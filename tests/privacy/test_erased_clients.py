@@ -211,3 +211,25 @@ def test_the_admin_gives_an_erased_client_no_application(erased: Client, role: R
     assert "This client was erased" in " ".join(response.context["adminform"].form.errors["client"])
     moved.refresh_from_db()
     assert moved.client_id == live.pk
+
+
+def test_an_erased_clients_decision_takes_no_contest_and_no_override_note(
+    erased: Client, key_client: Callable[..., APIClient]
+) -> None:
+    """A contest's statement (the applicant's words) or an override's note about an erased person would
+    sit beside the kept decision where no request could erase them: refused, naming ``client_id``."""
+    from scoring.models import Contest, ReviewCase
+    from scoring.review.services import review_case_open_override
+
+    decision = Decision.objects.get(client=erased)
+    response = key_client(Role.ANALYST, ["score"]).post(
+        f"/api/v1/predictions/{decision.pk}/contest", {"statement": "I am Camille Zqxmartin."}, format="json"
+    )
+    assert response.status_code == 400, response.json()
+    assert "erased" in response.json()["fields"]["client_id"][0]
+    with pytest.raises(ValidationError) as refused:
+        review_case_open_override(
+            decision=decision, user=UserFactory(roles=[Role.ANALYST]), note="Camille Zqxmartin called."
+        )
+    assert "client_id" in refused.value.message_dict
+    assert not Contest.objects.exists() and not ReviewCase.objects.exists()

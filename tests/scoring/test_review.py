@@ -301,7 +301,8 @@ def test_the_admin_decide_and_approve_pages_work_end_to_end(people: dict[str, An
     assert alice.post(f"/admin/scoring/reviewcase/{referred.pk}/take/").status_code == 302
     url = f"/admin/scoring/reviewcase/{referred.pk}/decide/"
     assert alice.post(url, {"final_decision": "approve", "justification": ""}).status_code == 200  # form error
-    assert alice.post(url, {"final_decision": "approve", "justification": "Guarantor."}).status_code == 302
+    decided = alice.post(url, {"final_decision": "approve", "justification": "Guarantor.", "contests_seen": 0})
+    assert decided.status_code == 302
     page = alice.get(f"/admin/scoring/reviewcase/{referred.pk}/change/").content.decode()
     assert 'id="approve-case"' not in page  # not for the proposer
     assert 'id="approve-case"' in bob.get(f"/admin/scoring/reviewcase/{referred.pk}/change/").content.decode()
@@ -325,3 +326,60 @@ def test_an_analyst_asks_for_an_override_from_the_decision_page(
     assert (case.origin, case.assignee, case.opening_note) == ("override", people["alice"], "New payslips.")
     page = browser(people["alice"]).get(f"/admin/scoring/decision/{decision.pk}/change/").content.decode()
     assert 'id="ask-override"' not in page and f"case {case.pk}" in page
+
+
+def test_the_underwriter_reads_what_the_applicant_contested_on_the_case_and_decide_pages(
+    scorer: APIClient, people: dict[str, Any], credit_model: ModelVersion
+) -> None:
+    """GDPR Art. 22(3): the applicant expresses their point of view; the person deciding must read it."""
+    decision = decide(scorer, RISKY)
+    url = f"/api/v1/predictions/{decision.pk}/contest"
+    for statement in ("My income has doubled since March <b>.", "And the incident was repaid."):
+        assert scorer.post(url, {"statement": statement}, format="json").status_code == 201
+    case = ReviewCase.objects.get(decision=decision, origin="contest")
+    review_case_take(case=case, user=people["alice"])
+    alice = browser(people["alice"])
+    for page in (f"/admin/scoring/reviewcase/{case.pk}/change/", f"/admin/scoring/reviewcase/{case.pk}/decide/"):
+        html = alice.get(page).content.decode()
+        contests = html.split('id="case-contests"')[1].split("</table>")[0]
+        assert "My income has doubled since March &lt;b&gt;." in contests
+        assert "And the incident was repaid." in contests
+
+
+def test_a_contest_arriving_while_the_underwriter_decides_stops_the_decision_until_read(
+    scorer: APIClient, people: dict[str, Any], credit_model: ModelVersion
+) -> None:
+    """A contest joins the open case: the underwriter who decides on a page shown before it has not read
+    it. Nothing is decided; the page comes back with the new statement, and deciding again works."""
+    decision = decide(scorer, RISKY)
+    url = f"/api/v1/predictions/{decision.pk}/contest"
+    assert scorer.post(url, {"statement": "My income has doubled."}, format="json").status_code == 201
+    case = ReviewCase.objects.get(decision=decision, origin="contest")
+    review_case_take(case=case, user=people["alice"])
+    alice = browser(people["alice"])
+    decide_url = f"/admin/scoring/reviewcase/{case.pk}/decide/"
+    shown = alice.get(decide_url)
+    assert shown.context["form"]["contests_seen"].value() == 1
+    assert scorer.post(url, {"statement": "And the incident was a bank error."}, format="json").status_code == 201
+    answer = {"final_decision": "refuse", "justification": "Income not proven.", "contests_seen": 1}
+    stopped = alice.post(decide_url, answer)
+    assert stopped.status_code == 200
+    assert "contested again" in str(stopped.context["form"].errors["final_decision"])
+    assert "And the incident was a bank error." in stopped.content.decode()
+    case.refresh_from_db()
+    assert case.status == "assigned" and not case.justification
+    with pytest.raises(ValidationError) as refused:
+        review_case_close(case=case, user=people["alice"], final_decision="refuse", justification="x", contests_seen=1)
+    assert "final_decision" in refused.value.message_dict
+    assert stopped.context["form"]["contests_seen"].value() == "2"  # the page now shows both
+    assert alice.post(decide_url, {**answer, "contests_seen": 2}).status_code == 302
+    case.refresh_from_db()
+    assert (case.status, case.final_decision) == ("closed", "refuse")
+
+
+def test_an_override_note_too_long_is_refused_not_cut(scorer: APIClient, people: dict[str, Any]) -> None:
+    decision = decide(scorer, RISKY)
+    with pytest.raises(ValidationError) as refused:
+        review_case_open_override(decision=decision, user=people["alice"], note="x" * 2001)
+    assert "opening_note" in refused.value.message_dict
+    assert not ReviewCase.objects.filter(decision=decision).exists()

@@ -34,6 +34,10 @@ def decision(model: ModelVersion, outcome: str, *, final: str | None = None, wai
     changes: dict[str, Any] = {"created_at": created}
     if final is not None:
         changes.update(final_decision=final, decided_by=UserFactory(), decided_at=created + (waited or timedelta(0)))
+        if outcome == "refer":  # its referral case, closed when the underwriter decided
+            ReviewCase.objects.create(
+                decision=row, status="closed", final_decision=final, closed_at=changes["decided_at"]
+            )
     Decision.objects.filter(pk=row.pk).update(**changes)
     return row
 
@@ -73,3 +77,18 @@ def test_the_dashboard_shows_them(period: dict[str, Any], client_as: Callable[[s
     assert "approval → refusal: <strong>16.7%</strong>" in html
     assert re.search(r'id="kf-time-to-decision">\s*40 min\s*<', html)
     assert re.search(r'id="kf-cases-waiting">\s*1\s*<', html)
+
+
+def test_a_later_contest_does_not_stretch_the_referrals_time_to_decision(credit_model: ModelVersion) -> None:
+    """Time to decision is the referral's, creation to its first final decision (docs/monitoring.md): a
+    contest (or an override) decided weeks later moves the decision's ``decided_at``, not that wait."""
+    referred = decision(credit_model, "refer", final="refuse", waited=timedelta(minutes=10))
+    contested = ReviewCase.objects.create(decision=referred, origin="contest")
+    later = referred.created_at + timedelta(days=30)
+    ReviewCase.objects.filter(pk=contested.pk).update(status="closed", final_decision="approve", closed_at=later)
+    Decision.objects.filter(pk=referred.pk).update(final_decision="approve", decided_at=later)
+    now = timezone.now()
+    figures = review_figures(start=now - timedelta(days=1), end=now + timedelta(seconds=1), now=now)
+    assert figures["decided_referrals"] == 1
+    assert figures["time_to_decision_median"] == timedelta(minutes=10)
+    assert figures["time_to_decision_p90"] == timedelta(minutes=10)
