@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -43,6 +44,15 @@ class StandardPagination(PageNumberPagination):
         if raw is None:
             return self.page_size
         return min(_positive_whole_number(raw, self.page_size_query_param, None), self.max_page_size)
+
+    def check_query_params(
+        self, request: Request, queryset: QuerySet[Any], view: Any, collect: Callable[..., None]
+    ) -> None:
+        """Run the checks of ``page`` and ``page_size``, each through ``collect`` (which keeps its 400)."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and raw not in self.last_page_strings:
+            collect(_positive_whole_number, raw, self.page_query_param, MAX_PAGE)
+        collect(self.get_page_size, request)
 
 
 def _positive_whole_number(raw: str, name: str, maximum: int | None) -> int:
@@ -132,6 +142,22 @@ class KeysetPagination(CursorPagination):
 
     def get_page_size(self, request: Request) -> int:
         return StandardPagination().get_page_size(request)
+
+    def check_query_params(
+        self, request: Request, queryset: QuerySet[Any], view: Any, collect: Callable[..., None]
+    ) -> None:
+        """Run the checks of ``page``, ``page_size`` and ``cursor``, each through ``collect``."""
+        StandardPagination().check_query_params(request, queryset, view, collect)
+        if request.query_params.get(self.page_query_param) is None:
+            collect(self._check_cursor, request, queryset, view)
+
+    def _check_cursor(self, request: Request, queryset: QuerySet[Any], view: Any) -> None:
+        try:
+            first = self.get_ordering(request, queryset, view)[0]
+        except serializers.ValidationError:
+            return  # a bad ?ordering=: the ordering filter names it
+        self.field = first.lstrip("-")
+        self._decode(request, queryset)
 
     def _bounded_count(self, queryset: QuerySet[Any]) -> int | None:
         counted = queryset.order_by().values("pk")[: self.COUNT_LIMIT + 1].count()
