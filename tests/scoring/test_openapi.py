@@ -97,3 +97,14 @@ def test_the_errors_the_api_gives_have_the_documented_shape(schema: dict, key_cl
         assert str(response.status_code) == code, (code, response.content)
         jsonschema.validate(response.json(), error)
     assert "client_id" in answers["400"].json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [("/score", "post"), ("/api/v1/score", "post"), ("/api/v1/score/batch-jobs", "post")]
+)
+def test_the_idempotency_key_is_documented_with_the_rule_the_api_applies(schema: dict, path: str, method: str) -> None:
+    """It was a bare string: a key of 201 characters, valid by the document, is a 400."""
+    [parameter] = [p for p in schema["paths"][path][method]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert parameter["in"] == "header" and not parameter.get("required", False)
+    assert (parameter["schema"]["minLength"], parameter["schema"]["maxLength"]) == (1, 200)
+    assert "printable" in parameter["description"]
