@@ -261,3 +261,22 @@ def test_a_parameter_sent_twice_and_a_bad_value_of_another_are_both_named(lister
     fields = response.json()["fields"]
     assert sorted(fields) == ["decision", "format"]
     assert fields["format"] == ["Sent more than once: send this parameter once."]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/predictions/", {"decision": "nope", "page_size": "0"}),
+        ("/api/v1/transactions/", {"after": "not-a-date", "type": "nope", "cursor": "garbage"}),
+        ("/api/v1/transactions/", {"ordering": "nope", "page_size": "-1"}),
+        ("/api/v1/clients/", {"client_id": "C 1", "search": "x" * 101, "page": "0"}),
+        ("/api/v1/models/", {"ordering": "nope", "page_size": "abc"}),
+    ],
+)
+def test_bad_values_of_several_known_parameters_are_all_named_at_once(
+    lister: APIClient, path: str, query: dict[str, str]
+) -> None:
+    """A bad filter stopped the checks: ``page_size`` was named only once ``decision`` was fixed."""
+    response = lister.get(path, query)
+    assert response.status_code == 400, response.content[:300]
+    assert sorted(response.json()["fields"]) == sorted(query)

@@ -20,7 +20,7 @@ they can never match (an over-long id). Here each kind of parameter is checked:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NoReturn
 
 import django_filters
 from django import forms
@@ -98,6 +98,16 @@ class TextFilter(django_filters.CharFilter):
         super().__init__(*args, **kwargs)
 
 
+class StrictDjangoFilterBackend(DjangoFilterBackend):
+    """django-filter's backend; a bad value is reported with every other bad parameter of the request."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        try:
+            return super().filter_queryset(request, queryset, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
+
+
 class StrictOrderingFilter(OrderingFilter):
     """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently).
 
@@ -111,6 +121,12 @@ class StrictOrderingFilter(OrderingFilter):
 
     def to_html(self, request: Request, queryset: QuerySet[Any], view: Any) -> str:
         return str(super().to_html(request, queryset, view)) if getattr(view, "ordering_fields", None) else ""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        try:
+            return super().filter_queryset(request, queryset, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         params = request.query_params.get(self.ordering_param)
@@ -136,6 +152,12 @@ class StrictSearchFilter(SearchFilter):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return super().get_schema_operation_parameters(view) if getattr(view, "search_fields", None) else []
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        try:
+            return super().filter_queryset(request, queryset, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
 
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
@@ -187,6 +209,23 @@ class KnownQueryParamsFilter(BaseFilterBackend):
         return queryset
 
 
+_COLLECTING = "_collecting_query_param_errors"
+
+
+def raise_with_every_bad_value(
+    exc: serializers.ValidationError, request: Request, queryset: QuerySet[Any], view: Any
+) -> NoReturn:
+    """Raise the 400 of a bad query value with the other known parameters' bad values added.
+
+    The backends and the paginator run one after the other and the first bad value stopped
+    the others: ``?decision=nope&page_size=0`` named ``decision`` only, and ``page_size``
+    on the next try. Inside ``known_value_errors`` the error is raised as it is.
+    """
+    if getattr(request, _COLLECTING, False):
+        raise exc
+    raise serializers.ValidationError(known_value_errors(request, queryset, view)) from None
+
+
 def known_value_errors(request: Request, queryset: QuerySet[Any], view: Any) -> dict[str, list[str]]:
     """The known parameters' bad values, as the other backends and the paginator would refuse them.
 
@@ -204,12 +243,16 @@ def known_value_errors(request: Request, queryset: QuerySet[Any], view: Any) -> 
                 listed = messages if isinstance(messages, list) else [messages]
                 errors.setdefault(str(name), [str(message) for message in listed])
 
-    for backend_class in getattr(view, "filter_backends", ()):
-        if not issubclass(backend_class, KnownQueryParamsFilter):
-            collect(backend_class().filter_queryset, request, queryset, view)
-    check_query = getattr(getattr(view, "paginator", None), "check_query_params", None)
-    if check_query is not None:
-        collect(check_query, request, queryset, view, collect)
+    setattr(request, _COLLECTING, True)
+    try:
+        for backend_class in getattr(view, "filter_backends", ()):
+            if not issubclass(backend_class, KnownQueryParamsFilter):
+                collect(backend_class().filter_queryset, request, queryset, view)
+        check_query = getattr(getattr(view, "paginator", None), "check_query_params", None)
+        if check_query is not None:
+            collect(check_query, request, queryset, view, collect)
+    finally:
+        setattr(request, _COLLECTING, False)
     return errors
 
 

@@ -17,6 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from creditplatform.api.filters import raise_with_every_bad_value
+
 MAX_PAGE = 1_000_000
 
 
@@ -31,6 +33,12 @@ class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
 
     def get_page_number(self, request: Request, paginator: Any) -> Any:
         raw = request.query_params.get(self.page_query_param)
@@ -107,6 +115,12 @@ class KeysetPagination(CursorPagination):
     def paginate_queryset(  # type: ignore[override]  # keyset pages need a QuerySet, never a list
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any] | None:
+        try:
+            return self._paginate(queryset, request, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
+
+    def _paginate(self, queryset: QuerySet[Any], request: Request, view: Any) -> list[Any] | None:
         self.legacy: StandardPagination | None = None
         if request.query_params.get(self.page_query_param) is not None:
             self.legacy = StandardPagination()
