@@ -17,8 +17,9 @@ from django.contrib.messages.storage import default_storage
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
-from django.urls import reverse
+from django.urls import is_valid_path, reverse
 from django.utils.functional import SimpleLazyObject, empty
+from django.utils.http import escape_leading_slashes
 
 from creditplatform.api.exceptions import dependency_unavailable, error_body
 
@@ -65,14 +66,17 @@ class JsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_api_path(request.path) and _chunked_without_length(request.META):
-            return JsonResponse(
-                error_body(
-                    "length_required",
-                    "Send the body with a Content-Length header: a chunked body (Transfer-Encoding) is not read.",
-                ),
-                status=411,
-            )
+        if is_api_path(request.path):
+            if _chunked_without_length(request.META):
+                return JsonResponse(
+                    error_body(
+                        "length_required",
+                        "Send the body with a Content-Length header: a chunked body (Transfer-Encoding) is not read.",
+                    ),
+                    status=411,
+                )
+            if (moved := _write_missing_its_slash(request)) is not None:
+                return moved
         return self.process_response(request, self.get_response(request))
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -97,6 +101,33 @@ class JsonErrorsMiddleware:
             return response
         logger.exception("unhandled error on %s", request.path)
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
+
+
+def _write_missing_its_slash(request: HttpRequest) -> HttpResponse | None:
+    """A 308 for a write sent to a path that exists only with a trailing slash (``POST /api/v1/clients``).
+
+    ``CommonMiddleware`` (``APPEND_SLASH``) answered 301 with an empty HTML body: HTTP clients that
+    follow it turn a POST into a GET (RFC 9110 allows it, curl, requests and browsers do it), so the
+    write became a listing answered 200, nothing written and nothing said; with DEBUG on it was a
+    500. A 308 keeps the method and the body, and its JSON says where to send them. Reads keep
+    Django's redirect.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.path_info.endswith("/") or not settings.APPEND_SLASH:
+        return None
+    urlconf = getattr(request, "urlconf", None)
+    if is_valid_path(request.path_info, urlconf) or not is_valid_path(f"{request.path_info}/", urlconf):
+        return None
+    location = escape_leading_slashes(request.get_full_path(force_append_slash=True))
+    response = JsonResponse(
+        error_body(
+            "trailing_slash",
+            f"This path ends with a slash: send the {request.method} to {location.split('?')[0]} "
+            "(308 keeps the method and the body).",
+        ),
+        status=308,
+    )
+    response["Location"] = location
+    return response
 
 
 def _chunked_without_length(meta: dict[str, object]) -> bool:

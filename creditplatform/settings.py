@@ -471,7 +471,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         # An unknown query parameter on a list is a 400 naming it (DRF ignores it: a typo lists everything).
         "creditplatform.api.filters.KnownQueryParamsFilter",
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "creditplatform.api.filters.StrictDjangoFilterBackend",  # django-filter's; names every bad value at once
         # A bad ?ordering= or ?search= is a 400 naming it (DRF's own ignore or pass them).
         "creditplatform.api.filters.StrictOrderingFilter",
         "creditplatform.api.filters.StrictSearchFilter",
@@ -507,6 +507,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "creditplatform.api.schema.blank_alternatives_any_of",
+        "creditplatform.api.schema.document_errors",
     ],
     # Credit and fraud decisions both have a "decision" field, with different values.
     "ENUM_NAME_OVERRIDES": {

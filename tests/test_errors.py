@@ -254,3 +254,23 @@ def test_method_not_allowed_is_json(analyst: APIClient) -> None:
     response = analyst.delete(URL)
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_a_write_to_a_path_missing_its_slash_is_a_308_keeping_the_method_not_a_301(
+    analyst: APIClient, method: str, debug: bool
+) -> None:
+    """``POST /api/v1/clients`` answered 301 (empty HTML) to ``/api/v1/clients/``: clients that follow
+    it (curl -L, requests, browsers) switch to GET, so the write became a listing answered 200, and
+    with DEBUG on it was a 500. A 308 keeps the method and the body, and says so in JSON."""
+    with override_settings(DEBUG=debug):
+        response = getattr(analyst, method)("/api/v1/clients?x=1", {"client_id": "C1", "last_name": "M"}, format="json")
+    assert response.status_code == 308, response.content[:200]
+    assert response["Location"] == "/api/v1/clients/?x=1"
+    assert response.json()["error"] == "trailing_slash"
+    assert "/api/v1/clients/" in response.json()["detail"]
+    assert not Client.objects.exists()
+    # Reads keep Django's redirect; a path with no slashed twin stays a JSON 404.
+    assert analyst.get("/api/v1/clients").status_code == 301
+    assert analyst.post("/api/v1/nothing", {}, format="json").status_code == 404

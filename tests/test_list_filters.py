@@ -224,3 +224,59 @@ def test_a_filter_sent_twice_no_longer_keeps_only_its_last_value(lister: APIClie
     assert twice.status_code == 400
     assert list(twice.json()["fields"]) == ["decision"]
     assert lister.get("/api/v1/transactions/?decision=allow").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "named"),
+    [
+        ("/api/v1/transactions/", {"decison": "block", "decision": "nope"}, ["decison", "decision"]),
+        ("/api/v1/predictions/", {"nope": "1", "created_after": "not-a-date"}, ["nope", "created_after"]),
+        ("/api/v1/clients/", {"nope": "1", "ordering": "-nope"}, ["nope", "ordering"]),
+        ("/api/v1/models/", {"nope": "1", "search": "x" * 101}, ["nope", "search"]),
+        ("/api/v1/clients/", {"nope": "1", "page_size": "abc"}, ["nope", "page_size"]),
+        ("/api/v1/clients/", {"nope": "1", "page": "0"}, ["nope", "page"]),
+        ("/api/v1/transactions/", {"nope": "1", "cursor": "garbage"}, ["nope", "cursor"]),
+        (
+            "/api/v1/predictions/",
+            {"nope": "1", "page_size": "0", "risk_level": "x"},
+            ["nope", "page_size", "risk_level"],
+        ),
+        ("/api/v1/score/batch-jobs", {"nope": "1", "status": "x"}, ["nope", "status"]),
+    ],
+)
+def test_an_unknown_parameter_and_a_bad_value_of_a_known_one_are_both_named(
+    lister: APIClient, path: str, query: dict[str, str], named: list[str]
+) -> None:
+    """One answer names every mistake: fixing the typo, then meeting the next 400, is two round trips."""
+    response = lister.get(path, query)
+    assert response.status_code == 400, response.content[:300]
+    fields = response.json()["fields"]
+    assert sorted(fields) == sorted(named)
+    assert fields[named[0]] == _unknown(ACCEPTED[path])
+
+
+def test_a_parameter_sent_twice_and_a_bad_value_of_another_are_both_named(lister: APIClient) -> None:
+    response = lister.get("/api/v1/transactions/?format=json&format=json&decision=nope")
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert sorted(fields) == ["decision", "format"]
+    assert fields["format"] == ["Sent more than once: send this parameter once."]
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/api/v1/predictions/", {"decision": "nope", "page_size": "0"}),
+        ("/api/v1/transactions/", {"after": "not-a-date", "type": "nope", "cursor": "garbage"}),
+        ("/api/v1/transactions/", {"ordering": "nope", "page_size": "-1"}),
+        ("/api/v1/clients/", {"client_id": "C 1", "search": "x" * 101, "page": "0"}),
+        ("/api/v1/models/", {"ordering": "nope", "page_size": "abc"}),
+    ],
+)
+def test_bad_values_of_several_known_parameters_are_all_named_at_once(
+    lister: APIClient, path: str, query: dict[str, str]
+) -> None:
+    """A bad filter stopped the checks: ``page_size`` was named only once ``decision`` was fixed."""
+    response = lister.get(path, query)
+    assert response.status_code == 400, response.content[:300]
+    assert sorted(response.json()["fields"]) == sorted(query)

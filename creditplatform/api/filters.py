@@ -20,7 +20,7 @@ they can never match (an over-long id). Here each kind of parameter is checked:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NoReturn
 
 import django_filters
 from django import forms
@@ -98,6 +98,16 @@ class TextFilter(django_filters.CharFilter):
         super().__init__(*args, **kwargs)
 
 
+class StrictDjangoFilterBackend(DjangoFilterBackend):
+    """django-filter's backend; a bad value is reported with every other bad parameter of the request."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        try:
+            return super().filter_queryset(request, queryset, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
+
+
 class StrictOrderingFilter(OrderingFilter):
     """``?ordering=`` with only the view's ``ordering_fields`` (DRF ignores others silently).
 
@@ -111,6 +121,12 @@ class StrictOrderingFilter(OrderingFilter):
 
     def to_html(self, request: Request, queryset: QuerySet[Any], view: Any) -> str:
         return str(super().to_html(request, queryset, view)) if getattr(view, "ordering_fields", None) else ""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        try:
+            return super().filter_queryset(request, queryset, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
         params = request.query_params.get(self.ordering_param)
@@ -137,6 +153,12 @@ class StrictSearchFilter(SearchFilter):
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return super().get_schema_operation_parameters(view) if getattr(view, "search_fields", None) else []
 
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        try:
+            return super().filter_queryset(request, queryset, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
+
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
         if len(value) > MAX_TEXT_LENGTH:
@@ -162,26 +184,76 @@ class KnownQueryParamsFilter(BaseFilterBackend):
     """A list endpoint refuses the query parameters it does not read: a 400 naming each one.
 
     DRF and django-filter ignore a parameter nobody reads, so ``?decison=refuse`` (a typo)
-    listed every decision. First in ``DEFAULT_FILTER_BACKENDS``: every list view runs it, and
-    an unknown name is reported before the values of the known ones are checked. Only lists
-    (a viewset's ``list``, or a GET without the lookup in the path): a detail, an action and
-    a POST read their own parameters. A known parameter sent twice is refused too: no filter
-    reads a list of values.
+    listed every decision. First in ``DEFAULT_FILTER_BACKENDS``: every list view runs it. Only
+    lists (a viewset's ``list``, or a GET without the lookup in the path): a detail, an action
+    and a POST read their own parameters. A known parameter sent twice is refused too: no
+    filter reads a list of values. The same 400 also names every known parameter with a bad
+    value (``known_value_errors``): ``?decison=block&page_size=0`` names both at once, not
+    the typo first and the size on the next try.
     """
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
         if request.query_params and _lists(request, view):
             accepted = accepted_query_params(request, queryset, view)
-            unknown = [name for name in request.query_params if name not in accepted]
-            if unknown:
-                message = UNKNOWN_PARAMETER.format(accepted=", ".join(sorted(accepted)) or "none")
-                raise serializers.ValidationError({name: [message] for name in unknown})
+            message = UNKNOWN_PARAMETER.format(accepted=", ".join(sorted(accepted)) or "none")
+            errors = {name: [message] for name in request.query_params if name not in accepted}
             # ?decision=approve&decision=refuse: no filter reads a list, and the last value
             # alone would be used, without a word (as with a form field sent twice).
-            repeated = [name for name in request.query_params if len(request.query_params.getlist(name)) > 1]
-            if repeated:
-                raise serializers.ValidationError({name: [REPEATED_PARAMETER] for name in repeated})
+            for name in request.query_params:
+                if name not in errors and len(request.query_params.getlist(name)) > 1:
+                    errors[name] = [REPEATED_PARAMETER]
+            if errors:
+                for name, messages in known_value_errors(request, queryset, view).items():
+                    errors.setdefault(name, messages)
+                raise serializers.ValidationError(errors)
         return queryset
+
+
+_COLLECTING = "_collecting_query_param_errors"
+
+
+def raise_with_every_bad_value(
+    exc: serializers.ValidationError, request: Request, queryset: QuerySet[Any], view: Any
+) -> NoReturn:
+    """Raise the 400 of a bad query value with the other known parameters' bad values added.
+
+    The backends and the paginator run one after the other and the first bad value stopped
+    the others: ``?decision=nope&page_size=0`` named ``decision`` only, and ``page_size``
+    on the next try. Inside ``known_value_errors`` the error is raised as it is.
+    """
+    if getattr(request, _COLLECTING, False):
+        raise exc
+    raise serializers.ValidationError(known_value_errors(request, queryset, view)) from None
+
+
+def known_value_errors(request: Request, queryset: QuerySet[Any], view: Any) -> dict[str, list[str]]:
+    """The known parameters' bad values, as the other backends and the paginator would refuse them.
+
+    Each check is run and its 400 collected rather than raised; nothing here reads the
+    database (the querysets are built, never evaluated).
+    """
+    errors: dict[str, list[str]] = {}
+
+    def collect(check: Any, *args: Any) -> None:
+        try:
+            check(*args)
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            for name, messages in detail.items():
+                listed = messages if isinstance(messages, list) else [messages]
+                errors.setdefault(str(name), [str(message) for message in listed])
+
+    setattr(request, _COLLECTING, True)
+    try:
+        for backend_class in getattr(view, "filter_backends", ()):
+            if not issubclass(backend_class, KnownQueryParamsFilter):
+                collect(backend_class().filter_queryset, request, queryset, view)
+        check_query = getattr(getattr(view, "paginator", None), "check_query_params", None)
+        if check_query is not None:
+            collect(check_query, request, queryset, view, collect)
+    finally:
+        setattr(request, _COLLECTING, False)
+    return errors
 
 
 def _lists(request: Request, view: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -15,6 +16,8 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from creditplatform.api.filters import raise_with_every_bad_value
 
 MAX_PAGE = 1_000_000
 
@@ -31,6 +34,12 @@ class StandardPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
+
     def get_page_number(self, request: Request, paginator: Any) -> Any:
         raw = request.query_params.get(self.page_query_param)
         if raw is None or raw in self.last_page_strings:
@@ -43,6 +52,15 @@ class StandardPagination(PageNumberPagination):
         if raw is None:
             return self.page_size
         return min(_positive_whole_number(raw, self.page_size_query_param, None), self.max_page_size)
+
+    def check_query_params(
+        self, request: Request, queryset: QuerySet[Any], view: Any, collect: Callable[..., None]
+    ) -> None:
+        """Run the checks of ``page`` and ``page_size``, each through ``collect`` (which keeps its 400)."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and raw not in self.last_page_strings:
+            collect(_positive_whole_number, raw, self.page_query_param, MAX_PAGE)
+        collect(self.get_page_size, request)
 
 
 def _positive_whole_number(raw: str, name: str, maximum: int | None) -> int:
@@ -97,6 +115,12 @@ class KeysetPagination(CursorPagination):
     def paginate_queryset(  # type: ignore[override]  # keyset pages need a QuerySet, never a list
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any] | None:
+        try:
+            return self._paginate(queryset, request, view)
+        except serializers.ValidationError as exc:
+            raise_with_every_bad_value(exc, request, queryset, view)
+
+    def _paginate(self, queryset: QuerySet[Any], request: Request, view: Any) -> list[Any] | None:
         self.legacy: StandardPagination | None = None
         if request.query_params.get(self.page_query_param) is not None:
             self.legacy = StandardPagination()
@@ -132,6 +156,22 @@ class KeysetPagination(CursorPagination):
 
     def get_page_size(self, request: Request) -> int:
         return StandardPagination().get_page_size(request)
+
+    def check_query_params(
+        self, request: Request, queryset: QuerySet[Any], view: Any, collect: Callable[..., None]
+    ) -> None:
+        """Run the checks of ``page``, ``page_size`` and ``cursor``, each through ``collect``."""
+        StandardPagination().check_query_params(request, queryset, view, collect)
+        if request.query_params.get(self.page_query_param) is None:
+            collect(self._check_cursor, request, queryset, view)
+
+    def _check_cursor(self, request: Request, queryset: QuerySet[Any], view: Any) -> None:
+        try:
+            first = self.get_ordering(request, queryset, view)[0]
+        except serializers.ValidationError:
+            return  # a bad ?ordering=: the ordering filter names it
+        self.field = first.lstrip("-")
+        self._decode(request, queryset)
 
     def _bounded_count(self, queryset: QuerySet[Any]) -> int | None:
         counted = queryset.order_by().values("pk")[: self.COUNT_LIMIT + 1].count()

@@ -54,3 +54,73 @@ def blank_alternatives_any_of(result: dict[str, Any], generator: Any, request: A
 
     walk(result)
     return result
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Every error of the API (creditplatform/api/exceptions.py): a stable code, a sentence, and for "
+        "a 400 on input each offending field (nested fields joined with dots, list items by index)."
+    ),
+    "properties": {
+        "error": {"type": "string", "example": "validation_error"},
+        "detail": {"type": "string", "example": "Invalid input."},
+        "fields": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "example": {"age": ["Ensure this value is greater than or equal to 17."]},
+        },
+    },
+    "required": ["error", "detail"],
+}
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+# What every operation of a kind may answer, besides what its view documents itself.
+STANDARD_ERRORS = {
+    "400": "Invalid input: `fields` names each offending field, body key or query parameter.",
+    "401": "No credentials, or invalid, expired or revoked ones (`WWW-Authenticate` says which scheme).",
+    "403": "Valid credentials without the role or scope the operation needs.",
+    "404": "No such object, or one the caller may not see.",
+    "406": "The `Accept` header admits no JSON.",
+    "415": "The body is not of the documented content type.",
+    "429": "Too many requests for this caller (`Retry-After` says when to retry).",
+}
+
+
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Every error answer of the API in the document: the ``Error`` shape and the statuses each
+    operation can give.
+
+    drf-spectacular documents the answers a view declares, and those had no body: a client
+    generated from the document knew neither 400 (the most common answer to a bad request),
+    401, 403 and 429, nor what an error looks like. Each operation now lists the standard
+    statuses that apply to it (400 when it reads a body or query parameters or is a list, 401 and 403 when
+    it needs credentials, 404 when its path names an object, 415 when it reads a body), and
+    every error answer without a body of its own has the ``Error`` shape.
+    """
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            parameters = [p for p in operation.get("parameters", []) if p.get("in") in ("query", "header")]
+            authenticated = any(requirement for requirement in operation.get("security", [{}]))
+            lists = authenticated and "{" not in path
+            applies = {
+                # A list refuses an unknown query parameter (KnownQueryParamsFilter), documented ones or not.
+                "400": bool(operation.get("requestBody") or parameters or (method == "get" and lists)),
+                "401": authenticated,
+                "403": authenticated,
+                "404": "{" in path,
+                "406": True,
+                "415": bool(operation.get("requestBody")),
+                "429": authenticated,
+            }
+            for code, description in STANDARD_ERRORS.items():
+                if applies[code] and code not in responses:
+                    responses[code] = {"description": description}
+            for code, response in responses.items():
+                if str(code)[0] in "45" and "content" not in response:
+                    response["content"] = {"application/json": {"schema": ERROR_REF}}
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -25,7 +25,7 @@ from accounts.roles import Role
 from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
 from creditplatform.api.renderers import OrjsonRenderer
 from creditplatform.api.serializers import StrictSerializer
-from scoring.api.views import IDEMPOTENCY_HEADER, idempotency_key_header
+from scoring.api.views import IDEMPOTENCY_PARAMETER, idempotency_key_header
 from scoring.batch.files import BatchFileError
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
@@ -180,7 +180,7 @@ class BatchJobListApi(generics.ListAPIView):
             "applicant again; the same key with another file is a 409.\n\n" + METHOD
         ),
         request={"multipart/form-data": BatchUploadSerializer},
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             202: BatchJobDetailSerializer,
             200: OpenApiResponse(BatchJobDetailSerializer, description="The job stored earlier (Idempotency-Key)."),

@@ -54,6 +54,17 @@ from scoring.validators import EXTERNAL_ID_CHARS
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_META = "HTTP_IDEMPOTENCY_KEY"
+# The header as the document describes it: the rule ``idempotency_key_header`` applies.
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    {"type": "string", "minLength": 1, "maxLength": 200},
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "1-200 printable characters, chosen by the caller, per caller: a retry with the same key and the "
+        "same request returns the stored answer (200, `Idempotent-Replayed: true`); with another request, 409."
+    ),
+)
 SEED_PAYLOAD = {"age": 35, "revenu": 50000, "historique_impaye": 1}
 # The first profile of the seed's postman/batch_profiles.json (tests/data/batch_profiles.json).
 SEED_PROFILE = {"client_id": "C1001", "age": 42, "revenu": 82000, "historique_impaye": 0, "montant_credit": 20000}
@@ -146,7 +157,7 @@ class ScoreApi(APIView):
             "decision (200, `Idempotent-Replayed: true`); the same key with another body is a 409."
         ),
         request=ScoreInputSerializer,
-        parameters=[OpenApiParameter(IDEMPOTENCY_HEADER, str, OpenApiParameter.HEADER, required=False)],
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: DecisionSerializer,
             200: OpenApiResponse(DecisionSerializer, description="Replay of a stored decision (Idempotency-Key)."),

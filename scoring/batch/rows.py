@@ -68,11 +68,16 @@ def canonical_columns(chunk: ChunkRows, schema: FeatureSchema) -> ChunkRows:
 
 
 def check_rows(schema: FeatureSchema, chunk: ChunkRows) -> CheckedRows:
-    """Apply the schema's rules to every row; a refused row goes to ``rejects`` ({field: message})."""
-    chunk = canonical_columns(chunk, schema)
+    """Apply the schema's rules to every row; a refused row goes to ``rejects`` ({column: message}).
+
+    Columns are checked under the names the file's header gives them: a reject in a column
+    headed by an alias names ``montant_credit``, as the caller wrote it, not ``amount``.
+    """
     n = len(chunk.rows)
-    features = [f.name for f in schema if f.name in chunk.columns]
-    checked = schema.validate_columns({name: chunk.columns[name] for name in features}, n)
+    aliases = schema.aliases
+    sent = [name for name in chunk.columns if name in schema or name in aliases]
+    features = [f.name for f in schema if f.name in {aliases.get(name, name) for name in sent}]
+    checked = schema.validate_columns({name: chunk.columns[name] for name in sent}, n)
     errors = dict(checked.errors)
     links: dict[str, np.ndarray] = {}
     for name in LINK_COLUMNS:

@@ -306,8 +306,8 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
         model = replace(model, refer_lower=band[0], refer_upper=band[1])
     missing_share = settings.SCORE_REFER_MISSING_SHARE  # stored with each decision (exact replay)
     rows = read_chunk(bytes(chunk.payload), chunk.first_row, by_position=job.file_format == BatchFileFormat.PARQUET)
-    rows = canonical_columns(rows, model.schema)  # the challenger (_shadow) reads the features' own names too
-    checked = check_rows(model.schema, rows)
+    checked = check_rows(model.schema, rows)  # its rejects name the columns as the file does
+    rows = canonical_columns(rows, model.schema)  # the challenger (_shadow) reads the features' own names
     checked, client_pks, application_pks = _links(checked)
     scored = score_rows(
         model,

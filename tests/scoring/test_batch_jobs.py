@@ -605,3 +605,25 @@ def test_a_parquet_column_named_by_a_features_alias_is_read_not_a_500(
     wrong.to_parquet(out, index=False)
     refused = upload(scorer, out.getvalue(), name="applicants.parquet")
     assert refused.status_code == 400 and "montant_credit" in refused.json()["fields"]["file"][0]
+
+
+def test_a_reject_in_a_column_named_by_an_alias_names_the_files_own_header(
+    scorer: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The rejects file names the column as the file does: ``montant_credit`` (the header the caller
+    wrote), not ``amount`` (a name absent from the file), in CSV and Parquet alike."""
+    text = "age,revenu,historique_impaye,montant_credit\n35,500,0,abc\n16,500,0,-5\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        job = upload(scorer, text).json()
+    errors = dict(BatchJob.objects.get(pk=job["id"]).rejects.values_list("row", "errors"))
+    assert set(errors[2]) == {"montant_credit"} and set(errors[3]) == {"age", "montant_credit"}
+    rejects = read_csv(scorer.get(f"{job['url']}/rejects"))
+    assert {line["field"] for line in rejects} == {"age", "montant_credit"}
+    frame = pd.DataFrame({"age": [35], "revenu": [500.0], "historique_impaye": [0], "montant_credit": [-5.0]})
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(scorer, out.getvalue(), name="applicants.parquet")
+    assert response.status_code == 202, response.content
+    parquet = BatchJob.objects.get(pk=response.json()["id"])
+    assert set(dict(parquet.rejects.values_list("row", "errors"))[1]) == {"montant_credit"}

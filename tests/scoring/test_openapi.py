@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import yaml
 from django.core.management import call_command
@@ -55,3 +57,54 @@ def test_the_request_schema_lists_each_alias_with_its_feature(schema: dict) -> N
     fields = schema["components"]["schemas"]["ScoreInputRequest"]["properties"]
     assert fields["montant_credit"]["minimum"] == fields["amount"]["minimum"]
     assert "alias of `amount`" in fields["montant_credit"]["description"]
+
+
+def test_every_error_answer_is_documented_with_the_error_shape(schema: dict) -> None:
+    """A client generated from the document knew no 400, 401, 403 or 429, nor the body of any error."""
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["error", "detail"] and set(error["properties"]) == {"error", "detail", "fields"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            for code, response in responses.items():
+                if code[0] in "45" and not (path == "/api/v1/health" and code == "503"):
+                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+            if path != "/api/v1/health":
+                assert {"401", "403", "406", "429"} <= set(responses), (method, path)
+            if "requestBody" in operation:
+                assert {"400", "415"} <= set(responses), (method, path)
+            if method == "get" and "{" not in path and path != "/api/v1/health":
+                assert "400" in responses, path  # an unknown query parameter
+            if "{" in path:
+                assert "404" in responses, (method, path)
+
+
+@pytest.mark.django_db
+def test_the_errors_the_api_gives_have_the_documented_shape(schema: dict, key_client: Callable[..., APIClient]) -> None:
+    import jsonschema
+
+    error = schema["components"]["schemas"]["Error"]
+    scorer, viewer = key_client("analyst", ["score", "read"]), key_client("viewer", ["read"])
+    answers = {
+        "400": scorer.post("/api/v1/clients/", {"client_id": "C 1", "last_name": "Martin"}, format="json"),
+        "401": APIClient().post("/api/v1/score", {}, format="json"),
+        "403": viewer.post("/api/v1/score", {}, format="json"),
+        "404": scorer.get("/api/v1/clients/nobody/"),
+        "406": scorer.get("/api/v1/clients/", HTTP_ACCEPT="application/xml"),
+        "415": scorer.post("/api/v1/score", "age=35", content_type="text/plain"),
+    }
+    for code, response in answers.items():
+        assert str(response.status_code) == code, (code, response.content)
+        jsonschema.validate(response.json(), error)
+    assert "client_id" in answers["400"].json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [("/score", "post"), ("/api/v1/score", "post"), ("/api/v1/score/batch-jobs", "post")]
+)
+def test_the_idempotency_key_is_documented_with_the_rule_the_api_applies(schema: dict, path: str, method: str) -> None:
+    """It was a bare string: a key of 201 characters, valid by the document, is a 400."""
+    [parameter] = [p for p in schema["paths"][path][method]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert parameter["in"] == "header" and not parameter.get("required", False)
+    assert (parameter["schema"]["minLength"], parameter["schema"]["maxLength"]) == (1, 200)
+    assert "printable" in parameter["description"]
