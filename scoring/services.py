@@ -808,8 +808,15 @@ def _replay(caller: str, key: str, request_hash: str) -> ScoreOutcome | None:
     return ScoreOutcome(existing, replayed=True)
 
 
-def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], caller: str) -> list[Decision]:
-    """Decide on several applicants at once (vectorised) and store them in one transaction."""
+def applications_score(
+    *, model: LoadedModel, requests: Sequence[ScoreRequest], caller: str, idempotency_key: str | None = None
+) -> list[Decision]:
+    """Decide on several applicants at once (vectorised) and store them in one transaction.
+
+    With an ``idempotency_key`` each decision is stored under its item's key
+    (``batch_item_keys``) and fingerprint: the unique (caller, key) index then refuses a second
+    copy of the batch. ``applications_score_once`` is what answers a retry.
+    """
     if not requests:
         return []
     if len(requests) > settings.SCORE_BATCH_MAX_ITEMS:
@@ -817,6 +824,10 @@ def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], 
     # Clients named without an application are created in the decisions' transaction, not
     # before it: when the insert fails, nothing of the batch is stored (no client left bare).
     decisions = _decisions(model, requests, caller=caller, batch=True, clients_too=False)
+    if idempotency_key:
+        keys = batch_item_keys(idempotency_key, len(requests))
+        for decision, key, fingerprint in zip(decisions, keys, _fingerprints(requests), strict=True):
+            decision.idempotency_key, decision.request_hash = key, fingerprint
     with transaction.atomic():
         _link_clients(decisions, requests)
         Decision.objects.bulk_create(decisions)
@@ -824,3 +835,74 @@ def applications_score(*, model: LoadedModel, requests: Sequence[ScoreRequest], 
         review_cases_open_referred(decision_ids=[d.pk for d in decisions if d.decision == CreditDecisionOutcome.REFER])
     decisions_recorded.send(sender=Decision, kind="credit", outcomes=[d.decision for d in decisions])
     return decisions
+
+
+@dataclass(frozen=True)
+class BatchScoreOutcome:
+    decisions: list[Decision]
+    replayed: bool = False
+
+
+BATCH_KEY_PREFIX = "batch:"
+BATCH_KEY_CONFLICT = "This Idempotency-Key was already used with a different batch (other applicants, more or fewer)."
+
+
+def batch_item_keys(key: str, count: int) -> list[str]:
+    """The keys the items of a synchronous batch sent under ``key`` are stored under, in order.
+
+    Each decision keeps its own key (the unique (caller, key) index is what refuses a second
+    copy): ``batch:<digest of the caller's key>:<item>``. The digest keeps them within the
+    column (a caller's key may take all 200 characters) and apart from the same key sent to
+    ``/score``, which names one decision, not a batch.
+    """
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return [f"{BATCH_KEY_PREFIX}{digest}:{item}" for item in range(count)]
+
+
+def _fingerprints(requests: Sequence[ScoreRequest]) -> list[str]:
+    return [score_request_fingerprint(r.features, r.client_id, r.application_id) for r in requests]
+
+
+def _batch_replay(caller: str, idempotency_key: str, requests: Sequence[ScoreRequest]) -> list[Decision] | None:
+    """The decisions of the batch ``caller`` stored under ``idempotency_key``, in item order; None
+    when it stored none. ``IdempotencyConflict`` when they are not this batch's: an applicant
+    that differs (the validated input, as for ``/score``), or more or fewer of them."""
+    keys = batch_item_keys(idempotency_key, len(requests) + 1)  # one more: was the stored batch longer?
+    stored = {
+        d.idempotency_key: d
+        for d in Decision.objects.select_related("client", "application", "model_version")
+        .filter(caller=caller[:100], idempotency_key__in=keys)
+        .order_by()
+    }
+    if not stored:
+        return None
+    if len(stored) != len(requests) or keys[-1] in stored:
+        raise IdempotencyConflict(BATCH_KEY_CONFLICT)
+    decisions = [stored[key] for key in keys[:-1]]
+    for decision, fingerprint in zip(decisions, _fingerprints(requests), strict=True):
+        # Emptied by an erasure: nothing left to compare (as for /score).
+        if decision.request_hash and decision.request_hash != fingerprint:
+            raise IdempotencyConflict(BATCH_KEY_CONFLICT)
+    return decisions
+
+
+def applications_score_once(
+    *, model: LoadedModel, requests: Sequence[ScoreRequest], caller: str, idempotency_key: str | None
+) -> BatchScoreOutcome:
+    """``applications_score`` with the caller's ``Idempotency-Key``: the same caller sending the same
+    key and applicants again gets the stored decisions back, none decided twice (also when both
+    requests arrive together: the unique index decides, the loser reads the winner's rows); the
+    same key with another batch raises ``IdempotencyConflict``. Without a key, a plain batch."""
+    if not idempotency_key:
+        return BatchScoreOutcome(applications_score(model=model, requests=requests, caller=caller))
+    stored = _batch_replay(caller, idempotency_key, requests)
+    if stored is not None:
+        return BatchScoreOutcome(stored, replayed=True)
+    try:
+        decisions = applications_score(model=model, requests=requests, caller=caller, idempotency_key=idempotency_key)
+    except IntegrityError:
+        stored = _batch_replay(caller, idempotency_key, requests)
+        if stored is None:
+            raise
+        return BatchScoreOutcome(stored, replayed=True)
+    return BatchScoreOutcome(decisions)

@@ -45,7 +45,7 @@ from scoring.selectors import client_list, decision_list, model_version_list
 from scoring.services import (
     IdempotencyConflict,
     application_score,
-    applications_score,
+    applications_score_once,
     client_create,
     client_update,
     model_version_activate,
@@ -236,10 +236,19 @@ class ScoreBatchApi(APIView):
         description=(
             "The same checks and decisions as `/score`, scored together (one vectorised predict) and stored in one "
             "transaction: either every applicant is decided or none is (errors name `items.<i>.<field>`). "
-            "More than 100 applicants is a 400; larger files go through a batch job."
+            "More than 100 applicants is a 400; larger files go through a batch job.\n\n"
+            "Send an `Idempotency-Key` header to make retries safe: the same key and the same applicants, in the "
+            "same order, return the stored decisions (200, `Idempotent-Replayed: true`); the same key with another "
+            "batch (an applicant changed, more or fewer) is a 409. A key names one batch here and one decision on "
+            "`/score`: the two never meet."
         ),
         request=ScoreBatchInputSerializer,
-        responses={201: ScoreBatchOutputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: ScoreBatchOutputSerializer,
+            200: OpenApiResponse(ScoreBatchOutputSerializer, description="Replay of a stored batch (Idempotency-Key)."),
+            409: OpenApiResponse(description="Idempotency-Key reused with another batch."),
+        },
         examples=[
             OpenApiExample(
                 "Two applicants",
@@ -251,11 +260,23 @@ class ScoreBatchApi(APIView):
     def post(self, request: Request) -> Response:
         model = _credit_model()
         requests = score_batch_parse(request.data, model.schema, settings.SCORE_BATCH_MAX_ITEMS)
-        decisions = applications_score(model=model, requests=requests, caller=caller_label(request.user))
+        try:
+            outcome = applications_score_once(
+                model=model,
+                requests=requests,
+                caller=caller_label(request.user),
+                idempotency_key=idempotency_key_header(request.META),
+            )
+        except IdempotencyConflict as exc:
+            raise Conflict(str(exc)) from exc
+        decisions = outcome.decisions
+        headers = {"X-Model-Version": decisions[0].model_version.version if decisions else model.version}
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
         return Response(
             {"count": len(decisions), "results": [decision_representation(d) for d in decisions]},
-            status=status.HTTP_201_CREATED,
-            headers={"X-Model-Version": model.version},
+            status=status.HTTP_200_OK if outcome.replayed else status.HTTP_201_CREATED,
+            headers=headers,
         )
 
 

@@ -105,3 +105,29 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_decision(
     assert sorted(status for status, _ in answers) == [200] * 7 + [201]
     assert len({body["id"] for _, body in answers}) == 1
     assert Decision.objects.count() == 1
+
+
+def test_concurrent_retries_of_a_batch_with_one_idempotency_key_decide_it_once(
+    live_server: Any, api_key_for: Callable[..., str], trained_credit: TrainedModel
+) -> None:
+    require_postgresql()
+    register_trained(trained_credit, version="v1", status="champion")
+    key = api_key_for("analyst", ["score"])
+    barrier = threading.Barrier(6)
+    items = APPLICANTS[:20]
+
+    def send(n: int) -> tuple[int, dict[str, Any]]:
+        barrier.wait(timeout=30)
+        response = requests.post(
+            f"{live_server.url}/api/v1/score/batch",
+            json={"items": items},
+            headers={"X-API-Key": key, "Idempotency-Key": "nightly-2026-12-07"},
+            timeout=60,
+        )
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(send, range(6)))
+    assert sorted(status for status, _ in answers) == [200] * 5 + [201]
+    assert len({tuple(d["id"] for d in body["results"]) for _, body in answers}) == 1
+    assert Decision.objects.count() == 20

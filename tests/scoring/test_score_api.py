@@ -401,6 +401,61 @@ def test_a_batch_decides_every_applicant_like_single_calls_do(analyst: APIClient
     assert Decision.objects.count() == 4
 
 
+def test_a_batch_retried_with_its_idempotency_key_returns_the_stored_decisions(analyst: APIClient) -> None:
+    """Found by review: the key was ignored here, so a retried batch decided everyone twice."""
+    items = [SEED, {**SEED, "client_id": "C78"}, {"age": 52, "revenu": 180, "historique_impaye": 0}]
+    first = analyst.post("/api/v1/score/batch", {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY="run-1")
+    again = analyst.post("/api/v1/score/batch", {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY="run-1")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    assert again.content == first.content  # the same decisions, in the same order, byte for byte
+    assert Decision.objects.count() == 3
+    # The key names this batch only: the same key on /score is another decision.
+    assert analyst.post("/score", SEED, format="json", HTTP_IDEMPOTENCY_KEY="run-1").status_code == 201
+    assert Decision.objects.count() == 4
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        lambda items: [items[0], {**items[1], "age": 61}],  # an applicant changed
+        lambda items: items[:1],  # fewer
+        lambda items: [*items, SEED],  # more
+    ],
+    ids=["changed", "fewer", "more"],
+)
+def test_a_batch_idempotency_key_reused_with_another_batch_is_a_409(analyst: APIClient, changed: Any) -> None:
+    items = [SEED, {**SEED, "client_id": "C79"}]
+    assert (
+        analyst.post("/api/v1/score/batch", {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY="run-2").status_code
+        == 201
+    )
+    response = analyst.post(
+        "/api/v1/score/batch", {"items": changed(items)}, format="json", HTTP_IDEMPOTENCY_KEY="run-2"
+    )
+    assert response.status_code == 409, response.json()
+    assert "different batch" in response.json()["detail"]
+    assert Decision.objects.count() == 2
+
+
+def test_a_batch_idempotency_key_of_200_characters_is_kept_whole(analyst: APIClient) -> None:
+    key = "k" * 199 + "1"
+    assert (
+        analyst.post("/api/v1/score/batch", {"items": [SEED] * 3}, format="json", HTTP_IDEMPOTENCY_KEY=key).status_code
+        == 201
+    )
+    other = "k" * 199 + "2"  # differs in its last character only: another batch
+    assert (
+        analyst.post(
+            "/api/v1/score/batch", {"items": [SEED] * 3}, format="json", HTTP_IDEMPOTENCY_KEY=other
+        ).status_code
+        == 201
+    )
+    replay = analyst.post("/api/v1/score/batch", {"items": [SEED] * 3}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert replay.status_code == 200
+    assert Decision.objects.count() == 6
+
+
 def test_a_batch_whose_insert_fails_leaves_no_client_behind(analyst: APIClient) -> None:
     """The new clients a batch names are stored with its decisions or not at all."""
     require_postgresql()  # the refusal below is PostgreSQL's CHECK ... NOT VALID
