@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
@@ -77,9 +78,23 @@ class DateTimeFilter(django_filters.Filter):
     field_class = UtcDateTimeField
 
 
+class _OnceEachCharField(forms.CharField):
+    """A form field that says each of its messages once: the length check and the pattern of an
+    external id give the same sentence ("Use 1-64 letters..."), which a value too long for both
+    repeated."""
+
+    def run_validators(self, value: Any) -> None:
+        try:
+            super().run_validators(value)
+        except ValidationError as exc:
+            raise ValidationError(list(dict.fromkeys(exc.messages))) from None
+
+
 class ExternalIdFilter(django_filters.CharFilter):
     """An exact external id (``client_id``, ``transaction_id``...): its pattern, or a 400 (an erased
     client's ``erased-…`` token included: it is looked up, not sent as a new id)."""
+
+    field_class = _OnceEachCharField
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 64)

@@ -79,6 +79,19 @@ class AmountField(serializers.DecimalField):
             raise serializers.ValidationError("A valid number is required.")
         return super().to_internal_value(data)
 
+    def validate_precision(self, value: Decimal) -> Decimal:
+        """DRF's limits, the total last: it checks the total first, which names the wrong one
+        for an amount. ``0.30000000000000004`` (0.1 + 0.2 in a caller's floating point) has too
+        many decimals and ``1e308`` too many whole digits; both were "no more than 14 digits in
+        total". The same values are refused, each for what is wrong with it."""
+        _, digits, exponent = value.as_tuple()
+        if isinstance(exponent, int):  # finite (DRF refused the others before)
+            if self.decimal_places is not None and -exponent > self.decimal_places:
+                self.fail("max_decimal_places", max_decimal_places=self.decimal_places)
+            if self.max_whole_digits is not None and len(digits) + exponent > self.max_whole_digits:
+                self.fail("max_whole_digits", max_whole_digits=self.max_whole_digits)
+        return super().validate_precision(value)
+
 
 class CountField(serializers.IntegerField):
     """A JSON integer only (2 or 2.0; never "2" or true)."""

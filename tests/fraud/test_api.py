@@ -568,3 +568,23 @@ def test_a_rule_failing_on_a_transaction_is_logged_without_the_transaction_id_in
     assert "TX-RAW-4471" not in record.getMessage()
     # Raw until the configured handler's filter has seen the record, pseudonymised after.
     assert getattr(record, "transaction_id", None) in {"TX-RAW-4471", pseudonym("TX-RAW-4471")}
+
+
+@pytest.mark.parametrize(
+    ("montant", "message"),
+    [
+        ("0.30000000000000004", "Ensure that there are no more than 2 decimal places."),  # 0.1 + 0.2 in floating point
+        ("1.234", "Ensure that there are no more than 2 decimal places."),
+        ("1e308", "Ensure that there are no more than 12 digits before the decimal point."),
+        ("1234567890123.5", "Ensure that there are no more than 12 digits before the decimal point."),
+    ],
+)
+def test_an_amount_refused_for_its_precision_names_the_limit_it_broke(
+    analyst: APIClient, montant: str, message: str
+) -> None:
+    """Found by review: each was "no more than 14 digits in total", the limit of neither part."""
+    body = f'{{"transaction_id": "TX-P", "montant": {montant}, "type": "virement", "client_id": "C1001"}}'
+    response = analyst.post(URL, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"montant": [message]}
+    assert not Transaction.objects.exists()
