@@ -20,6 +20,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import orjson
@@ -34,6 +35,9 @@ _MAX_PENDING = 50_000  # a database outage must not eat the process's memory
 # How long an exiting process waits for the flusher's batch in flight (gunicorn allows a
 # stopping worker 30 s: graceful_timeout).
 _EXIT_WAIT_SECONDS = 10.0
+# While the database is down a flush fails every second: say so once a minute, not each time.
+_REPORT_EVERY_SECONDS = 60.0
+_clock = time.monotonic
 
 
 class ApiCallBuffer:
@@ -47,6 +51,8 @@ class ApiCallBuffer:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.dropped = 0
+        self._failures = 0  # flushes failed in a row (an outage)
+        self._last_report = 0.0
 
     def add(self, row: dict[str, Any]) -> None:
         """Queue one call: ``ApiCall``'s field values."""
@@ -71,12 +77,32 @@ class ApiCallBuffer:
             return 0
         try:
             api_calls_insert(rows)
-        except Exception:
-            logger.exception("could not write %d API call log rows; keeping them for the next flush", len(rows))
+        except Exception as exc:
+            self._failed(exc, len(rows))
             with self._lock:
                 self._rows[:0] = rows[: max(0, _MAX_PENDING - len(self._rows))]
             return 0
+        if self._failures:
+            logger.warning("API call log rows written again after %d failed flushes", self._failures)
+            self._failures, self._last_report = 0, 0.0
         return len(rows)
+
+    def _failed(self, exc: Exception, count: int) -> None:
+        """Say that a flush failed: the first failure of an outage with its traceback, then one
+        line a minute (``_REPORT_EVERY_SECONDS``) while it lasts, not a traceback every second."""
+        self._failures += 1
+        now = _clock()
+        if self._failures == 1:
+            logger.exception("could not write %d API call log rows; keeping them for the next flush", count)
+            self._last_report = now
+        elif now - self._last_report >= _REPORT_EVERY_SECONDS:
+            logger.warning(
+                "API call log still not written: %d failed flushes, %d rows waiting (%s)",
+                self._failures,
+                self.pending() + count,
+                type(exc).__name__,
+            )
+            self._last_report = now
 
     def _ensure_flusher(self) -> None:
         pid = os.getpid()

@@ -80,6 +80,34 @@ def test_a_failed_write_keeps_the_rows_for_the_next_flush(buffered: None, monkey
 
 
 @pytest.mark.django_db
+def test_an_outage_is_logged_once_with_its_traceback_then_once_a_minute(
+    buffered: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by review: a database outage logged a full traceback at every flush, once a second."""
+    clock = [1000.0]
+    monkeypatch.setattr(calllog, "_clock", lambda: clock[0])
+    buffer.add(CALL)
+
+    def database_down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("database unavailable")
+
+    with monkeypatch.context() as patched, caplog.at_level("WARNING", logger="monitoring.calllog"):
+        patched.setattr(calllog, "api_calls_insert", database_down)
+        for _ in range(150):  # two and a half minutes of flushes, one a second
+            assert buffer.flush() == 0
+            clock[0] += 1.0
+    records = [r for r in caplog.records if r.name == "monitoring.calllog"]
+    # The traceback (as the log filter keeps it, redacted) with the first line only.
+    assert [bool(r.exc_text) for r in records] == [True, False, False]
+    assert "150 failed flushes" not in records[-1].getMessage()
+    assert "121 failed flushes, 1 rows waiting (ConnectionError)" in records[-1].getMessage()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="monitoring.calllog"):
+        assert buffer.flush() == 1
+    assert [r.getMessage() for r in caplog.records] == ["API call log rows written again after 150 failed flushes"]
+
+
+@pytest.mark.django_db
 def test_a_batch_lands_with_the_values_save_would_store() -> None:
     """The one-statement insert (one JSON array on PostgreSQL) against ``save``, column by column."""
     awkward = [
