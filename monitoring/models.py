@@ -54,7 +54,10 @@ class DriftReport(models.Model):
     purpose = models.CharField(max_length=10, help_text="credit or fraud (the model registry's purposes).")
     day = models.DateField(help_text="The day of decisions compared (UTC).")
     model_version = models.ForeignKey(
-        "scoring.ModelVersion", on_delete=models.PROTECT, related_name="drift_reports", help_text="The champion."
+        "scoring.ModelVersion",
+        on_delete=models.PROTECT,
+        related_name="drift_reports",
+        help_text="The version that made most of the day's decisions (the champion, unless one was promoted since).",
     )
     status = models.CharField(max_length=12, choices=DriftStatus.choices)
     drift_share = models.FloatField(null=True, blank=True, help_text="Share of tested features that drifted (0-1).")
