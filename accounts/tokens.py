@@ -250,7 +250,8 @@ _EXPECTED_ERRORS: list[tuple[type[Exception], str, str]] = [
     (jwt.ImmatureSignatureError, "not_yet_valid", "The token is not valid yet."),
     (jwt.InvalidAudienceError, "wrong_audience", "The token is not meant for this API."),
     (jwt.InvalidIssuerError, "wrong_issuer", "The token was not issued by the trusted provider."),
-    (jwt.InvalidIssuedAtError, "issued_in_future", "The token's issue time is in the future."),
+    # PyJWT's name for an iat it cannot read as a number (one in the future is ImmatureSignatureError).
+    (jwt.InvalidIssuedAtError, "bad_claim", "The token's iat is not a number of seconds."),
     (jwt.MissingRequiredClaimError, "missing_claim", "The token lacks a required claim."),
     (jwt.InvalidSignatureError, "bad_signature", "The token's signature is invalid."),
     (jwt.DecodeError, "malformed", "The token is malformed."),
@@ -291,12 +292,24 @@ def validate_token(token: str, policy: TokenPolicy, cache: JwksCache | None = No
             options={"require": list(policy.required_claims)},
         )
     except (jwt.PyJWTError, ValueError, RecursionError) as exc:
+        if isinstance(exc, jwt.ExpiredSignatureError | jwt.ImmatureSignatureError):
+            _times_are_numbers(token)
         for error_class, reason, detail in _EXPECTED_ERRORS:
             if isinstance(exc, error_class):
                 raise TokenRejected(reason, detail) from None
         raise TokenRejected("malformed", "The token is malformed.") from None
     check_claims(header, claims, policy)
     return claims
+
+
+def _times_are_numbers(token: str) -> None:
+    """``TokenRejected("bad_claim")`` when a time claim is not a number, for a token PyJWT refused
+    as expired or not yet valid: it reads ``true`` as 1 (expired since 1970). PyJWT checks the
+    times after the signature, so this payload is the signer's own."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _is_time(claims[name]):
+            raise TokenRejected("bad_claim", f"The token's {name} is not a number of seconds.") from None
 
 
 def _is_time(value: object) -> bool:
