@@ -508,6 +508,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "creditplatform.api.schema.blank_alternatives_any_of",
         "creditplatform.api.schema.document_errors",
+        "creditplatform.api.schema.document_headers",
     ],
     # Credit and fraud decisions both have a "decision" field, with different values.
     "ENUM_NAME_OVERRIDES": {

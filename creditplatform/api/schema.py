@@ -124,3 +124,44 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                     response["content"] = {"application/json": {"schema": ERROR_REF}}
             operation["responses"] = dict(sorted(responses.items()))
     return result
+
+
+# Headers the API sets on its answers (monitoring.middleware, the decision views).
+REQUEST_ID_HEADER = {
+    "description": (
+        "The request's id: the caller's own `X-Request-ID` when it is a token of 8 to 64 ASCII letters, digits "
+        "and `. _ : -`, else one the platform generated. The call log and the logs carry it."
+    ),
+    "schema": {"type": "string"},
+}
+REPLAYED_HEADER = {
+    "description": "`true` on an answer replayed for a retry with the same `Idempotency-Key` (or transaction id).",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+MODEL_VERSION_HEADER = {
+    "description": (
+        "The model version that made the decision (as `model_version` in the body); absent on a fraud check "
+        "made by the rules alone."
+    ),
+    "schema": {"type": "string"},
+}
+DECISION_PATHS = ("/score", "/api/v1/score", "/api/v1/score/batch", "/fraude", "/api/v1/fraude")
+
+
+def document_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """The headers of the API's answers in the document: ``X-Request-ID`` on every answer, and on a
+    decision's ``X-Model-Version`` and, for a replay (200), ``Idempotent-Replayed``. A client
+    generated from the document otherwise never learned they exist."""
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete") or not isinstance(operation, dict):
+                continue
+            decides = method == "post" and path in DECISION_PATHS
+            for code, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                headers.setdefault("X-Request-ID", REQUEST_ID_HEADER)
+                if decides and str(code) in ("200", "201"):
+                    headers.setdefault("X-Model-Version", MODEL_VERSION_HEADER)
+                if decides and str(code) == "200":
+                    headers.setdefault("Idempotent-Replayed", REPLAYED_HEADER)
+    return result

@@ -100,7 +100,13 @@ def test_the_errors_the_api_gives_have_the_documented_shape(schema: dict, key_cl
 
 
 @pytest.mark.parametrize(
-    ("path", "method"), [("/score", "post"), ("/api/v1/score", "post"), ("/api/v1/score/batch-jobs", "post")]
+    ("path", "method"),
+    [
+        ("/score", "post"),
+        ("/api/v1/score", "post"),
+        ("/api/v1/score/batch", "post"),
+        ("/api/v1/score/batch-jobs", "post"),
+    ],
 )
 def test_the_idempotency_key_is_documented_with_the_rule_the_api_applies(schema: dict, path: str, method: str) -> None:
     """It was a bare string: a key of 201 characters, valid by the document, is a 400."""
@@ -108,3 +114,24 @@ def test_the_idempotency_key_is_documented_with_the_rule_the_api_applies(schema:
     assert parameter["in"] == "header" and not parameter.get("required", False)
     assert (parameter["schema"]["minLength"], parameter["schema"]["maxLength"]) == (1, 200)
     assert "printable" in parameter["description"]
+
+
+def test_the_headers_of_the_answers_are_documented_and_sent(
+    schema: dict, key_client: Callable[..., APIClient], credit_model: object
+) -> None:
+    """X-Request-ID, X-Model-Version and Idempotent-Replayed were sent but in no answer of the document."""
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                assert "X-Request-ID" in response.get("headers", {}), (path, method, code)
+    for path in ("/score", "/api/v1/score", "/api/v1/score/batch", "/fraude", "/api/v1/fraude"):
+        responses = schema["paths"][path]["post"]["responses"]
+        assert "X-Model-Version" in responses["201"]["headers"], path
+        assert {"X-Model-Version", "Idempotent-Replayed"} <= set(responses["200"]["headers"]), path
+    scorer = key_client("analyst", ["score"])
+    body = {"items": [{"age": 35, "revenu": 50000, "historique_impaye": 1}]}
+    sent = [scorer.post("/api/v1/score/batch", body, format="json", HTTP_IDEMPOTENCY_KEY="h-1") for _ in range(2)]
+    assert [r.status_code for r in sent] == [201, 200]
+    for response in sent:
+        assert response["X-Request-ID"] and response["X-Model-Version"] == credit_model.version  # type: ignore[attr-defined]
+    assert sent[1]["Idempotent-Replayed"] == "true"
