@@ -436,6 +436,9 @@ class FraudAlertAdmin(PlatformModelAdmin):
 
     def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         alert = self._alert(request, pk)
+        if alert.status == AlertStatus.RESOLVED:  # by someone else meanwhile, often: say so, not a bare 403
+            self.message_user(request, "This alert is already resolved: a resolution is final.", messages.WARNING)
+            return self._back(alert)
         # Checked before the form is even shown: the assignee (object permission) or an admin.
         if not fraud_alert_can_resolve(alert=alert, user=acting_user(request.user)):
             raise PermissionDenied

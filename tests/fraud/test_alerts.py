@@ -66,6 +66,21 @@ def test_the_assignee_can_resolve_another_analyst_cannot_an_admin_can(
     assert (other.resolution, other.resolved_by) == ("false_positive", people["admin"])
 
 
+def test_resolving_an_alert_resolved_meanwhile_says_so_and_changes_nothing(
+    people: dict[str, Any], alert: FraudAlert
+) -> None:
+    """Two of them had the page open; the second one's submit was a bare 403."""
+    fraud_alert_take(alert=alert, user=people["alice"])
+    assert resolve(people["admin"], alert, "false_positive").status_code == 302
+    page = browser(people["alice"])
+    response = page.post(resolve_url(alert), {"resolution": "confirmed_fraud", "comment": "Mine."}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == f"/admin/fraud/fraudalert/{alert.pk}/change/"
+    assert "already resolved" in " ".join(str(m) for m in response.context["messages"])
+    alert.refresh_from_db()
+    assert (alert.resolution, alert.resolved_by) == ("false_positive", people["admin"])
+
+
 def test_an_analyst_moved_to_viewer_no_longer_resolves_the_alerts_they_held(
     people: dict[str, Any], alert: FraudAlert
 ) -> None:
