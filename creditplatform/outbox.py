@@ -21,6 +21,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from creditplatform.webhooks import WebhookRetry
+
 
 def enqueue_each(
     ids: list[int],
@@ -67,3 +69,17 @@ def requeue_lost(
             pending.model._default_manager.filter(pk__in=ids).update(**{due_field: now})
             transaction.on_commit(partial(send, ids))
     return ids
+
+
+def attempt_as_task(task: Any, attempt: Callable[[], Any]) -> None:
+    """The body of a bound Celery task doing one row's work: ``attempt()``, and when it raises
+    ``WebhookRetry`` the task's retry after its countdown (a new message; the row counts its
+    attempts, so ``max_retries`` is the row's business). Run in-process (eager: tests, no
+    broker), the retries follow at once."""
+    while True:
+        try:
+            attempt()
+            return
+        except WebhookRetry as exc:
+            if not task.request.is_eager:
+                raise task.retry(exc=exc, countdown=exc.countdown, max_retries=None) from exc

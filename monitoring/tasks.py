@@ -9,8 +9,6 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from creditplatform.webhooks import WebhookRetry
-
 logger = logging.getLogger(__name__)
 
 
@@ -70,15 +68,10 @@ def drift_alert_notify(self, report_id: int) -> None:
     message sent again by the reconciler has only the retries left). Run in-process (eager:
     tests, no broker), the retries follow at once.
     """
+    from creditplatform.outbox import attempt_as_task
     from monitoring.services import drift_alert_attempt
 
-    while True:
-        try:
-            drift_alert_attempt(report_id=report_id)
-            return
-        except WebhookRetry as exc:
-            if not self.request.is_eager:
-                raise self.retry(exc=exc, countdown=exc.countdown, max_retries=None) from exc
+    attempt_as_task(self, lambda: drift_alert_attempt(report_id=report_id))
 
 
 @shared_task(ignore_result=True)

@@ -52,15 +52,10 @@ def decision_webhook_deliver(self, delivery_id: int) -> None:
     reconciler has only the retries left) and records the last failure. Run in-process
     (eager: tests, no broker), the retries follow at once.
     """
-    from scoring.review.webhooks import WebhookRetry, decision_webhook_attempt
+    from creditplatform.outbox import attempt_as_task
+    from scoring.review.webhooks import decision_webhook_attempt
 
-    while True:
-        try:
-            decision_webhook_attempt(delivery_id=delivery_id)
-            return
-        except WebhookRetry as exc:
-            if not self.request.is_eager:
-                raise self.retry(exc=exc, countdown=exc.countdown, max_retries=None) from exc
+    attempt_as_task(self, lambda: decision_webhook_attempt(delivery_id=delivery_id))
 
 
 @shared_task(ignore_result=True)

@@ -107,15 +107,14 @@ class FairnessReportFactory(factory.django.DjangoModelFactory):
 
 
 def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:
-    """A stored credit decision (an approval at 0.2), as the API would have written it."""
-    return Decision.objects.create(
-        model_version=model_version,
-        features={"age": 35},
-        probability_default=0.2,
-        prediction=0,
-        decision="approve",
-        risk_level="LOW",
-        threshold_used=0.3,
-        caller="user:0",
-        **kwargs,
-    )
+    """A stored credit decision (an approval at 0.2 unless ``kwargs`` say otherwise), as the API writes it."""
+    fields: dict[str, Any] = {
+        "features": {"age": 35},
+        "probability_default": 0.2,
+        "prediction": 0,
+        "decision": "approve",
+        "risk_level": "LOW",
+        "threshold_used": 0.3,
+        "caller": "user:0",
+    }
+    return Decision.objects.create(model_version=model_version, **{**fields, **kwargs})

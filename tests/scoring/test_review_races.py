@@ -10,7 +10,7 @@ import pytest
 from scoring.models import Contest, Decision, ModelVersion
 from scoring.review import services
 from scoring.review.services import contest_record, review_case_close, review_case_open_override
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_decision
 from tests.races import in_thread, wait_for_a_lock_wait
 from tests.services import require_postgresql
 
@@ -18,15 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def refused(model: ModelVersion) -> Decision:
-    return Decision.objects.create(
-        model_version=model,
-        features={"age": 35},
-        probability_default=0.5,
-        prediction=1,
-        decision="refuse",
-        risk_level="HIGH",
-        threshold_used=0.1,
-        caller="apikey:abc",
+    return make_decision(
+        model, probability_default=0.5, prediction=1, decision="refuse", risk_level="HIGH", threshold_used=0.1
     )
 
 
