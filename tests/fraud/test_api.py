@@ -523,7 +523,11 @@ def test_a_check_leaves_nothing_for_the_garbage_collector(api_key_for: Callable[
     from bench.instructions import _wsgi
     from creditplatform.wsgi import application  # as gunicorn serves it
 
-    # A new client each time (no velocity): 20 is allowed, 15000 fires high_amount.
+    # A rule of its own: a transactional test before this one may have flushed the seeded rules.
+    fraud_rule_save(
+        user=None, name="gc_large_amount", condition="amount >= 10000", action="review", weight=0.5, is_active=True
+    )
+    # A new client each time (no velocity): 20 is allowed, 15000 fires the rule.
     bodies = [
         json.dumps({**SEED, "transaction_id": "{TX}", "client_id": "C-{TX}", "montant": m}).encode()
         for m in (20, 15000)
