@@ -548,7 +548,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, leaving out the rows the admin's check refuses (monitoring.beat).
+CELERY_BEAT_SCHEDULER = "monitoring.beat:PlatformScheduler"
 # The platform's fixed periodic jobs. django-celery-beat's DatabaseScheduler writes these
 # over their database rows at every beat start (not their enabled flag), so the admin shows
 # them read-only (creditplatform.celery.platform_periodic_tasks); the schedules admins own

@@ -231,3 +231,32 @@ def test_a_schedule_added_here_does_not_take_a_platform_task_s_name(drift: Perio
     response = admin.post(f"{TASKS}{drift.pk}/change/", change_form(drift, name="celery.backend_cleanup"))
     assert "configured by settings (CELERY_RESULT_EXPIRES)" in " ".join(errors_of(response)["name"])
     assert not PeriodicTask.objects.filter(name__in=["privacy-retention", "celery.backend_cleanup"]).exists()
+
+
+def test_beat_does_not_run_an_enabled_row_the_platform_does_not_schedule(
+    retention: PeriodicTask, drift: PeriodicTask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row saved before the admin's check existed, or written by hand, is enabled in the database:
+    beat's scheduler (the one the settings name, as ``celery beat`` loads it) leaves it out, says why,
+    and runs the platform's rows and the admin-owned schedules as before."""
+    from celery.utils.imports import symbol_by_name
+
+    # Every minute of every hour: beat reads only the crontab rows due around the current hour.
+    every_minute = CrontabSchedule.objects.create(minute="*", hour="*")
+    drift.crontab = every_minute
+    drift.save()
+    PeriodicTask.objects.create(
+        name="rogue", task="privacy.tasks.erasure_run", args="[1]", crontab=every_minute, enabled=True
+    )
+    PeriodicTask.objects.create(
+        name="rogue header", task=drift.task, headers='{"task": "privacy.tasks.erasure_run"}', crontab=every_minute
+    )
+    scheduler_class = symbol_by_name(celery_app.conf.beat_scheduler)
+    scheduler = scheduler_class(app=celery_app, lazy=True)
+    with caplog.at_level("WARNING", logger="monitoring.beat"):
+        entries = scheduler.all_as_schedule()
+    assert "rogue" not in entries and "rogue header" not in entries
+    assert {"scoring-batch-reconcile", "monitoring-heartbeat", drift.name} <= set(entries)
+    refused = {record.periodic_task: record.problem for record in caplog.records}  # type: ignore[attr-defined]
+    assert "is not a task the platform schedules" in refused["rogue"]
+    assert "a header can name another task" in refused["rogue header"]
