@@ -123,6 +123,7 @@ def metrics_text() -> bytes:
     database = CollectorRegistry()
     database.register(DatabaseCollector())
     database.register(BatchJobCollector())
+    database.register(WebhookCollector())
     return process_text + generate_latest(database)
 
 
@@ -162,6 +163,72 @@ class BatchJobCollector(Collector):
         running = GaugeMetricFamily("batch_jobs_running", "Batch jobs queued or running.")
         running.add_metric([], totals["running"])
         yield running
+
+
+class WebhookCollector(Collector):
+    """The webhooks the platform owes and the ones it gave up on, read from their rows at each scrape.
+
+    Decision webhooks (one delivery row each) and drift alerts (on the drift report) are sent by
+    workers and retried there, so only their rows know what is still owed or was never delivered:
+    ``webhooks_owed{kind}`` is what waits for an attempt or a retry (alert when it stays above 0),
+    ``webhooks_undelivered{kind,status}`` what was given up: ``failed`` after the retries,
+    ``refused`` by the receiver (4xx), ``blocked`` (an internal address, never called). Both read
+    the few rows not delivered, through their status indexes.
+    """
+
+    KINDS = ("decision", "drift_alert")
+    UNDELIVERED = ("failed", "refused", "blocked")
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("webhooks_owed", "Webhooks waiting for an attempt or a retry.", labels=["kind"])
+        yield GaugeMetricFamily(
+            "webhooks_undelivered", "Webhooks given up: failed, refused or blocked.", labels=["kind", "status"]
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            owed, undelivered = _webhook_totals()
+        except Exception as exc:  # a scrape must answer even when the database does not (one line, no trace)
+            logger.warning("webhook figures unavailable for /metrics: %s", type(exc).__name__)
+            return
+        owed_family = GaugeMetricFamily("webhooks_owed", "Webhooks waiting for an attempt or a retry.", labels=["kind"])
+        undelivered_family = GaugeMetricFamily(
+            "webhooks_undelivered", "Webhooks given up: failed, refused or blocked.", labels=["kind", "status"]
+        )
+        for kind in self.KINDS:
+            owed_family.add_metric([kind], owed.get(kind, 0))
+            for status in self.UNDELIVERED:
+                undelivered_family.add_metric([kind, status], undelivered.get((kind, status), 0))
+        yield owed_family
+        yield undelivered_family
+
+
+def _webhook_totals() -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    from django.db.models import Count
+
+    from monitoring.models import DriftReport
+    from scoring.models import WebhookDelivery
+
+    owed: dict[str, float] = {}
+    undelivered: dict[tuple[str, str], float] = {}
+    statuses = [WebhookDelivery.Status.PENDING, *WebhookCollector.UNDELIVERED]
+    for row in WebhookDelivery.objects.filter(status__in=statuses).values("status").annotate(n=Count("id")):
+        if row["status"] == WebhookDelivery.Status.PENDING:
+            owed["decision"] = float(row["n"])
+        else:
+            undelivered[("decision", row["status"])] = float(row["n"])
+    owed["drift_alert"] = float(DriftReport.objects.filter(notification_pending=True).count())
+    # A drift alert's last outcome is on its report: "delivered: …", "refused: HTTP 4xx", or a failure
+    # ("not delivered: …" after the retries, "not sent: …" when the URL was unset meanwhile).
+    given_up = (
+        DriftReport.objects.filter(notification_pending=False, notification_attempts__gt=0)
+        .exclude(notification__startswith="delivered")
+        .values_list("notification", flat=True)
+    )
+    for outcome in given_up:
+        status = "refused" if outcome.startswith("refused") else "failed"
+        undelivered[("drift_alert", status)] = undelivered.get(("drift_alert", status), 0.0) + 1
+    return owed, undelivered
 
 
 def _batch_totals() -> dict[str, float]:

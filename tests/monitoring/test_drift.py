@@ -18,6 +18,7 @@ from monitoring.choices import DriftStatus
 from monitoring.models import DriftReport
 from monitoring.services import drift_report_generate
 from scoring.models import ModelVersion
+from tests.metrics import scraped
 from tests.models import TrainedModel
 from tests.monitoring.decisions import shifted_population, store_day
 from tests.receivers import Receiver, http_receiver
@@ -286,6 +287,8 @@ def test_a_failing_webhook_never_fails_the_report(
     report.refresh_from_db()
     assert report.alert
     assert report.notification == "not delivered: HTTP 503"
+    assert scraped('webhooks_undelivered{kind="drift_alert",status="failed"}') == 1  # operators see it
+    assert scraped('webhooks_owed{kind="drift_alert"}') == 0
 
 
 def test_an_unreachable_webhook_is_recorded_not_raised(
@@ -362,10 +365,13 @@ def test_an_alert_the_broker_refused_is_sent_by_the_reconciler_and_the_report_st
     report.refresh_from_db()
     assert report.alert and report.notification == "" and handler.received == []
     assert (report.notification_pending, report.notification_due_at) == (True, None)
+    assert scraped('webhooks_owed{kind="drift_alert"}') == 1
 
     assert reconcile_alerts() == 1  # the broker is back: the next sweep sends it
     report.refresh_from_db()
     assert report.notification == "delivered: HTTP 200" and not report.notification_pending
+    assert scraped('webhooks_owed{kind="drift_alert"}') == 0
+    assert scraped('webhooks_undelivered{kind="drift_alert",status="failed"}') == 0
     [(headers, body)] = handler.received
     assert json.loads(body)["report_id"] == report.pk
     assert reconcile_alerts() == 0  # delivered: never sent again

@@ -19,6 +19,7 @@ from scoring.models import Decision, DecisionWebhook, ModelVersion, ReviewCase, 
 from scoring.review.services import review_case_approve, review_case_close, review_case_take
 from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
+from tests.metrics import scraped
 from tests.receivers import Receiver, http_receiver
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +140,8 @@ def test_retries_stop_and_the_failure_is_recorded(
     assert len(handler.received) == 3  # the first attempt and two retries
     delivery = WebhookDelivery.objects.get(decision=decision)
     assert (delivery.status, delivery.attempts, delivery.last_outcome) == ("failed", 3, "not delivered: HTTP 500")
+    assert scraped('webhooks_undelivered{kind="decision",status="failed"}') == 1  # operators see it
+    assert scraped('webhooks_owed{kind="decision"}') == 0
 
 
 def test_a_4xx_is_a_refusal_not_retried(scorer: APIClient, receiver: tuple[str, type[Receiver]]) -> None:
@@ -148,6 +151,7 @@ def test_a_4xx_is_a_refusal_not_retried(scorer: APIClient, receiver: tuple[str, 
     finalise(refer(scorer))
     assert len(handler.received) == 1
     assert WebhookDelivery.objects.get().status == "refused"
+    assert scraped('webhooks_undelivered{kind="decision",status="refused"}') == 1
 
 
 def test_deliveries_show_in_the_admin_for_admins(scorer: APIClient, receiver: tuple[str, type[Receiver]]) -> None:
@@ -398,12 +402,14 @@ def test_a_delivery_the_broker_refused_is_sent_by_the_reconciler_and_the_review_
     delivery = WebhookDelivery.objects.get(decision=decision)
     assert (delivery.status, delivery.attempts) == ("pending", 0)
     assert handler.received == []
+    assert scraped('webhooks_owed{kind="decision"}') == 1  # operators see it owed
 
     from scoring.review.webhooks import decision_webhooks_reconcile
 
     assert reconcile(decision_webhooks_reconcile) == 1  # the broker is back: the next sweep sends it
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    assert scraped('webhooks_owed{kind="decision"}') == 0
     assert len(handler.received) == 1
     assert reconcile(decision_webhooks_reconcile) == 0  # delivered: never sent again
 
