@@ -45,6 +45,32 @@ def test_malformed_json_is_a_400_saying_why(analyst: APIClient, body: str | byte
     assert message in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json; charset=latin-1", '{"client_id": "C1", "last_name": "Zoé"}'.encode("latin-1")),
+        ("application/json; charset=utf-16", '{"client_id": "C1"}'.encode("utf-16")),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_a_body_in_another_charset_is_refused_saying_json_is_utf_8(
+    analyst: APIClient, content_type: str, body: bytes
+) -> None:
+    """The caller declared its charset: the answer says JSON is UTF-8 and names the charset sent,
+    rather than only that the body is not UTF-8; nothing is stored."""
+    response = _post_raw(analyst, body, content_type=content_type)
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "JSON is always UTF-8" in detail and f"charset={content_type.rsplit('=', 1)[1]}" in detail
+    assert not Client.objects.exists()
+
+
+def test_a_body_is_read_as_utf_8_whatever_charset_it_declares(analyst: APIClient) -> None:
+    body = '{"client_id": "C1", "last_name": "Zoé"}'.encode()
+    assert _post_raw(analyst, body, content_type="application/json; charset=latin-1").status_code == 201
+    assert Client.objects.get(client_id="C1").last_name == "Zoé"
+
+
 def test_a_surrogate_pair_and_an_escaped_backslash_are_text(analyst: APIClient) -> None:
     body = '{"client_id": "C1", "address": "\\ud83d\\ude00 \\\\ud800"}'
     response = _post_raw(analyst, body)

@@ -20,6 +20,7 @@ import re
 import sys
 from typing import Any
 
+from django.utils.http import parse_header_parameters
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
@@ -63,6 +64,16 @@ def _json_depth_exceeds(text: str, limit: int) -> bool:
     return False
 
 
+def _not_utf_8(media_type: str | None) -> str:
+    """Why a body that is not UTF-8 is refused; names the charset the request declared, if any
+    (JSON exchanged between systems is UTF-8, RFC 8259 §8.1: it is never decoded otherwise)."""
+    message = "Malformed JSON: the body is not valid UTF-8"
+    charset = parse_header_parameters(media_type or "")[1].get("charset", "")
+    if charset and charset.lower().replace("_", "-") not in {"utf-8", "utf8"}:
+        return f"{message}. JSON is always UTF-8 (RFC 8259): this request declares charset={charset[:40]}."
+    return f"{message}."
+
+
 class SafeJSONParser(JSONParser):
     """JSON parser with a nesting limit and no 5xx on any input."""
 
@@ -71,7 +82,7 @@ class SafeJSONParser(JSONParser):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ParseError("Malformed JSON: the body is not valid UTF-8.") from exc
+            raise ParseError(_not_utf_8(media_type)) from exc
         if not text.strip():
             raise ParseError("Malformed JSON: the body is empty.")
         # Quick test first: only bodies with many brackets need the exact scan.
