@@ -75,7 +75,7 @@ class JsonErrorsMiddleware:
                     ),
                     status=411,
                 )
-            if (moved := _write_missing_its_slash(request)) is not None:
+            if (moved := _missing_its_slash(request)) is not None:
                 return moved
         return self.process_response(request, self.get_response(request))
 
@@ -103,28 +103,29 @@ class JsonErrorsMiddleware:
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
 
 
-def _write_missing_its_slash(request: HttpRequest) -> HttpResponse | None:
-    """A 308 for a write sent to a path that exists only with a trailing slash (``POST /api/v1/clients``).
+def _missing_its_slash(request: HttpRequest) -> HttpResponse | None:
+    """The redirect for an API path that exists only with a trailing slash (``/api/v1/clients``), in JSON.
 
     ``CommonMiddleware`` (``APPEND_SLASH``) answered 301 with an empty HTML body: HTTP clients that
     follow it turn a POST into a GET (RFC 9110 allows it, curl, requests and browsers do it), so the
     write became a listing answered 200, nothing written and nothing said; with DEBUG on it was a
-    500. A 308 keeps the method and the body, and its JSON says where to send them. Reads keep
-    Django's redirect.
+    500. A write gets a 308, which keeps the method and the body; a read keeps its 301. Both say
+    in JSON where to go, for the clients that do not follow redirects.
     """
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.path_info.endswith("/") or not settings.APPEND_SLASH:
+    if request.path_info.endswith("/") or not settings.APPEND_SLASH:
         return None
     urlconf = getattr(request, "urlconf", None)
     if is_valid_path(request.path_info, urlconf) or not is_valid_path(f"{request.path_info}/", urlconf):
         return None
     location = escape_leading_slashes(request.get_full_path(force_append_slash=True))
+    read = request.method in ("GET", "HEAD", "OPTIONS")
     response = JsonResponse(
         error_body(
             "trailing_slash",
-            f"This path ends with a slash: send the {request.method} to {location.split('?')[0]} "
-            "(308 keeps the method and the body).",
+            f"This path ends with a slash: send the {request.method} to {location.split('?')[0]}"
+            + ("." if read else " (308 keeps the method and the body)."),
         ),
-        status=308,
+        status=301 if read else 308,
     )
     response["Location"] = location
     return response

@@ -297,6 +297,7 @@ def test_a_write_to_a_path_missing_its_slash_is_a_308_keeping_the_method_not_a_3
     assert response.json()["error"] == "trailing_slash"
     assert "/api/v1/clients/" in response.json()["detail"]
     assert not Client.objects.exists()
-    # Reads keep Django's redirect; a path with no slashed twin stays a JSON 404.
-    assert analyst.get("/api/v1/clients").status_code == 301
+    # Reads keep their 301, saying where in JSON too; a path with no slashed twin stays a JSON 404.
+    read = analyst.get("/api/v1/clients?x=1")
+    assert (read.status_code, read["Location"], read.json()["error"]) == (301, "/api/v1/clients/?x=1", "trailing_slash")
     assert analyst.post("/api/v1/nothing", {}, format="json").status_code == 404
