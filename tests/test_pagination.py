@@ -123,6 +123,19 @@ def test_a_bad_cursor_is_a_400_naming_it(reader: APIClient, transactions: list[T
     assert "cursor" in response.json()["fields"]
 
 
+@pytest.mark.parametrize("cursor", ["x", "bm9wZQ==", "Y" * 400])
+def test_a_bad_cursor_beside_a_bad_ordering_is_named_with_it(
+    reader: APIClient, transactions: list[Transaction], cursor: str
+) -> None:
+    """One answer names every bad parameter: the cursor no page gave is not hidden by the ordering."""
+    response = reader.get("/api/v1/transactions/", {"ordering": "nope", "cursor": cursor})
+    assert response.status_code == 400, response.content
+    assert {"ordering", "cursor"} <= set(response.json()["fields"])
+    good = reader.get("/api/v1/transactions/", {"page_size": 2}).json()["next"]
+    response = reader.get(good.replace("?", "?ordering=nope&"))
+    assert set(response.json()["fields"]) == {"ordering"}  # a page's own cursor: only the ordering is wrong
+
+
 def _cursor(position: str) -> str:
     return base64.urlsafe_b64encode(position.encode("ascii")).decode("ascii")
 

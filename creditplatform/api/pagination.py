@@ -20,6 +20,7 @@ from rest_framework.utils.urls import replace_query_param
 from creditplatform.api.filters import raise_with_every_bad_value
 
 MAX_PAGE = 1_000_000
+INVALID_CURSOR = "Invalid cursor: use the next or previous link of a page."
 
 
 class StandardPagination(PageNumberPagination):
@@ -169,9 +170,26 @@ class KeysetPagination(CursorPagination):
         try:
             first = self.get_ordering(request, queryset, view)[0]
         except serializers.ValidationError:
-            return  # a bad ?ordering=: the ordering filter names it
+            # A bad ?ordering= (the ordering filter names it): the cursor's position cannot be read
+            # against a field, but a cursor no page ever gave is named beside it.
+            encoded = request.query_params.get(self.cursor_query_param)
+            if encoded is not None:
+                self._tokens(encoded)
+            return
         self.field = first.lstrip("-")
         self._decode(request, queryset)
+
+    def _tokens(self, encoded: str) -> dict[str, list[str]]:
+        """The cursor's tokens (``p`` position, ``i`` id, ``r`` backward), or the 400 naming ``cursor``."""
+        try:
+            if len(encoded) > 300:
+                raise ValueError(encoded)
+            tokens = parse_qs(base64.urlsafe_b64decode(encoded.encode("ascii")).decode("ascii"), strict_parsing=True)
+            if not (tokens.get("p") and tokens.get("i")):
+                raise KeyError("p")
+        except (ValueError, KeyError, UnicodeError):
+            raise serializers.ValidationError({self.cursor_query_param: [INVALID_CURSOR]}) from None
+        return tokens
 
     def _bounded_count(self, queryset: QuerySet[Any]) -> int | None:
         counted = queryset.order_by().values("pk")[: self.COUNT_LIMIT + 1].count()
@@ -191,10 +209,8 @@ class KeysetPagination(CursorPagination):
         if encoded is None:
             return None
         model = queryset.model
+        tokens = self._tokens(encoded)
         try:
-            if len(encoded) > 300:
-                raise ValueError(encoded)
-            tokens = parse_qs(base64.urlsafe_b64decode(encoded.encode("ascii")).decode("ascii"), strict_parsing=True)
             value = _storable(model._meta.get_field(self.field), tokens["p"][0])
             pk = _storable(model._meta.pk, tokens["i"][0])
             if isinstance(value, dt.datetime):
@@ -203,9 +219,7 @@ class KeysetPagination(CursorPagination):
                 value = value.astimezone(dt.UTC)
             backward = tokens.get("r", ["0"])[0] == "1"
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, UnicodeError, DjangoValidationError):
-            raise serializers.ValidationError(
-                {self.cursor_query_param: ["Invalid cursor: use the next or previous link of a page."]}
-            ) from None
+            raise serializers.ValidationError({self.cursor_query_param: [INVALID_CURSOR]}) from None
         if value is None or pk is None:
             raise serializers.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
         return value, pk, backward
