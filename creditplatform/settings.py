@@ -509,6 +509,7 @@ SPECTACULAR_SETTINGS = {
         "creditplatform.api.schema.blank_alternatives_any_of",
         "creditplatform.api.schema.document_errors",
         "creditplatform.api.schema.document_headers",
+        "creditplatform.api.schema.document_list_limits",
     ],
     # Credit and fraud decisions both have a "decision" field, with different values.
     "ENUM_NAME_OVERRIDES": {

@@ -165,3 +165,26 @@ def document_headers(result: dict[str, Any], generator: Any, request: Any, publi
                 if decides and str(code) == "200":
                     headers.setdefault("Idempotent-Replayed", REPLAYED_HEADER)
     return result
+
+
+# Lists whose length the API bounds by a setting: (component, property) -> the setting. The
+# serializers read the limit at request time (a setting may change without a code change), so
+# the document takes it from the settings when it is generated.
+LIST_LIMITS = {
+    ("ScoreBatchInputRequest", "items"): "SCORE_BATCH_MAX_ITEMS",
+    ("OutcomeImportInputRequest", "items"): "OUTCOME_IMPORT_MAX_ROWS",
+}
+
+
+def document_list_limits(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """``minItems``/``maxItems`` of the lists the API bounds by a setting (a batch's applicants, an
+    outcome import's rows): a client generated from the document otherwise learned the limit from
+    a 400."""
+    from django.conf import settings
+
+    schemas = result.get("components", {}).get("schemas", {})
+    for (component, name), setting in LIST_LIMITS.items():
+        prop = schemas.get(component, {}).get("properties", {}).get(name)
+        if prop is not None:
+            prop.update(minItems=1, maxItems=getattr(settings, setting))
+    return result

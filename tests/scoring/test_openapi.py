@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -10,13 +11,17 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 
-@pytest.fixture(scope="module")
-def schema() -> dict:
+def generated() -> dict:
     from io import StringIO
 
     out = StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
-    return yaml.safe_load(out.getvalue())
+    return yaml.safe_load(out.getvalue())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return generated()
 
 
 @pytest.mark.parametrize("path", ["/score", "/api/v1/score"])
@@ -135,3 +140,41 @@ def test_the_headers_of_the_answers_are_documented_and_sent(
     for response in sent:
         assert response["X-Request-ID"] and response["X-Model-Version"] == credit_model.version  # type: ignore[attr-defined]
     assert sent[1]["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("component", "setting", "path", "item"),
+    [
+        (
+            "ScoreBatchInputRequest",
+            "SCORE_BATCH_MAX_ITEMS",
+            "/api/v1/score/batch",
+            {"age": 35, "revenu": 50000, "historique_impaye": 1},
+        ),
+        (
+            "OutcomeImportInputRequest",
+            "OUTCOME_IMPORT_MAX_ROWS",
+            "/api/v1/outcomes",
+            {"decision_id": "6770b84d-2b6b-453e-927c-b659df2f0578", "defaulted": False, "observed_on": "2026-11-30"},
+        ),
+    ],
+)
+def test_a_list_s_length_limits_are_documented_as_the_api_applies_them(
+    schema: dict,
+    key_client: Callable[..., APIClient],
+    credit_model: object,
+    settings: Any,
+    component: str,
+    setting: str,
+    path: str,
+    item: dict,
+) -> None:
+    """A client generated from the document learned the limit of a batch or an import from a 400."""
+    items = schema["components"]["schemas"][component]["properties"]["items"]
+    assert (items["minItems"], items["maxItems"]) == (1, getattr(settings, setting))
+    setattr(settings, setting, 2)  # the document follows the setting, as the API does
+    assert generated()["components"]["schemas"][component]["properties"]["items"]["maxItems"] == 2
+    writer = key_client("analyst", ["score"])
+    for count in (0, 3):
+        response = writer.post(path, {"items": [item] * count}, format="json")
+        assert response.status_code == 400 and "items" in response.json()["fields"], (count, response.json())
