@@ -1,10 +1,11 @@
-"""The commands README.md and docs/ tell a reader to type exist, with the options they show.
+"""The commands README.md and docs/ tell a reader to type exist, with the options and URLs they show.
 
 A `make` target renamed in the Makefile, a management command or one of its options renamed
 or dropped, leaves a doc that fails the reader at the first step; the runnable examples
 (tests/test_docs.py) cover only the blocks marked runnable. Here every `make TARGET` in code
 (inline or fenced) must be a Makefile target, and every `manage.py COMMAND --option` must be
-a command Django knows, taking that option.
+a command Django knows, taking that option; every local URL a command calls
+(``http://127.0.0.1:8000/...``) must lead to a view.
 """
 
 from __future__ import annotations
@@ -92,3 +93,36 @@ def test_a_wrong_target_command_or_option_is_reported() -> None:
 @pytest.mark.parametrize("document", DOCUMENTS)
 def test_every_make_target_and_management_command_in_the_docs_exists(document: str) -> None:
     assert command_problems((ROOT / document).read_text(encoding="utf-8"), document) == []
+
+
+_URL = re.compile(r"(?<![=\w])https?://127\.0\.0\.1:8000(/[^\s'\"`)]*)")
+_PLACEHOLDER = re.compile(r"\$\{?\w+\}?|<[\w-]+>|\{[\w-]+\}|…")
+_SAMPLE_ID = "3eda08e4-2b6b-453e-927c-b659df2f0578"
+
+
+def url_problems(text: str, where: str) -> list[str]:
+    """Each local URL in the docs' code resolves to a view (placeholders such as ``$ID`` read as an id)."""
+    from django.urls import Resolver404, resolve
+
+    problems: list[str] = []
+    for number, code in code_snippets(text):
+        for match in _URL.finditer(code):
+            path = _PLACEHOLDER.sub(_SAMPLE_ID, match.group(1).split("?")[0])
+            try:
+                resolve(path)
+            except Resolver404:
+                problems.append(f"{where}:{number}: {match.group(1)}: no such URL")
+    return problems
+
+
+def test_a_url_without_a_view_is_reported() -> None:
+    text = (
+        "```bash\ncurl http://127.0.0.1:8000/api/v1/score/batch-jobs/$ID/result\n"
+        "curl -d resource=http://127.0.0.1:8000/api http://127.0.0.1:8000/api/v1/predictons/\n```\n"
+    )
+    assert url_problems(text, "doc.md") == ["doc.md:3: /api/v1/predictons/: no such URL"]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_url_the_docs_call_exists(document: str) -> None:
+    assert url_problems((ROOT / document).read_text(encoding="utf-8"), document) == []
