@@ -184,6 +184,48 @@ def test_the_readme_table_checks_the_defaults_of_most_variables() -> None:
     assert not documented_default_matches("60", 30) and not documented_default_matches("25,35", ["25", "36"])
 
 
+# A default named in prose right after its variable: "`BATCH_MAX_ROWS` (2,000,000)",
+# "`OIDC_JWKS_TIMEOUT` (3 s)", "`PERFORMANCE_HORIZON_MONTHS` (default 12)".
+_PROSE_DEFAULT = re.compile(
+    r"`([A-Z][A-Z0-9_]+)`\*{0,2},? \((?:default:? |by default )?(\d[\d,]*(?:\.\d+)?|\d{4}-\d{2}-\d{2}|half|on|off)"
+    r"(?: ?(s|seconds|minutes|days|months|characters|rows|hours?|MB|%))?[),;:]"
+)
+_UNITS = {"hour": 3600, "hours": 3600, "MB": 1024 * 1024, "%": 0.01}
+
+
+def prose_defaults(document: str) -> list[tuple[int, str, str]]:
+    """(line, variable, default as written, in the setting's unit) of each default named in prose."""
+    found = []
+    for number, line in enumerate((ROOT / document).read_text().splitlines(), start=1):
+        for match in _PROSE_DEFAULT.finditer(line):
+            name, written, unit = match.groups()
+            value = "0.5" if written == "half" else written.replace(",", "")
+            if unit in _UNITS:
+                value = str(float(value) * _UNITS[unit])
+            found.append((number, name, value))
+    return found
+
+
+@pytest.mark.parametrize("document", ROOT_DOCUMENTS)
+def test_defaults_named_in_the_docs_prose_are_the_settings_own(document: str) -> None:
+    """A sentence giving a variable's default ("`GDPR_DUE_SOON_DAYS` (7)") gives the one settings.py uses."""
+    defaults = settings_defaults()
+    wrong = [
+        f"{document}:{line}: {name} ({value}), the settings use {defaults[name]!r}"
+        for line, name, value in prose_defaults(document)
+        if name in defaults and not documented_default_matches(value, defaults[name])
+    ]
+    assert not wrong, wrong
+
+
+def test_defaults_in_prose_are_found() -> None:
+    """Not vacuous: units are read, and the docs name dozens of defaults this way."""
+    assert sum(len(prose_defaults(document)) for document in ROOT_DOCUMENTS) >= 40
+    assert ("OIDC_API_MAX_TOKEN_LIFETIME_SECONDS", "3600.0") in {
+        (name, value) for document in ROOT_DOCUMENTS for _, name, value in prose_defaults(document)
+    }
+
+
 def test_env_example_gives_the_defaults_the_settings_use() -> None:
     """`.env.example` "lists every variable with its default": a value set there (not commented out) is it."""
     defaults = settings_defaults()
