@@ -59,7 +59,7 @@ postman: install postman-deps  ## Run the Postman collection with newman against
 		--environment $(POSTMAN_DIR)/local.postman_environment.json \
 		--env-var baseUrl=$(BASE_URL) --env-var "apiKey=$$key"
 
-system-deps:  ## Debian packages the tests and benchmarks drive (chromium, wrk), installed when missing and root
+system-deps:  ## Debian packages the tests and benchmarks drive (chromium, wrk, valgrind), installed when missing and root
 	bin/ensure-system-deps
 
 migrate: install

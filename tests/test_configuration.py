@@ -54,6 +54,57 @@ def readme_configuration_variables() -> set[str]:
     return set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
 
 
+ROOT_DOCUMENTS = sorted(["README.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))])
+# Read by gunicorn.conf.py and bin/run rather than by the settings; documented in tables too.
+SERVER_VARIABLES = {"PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROC_CLEAN", "WEB_CONCURRENCY", "GUNICORN_THREADS"}
+_CONSTANT_NODES = (ast.Constant, ast.BinOp, ast.UnaryOp, ast.List, ast.Tuple, ast.operator, ast.unaryop, ast.Load)
+
+
+def settings_defaults() -> dict[str, object]:
+    """The default each ``env_*`` call of settings.py gives its variable, where it is a constant
+    (``5 * 365``, ``["25", "35"]``); defaults that depend on other settings are left out."""
+    defaults: dict[str, object] = {}
+    for node in ast.walk(ast.parse(SETTINGS.read_text())):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id.startswith("env_")
+            and len(node.args) > 1
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            continue
+        if all(isinstance(part, _CONSTANT_NODES) for part in ast.walk(node.args[1])):
+            defaults[node.args[0].value] = eval(compile(ast.Expression(node.args[1]), "settings.py", "eval"), {})
+    return defaults
+
+
+def documented_default_matches(written: str, default: object) -> bool:
+    """Whether a default as a document writes it (``1``, ``true``, ``25,35``, ``5``) is ``default``."""
+    if isinstance(default, bool):
+        return written.lower() in ({"1", "true", "on", "yes"} if default else {"0", "false", "off", "no"})
+    if isinstance(default, int | float):
+        try:
+            return float(written) == default
+        except ValueError:
+            return False
+    if isinstance(default, list):
+        return [item.strip() for item in written.split(",") if item.strip()] == [str(item) for item in default]
+    return written == default
+
+
+def configuration_rows(document: str) -> list[tuple[int, list[str], str]]:
+    """(line, variable names, default cell) of each table row of ``document`` whose first cell
+    names environment variables only (`` `A`, `B` `` or `` `A` / `B` ``)."""
+    rows = []
+    for number, line in enumerate((ROOT / document).read_text().splitlines(), start=1):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 3:
+            continue
+        if re.fullmatch(r"`[A-Z][A-Z0-9_]+`(\s*(,|/)\s*`[A-Z][A-Z0-9_]+`)*", cells[0]):
+            rows.append((number, re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]), cells[1]))
+    return rows
+
+
 def run_django(code: str | None, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``manage.py shell -c code``, or ``manage.py check`` without code (it fails on bad settings)."""
     command = ["shell", "-c", code] if code is not None else ["check"]
@@ -86,6 +137,106 @@ def test_env_example_lists_only_variables_the_settings_read() -> None:
 def test_every_variable_the_settings_read_is_in_the_readme_configuration_table() -> None:
     missing = sorted(settings_variables() - readme_configuration_variables())
     assert not missing, f"add to the README's configuration table: {missing}"
+
+
+@pytest.mark.parametrize("document", ROOT_DOCUMENTS)
+def test_configuration_tables_name_only_variables_something_reads(document: str) -> None:
+    """A variable in a doc's table that nothing reads is a setting the operator changes in vain."""
+    known = settings_variables() | SERVER_VARIABLES
+    unknown = [
+        f"{document}:{line}: {name}"
+        for line, names, _ in configuration_rows(document)
+        for name in names
+        if name not in known
+    ]
+    assert not unknown, f"not read by the settings: {unknown}"
+
+
+@pytest.mark.parametrize("document", ROOT_DOCUMENTS)
+def test_configuration_tables_give_the_defaults_the_settings_use(document: str) -> None:
+    """Where a row gives one plain default per variable (`` `60`, `0` ``), each is the settings' own."""
+    defaults = settings_defaults()
+    wrong = []
+    for line, names, cell in configuration_rows(document):
+        written = re.findall(r"`([^`]*)`", cell)
+        if len(written) != len(names) or any(re.fullmatch(r"[A-Z][A-Z0-9_]+", value) for value in written):
+            continue  # prose ("time limit + 60"), or another variable's value
+        for name, value in zip(names, written, strict=True):
+            if name in defaults and not documented_default_matches(value, defaults[name]):
+                wrong.append(
+                    f"{document}:{line}: {name} is documented as {value!r}, the settings use {defaults[name]!r}"
+                )
+    assert not wrong, wrong
+
+
+def test_the_readme_table_checks_the_defaults_of_most_variables() -> None:
+    """The check above is not vacuous: most of the README's variables have a plain default it compares."""
+    defaults = settings_defaults()
+    compared = {
+        name
+        for _, names, cell in configuration_rows("README.md")
+        if len(re.findall(r"`([^`]*)`", cell)) == len(names)
+        for name in names
+        if name in defaults
+    }
+    assert len(compared) >= 80, sorted(compared)
+    assert documented_default_matches("1", True) and documented_default_matches("false", False)
+    assert not documented_default_matches("60", 30) and not documented_default_matches("25,35", ["25", "36"])
+
+
+# A default named in prose right after its variable: "`BATCH_MAX_ROWS` (2,000,000)",
+# "`OIDC_JWKS_TIMEOUT` (3 s)", "`PERFORMANCE_HORIZON_MONTHS` (default 12)".
+_PROSE_DEFAULT = re.compile(
+    r"`([A-Z][A-Z0-9_]+)`\*{0,2},? \((?:default:? |by default )?(\d[\d,]*(?:\.\d+)?|\d{4}-\d{2}-\d{2}|half|on|off)"
+    r"(?: ?(s|seconds|minutes|days|months|characters|rows|hours?|MB|%))?[),;:]"
+)
+_UNITS = {"hour": 3600, "hours": 3600, "MB": 1024 * 1024, "%": 0.01}
+
+
+def prose_defaults(document: str) -> list[tuple[int, str, str]]:
+    """(line, variable, default as written, in the setting's unit) of each default named in prose."""
+    found = []
+    for number, line in enumerate((ROOT / document).read_text().splitlines(), start=1):
+        for match in _PROSE_DEFAULT.finditer(line):
+            name, written, unit = match.groups()
+            value = "0.5" if written == "half" else written.replace(",", "")
+            if unit in _UNITS:
+                value = str(float(value) * _UNITS[unit])
+            found.append((number, name, value))
+    return found
+
+
+@pytest.mark.parametrize("document", ROOT_DOCUMENTS)
+def test_defaults_named_in_the_docs_prose_are_the_settings_own(document: str) -> None:
+    """A sentence giving a variable's default ("`GDPR_DUE_SOON_DAYS` (7)") gives the one settings.py uses."""
+    defaults = settings_defaults()
+    wrong = [
+        f"{document}:{line}: {name} ({value}), the settings use {defaults[name]!r}"
+        for line, name, value in prose_defaults(document)
+        if name in defaults and not documented_default_matches(value, defaults[name])
+    ]
+    assert not wrong, wrong
+
+
+def test_defaults_in_prose_are_found() -> None:
+    """Not vacuous: units are read, and the docs name dozens of defaults this way."""
+    assert sum(len(prose_defaults(document)) for document in ROOT_DOCUMENTS) >= 40
+    assert ("OIDC_API_MAX_TOKEN_LIFETIME_SECONDS", "3600.0") in {
+        (name, value) for document in ROOT_DOCUMENTS for _, name, value in prose_defaults(document)
+    }
+
+
+def test_env_example_gives_the_defaults_the_settings_use() -> None:
+    """`.env.example` "lists every variable with its default": a value set there (not commented out) is it."""
+    defaults = settings_defaults()
+    wrong = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(\"[^\"]*\"|\S*)", line)
+        if match and match.group(2) and match.group(1) in defaults:
+            value = match.group(2).strip('"')
+            if not documented_default_matches(value, defaults[match.group(1)]):
+                wrong.append(f"{match.group(1)}={value} (the settings use {defaults[match.group(1)]!r})")
+    assert not wrong, wrong
 
 
 def test_env_example_copied_to_dot_env_starts_django_with_its_values(tmp_path: Path) -> None:
