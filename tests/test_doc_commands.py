@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 from django.core.management import get_commands, load_command_class
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = sorted(["README.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))])
+from tests.markdown import DOCUMENTS, ROOT, numbered_lines
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _INLINE = re.compile(r"`([^`\n]+)`")
 _MAKE = re.compile(r"(?:^|[\s;&|(])make ([a-z][\w-]*)")
 _MANAGE = re.compile(r"manage\.py ([a-z_]+)([^#|]*)")
@@ -30,11 +28,7 @@ _OPTION = re.compile(r"(?<![\w-])(--[a-z][\w-]*)")
 def code_snippets(text: str) -> list[tuple[int, str]]:
     """(line, code) of each fenced code line and each inline code span of a Markdown text."""
     snippets: list[tuple[int, str]] = []
-    fenced = False
-    for number, line in enumerate(text.splitlines(), start=1):
-        if _FENCE.match(line):
-            fenced = not fenced
-            continue
+    for number, line, fenced in numbered_lines(text):
         if fenced:
             snippets.append((number, line))
         else:
