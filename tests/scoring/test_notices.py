@@ -116,7 +116,9 @@ def test_an_underwriters_refusal_of_a_referral_has_a_notice(scorer: APIClient, c
     case = ReviewCase.objects.get(decision=decision)
     analyst = UserFactory(username="ursula", roles=["analyst"])
     review_case_take(case=case, user=analyst)
-    review_case_close(case=case, user=analyst, final_decision="refuse", justification="Incidents confirmed.")
+    review_case_close(
+        case=case, user=analyst, final_decision="refuse", justification="Incidents confirmed.", refusal_reasons=["U08"]
+    )
     notice = scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()
     assert (notice["decision"], notice["decided_by"]) == ("refuse", "person")
 
