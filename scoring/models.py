@@ -510,7 +510,8 @@ class ReviewCase(models.Model):
     as fraud alerts do, and closes it with a final decision and a written justification.
     Approving an applicant the model would refuse needs a second person's approval (four
     eyes): the case then waits in ``awaiting_approval``. Closed cases are never reopened: a
-    contest opens a new case.
+    contest opens a new case. A person's refusal states its principal reasons as codes of a
+    fixed catalogue (``refusal_reasons``): the adverse-action notice lists them.
     """
 
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="review_cases")
@@ -538,6 +539,11 @@ class ReviewCase(models.Model):
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     final_decision = models.CharField(max_length=10, choices=FinalOutcome.choices, blank=True)
+    refusal_reasons = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A person's refusal: the principal reasons, codes of scoring.reasons.UNDERWRITER_REASONS, in order.",
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -569,6 +575,10 @@ class ReviewCase(models.Model):
             models.CheckConstraint(
                 condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("proposed_by")),
                 name="reviewcase_four_eyes",
+            ),
+            models.CheckConstraint(  # the service's rule (scoring/review/services.py), kept by the table too
+                condition=Q(refusal_reasons=[]) | Q(final_decision=FinalOutcome.REFUSE),
+                name="reviewcase_refusal_reasons_only_for_a_refusal",
             ),
         ]
         indexes = [

@@ -130,6 +130,9 @@ RETENTION_MAP = [
             "justification": Column(K.FREE_TEXT, E.REDACT, "the underwriter's reasons; may name the person"),
             "proposed_decision": Column(K.DECISION),
             "final_decision": Column(K.DECISION),
+            "refusal_reasons": Column(
+                K.DECISION, E.KEEP, "codes of a fixed catalogue (never free text): the notice's principal reasons"
+            ),
             **staff("opened_by", "assignee", "assigned_by", "proposed_by", "approved_by"),
         },
     ),

@@ -4,6 +4,9 @@ A feature's code is ``R`` and its position in the model's schema (``R03`` is the
 feature: ``historique_impaye``, "Past payment incidents", in the default model), so a code
 never changes for a given model version. A missing input is never worded as a property of
 the person: it reads "Insufficient information: ...".
+
+An underwriter who refuses states their own principal reasons instead: ``UNDERWRITER_REASONS``,
+a fixed catalogue of ``U`` codes in the same shape (docs/review.md).
 """
 
 from __future__ import annotations
@@ -79,3 +82,51 @@ def plain_reasons(
         if len(out) >= limit:
             break
     return out
+
+
+# The underwriters' adverse-action reasons (docs/review.md#the-underwriters-refusal-reasons): what a
+# person who refuses a credit states as its principal reasons (ECOA / Regulation B §1002.9), after the
+# sample reasons of Regulation B's form C-1. Codes are stable: never renumbered or reused, only added
+# (a stored case keeps its codes for as long as the decision is kept). Codes, never free text: the
+# notice says nothing an underwriter typed about the person.
+UNDERWRITER_REASONS: dict[str, tuple[str, str]] = {
+    "U01": (
+        "Incomplete application",
+        "Your application was incomplete: information or documents we asked for were not provided.",
+    ),
+    "U02": ("Unable to verify income", "We were unable to verify your income from the documents provided."),
+    "U03": ("Unable to verify employment", "We were unable to verify your employment."),
+    "U04": ("Unable to verify identity", "We were unable to verify your identity."),
+    "U05": (
+        "Inconsistent or unreliable documents",
+        "Documents provided were inconsistent with each other or with your application, or could not be relied on.",
+    ),
+    "U06": (
+        "Income insufficient for the amount of credit requested",
+        "Your income is not sufficient for the amount of credit requested.",
+    ),
+    "U07": (
+        "Excessive obligations in relation to income",
+        "Your existing obligations are too high in relation to your income.",
+    ),
+    "U08": (
+        "Delinquent past or present credit obligations",
+        "You have been late or in default on past or present credit obligations.",
+    ),
+    "U09": ("Temporary or irregular employment", "Your employment is temporary or your income irregular."),
+    "U10": (
+        "Collection action, judgment or insolvency",
+        "A collection action, a court judgment or an insolvency procedure is recorded against you.",
+    ),
+}
+UNDERWRITER_REASON_MAX = 4  # Regulation B: the principal reasons; more would dilute them
+
+
+def underwriter_reasons(codes: list[str]) -> list[PlainReason]:
+    """A case's refusal reasons in words, in the order the underwriter gave them (unknown codes skipped)."""
+    return [PlainReason(code, *UNDERWRITER_REASONS[code], False) for code in codes if code in UNDERWRITER_REASONS]
+
+
+def underwriter_reason_choices() -> list[tuple[str, str]]:
+    """The catalogue as form choices: ``("U02", "U02 Unable to verify income")``."""
+    return [(code, f"{code} {title}") for code, (title, _) in UNDERWRITER_REASONS.items()]

@@ -25,8 +25,13 @@ from scoring.selectors import decision_list
 
 
 class NoticeReasonSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable per feature of the model's schema, e.g. R03.")
-    title = serializers.CharField(help_text="e.g. 'Past payment incidents' or 'Insufficient information: …'.")
+    code = serializers.CharField(
+        help_text="The model's: stable per feature of its schema, e.g. R03; an underwriter's refusal: a code of "
+        "the fixed catalogue, e.g. U02."
+    )
+    title = serializers.CharField(
+        help_text="e.g. 'Past payment incidents', 'Insufficient information: …' or 'Unable to verify income'."
+    )
     sentence = serializers.CharField(help_text="For the applicant.")
 
 
@@ -41,7 +46,11 @@ class NoticeSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["refuse"])
     date = serializers.DateField()
     decided_by = serializers.ChoiceField(choices=["automated", "person"])
-    reasons = NoticeReasonSerializer(many=True, help_text="Up to four principal reasons, the strongest first.")
+    reasons = NoticeReasonSerializer(
+        many=True,
+        help_text="Up to four principal reasons: those the underwriter who refused stated, in their order; "
+        "else the model's, the strongest first.",
+    )
     lender = LenderSerializer()
     rights = serializers.ListField(child=serializers.CharField())
 

@@ -19,7 +19,7 @@ from accounts.services import analysts
 from creditplatform.admin_mixins import PlatformModelAdmin, ThemedFormMixin
 from scoring.choices import FinalOutcome, ReviewStatus
 from scoring.models import DecisionWebhook, ReviewCase, WebhookDelivery
-from scoring.reasons import plain_reasons
+from scoring.reasons import plain_reasons, underwriter_reason_choices, underwriter_reasons
 from scoring.review.selectors import band_position, earlier_decisions, pct, shadow_opinion
 from scoring.review.services import (
     APPROVE_PERMISSION,
@@ -47,6 +47,14 @@ class ReviewAssignForm(ThemedFormMixin, forms.Form):
 
 class ReviewCloseForm(ThemedFormMixin, forms.Form):
     final_decision = forms.ChoiceField(choices=FinalOutcome.choices, widget=forms.RadioSelect)
+    # Checked against the catalogue by the service (refusal_reasons_check), which shows its error here.
+    refusal_reasons = forms.MultipleChoiceField(
+        label="Principal reasons of a refusal",
+        choices=underwriter_reason_choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="To refuse: 1 to 4, printed on the applicant's notice. None to approve.",
+    )
     justification = forms.CharField(
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 5, "cols": 80}),
@@ -94,6 +102,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
         "approved_by",
         "approved_at",
         "final_decision",
+        "refusal_reasons_stated",
         "closed_at",
         "created_at",
     ]
@@ -104,6 +113,10 @@ class ReviewCaseAdmin(PlatformModelAdmin):
     @admin.display(description="automated decision", ordering="decision__decision")
     def automated(self, obj: ReviewCase) -> str:
         return obj.decision.decision
+
+    @admin.display(description="principal reasons of the refusal")
+    def refusal_reasons_stated(self, obj: ReviewCase) -> str:
+        return "; ".join(f"{r.code} {r.title}" for r in underwriter_reasons(obj.refusal_reasons)) or "–"
 
     @admin.display(description="probability", ordering="decision__probability_default")
     def probability(self, obj: ReviewCase) -> str:
@@ -228,6 +241,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
                     user=acting_user(request.user),
                     final_decision=final,
                     justification=form.cleaned_data["justification"],
+                    refusal_reasons=form.cleaned_data["refusal_reasons"],
                     contests_seen=form.cleaned_data["contests_seen"],
                 )
             except ValidationError as exc:

@@ -3,8 +3,10 @@
 The rules live here, and only here: who may take, assign, close and approve a case, when a
 second person's approval is needed (four eyes), and what a final decision writes on the
 credit decision (``final_decision``, ``decided_by``, ``decided_at``; the automated
-``decision`` is never changed). Every action is in the audit trail, without the
-justification's text (personal data, in the case only).
+``decision`` is never changed), and that a person's refusal states its principal reasons
+(codes of ``scoring.reasons.UNDERWRITER_REASONS``, which the adverse-action notice lists).
+Every action is in the audit trail, without the justification's text (personal data, in the
+case only).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from accounts.actors import Acting, ActingUser
 from audit.services import audit_record
 from scoring.choices import CreditDecisionOutcome, FinalOutcome, ReviewOrigin, ReviewStatus
 from scoring.models import Contest, Decision, ReviewCase
+from scoring.reasons import UNDERWRITER_REASON_MAX, UNDERWRITER_REASONS
 from scoring.signals import decision_finalised
 
 CLOSE_PERMISSION = "scoring.close_reviewcase"
@@ -51,6 +54,42 @@ def needs_second_approval(*, decision: Decision, final_decision: str) -> bool:
     return final_decision == FinalOutcome.APPROVE and (
         decision.prediction == 1 or decision.decision == CreditDecisionOutcome.REFUSE
     )
+
+
+def refusal_reasons_check(*, final_decision: str, refusal_reasons: Any) -> list[str]:
+    """The principal reasons of a person's decision: 1 to 4 codes of the catalogue for a refusal, none otherwise.
+
+    ECOA / Regulation B §1002.9: the adverse-action notice gives the actual principal reasons,
+    so a person who refuses states theirs; an approval has none. Returns the codes in the
+    order given; a ``ValidationError`` naming ``refusal_reasons`` for anything else (not a
+    list of codes, an unknown code, a code twice, more than four).
+    """
+    field = "refusal_reasons"
+    if refusal_reasons is None:
+        refusal_reasons = []
+    if not isinstance(refusal_reasons, list | tuple) or not all(isinstance(c, str) for c in refusal_reasons):
+        raise ValidationError({field: 'Give a list of reason codes, e.g. ["U02"].'})
+    codes = list(refusal_reasons)
+    if final_decision != FinalOutcome.REFUSE:
+        if codes:
+            raise ValidationError({field: "Only a refusal states refusal reasons: leave them empty to approve."})
+        return []
+    if not codes:
+        most = UNDERWRITER_REASON_MAX
+        raise ValidationError(
+            {field: f"Choose the principal reasons of the refusal (1 to {most}): the notice lists them."}
+        )
+    unknown = [c[:12] for c in codes if c not in UNDERWRITER_REASONS]
+    if unknown:
+        raise ValidationError(
+            {field: f"Unknown reason code(s): {', '.join(unknown)}; choose among {', '.join(UNDERWRITER_REASONS)}."}
+        )
+    twice = sorted({c for c in codes if codes.count(c) > 1})
+    if twice:
+        raise ValidationError({field: f"{', '.join(twice)} given twice: each reason once."})
+    if len(codes) > UNDERWRITER_REASON_MAX:
+        raise ValidationError({field: f"At most {UNDERWRITER_REASON_MAX} principal reasons."})
+    return codes
 
 
 def review_case_can_close(*, case: ReviewCase, user: ActingUser) -> bool:
@@ -134,9 +173,16 @@ def review_case_assign(*, case: ReviewCase, assignee: User, by: User) -> ReviewC
 
 
 def review_case_close(
-    *, case: ReviewCase, user: User, final_decision: str, justification: str, contests_seen: int | None = None
+    *,
+    case: ReviewCase,
+    user: User,
+    final_decision: str,
+    justification: str,
+    refusal_reasons: Any = None,
+    contests_seen: int | None = None,
 ) -> ReviewCase:
-    """The assignee (or an admin) decides, with a written justification.
+    """The assignee (or an admin) decides, with a written justification; a refusal with its
+    principal reasons (``refusal_reasons_check``).
 
     Approving an applicant the model would refuse waits for a second person
     (``review_case_approve``); any other decision is final at once. ``contests_seen``: how
@@ -151,6 +197,7 @@ def review_case_close(
         raise ValidationError({"justification": "Write why: the justification is part of the decision record."})
     if len(text) > JUSTIFICATION_MAX:
         raise ValidationError({"justification": f"At most {JUSTIFICATION_MAX} characters."})
+    codes = refusal_reasons_check(final_decision=final_decision, refusal_reasons=refusal_reasons)
     with transaction.atomic():
         locked = _locked(case)
         if locked.status == ReviewStatus.CLOSED:
@@ -166,9 +213,19 @@ def review_case_close(
         now = timezone.now()
         locked.proposed_decision, locked.justification = final_decision, text
         locked.proposed_by, locked.proposed_at = user, now
+        locked.refusal_reasons = codes
         if needs_second_approval(decision=locked.decision, final_decision=final_decision):
             locked.status = ReviewStatus.AWAITING_APPROVAL
-            locked.save(update_fields=["proposed_decision", "justification", "proposed_by", "proposed_at", "status"])
+            locked.save(
+                update_fields=[
+                    "proposed_decision",
+                    "justification",
+                    "refusal_reasons",
+                    "proposed_by",
+                    "proposed_at",
+                    "status",
+                ]
+            )
             audit_record(
                 actor=user,
                 action="review.proposed",
@@ -192,6 +249,8 @@ def review_case_approve(*, case: ReviewCase, user: User) -> ReviewCase:
         proposer = locked.proposed_by
         if proposer is None:  # a case awaiting approval always has its proposer
             raise ValidationError({"approved_by": "This case has no proposed decision."})
+        # The proposal's reasons were checked when proposed; the rule holds whichever way it is made final.
+        refusal_reasons_check(final_decision=locked.proposed_decision, refusal_reasons=locked.refusal_reasons)
         now = timezone.now()
         locked.approved_by, locked.approved_at = user, now
         locked.save(update_fields=["approved_by", "approved_at"])
@@ -212,7 +271,8 @@ def review_case_send_back(*, case: ReviewCase, user: User) -> ReviewCase:
         )
         locked.status = ReviewStatus.ASSIGNED
         locked.proposed_decision, locked.proposed_by, locked.proposed_at = "", None, None
-        locked.save(update_fields=["status", "proposed_decision", "proposed_by", "proposed_at"])
+        locked.refusal_reasons = []
+        locked.save(update_fields=["status", "proposed_decision", "refusal_reasons", "proposed_by", "proposed_at"])
         return locked
 
 
@@ -229,6 +289,7 @@ def _finalise(
             "closed_at",
             "proposed_decision",
             "justification",
+            "refusal_reasons",
             "proposed_by",
             "proposed_at",
         ]
@@ -248,6 +309,7 @@ def _finalise(
             "overridden": final_decision != decision.decision,
             "decided_by": f"user:{decided_by.pk}",
             "approved_by": f"user:{approver.pk}" if approver is not None else None,
+            "refusal_reasons": list(case.refusal_reasons),  # codes of the catalogue, never free text
         },
     )
     transaction.on_commit(lambda: decision_finalised.send(sender=Decision, decision_id=case.decision_id))

@@ -343,3 +343,29 @@ def test_call_log_request_ids_that_repeat_the_persons_ids_are_exported_then_repl
     assert [after[c.pk].request_id for c in theirs] == [f"erased-{c.pk}" for c in theirs]
     assert all((after[c.pk].endpoint, after[c.pk].status_code) == ("/fraude", 201) for c in theirs)
     assert [after[c.pk].request_id for c in others] == [c.request_id for c in others]
+
+
+def test_erasure_keeps_a_refusals_reason_codes_and_redacts_the_underwriters_words(
+    person: Any, officers: tuple[Any, Any]
+) -> None:
+    """The codes are the kept decision record (its notice still lists them); the justification is free text."""
+    from scoring.models import ReviewCase
+    from scoring.notices import decision_notice
+    from scoring.review.services import review_case_close, review_case_open_override
+
+    decision = Decision.objects.get(client=person)
+    analyst = UserFactory(username="underwriter-u", roles=["analyst"])
+    case = review_case_open_override(decision=decision, user=analyst, note="Camille's payslip looks forged.")
+    review_case_close(
+        case=case,
+        user=analyst,
+        final_decision="refuse",
+        justification="Called Zqxmartin's employer: no such payslip.",
+        refusal_reasons=["U05", "U02"],
+    )
+    _erase(person, officers)
+    case = ReviewCase.objects.get(pk=case.pk)
+    assert (case.justification, case.opening_note) == ("[erased]", "[erased]")
+    assert case.refusal_reasons == ["U05", "U02"]
+    notice = decision_notice(decision=Decision.objects.get(pk=decision.pk))
+    assert [r["code"] for r in notice["reasons"]] == ["U05", "U02"]

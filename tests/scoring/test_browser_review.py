@@ -67,3 +67,39 @@ def test_an_analyst_overrides_a_referral_and_a_second_analyst_approves(
     case.refresh_from_db()
     assert case.proposed_by.username != case.approved_by.username
     assert final["decided_by"] == f"user:{case.proposed_by_id}"
+
+
+def test_an_analyst_refuses_a_referral_with_its_reasons_and_the_notice_lists_them(
+    site: str,
+    chromium: Any,
+    browser_idp: Provider,
+    trained_credit: TrainedModel,
+    key_client: Callable[..., APIClient],
+) -> None:
+    """The decide page's checkboxes: a refusal without reasons is stopped with the service's message;
+    with them, the adverse-action notice gives the underwriter's reasons, not the model's."""
+    champion = register_trained(trained_credit, version="credit-review-refusal", status="champion")
+    model_version_set_refer_band(model_version=champion, lower=0.0, upper=1.0)
+    api = key_client("analyst", ["score", "read"])
+    scored = api.post("/api/v1/score", {"age": 35, "revenu": 50000, "historique_impaye": 1}, format="json").json()
+    case = ReviewCase.objects.get(decision_id=scored["id"])
+
+    page = login(chromium, site, "analyst")
+    page.goto(f"{site}/admin/scoring/reviewcase/{case.pk}/change/")
+    page.click("#take-case")
+    page.get_by_text("The case is yours").wait_for()
+    page.click("#decide-case")
+    page.check("input[name=final_decision][value=refuse]")
+    page.fill("textarea[name=justification]", "The payslip was not issued by the employer named.")
+    page.click("button[name=_submit]")
+    page.get_by_text("Choose the principal reasons of the refusal").wait_for()
+    page.check("input[name=refusal_reasons][value=U02]")
+    page.check("input[name=refusal_reasons][value=U05]")
+    page.click("button[name=_submit]")
+    page.get_by_text("Case closed: the decision is final.").wait_for()
+    assert "U02 Unable to verify income; U05 Inconsistent or unreliable documents" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "review-refused-with-reasons.png"), full_page=True)
+    page.context.close()
+
+    notice = api.get(f"/api/v1/predictions/{scored['id']}/notice").json()
+    assert (notice["decided_by"], [r["code"] for r in notice["reasons"]]) == ("person", ["U02", "U05"])

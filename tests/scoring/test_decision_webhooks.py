@@ -60,7 +60,10 @@ def finalise(decision: Decision, final: str = "refuse") -> None:
     case = ReviewCase.objects.get(decision=decision)
     with TestCase.captureOnCommitCallbacks(execute=True):
         review_case_take(case=case, user=first)
-        review_case_close(case=case, user=first, final_decision=final, justification="Checked the file.")
+        reasons = ["U02"] if final == "refuse" else []
+        review_case_close(
+            case=case, user=first, final_decision=final, justification="Checked the file.", refusal_reasons=reasons
+        )
         if final == "approve":
             review_case_approve(case=case, user=second)
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from scoring.models import Contest, Decision, ModelVersion, ReviewCase
 from scoring.reasons import plain_reasons, reason_code
-from scoring.review.services import review_case_close, review_case_take
+from scoring.review.services import review_case_close, review_case_open_override, review_case_take
 from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
 
@@ -116,9 +116,105 @@ def test_an_underwriters_refusal_of_a_referral_has_a_notice(scorer: APIClient, c
     case = ReviewCase.objects.get(decision=decision)
     analyst = UserFactory(username="ursula", roles=["analyst"])
     review_case_take(case=case, user=analyst)
-    review_case_close(case=case, user=analyst, final_decision="refuse", justification="Incidents confirmed.")
+    review_case_close(
+        case=case, user=analyst, final_decision="refuse", justification="Incidents confirmed.", refusal_reasons=["U08"]
+    )
     notice = scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()
     assert (notice["decision"], notice["decided_by"]) == ("refuse", "person")
+
+
+SAFE = {  # every feature sent: the model approves
+    "age": 45,
+    "revenu": 300,
+    "historique_impaye": 0,
+    "seniority_years": 20,
+    "home": "owner",
+    "duration_months": 24,
+    "marital_status": "married",
+    "job": "fixed",
+    "expenses": 35,
+    "assets": 20000,
+    "debt": 0,
+    "amount": 500,
+    "price": 1500,
+}
+
+
+def refused_by_a_person(decision: Decision, reasons: list[str]) -> ReviewCase:
+    """An analyst asks to override the decision and refuses it, with ``reasons``."""
+    analyst = UserFactory(roles=["analyst"])
+    case = review_case_open_override(decision=decision, user=analyst, note="The payslip looks forged.")
+    review_case_close(
+        case=case,
+        user=analyst,
+        final_decision="refuse",
+        justification="The employer never issued this payslip.",
+        refusal_reasons=reasons,
+    )
+    return case
+
+
+def test_a_persons_refusal_lists_the_underwriters_reasons_not_the_models(scorer: APIClient) -> None:
+    """ECOA / Reg B §1002.9: the actual principal reasons. The model approved; the person refused for a
+    forged payslip: the notice gives the person's reasons, in the order they gave them."""
+    decision = decide(scorer, SAFE)
+    assert decision.decision == "approve"
+    refused_by_a_person(decision, ["U05", "U02"])
+    response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice")
+    assert response.status_code == 200, response.json()
+    notice = response.json()
+    assert (notice["decision"], notice["decided_by"]) == ("refuse", "person")
+    assert notice["reasons"] == [
+        {
+            "code": "U05",
+            "title": "Inconsistent or unreliable documents",
+            "sentence": "Documents provided were inconsistent with each other or with your application, "
+            "or could not be relied on.",
+        },
+        {
+            "code": "U02",
+            "title": "Unable to verify income",
+            "sentence": "We were unable to verify your income from the documents provided.",
+        },
+    ]
+    page = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", {"format": "html"}).content.decode()
+    listed = page.split('id="notice-reasons"')[1].split("</ol>")[0]
+    assert listed.index("Inconsistent or unreliable documents") < listed.index("Unable to verify income")
+    assert "(U05)" in listed and "(U02)" in listed and "(R" not in listed
+    assert "taken by one of our underwriters" in page
+    assert "employer never issued" not in page  # the justification is the file's, not the notice's
+
+
+def test_a_refusal_confirmed_after_a_contest_lists_the_persons_reasons(scorer: APIClient) -> None:
+    decision = decide(scorer, RISKY)  # refused by the model: R03 first
+    assert scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()["reasons"][0]["code"] == "R03"
+    url = f"/api/v1/predictions/{decision.pk}/contest"
+    assert scorer.post(url, {"statement": "The incident was repaid."}, format="json").status_code == 201
+    case = ReviewCase.objects.get(decision=decision, origin="contest")
+    analyst = UserFactory(roles=["analyst"])
+    review_case_take(case=case, user=analyst)
+    review_case_close(
+        case=case, user=analyst, final_decision="refuse", justification="Still unpaid.", refusal_reasons=["U08"]
+    )
+    notice = scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()
+    assert [r["code"] for r in notice["reasons"]] == ["U08"] and notice["decided_by"] == "person"
+
+
+def test_a_case_closed_before_reasons_were_asked_for_falls_back_to_the_models_reasons(scorer: APIClient) -> None:
+    """Cases closed before migration 0020 have no codes: the notice gives the model's reasons, never a 500."""
+    decision = decide(scorer, RISKY)
+    case = refused_by_a_person(decision, ["U05"])
+    ReviewCase.objects.filter(pk=case.pk).update(refusal_reasons=[])  # as stored before the field existed
+    for query in ({}, {"format": "html"}):
+        response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", query)
+        assert response.status_code == 200
+    notice = scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()
+    assert notice["decided_by"] == "person"
+    assert notice["reasons"][0] == {
+        "code": "R03",
+        "title": "Past payment incidents",
+        "sentence": "Past payment incidents are recorded.",
+    }
 
 
 def test_a_contest_is_recorded_and_reopens_a_review_case(scorer: APIClient) -> None:

@@ -141,7 +141,13 @@ def test_take_gives_the_object_permission_to_the_taker_only(people: dict[str, An
     with pytest.raises(ValidationError):
         review_case_take(case=referred, user=people["bob"])
     with pytest.raises(PermissionDenied):
-        review_case_close(case=referred, user=people["bob"], final_decision="refuse", justification="not mine")
+        review_case_close(
+            case=referred,
+            user=people["bob"],
+            final_decision="refuse",
+            justification="not mine",
+            refusal_reasons=["U02"],
+        )
 
 
 def test_an_analyst_moved_to_viewer_no_longer_decides_the_cases_they_held(
@@ -155,7 +161,9 @@ def test_an_analyst_moved_to_viewer_no_longer_decides_the_cases_they_held(
     assert alice.has_perm("scoring.close_reviewcase", referred)  # the object permission is still there
     assert not review_case_can_close(case=referred, user=alice)
     with pytest.raises(PermissionDenied):
-        review_case_close(case=referred, user=alice, final_decision="refuse", justification="held it before")
+        review_case_close(
+            case=referred, user=alice, final_decision="refuse", justification="held it before", refusal_reasons=["U02"]
+        )
 
 
 def test_only_admins_assign_and_reassigning_moves_the_right(people: dict[str, Any], referred: ReviewCase) -> None:
@@ -197,10 +205,16 @@ def test_refusing_a_referral_is_final_at_once_with_its_justification(
 ) -> None:
     review_case_take(case=referred, user=people["alice"])
     with pytest.raises(ValidationError) as caught:
-        review_case_close(case=referred, user=people["alice"], final_decision="refuse", justification="  ")
+        review_case_close(
+            case=referred, user=people["alice"], final_decision="refuse", justification="  ", refusal_reasons=["U08"]
+        )
     assert "justification" in caught.value.message_dict
     review_case_close(
-        case=referred, user=people["alice"], final_decision="refuse", justification="Incidents confirmed."
+        case=referred,
+        user=people["alice"],
+        final_decision="refuse",
+        justification="Incidents confirmed.",
+        refusal_reasons=["U08"],
     )
     referred.refresh_from_db()
     assert (referred.status, referred.final_decision, referred.justification) == (
@@ -272,7 +286,13 @@ def test_overriding_an_approval_to_a_refusal_needs_one_person(
     decision = decide(scorer, SAFE)
     assert (decision.decision, decision.prediction) == ("approve", 0)
     case = review_case_open_override(decision=decision, user=people["bob"], note="Fraud suspected.")
-    review_case_close(case=case, user=people["bob"], final_decision="refuse", justification="Forged documents.")
+    review_case_close(
+        case=case,
+        user=people["bob"],
+        final_decision="refuse",
+        justification="Forged documents.",
+        refusal_reasons=["U05", "U02"],
+    )
     decision.refresh_from_db()
     assert (decision.decision, decision.final_decision, decision.decided_by) == ("approve", "refuse", people["bob"])
 
@@ -361,7 +381,12 @@ def test_a_contest_arriving_while_the_underwriter_decides_stops_the_decision_unt
     shown = alice.get(decide_url)
     assert shown.context["form"]["contests_seen"].value() == 1
     assert scorer.post(url, {"statement": "And the incident was a bank error."}, format="json").status_code == 201
-    answer = {"final_decision": "refuse", "justification": "Income not proven.", "contests_seen": 1}
+    answer = {
+        "final_decision": "refuse",
+        "justification": "Income not proven.",
+        "refusal_reasons": ["U02"],
+        "contests_seen": 1,
+    }
     stopped = alice.post(decide_url, answer)
     assert stopped.status_code == 200
     assert "contested again" in str(stopped.context["form"].errors["final_decision"])
@@ -369,7 +394,14 @@ def test_a_contest_arriving_while_the_underwriter_decides_stops_the_decision_unt
     case.refresh_from_db()
     assert case.status == "assigned" and not case.justification
     with pytest.raises(ValidationError) as refused:
-        review_case_close(case=case, user=people["alice"], final_decision="refuse", justification="x", contests_seen=1)
+        review_case_close(
+            case=case,
+            user=people["alice"],
+            final_decision="refuse",
+            justification="x",
+            refusal_reasons=["U02"],
+            contests_seen=1,
+        )
     assert "final_decision" in refused.value.message_dict
     assert stopped.context["form"]["contests_seen"].value() == "2"  # the page now shows both
     assert alice.post(decide_url, {**answer, "contests_seen": 2}).status_code == 302
@@ -383,3 +415,121 @@ def test_an_override_note_too_long_is_refused_not_cut(scorer: APIClient, people:
         review_case_open_override(decision=decision, user=people["alice"], note="x" * 2001)
     assert "opening_note" in refused.value.message_dict
     assert not ReviewCase.objects.filter(decision=decision).exists()
+
+
+# --- The principal reasons of a person's refusal ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reasons", "says"),
+    [
+        (None, "Choose the principal reasons"),
+        ([], "Choose the principal reasons"),
+        (["U99"], "Unknown reason code(s): U99"),
+        (["R03"], "Unknown reason code(s): R03"),  # the model's codes are not a person's reasons
+        (["U02", "U02"], "U02 given twice"),
+        (["U01", "U02", "U03", "U04", "U05"], "At most 4"),
+        ("U02", "Give a list of reason codes"),
+        ([2], "Give a list of reason codes"),
+    ],
+)
+def test_a_persons_refusal_states_one_to_four_reasons_of_the_catalogue(
+    people: dict[str, Any], referred: ReviewCase, reasons: Any, says: str
+) -> None:
+    """ECOA / Reg B §1002.9: the notice gives the actual principal reasons, so the person refusing states them."""
+    review_case_take(case=referred, user=people["alice"])
+    with pytest.raises(ValidationError) as refused:
+        review_case_close(
+            case=referred,
+            user=people["alice"],
+            final_decision="refuse",
+            justification="Payslip forged.",
+            refusal_reasons=reasons,
+        )
+    assert list(refused.value.message_dict) == ["refusal_reasons"]
+    assert says in refused.value.message_dict["refusal_reasons"][0]
+    referred.refresh_from_db()
+    assert (referred.status, referred.refusal_reasons) == ("assigned", [])
+    assert not AuditEvent.objects.filter(action="review.closed").exists()
+
+
+def test_a_refusal_keeps_its_reasons_in_the_order_given_and_the_trail_names_them(
+    people: dict[str, Any], referred: ReviewCase
+) -> None:
+    review_case_take(case=referred, user=people["alice"])
+    review_case_close(
+        case=referred,
+        user=people["alice"],
+        final_decision="refuse",
+        justification="Payslip forged: the employer has never heard of them.",
+        refusal_reasons=["U05", "U02", "U03", "U04"],
+    )
+    referred.refresh_from_db()
+    assert (referred.final_decision, referred.refusal_reasons) == ("refuse", ["U05", "U02", "U03", "U04"])
+    event = AuditEvent.objects.get(action="review.closed")
+    assert event.details["refusal_reasons"] == ["U05", "U02", "U03", "U04"]
+    assert "employer" not in str(event.details)  # codes, never the justification
+
+
+def test_an_approval_states_no_refusal_reasons_and_the_table_refuses_them_too(
+    people: dict[str, Any], referred: ReviewCase
+) -> None:
+    from django.db import IntegrityError, transaction
+
+    review_case_take(case=referred, user=people["alice"])
+    with pytest.raises(ValidationError) as refused:
+        review_case_close(
+            case=referred,
+            user=people["alice"],
+            final_decision="approve",
+            justification="Guarantor.",
+            refusal_reasons=["U02"],
+        )
+    assert "Only a refusal" in refused.value.message_dict["refusal_reasons"][0]
+    review_case_close(case=referred, user=people["alice"], final_decision="approve", justification="Guarantor.")
+    review_case_approve(case=referred, user=people["bob"])
+    referred.refresh_from_db()
+    assert (referred.final_decision, referred.refusal_reasons) == ("approve", [])
+    assert AuditEvent.objects.get(action="review.closed").details["refusal_reasons"] == []
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReviewCase.objects.filter(pk=referred.pk).update(refusal_reasons=["U02"])
+
+
+def test_the_decide_page_offers_the_catalogue_and_shows_the_services_error(
+    people: dict[str, Any], referred: ReviewCase
+) -> None:
+    review_case_take(case=referred, user=people["alice"])
+    alice = browser(people["alice"])
+    url = f"/admin/scoring/reviewcase/{referred.pk}/decide/"
+    page = alice.get(url).content.decode()
+    assert page.count('type="checkbox" name="refusal_reasons"') == 10
+    assert "U05 Inconsistent or unreliable documents" in page
+    answer = {"final_decision": "refuse", "justification": "Payslip forged.", "contests_seen": 0}
+    missing = alice.post(url, answer)
+    assert missing.status_code == 200
+    assert "Choose the principal reasons" in str(missing.context["form"].errors["refusal_reasons"])
+    assert "Choose the principal reasons" in missing.content.decode()
+    too_many = alice.post(url, {**answer, "refusal_reasons": ["U01", "U02", "U03", "U04", "U05"]})
+    assert "At most 4" in str(too_many.context["form"].errors["refusal_reasons"])
+    approving = alice.post(url, {**answer, "final_decision": "approve", "refusal_reasons": ["U02"]})
+    assert "Only a refusal" in str(approving.context["form"].errors["refusal_reasons"])
+    referred.refresh_from_db()
+    assert referred.status == "assigned"
+    assert alice.post(url, {**answer, "refusal_reasons": ["U02", "U05"]}).status_code == 302
+    referred.refresh_from_db()
+    assert (referred.status, referred.final_decision, referred.refusal_reasons) == ("closed", "refuse", ["U02", "U05"])
+    case_page = alice.get(f"/admin/scoring/reviewcase/{referred.pk}/change/").content.decode()
+    assert "U02 Unable to verify income; U05 Inconsistent or unreliable documents" in case_page
+
+
+def test_docs_review_lists_the_catalogue_as_the_code_has_it() -> None:
+    """The table of docs/review.md is the catalogue underwriters and applicants read: the same codes and words."""
+    from pathlib import Path
+
+    from scoring.reasons import UNDERWRITER_REASONS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text()
+    section = text.split("### The underwriter's refusal reasons")[1].split("###")[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| `U")]
+    documented = {cells[0].strip().strip("`"): (cells[1].strip(), cells[2].strip()) for cells in rows}
+    assert documented == UNDERWRITER_REASONS

@@ -50,7 +50,9 @@ def test_a_contest_arriving_while_the_underwriter_closes_the_case_neither_deadlo
     close = in_thread(
         results,
         "close",
-        lambda: review_case_close(case=case, user=alice, final_decision="refuse", justification="Still refused."),
+        lambda: review_case_close(
+            case=case, user=alice, final_decision="refuse", justification="Still refused.", refusal_reasons=["U08"]
+        ),
     )
     wait_for_a_lock_wait()
     go.set()
