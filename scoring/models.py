@@ -510,7 +510,8 @@ class ReviewCase(models.Model):
     as fraud alerts do, and closes it with a final decision and a written justification.
     Approving an applicant the model would refuse needs a second person's approval (four
     eyes): the case then waits in ``awaiting_approval``. Closed cases are never reopened: a
-    contest opens a new case.
+    contest opens a new case. A case still open when its client is erased is ``withdrawn`` by
+    the erasure: no decision, no text, and nothing written on it afterwards.
     """
 
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="review_cases")
@@ -553,12 +554,22 @@ class ReviewCase(models.Model):
             models.CheckConstraint(condition=Q(status__in=ReviewStatus.values), name="reviewcase_status_valid"),
             models.CheckConstraint(condition=Q(origin__in=ReviewOrigin.values), name="reviewcase_origin_valid"),
             models.UniqueConstraint(
-                fields=["decision"], condition=~Q(status=ReviewStatus.CLOSED), name="reviewcase_one_open_per_decision"
+                fields=["decision"],
+                condition=~Q(status__in=[ReviewStatus.CLOSED, ReviewStatus.WITHDRAWN]),
+                name="reviewcase_one_open_per_decision",
             ),
             models.CheckConstraint(
                 condition=Q(status=ReviewStatus.OPEN, assignee__isnull=True)
                 | Q(status__in=[ReviewStatus.ASSIGNED, ReviewStatus.AWAITING_APPROVAL], assignee__isnull=False)
-                | Q(status=ReviewStatus.CLOSED, final_decision__in=FinalOutcome.values, closed_at__isnull=False),
+                | Q(status=ReviewStatus.CLOSED, final_decision__in=FinalOutcome.values, closed_at__isnull=False)
+                # Withdrawn by an erasure: no decision, no proposal, no justification (docs/privacy.md).
+                | Q(
+                    status=ReviewStatus.WITHDRAWN,
+                    final_decision="",
+                    proposed_decision="",
+                    justification="",
+                    closed_at__isnull=False,
+                ),
                 name="reviewcase_status_consistent",
             ),
             models.CheckConstraint(
