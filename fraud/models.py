@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from fraud.choices import AlertResolution, AlertStatus, Channel, FraudDecisionOutcome, RuleAction, TransactionType
 from scoring.choices import RiskLevel
-from scoring.models import Client, ModelVersion
+from scoring.models import Client, ModelVersion, client_not_erased_trigger
 
 RULE_NAME_PATTERN = r"\A[a-z][a-z0-9_]{1,79}\Z"
 rule_name_validator = RegexValidator(
@@ -55,6 +55,7 @@ class Transaction(models.Model):
 
     class Meta:
         ordering = ["-timestamp"]
+        triggers = [client_not_erased_trigger("transaction_client_not_erased")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="transaction_amount_not_negative"),
             models.CheckConstraint(condition=~Q(transaction_id=""), name="transaction_id_not_empty"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -60,6 +61,34 @@ class Client(models.Model):
         return self.client_id
 
 
+CLIENT_NOT_ERASED = "client_not_erased"
+
+
+def client_not_erased_trigger(name: str) -> pgtrigger.Trigger:
+    """PostgreSQL refuses a row naming an erased client (inserted, or moved onto it), as a
+    ``foreign_key_violation`` of constraint ``client_not_erased`` (``client_erased_meanwhile``).
+
+    The services refuse an erased client before they write (``client_change_check``, the
+    reserved ``erased-`` ids); this covers the race they cannot see: a ``/score`` or ``/fraude``
+    that read the client just before its erasure committed. Its foreign key check waits for
+    the erasure's row lock; so does this look-up (``FOR KEY SHARE``, the lock the foreign key
+    takes anyway), which then reads the committed row, erased: without it the call would store
+    data about the person beside the kept records, where no request could reach it.
+    """
+    return pgtrigger.Trigger(
+        name=name,
+        when=pgtrigger.Before,
+        operation=pgtrigger.Insert | pgtrigger.UpdateOf("client_id"),
+        func=(
+            "IF NEW.client_id IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.client_id IS DISTINCT FROM OLD.client_id) THEN "
+            "PERFORM 1 FROM scoring_client WHERE id = NEW.client_id AND erased_at IS NULL FOR KEY SHARE; "
+            "IF NOT FOUND THEN RAISE EXCEPTION 'client % was erased: it takes no new data', NEW.client_id "
+            f"USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CLIENT_NOT_ERASED}'; END IF; END IF; "
+            "RETURN NEW;"
+        ),
+    )
+
+
 class CreditApplication(models.Model):
     """A request for credit: the amount asked and the applicant's declared facts."""
 
@@ -90,6 +119,7 @@ class CreditApplication(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        triggers = [client_not_erased_trigger("application_client_not_erased")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="application_amount_positive"),
             models.CheckConstraint(
@@ -429,6 +459,7 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        triggers = [client_not_erased_trigger("decision_client_not_erased")]
         constraints = [
             models.UniqueConstraint(
                 fields=["batch_job", "batch_row"],
