@@ -332,6 +332,11 @@ def erasure_execute(*, request: GdprRequest, actor: User | str = ERASURE_JOB) ->
             rejected_at=now,
             rejection_reason=f"The person's data was erased (request #{locked.pk}).",
         )
+        # Their holds named records by number ("Fraud alert #12"): once unlinked from the person,
+        # a request must not lead to the kept records (its number is known to the person).
+        for other in GdprRequest.objects.filter(client=client).exclude(pk=locked.pk).exclude(holds=[]):
+            other.holds = [_hold_without_reference(h) for h in other.holds]
+            other.save(update_fields=["holds"])
         # Closed before the engine unlinks every request from the person.
         locked.status = RequestStatus.DONE
         locked.completed_at = now
@@ -364,6 +369,15 @@ def erasure_execute(*, request: GdprRequest, actor: User | str = ERASURE_JOB) ->
             },
         )
     return ErasureResult(locked, True, certificate)
+
+
+def _hold_without_reference(hold: dict[str, Any]) -> dict[str, Any]:
+    """A stored hold without what named a record (an alert's, a legal hold's or a batch job's
+    number): kept are its kind, effect and date. Retention duties and withdrawn reviews name
+    counts and dates only."""
+    if hold.get("effect") in ("limits", "withdraws"):
+        return hold
+    return {**hold, "detail": f"{hold.get('kind', 'hold')}: its reference was removed by the person's erasure."}
 
 
 def erasure_record_and_execute(*, client: Client, operator: User, approver: User, details: str = "") -> ErasureResult:

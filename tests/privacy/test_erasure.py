@@ -343,3 +343,30 @@ def test_call_log_request_ids_that_repeat_the_persons_ids_are_exported_then_repl
     assert [after[c.pk].request_id for c in theirs] == [f"erased-{c.pk}" for c in theirs]
     assert all((after[c.pk].endpoint, after[c.pk].status_code) == ("/fraude", 201) for c in theirs)
     assert [after[c.pk].request_id for c in others] == [c.request_id for c in others]
+
+
+def test_an_earlier_request_of_the_person_keeps_no_number_of_a_kept_record_in_its_holds(
+    officers: tuple[Any, Any],
+) -> None:
+    """A request deferred by a fraud alert stored "Fraud alert #N" in its holds. Once the person is
+    erased (by that request or a later one, which then closes it), the request is kept without a
+    link to the person, but the alert's number led from it to the kept transaction, and through
+    the anonymous client to every kept record: a person knowing their request's number could be
+    linked to them again. The certificate leaves even the tokens out for that reason."""
+    from fraud.services import fraud_alert_resolve, fraud_alert_take
+    from tests.factories import FraudAlertFactory, FraudCheckFactory, TransactionFactory
+
+    client = ClientFactory(last_name="Heldtwice")
+    alert = FraudAlertFactory(fraud_check=FraudCheckFactory(transaction=TransactionFactory(client=client)))
+    first = _erase(client, officers)
+    first.refresh_from_db()
+    assert first.status == RequestStatus.APPROVED and f"#{alert.pk}" in first.holds[0]["detail"]
+    analyst = UserFactory(username="analyst-h2", roles=["analyst"])
+    fraud_alert_take(alert=alert, user=analyst)
+    fraud_alert_resolve(alert=alert, user=analyst, resolution="false_positive", comment="Checked.")
+    second = _erase(client, officers)  # the person wrote again; this one runs and closes the first
+    assert GdprRequest.objects.get(pk=second.pk).status == RequestStatus.DONE
+    first.refresh_from_db()
+    assert first.status == RequestStatus.REJECTED and first.client is None
+    assert "fraud_alert" in [h["kind"] for h in first.holds]  # what held it back stays known
+    assert f"#{alert.pk}" not in str(first.holds)
