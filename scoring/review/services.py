@@ -84,7 +84,7 @@ WITHDRAWN_MESSAGE = (
 
 def _locked(case: ReviewCase) -> ReviewCase:
     """The case, locked after its decision: every write of the loop locks the decision first, then
-    the case (a contest and an override request lock the decision, then find or make the case),
+    the case (a contest and an override request lock the client, the decision, then find or make the case),
     so a contest arriving while an underwriter closes the case waits, never deadlocks.
 
     A case withdrawn by an erasure, or of a client erased since, takes no write at all
@@ -282,6 +282,17 @@ def _erased_check(decision: Decision) -> None:
     client_change_check(client=decision.client)
 
 
+def _decision_locked(decision: Decision) -> Decision:
+    """The decision, locked after its client, the client read as committed: an erasure in progress
+    (it holds its client ``FOR UPDATE``) is waited for, so a contest or an override note that
+    arrives meanwhile sees the client erased and is refused, instead of leaving its text in clear
+    beside the kept record. ``FOR NO KEY UPDATE`` on the client: ``/score``'s foreign key checks
+    do not wait for it. Client, then decision, then case: the erasure's order too."""
+    if decision.client_id is not None:
+        list(Client.objects.select_for_update(no_key=True).filter(pk=decision.client_id).values_list("pk", flat=True))
+    return Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+
+
 def review_case_open_override(*, decision: Decision, user: User, note: str) -> ReviewCase:
     """An analyst asks to override an automatic decision: a case opened and assigned to them."""
     if not user.has_perm(TAKE_PERMISSION):
@@ -292,7 +303,7 @@ def review_case_open_override(*, decision: Decision, user: User, note: str) -> R
     if len(text) > OPENING_NOTE_MAX:  # never cut: the record would say less than its author wrote
         raise ValidationError({"opening_note": f"At most {OPENING_NOTE_MAX} characters."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        locked = _decision_locked(decision)
         _erased_check(locked)  # the note is free text about the person
         if (
             locked.final_outcome is None
@@ -327,7 +338,7 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
     if len(text) > JUSTIFICATION_MAX:
         raise ValidationError({"statement": f"At most {JUSTIFICATION_MAX} characters."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        locked = _decision_locked(decision)
         _erased_check(locked)
         if locked.final_outcome is None:
             raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")

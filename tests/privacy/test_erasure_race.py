@@ -96,3 +96,50 @@ def test_a_call_arriving_during_the_erasure_stores_nothing_under_the_anchor(
     assert not Transaction.objects.filter(transaction_id="TX-DURING-ERASURE").exists()
     assert response.status_code == 400, response.json()
     assert "erased" in " ".join(next(v for k, v in response.json()["fields"].items() if "client_id" in k))
+
+
+def test_a_contest_arriving_during_the_erasure_leaves_no_statement_behind(
+    key_client: Callable[..., APIClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contest reads the client as not erased (the erasure has not committed), then stores the
+    applicant's words and opens a case on the decision the erasure keeps: after the commit they
+    would sit, in clear, beside the kept record. It waits for the erasure and is refused."""
+    import time
+
+    from scoring.models import Contest, ReviewCase
+
+    require_postgresql()
+    person = ClientFactory(client_id="C7402", last_name="Zqxcontest")
+    make_history(person, transactions=1, resolved_alert=False)
+    decision = Decision.objects.get(client=person)
+    now = timezone.now()
+    request = GdprRequest.objects.create(
+        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
+        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
+        approved_at=now,
+    )  # fmt: skip
+    api = key_client("analyst", ["score"])
+    reached, go = held_erasure(monkeypatch)
+    results: dict[str, Any] = {}
+    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
+    assert reached.wait(timeout=60)
+    caller = in_thread(
+        results,
+        "call",
+        lambda: api.post(
+            f"/api/v1/predictions/{decision.pk}/contest", {"statement": "I am Zqxcontest."}, format="json"
+        ),
+    )
+    deadline = time.monotonic() + 30
+    while caller.is_alive() and time.monotonic() < deadline:  # done at once, or waiting for the erasure
+        time.sleep(0.1)
+    go.set()
+    eraser.join(timeout=60)
+    caller.join(timeout=60)
+
+    assert results["erasure"].done, results["erasure"]
+    assert not Contest.objects.filter(statement__contains="Zqxcontest").exists()
+    assert not ReviewCase.objects.filter(decision=decision).exclude(status__in=["closed", "withdrawn"]).exists()
+    response = results["call"]
+    assert response.status_code == 400, response.json()
+    assert "erased" in response.json()["fields"]["client_id"][0]
