@@ -326,13 +326,15 @@ def test_call_log_request_ids_that_repeat_the_persons_ids_are_exported_then_repl
     from monitoring.models import ApiCall
     from privacy.selectors import client_export_document
 
-    def call(request_id: str) -> ApiCall:
+    def call(request_id: str, caller: str = "apikey:a") -> ApiCall:
         return ApiCall.objects.create(
-            request_id=request_id, method="POST", endpoint="/fraude", status_code=201, latency_ms=3.0, caller="apikey:a"
+            request_id=request_id, method="POST", endpoint="/fraude", status_code=201, latency_ms=3.0, caller=caller
         )
 
-    theirs = [call(i) for i in ("TX-C7001-0", "TX-C7001-0", "idem-C7001", "APP-C7001")]  # (C7001: too short)
-    others = [call(i) for i in ("0f8c2d4e-1b3a-4c5d-9e6f-7a8b9c0d1e2f", "TX-C7002-0")]
+    # The transactions are imported history (no caller: any call counts); the idempotency key is
+    # the decision's caller's (apikey:abc): only its calls count.
+    theirs = [call("TX-C7001-0"), call("TX-C7001-0"), call("idem-C7001", "apikey:abc"), call("APP-C7001")]
+    others = [call(i) for i in ("0f8c2d4e-1b3a-4c5d-9e6f-7a8b9c0d1e2f", "TX-C7002-0", "idem-C7001")]
     exported = {t["table"]: t for t in client_export_document(client=person)["tables"]}
     assert sorted(r["request_id"] for r in exported["monitoring.ApiCall"]["rows"]) == sorted(
         ["TX-C7001-0", "TX-C7001-0", "idem-C7001", "APP-C7001"]
