@@ -70,6 +70,10 @@ def gdpr_request_record(
     received_at = received_at or timezone.now()
     gdpr_request_check(kind=kind, client=client, received_at=received_at)
     with transaction.atomic():
+        # The client as committed, locked before anything else (the erasure's order: client, then
+        # the audit chain): an erasure in progress is waited for, then refuses this request.
+        client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
+        gdpr_request_check(kind=kind, client=client, received_at=received_at)
         request = GdprRequest.objects.create(
             kind=kind,
             client=client,

@@ -143,3 +143,44 @@ def test_a_contest_arriving_during_the_erasure_leaves_no_statement_behind(
     response = results["call"]
     assert response.status_code == 400, response.json()
     assert "erased" in response.json()["fields"]["client_id"][0]
+
+
+def test_a_request_recorded_during_the_erasure_is_refused_not_left_on_the_anchor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another officer records a request for the person while the erasure runs: it read the client
+    as not erased, so it would be stored linked to the anchor (the erasure has already unlinked
+    the person's requests), its free-text details (how the identity was checked) in clear."""
+    from django.core.exceptions import ValidationError
+
+    require_postgresql()
+    person = ClientFactory(client_id="C7403", last_name="Zqxrequest")
+    make_history(person, transactions=1, resolved_alert=False)
+    now = timezone.now()
+    request = GdprRequest.objects.create(
+        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
+        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
+        approved_at=now,
+    )  # fmt: skip
+    officer = User.objects.create(username="officer-c", is_superuser=True, is_active=True)
+    reached, go = held_erasure(monkeypatch)
+    results: dict[str, Any] = {}
+    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
+    assert reached.wait(timeout=60)
+    caller = in_thread(
+        results,
+        "call",
+        lambda: privacy_services.gdpr_request_record(
+            kind="access", client=person, by=officer, details="Zqxrequest showed her passport"
+        ),
+    )
+    wait_for_a_lock_wait()
+    go.set()
+    eraser.join(timeout=60)
+    caller.join(timeout=60)
+
+    assert results["erasure"].done, results["erasure"]
+    assert isinstance(results["call"], ValidationError), str(results["call"])
+    assert "erased" in results["call"].message_dict["client"][0]
+    assert not GdprRequest.objects.filter(client=person).exists()
+    assert not GdprRequest.objects.filter(details__contains="Zqxrequest").exists()
