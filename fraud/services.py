@@ -43,7 +43,7 @@ from fraud.sandbox import backtest_condition, check_condition
 from fraud.selectors import backtest_rows, transaction_get_stored, transaction_screen_lookup
 from fraud.velocity import velocity
 from scoring.ml.model import LoadedModel
-from scoring.services import client_ids_check, client_pks_get_or_create
+from scoring.services import CLIENT_ERASED, client_erased_meanwhile, client_ids_check, client_pks_get_or_create
 from scoring.signals import decisions_recorded
 
 logger = logging.getLogger(__name__)
@@ -227,7 +227,9 @@ def transaction_screen(
         else:
             txn.client_id = client_pk
             _store_screened(txn, check, alert)
-    except IntegrityError:
+    except IntegrityError as exc:
+        if client_erased_meanwhile(exc):  # erased since the look-up: nothing stored under its anchor
+            raise ValidationError({"client_id": CLIENT_ERASED}) from exc
         # The transaction_id is taken (a replay, or a concurrent duplicate that won the insert):
         # answer with the stored decision, or refuse if it was another transaction.
         replay = _replay(request, caller)

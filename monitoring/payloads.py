@@ -36,26 +36,44 @@ ERASED_PREFIX = "erased-"
 _CHUNK = 1000  # ids per look-up: each one an indexed IN list on request_id
 
 
-def request_ids_of(client: Any) -> set[str]:
-    """The person's ids a caller may have sent as its X-Request-ID (only tokens were ever kept)."""
+def _usable(value: Any) -> bool:
+    return bool(value) and accepted_request_id(value) and not str(value).startswith(ERASED_PREFIX)
+
+
+def request_ids_of(client: Any) -> tuple[set[str], dict[str, set[str]]]:
+    """The person's ids a caller may have sent as its X-Request-ID (only tokens were ever kept):
+    the ids that name the person whoever sends them (the external client id, application ids),
+    and, per caller, the ids that belong to their caller (transaction ids, Idempotency-Keys:
+    another caller may use the same reference for another client, and its calls are not the
+    person's)."""
     from scoring.models import CreditApplication, Decision
 
     ids = {client.client_id}
     ids.update(CreditApplication.objects.filter(client=client).values_list("application_id", flat=True))
-    ids.update(
-        Decision.objects.filter(client=client, idempotency_key__isnull=False).values_list("idempotency_key", flat=True)
+    per_caller: dict[str, set[str]] = {}
+    pairs = list(
+        Decision.objects.filter(client=client, idempotency_key__isnull=False).values_list("caller", "idempotency_key")
     )
     if apps.is_installed("fraud"):
         from fraud.models import Transaction
 
-        ids.update(Transaction.objects.filter(client=client).values_list("transaction_id", flat=True))
-    return {i for i in ids if i and accepted_request_id(i) and not i.startswith(ERASED_PREFIX)}
+        pairs += list(Transaction.objects.filter(client=client).values_list("submitted_by", "transaction_id"))
+    for caller, value in pairs:
+        if value is not None and _usable(value):
+            if caller:
+                per_caller.setdefault(caller, set()).add(value)
+            else:  # imported history: no caller it belongs to, so on every call
+                ids.add(value)
+    return {i for i in ids if i is not None and _usable(i)}, per_caller
 
 
-def _rows(ids: set[str]) -> Iterator[QuerySet[ApiCall]]:
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), _CHUNK):
-        yield ApiCall.objects.filter(request_id__in=ordered[start : start + _CHUNK])
+def _rows(ids: tuple[set[str], dict[str, set[str]]]) -> Iterator[QuerySet[ApiCall]]:
+    anyone, per_caller = ids
+    for caller, values in [(None, anyone), *sorted(per_caller.items())]:
+        ordered = sorted(values)
+        for start in range(0, len(ordered), _CHUNK):
+            rows = ApiCall.objects.filter(request_id__in=ordered[start : start + _CHUNK])
+            yield rows if caller is None else rows.filter(caller=caller)
 
 
 class CallLogRequestIds(PayloadRows):

@@ -92,6 +92,10 @@ class RejectForm(forms.Form):
     )
 
 
+def _until_by_default(effect: str) -> str:
+    return "–" if effect == "withdraws" else "until resolved/released"  # a withdrawal is not waited for
+
+
 @admin.register(GdprRequest)
 class GdprRequestAdmin(PlatformModelAdmin):
     form = GdprRequestForm
@@ -138,7 +142,10 @@ class GdprRequestAdmin(PlatformModelAdmin):
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                ((h["kind"], h["effect"], h["until"] or "until resolved/released", h["detail"]) for h in obj.holds),
+                (
+                    (h["kind"], h["effect"], h["until"] or _until_by_default(h["effect"]), h["detail"])
+                    for h in obj.holds
+                ),
             ),
         )
 

@@ -32,7 +32,13 @@ RETENTION_MAP = [
             "details": Column(K.FREE_TEXT, E.CLEAR),
             "rejection_reason": Column(K.FREE_TEXT, E.REDACT),
             **technical("kind", "status", "received_at", "due_at", "recorded_at", "approved_at", "rejected_at"),
-            **technical("completed_at", "holds", "last_attempt_at"),
+            **technical("completed_at", "last_attempt_at"),
+            "holds": Column(
+                K.TECHNICAL,
+                E.KEEP,
+                "why the erasure waited or what it keeps; an erasure removes the numbers of the alerts and holds "
+                "they named (privacy.services)",
+            ),
             **staff("recorded_by", "approved_by", "rejected_by", "completed_by"),
         },
     ),

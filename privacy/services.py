@@ -34,7 +34,9 @@ from privacy.models import (
     RequestStatus,
 )
 from privacy.retention_map import tables_about_clients, tables_with_payloads
-from scoring.models import Client
+from scoring.choices import REVIEW_ENDED
+from scoring.models import Client, ReviewCase
+from scoring.review.services import review_cases_withdraw
 from scoring.services import client_change_check
 
 ADD = "privacy.add_gdprrequest"
@@ -68,6 +70,10 @@ def gdpr_request_record(
     received_at = received_at or timezone.now()
     gdpr_request_check(kind=kind, client=client, received_at=received_at)
     with transaction.atomic():
+        # The client as committed, locked before anything else (the erasure's order: client, then
+        # the audit chain): an erasure in progress is waited for, then refuses this request.
+        client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
+        gdpr_request_check(kind=kind, client=client, received_at=received_at)
         request = GdprRequest.objects.create(
             kind=kind,
             client=client,
@@ -191,6 +197,17 @@ def erasure_holds(*, client: Client, now: datetime | None = None) -> list[Hold]:
     for table in tables_with_payloads():  # e.g. a batch chunk naming the person being scored right now
         for detail in table.payload.holds(client):
             holds.append(Hold("in_flight", "defers", detail, None))
+    cases = ReviewCase.objects.filter(decision__client=client).exclude(status__in=REVIEW_ENDED).count()
+    if cases:  # not a hold: the erasure ends the application under review (counted: no id leads back)
+        holds.append(
+            Hold(
+                "review_case",
+                "withdraws",
+                f"{cases} credit review case{'s' if cases > 1 else ''} not yet decided: the erasure withdraws "
+                f"{'them' if cases > 1 else 'it'} (no decision taken, a proposal awaiting approval dropped).",
+                None,
+            )
+        )
     for table in tables_about_clients():
         spec, days = table.spec, table.retention_days()
         if spec.rows is not Rows.PSEUDONYMISE or spec.retention is None or not days or not spec.limits_erasure:
@@ -319,16 +336,24 @@ def erasure_execute(*, request: GdprRequest, actor: User | str = ERASURE_JOB) ->
             rejected_at=now,
             rejection_reason=f"The person's data was erased (request #{locked.pk}).",
         )
+        # Their holds named records by number ("Fraud alert #12"): once unlinked from the person,
+        # a request must not lead to the kept records (its number is known to the person).
+        for other in GdprRequest.objects.filter(client=client).exclude(pk=locked.pk).exclude(holds=[]):
+            other.holds = [_hold_without_reference(h) for h in other.holds]
+            other.save(update_fields=["holds"])
         # Closed before the engine unlinks every request from the person.
         locked.status = RequestStatus.DONE
         locked.completed_at = now
         locked.completed_by = "erasure job" if actor == ERASURE_JOB else str(getattr(actor, "username", actor))[:150]
         locked.save(update_fields=["status", "completed_at", "completed_by", "holds", "last_attempt_at"])
 
+        # The person's review cases still open end here, text-free: a justification written after
+        # the erasure would be new free text about the person that no request reaches (docs/review.md).
+        withdrawn = review_cases_withdraw(client=client, actor=actor, now=now)
         outcome = client_erase(client=client, now=now)
         outcome.finished_at = timezone.now()
         locked.refresh_from_db()
-        document = json.loads(_dump(_certificate(locked, outcome, holds, time.perf_counter() - started)))
+        document = json.loads(_dump(_certificate(locked, outcome, holds, time.perf_counter() - started, withdrawn)))
         body = _dump(document)
         certificate = ErasureCertificate.objects.create(
             request=locked, issued_at=outcome.finished_at, document=document, sha256=hashlib.sha256(body).hexdigest()
@@ -342,11 +367,21 @@ def erasure_execute(*, request: GdprRequest, actor: User | str = ERASURE_JOB) ->
                 "rows_kept_pseudonymised": outcome.kept,
                 "tables": {t.table: {"deleted": t.deleted, "kept": t.kept} for t in outcome.tables},
                 "superseded_requests": superseded,
+                "review_cases_withdrawn": withdrawn,
                 "certificate_sha256": certificate.sha256,
                 "approved_by": f"user:{locked.approved_by_id}",
             },
         )
     return ErasureResult(locked, True, certificate)
+
+
+def _hold_without_reference(hold: dict[str, Any]) -> dict[str, Any]:
+    """A stored hold without what named a record (an alert's, a legal hold's or a batch job's
+    number): kept are its kind, effect and date. Retention duties and withdrawn reviews name
+    counts and dates only."""
+    if hold.get("effect") in ("limits", "withdraws"):
+        return hold
+    return {**hold, "detail": f"{hold.get('kind', 'hold')}: its reference was removed by the person's erasure."}
 
 
 def erasure_record_and_execute(*, client: Client, operator: User, approver: User, details: str = "") -> ErasureResult:
@@ -367,7 +402,9 @@ def _user(user: User | None) -> str | None:
     return user.get_username() if user is not None else None
 
 
-def _certificate(request: GdprRequest, outcome: ErasureOutcome, holds: list[Hold], seconds: float) -> dict[str, Any]:
+def _certificate(
+    request: GdprRequest, outcome: ErasureOutcome, holds: list[Hold], seconds: float, withdrawn: int
+) -> dict[str, Any]:
     """The erasure certificate: what was erased, what was kept and why, counts and times. No personal data."""
     kept_tables = [t for t in outcome.tables if t.kept]
     return {
@@ -391,6 +428,7 @@ def _certificate(request: GdprRequest, outcome: ErasureOutcome, holds: list[Hold
             "rows_kept_pseudonymised": outcome.kept,
             "admin_log_entries_scrubbed": outcome.references_scrubbed,
             "files_deleted": outcome.files_deleted,
+            "review_cases_withdrawn": withdrawn,
         },
         "tables": [t.as_dict() for t in outcome.tables],
         "kept": {

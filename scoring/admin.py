@@ -26,7 +26,7 @@ from creditplatform.admin_mixins import (
 )
 from scoring.admin_forms import CreditApplicationForm, ModelUploadForm, ModelVersionChangeForm
 from scoring.batch import admin as batch_admin  # noqa: F401,E402  (registers BatchJobAdmin)
-from scoring.choices import ModelStatus, ReviewStatus
+from scoring.choices import REVIEW_ENDED, ModelStatus
 from scoring.ml.model import ArtifactError
 from scoring.models import Client, CreditApplication, Decision, ModelVersion
 from scoring.review import admin as review_admin  # noqa: F401,E402  (registers ReviewCaseAdmin)
@@ -417,7 +417,7 @@ class DecisionAdmin(LargeTableAdminMixin, EvidenceAdminMixin, PlatformModelAdmin
             '<a href="{}">case {} ({})</a>',
             ((reverse("admin:scoring_reviewcase_change", args=[c.pk]), c.pk, c.get_status_display()) for c in cases),
         )
-        if obj.final_outcome is not None and all(c.status == ReviewStatus.CLOSED for c in cases):
+        if obj.final_outcome is not None and all(c.status in REVIEW_ENDED for c in cases):
             ask = format_html(
                 '<a id="ask-override" href="{}">Ask for an override review</a>',
                 reverse("admin:scoring_decision_override", args=[obj.pk]),

@@ -79,6 +79,12 @@ class ReviewStatus(models.TextChoices):
     ASSIGNED = "assigned", "With an underwriter"
     AWAITING_APPROVAL = "awaiting_approval", "Waiting for a second approval"
     CLOSED = "closed", "Closed"
+    # Closed by the erasure of its client (docs/privacy.md): no decision taken, no text written.
+    WITHDRAWN = "withdrawn", "Withdrawn: client erased"
+
+
+# A case in one of these states is over: nothing waits on it and nothing more is written on it.
+REVIEW_ENDED = (ReviewStatus.CLOSED, ReviewStatus.WITHDRAWN)
 
 
 class FinalOutcome(models.TextChoices):

@@ -60,6 +60,11 @@ class Client(models.Model):
         return self.client_id
 
 
+# The constraint name PostgreSQL reports when a row names an erased client (the trigger of
+# migration 0022; ``scoring.services.client_erased_meanwhile``).
+CLIENT_NOT_ERASED = "client_not_erased"
+
+
 class CreditApplication(models.Model):
     """A request for credit: the amount asked and the applicant's declared facts."""
 
@@ -511,7 +516,9 @@ class ReviewCase(models.Model):
     Approving an applicant the model would refuse needs a second person's approval (four
     eyes): the case then waits in ``awaiting_approval``. Closed cases are never reopened: a
     contest opens a new case. A person's refusal states its principal reasons as codes of a
-    fixed catalogue (``refusal_reasons``): the adverse-action notice lists them.
+    fixed catalogue (``refusal_reasons``): the adverse-action notice lists them. A case still
+    open when its client is erased is ``withdrawn`` by the erasure: no decision, no text, and
+    nothing written on it afterwards.
     """
 
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="review_cases")
@@ -559,12 +566,22 @@ class ReviewCase(models.Model):
             models.CheckConstraint(condition=Q(status__in=ReviewStatus.values), name="reviewcase_status_valid"),
             models.CheckConstraint(condition=Q(origin__in=ReviewOrigin.values), name="reviewcase_origin_valid"),
             models.UniqueConstraint(
-                fields=["decision"], condition=~Q(status=ReviewStatus.CLOSED), name="reviewcase_one_open_per_decision"
+                fields=["decision"],
+                condition=~Q(status__in=[ReviewStatus.CLOSED, ReviewStatus.WITHDRAWN]),
+                name="reviewcase_one_open_per_decision",
             ),
             models.CheckConstraint(
                 condition=Q(status=ReviewStatus.OPEN, assignee__isnull=True)
                 | Q(status__in=[ReviewStatus.ASSIGNED, ReviewStatus.AWAITING_APPROVAL], assignee__isnull=False)
-                | Q(status=ReviewStatus.CLOSED, final_decision__in=FinalOutcome.values, closed_at__isnull=False),
+                | Q(status=ReviewStatus.CLOSED, final_decision__in=FinalOutcome.values, closed_at__isnull=False)
+                # Withdrawn by an erasure: no decision, no proposal, no justification (docs/privacy.md).
+                | Q(
+                    status=ReviewStatus.WITHDRAWN,
+                    final_decision="",
+                    proposed_decision="",
+                    justification="",
+                    closed_at__isnull=False,
+                ),
                 name="reviewcase_status_consistent",
             ),
             models.CheckConstraint(

@@ -24,7 +24,7 @@ from scoring.ml.pipeline import PIPELINE_VERSION
 from scoring.ml.predictor import get_model
 from scoring.ml.predictor import models as model_cache
 from scoring.ml.schema import FeatureSchema
-from scoring.models import Client, CreditApplication, Decision, ModelArtifact, ModelVersion
+from scoring.models import CLIENT_NOT_ERASED, Client, CreditApplication, Decision, ModelArtifact, ModelVersion
 from scoring.review.services import review_cases_open_referred
 from scoring.signals import decisions_recorded
 from scoring.validators import external_id_problem
@@ -77,6 +77,14 @@ def client_change_check(*, client: Client | None) -> None:
     it could never be erased. Raises ``ValidationError({"client_id": CLIENT_ERASED})``."""
     if client is not None and client.erased_at is not None:
         raise ValidationError({"client_id": CLIENT_ERASED})
+
+
+def client_erased_meanwhile(exc: BaseException) -> bool:
+    """Whether a write failed because its client was erased meanwhile (PostgreSQL's
+    ``client_not_erased`` trigger: a call that read the client just before its erasure
+    committed). Callers answer ``ValidationError({"client_id": CLIENT_ERASED})``."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == CLIENT_NOT_ERASED
 
 
 @transaction.atomic
@@ -734,7 +742,9 @@ def application_score(
                     review_cases_open_referred(decision_ids=[decision.pk])
         else:
             _store_decision(decision, by_client)  # one statement: autocommit, one round trip
-    except IntegrityError:
+    except IntegrityError as exc:
+        if client_erased_meanwhile(exc):
+            raise ValidationError({"client_id": CLIENT_ERASED}) from exc
         # A concurrent request with the same key won the insert: answer with its decision.
         replay = _replay(caller, idempotency_key, request_hash) if idempotency_key else None
         if replay is None:
@@ -828,11 +838,18 @@ def applications_score(
         keys = batch_item_keys(idempotency_key, len(requests))
         for decision, key, fingerprint in zip(decisions, keys, _fingerprints(requests), strict=True):
             decision.idempotency_key, decision.request_hash = key, fingerprint
-    with transaction.atomic():
-        _link_clients(decisions, requests)
-        Decision.objects.bulk_create(decisions)
-        _mark_decided(decisions)
-        review_cases_open_referred(decision_ids=[d.pk for d in decisions if d.decision == CreditDecisionOutcome.REFER])
+    try:
+        with transaction.atomic():
+            _link_clients(decisions, requests)
+            Decision.objects.bulk_create(decisions)
+            _mark_decided(decisions)
+            review_cases_open_referred(
+                decision_ids=[d.pk for d in decisions if d.decision == CreditDecisionOutcome.REFER]
+            )
+    except IntegrityError as exc:
+        if client_erased_meanwhile(exc):
+            raise ValidationError({"client_id": CLIENT_ERASED}) from exc
+        raise
     decisions_recorded.send(sender=Decision, kind="credit", outcomes=[d.decision for d in decisions])
     return decisions
 

@@ -156,13 +156,15 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
 
 def decision_status(decision: Decision) -> dict[str, Any]:
     """Where a decision stands (docs/review.md): pending a person's review, or final, and whose it is."""
-    from scoring.review.selectors import pending_review_ids
+    from scoring.review.selectors import pending_review_ids, review_withdrawn
 
     final = decision.final_outcome
-    pending = final is None or bool(pending_review_ids([decision.pk]))
+    pending = bool(pending_review_ids([decision.pk]))
+    if not pending and final is None:  # a referral nobody decided: waiting, or withdrawn by an erasure
+        pending = not review_withdrawn(decision)
     decided_at = decision.decided_at if decision.final_decision else (None if final is None else decision.created_at)
     return {
-        "status": "pending_review" if pending else "final",
+        "status": "pending_review" if pending else ("final" if final is not None else "withdrawn"),
         "automated_decision": decision.decision,
         "final_decision": final,
         "decided_by": f"user:{decision.decided_by_id}" if decision.decided_by_id else ("model" if final else None),
@@ -244,8 +246,9 @@ class DecisionDetailSerializer(DecisionSerializer):
     batch_job = serializers.UUIDField(allow_null=True, help_text="The batch job that made it, if one did.")
     batch_row = serializers.IntegerField(allow_null=True, help_text="Its row in the batch file (a CSV line number).")
     status = serializers.ChoiceField(
-        choices=["pending_review", "final"],
-        help_text="pending_review: referred (or reopened) and not yet decided by an underwriter.",
+        choices=["pending_review", "final", "withdrawn"],
+        help_text="pending_review: referred (or reopened) and not yet decided by an underwriter; withdrawn: the "
+        "client was erased before an underwriter decided the referral (no decision will be taken).",
     )
     automated_decision = serializers.ChoiceField(
         choices=CreditDecisionOutcome.choices, help_text="The model's decision (the same as `decision`), never changed."

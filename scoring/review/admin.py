@@ -33,6 +33,7 @@ from scoring.review.services import (
     review_case_close,
     review_case_send_back,
     review_case_take,
+    review_case_writable_check,
 )
 from scoring.review.webhooks import decision_webhook_duplicate_check
 
@@ -145,7 +146,7 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             except ValidationError:
                 skipped += 1
         level = messages.SUCCESS if taken else messages.WARNING
-        self.message_user(request, f"{taken} case(s) taken; {skipped} already assigned or closed.", level)
+        self.message_user(request, f"{taken} case(s) taken; {skipped} already assigned, closed or withdrawn.", level)
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -230,6 +231,11 @@ class ReviewCaseAdmin(PlatformModelAdmin):
 
     def decide_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         case = self._case(request, pk)
+        try:
+            review_case_writable_check(case=case)  # withdrawn by an erasure: say so, rather than a 403
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return self._back(case)
         if not review_case_can_close(case=case, user=acting_user(request.user)):
             raise PermissionDenied
         form = ReviewCloseForm(request.POST or None, initial={"contests_seen": case.contests.count()})
@@ -278,6 +284,8 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             raise PermissionDenied
         try:
             review_case_send_back(case=case, user=acting_user(request.user))
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
         except PermissionDenied as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:

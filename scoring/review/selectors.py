@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scoring.choices import ReviewOrigin, ReviewStatus
+from scoring.choices import REVIEW_ENDED, ReviewOrigin, ReviewStatus
 from scoring.models import Decision, ReviewCase
 
 
@@ -53,12 +53,17 @@ def earlier_decisions(decision: Decision, limit: int = 10) -> list[Decision]:
 
 
 def pending_review_ids(decision_ids: list[Any]) -> set[Any]:
-    """Which of these decisions have a case not yet closed."""
+    """Which of these decisions have a case not yet closed (nor withdrawn)."""
     return set(
         ReviewCase.objects.filter(decision_id__in=decision_ids)
-        .exclude(status=ReviewStatus.CLOSED)
+        .exclude(status__in=REVIEW_ENDED)
         .values_list("decision_id", flat=True)
     )
+
+
+def review_withdrawn(decision: Decision) -> bool:
+    """Whether a review of this decision was withdrawn by the erasure of its client."""
+    return ReviewCase.objects.filter(decision=decision, status=ReviewStatus.WITHDRAWN).exists()
 
 
 def review_figures(*, start: Any, end: Any, now: Any) -> dict[str, Any]:
@@ -102,7 +107,7 @@ def review_figures(*, start: Any, end: Any, now: Any) -> dict[str, Any]:
     def quantile(q: float) -> timedelta | None:
         return timedelta(seconds=waits[min(int(q * len(waits)), len(waits) - 1)]) if waits else None
 
-    open_cases = ReviewCase.objects.exclude(status=ReviewStatus.CLOSED)
+    open_cases = ReviewCase.objects.exclude(status__in=REVIEW_ENDED)
     oldest = open_cases.order_by("created_at").values_list("created_at", flat=True).first()
     return {
         "decisions": counts["n"],

@@ -23,8 +23,8 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.actors import Acting, ActingUser
 from audit.services import audit_record
-from scoring.choices import CreditDecisionOutcome, FinalOutcome, ReviewOrigin, ReviewStatus
-from scoring.models import Contest, Decision, ReviewCase
+from scoring.choices import REVIEW_ENDED, CreditDecisionOutcome, FinalOutcome, ReviewOrigin, ReviewStatus
+from scoring.models import Client, Contest, Decision, ReviewCase
 from scoring.reasons import UNDERWRITER_REASON_MAX, UNDERWRITER_REASONS
 from scoring.signals import decision_finalised
 
@@ -115,12 +115,32 @@ def review_case_can_approve(*, case: ReviewCase, user: ActingUser) -> bool:
     )
 
 
+WITHDRAWN_MESSAGE = (
+    "This case was withdrawn: its client was erased (GDPR) while it was open. No decision is taken on it and "
+    "nothing more is written on it."
+)
+
+
 def _locked(case: ReviewCase) -> ReviewCase:
     """The case, locked after its decision: every write of the loop locks the decision first, then
-    the case (a contest and an override request lock the decision, then find or make the case),
-    so a contest arriving while an underwriter closes the case waits, never deadlocks."""
+    the case (a contest and an override request lock the client, the decision, then find or make the case),
+    so a contest arriving while an underwriter closes the case waits, never deadlocks.
+
+    A case withdrawn by an erasure, or of a client erased since, takes no write at all
+    (``ValidationError`` naming ``client_id``): a justification or a proposal would be new free
+    text about a person no GDPR request can reach any more (docs/privacy.md)."""
     list(Decision.objects.select_for_update().filter(pk=case.decision_id).values_list("pk", flat=True))
-    return ReviewCase.objects.select_for_update(of=("self",)).select_related("decision").get(pk=case.pk)
+    locked = ReviewCase.objects.select_for_update(of=("self",)).select_related("decision__client").get(pk=case.pk)
+    review_case_writable_check(case=locked)
+    return locked
+
+
+def review_case_writable_check(*, case: ReviewCase) -> None:
+    """Nothing is written on a case withdrawn by an erasure, nor on a case of an erased client:
+    ``ValidationError`` naming ``client_id`` (the admin shows it)."""
+    client = case.decision.client
+    if case.status == ReviewStatus.WITHDRAWN or (client is not None and client.erased_at is not None):
+        raise ValidationError({"client_id": WITHDRAWN_MESSAGE})
 
 
 def _is_analyst(user: User | None) -> bool:
@@ -324,6 +344,17 @@ def _erased_check(decision: Decision) -> None:
     client_change_check(client=decision.client)
 
 
+def _decision_locked(decision: Decision) -> Decision:
+    """The decision, locked after its client, the client read as committed: an erasure in progress
+    (it holds its client ``FOR UPDATE``) is waited for, so a contest or an override note that
+    arrives meanwhile sees the client erased and is refused, instead of leaving its text in clear
+    beside the kept record. ``FOR NO KEY UPDATE`` on the client: ``/score``'s foreign key checks
+    do not wait for it. Client, then decision, then case: the erasure's order too."""
+    if decision.client_id is not None:
+        list(Client.objects.select_for_update(no_key=True).filter(pk=decision.client_id).values_list("pk", flat=True))
+    return Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+
+
 def review_case_open_override(*, decision: Decision, user: User, note: str) -> ReviewCase:
     """An analyst asks to override an automatic decision: a case opened and assigned to them."""
     if not user.has_perm(TAKE_PERMISSION):
@@ -334,11 +365,11 @@ def review_case_open_override(*, decision: Decision, user: User, note: str) -> R
     if len(text) > OPENING_NOTE_MAX:  # never cut: the record would say less than its author wrote
         raise ValidationError({"opening_note": f"At most {OPENING_NOTE_MAX} characters."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        locked = _decision_locked(decision)
         _erased_check(locked)  # the note is free text about the person
         if (
             locked.final_outcome is None
-            or ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).exists()
+            or ReviewCase.objects.filter(decision=locked).exclude(status__in=REVIEW_ENDED).exists()
         ):
             raise ValidationError({"decision": "This decision already has an open review case."})
         case = ReviewCase.objects.create(
@@ -369,11 +400,11 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
     if len(text) > JUSTIFICATION_MAX:
         raise ValidationError({"statement": f"At most {JUSTIFICATION_MAX} characters."})
     with transaction.atomic():
-        locked = Decision.objects.select_for_update(of=("self",)).select_related("client").get(pk=decision.pk)
+        locked = _decision_locked(decision)
         _erased_check(locked)
         if locked.final_outcome is None:
             raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")
-        case = ReviewCase.objects.filter(decision=locked).exclude(status=ReviewStatus.CLOSED).first()
+        case = ReviewCase.objects.filter(decision=locked).exclude(status__in=REVIEW_ENDED).first()
         if case is None:
             case = ReviewCase.objects.create(decision=locked, origin=ReviewOrigin.CONTEST)
         contest = Contest.objects.create(decision=locked, statement=text, review_case=case, caller=caller[:100])
@@ -384,3 +415,56 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
             details={"decision": str(locked.pk), "review_case": case.pk, "caller": caller[:100]},
         )
     return contest
+
+
+def review_cases_withdraw(*, client: Client, actor: User | str, now: datetime) -> int:
+    """Withdraw the client's cases not yet closed: called by the erasure, in its transaction,
+    before the erasure engine (docs/privacy.md). Returns how many were withdrawn.
+
+    An erasure request ends the person's application: no decision is taken on it any more,
+    and none could be written without new free text about a person no request reaches. Each
+    case is closed as ``withdrawn``: no final decision, a four-eyes proposal awaiting its second
+    approval dropped (the audit trail keeps who proposed what), the assignee's right to close it
+    removed. The decision keeps what stands (a referral stays undecided; an earlier final decision
+    stays final) and no webhook is sent. One ``review.withdrawn`` event per case names the decision
+    and the reason, never the erasure request (which must not lead to the kept records).
+    Locks the decisions, then the cases, as every write of the loop does.
+    """
+    open_cases = ReviewCase.objects.filter(decision__client=client).exclude(status__in=REVIEW_ENDED)
+    decision_ids = list(open_cases.values_list("decision_id", flat=True))
+    if not decision_ids:
+        return 0
+    list(Decision.objects.select_for_update().filter(pk__in=decision_ids).values_list("pk", flat=True))
+    cases = list(
+        ReviewCase.objects.select_for_update(of=("self",))
+        .select_related("assignee")
+        .filter(decision_id__in=decision_ids)
+        .exclude(status__in=REVIEW_ENDED)
+        .order_by("pk")
+    )
+    for case in cases:
+        dropped = case.status == ReviewStatus.AWAITING_APPROVAL
+        if case.assignee is not None:
+            remove_perm("close_reviewcase", case.assignee, case)
+        case.status = ReviewStatus.WITHDRAWN
+        case.closed_at = now
+        case.proposed_decision, case.justification, case.proposed_by, case.proposed_at = "", "", None, None
+        case.refusal_reasons = []
+        case.save(
+            update_fields=[
+                "status",
+                "closed_at",
+                "proposed_decision",
+                "justification",
+                "refusal_reasons",
+                "proposed_by",
+                "proposed_at",
+            ]
+        )
+        audit_record(
+            actor=actor,
+            action="review.withdrawn",
+            target=case,
+            details={"decision": str(case.decision_id), "reason": "client_erased", "proposal_dropped": dropped},
+        )
+    return len(cases)

@@ -280,3 +280,40 @@ def test_an_outcome_imported_later_does_not_keep_its_decision_past_the_period() 
     assert not Decision.objects.filter(pk=decision.pk).exists()
     assert not Outcome.objects.filter(decision_id=decision.pk).exists()
     assert report["deleted"]["governance.Outcome"] == 1
+
+
+def test_the_call_log_rows_of_another_callers_same_reference_are_neither_exported_nor_erased(
+    person: Any, officers: tuple[Any, Any]
+) -> None:
+    """Transaction ids and Idempotency-Keys belong to their caller: another caller may use the same
+    reference for another client. Its calls, logged under that reference as their X-Request-ID,
+    are not the person's: exporting them would show another client's calls (when, which route,
+    the outcome), and erasing them would rewrite that client's log."""
+    txn = Transaction.objects.filter(client=person).order_by("pk").first()
+    assert txn is not None
+    Transaction.objects.filter(pk=txn.pk).update(submitted_by="apikey:mine")  # sent by a caller, not imported
+    txn.refresh_from_db()
+    mine = ApiCall.objects.create(
+        request_id=txn.transaction_id, caller=txn.submitted_by, method="POST", endpoint="/api/v1/fraude",
+        status_code=201, latency_ms=1,
+    )  # fmt: skip
+    other = ClientFactory(client_id="C7999")
+    TransactionFactory(client=other, transaction_id=txn.transaction_id, submitted_by="apikey:another")
+    theirs = ApiCall.objects.create(
+        request_id=txn.transaction_id, caller="apikey:another", method="POST", endpoint="/api/v1/fraude",
+        status_code=403, latency_ms=1,
+    )  # fmt: skip
+    request = gdpr_request_record(kind="access", client=person, by=officers[0])
+    gdpr_request_approve(request=request, by=officers[0])
+    body, _ = access_export(request=request, by=officers[1])
+    calls = {t["table"]: t for t in json.loads(body)["tables"]}["monitoring.ApiCall"]["rows"]
+    assert [row["status_code"] for row in calls] == [201]
+
+    erasure = gdpr_request_record(kind="erasure", client=person, by=officers[0])
+    gdpr_request_approve(request=erasure, by=officers[1], enqueue=False)
+    from privacy.services import erasure_execute
+
+    assert erasure_execute(request=erasure).done
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.request_id.startswith("erased-") and theirs.request_id == txn.transaction_id

@@ -326,13 +326,15 @@ def test_call_log_request_ids_that_repeat_the_persons_ids_are_exported_then_repl
     from monitoring.models import ApiCall
     from privacy.selectors import client_export_document
 
-    def call(request_id: str) -> ApiCall:
+    def call(request_id: str, caller: str = "apikey:a") -> ApiCall:
         return ApiCall.objects.create(
-            request_id=request_id, method="POST", endpoint="/fraude", status_code=201, latency_ms=3.0, caller="apikey:a"
+            request_id=request_id, method="POST", endpoint="/fraude", status_code=201, latency_ms=3.0, caller=caller
         )
 
-    theirs = [call(i) for i in ("TX-C7001-0", "TX-C7001-0", "idem-C7001", "APP-C7001")]  # (C7001: too short)
-    others = [call(i) for i in ("0f8c2d4e-1b3a-4c5d-9e6f-7a8b9c0d1e2f", "TX-C7002-0")]
+    # The transactions are imported history (no caller: any call counts); the idempotency key is
+    # the decision's caller's (apikey:abc): only its calls count.
+    theirs = [call("TX-C7001-0"), call("TX-C7001-0"), call("idem-C7001", "apikey:abc"), call("APP-C7001")]
+    others = [call(i) for i in ("0f8c2d4e-1b3a-4c5d-9e6f-7a8b9c0d1e2f", "TX-C7002-0", "idem-C7001")]
     exported = {t["table"]: t for t in client_export_document(client=person)["tables"]}
     assert sorted(r["request_id"] for r in exported["monitoring.ApiCall"]["rows"]) == sorted(
         ["TX-C7001-0", "TX-C7001-0", "idem-C7001", "APP-C7001"]
@@ -369,3 +371,30 @@ def test_erasure_keeps_a_refusals_reason_codes_and_redacts_the_underwriters_word
     assert case.refusal_reasons == ["U05", "U02"]
     notice = decision_notice(decision=Decision.objects.get(pk=decision.pk))
     assert [r["code"] for r in notice["reasons"]] == ["U05", "U02"]
+
+
+def test_an_earlier_request_of_the_person_keeps_no_number_of_a_kept_record_in_its_holds(
+    officers: tuple[Any, Any],
+) -> None:
+    """A request deferred by a fraud alert stored "Fraud alert #N" in its holds. Once the person is
+    erased (by that request or a later one, which then closes it), the request is kept without a
+    link to the person, but the alert's number led from it to the kept transaction, and through
+    the anonymous client to every kept record: a person knowing their request's number could be
+    linked to them again. The certificate leaves even the tokens out for that reason."""
+    from fraud.services import fraud_alert_resolve, fraud_alert_take
+    from tests.factories import FraudAlertFactory, FraudCheckFactory, TransactionFactory
+
+    client = ClientFactory(last_name="Heldtwice")
+    alert = FraudAlertFactory(fraud_check=FraudCheckFactory(transaction=TransactionFactory(client=client)))
+    first = _erase(client, officers)
+    first.refresh_from_db()
+    assert first.status == RequestStatus.APPROVED and f"#{alert.pk}" in first.holds[0]["detail"]
+    analyst = UserFactory(username="analyst-h2", roles=["analyst"])
+    fraud_alert_take(alert=alert, user=analyst)
+    fraud_alert_resolve(alert=alert, user=analyst, resolution="false_positive", comment="Checked.")
+    second = _erase(client, officers)  # the person wrote again; this one runs and closes the first
+    assert GdprRequest.objects.get(pk=second.pk).status == RequestStatus.DONE
+    first.refresh_from_db()
+    assert first.status == RequestStatus.REJECTED and first.client is None
+    assert "fraud_alert" in [h["kind"] for h in first.holds]  # what held it back stays known
+    assert f"#{alert.pk}" not in str(first.holds)

@@ -1,0 +1,186 @@
+"""A /score or /fraude for a client arriving while the client is being erased, on PostgreSQL.
+
+The call reads the client before the erasure commits and waits on the client's row lock to
+store what names it. Once the erasure has committed, nothing may be stored under the
+anonymous anchor it left: it would be new data about the person beside the kept records,
+where no request could reach it (a request for an erased client is refused). The call is
+refused instead, with a 400 naming ``client_id``, never a 500.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from fraud.models import Transaction
+from privacy import services as privacy_services
+from privacy.models import GdprRequest
+from scoring.models import Client, Decision, ModelVersion
+from tests.factories import ClientFactory
+from tests.privacy.conftest import make_history
+from tests.races import in_thread, wait_for_a_lock_wait
+from tests.services import require_postgresql
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CALLS = {
+    "score": ("/api/v1/score", {"age": 35, "revenu": 50000, "historique_impaye": 1}),
+    "fraude": ("/api/v1/fraude", {"transaction_id": "TX-DURING-ERASURE", "montant": 20, "type": "virement"}),
+    "score-batch": ("/api/v1/score/batch", None),
+}
+
+
+def held_erasure(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """The erasure waits for ``go`` once it has erased the client, before it commits."""
+    reached, go = threading.Event(), threading.Event()
+    real = privacy_services.client_erase
+
+    def holding(**kwargs: Any) -> Any:
+        outcome = real(**kwargs)
+        reached.set()
+        assert go.wait(timeout=60)
+        return outcome
+
+    monkeypatch.setattr(privacy_services, "client_erase", holding)
+    return reached, go
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_a_call_arriving_during_the_erasure_stores_nothing_under_the_anchor(
+    key_client: Callable[..., APIClient],
+    credit_model: ModelVersion,
+    monkeypatch: pytest.MonkeyPatch,
+    call: str,
+) -> None:
+    require_postgresql()
+    person = ClientFactory(client_id="C7401", last_name="Zqxrace")
+    make_history(person, transactions=1, resolved_alert=False)
+    now = timezone.now()
+    request = GdprRequest.objects.create(
+        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
+        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
+        approved_at=now,
+    )  # fmt: skip
+    api = key_client("analyst", ["score", "fraud"])
+    path, body = CALLS[call]
+    payload = (
+        {"items": [{"age": 35, "revenu": 50000, "historique_impaye": 1, "client_id": "C7401"}]}
+        if body is None
+        else {**body, "client_id": "C7401"}
+    )
+    reached, go = held_erasure(monkeypatch)
+    results: dict[str, Any] = {}
+    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
+    assert reached.wait(timeout=60)
+    caller = in_thread(results, "call", lambda: api.post(path, payload, format="json"))
+    wait_for_a_lock_wait()  # the call waits for the client's row, locked by the erasure
+    go.set()
+    eraser.join(timeout=60)
+    caller.join(timeout=60)
+
+    assert results["erasure"].done, results["erasure"]
+    response = results["call"]
+    assert not isinstance(response, BaseException), response
+    anchor = Client.objects.get(pk=person.pk)
+    assert anchor.erased_at is not None
+    # Only what the erasure kept is under the anchor: the call stored nothing there.
+    assert Decision.objects.filter(client=anchor).count() == 1
+    assert Transaction.objects.filter(client=anchor).count() == 1
+    assert not Transaction.objects.filter(transaction_id="TX-DURING-ERASURE").exists()
+    assert response.status_code == 400, response.json()
+    assert "erased" in " ".join(next(v for k, v in response.json()["fields"].items() if "client_id" in k))
+
+
+def test_a_contest_arriving_during_the_erasure_leaves_no_statement_behind(
+    key_client: Callable[..., APIClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contest reads the client as not erased (the erasure has not committed), then stores the
+    applicant's words and opens a case on the decision the erasure keeps: after the commit they
+    would sit, in clear, beside the kept record. It waits for the erasure and is refused."""
+    import time
+
+    from scoring.models import Contest, ReviewCase
+
+    require_postgresql()
+    person = ClientFactory(client_id="C7402", last_name="Zqxcontest")
+    make_history(person, transactions=1, resolved_alert=False)
+    decision = Decision.objects.get(client=person)
+    now = timezone.now()
+    request = GdprRequest.objects.create(
+        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
+        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
+        approved_at=now,
+    )  # fmt: skip
+    api = key_client("analyst", ["score"])
+    reached, go = held_erasure(monkeypatch)
+    results: dict[str, Any] = {}
+    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
+    assert reached.wait(timeout=60)
+    caller = in_thread(
+        results,
+        "call",
+        lambda: api.post(
+            f"/api/v1/predictions/{decision.pk}/contest", {"statement": "I am Zqxcontest."}, format="json"
+        ),
+    )
+    deadline = time.monotonic() + 30
+    while caller.is_alive() and time.monotonic() < deadline:  # done at once, or waiting for the erasure
+        time.sleep(0.1)
+    go.set()
+    eraser.join(timeout=60)
+    caller.join(timeout=60)
+
+    assert results["erasure"].done, results["erasure"]
+    assert not Contest.objects.filter(statement__contains="Zqxcontest").exists()
+    assert not ReviewCase.objects.filter(decision=decision).exclude(status__in=["closed", "withdrawn"]).exists()
+    response = results["call"]
+    assert response.status_code == 400, response.json()
+    assert "erased" in response.json()["fields"]["client_id"][0]
+
+
+def test_a_request_recorded_during_the_erasure_is_refused_not_left_on_the_anchor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another officer records a request for the person while the erasure runs: it read the client
+    as not erased, so it would be stored linked to the anchor (the erasure has already unlinked
+    the person's requests), its free-text details (how the identity was checked) in clear."""
+    from django.core.exceptions import ValidationError
+
+    require_postgresql()
+    person = ClientFactory(client_id="C7403", last_name="Zqxrequest")
+    make_history(person, transactions=1, resolved_alert=False)
+    now = timezone.now()
+    request = GdprRequest.objects.create(
+        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
+        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
+        approved_at=now,
+    )  # fmt: skip
+    officer = User.objects.create(username="officer-c", is_superuser=True, is_active=True)
+    reached, go = held_erasure(monkeypatch)
+    results: dict[str, Any] = {}
+    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
+    assert reached.wait(timeout=60)
+    caller = in_thread(
+        results,
+        "call",
+        lambda: privacy_services.gdpr_request_record(
+            kind="access", client=person, by=officer, details="Zqxrequest showed her passport"
+        ),
+    )
+    wait_for_a_lock_wait()
+    go.set()
+    eraser.join(timeout=60)
+    caller.join(timeout=60)
+
+    assert results["erasure"].done, results["erasure"]
+    assert isinstance(results["call"], ValidationError), str(results["call"])
+    assert "erased" in results["call"].message_dict["client"][0]
+    assert not GdprRequest.objects.filter(client=person).exists()
+    assert not GdprRequest.objects.filter(details__contains="Zqxrequest").exists()
