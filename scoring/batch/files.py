@@ -279,7 +279,7 @@ def _split_parquet(
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         arrow_schema = parquet.schema_arrow
-    except (pa.ArrowException, OSError, ValueError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise BatchFileError("This is not a readable Parquet file.") from exc
     columns = list(arrow_schema.names)
     check_columns(columns, schema)
@@ -305,7 +305,8 @@ def _split_parquet(
             pacsv.write_csv(table, out)
             slices.append(Slice(first, first + table.num_rows - 1, table.num_rows, out.getvalue()))
             first += table.num_rows
-    except pa.ArrowException as exc:
+    except (pa.ArrowException, OSError) as exc:
+        # A damaged page is an OSError (pyarrow's ArrowIOError), not an ArrowException.
         raise BatchFileError("This Parquet file cannot be read to the end (corrupt or truncated).") from exc
     return columns, total, slices
 

@@ -120,3 +120,16 @@ def test_an_analyst_uploads_a_file_in_the_browser_and_downloads_its_result(
     lines = download.value.path().read_text().splitlines()
     assert lines[0].startswith("row,id,client_id") and len(lines) == 3000
     page.context.close()
+
+
+@pytest.mark.django_db
+def test_a_damaged_parquet_file_is_refused_in_the_upload_form_not_a_500(
+    client_as: Callable[[str | None], APIClient], credit_model: ModelVersion
+) -> None:
+    from tests.scoring.test_batch_jobs import corrupt_parquet
+
+    upload = SimpleUploadedFile("portfolio.parquet", corrupt_parquet())
+    response = client_as("analyst").post("/admin/scoring/batchjob/add/", {"file": upload}, format="multipart")
+    assert response.status_code == 200
+    assert "cannot be read to the end" in response.content.decode()
+    assert not BatchJob.objects.exists()

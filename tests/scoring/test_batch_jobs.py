@@ -627,3 +627,26 @@ def test_a_reject_in_a_column_named_by_an_alias_names_the_files_own_header(
     assert response.status_code == 202, response.content
     parquet = BatchJob.objects.get(pk=response.json()["id"])
     assert set(dict(parquet.rejects.values_list("row", "errors"))[1]) == {"montant_credit"}
+
+
+def corrupt_parquet(rows: int = 2000) -> bytes:
+    """A Parquet file whose header and footer read but whose first data page is garbage (a damaged copy)."""
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"age": [35 + i % 40 for i in range(rows)], "revenu": [1.5 * i for i in range(rows)]})
+    frame["historique_impaye"] = [i % 2 for i in range(rows)]
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False, compression="snappy")
+    data = bytearray(out.getvalue())
+    column = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(0).column(1)
+    start = column.data_page_offset + 40  # past the page header: the compressed values
+    data[start : start + 200] = b"\xff" * 200
+    return bytes(data)
+
+
+def test_a_damaged_parquet_file_is_a_400_naming_the_file_not_a_500(scorer: APIClient) -> None:
+    """Its footer reads, its pages do not (a transfer cut or a bad disk): refused whole, nothing stored."""
+    response = upload(scorer, corrupt_parquet(), name="portfolio.parquet")
+    assert response.status_code == 400, response.content
+    assert "cannot be read to the end" in response.json()["fields"]["file"][0]
+    assert not BatchJob.objects.exists()
