@@ -528,6 +528,17 @@ def test_an_extra_form_field_or_a_second_file_is_refused_not_ignored(scorer: API
     assert upload(scorer, SEED_FILE).status_code == 202
 
 
+def test_a_request_with_more_files_than_django_parses_is_a_413_not_a_500(scorer: APIClient, settings: Any) -> None:
+    """Past DATA_UPLOAD_MAX_NUMBER_FILES the multipart parser gives up (TooManyFilesSent): a JSON 413
+    like too many fields, not a 500 (a script attaching a folder of files instead of one)."""
+    files = {f"file{i}": SimpleUploadedFile(f"part{i}.csv", SEED_FILE.encode()) for i in range(3)}
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = scorer.post("/api/v1/score/batch-jobs", files, format="multipart")
+    assert response.status_code == 413, response.content
+    assert response.json() == {"error": "payload_too_large", "detail": "Too many files in the request."}
+    assert not BatchJob.objects.exists()
+
+
 def test_an_upload_retried_with_its_idempotency_key_is_the_same_job_not_a_second_one(
     scorer: APIClient, key_client: Callable[..., APIClient], django_capture_on_commit_callbacks: Any
 ) -> None:
