@@ -539,6 +539,17 @@ def test_a_request_with_more_files_than_django_parses_is_a_413_not_a_500(scorer:
     assert not BatchJob.objects.exists()
 
 
+def test_a_content_length_that_is_not_a_number_is_a_400_naming_it_not_a_500(scorer: APIClient) -> None:
+    body = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n' + SEED_FILE.encode()
+    body += b"\r\n--xx--\r\n"
+    response = scorer.generic(
+        "POST", "/api/v1/score/batch-jobs", body, content_type="multipart/form-data; boundary=xx", CONTENT_LENGTH="12a"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {"Content-Length": ["Send the length of the body in bytes."]}
+    assert not BatchJob.objects.exists()
+
+
 def test_an_upload_retried_with_its_idempotency_key_is_the_same_job_not_a_second_one(
     scorer: APIClient, key_client: Callable[..., APIClient], django_capture_on_commit_callbacks: Any
 ) -> None:
