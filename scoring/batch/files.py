@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -100,9 +101,10 @@ def check_columns(columns: Sequence[str], schema: FeatureSchema) -> None:
     empty = [i + 1 for i, c in enumerate(columns) if not c]
     if empty:
         raise BatchFileError(f"Column {empty[0]} of the header has no name.")
-    duplicates = sorted({c for c in columns if list(columns).count(c) > 1})
+    # Counted once (linear): a header of tens of thousands of names (a transposed sheet) is refused at once.
+    duplicates = sorted(c for c, n in Counter(columns).items() if n > 1)
     if duplicates:
-        raise BatchFileError(f"Duplicate columns: {', '.join(duplicates)}.")
+        raise BatchFileError(f"Duplicate columns: {', '.join(c[:40] for c in duplicates[:10])}.")
     aliases = schema.aliases
     both = [f"'{a}' and '{canonical}'" for a, canonical in aliases.items() if a in columns and canonical in columns]
     if both:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,14 @@ def test_a_truncated_parquet_file_is_refused(schema: FeatureSchema) -> None:
     pd.DataFrame({"age": [35], "revenu": [1.0], "historique_impaye": [0]}).to_parquet(out)
     with pytest.raises(BatchFileError, match="not a readable Parquet file"):
         split(out.getvalue()[:40], schema)
+
+
+def test_a_header_of_tens_of_thousands_of_columns_is_refused_at_once(schema: FeatureSchema) -> None:
+    """A transposed sheet or a wrong export: 60,000 names (a 500 KB header line) were compared with one
+    another, in quadratic time (over a minute of a web worker's CPU, past gunicorn's timeout: a 502
+    instead of the 400). The header is checked in linear time, the answer names the duplicates."""
+    names = [f"applicant_{i}" for i in range(60_000)] + ["applicant_7", "applicant_9"]
+    started = time.perf_counter()
+    with pytest.raises(BatchFileError, match="Duplicate columns: applicant_7, applicant_9."):
+        split((",".join(names) + "\n35\n").encode(), schema)
+    assert time.perf_counter() - started < 5
