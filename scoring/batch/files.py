@@ -90,8 +90,24 @@ def _refuse_binary(data: bytes) -> None:
         raise BatchFileError("This is a ZIP archive (an Excel workbook?): export the sheet as CSV, or use Parquet.")
     if data[:2] == b"\x1f\x8b":
         raise BatchFileError("This file is compressed (gzip): upload the CSV itself.")
+    encoding = _wide_encoding(data[:4096])
+    if encoding:
+        raise BatchFileError(f'The file is {encoding} text (Excel\'s "Unicode Text" is UTF-16); save it as CSV UTF-8.')
     if b"\x00" in data[:4096]:
         raise BatchFileError("This is not a CSV text file (it holds binary data); CSV or Parquet are accepted.")
+
+
+def _wide_encoding(head: bytes) -> str:
+    """ "UTF-16" or "UTF-32" for text in those encodings (by its byte-order mark, or UTF-16's
+    zero bytes every other byte), else ""."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    even = head[: len(head) // 2 * 2]
+    if len(even) >= 4 and (not any(even[1::2]) or not any(even[0::2])) and any(even):
+        return "UTF-16"  # ASCII text in UTF-16 without a mark: every other byte is zero
+    return ""
 
 
 def check_columns(columns: Sequence[str], schema: FeatureSchema) -> None:

@@ -53,6 +53,11 @@ def rows_of(data: bytes, schema: FeatureSchema, chunk_rows: int = 2) -> list[tup
         (b"age,,revenu,historique_impaye\n1,1,1,1\n", "Column 2 of the header has no name."),
         (b"age;revenu,historique_impaye\n1;1,1\n", "mixes separators"),
         (b"age,revenu,historique_impaye\n35,1,0\n\xe9t\xe9,1,0\n", "not UTF-8 text (line 3)"),
+        # Excel's "Unicode Text" and other UTF-16 exports: named as such, not as "binary data".
+        ("age\trevenu\thistorique_impaye\r\n35\t1\t0\r\n".encode("utf-16"), "The file is UTF-16 text"),
+        ("age,revenu,historique_impaye\n35,1,0\n".encode("utf-16-be"), "The file is UTF-16 text"),
+        ("age,revenu,historique_impaye\n35,1,0\n".encode("utf-16-le"), "The file is UTF-16 text"),
+        ("age,revenu,historique_impaye\n35,1,0\n".encode("utf-32"), "The file is UTF-32 text"),
     ],
 )
 def test_a_file_that_cannot_be_scored_at_all_is_refused_whole_with_the_reason(
