@@ -91,7 +91,14 @@ def batch_file_check(*, data: bytes, filename: str, chunk_rows: int | None = Non
     model = require_model(ModelPurpose.CREDIT)
     rows_per_chunk = chunk_rows or settings.BATCH_CHUNK_ROWS
     split = split_upload(
-        data, filename, schema=model.schema, chunk_rows=rows_per_chunk, max_rows=settings.BATCH_MAX_ROWS
+        data,
+        filename,
+        schema=model.schema,
+        chunk_rows=rows_per_chunk,
+        max_rows=settings.BATCH_MAX_ROWS,
+        # A Parquet file's rows as CSV: at most what a CSV upload could hold, twice over (a file of
+        # numbers unpacks to about twice its size as CSV; long texts are never a valid value).
+        max_unpacked_bytes=2 * settings.BATCH_UPLOAD_MAX_BYTES,
     )
     return CheckedFile(_clean_filename(filename), model.model_version_id, rows_per_chunk, split)
 

@@ -672,3 +672,32 @@ def test_a_damaged_parquet_file_is_a_400_naming_the_file_not_a_500(scorer: APICl
     assert response.status_code == 400, response.content
     assert "cannot be read to the end" in response.json()["fields"]["file"][0]
     assert not BatchJob.objects.exists()
+
+
+@pytest.mark.parametrize("dictionary", [True, False], ids=["dictionary-encoded", "plain"])
+def test_a_parquet_file_whose_text_would_unpack_past_the_size_limit_is_refused_before_it_is_unpacked(
+    scorer: APIClient, settings: Any, dictionary: bool
+) -> None:
+    """A few kilobytes of Parquet can hold gigabytes of text (one long value, dictionary-encoded and
+    compressed, repeated on every row): cut into chunks as CSV it would fill the web process's memory.
+    The rows as CSV may take at most twice BATCH_UPLOAD_MAX_BYTES, what a CSV upload could hold."""
+    settings.BATCH_UPLOAD_MAX_BYTES = 1_000_000
+    rows = 2000
+    frame = pd.DataFrame({"age": [35] * rows, "revenu": [500.0] * rows, "historique_impaye": [0] * rows})
+    frame["client_id"] = ["C" * 20_000] * rows  # 40 MB of text once written out
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False, compression="zstd", use_dictionary=dictionary)
+    assert len(out.getvalue()) < 100_000
+    response = upload(scorer, out.getvalue(), name="portfolio.parquet")
+    assert response.status_code == 400, response.content
+    message = response.json()["fields"]["file"][0]
+    assert "client_id" in message and "2,000,000 bytes" in message, message
+    assert not BatchJob.objects.exists()
+    small = upload(scorer, _parquet(frame.assign(client_id=[f"C{i}" for i in range(rows)])), name="ok.parquet")
+    assert small.status_code == 202, small.content
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    return out.getvalue()
