@@ -189,6 +189,14 @@ def _split_csv(
     columns, _ = header_columns(header.decode("utf-8"))
     check_columns(columns, schema)
     body_start = len(data) if end_of_header < 0 else end_of_header + 1
+    # Lines are counted (in C) before they are read: blank ones cost memory and time too, and a file
+    # of millions of them (or of short lines) would take gigabytes to find it has no row, or too many.
+    line_count = data.count(b"\n", body_start) + (0 if data.endswith(b"\n") or body_start == len(data) else 1)
+    if line_count > 2 * max_rows:
+        raise BatchFileError(
+            f"The file has {line_count:,} lines after its header; at most {max_rows:,} rows are taken per file, "
+            f"in {2 * max_rows:,} lines (blank lines included)."
+        )
     if b'"' in data[body_start:]:
         starts, lines = _quoted_records(data, body_start, columns)
     else:
