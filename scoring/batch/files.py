@@ -101,6 +101,8 @@ def split_upload(
 def _refuse_binary(data: bytes) -> None:
     if data[:4] == b"PK\x03\x04":
         raise BatchFileError("This is a ZIP archive (an Excel workbook?): export the sheet as CSV, or use Parquet.")
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2 compound file
+        raise BatchFileError("This is an Excel 97-2003 workbook (.xls): save the sheet as CSV UTF-8, or use Parquet.")
     if data[:2] == b"\x1f\x8b":
         raise BatchFileError("This file is compressed (gzip): upload the CSV itself.")
     encoding = _wide_encoding(data[:4096])

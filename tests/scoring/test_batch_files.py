@@ -41,6 +41,8 @@ def rows_of(data: bytes, schema: FeatureSchema, chunk_rows: int = 2) -> list[tup
         (b"", "The file is empty."),
         (b"PK\x03\x04\x14\x00", "ZIP archive (an Excel workbook?)"),
         (b"\x1f\x8b\x08\x00", "compressed (gzip)"),
+        # A legacy Excel workbook (.xls, an OLE2 compound file), still common in back offices.
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "Excel 97-2003 workbook (.xls)"),
         (b"age,rev\x00enu\n", "binary data"),
         (b"age,revenu,historique_impaye\n", "a header but no applicant rows"),
         (b"age,revenu,historique_impaye\n\n\n", "a header but no applicant rows"),
