@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django import forms
@@ -148,16 +149,45 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):
 
 
 class BatchUploadForm(ThemedFormMixin, forms.ModelForm):
-    """A file of applicants to score, checked by the batch service before a job is stored."""
+    """A file of applicants to score, checked by the batch service before a job is stored.
+
+    Each upload page carries its own ``upload_token``, the form's Idempotency-Key: the same page
+    sent twice (a double click, Save again after a slow upload) is the job stored the first time.
+    """
 
     file = forms.FileField(
         help_text="CSV (UTF-8, a header row; comma, semicolon or tab separated) or Parquet. Columns: the champion's "
         "features (age, revenu, historique_impaye are enough) and optionally client_id, application_id."
     )
+    upload_token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+    caller = ""  # who uploads (set by the admin): the token is theirs
 
     class Meta:
         model = BatchJob
         fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["upload_token"].initial = uuid.uuid4().hex
+
+    @property
+    def idempotency_key(self) -> str | None:
+        token = self.cleaned_data.get("upload_token")
+        return f"admin-upload:{token}" if token else None
+
+    def clean(self) -> dict[str, Any]:
+        from scoring.batch.services import BatchIdempotencyConflict, batch_job_for_key
+
+        data = super().clean() or {}
+        checked, key = data.get("file"), self.idempotency_key
+        if checked is not None and key and self.caller:
+            try:
+                batch_job_for_key(caller=self.caller, idempotency_key=key, sha256=checked.split.sha256)
+            except BatchIdempotencyConflict as exc:
+                raise ValidationError(
+                    "This upload page already sent another file; reload the page to upload a new one."
+                ) from exc
+        return data
 
     def clean_file(self) -> Any:
         from scoring.batch.files import BatchFileError

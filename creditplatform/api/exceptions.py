@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
@@ -144,6 +144,8 @@ def json_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
         exc = PayloadTooLarge()
     elif isinstance(exc, TooManyFieldsSent):
         exc = PayloadTooLarge("Too many fields in the request.")
+    elif isinstance(exc, TooManyFilesSent):
+        exc = PayloadTooLarge("Too many files in the request.")
     elif isinstance(exc, DjangoValidationError):
         # Services validate with Django's ValidationError (they know nothing of DRF).
         exc = exceptions.ValidationError(

@@ -194,7 +194,7 @@ class BatchJobListApi(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         try:
             # The multipart body is refused before it is parsed when it cannot hold an allowed file.
-            batch_upload_size_check(size=max(int(request.META.get("CONTENT_LENGTH") or 0) - MULTIPART_OVERHEAD, 0))
+            batch_upload_size_check(size=max(_content_length(request) - MULTIPART_OVERHEAD, 0))
             payload = BatchUploadSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
             upload = payload.validated_data["file"]
@@ -225,6 +225,14 @@ class BatchJobListApi(generics.ListAPIView):
         return Response(
             body, status=status.HTTP_200_OK if submitted.replayed else status.HTTP_202_ACCEPTED, headers=headers
         )
+
+
+def _content_length(request: Request) -> int:
+    """The body's declared length (0 when not given); a value that is not a number is a 400 naming it."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isascii() or not declared.isdigit():
+        raise serializers.ValidationError({"Content-Length": ["Send the length of the body in bytes."]})
+    return int(declared)
 
 
 class BatchJobDetailApi(generics.RetrieveAPIView):

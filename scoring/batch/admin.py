@@ -90,10 +90,13 @@ class BatchJobAdmin(PlatformModelAdmin):
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
             kwargs["form"] = BatchUploadForm
-        return super().get_form(request, obj, change=change, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:  # the upload token is the uploader's (their Idempotency-Key)
+            form = type(form.__name__, (form,), {"caller": caller_label(request.user)})
+        return form
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["file"] if obj is None else self.fields
+        return ["file", "upload_token"] if obj is None else self.fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [] if obj is None else self.readonly_fields
@@ -104,7 +107,10 @@ class BatchJobAdmin(PlatformModelAdmin):
         if change:
             return  # nothing on a job page is edited by hand
         job = batch_job_create(
-            checked=form.cleaned_data["file"], caller=caller_label(request.user), source=BatchSource.ADMIN
+            checked=form.cleaned_data["file"],
+            caller=caller_label(request.user),
+            source=BatchSource.ADMIN,
+            idempotency_key=form.idempotency_key,  # the same page sent twice: the job stored the first time
         )
         # The admin goes on with ``obj`` (log entry, redirect): point it at the stored job.
         obj.pk, obj._state.adding = job.pk, False

@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -67,13 +68,26 @@ class SplitFile:
     sha256: str
 
 
-def split_upload(data: bytes, filename: str, *, schema: FeatureSchema, chunk_rows: int, max_rows: int) -> SplitFile:
-    """Check a whole file and cut it into slices of at most ``chunk_rows`` rows."""
+def split_upload(
+    data: bytes,
+    filename: str,
+    *,
+    schema: FeatureSchema,
+    chunk_rows: int,
+    max_rows: int,
+    max_unpacked_bytes: int | None = None,
+) -> SplitFile:
+    """Check a whole file and cut it into slices of at most ``chunk_rows`` rows.
+
+    ``max_unpacked_bytes`` caps what a Parquet file's rows take once unpacked and written as
+    CSV (a CSV file is its own size): a few kilobytes of compressed, dictionary-encoded Parquet
+    can hold gigabytes of text.
+    """
     if not data:
         raise BatchFileError("The file is empty.")
     digest = hashlib.sha256(data).hexdigest()
     if data[:4] == PARQUET_MAGIC:
-        columns, total, slices = _split_parquet(data, schema, chunk_rows, max_rows)
+        columns, total, slices = _split_parquet(data, schema, chunk_rows, max_rows, max_unpacked_bytes)
         file_format = "parquet"
     else:
         if filename.lower().endswith((".parquet", ".pq")):
@@ -87,10 +101,28 @@ def split_upload(data: bytes, filename: str, *, schema: FeatureSchema, chunk_row
 def _refuse_binary(data: bytes) -> None:
     if data[:4] == b"PK\x03\x04":
         raise BatchFileError("This is a ZIP archive (an Excel workbook?): export the sheet as CSV, or use Parquet.")
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2 compound file
+        raise BatchFileError("This is an Excel 97-2003 workbook (.xls): save the sheet as CSV UTF-8, or use Parquet.")
     if data[:2] == b"\x1f\x8b":
         raise BatchFileError("This file is compressed (gzip): upload the CSV itself.")
+    encoding = _wide_encoding(data[:4096])
+    if encoding:
+        raise BatchFileError(f'The file is {encoding} text (Excel\'s "Unicode Text" is UTF-16); save it as CSV UTF-8.')
     if b"\x00" in data[:4096]:
         raise BatchFileError("This is not a CSV text file (it holds binary data); CSV or Parquet are accepted.")
+
+
+def _wide_encoding(head: bytes) -> str:
+    """ "UTF-16" or "UTF-32" for text in those encodings (by its byte-order mark, or UTF-16's
+    zero bytes every other byte), else ""."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    even = head[: len(head) // 2 * 2]
+    if len(even) >= 4 and (not any(even[1::2]) or not any(even[0::2])) and any(even):
+        return "UTF-16"  # ASCII text in UTF-16 without a mark: every other byte is zero
+    return ""
 
 
 def check_columns(columns: Sequence[str], schema: FeatureSchema) -> None:
@@ -100,9 +132,10 @@ def check_columns(columns: Sequence[str], schema: FeatureSchema) -> None:
     empty = [i + 1 for i, c in enumerate(columns) if not c]
     if empty:
         raise BatchFileError(f"Column {empty[0]} of the header has no name.")
-    duplicates = sorted({c for c in columns if list(columns).count(c) > 1})
+    # Counted once (linear): a header of tens of thousands of names (a transposed sheet) is refused at once.
+    duplicates = sorted(c for c, n in Counter(columns).items() if n > 1)
     if duplicates:
-        raise BatchFileError(f"Duplicate columns: {', '.join(duplicates)}.")
+        raise BatchFileError(f"Duplicate columns: {', '.join(c[:40] for c in duplicates[:10])}.")
     aliases = schema.aliases
     both = [f"'{a}' and '{canonical}'" for a, canonical in aliases.items() if a in columns and canonical in columns]
     if both:
@@ -158,6 +191,14 @@ def _split_csv(
     columns, _ = header_columns(header.decode("utf-8"))
     check_columns(columns, schema)
     body_start = len(data) if end_of_header < 0 else end_of_header + 1
+    # Lines are counted (in C) before they are read: blank ones cost memory and time too, and a file
+    # of millions of them (or of short lines) would take gigabytes to find it has no row, or too many.
+    line_count = data.count(b"\n", body_start) + (0 if data.endswith(b"\n") or body_start == len(data) else 1)
+    if line_count > 2 * max_rows:
+        raise BatchFileError(
+            f"The file has {line_count:,} lines after its header; at most {max_rows:,} rows are taken per file, "
+            f"in {2 * max_rows:,} lines (blank lines included)."
+        )
     if b'"' in data[body_start:]:
         starts, lines = _quoted_records(data, body_start, columns)
     else:
@@ -269,7 +310,7 @@ class _LineOffsets:
 
 
 def _split_parquet(
-    data: bytes, schema: FeatureSchema, chunk_rows: int, max_rows: int
+    data: bytes, schema: FeatureSchema, chunk_rows: int, max_rows: int, max_unpacked_bytes: int | None = None
 ) -> tuple[list[str], int, list[Slice]]:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -279,7 +320,7 @@ def _split_parquet(
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         arrow_schema = parquet.schema_arrow
-    except (pa.ArrowException, OSError, ValueError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise BatchFileError("This is not a readable Parquet file.") from exc
     columns = list(arrow_schema.names)
     check_columns(columns, schema)
@@ -290,10 +331,16 @@ def _split_parquet(
         raise BatchFileError("The file has no applicant rows.")
     if total > max_rows:
         raise BatchFileError(f"The file has {total:,} rows; at most {max_rows:,} are taken per file.")
+    budget = _UnpackBudget(max_unpacked_bytes, len(columns))
+    budget.check_pages(parquet.metadata)
+    texts = [c for c in columns if _is_text(pa, arrow_schema.field(c).type)]
+    if texts:  # read as dictionaries: a repeated long value is measured before it is written out
+        parquet = pq.ParquetFile(io.BytesIO(data), read_dictionary=texts)
     slices = []
     first = 1
     try:
         for batch in parquet.iter_batches(batch_size=chunk_rows):
+            budget.check_batch(batch)
             table = pa.Table.from_batches([batch])
             for i, name in enumerate(table.column_names):
                 column = table.column(i)
@@ -303,11 +350,71 @@ def _split_parquet(
                     table = table.set_column(i, name, column.cast(pa.string()))
             out = io.BytesIO()
             pacsv.write_csv(table, out)
+            budget.spent += out.tell()
             slices.append(Slice(first, first + table.num_rows - 1, table.num_rows, out.getvalue()))
             first += table.num_rows
-    except pa.ArrowException as exc:
+    except (pa.ArrowException, OSError) as exc:
+        # A damaged page is an OSError (pyarrow's ArrowIOError), not an ArrowException.
         raise BatchFileError("This Parquet file cannot be read to the end (corrupt or truncated).") from exc
     return columns, total, slices
+
+
+def _is_text(pa: Any, arrow_type: Any) -> bool:
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+
+
+class _UnpackBudget:
+    """What a Parquet file's rows may take unpacked, as CSV (``max_unpacked_bytes``; None: no cap)."""
+
+    NUMBER = 26  # the longest number as text (repr of a float), its separator included
+
+    def __init__(self, limit: int | None, columns: int) -> None:
+        self.limit = limit
+        self.columns = columns
+        self.spent = 0  # CSV bytes written so far
+
+    def _refuse(self, column: str, longest: int | None = None) -> None:
+        widest = f" (values of up to {longest:,} characters)" if longest else ""
+        raise BatchFileError(
+            f"Unpacked, this file's rows would take more than {self.limit:,} bytes as CSV, mostly "
+            f"column {column}{widest}; ids and categories are short, numbers are numbers."
+        )
+
+    def check_pages(self, metadata: Any) -> None:
+        """The pages' own unpacked size (values stored plain, then compressed)."""
+        if self.limit is None:
+            return
+        sizes: dict[str, int] = {}
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for i in range(row_group.num_columns):
+                chunk = row_group.column(i)
+                name = chunk.path_in_schema.split(".")[0]
+                sizes[name] = sizes.get(name, 0) + chunk.total_uncompressed_size
+        if sizes and sum(sizes.values()) > self.limit:
+            self._refuse(max(sizes, key=lambda n: sizes[n]))
+
+    def check_batch(self, batch: Any) -> None:
+        """A batch's text as it will be written out (dictionary values times their uses), before it is."""
+        if self.limit is None:
+            return
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        text: dict[str, int] = {}
+        longest: dict[str, int] = {}
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if pa.types.is_dictionary(column.type):
+                lengths = pc.binary_length(column.dictionary)
+                text[name] = pc.sum(pc.take(lengths, column.indices)).as_py() or 0
+                longest[name] = pc.max(lengths).as_py() or 0
+            elif _is_text(pa, column.type):
+                lengths = pc.binary_length(column)
+                text[name], longest[name] = pc.sum(lengths).as_py() or 0, pc.max(lengths).as_py() or 0
+        estimate = sum(text.values()) + batch.num_rows * self.NUMBER * (self.columns - len(text))
+        if self.spent + estimate > self.limit:
+            widest = max(text, key=lambda n: text[n]) if text else batch.schema.names[0]
+            self._refuse(widest, longest.get(widest))
 
 
 def _check_parquet_type(column: str, arrow_type: Any, schema: FeatureSchema) -> None:

@@ -91,17 +91,27 @@ def batch_file_check(*, data: bytes, filename: str, chunk_rows: int | None = Non
     model = require_model(ModelPurpose.CREDIT)
     rows_per_chunk = chunk_rows or settings.BATCH_CHUNK_ROWS
     split = split_upload(
-        data, filename, schema=model.schema, chunk_rows=rows_per_chunk, max_rows=settings.BATCH_MAX_ROWS
+        data,
+        filename,
+        schema=model.schema,
+        chunk_rows=rows_per_chunk,
+        max_rows=settings.BATCH_MAX_ROWS,
+        # A Parquet file's rows as CSV: at most what a CSV upload could hold, twice over (a file of
+        # numbers unpacks to about twice its size as CSV; long texts are never a valid value).
+        max_unpacked_bytes=2 * settings.BATCH_UPLOAD_MAX_BYTES,
     )
     return CheckedFile(_clean_filename(filename), model.model_version_id, rows_per_chunk, split)
 
 
-def batch_job_create(*, checked: CheckedFile, caller: str, source: str) -> BatchJob:
+def batch_job_create(*, checked: CheckedFile, caller: str, source: str, idempotency_key: str | None = None) -> BatchJob:
     """Store a checked file as a job cut into chunks; the chunks are enqueued once it commits.
 
-    The job is scored entirely by the model that checked the file (the champion then).
+    The job is scored entirely by the model that checked the file (the champion then). With an
+    ``idempotency_key`` (the admin's upload form sends its page's token), the caller's job
+    stored under that key with the same file is returned instead of a second one; another file
+    raises ``BatchIdempotencyConflict``.
     """
-    return _job_store(checked, caller=caller, source=source, idempotency_key=None).job
+    return _job_store(checked, caller=caller, source=source, idempotency_key=idempotency_key).job
 
 
 def batch_job_submit(
@@ -139,6 +149,12 @@ def batch_job_submit_once(
             return Submitted(earlier, replayed=True)
     checked = batch_file_check(data=data, filename=filename)
     return _job_store(checked, caller=caller, source=source, idempotency_key=idempotency_key)
+
+
+def batch_job_for_key(*, caller: str, idempotency_key: str, sha256: str) -> BatchJob | None:
+    """The caller's job stored under ``idempotency_key`` (None if none); ``BatchIdempotencyConflict``
+    if it holds another file than the one whose SHA-256 is ``sha256``."""
+    return _idempotent_job(caller=caller, idempotency_key=idempotency_key, sha256=sha256)
 
 
 def _idempotent_job(*, caller: str, idempotency_key: str | None, sha256: str) -> BatchJob | None:

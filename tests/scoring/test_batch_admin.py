@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -120,3 +121,51 @@ def test_an_analyst_uploads_a_file_in_the_browser_and_downloads_its_result(
     lines = download.value.path().read_text().splitlines()
     assert lines[0].startswith("row,id,client_id") and len(lines) == 3000
     page.context.close()
+
+
+@pytest.mark.django_db
+def test_a_damaged_parquet_file_is_refused_in_the_upload_form_not_a_500(
+    client_as: Callable[[str | None], APIClient], credit_model: ModelVersion
+) -> None:
+    from tests.scoring.test_batch_jobs import corrupt_parquet
+
+    upload = SimpleUploadedFile("portfolio.parquet", corrupt_parquet())
+    response = client_as("analyst").post("/admin/scoring/batchjob/add/", {"file": upload}, format="multipart")
+    assert response.status_code == 200
+    assert "cannot be read to the end" in response.content.decode()
+    assert not BatchJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_upload_form_sent_twice_stores_one_job_not_two(
+    client_as: Callable[[str | None], APIClient], credit_model: ModelVersion
+) -> None:
+    """A double click on Save, or Save again after a slow upload seemed to hang: the same page sends
+    the same form twice. Each upload page carries its own token (the API's Idempotency-Key): sent
+    again, it is the job stored the first time, not a second job deciding every applicant again."""
+    analyst = client_as("analyst")
+    page = analyst.get("/admin/scoring/batchjob/add/").content.decode()
+    token = re.search(r'name="upload_token" value="([^"]+)"', page)
+    assert token is not None, "the upload page carries its token"
+    sent = [
+        analyst.post(
+            "/admin/scoring/batchjob/add/",
+            {"file": SimpleUploadedFile("portfolio.csv", SEED_FILE.encode()), "upload_token": token.group(1)},
+            format="multipart",
+        )
+        for _ in range(2)
+    ]
+    job = BatchJob.objects.get()
+    assert [r.status_code for r in sent] == [302, 302]
+    assert {r["Location"] for r in sent} == {f"/admin/scoring/batchjob/{job.pk}/change/"}
+    other = analyst.post(
+        "/admin/scoring/batchjob/add/",
+        {"file": SimpleUploadedFile("other.csv", SEED_FILE.encode() + b"40,1,0\n"), "upload_token": token.group(1)},
+        format="multipart",
+    )
+    assert other.status_code == 200 and "reload the page" in other.content.decode()
+    fresh = re.search(
+        r'name="upload_token" value="([^"]+)"', analyst.get("/admin/scoring/batchjob/add/").content.decode()
+    )
+    assert fresh is not None and fresh.group(1) != token.group(1)
+    assert BatchJob.objects.count() == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,8 @@ def rows_of(data: bytes, schema: FeatureSchema, chunk_rows: int = 2) -> list[tup
         (b"", "The file is empty."),
         (b"PK\x03\x04\x14\x00", "ZIP archive (an Excel workbook?)"),
         (b"\x1f\x8b\x08\x00", "compressed (gzip)"),
+        # A legacy Excel workbook (.xls, an OLE2 compound file), still common in back offices.
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "Excel 97-2003 workbook (.xls)"),
         (b"age,rev\x00enu\n", "binary data"),
         (b"age,revenu,historique_impaye\n", "a header but no applicant rows"),
         (b"age,revenu,historique_impaye\n\n\n", "a header but no applicant rows"),
@@ -52,6 +55,11 @@ def rows_of(data: bytes, schema: FeatureSchema, chunk_rows: int = 2) -> list[tup
         (b"age,,revenu,historique_impaye\n1,1,1,1\n", "Column 2 of the header has no name."),
         (b"age;revenu,historique_impaye\n1;1,1\n", "mixes separators"),
         (b"age,revenu,historique_impaye\n35,1,0\n\xe9t\xe9,1,0\n", "not UTF-8 text (line 3)"),
+        # Excel's "Unicode Text" and other UTF-16 exports: named as such, not as "binary data".
+        ("age\trevenu\thistorique_impaye\r\n35\t1\t0\r\n".encode("utf-16"), "The file is UTF-16 text"),
+        ("age,revenu,historique_impaye\n35,1,0\n".encode("utf-16-be"), "The file is UTF-16 text"),
+        ("age,revenu,historique_impaye\n35,1,0\n".encode("utf-16-le"), "The file is UTF-16 text"),
+        ("age,revenu,historique_impaye\n35,1,0\n".encode("utf-32"), "The file is UTF-32 text"),
     ],
 )
 def test_a_file_that_cannot_be_scored_at_all_is_refused_whole_with_the_reason(
@@ -71,6 +79,22 @@ def test_more_rows_than_the_limit_are_refused(schema: FeatureSchema) -> None:
     data = b"age,revenu,historique_impaye\n" + b"35,1,0\n" * 11
     with pytest.raises(BatchFileError, match="11 rows; at most 10 are taken"):
         split_upload(data, "a.csv", schema=schema, chunk_rows=5, max_rows=10)
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "with quotes"])
+def test_more_lines_than_twice_the_row_limit_are_refused_before_they_are_read(
+    schema: FeatureSchema, quoted: bool
+) -> None:
+    """Blank lines are skipped, but not read for free: 128 MB of them took 5 GB of memory and half a
+    minute to find no row (a 502 when the worker is killed). Lines are counted first, in C."""
+    row = b'35,"1",0\n' if quoted else b"35,1,0\n"
+    header = b"age,revenu,historique_impaye\n"
+    fits = header + row + b"\n" * 18 + row  # 20 lines after the header: twice the 10 rows allowed
+    assert split_upload(fits, "a.csv", schema=schema, chunk_rows=5, max_rows=10).total_rows == 2
+    with pytest.raises(
+        BatchFileError, match=r"21 lines after its header; at most 10 rows are taken per file, in 20 lines"
+    ):
+        split_upload(header + row + b"\n" * 19 + row.rstrip(b"\n"), "a.csv", schema=schema, chunk_rows=5, max_rows=10)
 
 
 @pytest.mark.parametrize("separator", [",", ";", "\t"])
@@ -221,3 +245,14 @@ def test_a_truncated_parquet_file_is_refused(schema: FeatureSchema) -> None:
     pd.DataFrame({"age": [35], "revenu": [1.0], "historique_impaye": [0]}).to_parquet(out)
     with pytest.raises(BatchFileError, match="not a readable Parquet file"):
         split(out.getvalue()[:40], schema)
+
+
+def test_a_header_of_tens_of_thousands_of_columns_is_refused_at_once(schema: FeatureSchema) -> None:
+    """A transposed sheet or a wrong export: 60,000 names (a 500 KB header line) were compared with one
+    another, in quadratic time (over a minute of a web worker's CPU, past gunicorn's timeout: a 502
+    instead of the 400). The header is checked in linear time, the answer names the duplicates."""
+    names = [f"applicant_{i}" for i in range(60_000)] + ["applicant_7", "applicant_9"]
+    started = time.perf_counter()
+    with pytest.raises(BatchFileError, match="Duplicate columns: applicant_7, applicant_9."):
+        split((",".join(names) + "\n35\n").encode(), schema)
+    assert time.perf_counter() - started < 5

@@ -528,6 +528,28 @@ def test_an_extra_form_field_or_a_second_file_is_refused_not_ignored(scorer: API
     assert upload(scorer, SEED_FILE).status_code == 202
 
 
+def test_a_request_with_more_files_than_django_parses_is_a_413_not_a_500(scorer: APIClient, settings: Any) -> None:
+    """Past DATA_UPLOAD_MAX_NUMBER_FILES the multipart parser gives up (TooManyFilesSent): a JSON 413
+    like too many fields, not a 500 (a script attaching a folder of files instead of one)."""
+    files = {f"file{i}": SimpleUploadedFile(f"part{i}.csv", SEED_FILE.encode()) for i in range(3)}
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    response = scorer.post("/api/v1/score/batch-jobs", files, format="multipart")
+    assert response.status_code == 413, response.content
+    assert response.json() == {"error": "payload_too_large", "detail": "Too many files in the request."}
+    assert not BatchJob.objects.exists()
+
+
+def test_a_content_length_that_is_not_a_number_is_a_400_naming_it_not_a_500(scorer: APIClient) -> None:
+    body = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n' + SEED_FILE.encode()
+    body += b"\r\n--xx--\r\n"
+    response = scorer.generic(
+        "POST", "/api/v1/score/batch-jobs", body, content_type="multipart/form-data; boundary=xx", CONTENT_LENGTH="12a"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {"Content-Length": ["Send the length of the body in bytes."]}
+    assert not BatchJob.objects.exists()
+
+
 def test_an_upload_retried_with_its_idempotency_key_is_the_same_job_not_a_second_one(
     scorer: APIClient, key_client: Callable[..., APIClient], django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -627,3 +649,55 @@ def test_a_reject_in_a_column_named_by_an_alias_names_the_files_own_header(
     assert response.status_code == 202, response.content
     parquet = BatchJob.objects.get(pk=response.json()["id"])
     assert set(dict(parquet.rejects.values_list("row", "errors"))[1]) == {"montant_credit"}
+
+
+def corrupt_parquet(rows: int = 2000) -> bytes:
+    """A Parquet file whose header and footer read but whose first data page is garbage (a damaged copy)."""
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"age": [35 + i % 40 for i in range(rows)], "revenu": [1.5 * i for i in range(rows)]})
+    frame["historique_impaye"] = [i % 2 for i in range(rows)]
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False, compression="snappy")
+    data = bytearray(out.getvalue())
+    column = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(0).column(1)
+    start = column.data_page_offset + 40  # past the page header: the compressed values
+    data[start : start + 200] = b"\xff" * 200
+    return bytes(data)
+
+
+def test_a_damaged_parquet_file_is_a_400_naming_the_file_not_a_500(scorer: APIClient) -> None:
+    """Its footer reads, its pages do not (a transfer cut or a bad disk): refused whole, nothing stored."""
+    response = upload(scorer, corrupt_parquet(), name="portfolio.parquet")
+    assert response.status_code == 400, response.content
+    assert "cannot be read to the end" in response.json()["fields"]["file"][0]
+    assert not BatchJob.objects.exists()
+
+
+@pytest.mark.parametrize("dictionary", [True, False], ids=["dictionary-encoded", "plain"])
+def test_a_parquet_file_whose_text_would_unpack_past_the_size_limit_is_refused_before_it_is_unpacked(
+    scorer: APIClient, settings: Any, dictionary: bool
+) -> None:
+    """A few kilobytes of Parquet can hold gigabytes of text (one long value, dictionary-encoded and
+    compressed, repeated on every row): cut into chunks as CSV it would fill the web process's memory.
+    The rows as CSV may take at most twice BATCH_UPLOAD_MAX_BYTES, what a CSV upload could hold."""
+    settings.BATCH_UPLOAD_MAX_BYTES = 1_000_000
+    rows = 2000
+    frame = pd.DataFrame({"age": [35] * rows, "revenu": [500.0] * rows, "historique_impaye": [0] * rows})
+    frame["client_id"] = ["C" * 20_000] * rows  # 40 MB of text once written out
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False, compression="zstd", use_dictionary=dictionary)
+    assert len(out.getvalue()) < 100_000
+    response = upload(scorer, out.getvalue(), name="portfolio.parquet")
+    assert response.status_code == 400, response.content
+    message = response.json()["fields"]["file"][0]
+    assert "client_id" in message and "2,000,000 bytes" in message, message
+    assert not BatchJob.objects.exists()
+    small = upload(scorer, _parquet(frame.assign(client_id=[f"C{i}" for i in range(rows)])), name="ok.parquet")
+    assert small.status_code == 202, small.content
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    return out.getvalue()
