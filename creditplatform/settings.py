@@ -528,7 +528,8 @@ if EMBEDDED_TASKS:
     CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' database backend, failures stored redacted as the logs are (monitoring.results).
+CELERY_RESULT_BACKEND = "monitoring.results:RedactingDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -173,7 +173,10 @@ RETENTION_MAP = [
         model="django_celery_results.TaskResult",
         about="Results of background tasks",
         rows=Rows.NOT_ABOUT_CLIENTS,
-        basis="Tasks take record ids, never personal data; CELERY_RESULT_EXPIRES removes old results",
+        basis=(
+            "Tasks take record ids, never personal data; a failure's message and traceback are stored "
+            "redacted (monitoring.results); CELERY_RESULT_EXPIRES removes old results"
+        ),
         columns=technical(
             "id",
             "task_id",
