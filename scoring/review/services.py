@@ -29,6 +29,8 @@ from scoring.reasons import UNDERWRITER_REASON_MAX, UNDERWRITER_REASONS
 from scoring.signals import decision_finalised
 
 CLOSE_PERMISSION = "scoring.close_reviewcase"
+# What a proposed decision writes on its case (saved together whenever one is made, made final or dropped).
+PROPOSAL_FIELDS = ("proposed_decision", "justification", "refusal_reasons", "proposed_by", "proposed_at")
 TAKE_PERMISSION = "scoring.take_reviewcase"
 ASSIGN_PERMISSION = "scoring.assign_reviewcase"
 APPROVE_PERMISSION = "scoring.approve_reviewcase"
@@ -236,16 +238,7 @@ def review_case_close(
         locked.refusal_reasons = codes
         if needs_second_approval(decision=locked.decision, final_decision=final_decision):
             locked.status = ReviewStatus.AWAITING_APPROVAL
-            locked.save(
-                update_fields=[
-                    "proposed_decision",
-                    "justification",
-                    "refusal_reasons",
-                    "proposed_by",
-                    "proposed_at",
-                    "status",
-                ]
-            )
+            locked.save(update_fields=[*PROPOSAL_FIELDS, "status"])
             audit_record(
                 actor=user,
                 action="review.proposed",
@@ -302,18 +295,7 @@ def _finalise(
     case.status = ReviewStatus.CLOSED
     case.final_decision = final_decision
     case.closed_at = at
-    case.save(
-        update_fields=[
-            "status",
-            "final_decision",
-            "closed_at",
-            "proposed_decision",
-            "justification",
-            "refusal_reasons",
-            "proposed_by",
-            "proposed_at",
-        ]
-    )
+    case.save(update_fields=["status", "final_decision", "closed_at", *PROPOSAL_FIELDS])
     Decision.objects.filter(pk=case.decision_id).update(
         final_decision=final_decision, decided_by=decided_by, decided_at=at
     )
@@ -450,17 +432,7 @@ def review_cases_withdraw(*, client: Client, actor: User | str, now: datetime) -
         case.closed_at = now
         case.proposed_decision, case.justification, case.proposed_by, case.proposed_at = "", "", None, None
         case.refusal_reasons = []
-        case.save(
-            update_fields=[
-                "status",
-                "closed_at",
-                "proposed_decision",
-                "justification",
-                "refusal_reasons",
-                "proposed_by",
-                "proposed_at",
-            ]
-        )
+        case.save(update_fields=["status", "closed_at", *PROPOSAL_FIELDS])
         audit_record(
             actor=actor,
             action="review.withdrawn",
