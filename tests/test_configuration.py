@@ -94,14 +94,15 @@ def documented_default_matches(written: str, default: object) -> bool:
 
 def configuration_rows(document: str) -> list[tuple[int, list[str], str]]:
     """(line, variable names, default cell) of each table row of ``document`` whose first cell
-    names environment variables only (`` `A`, `B` `` or `` `A` / `B` ``)."""
+    names environment variables only (`` `A`, `B` `` or `` `A` / `B` ``). A name starts with two
+    letters: a code such as `U01` (a reason catalogue's table) is not a variable."""
     rows = []
     for number, line in enumerate((ROOT / document).read_text().splitlines(), start=1):
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if not line.startswith("|") or len(cells) < 3:
             continue
-        if re.fullmatch(r"`[A-Z][A-Z0-9_]+`(\s*(,|/)\s*`[A-Z][A-Z0-9_]+`)*", cells[0]):
-            rows.append((number, re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]), cells[1]))
+        if re.fullmatch(r"`[A-Z]{2}[A-Z0-9_]*`(\s*(,|/)\s*`[A-Z]{2}[A-Z0-9_]*`)*", cells[0]):
+            rows.append((number, re.findall(r"`([A-Z]{2}[A-Z0-9_]*)`", cells[0]), cells[1]))
     return rows
 
 
