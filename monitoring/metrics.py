@@ -179,11 +179,17 @@ class WebhookCollector(Collector):
     KINDS = ("decision", "drift_alert")
     UNDELIVERED = ("failed", "refused", "blocked")
 
-    def describe(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("webhooks_owed", "Webhooks waiting for an attempt or a retry.", labels=["kind"])
-        yield GaugeMetricFamily(
-            "webhooks_undelivered", "Webhooks given up: failed, refused or blocked.", labels=["kind", "status"]
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily("webhooks_owed", "Webhooks waiting for an attempt or a retry.", labels=["kind"]),
+            GaugeMetricFamily(
+                "webhooks_undelivered", "Webhooks given up: failed, refused or blocked.", labels=["kind", "status"]
+            ),
         )
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
         try:
@@ -191,10 +197,7 @@ class WebhookCollector(Collector):
         except Exception as exc:  # a scrape must answer even when the database does not (one line, no trace)
             logger.warning("webhook figures unavailable for /metrics: %s", type(exc).__name__)
             return
-        owed_family = GaugeMetricFamily("webhooks_owed", "Webhooks waiting for an attempt or a retry.", labels=["kind"])
-        undelivered_family = GaugeMetricFamily(
-            "webhooks_undelivered", "Webhooks given up: failed, refused or blocked.", labels=["kind", "status"]
-        )
+        owed_family, undelivered_family = self._families()
         for kind in self.KINDS:
             owed_family.add_metric([kind], owed.get(kind, 0))
             for status in self.UNDELIVERED:
