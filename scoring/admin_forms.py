@@ -36,7 +36,7 @@ class CreditApplicationForm(forms.ModelForm):
         super().clean()
         data = self.cleaned_data
         try:
-            client_change_check(client=data.get("client"))
+            client_change_check(client=data.get("client"), lock=True)  # the admin saves in this transaction
         except ValidationError as exc:
             add_service_errors(self, exc, {"client_id": "client"})
         return data

@@ -12,7 +12,7 @@ import orjson
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -71,11 +71,29 @@ def client_id_change_check(*, client: Client | None, client_id: str) -> None:
 CLIENT_ERASED = "This client was erased (GDPR Art. 17): it takes no new data."
 
 
-def client_change_check(*, client: Client | None) -> None:
+def client_change_check(*, client: Client | None, lock: bool = False) -> None:
     """The one home of "an erased client takes no new data": what is left of them is the anonymous
     anchor of kept records, and a GDPR request for an erased client is refused, so data added to
-    it could never be erased. Raises ``ValidationError({"client_id": CLIENT_ERASED})``."""
-    if client is not None and client.erased_at is not None:
+    it could never be erased. Raises ``ValidationError({"client_id": CLIENT_ERASED})``.
+
+    ``lock``: inside a transaction on PostgreSQL, read the client's erasure again under the lock
+    its foreign key takes (``FOR KEY SHARE``), for a form that checks before it saves. An erasure
+    in progress is waited for and then seen, so the form names the field, where the insert would
+    have met the ``client_not_erased`` trigger (a 500 in the admin); an erasure that starts later
+    waits for this transaction, and then erases what it wrote."""
+    if client is None:
+        return
+    erased = client.erased_at is not None
+    locking = lock and connection.vendor == "postgresql" and connection.in_atomic_block
+    if locking and not erased and client.pk is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT erased_at FROM {Client._meta.db_table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
+                [client.pk],
+            )
+            row = cursor.fetchone()
+        erased = row is None or row[0] is not None
+    if erased:
         raise ValidationError({"client_id": CLIENT_ERASED})
 
 

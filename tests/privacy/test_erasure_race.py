@@ -184,3 +184,49 @@ def test_a_request_recorded_during_the_erasure_is_refused_not_left_on_the_anchor
     assert "erased" in results["call"].message_dict["client"][0]
     assert not GdprRequest.objects.filter(client=person).exists()
     assert not GdprRequest.objects.filter(details__contains="Zqxrequest").exists()
+
+
+def test_an_application_saved_in_the_admin_during_the_erasure_is_refused_on_its_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An analyst gives the person a new application while the erasure runs. The form read the
+    client as not erased; its insert then met the ``client_not_erased`` trigger, a 500. The form
+    waits for the erasure, then names the client field, and nothing is stored."""
+    from django.test import Client as BrowserClient
+
+    from accounts.roles import Role
+    from scoring.models import CreditApplication
+    from tests.factories import UserFactory
+
+    require_postgresql()
+    person = ClientFactory(client_id="C7404", last_name="Zqxadmin")
+    make_history(person, transactions=1, resolved_alert=False)
+    now = timezone.now()
+    request = GdprRequest.objects.create(
+        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
+        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
+        approved_at=now,
+    )  # fmt: skip
+    browser = BrowserClient(raise_request_exception=False)
+    browser.force_login(UserFactory(username="analyst-during-erasure", roles=[Role.ANALYST]))
+    form = {
+        "client": person.pk, "application_id": "APP-DURING-ERASURE", "amount": "5000", "duration_months": "12",
+        "purpose": "other", "declared_income": "", "age": "40", "past_payment_incidents": "0",
+        "employment_years": "", "extra": "{}", "status": "received",
+    }  # fmt: skip
+    reached, go = held_erasure(monkeypatch)
+    results: dict[str, Any] = {}
+    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
+    assert reached.wait(timeout=60)
+    caller = in_thread(results, "call", lambda: browser.post("/admin/scoring/creditapplication/add/", form))
+    wait_for_a_lock_wait()  # the form waits for the client's row, locked by the erasure
+    go.set()
+    eraser.join(timeout=60)
+    caller.join(timeout=60)
+
+    assert results["erasure"].done, results["erasure"]
+    response = results["call"]
+    assert not isinstance(response, BaseException), response
+    assert response.status_code == 200, response.status_code
+    assert "This client was erased" in " ".join(response.context["adminform"].form.errors["client"])
+    assert not CreditApplication.objects.filter(application_id="APP-DURING-ERASURE").exists()
