@@ -6,3 +6,6 @@ class AuditConfig(AppConfig):
 
     name = "audit"
     verbose_name = "Audit trail"
+
+    def ready(self) -> None:
+        from audit import checks  # noqa: F401  # registers the database role check
