@@ -728,6 +728,10 @@ RETENTION_TRANSACTION_DAYS = env_int("RETENTION_TRANSACTION_DAYS", 5 * 365, mini
 API_CALL_LOG_RETENTION_DAYS = env_int("API_CALL_LOG_RETENTION_DAYS", 180, minimum=1)
 # Closed GDPR requests and their certificates (accountability, Art. 5(2)).
 RETENTION_GDPR_REQUEST_DAYS = env_int("RETENTION_GDPR_REQUEST_DAYS", 5 * 365, minimum=1)
+# A live client that no kept record refers to any more (their decisions, applications,
+# transactions and requests have gone) and whose identity was not updated for this long:
+# storage limitation, GDPR Art. 5(1)(e). The bank's systems create them again on next use.
+RETENTION_CLIENT_IDLE_DAYS = env_int("RETENTION_CLIENT_IDLE_DAYS", 2 * 365, minimum=1)
 
 # Nightly drift report (docs/monitoring.md): the alert fires when at least this share of the
 # tested features drifted.

@@ -33,6 +33,13 @@ RETENTION_MAP = [
             days=0,
             basis="An erased client's row goes as soon as no kept record points at it",
             keep_if=Q(erased_at__isnull=True),
+            # A live client outlives their records only so long (storage limitation).
+            sooner=Retention(
+                date_field="updated_at",
+                setting="RETENTION_CLIENT_IDLE_DAYS",
+                basis="A live client no kept record points at any more, and whose identity the bank's systems "
+                "have not updated for this long, is not needed: storage limitation, GDPR Art. 5(1)(e)",
+            ),
         ),
         columns={
             "id": Column(K.TECHNICAL),

@@ -226,11 +226,13 @@ def test_the_retention_job_deletes_old_batch_jobs_with_their_chunks_and_rejects(
 
 
 def test_the_retention_job_scrubs_the_admin_log_of_the_records_it_deletes(
-    client_as: Callable[[str | None], Any], officers: tuple[Any, Any]
+    client_as: Callable[[str | None], Any], officers: tuple[Any, Any], settings: Any
 ) -> None:
     """The admin's log names a record by its str() (an application's external id). Once the retention
     job deleted the record, an erasure no longer finds the log entry through it: the id stayed for ever."""
     from django.contrib.admin.models import LogEntry
+
+    settings.RETENTION_CLIENT_IDLE_DAYS = 10 * 365  # the person stays, to be erased below
 
     person = ClientFactory(client_id="C7301")
     added = client_as("analyst").post(
@@ -317,3 +319,45 @@ def test_the_call_log_rows_of_another_callers_same_reference_are_neither_exporte
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert mine.request_id.startswith("erased-") and theirs.request_id == txn.transaction_id
+
+
+def test_the_retention_job_deletes_a_live_client_once_nothing_refers_to_them_and_they_were_idle(
+    settings: Any,
+) -> None:
+    """Storage limitation: a client outlives their records only ``RETENTION_CLIENT_IDLE_DAYS``."""
+    settings.RETENTION_CLIENT_IDLE_DAYS = 730
+    gone = ClientFactory(client_id="C-IDLE-GONE", last_name="Zqxidle")
+    make_history(gone, days_ago=6 * 365)  # every record past its own period
+    never_used = ClientFactory(client_id="C-IDLE-NEVER")  # loaded by the bank, never scored
+    updated = ClientFactory(client_id="C-IDLE-UPDATED")  # no record, but the bank updated them lately
+    with_records = ClientFactory(client_id="C-IDLE-RECORDS")
+    make_history(with_records, days_ago=400)  # a decision and transactions still kept
+    long_ago = timezone.now() - dt.timedelta(days=6 * 365)
+    Client.objects.filter(pk__in=[gone.pk, never_used.pk, with_records.pk]).update(
+        created_at=long_ago, updated_at=long_ago
+    )
+    Decision.objects.filter(client=gone).update(created_at=long_ago)
+    CreditApplication.objects.filter(client=gone).update(created_at=long_ago)
+    Client.objects.filter(pk=updated.pk).update(created_at=long_ago, updated_at=timezone.now() - dt.timedelta(days=100))
+
+    report = retention_apply()
+
+    assert set(Client.objects.values_list("client_id", flat=True)) >= {"C-IDLE-UPDATED", "C-IDLE-RECORDS"}
+    assert not Client.objects.filter(client_id__in=["C-IDLE-GONE", "C-IDLE-NEVER"]).exists()
+    assert not Client.objects.filter(last_name="Zqxidle").exists()
+    assert report["deleted"]["scoring.Client"] == 2
+    assert not Decision.objects.filter(client_id=gone.pk).exists()
+
+
+def test_an_idle_client_with_an_open_gdpr_request_is_kept_for_it(officers: tuple[Any, Any], settings: Any) -> None:
+    """A request for the person points at them: the client stays until the request is answered and expires."""
+    settings.RETENTION_CLIENT_IDLE_DAYS = 30
+    waiting = ClientFactory(client_id="C-IDLE-REQUEST")
+    request = gdpr_request_record(kind="access", client=waiting, by=officers[0])
+    Client.objects.filter(pk=waiting.pk).update(updated_at=timezone.now() - dt.timedelta(days=365))
+
+    retention_apply()
+
+    assert Client.objects.filter(pk=waiting.pk).exists()
+    request.refresh_from_db()
+    assert request.client_id == waiting.pk
