@@ -52,6 +52,19 @@ def held_erasure(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, thre
     return reached, go
 
 
+def approved_erasure(client_id: str, last_name: str) -> tuple[Client, GdprRequest]:
+    """A client with a history, and their erasure request, approved by two officers."""
+    person = ClientFactory(client_id=client_id, last_name=last_name)
+    make_history(person, transactions=1, resolved_alert=False)
+    now = timezone.now()
+    request = GdprRequest.objects.create(
+        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
+        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
+        approved_at=now,
+    )  # fmt: skip
+    return person, request
+
+
 @pytest.mark.parametrize("call", list(CALLS))
 def test_a_call_arriving_during_the_erasure_stores_nothing_under_the_anchor(
     key_client: Callable[..., APIClient],
@@ -60,14 +73,7 @@ def test_a_call_arriving_during_the_erasure_stores_nothing_under_the_anchor(
     call: str,
 ) -> None:
     require_postgresql()
-    person = ClientFactory(client_id="C7401", last_name="Zqxrace")
-    make_history(person, transactions=1, resolved_alert=False)
-    now = timezone.now()
-    request = GdprRequest.objects.create(
-        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
-        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
-        approved_at=now,
-    )  # fmt: skip
+    person, request = approved_erasure("C7401", "Zqxrace")
     api = key_client("analyst", ["score", "fraud"])
     path, body = CALLS[call]
     payload = (
@@ -109,15 +115,8 @@ def test_a_contest_arriving_during_the_erasure_leaves_no_statement_behind(
     from scoring.models import Contest, ReviewCase
 
     require_postgresql()
-    person = ClientFactory(client_id="C7402", last_name="Zqxcontest")
-    make_history(person, transactions=1, resolved_alert=False)
+    person, request = approved_erasure("C7402", "Zqxcontest")
     decision = Decision.objects.get(client=person)
-    now = timezone.now()
-    request = GdprRequest.objects.create(
-        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
-        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
-        approved_at=now,
-    )  # fmt: skip
     api = key_client("analyst", ["score"])
     reached, go = held_erasure(monkeypatch)
     results: dict[str, Any] = {}
@@ -154,14 +153,7 @@ def test_a_request_recorded_during_the_erasure_is_refused_not_left_on_the_anchor
     from django.core.exceptions import ValidationError
 
     require_postgresql()
-    person = ClientFactory(client_id="C7403", last_name="Zqxrequest")
-    make_history(person, transactions=1, resolved_alert=False)
-    now = timezone.now()
-    request = GdprRequest.objects.create(
-        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
-        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
-        approved_at=now,
-    )  # fmt: skip
+    person, request = approved_erasure("C7403", "Zqxrequest")
     officer = User.objects.create(username="officer-c", is_superuser=True, is_active=True)
     reached, go = held_erasure(monkeypatch)
     results: dict[str, Any] = {}
@@ -199,14 +191,7 @@ def test_an_application_saved_in_the_admin_during_the_erasure_is_refused_on_its_
     from tests.factories import UserFactory
 
     require_postgresql()
-    person = ClientFactory(client_id="C7404", last_name="Zqxadmin")
-    make_history(person, transactions=1, resolved_alert=False)
-    now = timezone.now()
-    request = GdprRequest.objects.create(
-        kind="erasure", client=person, status="approved", received_at=now, due_at=now + timedelta(days=30),
-        recorded_by=User.objects.create(username="officer-a"), approved_by=User.objects.create(username="officer-b"),
-        approved_at=now,
-    )  # fmt: skip
+    person, request = approved_erasure("C7404", "Zqxadmin")
     browser = BrowserClient(raise_request_exception=False)
     browser.force_login(UserFactory(username="analyst-during-erasure", roles=[Role.ANALYST]))
     form = {
