@@ -232,6 +232,8 @@ def future(minutes: int) -> str:
         ("client_id", 1001),
         ("beneficiary", "b" * 101),
         ("beneficiary", "line\nbreak"),
+        ("beneficiary", "next\u0085line"),  # C1 controls are control characters too (NEL breaks a line)
+        ("device_id", "csi\u009b2J"),
         ("device_id", "d" * 101),
         ("country", "XX"),
         ("country", "FRA"),
