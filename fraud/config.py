@@ -2,14 +2,14 @@
 
 Like the model cache (``scoring.ml.predictor``): ``fraud_config()`` returns an immutable
 ``FraudConfig``. At most every ``FRAUD_CONFIG_REFRESH_SECONDS`` it asks the database for a
-stamp (the newest rule version id and the thresholds row's ``updated_at``: two indexed
-one-row queries); only when the stamp moved are the active rule versions read again, and
-only versions not seen before are compiled (a compiled rule is kept per version, keyed by
-its full content so a reused id can never serve a stale condition), and the set they form
-is recorded once as a ``FraudRuleSet`` that every check made with it points at. The
-new configuration is complete before it replaces the old one, so a request never sees half
-a rule set. The process that changes a rule or the thresholds reloads at once
-(``invalidate`` on commit).
+stamp (the newest rule version id and the number of versions, which moves even when a
+version commits after a later one, and the thresholds row: two small queries); only when the
+stamp moved are the active rule versions read again, and only versions not seen before are
+compiled (a compiled rule is kept per version, keyed by its full content so a reused id can
+never serve a stale condition), and the set they form is recorded once as a ``FraudRuleSet``
+that every check made with it points at. The new configuration is complete before it
+replaces the old one, so a request never sees half a rule set. The process that changes a
+rule or the thresholds reloads at once (``invalidate`` on commit).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Max
+from django.db.models import Count, F, Max
 
 from creditplatform.hot_settings import hot_settings
 from fraud.decision import Thresholds
@@ -123,10 +123,14 @@ class ConfigCache:
     def _stamp() -> tuple[Any, ...]:
         from fraud.models import FraudRuleVersion, FraudSettings
 
-        newest = FraudRuleVersion.objects.aggregate(newest=Max("id"))["newest"]
+        # The newest id alone misses a version that commits after a later one (two rules saved at
+        # once: the smaller id may commit second, below a maximum already seen). Versions are
+        # never deleted (a trigger, migration 0012), so their count moves with every commit.
+        versions = FraudRuleVersion.objects.aggregate(newest=Max("id"), count=Count("id"))
         row = FraudSettings.objects.values_list("updated_at", "review_threshold", "block_threshold").first()
         return (
-            newest,
+            versions["newest"],
+            versions["count"],
             row,
             settings.FRAUD_TIME_ZONE,
             settings.FRAUD_HOME_COUNTRY,
@@ -153,7 +157,7 @@ class ConfigCache:
             if rule is not None:
                 compiled[spec] = rule
         self._compiled = compiled  # only the versions in use stay compiled
-        row = stamp[1]
+        row = stamp[2]
         review, block = (row[1], row[2]) if row else (None, 0.8)
         locale = Locale.named(settings.FRAUD_TIME_ZONE, settings.FRAUD_HOME_COUNTRY, settings.FRAUD_HOME_CURRENCY)
         rules = RuleSet(compiled.values())

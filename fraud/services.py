@@ -657,10 +657,12 @@ def fraud_alert_resolve(*, alert: FraudAlert, user: User, resolution: str, comme
 
 
 REVIEW_NOT_BELOW_BLOCK = "The review threshold is below the block threshold."
+BLOCK_AT_MOST_ONE = "At most 1: a fraud score never passes 1."
 
 
 def fraud_thresholds_check(*, review_threshold: float | None, block_threshold: float | None) -> None:
-    """The one home of the thresholds rule: both above 0, review (if set) below block.
+    """The one home of the thresholds rule: both above 0, block at most 1 (a score's ceiling),
+    review (if set) below block.
 
     Raises ``ValidationError`` naming each field; a value left out (``None``) is not checked
     (an empty review threshold follows the model).
@@ -672,6 +674,8 @@ def fraud_thresholds_check(*, review_threshold: float | None, block_threshold: f
         errors.setdefault("review_threshold", []).append("Above 0 (leave empty to follow the model).")
     if block_threshold is not None and block_threshold <= 0:
         errors.setdefault("block_threshold", []).append("Above 0.")
+    if block_threshold is not None and block_threshold > 1:
+        errors.setdefault("block_threshold", []).append(BLOCK_AT_MOST_ONE)
     if errors:
         raise ValidationError(errors)
 

@@ -60,9 +60,10 @@ def promotion_request_check(
     Returns the unsaved request and the field a duplicate pending request is reported on.
     Raises ``ValidationError`` naming the field when there is nothing to promote or a value is
     refused: proposed values are checked by the settings' own rules (``refer_band_check``,
-    ``fraud_thresholds_check``; their field names), and again at approval.
+    ``fraud_thresholds_check``; their field names), a rule by what activating it checks
+    (``fraud_rule_check``), and again at approval.
     """
-    from fraud.services import fraud_settings_current, fraud_thresholds_check
+    from fraud.services import RULE_FIELDS, fraud_rule_check, fraud_settings_current, fraud_thresholds_check
     from scoring.services import refer_band_check
 
     if refer_band is not None and model_version is None:
@@ -114,6 +115,12 @@ def promotion_request_check(
         return request, "block_threshold"
     if fraud_rule.is_active:
         raise ValidationError({"fraud_rule": f"Rule {fraud_rule.name} is already active."})
+    try:  # what activating it will check (fraud_rule_save): a draft the language now refuses never goes live
+        fraud_rule_check(**{name: getattr(fraud_rule, name) for name in RULE_FIELDS})
+    except ValidationError as exc:
+        raise ValidationError(
+            {"fraud_rule": f"Rule {fraud_rule.name} cannot be activated: {' '.join(exc.messages)}"}
+        ) from exc
     request = PromotionRequest(kind=PromotionKind.RULE, fraud_rule=fraud_rule, rule_version=fraud_rule.version)
     return request, "fraud_rule"
 

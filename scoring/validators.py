@@ -45,9 +45,11 @@ external_id_validator = ExternalIdValidator(EXTERNAL_ID_PATTERN, EXTERNAL_ID_MES
 # Look-ups (filters): an erased client's token is still found by it.
 external_id_lookup_validator = RegexValidator(EXTERNAL_ID_PATTERN, EXTERNAL_ID_MESSAGE)
 phone_validator = RegexValidator(r"\A\+?[0-9][0-9 ().-]{5,24}\Z", "Enter a phone number such as +33 6 12 34 56 78.")
-no_control_chars = RegexValidator(r"\A[^\x00-\x1f\x7f]*\Z", "Control characters are not allowed.")
+# Control characters are Unicode's Cc: C0, DEL and the C1 block (U+0080-U+009F, where NEL,
+# U+0085, breaks a line and CSI, U+009B, starts a terminal escape).
+no_control_chars = RegexValidator(r"\A[^\x00-\x1f\x7f-\x9f]*\Z", "Control characters are not allowed.")
 no_control_chars_multiline = RegexValidator(
-    r"\A[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*\Z", "Control characters are not allowed."
+    r"\A[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]*\Z", "Control characters are not allowed."
 )
 
 

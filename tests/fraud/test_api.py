@@ -232,6 +232,8 @@ def future(minutes: int) -> str:
         ("client_id", 1001),
         ("beneficiary", "b" * 101),
         ("beneficiary", "line\nbreak"),
+        ("beneficiary", "next\u0085line"),  # C1 controls are control characters too (NEL breaks a line)
+        ("device_id", "csi\u009b2J"),
         ("device_id", "d" * 101),
         ("country", "XX"),
         ("country", "FRA"),
@@ -443,6 +445,19 @@ def test_a_type_spelled_with_case_or_accents_is_stored_as_the_canonical_type(
     assert response.status_code == 201, response.json()
     assert Transaction.objects.get().type == "depot"
     assert FraudCheck.objects.get().features["type"] == "depot"
+
+
+def test_the_type_filter_takes_the_spellings_fraude_takes(analyst: APIClient) -> None:
+    """A deposit sent as "Dépôt" is found with ?type=Dépôt as with ?type=depot; an unknown type is a 400 naming it."""
+    screen(analyst, transaction_id="T1", type="Dépôt")
+    screen(analyst, transaction_id="T2", type="virement")
+    for spelling in ("depot", "Dépôt", "DEPOT", " dépot "):
+        response = analyst.get("/api/v1/transactions/", {"type": spelling})
+        assert response.status_code == 200, response.json()
+        assert [t["transaction_id"] for t in response.json()["results"]] == ["T1"]
+    refused = analyst.get("/api/v1/transactions/", {"type": "dépôts"})
+    assert refused.status_code == 400
+    assert list(refused.json()["fields"]) == ["type"]
 
 
 def test_a_rule_on_the_canonical_type_fires_for_a_deposit_spelled_depot_with_accents(analyst: APIClient) -> None:

@@ -315,6 +315,23 @@ def test_the_config_cache_follows_rule_changes_made_elsewhere(admin_user: Any, s
     assert len(fraud_config().rules) == 9
 
 
+def test_a_rule_change_committed_after_a_later_one_still_reaches_every_process(admin_user: Any, settings: Any) -> None:
+    """Two admins save two rules at once: the version with the smaller id may commit second. A
+    process that refreshed between the two commits must still pick the first one up."""
+    require_postgresql()
+    settings.FRAUD_CONFIG_REFRESH_SECONDS = 0
+    with connection.cursor() as cursor:  # the id a save still in flight holds
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [FraudRuleVersion._meta.db_table])
+        in_flight = cursor.fetchone()[0]
+    fraud_rule_save(user=admin_user, name="later", condition="amount < 1", is_active=True)  # commits first
+    assert "later" in {r.spec.name for r in fraud_config().rules.rules}  # this process refreshed in between
+    # The save in flight commits now, under its smaller id: another active rule.
+    fields = {"name": "earlier", "condition": "amount < 2", "action": "block", "weight": 0.5, "is_active": True}
+    rule = FraudRule.objects.create(version=1, **fields)
+    FraudRuleVersion.objects.create(pk=in_flight, rule=rule, version=1, order=rule.order, **fields)
+    assert "earlier" in {r.spec.name for r in fraud_config().rules.rules}
+
+
 # --- rules -------------------------------------------------------------------------------------
 
 

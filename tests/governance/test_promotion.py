@@ -165,6 +165,24 @@ def test_a_fraud_rule_is_activated_through_a_request(admins: tuple[Any, Any], cl
 
 
 @pytest.mark.django_db
+def test_a_rule_that_cannot_be_activated_is_refused_when_requested_not_when_approved(
+    admins: tuple[Any, Any], client: Any
+) -> None:
+    """A draft stored before the language refused its condition cannot go live: the request
+    says so on the rule, not the second admin's approval later."""
+    legacy = FraudRule.objects.create(name="legacy", condition="(amount << 30000000) > 0", version=1)
+    with pytest.raises(ValidationError) as refused:
+        promotion_request_create(user=admins[0], fraud_rule=legacy, reason="old draft")
+    assert "Bit shifts (<<, >>) are not allowed." in refused.value.message_dict["fraud_rule"][0]
+    client.force_login(admins[0])
+    response = client.post(
+        "/admin/governance/promotionrequest/add/", {"kind": "rule", "fraud_rule": legacy.pk, "reason": "old draft"}
+    )
+    assert "Bit shifts" in " ".join(response.context["adminform"].form.errors["fraud_rule"])
+    assert not PromotionRequest.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_approval_never_activates_a_rule_edited_after_the_request(admins: tuple[Any, Any], client: Any) -> None:
     from fraud.services import fraud_rule_save
 

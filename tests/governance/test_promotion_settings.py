@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from accounts.roles import Role
 from audit.models import AuditEvent
 from fraud.models import FraudSettings
-from fraud.services import REVIEW_NOT_BELOW_BLOCK, THRESHOLDS_FOUR_EYES_MESSAGE
+from fraud.services import BLOCK_AT_MOST_ONE, REVIEW_NOT_BELOW_BLOCK, THRESHOLDS_FOUR_EYES_MESSAGE
 from governance.models import PromotionRequest
 from governance.promotion import promotion_request_approve, promotion_request_create
 from scoring.models import ModelVersion
@@ -190,3 +190,23 @@ def test_with_four_eyes_off_a_setting_s_request_is_applied_at_once(
     request = promotion_request_create(user=admins[0], fraud_thresholds=(None, 0.7))
     assert request.status == "approved"
     assert FraudSettings.objects.get().block_threshold == 0.7
+
+
+def test_a_block_threshold_above_one_is_refused_when_requested_not_when_approved(
+    admins: tuple[Any, Any], client: Any
+) -> None:
+    """A score never passes 1: the thresholds' own rule says so, so a request for 1.5 is refused
+    on its field when it is made, not left pending until its approval fails."""
+    first, second = admins
+    with pytest.raises(ValidationError) as refused:
+        promotion_request_create(user=first, fraud_thresholds=(0.5, 1.5))
+    assert refused.value.message_dict == {"block_threshold": [BLOCK_AT_MOST_ONE]}
+    client.force_login(first)
+    response = client.post(
+        "/admin/governance/promotionrequest/add/",
+        {"kind": "fraud_thresholds", "proposed_review_threshold": "0.5", "proposed_block_threshold": "1.5",
+         "reason": "x"},
+    )  # fmt: skip
+    assert response.context["adminform"].form.errors["proposed_block_threshold"] == [BLOCK_AT_MOST_ONE]
+    assert not PromotionRequest.objects.exists()
+    assert FraudSettings.objects.get_or_create(pk=1)[0].block_threshold == 0.8
