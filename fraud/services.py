@@ -332,6 +332,9 @@ def fraud_rule_set_record(*, refs: list[dict[str, Any]]) -> FraudRuleSet:
 RULE_FIELDS = ("name", "description", "condition", "reason", "action", "weight", "is_active", "order")
 
 
+RULE_NAME_TAKEN = "Fraud rule with this Name already exists."  # Django's own message, for a race
+
+
 RULE_EDIT_DENIED = "Only an admin activates a rule or changes an active one; save it inactive."
 
 
@@ -471,7 +474,13 @@ def fraud_rule_save(
             current.created_by = user if getattr(user, "pk", None) else None
         current.updated_by = user if getattr(user, "pk", None) else None
         current.full_clean()
-        current.save()
+        try:
+            with transaction.atomic():
+                current.save()
+        except IntegrityError as exc:  # full_clean read no such name: another save took it meanwhile
+            if FraudRule.objects.filter(name=current.name).exclude(pk=current.pk).exists():
+                raise ValidationError({"name": RULE_NAME_TAKEN}) from exc
+            raise
         version = FraudRuleVersion.objects.create(
             rule=current,
             version=current.version,
