@@ -46,10 +46,14 @@ external_id_validator = ExternalIdValidator(EXTERNAL_ID_PATTERN, EXTERNAL_ID_MES
 external_id_lookup_validator = RegexValidator(EXTERNAL_ID_PATTERN, EXTERNAL_ID_MESSAGE)
 phone_validator = RegexValidator(r"\A\+?[0-9][0-9 ().-]{5,24}\Z", "Enter a phone number such as +33 6 12 34 56 78.")
 # Control characters are Unicode's Cc: C0, DEL and the C1 block (U+0080-U+009F, where NEL,
-# U+0085, breaks a line and CSI, U+009B, starts a terminal escape).
-no_control_chars = RegexValidator(r"\A[^\x00-\x1f\x7f-\x9f]*\Z", "Control characters are not allowed.")
+# U+0085, breaks a line and CSI, U+009B, starts a terminal escape); and the characters that
+# break a line or reorder what is shown without being seen: the line and paragraph separators
+# (U+2028, U+2029) and the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069), with which "IBAN FR76...1234" can display as another account in the admin.
+_HIDDEN = r"\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+no_control_chars = RegexValidator(rf"\A[^\x00-\x1f{_HIDDEN}]*\Z", "Control characters are not allowed.")
 no_control_chars_multiline = RegexValidator(
-    r"\A[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]*\Z", "Control characters are not allowed."
+    rf"\A[^\x00-\x09\x0b\x0c\x0e-\x1f{_HIDDEN}]*\Z", "Control characters are not allowed."
 )
 
 

@@ -234,6 +234,9 @@ def future(minutes: int) -> str:
         ("beneficiary", "line\nbreak"),
         ("beneficiary", "next\u0085line"),  # C1 controls are control characters too (NEL breaks a line)
         ("device_id", "csi\u009b2J"),
+        ("beneficiary", "FR76 \u202e0987 6543"),  # shown reversed: another account to the eye
+        ("beneficiary", "two\u2028lines"),
+        ("device_id", "isolate\u2067d\u2069"),
         ("device_id", "d" * 101),
         ("country", "XX"),
         ("country", "FRA"),
