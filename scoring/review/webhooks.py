@@ -21,6 +21,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actors import Acting
+from accounts.models import ApiKey
+from accounts.principals import PrincipalKind
 from audit.services import audit_record
 from creditplatform.outbox import enqueue_each, requeue_lost
 from creditplatform.webhooks import (
@@ -80,6 +82,41 @@ def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) ->
         raise ValidationError({"url": DUPLICATE_MESSAGE}) from exc
     audit_record(actor=actor, action="webhook.registered", target=webhook, details={"caller": webhook.caller})
     return webhook
+
+
+REVOKED_CALLER_MESSAGE = (
+    "This webhook's API key is revoked or expired: its caller registers a webhook again with a new key."
+)
+
+
+def decision_webhook_caller_check(*, caller: str) -> None:
+    """Refuse (``ValidationError`` naming ``is_active``) to reactivate the webhook of an API key that
+    is revoked or expired: revoking a key stops its webhooks (``decision_webhooks_deactivate``)."""
+    kind, _, prefix = caller.partition(":")
+    if kind != PrincipalKind.API_KEY:
+        return
+    api_key = ApiKey.objects.filter(prefix=prefix).first()
+    if api_key is None or not api_key.is_active():
+        raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
+
+
+def decision_webhooks_deactivate(*, caller: str, reason: str, actor: Acting = None) -> int:
+    """Deactivate every active webhook of ``caller`` (its API key was revoked); each one in the audit trail.
+
+    Deliveries already queued for them are then not sent (``decision_webhook_attempt``).
+    """
+    with transaction.atomic():
+        hooks = list(DecisionWebhook.objects.select_for_update().filter(caller=caller[:100], is_active=True))
+        for hook in hooks:
+            hook.is_active = False
+            hook.save(update_fields=["is_active"])
+            audit_record(
+                actor=actor,
+                action="webhook.deactivated",
+                target=hook,
+                details={"caller": hook.caller, "reason": reason},
+            )
+    return len(hooks)
 
 
 def decision_payload(decision: Decision) -> dict[str, Any]:
@@ -184,6 +221,12 @@ def decision_webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
             return None  # being attempted by another message
         if delivery.status != WebhookDelivery.Status.PENDING:
             return delivery  # a duplicated message: already done
+        if not delivery.webhook.is_active:
+            # Deactivated since it was queued (or while it waited for a retry): "deactivate to stop them".
+            delivery.status, delivery.finished_at = WebhookDelivery.Status.CANCELLED, timezone.now()
+            delivery.last_outcome = "not sent: the webhook was deactivated"
+            delivery.save(update_fields=["last_outcome", "status", "finished_at"])
+            return delivery
         delivery.attempts += 1
         try:
             outcome = webhook_post(

@@ -14,9 +14,13 @@ from django.apps import apps
 from django.test import Client, TestCase
 from rest_framework.test import APIClient
 
+from accounts.models import ApiKey
+from accounts.services import api_key_revoke
+from audit.models import AuditEvent
 from creditplatform.webhooks import verify_signature
 from scoring.models import Decision, DecisionWebhook, ModelVersion, ReviewCase, WebhookDelivery
 from scoring.review.services import review_case_approve, review_case_close, review_case_take
+from scoring.review.webhooks import decision_webhook_attempt, decision_webhooks_queue
 from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
 from tests.metrics import scraped
@@ -171,6 +175,60 @@ def test_deliveries_show_in_the_admin_for_admins(scorer: APIClient, receiver: tu
     delivery = WebhookDelivery.objects.get()
     detail = admin.get(f"/admin/scoring/webhookdelivery/{delivery.pk}/change/").content.decode()
     assert str(decision.pk) in detail
+
+
+def test_revoking_a_key_stops_the_webhooks_it_registered(
+    scorer: APIClient, receiver: tuple[str, type[Receiver]]
+) -> None:
+    """A key revoked because it leaked must not leave behind a URL its holder registered, told the final
+    outcome of every decision the key asked for (a caller registers any public URL)."""
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    [api_key] = ApiKey.objects.all()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        api_key_revoke(api_key=api_key)
+    assert not DecisionWebhook.objects.get().is_active
+    finalise(decision)
+    assert handler.received == []
+    assert not WebhookDelivery.objects.exists()
+    event = AuditEvent.objects.get(action="webhook.deactivated")
+    assert event.details == {"caller": api_key.label, "reason": "apikey.revoked"}
+    # Nor does the admin switch it back on: the caller registers again with a new key.
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    hook = DecisionWebhook.objects.get()
+    page = admin.post(f"/admin/scoring/decisionwebhook/{hook.pk}/change/", {"is_active": "on"})
+    assert page.status_code == 200
+    assert "revoked or expired" in page.content.decode()
+    assert not DecisionWebhook.objects.get().is_active
+
+
+def test_a_delivery_still_owed_by_a_deactivated_webhook_is_not_sent(
+    scorer: APIClient, receiver: tuple[str, type[Receiver]]
+) -> None:
+    """ "Deactivate to stop them": a delivery queued (or waiting for a retry) before an admin deactivated
+    the webhook is not posted afterwards, and is closed rather than left owed."""
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    first = UserFactory(roles=["analyst"])
+    case = ReviewCase.objects.get(decision=decision)
+    review_case_take(case=case, user=first)
+    review_case_close(case=case, user=first, final_decision="refuse", justification="Checked.", refusal_reasons=["U02"])
+    with TestCase.captureOnCommitCallbacks(execute=False):  # stored, its message not sent yet
+        [delivery_id] = decision_webhooks_queue(decision_id=decision.pk)
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    hook = DecisionWebhook.objects.get()
+    assert admin.post(f"/admin/scoring/decisionwebhook/{hook.pk}/change/", {}).status_code == 302  # unticked
+    assert not DecisionWebhook.objects.get().is_active
+    decision_webhook_attempt(delivery_id=delivery_id)
+    assert handler.received == []
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("cancelled", 0)
+    assert delivery.finished_at is not None
+    assert scraped('webhooks_owed{kind="decision"}') == 0
 
 
 @pytest.mark.parametrize(
