@@ -90,8 +90,9 @@ REVOKED_CALLER_MESSAGE = (
 
 
 def decision_webhook_caller_check(*, caller: str) -> None:
-    """Refuse (``ValidationError`` naming ``is_active``) to reactivate the webhook of an API key that
-    is revoked or expired: revoking a key stops its webhooks (``decision_webhooks_deactivate``)."""
+    """Refuse (``ValidationError`` naming ``is_active``) a webhook of an API key that is revoked or
+    expired: the admin does not reactivate it, and no delivery is queued for it. Revoking a key
+    also switches its webhooks off (``decision_webhooks_deactivate``)."""
     kind, _, prefix = caller.partition(":")
     if kind != PrincipalKind.API_KEY:
         return
@@ -141,6 +142,10 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
     decision = Decision.objects.filter(pk=decision_id).first()
     if decision is None or decision.final_outcome is None:
         return []
+    try:
+        decision_webhook_caller_check(caller=decision.caller)
+    except ValidationError:
+        return []  # the API key that asked for it expired (a revoked one's webhooks are off already)
     hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
     payload = decision_payload(decision)
     now = timezone.now()

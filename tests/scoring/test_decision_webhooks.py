@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.test import Client, TestCase
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
@@ -202,6 +203,17 @@ def test_revoking_a_key_stops_the_webhooks_it_registered(
     assert page.status_code == 200
     assert "revoked or expired" in page.content.decode()
     assert not DecisionWebhook.objects.get().is_active
+
+
+def test_an_expired_keys_webhooks_are_told_nothing(scorer: APIClient, receiver: tuple[str, type[Receiver]]) -> None:
+    """Expiry ends a key as revocation does: its webhooks are not told its decisions' outcomes afterwards."""
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    ApiKey.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    finalise(decision)
+    assert handler.received == []
+    assert not WebhookDelivery.objects.exists()
 
 
 def test_a_delivery_still_owed_by_a_deactivated_webhook_is_not_sent(
@@ -480,7 +492,6 @@ def test_the_reconciler_leaves_alone_a_delivery_waiting_for_its_retry(
 ) -> None:
     """A delivery whose retry is due later is not sent twice; once long overdue (its message lost), it is,
     counting the attempts already made."""
-    from django.utils import timezone
 
     from scoring.review.webhooks import decision_webhooks_reconcile
 
