@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
@@ -23,6 +24,7 @@ from django.utils import timezone
 from accounts.actors import Acting
 from accounts.models import ApiKey
 from accounts.principals import PrincipalKind
+from accounts.roles import DECIDE_ROLES, user_roles
 from audit.services import audit_record
 from creditplatform.outbox import enqueue_each, requeue_lost
 from creditplatform.webhooks import (
@@ -85,20 +87,30 @@ def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) ->
 
 
 REVOKED_CALLER_MESSAGE = (
-    "This webhook's API key is revoked or expired: its caller registers a webhook again with a new key."
+    "This webhook's caller may no longer have one: its API key is revoked or expired, or its user is "
+    "inactive or no longer an analyst or admin. The caller registers a webhook again once it may."
 )
 
 
 def decision_webhook_caller_check(*, caller: str) -> None:
-    """Refuse (``ValidationError`` naming ``is_active``) a webhook of an API key that is revoked or
-    expired: the admin does not reactivate it, and no delivery is queued for it. Revoking a key
-    also switches its webhooks off (``decision_webhooks_deactivate``)."""
-    kind, _, prefix = caller.partition(":")
-    if kind != PrincipalKind.API_KEY:
-        return
-    api_key = ApiKey.objects.filter(prefix=prefix).first()
-    if api_key is None or not api_key.is_active():
-        raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
+    """Refuse (``ValidationError`` naming ``is_active``) a webhook whose caller may no longer register
+    one (``CanScore``): an API key revoked or expired, a user inactive or without a deciding role.
+    The admin does not reactivate it, and no delivery is queued for it. Revoking a key also switches
+    its webhooks off (``decision_webhooks_deactivate``). A bearer token's subject (``oidc:``) is the
+    provider's to manage: nothing here knows it left."""
+    kind, _, ident = caller.partition(":")
+    if kind == PrincipalKind.API_KEY:
+        api_key = ApiKey.objects.filter(prefix=ident).first()
+        if api_key is None or not api_key.is_active():
+            raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
+    elif kind == "user":
+        user = (
+            User.objects.filter(pk=int(ident), is_active=True).first()
+            if ident.isdecimal() and len(ident) < 19
+            else None
+        )
+        if user is None or not user_roles(user) & DECIDE_ROLES:
+            raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
 
 
 def decision_webhooks_deactivate(*, caller: str, reason: str, actor: Acting = None) -> int:
@@ -145,7 +157,7 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
     try:
         decision_webhook_caller_check(caller=decision.caller)
     except ValidationError:
-        return []  # the API key that asked for it expired (a revoked one's webhooks are off already)
+        return []  # its caller left: an API key expired or revoked, a person deactivated or without the role
     hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
     payload = decision_payload(decision)
     now = timezone.now()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.test import Client, TestCase
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -201,7 +202,7 @@ def test_revoking_a_key_stops_the_webhooks_it_registered(
     hook = DecisionWebhook.objects.get()
     page = admin.post(f"/admin/scoring/decisionwebhook/{hook.pk}/change/", {"is_active": "on"})
     assert page.status_code == 200
-    assert "revoked or expired" in page.content.decode()
+    assert "its API key is revoked or expired" in page.content.decode()
     assert not DecisionWebhook.objects.get().is_active
 
 
@@ -211,6 +212,27 @@ def test_an_expired_keys_webhooks_are_told_nothing(scorer: APIClient, receiver: 
     register(scorer, url)
     decision = refer(scorer)
     ApiKey.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    finalise(decision)
+    assert handler.received == []
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize("leaves", ["deactivated", "role removed"])
+def test_the_webhooks_of_a_person_who_left_are_told_nothing(
+    scorer: APIClient, client_as: Callable[[str | None], APIClient], receiver: tuple[str, type[Receiver]], leaves: str
+) -> None:
+    """A person registers webhooks for their own decisions (``user:<id>``): once they are deactivated or no
+    longer hold a role that decides, a URL they chose is not told the outcomes any more."""
+    url, handler = receiver
+    person = client_as("analyst")
+    register(person, url)
+    decision = refer(person)
+    user = get_user_model().objects.get(username="analyst-user")
+    if leaves == "deactivated":
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    else:
+        user.groups.clear()
     finalise(decision)
     assert handler.received == []
     assert not WebhookDelivery.objects.exists()
