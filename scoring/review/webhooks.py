@@ -154,11 +154,13 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
     decision = Decision.objects.filter(pk=decision_id).first()
     if decision is None or decision.final_outcome is None:
         return []
+    hooks = list(DecisionWebhook.objects.filter(caller=decision.caller, is_active=True))
+    if not hooks:
+        return []
     try:
         decision_webhook_caller_check(caller=decision.caller)
     except ValidationError:
         return []  # its caller left: an API key expired or revoked, a person deactivated or without the role
-    hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
     payload = decision_payload(decision)
     now = timezone.now()
     with transaction.atomic():
