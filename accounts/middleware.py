@@ -39,8 +39,9 @@ class OidcSessionRefresh(SessionRefresh):
     so a person whose roles were removed could go on writing with POSTs alone for the whole
     session (``SESSION_COOKIE_AGE``). A write (any other method) whose session is overdue
     for its check by more than one more period is refused instead: a JSON 403 on the API, a
-    redirect to a page (where the refresh runs) in the admin. Requests that carry an API key
-    or a bearer token are authenticated by those, never by the session, and are left alone.
+    redirect to a page (where the refresh runs) in the admin. API requests that carry an API
+    key or a bearer token are authenticated by those, never by the session, and are left
+    alone; the admin reads neither header, so there they change nothing.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -68,11 +69,14 @@ class OidcSessionRefresh(SessionRefresh):
             return False
         if request.session.get(BACKEND_SESSION_KEY) != OIDC_BACKEND:
             return False  # a password (break-glass) session: nothing to re-check
-        if "HTTP_X_API_KEY" in request.META:
-            return False  # the key authenticates (or is refused), never the session
-        scheme = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")[0]
-        if scheme.lower() == "bearer" and settings.OIDC_API_ENABLED:
-            return False  # the token authenticates (or is refused), never the session
+        if is_api_path(request.path):
+            # Only the API reads these headers (its authentication classes come before the
+            # session's); the admin never does, so there a header sent along excuses nothing.
+            if "HTTP_X_API_KEY" in request.META:
+                return False  # the key authenticates (or is refused), never the session
+            scheme = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")[0]
+            if scheme.lower() == "bearer" and settings.OIDC_API_ENABLED:
+                return False  # the token authenticates (or is refused), never the session
         due = float(request.session.get("oidc_id_token_expiration", 0))
         return time.time() > due + settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.actors import ActingUser
 from accounts.models import ApiKey, ApiKeyScope, hash_secret
 from accounts.roles import Role
+from accounts.signals import api_key_revoked
 from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -106,13 +107,15 @@ def api_key_update(*, api_key: ApiKey, name: str, expires_at: datetime | None, b
 
 
 def api_key_revoke(*, api_key: ApiKey, by: ActingUser = None) -> ApiKey:
-    """Revoke a key; it is refused from the next request on."""
+    """Revoke a key; it is refused from the next request on, and what it set up for itself
+    elsewhere (its decision webhooks: ``api_key_revoked``) stops in the same transaction."""
     with transaction.atomic():
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         if locked.revoked_at is None:
             locked.revoked_at = timezone.now()
             locked.save(update_fields=["revoked_at"])
             audit_record(actor=by, action="apikey.revoked", target=locked, details=_key_details(locked))
+            api_key_revoked.send(sender=ApiKey, api_key=locked, by=by)
     api_key.revoked_at = locked.revoked_at
     return locked
 

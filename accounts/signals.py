@@ -19,6 +19,10 @@ access_forbidden = Signal()
 # Sent with uri=..., ok=<bool> at every fetch attempt of the provider's JWKS (for a counter).
 jwks_fetched = Signal()
 
+# Sent with api_key=..., by=<acting user> inside the transaction that revokes a key (once): what
+# other apps gave the key's caller (scoring: its decision webhooks) is withdrawn with it.
+api_key_revoked = Signal()
+
 COUNTED_ATTR = "_credit_access_counted"
 
 

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts.oidc import admin_logout
+from creditplatform.admin_navigation import sidebar_search
 from creditplatform.api.schema import SchemaView
 from fraud.api.views import SeedFraudeApi
 from governance.views import model_card_view
@@ -34,6 +35,8 @@ urlpatterns = [
     path("admin/logout/", admin_logout, name="admin_logout"),
     # A registry version's model card (governance), in the admin's frame and login.
     path("admin/governance/model-card/<int:pk>/", admin.site.admin_view(model_card_view), name="model-card"),
+    # Before the admin's own: the sidebar search, where a page number that is not one is a 404.
+    path("admin/search/", admin.site.admin_view(sidebar_search), name="admin-search"),
     path("admin/", admin.site.urls),
     # OpenID Connect login (/oidc/authenticate/, /oidc/callback/); 404 while not configured.
     path("oidc/", include("mozilla_django_oidc.urls")),

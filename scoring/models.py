@@ -670,6 +670,8 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Failed after the retries"
         # The SSRF guard refused the target (an internal address): nothing sent, never retried.
         BLOCKED = "blocked", "Refused: target address not allowed"
+        # Its webhook was deactivated (by an admin, or with its caller's revoked key) before it was sent.
+        CANCELLED = "cancelled", "Not sent: webhook deactivated"
 
     webhook = models.ForeignKey(DecisionWebhook, on_delete=models.CASCADE, related_name="deliveries")
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="webhook_deliveries")

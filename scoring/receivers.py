@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from accounts.signals import api_key_revoked
 from scoring.ml.predictor import models as model_cache
 from scoring.models import ModelVersion
 from scoring.signals import decision_finalised
@@ -26,3 +27,11 @@ def decision_final_webhooks(sender: Any, decision_id: Any, **kwargs: Any) -> Non
     from scoring.review.webhooks import decision_webhooks_queue
 
     decision_webhooks_queue(decision_id=decision_id)
+
+
+@receiver(api_key_revoked, dispatch_uid="scoring.revoked_key_webhooks")
+def revoked_key_webhooks(sender: Any, api_key: Any, by: Any = None, **kwargs: Any) -> None:
+    """A revoked key's decision webhooks stop with it (in the revocation's transaction)."""
+    from scoring.review.webhooks import decision_webhooks_deactivate
+
+    decision_webhooks_deactivate(caller=api_key.label, reason="apikey.revoked", actor=by)

@@ -423,3 +423,13 @@ def test_the_first_and_last_days_a_calendar_holds_are_still_filters(
     client_as: Callable[[str | None], Any], query: str
 ) -> None:
     assert client_as(Role.VIEWER).get("/admin/scoring/decision/?" + query).status_code == 200
+
+
+@pytest.mark.parametrize("page", ["x", "0", "-1", "1.5", "99999999999999999999"])
+def test_a_page_number_of_the_sidebar_search_that_is_not_one_is_a_404_not_a_500(
+    client_as: Callable[[str | None], Any], page: str
+) -> None:
+    """The sidebar's search box (unfold's ``/admin/search/``) pages its results with ``?page=``, read as is."""
+    browser = client_as(Role.VIEWER)
+    assert browser.get("/admin/search/", {"s": "decision"}).status_code == 200
+    assert browser.get("/admin/search/", {"s": "decision", "page": page}).status_code == 404

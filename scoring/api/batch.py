@@ -1,7 +1,8 @@
 """``/api/v1/score/batch-jobs``: submit a file of applicants, follow its job, download its files.
 
 The same roles and scope as ``/score`` (analyst, admin; API keys with ``score``). A caller
-sees its own jobs only (404 for another's); admins see every job.
+sees its own jobs only (404 for another's); admins see every job (not admin-role API keys:
+``batch_jobs_visible``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanScore
-from accounts.principals import caller_label, request_roles
-from accounts.roles import Role
+from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
 from creditplatform.api.renderers import OrjsonRenderer
 from creditplatform.api.serializers import StrictSerializer
@@ -31,9 +31,9 @@ from scoring.batch.selectors import (
     REJECT_COLUMNS,
     RESULT_COLUMNS,
     batch_job_dead_letters,
-    batch_job_list,
     batch_job_reject_rows,
     batch_job_result_rows,
+    batch_jobs_visible,
     csv_lines,
 )
 from scoring.batch.services import (
@@ -58,9 +58,8 @@ METHOD = (
 
 
 def visible_jobs(request: Request) -> QuerySet[BatchJob]:
-    """The caller's own jobs; every job for an admin."""
-    see_all = Role.ADMIN in request_roles(request.user)
-    return batch_job_list(caller=None if see_all else caller_label(request.user))
+    """The caller's own jobs; every job for an admin (``batch_jobs_visible``)."""
+    return batch_jobs_visible(user=request.user)
 
 
 class BatchJobSerializer(serializers.ModelSerializer):

@@ -19,16 +19,15 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.actors import acting_user
 from accounts.principals import caller_label
-from accounts.roles import Role, user_roles
 from creditplatform.admin_mixins import PlatformModelAdmin
 from scoring.admin_forms import BatchUploadForm
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
     RESULT_COLUMNS,
     batch_job_dead_letters,
-    batch_job_list,
     batch_job_reject_rows,
     batch_job_result_rows,
+    batch_jobs_visible,
     csv_lines,
 )
 from scoring.batch.services import batch_job_create, batch_job_retry_dead_letters
@@ -81,8 +80,7 @@ class BatchJobAdmin(PlatformModelAdmin):
     # --- who sees what ---------------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BatchJob]:
-        see_all = Role.ADMIN in user_roles(request.user)
-        return batch_job_list(caller=None if see_all else caller_label(request.user))
+        return batch_jobs_visible(user=request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # its decisions are evidence (and protect it)

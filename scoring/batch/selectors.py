@@ -9,6 +9,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from accounts.principals import PrincipalKind, ServicePrincipal, caller_label, request_roles
+from accounts.roles import Role
 from scoring.choices import BatchChunkStatus
 from scoring.models import BatchChunk, BatchJob, BatchReject, Decision
 
@@ -31,6 +33,18 @@ def batch_job_list(*, caller: str | None) -> QuerySet[BatchJob]:
         *(f.name for f in BatchJob._meta.concrete_fields), "model_version__version"
     )
     return jobs if caller is None else jobs.filter(caller=caller)
+
+
+def batch_jobs_visible(*, user: object) -> QuerySet[BatchJob]:
+    """The one home of "who sees which job" (``request.user``: a person, an API key or a bearer token).
+
+    Every job for an admin, person or token; its own for anyone else. An API key sees its own
+    jobs whatever its role (docs/access.md): an admin-role key is a service account issued for
+    model activation, not an admin person, and must not read every caller's files.
+    """
+    is_api_key = isinstance(user, ServicePrincipal) and user.kind == PrincipalKind.API_KEY
+    see_all = not is_api_key and Role.ADMIN in request_roles(user)
+    return batch_job_list(caller=None if see_all else caller_label(user))
 
 
 def batch_job_dead_letters(*, job: BatchJob) -> QuerySet[BatchChunk]:

@@ -35,7 +35,7 @@ from scoring.review.services import (
     review_case_take,
     review_case_writable_check,
 )
-from scoring.review.webhooks import decision_webhook_duplicate_check
+from scoring.review.webhooks import decision_webhook_caller_check, decision_webhook_duplicate_check
 
 
 class ReviewAssignForm(ThemedFormMixin, forms.Form):
@@ -321,6 +321,8 @@ class DecisionWebhookAdminForm(forms.ModelForm):
                 decision_webhook_duplicate_check(caller=hook.caller, url=hook.url, exclude_pk=hook.pk)
             except ValidationError as exc:
                 raise ValidationError({"is_active": exc.message_dict["url"]}) from exc
+            if not DecisionWebhook.objects.filter(pk=hook.pk, is_active=True).exists():
+                decision_webhook_caller_check(caller=hook.caller)  # being reactivated
         return cleaned
 
 

@@ -15,12 +15,16 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actors import Acting
+from accounts.models import ApiKey
+from accounts.principals import PrincipalKind
+from accounts.roles import DECIDE_ROLES, user_roles
 from audit.services import audit_record
 from creditplatform.outbox import enqueue_each, requeue_lost
 from creditplatform.webhooks import (
@@ -82,6 +86,52 @@ def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) ->
     return webhook
 
 
+REVOKED_CALLER_MESSAGE = (
+    "This webhook's caller may no longer have one: its API key is revoked or expired, or its user is "
+    "inactive or no longer an analyst or admin. The caller registers a webhook again once it may."
+)
+
+
+def decision_webhook_caller_check(*, caller: str) -> None:
+    """Refuse (``ValidationError`` naming ``is_active``) a webhook whose caller may no longer register
+    one (``CanScore``): an API key revoked or expired, a user inactive or without a deciding role.
+    The admin does not reactivate it, and no delivery is queued for it. Revoking a key also switches
+    its webhooks off (``decision_webhooks_deactivate``). A bearer token's subject (``oidc:``) is the
+    provider's to manage: nothing here knows it left."""
+    kind, _, ident = caller.partition(":")
+    if kind == PrincipalKind.API_KEY:
+        api_key = ApiKey.objects.filter(prefix=ident).first()
+        if api_key is None or not api_key.is_active():
+            raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
+    elif kind == "user":
+        user = (
+            User.objects.filter(pk=int(ident), is_active=True).first()
+            if ident.isdecimal() and len(ident) < 19
+            else None
+        )
+        if user is None or not user_roles(user) & DECIDE_ROLES:
+            raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
+
+
+def decision_webhooks_deactivate(*, caller: str, reason: str, actor: Acting = None) -> int:
+    """Deactivate every active webhook of ``caller`` (its API key was revoked); each one in the audit trail.
+
+    Deliveries already queued for them are then not sent (``decision_webhook_attempt``).
+    """
+    with transaction.atomic():
+        hooks = list(DecisionWebhook.objects.select_for_update().filter(caller=caller[:100], is_active=True))
+        for hook in hooks:
+            hook.is_active = False
+            hook.save(update_fields=["is_active"])
+            audit_record(
+                actor=actor,
+                action="webhook.deactivated",
+                target=hook,
+                details={"caller": hook.caller, "reason": reason},
+            )
+    return len(hooks)
+
+
 def decision_payload(decision: Decision) -> dict[str, Any]:
     """What the receiver is told: the decision's id and outcomes only (never inputs, names or client ids)."""
     return {
@@ -104,7 +154,13 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
     decision = Decision.objects.filter(pk=decision_id).first()
     if decision is None or decision.final_outcome is None:
         return []
-    hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
+    hooks = list(DecisionWebhook.objects.filter(caller=decision.caller, is_active=True))
+    if not hooks:
+        return []
+    try:
+        decision_webhook_caller_check(caller=decision.caller)
+    except ValidationError:
+        return []  # its caller left: an API key expired or revoked, a person deactivated or without the role
     payload = decision_payload(decision)
     now = timezone.now()
     with transaction.atomic():
@@ -184,6 +240,12 @@ def decision_webhook_attempt(*, delivery_id: int) -> WebhookDelivery | None:
             return None  # being attempted by another message
         if delivery.status != WebhookDelivery.Status.PENDING:
             return delivery  # a duplicated message: already done
+        if not delivery.webhook.is_active:
+            # Deactivated since it was queued (or while it waited for a retry): "deactivate to stop them".
+            delivery.status, delivery.finished_at = WebhookDelivery.Status.CANCELLED, timezone.now()
+            delivery.last_outcome = "not sent: the webhook was deactivated"
+            delivery.save(update_fields=["last_outcome", "status", "finished_at"])
+            return delivery
         delivery.attempts += 1
         try:
             outcome = webhook_post(

@@ -178,6 +178,28 @@ def test_writes_with_a_session_long_overdue_for_its_check_are_refused(oidc_setti
     )
 
 
+@pytest.mark.parametrize(
+    "header",
+    [{"HTTP_X_API_KEY": "cpk_x_y"}, {"HTTP_AUTHORIZATION": "Bearer not-a-token"}],
+    ids=["X-API-Key", "Authorization: Bearer"],
+)
+def test_an_ignored_credential_header_does_not_excuse_an_admin_write(
+    oidc_settings: Provider, settings: Any, header: dict[str, str]
+) -> None:
+    """The admin reads neither header: the session authenticates its forms, so an API key or a bearer token
+    sent along to an admin page must not skip the check (a role removed at the provider would keep writing)."""
+    oidc_settings.set_groups("sneaker", ["analyst"])
+    client = Client()
+    oidc_login(client, "sneaker")
+    oidc_settings.set_groups("sneaker", [])  # removed at the provider
+    _refresh_overdue(client, settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS + 1)
+    form = "http://testserver/admin/scoring/client/add/"
+    answer = client.post(form, {"client_id": "C7004", "last_name": "Martin"}, HTTP_REFERER=form, **header)
+    assert answer.status_code == 302
+    assert answer["Location"] == form
+    assert not PersonClient.objects.filter(client_id="C7004").exists()
+
+
 def test_writes_within_one_period_past_the_check_are_served(oidc_settings: Provider, settings: Any) -> None:
     """A form opened just before the check fell due is still accepted (one more period of grace)."""
     client = Client()

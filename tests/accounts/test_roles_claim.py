@@ -33,5 +33,19 @@ def test_missing_or_malformed_claim_grants_nothing(claims: dict[str, Any]) -> No
 
 
 def test_full_group_paths_are_not_roles() -> None:
-    # Keycloak's "Full group path" must be off: "/bank/admin" is not the admin role.
+    # Without a map, no path is a role: "/admin" and "/bank/admin" alike.
     assert roles_from_claims({"groups": ["/admin", "/bank/admin"]}) == frozenset()
+
+
+def test_keycloaks_full_paths_map_only_the_top_level_groups(settings: Any) -> None:
+    """docs/access.md's Keycloak set-up: full group paths and a map of the four top-level groups. A
+    subgroup named like a role elsewhere in the realm (which the short names would flatten to ``admin``)
+    grants nothing."""
+    settings.OIDC_ROLE_MAP = {
+        "/admin": "admin",
+        "/analyst": "analyst",
+        "/viewer": "viewer",
+        "/compliance": "compliance",
+    }
+    assert roles_from_claims({"groups": ["/analyst"]}) == {"analyst"}
+    assert roles_from_claims({"groups": ["/partners/acme/admin", "/partners/compliance"]}) == frozenset()

@@ -455,6 +455,19 @@ def test_a_caller_sees_its_own_jobs_and_an_admin_sees_every_job(
     assert client_as("admin").get(f"/api/v1/score/batch-jobs/{mine['id']}").status_code == 200
 
 
+def test_an_admin_role_api_key_sees_only_its_own_jobs(
+    key_client: Callable[..., APIClient], credit_model: ModelVersion
+) -> None:
+    """The role matrix gives API keys their own jobs whatever their role: a service account holding
+    the admin role (for model activation) is not an admin person, and must not download every caller's files."""
+    analyst, admin_key = key_client("analyst", ["score"]), key_client("admin", ["score"])
+    theirs = upload(analyst, SEED_FILE).json()
+    own = upload(admin_key, SEED_FILE).json()
+    assert [j["id"] for j in admin_key.get("/api/v1/score/batch-jobs").json()["results"]] == [own["id"]]
+    for path in ("", "/result", "/rejects"):
+        assert admin_key.get(f"/api/v1/score/batch-jobs/{theirs['id']}{path}").status_code == 404
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

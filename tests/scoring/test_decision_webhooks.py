@@ -11,12 +11,18 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.test import Client, TestCase
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import ApiKey
+from accounts.services import api_key_revoke
+from audit.models import AuditEvent
 from creditplatform.webhooks import verify_signature
 from scoring.models import Decision, DecisionWebhook, ModelVersion, ReviewCase, WebhookDelivery
 from scoring.review.services import review_case_approve, review_case_close, review_case_take
+from scoring.review.webhooks import decision_webhook_attempt, decision_webhooks_queue
 from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
 from tests.metrics import scraped
@@ -171,6 +177,92 @@ def test_deliveries_show_in_the_admin_for_admins(scorer: APIClient, receiver: tu
     delivery = WebhookDelivery.objects.get()
     detail = admin.get(f"/admin/scoring/webhookdelivery/{delivery.pk}/change/").content.decode()
     assert str(decision.pk) in detail
+
+
+def test_revoking_a_key_stops_the_webhooks_it_registered(
+    scorer: APIClient, receiver: tuple[str, type[Receiver]]
+) -> None:
+    """A key revoked because it leaked must not leave behind a URL its holder registered, told the final
+    outcome of every decision the key asked for (a caller registers any public URL)."""
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    [api_key] = ApiKey.objects.all()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        api_key_revoke(api_key=api_key)
+    assert not DecisionWebhook.objects.get().is_active
+    finalise(decision)
+    assert handler.received == []
+    assert not WebhookDelivery.objects.exists()
+    event = AuditEvent.objects.get(action="webhook.deactivated")
+    assert event.details == {"caller": api_key.label, "reason": "apikey.revoked"}
+    # Nor does the admin switch it back on: the caller registers again with a new key.
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    hook = DecisionWebhook.objects.get()
+    page = admin.post(f"/admin/scoring/decisionwebhook/{hook.pk}/change/", {"is_active": "on"})
+    assert page.status_code == 200
+    assert "its API key is revoked or expired" in page.content.decode()
+    assert not DecisionWebhook.objects.get().is_active
+
+
+def test_an_expired_keys_webhooks_are_told_nothing(scorer: APIClient, receiver: tuple[str, type[Receiver]]) -> None:
+    """Expiry ends a key as revocation does: its webhooks are not told its decisions' outcomes afterwards."""
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    ApiKey.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    finalise(decision)
+    assert handler.received == []
+    assert not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.parametrize("leaves", ["deactivated", "role removed"])
+def test_the_webhooks_of_a_person_who_left_are_told_nothing(
+    scorer: APIClient, client_as: Callable[[str | None], APIClient], receiver: tuple[str, type[Receiver]], leaves: str
+) -> None:
+    """A person registers webhooks for their own decisions (``user:<id>``): once they are deactivated or no
+    longer hold a role that decides, a URL they chose is not told the outcomes any more."""
+    url, handler = receiver
+    person = client_as("analyst")
+    register(person, url)
+    decision = refer(person)
+    user = get_user_model().objects.get(username="analyst-user")
+    if leaves == "deactivated":
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    else:
+        user.groups.clear()
+    finalise(decision)
+    assert handler.received == []
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_delivery_still_owed_by_a_deactivated_webhook_is_not_sent(
+    scorer: APIClient, receiver: tuple[str, type[Receiver]]
+) -> None:
+    """ "Deactivate to stop them": a delivery queued (or waiting for a retry) before an admin deactivated
+    the webhook is not posted afterwards, and is closed rather than left owed."""
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    first = UserFactory(roles=["analyst"])
+    case = ReviewCase.objects.get(decision=decision)
+    review_case_take(case=case, user=first)
+    review_case_close(case=case, user=first, final_decision="refuse", justification="Checked.", refusal_reasons=["U02"])
+    with TestCase.captureOnCommitCallbacks(execute=False):  # stored, its message not sent yet
+        [delivery_id] = decision_webhooks_queue(decision_id=decision.pk)
+    admin = Client()
+    admin.force_login(UserFactory(roles=["admin"]))
+    hook = DecisionWebhook.objects.get()
+    assert admin.post(f"/admin/scoring/decisionwebhook/{hook.pk}/change/", {}).status_code == 302  # unticked
+    assert not DecisionWebhook.objects.get().is_active
+    decision_webhook_attempt(delivery_id=delivery_id)
+    assert handler.received == []
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("cancelled", 0)
+    assert delivery.finished_at is not None
+    assert scraped('webhooks_owed{kind="decision"}') == 0
 
 
 @pytest.mark.parametrize(
@@ -422,7 +514,6 @@ def test_the_reconciler_leaves_alone_a_delivery_waiting_for_its_retry(
 ) -> None:
     """A delivery whose retry is due later is not sent twice; once long overdue (its message lost), it is,
     counting the attempts already made."""
-    from django.utils import timezone
 
     from scoring.review.webhooks import decision_webhooks_reconcile
 
