@@ -382,9 +382,3 @@ def labelled_checks() -> Iterator[tuple[dict[str, Any], bool]]:
         if resolution in labels and features:
             yield features, labels[resolution]
 
-
-def alert_queue() -> QuerySet[FraudAlert]:
-    """Alerts with what the queue shows: open ones first, then by score."""
-    return FraudAlert.objects.select_related(
-        "fraud_check", "fraud_check__transaction", "fraud_check__transaction__client", "assignee"
-    )
