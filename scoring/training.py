@@ -126,6 +126,21 @@ def registration_errors() -> Iterator[None]:
         raise CommandError(str(exc)) from exc
 
 
+def registration_name_check(options: dict[str, Any], purpose: str) -> None:
+    """``--name``'s pattern, before the training (the registry's rule, ``model_version_name_check``);
+    a name already taken is refused at registration, where a file already registered is reused."""
+    from django.core.management.base import CommandError
+
+    from scoring.services import ModelVersionRefused, model_version_name_check
+
+    if options.get("name") is None:
+        return
+    try:
+        model_version_name_check(purpose=purpose, version=options["name"], taken=False)
+    except ModelVersionRefused as exc:
+        raise CommandError(f"--name: {exc}") from exc
+
+
 def registration_requester(options: dict[str, Any]) -> Any:
     """The active admin ``--requested-by`` names (None without it); ``CommandError`` otherwise."""
     from django.contrib.auth import get_user_model
