@@ -139,10 +139,15 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):
             return data  # a field's own error is shown
         try:
             model_version_check(
-                purpose=purpose, version=version, threshold=float(threshold), artifact=artifact, feature_schema=schema
+                purpose=purpose,
+                version=version,
+                threshold=float(threshold),
+                artifact=artifact,
+                feature_schema=schema,
+                metrics=data.get("metrics_json"),
             )
         except ModelVersionRefused as exc:
-            self.add_error(exc.field, str(exc))
+            self.add_error("metrics_json" if exc.field == "metrics" else exc.field, str(exc))
         except SchemaError as exc:
             self.add_error("schema_json", str(exc))
         except ArtifactError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -140,18 +141,33 @@ def model_version_name_check(*, purpose: str, version: str, taken: bool = True) 
         raise ModelVersionRefused("version", f"{purpose} version {version} is already registered: choose another name.")
 
 
+METRICS_MESSAGE = (
+    "Metrics are JSON numbers, text, lists and objects: NaN and Infinity cannot be stored (write null instead)."
+)
+
+
 def model_version_check(
-    *, purpose: str, version: str, threshold: float, artifact: bytes, feature_schema: list[dict[str, Any]]
+    *,
+    purpose: str,
+    version: str,
+    threshold: float,
+    artifact: bytes,
+    feature_schema: list[dict[str, Any]],
+    metrics: dict[str, Any] | None = None,
 ) -> FeatureSchema:
     """The one home of the upload checks of a model version (the admin's form and registration).
 
-    Raises ``ModelVersionRefused`` (purpose, version name, threshold), ``SchemaError`` (the feature
-    schema) or ``ArtifactError`` (the file: size, structure, then a load and predictions in a child
-    process), all ``ValueError`` with a readable reason. Returns the parsed schema.
+    Raises ``ModelVersionRefused`` (purpose, version name, threshold, metrics), ``SchemaError`` (the
+    feature schema) or ``ArtifactError`` (the file: size, structure, then a load and predictions in a
+    child process), all ``ValueError`` with a readable reason. Returns the parsed schema.
     """
     if purpose not in ModelPurpose.values:
         raise ModelVersionRefused("purpose", f"The purpose is one of: {', '.join(ModelPurpose.values)}.")
     model_version_name_check(purpose=purpose, version=version)
+    try:  # PostgreSQL's json type has no NaN or Infinity: the insert would fail
+        json.dumps(metrics or {}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelVersionRefused("metrics", METRICS_MESSAGE) from exc
     if not 0 <= threshold <= 1:
         raise ModelVersionRefused("threshold", "The threshold is a probability between 0 and 1.")
     schema = FeatureSchema.from_list(feature_schema)
@@ -178,7 +194,12 @@ def model_version_register(
     nothing is stored then.
     """
     schema = model_version_check(
-        purpose=purpose, version=version, threshold=threshold, artifact=artifact, feature_schema=feature_schema
+        purpose=purpose,
+        version=version,
+        threshold=threshold,
+        artifact=artifact,
+        feature_schema=feature_schema,
+        metrics=metrics,
     )
     try:
         return _model_version_store(

@@ -96,6 +96,9 @@ def test_an_admin_uploads_a_model_file_with_its_schema_as_a_draft(trained_credit
         ({"schema_json": "[{"}, "Not valid JSON"),
         ({"schema_json": json.dumps([{"name": "age", "type": "integer"}])}, "do not match the schema"),
         ({"threshold": "1.5"}, "between 0 and 1"),
+        # JSON the database cannot store (PostgreSQL's json has no NaN): refused, never a 500.
+        ({"metrics_json": '{"auc": NaN}'}, "Metrics are JSON numbers, text"),
+        ({"metrics_json": '{"cost": [1, Infinity]}'}, "Metrics are JSON numbers, text"),
     ],
 )
 def test_a_bad_upload_is_refused_in_the_form_and_nothing_is_stored(

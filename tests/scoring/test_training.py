@@ -106,6 +106,22 @@ def test_a_training_command_refuses_a_bad_or_taken_name(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("train_credit_model", "--cost-fn", "nan"),
+        ("train_credit_model", "--cost-fp", "inf"),
+        ("train_fraud_model", "--cost-fp", "inf"),
+        ("train_fraud_model", "--cost-fn", "-1"),
+    ],
+)
+def test_a_cost_that_is_not_a_finite_positive_number_is_refused(argv: tuple[str, ...]) -> None:
+    with pytest.raises(CommandError, match="costs must be positive finite numbers"):
+        call_command(*argv, "--seed", "3", stdout=io.StringIO())
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_new_seed_with_challenger_registers_a_challenger_beside_the_champion() -> None:
     call_command("train_credit_model", stdout=io.StringIO())
     call_command("train_credit_model", "--seed", "7", "--challenger", stdout=io.StringIO())
