@@ -115,6 +115,8 @@ def errors_of(response: Any) -> dict[str, list[str]]:
         ({"kwargs": '{"purpose": "credit"}'}, "kwargs", "takes no argument purpose"),
         ({"kwargs": '{"day": "yesterday"}'}, "kwargs", "is not a date as YYYY-MM-DD"),
         ({"kwargs": '{"day": 20261102}'}, "kwargs", "is not a date as text"),
+        # The drift and performance reports refuse such a day: the job would fail at every run.
+        ({"kwargs": '{"day": "2999-01-01"}'}, "kwargs", "is not a day that has happened"),
         ({"kwargs": "[]"}, "kwargs", "A JSON object"),
         ({"headers": '{"task": "privacy.tasks.erasure_run"}'}, "headers", "a header can name another task"),
         ({"queue": "elsewhere"}, "queue", "default queue"),
