@@ -39,6 +39,8 @@ from monitoring.services import (
     periodic_task_save,
     periodic_tasks_run_recorded,
     periodic_tasks_set_enabled,
+    schedule_row_delete,
+    schedule_row_save,
 )
 
 # The drift report's Evidently HTML: its own inline scripts, in a sandbox (see html_view).
@@ -423,6 +425,18 @@ class PlatformScheduleMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not self._used_by_platform(obj) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+    # Every change goes through monitoring.services, which records it in the audit trail.
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        schedule_row_save(user=acting_user(request.user), row=obj, created=not change, changed=list(form.changed_data))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        schedule_row_delete(user=acting_user(request.user), row=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for row in queryset:  # bulk delete is off site-wide; never a way round the service
+            self.delete_model(request, row)
 
 
 @admin.register(IntervalSchedule)

@@ -393,3 +393,35 @@ def periodic_tasks_run_recorded(*, user: Any, tasks: Any) -> None:
     with transaction.atomic():
         for task in tasks:
             audit_record(actor=user, action="schedule.run", target=task, details=_schedule_details(task))
+
+
+def _timing_details(row: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": row._meta.model_name,
+        "schedule": str(row),
+        "tasks": sorted(row.periodictask_set.values_list("name", flat=True)) if row.pk else [],
+        **extra,
+    }
+
+
+def schedule_row_save(*, user: Any, row: Any, created: bool, changed: list[str]) -> Any:
+    """Save an interval, crontab, solar or clocked row (the time of the tasks that run on it);
+    audited (``schedule.timing_added`` or ``schedule.timing_changed``, naming those tasks)."""
+    columns = {f.name for f in row._meta.concrete_fields}
+    with transaction.atomic():
+        row.save()
+        audit_record(
+            actor=user,
+            action="schedule.timing_added" if created else "schedule.timing_changed",
+            target=row,
+            details=_timing_details(row, changed=sorted(name for name in changed if name in columns)),
+        )
+    return row
+
+
+def schedule_row_delete(*, user: Any, row: Any) -> None:
+    """Delete a schedule row, and with it (on_delete=CASCADE) the tasks that run on it; audited,
+    naming them."""
+    with transaction.atomic():
+        audit_record(actor=user, action="schedule.timing_deleted", target=row, details=_timing_details(row))
+        row.delete()

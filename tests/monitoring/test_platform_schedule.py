@@ -297,3 +297,26 @@ def test_every_change_of_a_schedule_in_the_admin_is_in_the_audit_trail(
     assert events[2].details["changed"] == ["crontab"] and "3" in events[2].details["schedule"]
     assert events[3].details["kwargs"] == {"day": "2026-11-02"}
     assert audit_chain_verify().ok
+
+
+def test_moving_or_deleting_the_time_a_task_runs_on_is_in_the_audit_trail(drift: PeriodicTask, admin: Client) -> None:
+    """The nightly drift report's crontab row is its time: editing it moves the job, deleting it deletes
+    the job with it (on_delete=CASCADE)."""
+    from audit.models import AuditEvent
+
+    crontab = drift.crontab
+    assert crontab is not None
+    form = {"minute": "45", "hour": "4", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*",
+            "timezone": "UTC", "periodictask_set-TOTAL_FORMS": "0", "periodictask_set-INITIAL_FORMS": "0"}  # fmt: skip
+    response = admin.post(f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/change/", form)
+    assert response.status_code == 302, response.context.get("errors")
+    response = admin.post(f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not PeriodicTask.objects.filter(pk=drift.pk).exists()
+    events = list(AuditEvent.objects.filter(action__startswith="schedule.").order_by("seq"))
+    assert [(e.action, e.details["tasks"]) for e in events] == [
+        ("schedule.timing_changed", [drift.name]),
+        ("schedule.timing_deleted", [drift.name]),
+    ]
+    assert {"hour", "minute"} <= set(events[0].details["changed"]) and events[0].details["kind"] == "crontabschedule"
+    assert "45 4" in events[0].details["schedule"]
