@@ -151,8 +151,11 @@ def registration_requester(options: dict[str, Any]) -> Any:
         return None
     if not (options.get("activate") or options.get("challenger")):
         raise CommandError("--requested-by goes with --activate or --challenger.")
+    from governance.promotion import APPROVE_PERMISSION
+
     admin = get_user_model().objects.filter(username=username, is_active=True).first()
-    if admin is None:
+    # The role too, before the training: promotion_request_create refuses anyone else afterwards.
+    if admin is None or not admin.has_perm(APPROVE_PERMISSION):
         raise CommandError("--requested-by names an active admin (a username).")
     return admin
 

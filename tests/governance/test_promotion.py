@@ -133,6 +133,11 @@ def test_a_training_command_files_a_promotion_request_instead_of_activating(admi
     assert dict(ModelVersion.objects.values_list("metrics__seed", "status")) == {42: "champion", 7: "draft"}
     with pytest.raises(CommandError, match="names an active admin"):
         call_command("train_credit_model", "--seed", "7", "--challenger", "--requested-by", "nobody")
+    # An analyst is refused too, before the training (not after it, with the version left as a draft).
+    UserFactory(username="an-analyst", roles=[Role.ANALYST])
+    with pytest.raises(CommandError, match="names an active admin"):
+        call_command("train_credit_model", "--seed", "9", "--challenger", "--requested-by", "an-analyst")
+    assert not ModelVersion.objects.filter(metrics__seed=9).exists()
     with pytest.raises(CommandError, match="goes with --activate or --challenger"):
         call_command("train_credit_model", "--seed", "7", "--requested-by", "first-admin")
 
