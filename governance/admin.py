@@ -570,6 +570,13 @@ def evidence_sections(evidence: dict[str, Any], promotion: PromotionRequest) -> 
             "requested): approving it is refused; turn it down.",
         )
     sections.append(("evidence-refer", "Refer band and referrals", refer_html))
+    if evidence["status_requested"] is not None and promotion.status == PromotionStatus.PENDING:
+        html = format_html(
+            "<p>{}</p>",
+            f"The version's status changed after the request ({evidence['status_requested']} when requested, "
+            f"{version.status} now): approving it is refused; turn it down.",
+        )
+        sections.insert(0, ("evidence-status", "The version changed role", html))
     if evidence["performance"]:
         rows = []
         for r in evidence["performance"]:

@@ -202,11 +202,12 @@ def fairness_reports_compute(*, as_of: Any = None) -> list[Any]:
     from django.utils import timezone
 
     from governance.models import FairnessBasis
-    from governance.performance import columns, labelled
+    from governance.performance import columns, labelled, report_day_check
     from scoring.choices import CreditDecisionOutcome, ModelPurpose
     from scoring.models import Decision, ModelVersion
 
     as_of = as_of or timezone.localdate()
+    report_day_check(as_of)
     end = timezone.make_aware(datetime.combine(as_of, time.max))
     cfg = _settings()
     reports = []

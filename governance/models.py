@@ -160,7 +160,9 @@ class PromotionRequest(models.Model):
 
     A setting's request (refer band, fraud thresholds) carries the proposed values and the
     values in force when it was made (``current_values``): the approval refuses when those
-    changed since, as a rule's approval does when the rule changed (``rule_version``).
+    changed since, as a rule's approval does when the rule changed (``rule_version``). A version's
+    request keeps the version's status when it was made (``version_status``): a version that changed
+    role since (made champion by another request, retired by the kill switch) is not what was reviewed.
 
     With ``PROMOTION_FOUR_EYES`` off (a single-person demo) a request is carried out at once
     and recorded as approved by its requester, ``four_eyes`` False.
@@ -171,6 +173,11 @@ class PromotionRequest(models.Model):
         "scoring.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="promotion_requests"
     )
     target_status = models.CharField(max_length=12, blank=True, help_text="champion or challenger (model versions).")
+    version_status = models.CharField(
+        max_length=12,
+        blank=True,
+        help_text="A model version's request: the version's status when requested (a change since makes it stale).",
+    )
     fraud_rule = models.ForeignKey(
         "fraud.FraudRule", null=True, blank=True, on_delete=models.PROTECT, related_name="promotion_requests"
     )

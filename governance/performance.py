@@ -210,6 +210,20 @@ def _costs(model_version: Any) -> tuple[float, float]:
     )
 
 
+class ReportDayInTheFuture(ValueError):
+    """A report as of a day that has not happened: it would stand as the newest report (the model
+    card and a promotion's evidence show the latest first) with figures no one could have seen."""
+
+
+def report_day_check(as_of: date) -> None:
+    """The one rule of a report's day (performance and fairness): today (UTC) at the latest."""
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    if as_of > today:
+        raise ReportDayInTheFuture(f"{as_of.isoformat()} has not happened yet (today is {today.isoformat()}, UTC).")
+
+
 def performance_reports_compute(*, as_of: date | None = None) -> list[Any]:
     """Compute (or recompute) the report of every credit version with decisions, as of a day.
 
@@ -226,6 +240,7 @@ def performance_reports_compute(*, as_of: date | None = None) -> list[Any]:
     from scoring.models import Decision, ModelVersion
 
     as_of = as_of or timezone.localdate()
+    report_day_check(as_of)
     end = timezone.make_aware(datetime.combine(as_of, time.max))
     horizon = settings.PERFORMANCE_HORIZON_MONTHS
     minimum = settings.PERFORMANCE_MIN_OUTCOMES

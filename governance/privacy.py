@@ -59,7 +59,8 @@ RETENTION_MAP = [
         rows=Rows.NOT_ABOUT_CLIENTS,
         basis="Accountability of model changes (AI Act Art. 12/14/17, SR 11-7): staff actions, no applicant data",
         columns={
-            **technical("id", "kind", "model_version", "target_status", "fraud_rule", "rule_version", "status"),
+            **technical("id", "kind", "model_version", "target_status", "version_status", "fraud_rule", "rule_version"),
+            **technical("status"),
             **technical("four_eyes", "requested_at", "decided_at"),
             # A setting's request: the values proposed and those in force when requested (numbers).
             **technical("proposed_refer_lower", "proposed_refer_upper", "proposed_review_threshold"),

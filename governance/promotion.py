@@ -97,6 +97,8 @@ def promotion_request_check(
             # The band goes live with the version: an edit of a draft's band after the review
             # makes the request stale at approval (as a rule's edit does).
             current_values=model_version.refer_band_values,
+            # So does a change of its role: made champion by another request, retired by the kill switch.
+            version_status=model_version.status,
         )
         return request, "model_version"
     if fraud_thresholds is not None:
@@ -187,6 +189,14 @@ def _stale(what: str, requested: str, now: str) -> ValidationError:
     )
 
 
+def promotion_stale_status(request: PromotionRequest) -> str | None:
+    """A version's request: its status when requested, if the version has another now (the approval
+    is then refused); None otherwise. The review page says so."""
+    if request.kind != PromotionKind.MODEL or not request.version_status:
+        return None
+    return request.version_status if request.version_to_promote.status != request.version_status else None
+
+
 def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionRequest:
     from fraud.models import FraudRule, FraudSettings
     from fraud.services import fraud_rule_save, fraud_settings_update
@@ -206,6 +216,11 @@ def _carry_out(request: PromotionRequest, user: Any, *, note: str) -> PromotionR
             band = version.refer_band_values
             if locked.current_values and band != locked.current_values:
                 raise _stale("refer band", refer_band_label(locked.current_values), refer_band_label(band))
+            # What is approved is the version in the role it had when reviewed: one made champion
+            # since (by another request) would be demoted, leaving no champion; one retired since (the
+            # kill switch) would be put back in service. Requests made before the status was kept: none.
+            if locked.kind == PromotionKind.MODEL and locked.version_status and version.status != locked.version_status:
+                raise _stale("version's status", locked.version_status, version.status)
         if locked.kind == PromotionKind.MODEL:
             model_version_activate(model_version=version, status=locked.target_status, user=user, promotion=locked)
         elif locked.kind == PromotionKind.REFER_BAND:
@@ -338,6 +353,8 @@ def promotion_evidence(request: PromotionRequest) -> dict[str, Any]:
         "band_requested": request.current_values
         if request.current_values and request.current_values != version.refer_band_values
         else None,
+        # Set when the version changed role since the request was made: its approval is then refused.
+        "status_requested": promotion_stale_status(request),
         "champion_referrals": referral_rate(model_version=champion) if champion else None,
         "performance": performance,
         "fairness": fairness,

@@ -26,6 +26,7 @@ from django_celery_results.models import GroupResult, TaskResult
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
+from accounts.actors import acting_user
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin, add_service_errors
 from creditplatform.celery import platform_periodic_tasks
 from monitoring.choices import DriftStatus
@@ -33,6 +34,14 @@ from monitoring.dashboard import drift_chart_options, drift_history_chart
 from monitoring.models import ApiCall, DriftReport, DriftReportHtml
 from monitoring.schedules import periodic_task_check, periodic_task_row_check, schedulable_tasks
 from monitoring.selectors import drift_history
+from monitoring.services import (
+    periodic_task_delete,
+    periodic_task_save,
+    periodic_tasks_run_recorded,
+    periodic_tasks_set_enabled,
+    schedule_row_delete,
+    schedule_row_save,
+)
 
 # The drift report's Evidently HTML: its own inline scripts, in a sandbox (see html_view).
 EVIDENTLY_REPORT_POLICY = (
@@ -365,22 +374,42 @@ class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, PlatformModelAdmin):
             self.message_user(request, f"Not {verb}: {'; '.join(refused.values())}", messages.ERROR)
         return queryset.exclude(pk__in=refused)
 
+    # Every change goes through monitoring.services, which records it in the audit trail.
+
+    def save_model(self, request: HttpRequest, obj: PeriodicTask, form: Any, change: bool) -> None:
+        periodic_task_save(
+            user=acting_user(request.user), task=obj, created=not change, changed=list(form.changed_data)
+        )
+
+    def delete_model(self, request: HttpRequest, obj: PeriodicTask) -> None:
+        periodic_task_delete(user=acting_user(request.user), task=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
+        for task in queryset:  # bulk delete is off site-wide; never a way round the service
+            self.delete_model(request, task)
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[PeriodicTask], enabled: bool | None) -> None:
+        changed = periodic_tasks_set_enabled(user=acting_user(request.user), tasks=queryset, enabled=enabled)
+        verb = {True: "enabled", False: "disabled", None: "toggled"}[enabled]
+        self.message_user(request, f"{changed} task(s) {verb}.", messages.SUCCESS)
+
     @admin.action(description="Enable selected tasks", permissions=["change"])
     def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().enable_tasks(request, self._schedulable(request, self._editable(request, queryset), "enabled"))
+        self._set_enabled(request, self._schedulable(request, self._editable(request, queryset), "enabled"), True)
 
     @admin.action(description="Disable selected tasks", permissions=["change"])
     def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().disable_tasks(request, self._editable(request, queryset))
+        self._set_enabled(request, self._editable(request, queryset), False)
 
     @admin.action(description="Toggle activity of selected tasks", permissions=["change"])
     def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().toggle_tasks(request, self._schedulable(request, self._editable(request, queryset), "enabled"))
+        self._set_enabled(request, self._schedulable(request, self._editable(request, queryset), "enabled"), None)
 
     @admin.action(description="Run selected tasks", permissions=["change"])
     def run_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
         selected = self._schedulable(request, queryset, "run", only_disabled=False)
         if selected.exists():
+            periodic_tasks_run_recorded(user=acting_user(request.user), tasks=selected)
             super().run_tasks(request, selected)
 
 
@@ -396,6 +425,18 @@ class PlatformScheduleMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not self._used_by_platform(obj) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+    # Every change goes through monitoring.services, which records it in the audit trail.
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        schedule_row_save(user=acting_user(request.user), row=obj, created=not change, changed=list(form.changed_data))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        schedule_row_delete(user=acting_user(request.user), row=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for row in queryset:  # bulk delete is off site-wide; never a way round the service
+            self.delete_model(request, row)
 
 
 @admin.register(IntervalSchedule)

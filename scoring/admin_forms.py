@@ -133,14 +133,21 @@ class ModelUploadForm(ThemedFormMixin, forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        purpose, threshold = data.get("purpose"), data.get("threshold")
+        purpose, threshold, version = data.get("purpose"), data.get("threshold"), data.get("version")
         artifact, schema = data.get("model_file"), data.get("schema_json")
-        if purpose is None or threshold is None or artifact is None or schema is None:
+        if purpose is None or threshold is None or artifact is None or schema is None or version is None:
             return data  # a field's own error is shown
         try:
-            model_version_check(purpose=purpose, threshold=float(threshold), artifact=artifact, feature_schema=schema)
+            model_version_check(
+                purpose=purpose,
+                version=version,
+                threshold=float(threshold),
+                artifact=artifact,
+                feature_schema=schema,
+                metrics=data.get("metrics_json"),
+            )
         except ModelVersionRefused as exc:
-            self.add_error(exc.field, str(exc))
+            self.add_error("metrics_json" if exc.field == "metrics" else exc.field, str(exc))
         except SchemaError as exc:
             self.add_error("schema_json", str(exc))
         except ArtifactError as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -140,17 +142,50 @@ class ModelVersionRefused(ValueError):
         self.field = field
 
 
+# A version's name is shown in answers (``model_version``), headers (the model card's file name) and
+# the audit trail: one token, no spaces or line breaks, within its column (anchored with \A and \Z:
+# "$" would let a final newline through).
+VERSION_NAME_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:-]{0,49}\Z")
+VERSION_NAME_MESSAGE = "A version name is 1-50 letters, digits, '_', '.', ':' or '-', starting with a letter or digit."
+
+
+def model_version_name_check(*, purpose: str, version: str, taken: bool = True) -> None:
+    """The one rule of a version's name: its pattern and, with ``taken``, not registered for the purpose
+    already. Raises ``ModelVersionRefused("version", ...)``; the training commands check the pattern
+    before they train."""
+    if not isinstance(version, str) or not VERSION_NAME_PATTERN.match(version):
+        raise ModelVersionRefused("version", VERSION_NAME_MESSAGE)
+    if taken and ModelVersion.objects.filter(purpose=purpose, version=version).exists():
+        raise ModelVersionRefused("version", f"{purpose} version {version} is already registered: choose another name.")
+
+
+METRICS_MESSAGE = (
+    "Metrics are JSON numbers, text, lists and objects: NaN and Infinity cannot be stored (write null instead)."
+)
+
+
 def model_version_check(
-    *, purpose: str, threshold: float, artifact: bytes, feature_schema: list[dict[str, Any]]
+    *,
+    purpose: str,
+    version: str,
+    threshold: float,
+    artifact: bytes,
+    feature_schema: list[dict[str, Any]],
+    metrics: dict[str, Any] | None = None,
 ) -> FeatureSchema:
     """The one home of the upload checks of a model version (the admin's form and registration).
 
-    Raises ``ModelVersionRefused`` (purpose, threshold), ``SchemaError`` (the feature schema)
-    or ``ArtifactError`` (the file: size, structure, then a load and predictions in a child
-    process), all ``ValueError`` with a readable reason. Returns the parsed schema.
+    Raises ``ModelVersionRefused`` (purpose, version name, threshold, metrics), ``SchemaError`` (the
+    feature schema) or ``ArtifactError`` (the file: size, structure, then a load and predictions in a
+    child process), all ``ValueError`` with a readable reason. Returns the parsed schema.
     """
     if purpose not in ModelPurpose.values:
         raise ModelVersionRefused("purpose", f"The purpose is one of: {', '.join(ModelPurpose.values)}.")
+    model_version_name_check(purpose=purpose, version=version)
+    try:  # PostgreSQL's json type has no NaN or Infinity: the insert would fail
+        json.dumps(metrics or {}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelVersionRefused("metrics", METRICS_MESSAGE) from exc
     if not 0 <= threshold <= 1:
         raise ModelVersionRefused("threshold", "The threshold is a probability between 0 and 1.")
     schema = FeatureSchema.from_list(feature_schema)
@@ -176,7 +211,48 @@ def model_version_register(
     Raises what ``model_version_check`` raises (``ValueError``s with a readable reason);
     nothing is stored then.
     """
-    schema = model_version_check(purpose=purpose, threshold=threshold, artifact=artifact, feature_schema=feature_schema)
+    schema = model_version_check(
+        purpose=purpose,
+        version=version,
+        threshold=threshold,
+        artifact=artifact,
+        feature_schema=feature_schema,
+        metrics=metrics,
+    )
+    try:
+        return _model_version_store(
+            purpose=purpose,
+            version=version,
+            artifact=artifact,
+            schema=schema,
+            threshold=threshold,
+            metrics=metrics,
+            dataset=dataset,
+            reference_data=reference_data,
+            notes=notes,
+            created_by=created_by,
+        )
+    except IntegrityError as exc:  # the same name registered meanwhile (the check ran before the file's)
+        if not ModelVersion.objects.filter(purpose=purpose, version=version).exists():
+            raise
+        raise ModelVersionRefused(
+            "version", f"{purpose} version {version} is already registered: choose another name."
+        ) from exc
+
+
+def _model_version_store(
+    *,
+    purpose: str,
+    version: str,
+    artifact: bytes,
+    schema: FeatureSchema,
+    threshold: float,
+    metrics: dict[str, Any] | None,
+    dataset: str,
+    reference_data: dict[str, Any] | None,
+    notes: str,
+    created_by: Acting,
+) -> ModelVersion:
     with transaction.atomic():
         model_version = ModelVersion.objects.create(
             purpose=purpose,

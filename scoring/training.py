@@ -126,6 +126,21 @@ def registration_errors() -> Iterator[None]:
         raise CommandError(str(exc)) from exc
 
 
+def registration_name_check(options: dict[str, Any], purpose: str) -> None:
+    """``--name``'s pattern, before the training (the registry's rule, ``model_version_name_check``);
+    a name already taken is refused at registration, where a file already registered is reused."""
+    from django.core.management.base import CommandError
+
+    from scoring.services import ModelVersionRefused, model_version_name_check
+
+    if options.get("name") is None:
+        return
+    try:
+        model_version_name_check(purpose=purpose, version=options["name"], taken=False)
+    except ModelVersionRefused as exc:
+        raise CommandError(f"--name: {exc}") from exc
+
+
 def registration_requester(options: dict[str, Any]) -> Any:
     """The active admin ``--requested-by`` names (None without it); ``CommandError`` otherwise."""
     from django.contrib.auth import get_user_model
@@ -136,8 +151,11 @@ def registration_requester(options: dict[str, Any]) -> Any:
         return None
     if not (options.get("activate") or options.get("challenger")):
         raise CommandError("--requested-by goes with --activate or --challenger.")
+    from governance.promotion import APPROVE_PERMISSION
+
     admin = get_user_model().objects.filter(username=username, is_active=True).first()
-    if admin is None:
+    # The role too, before the training: promotion_request_create refuses anyone else afterwards.
+    if admin is None or not admin.has_perm(APPROVE_PERMISSION):
         raise CommandError("--requested-by names an active admin (a username).")
     return admin
 

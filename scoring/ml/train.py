@@ -17,6 +17,7 @@ give the same model file, byte for byte.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,8 +100,9 @@ def train_binary(
     missing_rate: float = 0.0,
 ) -> TrainResult:
     """Train, pick the threshold, evaluate on the hold-out set. See the module docstring."""
-    if cost_fn <= 0 or cost_fp <= 0:
-        raise ValueError("costs must be positive")
+    # NaN passes "<= 0" and infinity chooses nothing: both end as metrics the database refuses.
+    if not all(math.isfinite(cost) and cost > 0 for cost in (cost_fn, cost_fp)):
+        raise ValueError("costs must be positive finite numbers")
     y = np.asarray(data.target, dtype=int)
     if len(y) < 50 or y.sum() < 10 or (len(y) - y.sum()) < 10:
         raise ValueError("need at least 50 rows with 10 of each class to train and evaluate")

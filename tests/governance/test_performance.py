@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from sklearn.calibration import calibration_curve
@@ -248,3 +248,18 @@ def test_the_approval_rate_counts_referred_decisions_as_not_approved_as_the_dash
     assert own.decisions == 10 and recount == 0.4
     assert own.metrics["approval_rate"] == pytest.approx(recount)
     assert today_figures(now=timezone.now())["approval_rate"] == pytest.approx(own.metrics["approval_rate"])
+
+
+@pytest.mark.parametrize("command", ["performance_report", "fairness_report"])
+def test_a_report_on_a_day_that_has_not_happened_is_refused(seeded: dict[str, Any], command: str) -> None:
+    """It would stand as the newest report for ever (the model card, a promotion's evidence show the
+    latest first), with figures "as of" a day no outcome could have been seen on."""
+    from governance.models import FairnessReport
+
+    tomorrow = timezone.localdate() + timedelta(days=2)
+    with pytest.raises(CommandError, match="has not happened yet"):
+        call_command(command, "--as-of", str(tomorrow), stdout=StringIO())
+    with pytest.raises(CommandError, match="has not happened yet"):
+        call_command(command, "--as-of", "9999-12-31", stdout=StringIO())
+    assert not PerformanceReport.objects.exists() and not FairnessReport.objects.exists()
+    call_command(command, "--as-of", str(timezone.localdate()), stdout=StringIO())  # today so far: fine

@@ -133,6 +133,11 @@ def test_a_training_command_files_a_promotion_request_instead_of_activating(admi
     assert dict(ModelVersion.objects.values_list("metrics__seed", "status")) == {42: "champion", 7: "draft"}
     with pytest.raises(CommandError, match="names an active admin"):
         call_command("train_credit_model", "--seed", "7", "--challenger", "--requested-by", "nobody")
+    # An analyst is refused too, before the training (not after it, with the version left as a draft).
+    UserFactory(username="an-analyst", roles=[Role.ANALYST])
+    with pytest.raises(CommandError, match="names an active admin"):
+        call_command("train_credit_model", "--seed", "9", "--challenger", "--requested-by", "an-analyst")
+    assert not ModelVersion.objects.filter(metrics__seed=9).exists()
     with pytest.raises(CommandError, match="goes with --activate or --challenger"):
         call_command("train_credit_model", "--seed", "7", "--requested-by", "first-admin")
 
@@ -405,3 +410,41 @@ def test_the_review_page_shows_every_features_latest_fairness_report(
     assert sorted(r.feature for r in shown) == sorted(features)
     assert {r.as_of for r in shown} == {date(2026, 11, 30)}
     assert [r.feature for r in shown if r.flagged] == ["telephone"]
+
+
+@pytest.mark.django_db
+def test_an_approval_never_carries_out_a_request_whose_version_changed_role_since(
+    admins: tuple[Any, Any], credit_model: ModelVersion, challenger: ModelVersion, client: Any
+) -> None:
+    """The review was of "this draft as challenger": once it became the champion through another
+    request, approving the stale one would demote it and leave no champion (/score answers 503)."""
+    first, second = admins
+    as_challenger = promotion_request_create(user=first, model_version=challenger, target_status="challenger")
+    as_champion = promotion_request_create(user=first, model_version=challenger, target_status="champion")
+    promotion_request_approve(request=as_champion, user=second)
+    with pytest.raises(ValidationError, match="changed after this request"):
+        promotion_request_approve(request=as_challenger, user=second)
+    challenger.refresh_from_db()
+    assert challenger.status == "champion"
+    assert ModelVersion.objects.filter(purpose="credit", status="champion").count() == 1
+    as_challenger.refresh_from_db()
+    assert as_challenger.status == "pending"  # to be turned down
+    client.force_login(second)
+    page = client.get(f"/admin/governance/promotionrequest/{as_challenger.pk}/review/").content.decode()
+    assert "status changed after the request (draft when requested, champion now)" in page
+    assert promotion_request_reject(request=as_challenger, user=second).status == "rejected"
+
+
+@pytest.mark.django_db
+def test_a_version_retired_by_the_kill_switch_is_not_put_back_by_an_older_request(
+    admins: tuple[Any, Any], credit_model: ModelVersion, challenger: ModelVersion
+) -> None:
+    from scoring.services import model_version_retire
+
+    first, second = admins
+    request = promotion_request_create(user=first, model_version=challenger, target_status="challenger")
+    model_version_retire(model_version=challenger, user=first)  # gone wrong: one admin stops it at once
+    with pytest.raises(ValidationError, match=r"draft when requested, retired now"):
+        promotion_request_approve(request=request, user=second)
+    challenger.refresh_from_db()
+    assert challenger.status == "retired"

@@ -436,3 +436,30 @@ def test_a_day_is_compared_against_the_model_that_decided_it_even_after_a_promot
     later = DAY + timedelta(days=1)  # a day the successor decided: compared with the successor's reference
     store_day(trained_credit, successor, later)
     assert drift_report_generate(purpose="credit", day=later).model_version == successor
+
+
+def test_a_champion_without_a_reference_sample_is_reported_not_crashed_on(
+    trained_credit: TrainedModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version uploaded in the admin keeps no training sample: the nightly job says so in a
+    warning, every night, and goes on with the other purposes (run in-process, its exception
+    stopped the loop and made the admin's *Run selected tasks* a 500)."""
+    from django.utils import timezone
+
+    from monitoring.tasks import drift_report_nightly
+    from scoring.services import model_version_activate, model_version_register
+
+    uploaded = model_version_register(
+        purpose="credit",
+        version="uploaded-1",
+        artifact=trained_credit.result.model_text,
+        feature_schema=trained_credit.data.schema.to_list(),
+        threshold=0.12,
+    )
+    model_version_activate(model_version=uploaded, status="champion")
+    store_day(trained_credit, uploaded, timezone.now().date() - timedelta(days=1))
+    with caplog.at_level(logging.WARNING, logger="monitoring.tasks"):
+        assert drift_report_nightly.delay().get() == ["credit"]
+    assert not DriftReport.objects.exists()
+    assert any("no reference sample" in r.getMessage() or "no reference sample" in str(r.__dict__.get("reason"))
+               for r in caplog.records)  # fmt: skip

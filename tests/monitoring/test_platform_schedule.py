@@ -115,6 +115,8 @@ def errors_of(response: Any) -> dict[str, list[str]]:
         ({"kwargs": '{"purpose": "credit"}'}, "kwargs", "takes no argument purpose"),
         ({"kwargs": '{"day": "yesterday"}'}, "kwargs", "is not a date as YYYY-MM-DD"),
         ({"kwargs": '{"day": 20261102}'}, "kwargs", "is not a date as text"),
+        # The drift and performance reports refuse such a day: the job would fail at every run.
+        ({"kwargs": '{"day": "2999-01-01"}'}, "kwargs", "is not a day that has happened"),
         ({"kwargs": "[]"}, "kwargs", "A JSON object"),
         ({"headers": '{"task": "privacy.tasks.erasure_run"}'}, "headers", "a header can name another task"),
         ({"queue": "elsewhere"}, "queue", "default queue"),
@@ -260,3 +262,61 @@ def test_beat_does_not_run_an_enabled_row_the_platform_does_not_schedule(
     refused = {record.periodic_task: record.problem for record in caplog.records}  # type: ignore[attr-defined]
     assert "is not a task the platform schedules" in refused["rogue"]
     assert "a header can name another task" in refused["rogue header"]
+
+
+def test_every_change_of_a_schedule_in_the_admin_is_in_the_audit_trail(
+    drift: PeriodicTask, admin: Client, user_with_role: Callable[[str], Any]
+) -> None:
+    """Turning the nightly drift report off stops the model's monitoring: who did it, and what, is
+    recorded as every other governance change is (not only in the admin's own, editable log)."""
+    from audit.models import AuditEvent
+    from audit.selectors import audit_chain_verify
+
+    actor = f"user:{admin.session['_auth_user_id']}"
+    admin.post(TASKS, {"action": "disable_tasks", "_selected_action": [drift.pk]})
+    drift.refresh_from_db()
+    assert not drift.enabled
+    admin.post(TASKS, {"action": "toggle_tasks", "_selected_action": [drift.pk]})
+    crontab = CrontabSchedule.objects.create(minute="15", hour="3")
+    drift.refresh_from_db()
+    assert admin.post(f"{TASKS}{drift.pk}/change/", change_form(drift, crontab=crontab.pk)).status_code == 302
+    admin.post(f"{TASKS}add/", add_form(drift, kwargs='{"day": "2026-11-02"}'))
+    added = PeriodicTask.objects.get(name="another schedule")
+    assert admin.post(f"{TASKS}{added.pk}/delete/", {"post": "yes"}).status_code == 302
+    admin.post(TASKS, {"action": "run_tasks", "_selected_action": [drift.pk]})
+    events = list(AuditEvent.objects.filter(action__startswith="schedule.").order_by("seq"))
+    assert [(e.action, e.actor, e.details["name"]) for e in events] == [
+        ("schedule.disabled", actor, drift.name),
+        ("schedule.enabled", actor, drift.name),
+        ("schedule.changed", actor, drift.name),
+        ("schedule.added", actor, "another schedule"),
+        ("schedule.deleted", actor, "another schedule"),
+        ("schedule.run", actor, drift.name),
+    ]
+    assert events[0].details["task"] == "monitoring.tasks.drift_report_nightly"
+    assert events[2].details["changed"] == ["crontab"] and "3" in events[2].details["schedule"]
+    assert events[3].details["kwargs"] == {"day": "2026-11-02"}
+    assert audit_chain_verify().ok
+
+
+def test_moving_or_deleting_the_time_a_task_runs_on_is_in_the_audit_trail(drift: PeriodicTask, admin: Client) -> None:
+    """The nightly drift report's crontab row is its time: editing it moves the job, deleting it deletes
+    the job with it (on_delete=CASCADE)."""
+    from audit.models import AuditEvent
+
+    crontab = drift.crontab
+    assert crontab is not None
+    form = {"minute": "45", "hour": "4", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*",
+            "timezone": "UTC", "periodictask_set-TOTAL_FORMS": "0", "periodictask_set-INITIAL_FORMS": "0"}  # fmt: skip
+    response = admin.post(f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/change/", form)
+    assert response.status_code == 302, response.context.get("errors")
+    response = admin.post(f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not PeriodicTask.objects.filter(pk=drift.pk).exists()
+    events = list(AuditEvent.objects.filter(action__startswith="schedule.").order_by("seq"))
+    assert [(e.action, e.details["tasks"]) for e in events] == [
+        ("schedule.timing_changed", [drift.name]),
+        ("schedule.timing_deleted", [drift.name]),
+    ]
+    assert {"hour", "minute"} <= set(events[0].details["changed"]) and events[0].details["kind"] == "crontabschedule"
+    assert "45 4" in events[0].details["schedule"]

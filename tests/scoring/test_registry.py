@@ -96,6 +96,9 @@ def test_an_admin_uploads_a_model_file_with_its_schema_as_a_draft(trained_credit
         ({"schema_json": "[{"}, "Not valid JSON"),
         ({"schema_json": json.dumps([{"name": "age", "type": "integer"}])}, "do not match the schema"),
         ({"threshold": "1.5"}, "between 0 and 1"),
+        # JSON the database cannot store (PostgreSQL's json has no NaN): refused, never a 500.
+        ({"metrics_json": '{"auc": NaN}'}, "Metrics are JSON numbers, text"),
+        ({"metrics_json": '{"cost": [1, Infinity]}'}, "Metrics are JSON numbers, text"),
     ],
 )
 def test_a_bad_upload_is_refused_in_the_form_and_nothing_is_stored(
@@ -105,6 +108,41 @@ def test_a_bad_upload_is_refused_in_the_form_and_nothing_is_stored(
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "credit-x\nSet-Cookie: a=b",  # a header of the model card's download (500 once stored)
+        "x" * 51,  # longer than the column: a database error
+        "credit x",
+        "-credit",
+    ],
+)
+def test_a_version_name_that_cannot_be_served_is_refused_by_the_registry(
+    trained_credit: TrainedModel, name: str
+) -> None:
+    from scoring.services import ModelVersionRefused
+
+    with pytest.raises(ModelVersionRefused, match="A version name is 1-50 letters") as refused:
+        register_trained(trained_credit, version=name)
+    assert refused.value.field == "version"
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_version_name_already_registered_is_refused_naming_the_version(trained_credit: TrainedModel) -> None:
+    from scoring.services import ModelVersionRefused
+
+    register_trained(trained_credit, version="credit-taken")
+    with pytest.raises(ModelVersionRefused, match="credit-taken is already registered") as refused:
+        register_trained(trained_credit, version="credit-taken", threshold=0.2)
+    assert refused.value.field == "version"
+    assert ModelVersion.objects.count() == 1
+    # The admin's upload form shows the registry's message on its field.
+    response = _staff("admin").post(ADD_URL, _upload_form(trained_credit, version="credit x"))
+    assert response.status_code == 200
+    assert "A version name is 1-50 letters" in response.content.decode()
+    assert ModelVersion.objects.count() == 1
 
 
 def test_a_truncated_model_file_is_refused_in_the_form(trained_credit: TrainedModel) -> None:

@@ -66,6 +66,7 @@ def _upload(trained: TrainedModel, **overrides: object) -> dict[str, object]:
     [
         ({"threshold": 1.5}, "threshold"),
         ({"artifact": b"tree\nfeature_names=x\nend of trees"}, "model_file"),
+        ({"version": "uploaded 1"}, "version"),
     ],
 )
 def test_upload_checks_are_the_services_and_the_upload_form_shows_its_message(
@@ -73,6 +74,7 @@ def test_upload_checks_are_the_services_and_the_upload_form_shows_its_message(
 ) -> None:
     values: dict[str, object] = {
         "purpose": "credit",
+        "version": "uploaded-1",
         "threshold": 0.12,
         "artifact": trained_credit.result.model_text,
         "feature_schema": trained_credit.data.schema.to_list(),
@@ -84,7 +86,7 @@ def test_upload_checks_are_the_services_and_the_upload_form_shows_its_message(
 
     browser = BrowserClient()
     browser.force_login(UserFactory(username="boss", roles=["admin"]))
-    posted: dict[str, object] = {"threshold": str(values["threshold"])}
+    posted: dict[str, object] = {"threshold": str(values["threshold"]), "version": values["version"]}
     if "artifact" in overrides:
         posted["model_file"] = SimpleUploadedFile("model.txt", bytes(overrides["artifact"]))
     response = browser.post("/admin/scoring/modelversion/add/", _upload(trained_credit, **posted))

@@ -85,6 +85,43 @@ def test_the_training_command_registers_a_champion_and_prints_its_figures() -> N
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("command", "name", "message"),
+    [
+        ("train_credit_model", "bad name", "A version name is 1-50 letters"),  # before training
+        ("train_fraud_model", "f" * 51, "A version name is 1-50 letters"),
+        # Another model file under a name taken: refused naming it (the same file is reused as before).
+        ("train_credit_model", "credit-first", "credit version credit-first is already registered"),
+    ],
+)
+def test_a_training_command_refuses_a_bad_or_taken_name(
+    command: str, name: str, message: str, trained_credit: TrainedModel
+) -> None:
+    from tests.models import register_trained
+
+    register_trained(trained_credit, version="credit-first")
+    with pytest.raises(CommandError, match=message):
+        call_command(command, "--name", name, "--seed", "7", stdout=io.StringIO())
+    assert ModelVersion.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("train_credit_model", "--cost-fn", "nan"),
+        ("train_credit_model", "--cost-fp", "inf"),
+        ("train_fraud_model", "--cost-fp", "inf"),
+        ("train_fraud_model", "--cost-fn", "-1"),
+    ],
+)
+def test_a_cost_that_is_not_a_finite_positive_number_is_refused(argv: tuple[str, ...]) -> None:
+    with pytest.raises(CommandError, match="costs must be positive finite numbers"):
+        call_command(*argv, "--seed", "3", stdout=io.StringIO())
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_new_seed_with_challenger_registers_a_challenger_beside_the_champion() -> None:
     call_command("train_credit_model", stdout=io.StringIO())
     call_command("train_credit_model", "--seed", "7", "--challenger", stdout=io.StringIO())

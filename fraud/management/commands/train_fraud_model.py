@@ -9,11 +9,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from fraud.training import describe, fraud_model_register, fraud_model_train
+from scoring.choices import ModelPurpose
 from scoring.training import (
     activation_requested,
     add_registration_arguments,
     registered_line,
     registration_errors,
+    registration_name_check,
     registration_requester,
     training_report,
 )
@@ -49,6 +51,7 @@ class Command(BaseCommand):
         add_registration_arguments(parser, "fraud")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        registration_name_check(options, ModelPurpose.FRAUD)
         requester = registration_requester(options)  # checked before the training
         with registration_errors():
             training = fraud_model_train(

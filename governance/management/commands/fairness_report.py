@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.fairness import fairness_holdout, fairness_reports_compute
+from governance.performance import ReportDayInTheFuture
 from scoring.models import ModelVersion
 
 
@@ -40,7 +41,10 @@ class Command(BaseCommand):
                 as_of = date.fromisoformat(options["as_of"]) if options["as_of"] else None
             except ValueError as exc:
                 raise CommandError("--as-of: expected YYYY-MM-DD") from exc
-            reports = fairness_reports_compute(as_of=as_of)
+            try:
+                reports = fairness_reports_compute(as_of=as_of)
+            except ReportDayInTheFuture as exc:
+                raise CommandError(f"--as-of: {exc}") from exc
         if not reports:
             self.stdout.write("No credit decisions yet: nothing to report.")
         for report in reports:

@@ -16,6 +16,7 @@ from scoring.training import (
     add_registration_arguments,
     registered_line,
     registration_errors,
+    registration_name_check,
     registration_requester,
     trained_model_register,
     training_report,
@@ -67,6 +68,7 @@ class Command(BaseCommand):
             raise CommandError("--csv and --target go together")
         if not 0 <= options["missing_rate"] < 1:
             raise CommandError("--missing-rate is between 0 and 1")
+        registration_name_check(options, ModelPurpose.CREDIT)
         requester = registration_requester(options)  # checked before the minutes of training
         try:
             if options["csv"]:
