@@ -381,4 +381,3 @@ def labelled_checks() -> Iterator[tuple[dict[str, Any], bool]]:
     for features, resolution in rows.iterator(chunk_size=2000):
         if resolution in labels and features:
             yield features, labels[resolution]
-
