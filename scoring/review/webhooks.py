@@ -32,6 +32,7 @@ from creditplatform.webhooks import (
     webhook_url_problem,
 )
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
+from scoring.review.selectors import refusal_reasons_shown
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ def decision_webhook_register(*, caller: str, url: str, actor: Acting = None) ->
 
 
 def decision_payload(decision: Decision) -> dict[str, Any]:
-    """What the receiver is told: the decision's id and outcomes only (never inputs, names or client ids)."""
+    """What the receiver is told: the decision's id and outcomes only (never inputs, names or client ids).
+
+    A person's refusal adds the principal reasons they stated, as the decision's detail and its
+    notice give them (``persons_refusal_reasons``): codes and the catalogue's text, never free text.
+    """
     return {
         "event": EVENT,
         "decision_id": str(decision.pk),
@@ -91,7 +96,19 @@ def decision_payload(decision: Decision) -> dict[str, Any]:
         "final_decision": decision.final_outcome,
         "decided_by": f"user:{decision.decided_by_id}" if decision.decided_by_id else "model",
         "decided_at": (decision.decided_at or decision.created_at).isoformat(),
+        "refusal_reasons": refusal_reasons_shown(decision),
     }
+
+
+def _deliveries_create(decision: Decision, *, event: str, payload: dict[str, Any], now: datetime) -> list[int]:
+    """One pending delivery per active webhook of the decision's caller (in the caller's transaction)."""
+    hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
+    return [
+        WebhookDelivery.objects.create(
+            webhook=hook, decision=decision, event=event, payload=payload, next_attempt_at=now
+        ).pk
+        for hook in hooks
+    ]
 
 
 def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
@@ -104,17 +121,9 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
     decision = Decision.objects.filter(pk=decision_id).first()
     if decision is None or decision.final_outcome is None:
         return []
-    hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
     payload = decision_payload(decision)
-    now = timezone.now()
     with transaction.atomic():
-        deliveries = [
-            WebhookDelivery.objects.create(
-                webhook=hook, decision=decision, event=EVENT, payload=payload, next_attempt_at=now
-            )
-            for hook in hooks
-        ]
-        ids = [d.pk for d in deliveries]
+        ids = _deliveries_create(decision, event=EVENT, payload=payload, now=timezone.now())
         if ids:
             transaction.on_commit(partial(_send, ids))
     return ids
