@@ -153,7 +153,11 @@ class WebhookInputSerializer(StrictSerializer):
     ``secret`` or ``is_active`` sent along is refused, not silently ignored (a caller would
     believe its own secret signs the calls)."""
 
-    url = serializers.CharField(max_length=500, help_text="http(s) URL POSTed when one of your decisions is final.")
+    url = serializers.CharField(
+        max_length=500,
+        help_text="http(s) URL POSTed when one of your decisions is final (`decision.final`), or when the review "
+        "of one of your referrals is withdrawn by its client's erasure (`decision.withdrawn`).",
+    )
 
 
 class WebhookSerializer(serializers.Serializer):
@@ -187,6 +191,9 @@ outcomes only: never the applicant's inputs, names or client ids.
   `{"event": "decision.final", "decision_id": "…", "automated_decision": "refer", "final_decision": "refuse",
   "decided_by": "user:7", "decided_at": "…", "refusal_reasons": [{"code": "U02", "title": "…", "sentence": "…"}]}`;
   `refusal_reasons`: the principal reasons the underwriter stated for a refusal (the notice's), else `[]`.
+- `decision.withdrawn`: the client of one of your referrals was erased (GDPR) before anyone decided it; no
+  decision will be taken. `{"event": "decision.withdrawn", "decision_id": "…", "automated_decision": "refer",
+  "status": "withdrawn", "withdrawn_at": "…"}`.
 
 A connection error, a timeout or a 5xx is retried with a doubling backoff; a 4xx is not.
 """

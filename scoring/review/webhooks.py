@@ -1,4 +1,5 @@
-"""Decision webhooks: tell the caller when one of its decisions becomes final (docs/review.md).
+"""Decision webhooks: tell the caller when one of its decisions becomes final, or when the review it
+waited for is withdrawn by its client's erasure (docs/review.md).
 
 Signed and posted by ``creditplatform.webhooks`` (the drift alerts' sender: the same
 ``X-Credit-Signature`` HMAC, the same verification). Each delivery is a row the admin
@@ -37,6 +38,7 @@ from scoring.review.selectors import refusal_reasons_shown
 logger = logging.getLogger(__name__)
 
 EVENT = "decision.final"
+WITHDRAWN_EVENT = "decision.withdrawn"
 DUPLICATE_MESSAGE = "You already have an active webhook for this URL: each event would be posted twice."
 
 
@@ -100,6 +102,20 @@ def decision_payload(decision: Decision) -> dict[str, Any]:
     }
 
 
+def withdrawn_payload(decision: Decision, *, withdrawn_at: datetime) -> dict[str, Any]:
+    """``decision.withdrawn``: the referral's id, the model's decision and when its review was withdrawn.
+
+    Nothing about the person, nor why (the erasure request must not lead to the kept records).
+    """
+    return {
+        "event": WITHDRAWN_EVENT,
+        "decision_id": str(decision.pk),
+        "automated_decision": decision.decision,
+        "status": "withdrawn",
+        "withdrawn_at": withdrawn_at.isoformat(),
+    }
+
+
 def _deliveries_create(decision: Decision, *, event: str, payload: dict[str, Any], now: datetime) -> list[int]:
     """One pending delivery per active webhook of the decision's caller (in the caller's transaction)."""
     hooks = DecisionWebhook.objects.filter(caller=decision.caller, is_active=True)
@@ -124,6 +140,27 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
     payload = decision_payload(decision)
     with transaction.atomic():
         ids = _deliveries_create(decision, event=EVENT, payload=payload, now=timezone.now())
+        if ids:
+            transaction.on_commit(partial(_send, ids))
+    return ids
+
+
+def decision_withdrawn_webhooks_queue(*, decisions: list[Decision], withdrawn_at: datetime) -> list[int]:
+    """``decision.withdrawn`` for each referral whose review an erasure withdrew, to each active webhook of
+    its caller: the caller waiting for ``decision.final`` learns that none will come.
+
+    Called by ``review_cases_withdraw``, in the erasure's transaction: the deliveries are stored
+    with the withdrawal (both, or neither) and their messages sent once it has committed, by
+    the same task, retries and reconciler as ``decision.final``. A decision that still has a final
+    outcome (a contest or an override under review: the earlier decision stands) gets none.
+    """
+    ids: list[int] = []
+    with transaction.atomic():
+        for decision in decisions:
+            if decision.final_outcome is not None:
+                continue
+            payload = withdrawn_payload(decision, withdrawn_at=withdrawn_at)
+            ids += _deliveries_create(decision, event=WITHDRAWN_EVENT, payload=payload, now=timezone.now())
         if ids:
             transaction.on_commit(partial(_send, ids))
     return ids
