@@ -415,7 +415,6 @@ def review_cases_withdraw(*, client: Client, actor: User | str, now: datetime) -
     and the reason, never the erasure request (which must not lead to the kept records).
     Locks the decisions, then the cases, as every write of the loop does.
     """
-
     open_cases = ReviewCase.objects.filter(decision__client=client).exclude(status__in=REVIEW_ENDED)
     decision_ids = list(open_cases.values_list("decision_id", flat=True))
     if not decision_ids:
