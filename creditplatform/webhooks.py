@@ -2,7 +2,7 @@
 
 Each request is a JSON POST with two headers:
 
-- ``X-Credit-Event``: the event name (``drift_alert``...);
+- ``X-Credit-Event``: the event name (``drift_alert``, ``decision.final``, ``decision.withdrawn``...);
 - ``X-Credit-Signature``: ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the shared secret>``.
 
 The receiver recomputes the HMAC over the raw body with the same secret, compares in

@@ -183,8 +183,9 @@ export const FOLDERS = [
       ],
       'GET /api/v1/predictions/{id}/': [
         { name: 'A credit decision with its input snapshot', path: { id: '{{predictionId}}' }, status: 200,
-          fields: [...DECISION, 'features', 'status', 'automated_decision', 'final_decision'],
-          absent: SEED_SCORE_FIELDS },
+          fields: [...DECISION, 'features', 'status', 'automated_decision', 'final_decision', 'refusal_reasons'],
+          absent: SEED_SCORE_FIELDS,
+          tests: ["pm.test('refusal_reasons: the codes an underwriter stated, else empty', () => { const d = pm.response.json(); pm.expect(d.refusal_reasons).to.be.an('array'); d.refusal_reasons.forEach((r) => { pm.expect(r).to.have.all.keys(['code', 'title', 'sentence']); pm.expect(r.code).to.match(/^U\\d\\d$/); }); if (d.decided_by === 'model') pm.expect(d.refusal_reasons).to.eql([]); });"] },
       ],
       'GET /api/v1/predictions/{id}/notice': [
         { name: 'The adverse-action notice of a final refusal (409 when it is not one)', path: { id: '{{predictionId}}' },

@@ -16,10 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from scoring.choices import CreditDecisionOutcome, FinalOutcome, ReviewStatus
-from scoring.models import Decision, ReviewCase
-from scoring.reasons import PlainReason, plain_reasons, underwriter_reasons
-from scoring.review.selectors import pending_review_ids
+from scoring.choices import CreditDecisionOutcome
+from scoring.models import Decision
+from scoring.reasons import plain_reasons
+from scoring.review.selectors import pending_review_ids, persons_refusal_reasons
 
 NOTICE_REASON_COUNT = 4
 
@@ -36,31 +36,11 @@ class NoNotice(Exception):
     """Only a final refusal has an adverse-action notice."""
 
 
-def _persons_reasons(decision: Decision) -> list[PlainReason]:
-    """The reasons the underwriter stated when their refusal is the decision that stands, else none.
-
-    The case that made the final decision is the decision's last closed case. One closed
-    before reasons were asked for (``refusal_reasons`` empty) has none: the notice then gives
-    the model's reasons, as it always did.
-    """
-    if decision.decided_by_id is None:
-        return []
-    case = (
-        ReviewCase.objects.filter(decision=decision, status=ReviewStatus.CLOSED)
-        .order_by("-closed_at", "-pk")
-        .only("final_decision", "refusal_reasons")
-        .first()
-    )
-    if case is None or case.final_decision != FinalOutcome.REFUSE or not isinstance(case.refusal_reasons, list):
-        return []
-    return underwriter_reasons([str(code) for code in case.refusal_reasons])[:NOTICE_REASON_COUNT]
-
-
 def decision_notice(*, decision: Decision) -> dict[str, Any]:
     """The notice of a final refusal, as data (the API's JSON; the HTML page renders the same)."""
     if decision.final_outcome != CreditDecisionOutcome.REFUSE or pending_review_ids([decision.pk]):
         raise NoNotice("Only a final refusal has an adverse-action notice.")
-    reasons = _persons_reasons(decision) or plain_reasons(
+    reasons = persons_refusal_reasons(decision)[:NOTICE_REASON_COUNT] or plain_reasons(
         decision.model_version.feature_schema, decision.reasons, limit=NOTICE_REASON_COUNT
     )
     decided_at = decision.decided_at or decision.created_at

@@ -173,7 +173,9 @@ RETENTION_MAP = [
         model="scoring.WebhookDelivery",
         about="One webhook call: the decision's id and outcomes, attempts, the receiver's answer",
         rows=Rows.NOT_ABOUT_CLIENTS,
-        basis="The payload holds the decision's id and outcomes only, never inputs, names or client ids",
+        basis="The payload (decision.final, decision.withdrawn) holds the decision's id, outcomes, times and a "
+        "refusal's reason codes with their catalogue text only, never inputs, names, client ids or free text: an "
+        "erasure leaves it as it is, and a delivery still owed is sent",
         retention=Retention(
             date_field="decision__created_at",
             setting="RETENTION_CREDIT_DECISION_DAYS",

@@ -45,7 +45,8 @@ def batch_reconcile() -> None:
 
 @shared_task(bind=True, ignore_result=True, acks_late=True)
 def decision_webhook_deliver(self, delivery_id: int) -> None:
-    """POST a decision's final outcome to a caller's webhook; retried with exponential backoff.
+    """POST a decision's event (``decision.final``, ``decision.withdrawn``) to a caller's webhook; retried
+    with exponential backoff.
 
     On a worker each retry is a new message, ``DECISION_WEBHOOK_BACKOFF_SECONDS`` doubling
     (at most an hour); the delivery counts its attempts (a message sent again by the

@@ -153,7 +153,11 @@ class WebhookInputSerializer(StrictSerializer):
     ``secret`` or ``is_active`` sent along is refused, not silently ignored (a caller would
     believe its own secret signs the calls)."""
 
-    url = serializers.CharField(max_length=500, help_text="http(s) URL POSTed when one of your decisions is final.")
+    url = serializers.CharField(
+        max_length=500,
+        help_text="http(s) URL POSTed when one of your decisions is final (`decision.final`), or when the review "
+        "of one of your referrals is withdrawn by its client's erasure (`decision.withdrawn`).",
+    )
 
 
 class WebhookSerializer(serializers.Serializer):
@@ -179,6 +183,22 @@ def _webhook(hook: Any, *, with_secret: bool = False) -> dict[str, Any]:
     return out
 
 
+WEBHOOK_EVENTS = """Each event is a JSON `POST` to the URL, with the headers `X-Credit-Event` (the event's name)
+and `X-Credit-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>`. Ids and
+outcomes only: never the applicant's inputs, names or client ids.
+
+- `decision.final`: a person decided one of your decisions (a review closed).
+  `{"event": "decision.final", "decision_id": "…", "automated_decision": "refer", "final_decision": "refuse",
+  "decided_by": "user:7", "decided_at": "…", "refusal_reasons": [{"code": "U02", "title": "…", "sentence": "…"}]}`;
+  `refusal_reasons`: the principal reasons the underwriter stated for a refusal (the notice's), else `[]`.
+- `decision.withdrawn`: the client of one of your referrals was erased (GDPR) before anyone decided it; no
+  decision will be taken. `{"event": "decision.withdrawn", "decision_id": "…", "automated_decision": "refer",
+  "status": "withdrawn", "withdrawn_at": "…"}`.
+
+A connection error, a timeout or a 5xx is retried with a doubling backoff; a 4xx is not.
+"""
+
+
 class WebhookListApi(generics.GenericAPIView):
     """``POST`` registers a URL for the caller's decisions; ``GET`` lists the caller's own (the 100 newest)."""
 
@@ -200,6 +220,7 @@ class WebhookListApi(generics.GenericAPIView):
 
     @extend_schema(
         summary="Register a webhook: told (HMAC-signed) when one of your decisions becomes final",
+        description=WEBHOOK_EVENTS,
         request=WebhookInputSerializer,
         responses={
             201: WebhookCreatedSerializer,

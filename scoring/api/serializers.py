@@ -151,6 +151,9 @@ def decision_representation(decision: Decision, *, with_features: bool = False) 
         out["batch_job"] = str(decision.batch_job_id) if decision.batch_job_id else None
         out["batch_row"] = decision.batch_row
         out.update(decision_status(decision))
+        from scoring.review.selectors import refusal_reasons_shown
+
+        out["refusal_reasons"] = refusal_reasons_shown(decision)
     return out
 
 
@@ -212,6 +215,12 @@ class ReasonSerializer(serializers.Serializer):
     contribution = serializers.FloatField(help_text="Signed TreeSHAP contribution to the log-odds of default.")
 
 
+class RefusalReasonSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable code of the underwriters' catalogue, e.g. U02.")
+    title = serializers.CharField(help_text="The catalogue's title of the reason.")
+    sentence = serializers.CharField(help_text="The catalogue's sentence for the applicant.")
+
+
 class DecisionSerializer(serializers.ModelSerializer):
     """A stored credit decision (read-only)."""
 
@@ -261,6 +270,14 @@ class DecisionDetailSerializer(DecisionSerializer):
     )
     decided_by = serializers.CharField(allow_null=True, help_text="`model`, or `user:<id>` of the underwriter.")
     decided_at = serializers.DateTimeField(allow_null=True)
+    refusal_reasons = RefusalReasonSerializer(
+        many=True,
+        help_text="The principal reasons an underwriter stated when the decision that stands is their refusal, in "
+        "their order (codes of a fixed catalogue, the adverse-action notice's); empty otherwise: a model's "
+        "decision (its reasons are `reasons`), a person's approval, a referral not yet decided, a refusal "
+        "decided before reasons were asked for. While a contest or an override is reviewed: those of the "
+        "refusal standing until then.",
+    )
 
     class Meta(DecisionSerializer.Meta):
         fields = [
@@ -274,6 +291,7 @@ class DecisionDetailSerializer(DecisionSerializer):
             "final_decision",
             "decided_by",
             "decided_at",
+            "refusal_reasons",
         ]
 
     def to_representation(self, instance: Decision) -> dict[str, Any]:

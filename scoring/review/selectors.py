@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scoring.choices import REVIEW_ENDED, ReviewOrigin, ReviewStatus
+from scoring.choices import REVIEW_ENDED, FinalOutcome, ReviewOrigin, ReviewStatus
 from scoring.models import Decision, ReviewCase
+from scoring.reasons import PlainReason, underwriter_reasons
 
 
 def pct(value: float | None) -> str:
@@ -64,6 +65,37 @@ def pending_review_ids(decision_ids: list[Any]) -> set[Any]:
 def review_withdrawn(decision: Decision) -> bool:
     """Whether a review of this decision was withdrawn by the erasure of its client."""
     return ReviewCase.objects.filter(decision=decision, status=ReviewStatus.WITHDRAWN).exists()
+
+
+def persons_refusal_reasons(decision: Decision) -> list[PlainReason]:
+    """The reasons the underwriter stated when their refusal is the decision that stands, else none.
+
+    The one reading of "which case's reasons stand", for the adverse-action notice, the
+    decision's detail and the ``decision.final`` webhook alike (docs/review.md). The case that
+    made the final decision is the decision's last closed case (a withdrawn one decided
+    nothing; a case reopened by a contest and decided again replaces the earlier one). A
+    decision no person decided has none; so has one whose standing decision is a person's
+    approval, and one closed before reasons were asked for (``refusal_reasons`` empty: the
+    notice then gives the model's reasons, as it always did). One query, none for a decision
+    no person decided.
+    """
+    if decision.decided_by_id is None:
+        return []
+    case = (
+        ReviewCase.objects.filter(decision=decision, status=ReviewStatus.CLOSED)
+        .order_by("-closed_at", "-pk")
+        .only("final_decision", "refusal_reasons")
+        .first()
+    )
+    if case is None or case.final_decision != FinalOutcome.REFUSE or not isinstance(case.refusal_reasons, list):
+        return []
+    return underwriter_reasons([str(code) for code in case.refusal_reasons])
+
+
+def refusal_reasons_shown(decision: Decision) -> list[dict[str, str]]:
+    """``persons_refusal_reasons`` as the API and the webhook show them: code and catalogue text, in the
+    underwriter's order (the notice's shape of a reason; never free text)."""
+    return [{"code": r.code, "title": r.title, "sentence": r.sentence} for r in persons_refusal_reasons(decision)]
 
 
 def review_figures(*, start: Any, end: Any, now: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from audit.services import audit_record
 from scoring.choices import REVIEW_ENDED, CreditDecisionOutcome, FinalOutcome, ReviewOrigin, ReviewStatus
 from scoring.models import Client, Contest, Decision, ReviewCase
 from scoring.reasons import UNDERWRITER_REASON_MAX, UNDERWRITER_REASONS
+from scoring.review.webhooks import decision_withdrawn_webhooks_queue
 from scoring.signals import decision_finalised
 
 CLOSE_PERMISSION = "scoring.close_reviewcase"
@@ -408,7 +409,9 @@ def review_cases_withdraw(*, client: Client, actor: User | str, now: datetime) -
     case is closed as ``withdrawn``: no final decision, a four-eyes proposal awaiting its second
     approval dropped (the audit trail keeps who proposed what), the assignee's right to close it
     removed. The decision keeps what stands (a referral stays undecided; an earlier final decision
-    stays final) and no webhook is sent. One ``review.withdrawn`` event per case names the decision
+    stays final). A referral's caller is told: one ``decision.withdrawn`` webhook delivery per
+    active webhook, stored here and sent once the erasure commits (``decision_withdrawn_webhooks_queue``);
+    a decision that stays final sends nothing. One ``review.withdrawn`` event per case names the decision
     and the reason, never the erasure request (which must not lead to the kept records).
     Locks the decisions, then the cases, as every write of the loop does.
     """
@@ -419,7 +422,7 @@ def review_cases_withdraw(*, client: Client, actor: User | str, now: datetime) -
     list(Decision.objects.select_for_update().filter(pk__in=decision_ids).values_list("pk", flat=True))
     cases = list(
         ReviewCase.objects.select_for_update(of=("self",))
-        .select_related("assignee")
+        .select_related("assignee", "decision")
         .filter(decision_id__in=decision_ids)
         .exclude(status__in=REVIEW_ENDED)
         .order_by("pk")
@@ -439,4 +442,5 @@ def review_cases_withdraw(*, client: Client, actor: User | str, now: datetime) -
             target=case,
             details={"decision": str(case.decision_id), "reason": "client_erased", "proposal_dropped": dropped},
         )
+    decision_withdrawn_webhooks_queue(decisions=[case.decision for case in cases], withdrawn_at=now)
     return len(cases)

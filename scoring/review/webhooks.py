@@ -1,4 +1,5 @@
-"""Decision webhooks: tell the caller when one of its decisions becomes final (docs/review.md).
+"""Decision webhooks: tell the caller when one of its decisions becomes final, or when the review it
+waited for is withdrawn by its client's erasure (docs/review.md).
 
 Signed and posted by ``creditplatform.webhooks`` (the drift alerts' sender: the same
 ``X-Credit-Signature`` HMAC, the same verification). Each delivery is a row the admin
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -36,10 +38,12 @@ from creditplatform.webhooks import (
     webhook_url_problem,
 )
 from scoring.models import Decision, DecisionWebhook, WebhookDelivery
+from scoring.review.selectors import refusal_reasons_shown
 
 logger = logging.getLogger(__name__)
 
 EVENT = "decision.final"
+WITHDRAWN_EVENT = "decision.withdrawn"
 DUPLICATE_MESSAGE = "You already have an active webhook for this URL: each event would be posted twice."
 
 
@@ -133,7 +137,11 @@ def decision_webhooks_deactivate(*, caller: str, reason: str, actor: Acting = No
 
 
 def decision_payload(decision: Decision) -> dict[str, Any]:
-    """What the receiver is told: the decision's id and outcomes only (never inputs, names or client ids)."""
+    """What the receiver is told: the decision's id and outcomes only (never inputs, names or client ids).
+
+    A person's refusal adds the principal reasons they stated, as the decision's detail and its
+    notice give them (``persons_refusal_reasons``): codes and the catalogue's text, never free text.
+    """
     return {
         "event": EVENT,
         "decision_id": str(decision.pk),
@@ -141,7 +149,45 @@ def decision_payload(decision: Decision) -> dict[str, Any]:
         "final_decision": decision.final_outcome,
         "decided_by": f"user:{decision.decided_by_id}" if decision.decided_by_id else "model",
         "decided_at": (decision.decided_at or decision.created_at).isoformat(),
+        "refusal_reasons": refusal_reasons_shown(decision),
     }
+
+
+def withdrawn_payload(decision: Decision, *, withdrawn_at: datetime) -> dict[str, Any]:
+    """``decision.withdrawn``: the referral's id, the model's decision and when its review was withdrawn.
+
+    Nothing about the person, nor why (the erasure request must not lead to the kept records).
+    """
+    return {
+        "event": WITHDRAWN_EVENT,
+        "decision_id": str(decision.pk),
+        "automated_decision": decision.decision,
+        "status": "withdrawn",
+        "withdrawn_at": withdrawn_at.isoformat(),
+    }
+
+
+def _deliveries_create(
+    decision: Decision, *, event: str, payload: Callable[[], dict[str, Any]], now: datetime
+) -> list[int]:
+    """One pending delivery per active webhook of the decision's caller (in the caller's transaction);
+    none when its caller may no longer have one (``decision_webhook_caller_check``: an API key
+    expired or revoked, a person deactivated or without the role). ``payload`` is built only
+    when a webhook will carry it."""
+    hooks = list(DecisionWebhook.objects.filter(caller=decision.caller, is_active=True))
+    if not hooks:
+        return []
+    try:
+        decision_webhook_caller_check(caller=decision.caller)
+    except ValidationError:
+        return []
+    body = payload()
+    return [
+        WebhookDelivery.objects.create(
+            webhook=hook, decision=decision, event=event, payload=body, next_attempt_at=now
+        ).pk
+        for hook in hooks
+    ]
 
 
 def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
@@ -154,23 +200,29 @@ def decision_webhooks_queue(*, decision_id: Any) -> list[int]:
     decision = Decision.objects.filter(pk=decision_id).first()
     if decision is None or decision.final_outcome is None:
         return []
-    hooks = list(DecisionWebhook.objects.filter(caller=decision.caller, is_active=True))
-    if not hooks:
-        return []
-    try:
-        decision_webhook_caller_check(caller=decision.caller)
-    except ValidationError:
-        return []  # its caller left: an API key expired or revoked, a person deactivated or without the role
-    payload = decision_payload(decision)
-    now = timezone.now()
     with transaction.atomic():
-        deliveries = [
-            WebhookDelivery.objects.create(
-                webhook=hook, decision=decision, event=EVENT, payload=payload, next_attempt_at=now
-            )
-            for hook in hooks
-        ]
-        ids = [d.pk for d in deliveries]
+        ids = _deliveries_create(decision, event=EVENT, payload=partial(decision_payload, decision), now=timezone.now())
+        if ids:
+            transaction.on_commit(partial(_send, ids))
+    return ids
+
+
+def decision_withdrawn_webhooks_queue(*, decisions: list[Decision], withdrawn_at: datetime) -> list[int]:
+    """``decision.withdrawn`` for each referral whose review an erasure withdrew, to each active webhook of
+    its caller: the caller waiting for ``decision.final`` learns that none will come.
+
+    Called by ``review_cases_withdraw``, in the erasure's transaction: the deliveries are stored
+    with the withdrawal (both, or neither) and their messages sent once it has committed, by
+    the same task, retries and reconciler as ``decision.final``. A decision that still has a final
+    outcome (a contest or an override under review: the earlier decision stands) gets none.
+    """
+    ids: list[int] = []
+    with transaction.atomic():
+        for decision in decisions:
+            if decision.final_outcome is not None:
+                continue
+            payload = partial(withdrawn_payload, decision, withdrawn_at=withdrawn_at)
+            ids += _deliveries_create(decision, event=WITHDRAWN_EVENT, payload=payload, now=timezone.now())
         if ids:
             transaction.on_commit(partial(_send, ids))
     return ids

@@ -9,7 +9,8 @@ personal data; every later write on such a case is refused (docs/privacy.md, doc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,8 +21,9 @@ from django.test import TestCase
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from creditplatform.webhooks import verify_signature
 from privacy.services import erasure_execute, gdpr_request_approve, gdpr_request_record
-from scoring.models import Contest, Decision, ModelVersion, ReviewCase, WebhookDelivery
+from scoring.models import Contest, Decision, DecisionWebhook, ModelVersion, ReviewCase, WebhookDelivery
 from scoring.review.services import (
     review_case_approve,
     review_case_assign,
@@ -31,6 +33,7 @@ from scoring.review.services import (
 )
 from scoring.services import model_version_set_refer_band
 from tests.factories import UserFactory
+from tests.receivers import Receiver, http_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +235,201 @@ def test_the_migration_withdraws_cases_left_open_on_clients_erased_before(transa
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+# --- decision.withdrawn: the caller waiting for a referral's decision is told (docs/review.md) ---------
+
+
+@pytest.fixture
+def receiver(settings: Any) -> Iterator[tuple[str, type[Receiver]]]:
+    settings.DECISION_WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the receiver is on 127.0.0.1
+    with http_receiver() as found:
+        yield found
+
+
+def register(api: APIClient, url: str) -> str:
+    """A webhook of ``api``'s caller; its secret."""
+    response = api.post("/api/v1/webhooks", {"url": url}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()["secret"]  # type: ignore[no-any-return]
+
+
+def withdrawn_deliveries() -> list[WebhookDelivery]:
+    return list(WebhookDelivery.objects.filter(event="decision.withdrawn").select_related("webhook").order_by("pk"))
+
+
+def test_the_erasure_tells_each_webhook_of_the_referrals_caller_that_no_decision_will_come(
+    scorer: APIClient,
+    key_client: Callable[..., APIClient],
+    people: dict[str, Any],
+    case: ReviewCase,
+    receiver: tuple[str, type[Receiver]],
+) -> None:
+    url, handler = receiver
+    secrets = {register(scorer, url), register(scorer, f"{url}?second")}
+    retired = register(scorer, f"{url}?retired")
+    DecisionWebhook.objects.filter(secret=retired).update(is_active=False)  # an admin deactivated it
+    register(key_client("analyst", ["score", "read"]), url)  # another caller's: not told about this decision
+    review_case_take(case=case, user=people["alice"])
+
+    erase(case.decision, people)
+
+    case.refresh_from_db()
+    deliveries = withdrawn_deliveries()
+    assert len(deliveries) == 2 and {d.webhook.secret for d in deliveries} == secrets
+    assert [(d.status, d.attempts) for d in deliveries] == [("delivered", 1)] * 2
+    assert len(handler.received) == 2
+    for headers, body in handler.received:
+        assert headers["X-Credit-Event"] == "decision.withdrawn"
+        assert any(verify_signature(secret, body, headers["X-Credit-Signature"]) for secret in secrets)
+        assert json.loads(body) == {
+            "event": "decision.withdrawn",
+            "decision_id": str(case.decision_id),
+            "automated_decision": "refer",
+            "status": "withdrawn",
+            "withdrawn_at": case.closed_at.isoformat(),  # type: ignore[union-attr]
+        }
+        assert b"C7301" not in body and b"erased-" not in body  # neither the client's id nor its token
+    assert status_of(scorer, case.decision)["status"] == "withdrawn"  # what the API reads too
+
+
+def test_nothing_is_sent_when_the_client_has_no_open_review(
+    scorer: APIClient, people: dict[str, Any], case: ReviewCase, receiver: tuple[str, type[Receiver]]
+) -> None:
+    """A client whose referral was decided (its caller was told then): the erasure withdraws nothing and
+    sends nothing. The next client's referral, still open, is announced."""
+    url, handler = receiver
+    register(scorer, url)
+    response = scorer.post("/api/v1/score", {**RISKY, "client_id": "C7302"}, format="json")
+    decided = ReviewCase.objects.get(decision_id=response.json()["id"])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        review_case_take(case=decided, user=people["alice"])
+        review_case_close(
+            case=decided,
+            user=people["alice"],
+            final_decision="refuse",
+            justification="Incidents.",
+            refusal_reasons=["U08"],
+        )
+    assert [json.loads(body)["event"] for _, body in handler.received] == ["decision.final"]
+    erase(decided.decision, people)
+    assert len(handler.received) == 1 and withdrawn_deliveries() == []
+    assert AuditEvent.objects.get(action="privacy.erasure.executed").details["review_cases_withdrawn"] == 0
+
+    erase(case.decision, people)  # C7301: its referral still open
+    assert [d.decision_id for d in withdrawn_deliveries()] == [case.decision_id]
+    assert [json.loads(body)["event"] for _, body in handler.received] == ["decision.final", "decision.withdrawn"]
+
+
+def test_a_contest_withdrawn_leaves_the_decision_final_and_sends_no_withdrawal(
+    scorer: APIClient, people: dict[str, Any], case: ReviewCase, receiver: tuple[str, type[Receiver]]
+) -> None:
+    """Only a referral nobody decided reads ``withdrawn``: a contest's review withdrawn leaves the earlier
+    refusal standing (``status: final``), which ``decision.withdrawn`` must not contradict."""
+    url, handler = receiver
+    register(scorer, url)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        review_case_take(case=case, user=people["alice"])
+        review_case_close(
+            case=case,
+            user=people["alice"],
+            final_decision="refuse",
+            justification="Incidents.",
+            refusal_reasons=["U08"],
+        )
+    contest = f"/api/v1/predictions/{case.decision_id}/contest"
+    assert scorer.post(contest, {"statement": "I paid."}, format="json").status_code == 201
+    erase(case.decision, people)
+    assert AuditEvent.objects.get(action="privacy.erasure.executed").details["review_cases_withdrawn"] == 1
+    assert withdrawn_deliveries() == [] and len(handler.received) == 1
+    body = status_of(scorer, case.decision)
+    assert (body["status"], [r["code"] for r in body["refusal_reasons"]]) == ("final", ["U08"])
+
+
+def test_a_withdrawal_the_receiver_fails_is_retried_like_a_final_decision(
+    scorer: APIClient, people: dict[str, Any], case: ReviewCase, receiver: tuple[str, type[Receiver]]
+) -> None:
+    url, handler = receiver
+    handler.statuses = [503, 502]
+    register(scorer, url)
+    erase(case.decision, people)
+    assert len(handler.received) == 3 and len({body for _, body in handler.received}) == 1  # the same event
+    [delivery] = withdrawn_deliveries()
+    assert (delivery.status, delivery.attempts, delivery.last_outcome) == ("delivered", 3, "delivered: HTTP 200")
+
+
+def test_a_withdrawal_the_broker_refused_is_sent_by_the_reconciler_and_the_erasure_stands(
+    scorer: APIClient,
+    people: dict[str, Any],
+    case: ReviewCase,
+    receiver: tuple[str, type[Receiver]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from scoring import tasks
+    from scoring.review.webhooks import decision_webhooks_reconcile
+
+    url, handler = receiver
+    register(scorer, url)
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise BrokerError("[Errno 111] Connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tasks.decision_webhook_deliver, "apply_async", broker_down)
+        request = erase(case.decision, people)  # no error: the erasure is done, whatever the broker
+    request.refresh_from_db()
+    assert request.status == "done" and Decision.objects.get(pk=case.decision_id).client.erased_at is not None
+    [delivery] = withdrawn_deliveries()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("pending", 0, None)
+    assert handler.received == []
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert decision_webhooks_reconcile() == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    assert [json.loads(body)["event"] for _, body in handler.received] == ["decision.withdrawn"]
+
+
+def test_a_final_decisions_delivery_still_owed_goes_out_after_the_erasure_unchanged(
+    scorer: APIClient,
+    people: dict[str, Any],
+    case: ReviewCase,
+    receiver: tuple[str, type[Receiver]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An erasure neither deletes nor breaks a delivery still owed: its payload names no one (ids, outcomes,
+    reason codes), so it is kept as it is and sent once the broker is back."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from scoring import tasks
+    from scoring.review.webhooks import decision_webhooks_reconcile
+
+    url, handler = receiver
+    register(scorer, url)
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise BrokerError("[Errno 111] Connection refused")
+
+    with monkeypatch.context() as patched, TestCase.captureOnCommitCallbacks(execute=True):
+        patched.setattr(tasks.decision_webhook_deliver, "apply_async", broker_down)
+        review_case_take(case=case, user=people["alice"])
+        review_case_close(
+            case=case,
+            user=people["alice"],
+            final_decision="refuse",
+            justification=f"{NAME} lied.",
+            refusal_reasons=["U05"],
+        )
+    owed = WebhookDelivery.objects.get()
+    before = owed.payload
+    assert owed.status == "pending" and before["refusal_reasons"][0]["code"] == "U05"
+    erase(case.decision, people)
+    owed.refresh_from_db()
+    assert (owed.status, owed.payload) == ("pending", before)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert decision_webhooks_reconcile() == 1
+    owed.refresh_from_db()
+    assert owed.status == "delivered"
+    [(_, body)] = handler.received
+    assert json.loads(body) == before and NAME.encode() not in body and b"C7301" not in body

@@ -117,10 +117,51 @@ def test_a_final_decision_is_posted_signed_to_its_callers_webhook(
         "final_decision": "approve",
         "decided_by": payload["decided_by"],
         "decided_at": payload["decided_at"],
+        "refusal_reasons": [],  # an approval states none
     }
     assert payload["decided_by"].startswith("user:")
     delivery = WebhookDelivery.objects.get(decision=decision)
     assert (delivery.status, delivery.attempts, delivery.last_outcome) == ("delivered", 1, "delivered: HTTP 200")
+
+
+def test_a_persons_refusal_is_posted_with_the_reasons_they_stated(
+    scorer: APIClient, receiver: tuple[str, type[Receiver]]
+) -> None:
+    """The caller learns the principal reasons without fetching the notice: codes and the catalogue's text,
+    in the underwriter's order, as the detail and the notice give them; nothing about the person."""
+    url, handler = receiver
+    register(scorer, url)
+    decision = refer(scorer)
+    case = ReviewCase.objects.get(decision=decision)
+    analyst = UserFactory(roles=["analyst"])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        review_case_take(case=case, user=analyst)
+        review_case_close(
+            case=case,
+            user=analyst,
+            final_decision="refuse",
+            justification="Camille's payslip was forged.",
+            refusal_reasons=["U05", "U03"],
+        )
+    [(_, body)] = handler.received
+    payload = json.loads(body)
+    assert (payload["event"], payload["final_decision"]) == ("decision.final", "refuse")
+    assert payload["refusal_reasons"] == [
+        {
+            "code": "U05",
+            "title": "Inconsistent or unreliable documents",
+            "sentence": "Documents provided were inconsistent with each other or with your application, "
+            "or could not be relied on.",
+        },
+        {
+            "code": "U03",
+            "title": "Unable to verify employment",
+            "sentence": "We were unable to verify your employment.",
+        },
+    ]
+    assert payload["refusal_reasons"] == scorer.get(f"/api/v1/predictions/{decision.pk}/").json()["refusal_reasons"]
+    assert "Camille" not in body.decode() and "forged" not in body.decode()
+    assert WebhookDelivery.objects.get(decision=decision).payload == payload
 
 
 def test_a_failing_receiver_is_retried_until_it_answers(

@@ -256,3 +256,92 @@ def test_a_contest_refuses_a_number_for_its_statement_and_unknown_fields(scorer:
     assert extra.status_code == 400 and extra.json()["fields"] == {"unknown": ["Unknown field."]}
     assert not Contest.objects.exists()
     assert ReviewCase.objects.filter(decision=decision).count() == 0
+
+
+# --- The stated reasons outside the notice: the decision's detail (docs/review.md) -----------------
+
+
+def detail(api: APIClient, decision: Decision) -> dict[str, Any]:
+    response = api.get(f"/api/v1/predictions/{decision.pk}/")
+    assert response.status_code == 200, response.json()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_the_detail_of_a_persons_refusal_lists_the_reasons_they_stated_in_their_order(scorer: APIClient) -> None:
+    decision = decide(scorer, SAFE)
+    refused_by_a_person(decision, ["U05", "U02"])
+    body = detail(scorer, decision)
+    assert (body["final_decision"], body["status"]) == ("refuse", "final")
+    assert body["refusal_reasons"] == [
+        {
+            "code": "U05",
+            "title": "Inconsistent or unreliable documents",
+            "sentence": "Documents provided were inconsistent with each other or with your application, "
+            "or could not be relied on.",
+        },
+        {
+            "code": "U02",
+            "title": "Unable to verify income",
+            "sentence": "We were unable to verify your income from the documents provided.",
+        },
+    ]
+    notice = scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()
+    assert body["refusal_reasons"] == notice["reasons"]  # one answer: the notice's
+    assert "employer never issued" not in str(body)  # the justification stays in the file
+
+
+def test_a_models_decision_has_no_refusal_reasons_and_the_list_does_not_carry_them(
+    scorer: APIClient, credit_model: ModelVersion
+) -> None:
+    refused, approved = decide(scorer, RISKY), decide(scorer, SAFE)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        model_version_set_refer_band(model_version=credit_model, lower=0.0, upper=1.0)
+    referred = decide(scorer, RISKY)
+    for decision, outcome in ((refused, "refuse"), (approved, "approve"), (referred, "refer")):
+        body = detail(scorer, decision)
+        assert (body["decision"], body["refusal_reasons"]) == (outcome, [])
+    assert detail(scorer, refused)["reasons"]  # the model's reasons are the decision's own field
+    rows = scorer.get("/api/v1/predictions/").json()["results"]
+    assert len(rows) == 3 and not any("refusal_reasons" in row for row in rows)  # the list stays one query
+
+
+def test_a_reopened_case_decided_again_replaces_the_reasons(scorer: APIClient) -> None:
+    """A contest reopens the refusal: while it is reviewed the refusal (and its reasons) stands; the new
+    decision replaces them, a refusal with its own reasons, an approval with none."""
+    decision = decide(scorer, SAFE)
+    refused_by_a_person(decision, ["U05"])
+    url = f"/api/v1/predictions/{decision.pk}/contest"
+    assert scorer.post(url, {"statement": "The payslip is genuine."}, format="json").status_code == 201
+    body = detail(scorer, decision)
+    assert (body["status"], body["final_decision"]) == ("pending_review", "refuse")
+    assert [r["code"] for r in body["refusal_reasons"]] == ["U05"]
+    case = ReviewCase.objects.get(decision=decision, origin="contest")
+    analyst = UserFactory(roles=["analyst"])
+    review_case_take(case=case, user=analyst)
+    review_case_close(
+        case=case,
+        user=analyst,
+        final_decision="refuse",
+        justification="Genuine, but the income is too low.",
+        refusal_reasons=["U06", "U07"],
+    )
+    body = detail(scorer, decision)
+    assert [r["code"] for r in body["refusal_reasons"]] == ["U06", "U07"]
+    assert [r["code"] for r in scorer.get(f"{url[: -len('contest')]}notice").json()["reasons"]] == ["U06", "U07"]
+    assert scorer.post(url, {"statement": "I found a second job."}, format="json").status_code == 201
+    again = ReviewCase.objects.get(decision=decision, origin="contest", status="open")
+    review_case_take(case=again, user=analyst)
+    review_case_close(case=again, user=analyst, final_decision="approve", justification="Second job verified.")
+    body = detail(scorer, decision)
+    assert (body["final_decision"], body["refusal_reasons"]) == ("approve", [])
+
+
+def test_a_refusal_closed_before_reasons_were_asked_for_lists_none_in_the_detail(scorer: APIClient) -> None:
+    """No codes stored: no made-up ones (the notice falls back to the model's reasons, the detail has them
+    in ``reasons``)."""
+    decision = decide(scorer, RISKY)
+    case = refused_by_a_person(decision, ["U05"])
+    ReviewCase.objects.filter(pk=case.pk).update(refusal_reasons=[])  # as stored before the field existed
+    body = detail(scorer, decision)
+    assert (body["final_decision"], body["refusal_reasons"]) == ("refuse", [])
+    assert body["decided_by"].startswith("user:")  # a person's refusal all the same
