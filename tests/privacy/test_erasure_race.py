@@ -52,6 +52,21 @@ def held_erasure(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, thre
     return reached, go
 
 
+def during_the_erasure(monkeypatch: pytest.MonkeyPatch, request: GdprRequest, call: Callable[[], Any]) -> Any:
+    """Run ``call`` while the erasure holds the client's lock; its result (or what it raised) once both end."""
+    reached, go = held_erasure(monkeypatch)
+    results: dict[str, Any] = {}
+    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
+    assert reached.wait(timeout=60)
+    caller = in_thread(results, "call", call)
+    wait_for_a_lock_wait()  # the call waits for the client's row, locked by the erasure
+    go.set()
+    eraser.join(timeout=60)
+    caller.join(timeout=60)
+    assert results["erasure"].done, results["erasure"]
+    return results["call"]
+
+
 def approved_erasure(client_id: str, last_name: str) -> tuple[Client, GdprRequest]:
     """A client with a history, and their erasure request, approved by two officers."""
     person = ClientFactory(client_id=client_id, last_name=last_name)
@@ -81,18 +96,8 @@ def test_a_call_arriving_during_the_erasure_stores_nothing_under_the_anchor(
         if body is None
         else {**body, "client_id": "C7401"}
     )
-    reached, go = held_erasure(monkeypatch)
-    results: dict[str, Any] = {}
-    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
-    assert reached.wait(timeout=60)
-    caller = in_thread(results, "call", lambda: api.post(path, payload, format="json"))
-    wait_for_a_lock_wait()  # the call waits for the client's row, locked by the erasure
-    go.set()
-    eraser.join(timeout=60)
-    caller.join(timeout=60)
+    response = during_the_erasure(monkeypatch, request, lambda: api.post(path, payload, format="json"))
 
-    assert results["erasure"].done, results["erasure"]
-    response = results["call"]
     assert not isinstance(response, BaseException), response
     anchor = Client.objects.get(pk=person.pk)
     assert anchor.erased_at is not None
@@ -155,25 +160,16 @@ def test_a_request_recorded_during_the_erasure_is_refused_not_left_on_the_anchor
     require_postgresql()
     person, request = approved_erasure("C7403", "Zqxrequest")
     officer = User.objects.create(username="officer-c", is_superuser=True, is_active=True)
-    reached, go = held_erasure(monkeypatch)
-    results: dict[str, Any] = {}
-    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
-    assert reached.wait(timeout=60)
-    caller = in_thread(
-        results,
-        "call",
+    outcome = during_the_erasure(
+        monkeypatch,
+        request,
         lambda: privacy_services.gdpr_request_record(
             kind="access", client=person, by=officer, details="Zqxrequest showed her passport"
         ),
     )
-    wait_for_a_lock_wait()
-    go.set()
-    eraser.join(timeout=60)
-    caller.join(timeout=60)
 
-    assert results["erasure"].done, results["erasure"]
-    assert isinstance(results["call"], ValidationError), str(results["call"])
-    assert "erased" in results["call"].message_dict["client"][0]
+    assert isinstance(outcome, ValidationError), str(outcome)
+    assert "erased" in outcome.message_dict["client"][0]
     assert not GdprRequest.objects.filter(client=person).exists()
     assert not GdprRequest.objects.filter(details__contains="Zqxrequest").exists()
 
@@ -199,18 +195,9 @@ def test_an_application_saved_in_the_admin_during_the_erasure_is_refused_on_its_
         "purpose": "other", "declared_income": "", "age": "40", "past_payment_incidents": "0",
         "employment_years": "", "extra": "{}", "status": "received",
     }  # fmt: skip
-    reached, go = held_erasure(monkeypatch)
-    results: dict[str, Any] = {}
-    eraser = in_thread(results, "erasure", lambda: privacy_services.erasure_execute(request=request))
-    assert reached.wait(timeout=60)
-    caller = in_thread(results, "call", lambda: browser.post("/admin/scoring/creditapplication/add/", form))
-    wait_for_a_lock_wait()  # the form waits for the client's row, locked by the erasure
-    go.set()
-    eraser.join(timeout=60)
-    caller.join(timeout=60)
-
-    assert results["erasure"].done, results["erasure"]
-    response = results["call"]
+    response = during_the_erasure(
+        monkeypatch, request, lambda: browser.post("/admin/scoring/creditapplication/add/", form)
+    )
     assert not isinstance(response, BaseException), response
     assert response.status_code == 200, response.status_code
     assert "This client was erased" in " ".join(response.context["adminform"].form.errors["client"])
