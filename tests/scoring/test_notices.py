@@ -140,6 +140,22 @@ SAFE = {  # every feature sent: the model approves
 }
 
 
+# Two reasons an underwriter states, as the notice and the detail show them (in the order stated).
+U05_U02 = [
+    {
+        "code": "U05",
+        "title": "Inconsistent or unreliable documents",
+        "sentence": "Documents provided were inconsistent with each other or with your application, "
+        "or could not be relied on.",
+    },
+    {
+        "code": "U02",
+        "title": "Unable to verify income",
+        "sentence": "We were unable to verify your income from the documents provided.",
+    },
+]
+
+
 def refused_by_a_person(decision: Decision, reasons: list[str]) -> ReviewCase:
     """An analyst asks to override the decision and refuses it, with ``reasons``."""
     analyst = UserFactory(roles=["analyst"])
@@ -164,19 +180,7 @@ def test_a_persons_refusal_lists_the_underwriters_reasons_not_the_models(scorer:
     assert response.status_code == 200, response.json()
     notice = response.json()
     assert (notice["decision"], notice["decided_by"]) == ("refuse", "person")
-    assert notice["reasons"] == [
-        {
-            "code": "U05",
-            "title": "Inconsistent or unreliable documents",
-            "sentence": "Documents provided were inconsistent with each other or with your application, "
-            "or could not be relied on.",
-        },
-        {
-            "code": "U02",
-            "title": "Unable to verify income",
-            "sentence": "We were unable to verify your income from the documents provided.",
-        },
-    ]
+    assert notice["reasons"] == U05_U02
     page = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", {"format": "html"}).content.decode()
     listed = page.split('id="notice-reasons"')[1].split("</ol>")[0]
     assert listed.index("Inconsistent or unreliable documents") < listed.index("Unable to verify income")
@@ -272,19 +276,7 @@ def test_the_detail_of_a_persons_refusal_lists_the_reasons_they_stated_in_their_
     refused_by_a_person(decision, ["U05", "U02"])
     body = detail(scorer, decision)
     assert (body["final_decision"], body["status"]) == ("refuse", "final")
-    assert body["refusal_reasons"] == [
-        {
-            "code": "U05",
-            "title": "Inconsistent or unreliable documents",
-            "sentence": "Documents provided were inconsistent with each other or with your application, "
-            "or could not be relied on.",
-        },
-        {
-            "code": "U02",
-            "title": "Unable to verify income",
-            "sentence": "We were unable to verify your income from the documents provided.",
-        },
-    ]
+    assert body["refusal_reasons"] == U05_U02
     notice = scorer.get(f"/api/v1/predictions/{decision.pk}/notice").json()
     assert body["refusal_reasons"] == notice["reasons"]  # one answer: the notice's
     assert "employer never issued" not in str(body)  # the justification stays in the file
