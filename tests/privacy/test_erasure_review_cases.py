@@ -84,6 +84,14 @@ def status_of(scorer: APIClient, decision: Decision) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+def refused(case: ReviewCase, people: dict[str, Any], *, justification: str, reason: str) -> None:
+    """Alice takes the case and refuses the credit, stating one reason."""
+    review_case_take(case=case, user=people["alice"])
+    review_case_close(
+        case=case, user=people["alice"], final_decision="refuse", justification=justification, refusal_reasons=[reason]
+    )
+
+
 def test_an_open_case_is_withdrawn_by_the_erasure_and_takes_no_decision_afterwards(
     scorer: APIClient, people: dict[str, Any], case: ReviewCase
 ) -> None:
@@ -303,14 +311,7 @@ def test_nothing_is_sent_when_the_client_has_no_open_review(
     response = scorer.post("/api/v1/score", {**RISKY, "client_id": "C7302"}, format="json")
     decided = ReviewCase.objects.get(decision_id=response.json()["id"])
     with TestCase.captureOnCommitCallbacks(execute=True):
-        review_case_take(case=decided, user=people["alice"])
-        review_case_close(
-            case=decided,
-            user=people["alice"],
-            final_decision="refuse",
-            justification="Incidents.",
-            refusal_reasons=["U08"],
-        )
+        refused(decided, people, justification="Incidents.", reason="U08")
     assert [json.loads(body)["event"] for _, body in handler.received] == ["decision.final"]
     erase(decided.decision, people)
     assert len(handler.received) == 1 and withdrawn_deliveries() == []
@@ -329,14 +330,7 @@ def test_a_contest_withdrawn_leaves_the_decision_final_and_sends_no_withdrawal(
     url, handler = receiver
     register(scorer, url)
     with TestCase.captureOnCommitCallbacks(execute=True):
-        review_case_take(case=case, user=people["alice"])
-        review_case_close(
-            case=case,
-            user=people["alice"],
-            final_decision="refuse",
-            justification="Incidents.",
-            refusal_reasons=["U08"],
-        )
+        refused(case, people, justification="Incidents.", reason="U08")
     contest = f"/api/v1/predictions/{case.decision_id}/contest"
     assert scorer.post(contest, {"statement": "I paid."}, format="json").status_code == 201
     erase(case.decision, people)
@@ -413,14 +407,7 @@ def test_a_final_decisions_delivery_still_owed_goes_out_after_the_erasure_unchan
 
     with monkeypatch.context() as patched, TestCase.captureOnCommitCallbacks(execute=True):
         patched.setattr(tasks.decision_webhook_deliver, "apply_async", broker_down)
-        review_case_take(case=case, user=people["alice"])
-        review_case_close(
-            case=case,
-            user=people["alice"],
-            final_decision="refuse",
-            justification=f"{NAME} lied.",
-            refusal_reasons=["U05"],
-        )
+        refused(case, people, justification=f"{NAME} lied.", reason="U05")
     owed = WebhookDelivery.objects.get()
     before = owed.payload
     assert owed.status == "pending" and before["refusal_reasons"][0]["code"] == "U05"
