@@ -64,7 +64,7 @@ def promotion_request_check(
     (``fraud_rule_check``), and again at approval.
     """
     from fraud.services import RULE_FIELDS, fraud_rule_check, fraud_settings_current, fraud_thresholds_check
-    from scoring.services import refer_band_check
+    from scoring.services import model_version_role_check, refer_band_check
 
     if refer_band is not None and model_version is None:
         raise ValidationError({"model_version": "Choose the model version whose refer band changes."})
@@ -90,6 +90,10 @@ def promotion_request_check(
             raise ValidationError({"target_status": "A version is promoted to champion or challenger."})
         if model_version.status == target_status:
             raise ValidationError({"model_version": f"{model_version.version} is already the {target_status}."})
+        try:  # what activating it will check: the champion is never made challenger
+            model_version_role_check(model_version=model_version, status=target_status)
+        except ValidationError as exc:
+            raise ValidationError({"target_status": exc.message_dict["status"]}) from exc
         request = PromotionRequest(
             kind=PromotionKind.MODEL,
             model_version=model_version,

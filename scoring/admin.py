@@ -291,6 +291,9 @@ class ModelVersionAdmin(PlatformModelAdmin):
         except ArtifactError as exc:
             self.message_user(request, f"{target.version} cannot serve: {exc}", messages.ERROR)
             return
+        except ValidationError as exc:  # the champion is never made challenger (the service's message)
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return
         self.log_change(request, target, f"Activated as {status}.")
         self.message_user(request, f"{target.version} is now the {target.purpose} {status}.", messages.SUCCESS)
 

@@ -283,6 +283,23 @@ ACTIVATE_FOUR_EYES_MESSAGE = (
 )
 
 
+CHAMPION_KEPT = (
+    "{version} is the {purpose} champion: it leaves that role only when another version becomes champion. "
+    "Made challenger, it would leave {purpose} without a champion, and every decision would be refused (503)."
+)
+
+
+def model_version_role_check(*, model_version: ModelVersion, status: str) -> None:
+    """The one home of "a purpose keeps its champion": the champion is never made challenger (the
+    role it would leave stays empty: ``/score`` answers 503). Another version made champion
+    retires it; the kill switch (retire) is the deliberate way to stop serving. Raises
+    ``ValidationError({"status": ...})``."""
+    if model_version.status == ModelStatus.CHAMPION and status == ModelStatus.CHALLENGER:
+        raise ValidationError(
+            {"status": CHAMPION_KEPT.format(version=model_version.version, purpose=model_version.purpose)}
+        )
+
+
 def model_version_activate_check(
     *, model_version: ModelVersion, status: str, user: Acting = None, promotion: Any = None
 ) -> None:
@@ -318,6 +335,7 @@ def model_version_activate(
     """
     if status not in (ModelStatus.CHAMPION, ModelStatus.CHALLENGER):
         raise ValueError("a version is activated as champion or challenger")
+    model_version_role_check(model_version=model_version, status=status)
     model_version_activate_check(model_version=model_version, status=status, user=user, promotion=promotion)
     # The file is run in a child process too (it may have been registered before today's
     # checks). That takes seconds: do it before taking the row lock; under the lock the
@@ -332,6 +350,7 @@ def model_version_activate(
         if locked.status == status:
             return locked
         # Again on the locked row: its role may have changed during the file's check.
+        model_version_role_check(model_version=locked, status=status)
         model_version_activate_check(model_version=locked, status=status, user=user, promotion=promotion)
         _artifact_check(locked)
         displaced = (

@@ -448,3 +448,15 @@ def test_a_version_retired_by_the_kill_switch_is_not_put_back_by_an_older_reques
         promotion_request_approve(request=request, user=second)
     challenger.refresh_from_db()
     assert challenger.status == "retired"
+
+
+@pytest.mark.django_db
+def test_a_request_to_make_the_champion_challenger_is_refused_when_made(
+    admins: tuple[Any, Any], credit_model: ModelVersion
+) -> None:
+    """Approved, it would leave the purpose without a champion: refused up front, naming the field."""
+    with pytest.raises(ValidationError) as refused:
+        promotion_request_create(user=admins[0], model_version=credit_model, target_status="challenger")
+    assert "without a champion" in refused.value.message_dict["target_status"][0]
+    credit_model.refresh_from_db()
+    assert credit_model.status == "champion"

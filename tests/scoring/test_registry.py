@@ -294,3 +294,20 @@ def test_activation_refuses_an_unknown_key_and_keeps_champion_as_the_default(
     assert ModelVersion.objects.get(version="v2").status != "champion"
     empty = admin.post(f"/api/v1/models/{draft.pk}/activate/", {}, format="json")
     assert empty.status_code == 200 and empty.json()["status"] == "champion"
+
+
+def test_the_champion_is_never_made_challenger_so_a_purpose_keeps_serving(
+    draft: ModelVersion, client_as: Callable[[str | None], APIClient]
+) -> None:
+    """Made challenger, the champion would leave the champion role empty: every /score a 503."""
+    champion, admin = ModelVersion.objects.get(version="v1"), client_as("admin")
+    response = admin.post(f"/api/v1/models/{champion.pk}/activate/", {"status": "challenger"}, format="json")
+    assert response.status_code == 400, response.json()
+    assert "leaves that role only when another version becomes champion" in response.json()["fields"]["status"][0]
+    champion.refresh_from_db()
+    assert champion.status == "champion"
+    # Another version made champion retires it, as before.
+    promoted = admin.post(f"/api/v1/models/{draft.pk}/activate/", {"status": "champion"}, format="json")
+    assert promoted.status_code == 200
+    champion.refresh_from_db()
+    assert champion.status == "retired"
