@@ -35,6 +35,9 @@ from creditplatform.celery import BACKEND_CLEANUP_TASK, platform_periodic_tasks
 ArgumentCheck = Callable[[Any], str | None]
 
 
+FIRST_DAY = date(1970, 1, 1)
+
+
 def _iso_day(value: Any) -> str | None:
     if not isinstance(value, str):
         return "a date as text, YYYY-MM-DD"
@@ -44,6 +47,10 @@ def _iso_day(value: Any) -> str | None:
         return "a date as YYYY-MM-DD"
     if len(value) != 10:
         return "a date as YYYY-MM-DD"
+    # The jobs count back from the day (a week of catch-up, a performance window): a day near the
+    # calendar's first would overflow at every run. The platform's records start long after 1970.
+    if day < FIRST_DAY:
+        return f"a day from {FIRST_DAY.isoformat()} on"
     # The drift and performance reports refuse a later day (their newest report would be empty):
     # the job would fail at every run. A day that has happened stays one.
     return None if day <= timezone.localdate() else "a day that has happened (today, UTC, at the latest)"

@@ -117,6 +117,8 @@ def errors_of(response: Any) -> dict[str, list[str]]:
         ({"kwargs": '{"day": 20261102}'}, "kwargs", "is not a date as text"),
         # The drift and performance reports refuse such a day: the job would fail at every run.
         ({"kwargs": '{"day": "2999-01-01"}'}, "kwargs", "is not a day that has happened"),
+        # The nightly job counts a week back from its day: the calendar's first days overflowed.
+        ({"kwargs": '{"day": "0001-01-01"}'}, "kwargs", "is not a day from 1970-01-01 on"),
         ({"kwargs": "[]"}, "kwargs", "A JSON object"),
         ({"headers": '{"task": "privacy.tasks.erasure_run"}'}, "headers", "a header can name another task"),
         ({"queue": "elsewhere"}, "queue", "default queue"),
