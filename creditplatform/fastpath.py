@@ -1,6 +1,6 @@
 """The decision fast path: ``POST /score`` and ``POST /fraude`` with the same answer, for less.
 
-A decision request through Django's handler, its 18 middlewares and DRF's request cycle
+A decision request through Django's handler, its 19 middlewares and DRF's request cycle
 costs about 1.5 M CPU instructions before the decision starts (``make bench``, the "DRF
 floor"), as much as the decision itself. Most of it is machinery that does nothing for the
 one request a bank's systems send all day: a POST with a JSON body and an API key. This
@@ -90,6 +90,7 @@ COVERED_MIDDLEWARE: dict[str, str] = {
     "creditplatform.middleware.ContentSecurityPolicyMiddleware": "runs: the policy of a non-HTML answer",
     "whitenoise.middleware.WhiteNoiseMiddleware": "nothing: static files only",
     "creditplatform.middleware.JsonErrorsMiddleware": "runs: JSON bodies for errors and exceptions",
+    "creditplatform.middleware.RequestBodyLimitMiddleware": "nothing: bodies at most DATA_UPLOAD_MAX_MEMORY_SIZE",
     "django.contrib.sessions.middleware.SessionMiddleware": "nothing: no cookie, the session is never read",
     "django.middleware.common.CommonMiddleware": "runs: host and user agent (to Django), Content-Length",
     "django.middleware.csrf.CsrfViewMiddleware": "nothing: the decision views are CSRF-exempt, no cookie",

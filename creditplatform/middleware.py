@@ -152,6 +152,40 @@ def _json_error(response: HttpResponse) -> HttpResponse:
     return converted
 
 
+# What a multipart body adds to the file it carries (boundaries, part headers, the form's other fields).
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def request_body_max_bytes() -> int:
+    """The largest body any page or endpoint accepts: the largest file a form may carry, with its
+    envelope, or the largest JSON body (``/score``'s fast path takes those, never more)."""
+    return max(int(settings.BATCH_UPLOAD_MAX_BYTES) + MULTIPART_OVERHEAD, int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a body longer than any upload may be (413), on its ``Content-Length``, before it is read.
+
+    Django streams a multipart body to a temporary file before a form can look at the file's
+    size, so each upload form's own, smaller limit (a model file, an outcomes CSV, a batch file)
+    came only after the whole body was on disk: one request could fill it. Django reads no
+    more than ``Content-Length`` bytes of a body (a chunked one without it is refused by
+    ``JsonErrorsMiddleware`` on the API and read as empty elsewhere), so the header bounds what
+    a request costs. The decision fast path (``/score``, ``/fraude``) has its own, smaller limit.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        declared = str(request.META.get("CONTENT_LENGTH") or "")
+        if declared.isascii() and declared.isdigit() and int(declared) > (limit := request_body_max_bytes()):
+            message = f"The request body is larger than {limit:,} bytes, the most any upload may be."
+            if is_api_path(request.path):
+                return JsonResponse(error_body("payload_too_large", message), status=413)
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
 class NoStoreMiddleware:
     """``Cache-Control: no-store`` on API and admin responses: they carry personal data."""
 

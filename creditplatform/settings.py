@@ -150,6 +150,7 @@ MIDDLEWARE = [
     "creditplatform.middleware.ContentSecurityPolicyMiddleware",  # django-csp (+ the OIDC provider)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "creditplatform.middleware.JsonErrorsMiddleware",
+    "creditplatform.middleware.RequestBodyLimitMiddleware",  # no body longer than the largest upload is read
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -25,6 +25,7 @@ from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
 from creditplatform.api.renderers import OrjsonRenderer
 from creditplatform.api.serializers import StrictSerializer
+from creditplatform.middleware import MULTIPART_OVERHEAD
 from scoring.api.views import IDEMPOTENCY_PARAMETER, idempotency_key_header
 from scoring.batch.files import BatchFileError
 from scoring.batch.selectors import (
@@ -47,7 +48,6 @@ from scoring.ml.predictor import ModelUnavailable
 from scoring.models import BatchJob
 
 # Multipart framing around the file: a request this much larger than the file cap is refused unread.
-MULTIPART_OVERHEAD = 64 * 1024
 
 METHOD = (
     "Reasons are exact TreeSHAP contributions, the same as `/score` gives for the same applicant: each chunk's "
