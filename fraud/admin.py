@@ -40,6 +40,7 @@ from fraud.services import (
     fraud_alert_resolve,
     fraud_alert_take,
     fraud_rule_backtest,
+    fraud_rule_condition_warning,
     fraud_rule_may_activate,
     fraud_rule_may_edit,
     fraud_rule_save,
@@ -221,6 +222,8 @@ class FraudRuleAdmin(PlatformModelAdmin):
         except ValidationError as exc:  # the form checked the same things: only a race gets here
             raise PermissionDenied(str(exc)) from exc
         obj.pk, obj.version, obj.is_active = saved.pk, saved.version, saved.is_active
+        if warning := fraud_rule_condition_warning(saved.condition):
+            messages.warning(request, warning)
 
     @admin.action(description="Activate selected rules (new version)", permissions=["activate"])
     def activate_rules(self, request: HttpRequest, queryset: QuerySet[FraudRule]) -> None:

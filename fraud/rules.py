@@ -165,8 +165,8 @@ class RuleOutcome:
     failures: tuple[RuleFailure, ...]
 
 
-def _error_name(exc: Exception) -> str:
-    # What a check records for a rule that failed on it: short and stable.
+def evaluation_error_name(exc: Exception) -> str:
+    """What a check records for a rule that failed on it: short and stable."""
     if isinstance(exc, ZeroDivisionError):
         return "division by zero"
     if isinstance(exc, ArithmeticError):
@@ -197,7 +197,7 @@ class RuleSet:
                 try:
                     matched = compiled.condition.test(values)
                 except EVALUATION_ERRORS as exc:
-                    failures.append(RuleFailure(compiled.spec.name, compiled.spec.version, _error_name(exc)))
+                    failures.append(RuleFailure(compiled.spec.name, compiled.spec.version, evaluation_error_name(exc)))
                     continue
                 if matched:
                     hits.append(compiled.hit(context))

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from fraud.conditions import FIELDS, RuleError, compile_condition
-from fraud.rules import BacktestResult, Outcome, backtest_tally, complete
+from fraud.conditions import EVALUATION_ERRORS, FIELDS, RuleError, compile_condition
+from fraud.rules import BacktestResult, Outcome, backtest_tally, complete, evaluation_error_name
 
 # Checking one condition is a parse and a few evaluations: milliseconds. The limits leave a
 # wide margin on a loaded machine and still bound what a bad condition could cost.
@@ -97,11 +97,30 @@ def _probes() -> list[dict[str, Any]]:
     return [defaults, large]
 
 
+def first_transaction() -> dict[str, Any]:
+    """A client's first transaction as the conditions see it: no history, and this one counted in
+    each window (``count_1h`` is 1, ``sum_1h`` its amount)."""
+    amount = 100.0
+    context: dict[str, Any] = {name: info.default for name, info in FIELDS.items()}
+    context.update(amount=amount, type="virement", currency="EUR")
+    for name in FIELDS:
+        if name.startswith("count_"):
+            context[name] = 1.0
+        elif name.startswith("sum_"):
+            context[name] = amount
+    return context
+
+
 def _check_task(connection: Connection, text: str) -> None:
     condition = compile_condition(text)
     for context in _probes():
         Outcome.of(condition, context)  # a failure (division by zero...) is allowed, not a hang
-    connection.send(("ok", condition.fields))
+    first_failure = None
+    try:
+        condition.matches(first_transaction())
+    except EVALUATION_ERRORS as exc:
+        first_failure = evaluation_error_name(exc)
+    connection.send(("ok", (condition.fields, first_failure)))
 
 
 def _backtest_task(connection: Connection, text: str) -> None:
@@ -183,15 +202,25 @@ def check_condition(text: str) -> tuple[str, ...]:
     verdict = _verdict(text)
     if isinstance(verdict, str):
         raise RuleError(verdict)
-    return verdict
+    return verdict[0]
+
+
+def first_transaction_failure(text: str) -> str | None:
+    """Why ``text`` cannot be evaluated on a client's first transaction (``first_transaction``):
+    ``"division by zero"``..., or None (it can, or it does not compile: ``check_condition`` says
+    why). Read from the same kept verdict as ``check_condition``: no second child."""
+    verdict = _verdict(text)
+    return None if isinstance(verdict, str) else verdict[1]
 
 
 @functools.lru_cache(maxsize=512)
-def _verdict(text: str) -> tuple[str, ...] | str:
-    """The fields ``text`` reads, or why it is refused. A ``SandboxError`` propagates (never cached)."""
+def _verdict(text: str) -> tuple[tuple[str, ...], str | None] | str:
+    """The fields ``text`` reads and how it fails on a first transaction, or why it is refused.
+    A ``SandboxError`` propagates (never cached)."""
     try:
         with ChildProcess(_check_task, text, cpu_seconds=CHECK_CPU_SECONDS, too_long=TOO_LONG) as child:
-            return tuple(child.receive(CHECK_WALL_SECONDS))
+            fields, first_failure = child.receive(CHECK_WALL_SECONDS)
+            return tuple(fields), first_failure
     except SandboxError:
         raise
     except RuleError as exc:

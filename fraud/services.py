@@ -39,7 +39,7 @@ from fraud.models import (
     Transaction,
 )
 from fraud.rules import ACTIONS, BacktestResult, RuleError, check_reason
-from fraud.sandbox import backtest_condition, check_condition
+from fraud.sandbox import backtest_condition, check_condition, first_transaction_failure
 from fraud.selectors import backtest_rows, transaction_get_stored, transaction_screen_lookup
 from fraud.velocity import velocity
 from scoring.ml.model import LoadedModel
@@ -430,6 +430,20 @@ def fraud_rule_check(**fields: Any) -> tuple[str, ...]:
     if errors:
         raise ValidationError(errors)
     return used
+
+
+FIRST_TRANSACTION_WARNING = (
+    "This condition cannot be evaluated on a client's first transaction ({failure}): there the rule counts "
+    "as not matched, so it never fires for a new client. Guard the division, e.g. count_24h > 1 and …"
+)
+
+
+def fraud_rule_condition_warning(condition: str) -> str | None:
+    """What an admin should know about a condition that is saved but will not always run: it fails
+    (a division by zero...) on a client's first transaction, where a rule that fails counts as not
+    matched. None when it runs there (or does not compile: ``fraud_rule_check`` refuses it)."""
+    failure = first_transaction_failure(condition)
+    return FIRST_TRANSACTION_WARNING.format(failure=failure) if failure else None
 
 
 def fraud_rule_save(

@@ -85,6 +85,29 @@ def test_an_admin_adds_an_active_rule_as_version_one(staff: Callable[[str], Clie
     )
 
 
+@pytest.mark.parametrize(
+    ("condition", "warned"),
+    [
+        # count_10m counts this transaction: 1 on a client's first, so the division fails there.
+        ("amount / (count_10m - 1) > 5", True),
+        ("sum_24h / history_count > 1000", True),  # no history: 0
+        ("count_10m > 1 and amount / (count_10m - 1) > 5", False),  # guarded
+        ("amount / count_10m > 5", False),
+    ],
+)
+def test_a_rule_that_cannot_run_on_a_client_s_first_transaction_is_saved_with_a_warning(
+    staff: Callable[[str], Client], condition: str, warned: bool
+) -> None:
+    """A rule that fails counts as not matched: one dividing by a count that is 0 for a new client
+    would silently never fire on the first transactions of new clients, where fraud often is."""
+    response = staff("admin").post(ADD, {**NEW_RULE, "condition": condition, "is_active": "on"}, follow=True)
+    assert FraudRule.objects.get(name="big_cash").versions.get().condition == condition  # saved all the same
+    shown = [str(m) for m in response.context["messages"]]
+    warning = "cannot be evaluated on a client's first transaction (division by zero)"
+    assert any(warning in m for m in shown) is warned, shown
+    assert (warning in response.content.decode().replace("&#x27;", "'")) is warned
+
+
 def test_an_analyst_proposes_an_inactive_draft_even_when_asking_for_active(staff: Callable[[str], Client]) -> None:
     response = staff("analyst").post(ADD, {**NEW_RULE, "is_active": "on"})
     assert response.status_code == 302
