@@ -49,6 +49,9 @@ ENDPOINTS: dict[str, dict[str, str]] = {
         "decision": "choice",
         "risk_level": "choice",
         "type": "choice",
+        "alert_status": "choice",
+        "resolution": "choice",
+        "resolved_after": "datetime",
         "ordering": "ordering",
     },
 }
@@ -152,8 +155,8 @@ ACCEPTED: dict[str, list[str]] = {
     ],
     "/api/v1/models/": ["format", "ordering", "page", "page_size", "purpose", "search", "status"],
     "/api/v1/transactions/": [
-        *["after", "before", "client_id", "cursor", "decision", "format", "ordering", "page", "page_size"],
-        *["risk_level", "transaction_id", "type"],
+        *["after", "alert_status", "before", "client_id", "cursor", "decision", "format", "ordering", "page"],
+        *["page_size", "resolution", "resolved_after", "risk_level", "transaction_id", "type"],
     ],
     "/api/v1/score/batch-jobs": ["format", "ordering", "page", "page_size", "status"],
     "/api/v1/webhooks": ["format"],

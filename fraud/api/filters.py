@@ -6,7 +6,13 @@ import django_filters
 from django_filters.fields import ChoiceField
 
 from creditplatform.api.filters import DateTimeFilter, ExternalIdFilter
-from fraud.choices import FraudDecisionOutcome, TransactionType, transaction_type_canonical
+from fraud.choices import (
+    AlertResolution,
+    AlertStatus,
+    FraudDecisionOutcome,
+    TransactionType,
+    transaction_type_canonical,
+)
 from fraud.models import Transaction
 from scoring.choices import RiskLevel
 
@@ -32,7 +38,24 @@ class TransactionFilter(django_filters.FilterSet):
     decision = django_filters.ChoiceFilter(field_name="fraud_check__decision", choices=FraudDecisionOutcome.choices)
     risk_level = django_filters.ChoiceFilter(field_name="fraud_check__risk_level", choices=RiskLevel.choices)
     type = TransactionTypeFilter(choices=TransactionType.choices)
+    # A payment held on a review waits for an analyst: the caller polls for the outcome.
+    alert_status = django_filters.ChoiceFilter(field_name="fraud_check__alert__status", choices=AlertStatus.choices)
+    resolution = django_filters.ChoiceFilter(
+        field_name="fraud_check__alert__resolution", choices=AlertResolution.choices
+    )
+    resolved_after = DateTimeFilter(field_name="fraud_check__alert__resolved_at", lookup_expr="gte")
 
     class Meta:
         model = Transaction
-        fields = ["client_id", "transaction_id", "after", "before", "decision", "risk_level", "type"]
+        fields = [
+            "client_id",
+            "transaction_id",
+            "after",
+            "before",
+            "decision",
+            "risk_level",
+            "type",
+            "alert_status",
+            "resolution",
+            "resolved_after",
+        ]

@@ -338,6 +338,46 @@ def test_transactions_filter_by_client_decision_and_date(analyst: APIClient) -> 
     assert ids(f"before={after}") == ["T1"]
 
 
+def test_a_caller_polls_its_held_payments_for_the_analysts_outcome(
+    analyst: APIClient, user_with_role: Callable[[str], Any]
+) -> None:
+    """A review holds the payment: the caller finds which alerts were resolved since it last asked, and how."""
+    from fraud.services import fraud_alert_resolve, fraud_alert_take
+
+    for tx in ("HELD1", "HELD2", "HELD3"):
+        screen(analyst, transaction_id=tx, montant=20000)
+    screen(analyst, transaction_id="PLAIN")
+    worker = user_with_role("analyst")
+    alerts = {
+        a.fraud_check.transaction.transaction_id: a
+        for a in FraudAlert.objects.select_related("fraud_check__transaction")
+    }
+    before = timezone.now()
+    for tx, resolution in (("HELD1", "false_positive"), ("HELD2", "confirmed_fraud")):
+        fraud_alert_take(alert=alerts[tx], user=worker)
+        fraud_alert_resolve(alert=alerts[tx], user=worker, resolution=resolution, comment="Called the client.")
+
+    def listed(query: str) -> dict[str, Any]:
+        response = analyst.get(f"/api/v1/transactions/?{query}")
+        assert response.status_code == 200, response.json()
+        return {t["transaction_id"]: t["check"]["alert"] for t in response.json()["results"]}
+
+    since = before.isoformat().replace("+00:00", "Z")
+    resolved = listed(f"resolved_after={since}")
+    assert resolved == {
+        "HELD1": {"id": alerts["HELD1"].pk, "status": "resolved", "resolution": "false_positive"},
+        "HELD2": {"id": alerts["HELD2"].pk, "status": "resolved", "resolution": "confirmed_fraud"},
+    }
+    assert list(listed("resolution=false_positive")) == ["HELD1"]  # release these payments
+    assert list(listed("alert_status=open")) == ["HELD3"]  # still held
+    later = (timezone.now() + dt.timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    assert listed(f"resolved_after={later}") == {}
+    for query, field in (("alert_status=closed", "alert_status"), ("resolution=fraud", "resolution"),
+                         ("resolved_after=yesterday", "resolved_after")):  # fmt: skip
+        response = analyst.get(f"/api/v1/transactions/?{query}")
+        assert response.status_code == 400 and field in response.json()["fields"], response.json()
+
+
 def test_a_transaction_detail_has_the_decision_snapshot(analyst: APIClient) -> None:
     screen(analyst, beneficiary="FR7630006000011234567890189")
     body = analyst.get("/api/v1/transactions/TX12345/").json()
