@@ -346,6 +346,10 @@ class FraudAlert(models.Model):
             models.Index(fields=["status", "-created_at"], name="fraudalert_queue_idx"),
             # The dashboard counts alerts per day over a date range.
             models.Index(fields=["created_at"], name="fraudalert_created_idx"),
+            # Callers poll the verdicts: GET /api/v1/transactions/?resolved_after=… (resolved alerts only).
+            models.Index(
+                fields=["resolved_at"], name="fraudalert_resolved_idx", condition=Q(resolved_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
