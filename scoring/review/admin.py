@@ -30,7 +30,9 @@ from scoring.review.services import (
     review_case_assign,
     review_case_can_approve,
     review_case_can_close,
+    review_case_can_take,
     review_case_close,
+    review_case_conflict,
     review_case_send_back,
     review_case_take,
     review_case_writable_check,
@@ -146,7 +148,11 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             except ValidationError:
                 skipped += 1
         level = messages.SUCCESS if taken else messages.WARNING
-        self.message_user(request, f"{taken} case(s) taken; {skipped} already assigned, closed or withdrawn.", level)
+        self.message_user(
+            request,
+            f"{taken} case(s) taken; {skipped} skipped (already assigned, closed or withdrawn, or your own request).",
+            level,
+        )
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -166,7 +172,8 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             user = acting_user(request.user)
             extra.update(self._case_context(case))
             extra.update(
-                can_take=case.status == ReviewStatus.OPEN and self.has_take_permission(request),
+                can_take=review_case_can_take(case=case, user=user),
+                conflict=review_case_conflict(case=case, user=user),
                 can_assign=case.status in (ReviewStatus.OPEN, ReviewStatus.ASSIGNED)
                 and request.user.has_perm(ASSIGN_PERMISSION),
                 can_decide=review_case_can_close(case=case, user=user),
@@ -235,6 +242,9 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             review_case_writable_check(case=case)  # withdrawn by an erasure: say so, rather than a 403
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return self._back(case)
+        if (conflict := review_case_conflict(case=case, user=acting_user(request.user))) is not None:
+            self.message_user(request, conflict, messages.ERROR)  # their own request: say so, rather than a 403
             return self._back(case)
         if not review_case_can_close(case=case, user=acting_user(request.user)):
             raise PermissionDenied
