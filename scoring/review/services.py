@@ -428,7 +428,10 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
     """Record an applicant's contest of a final decision and put the decision back in the queue.
 
     Opens a review case (``origin=contest``), or attaches the contest to the case already
-    open. Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
+    open. A proposal awaiting its second approval was made without the applicant's new
+    words: it goes back to its underwriter (``review.sent_back``, reason ``contested``), so
+    no one approves a decision its proposer took without everything the applicant said.
+    Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
     ``NotFinal`` while the decision is still pending a first review, ``ValidationError`` naming
     ``client_id`` when the decision's client was erased (the statement would be the person's
     words added to the anonymous anchor, where no request could erase them).
@@ -443,9 +446,17 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
         _erased_check(locked)
         if locked.final_outcome is None:
             raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")
-        case = ReviewCase.objects.filter(decision=locked).exclude(status__in=REVIEW_ENDED).first()
+        # Locked after the decision, as every write of the loop does: a proposal may be dropped below.
+        case = (
+            ReviewCase.objects.select_for_update(of=("self",))
+            .filter(decision=locked)
+            .exclude(status__in=REVIEW_ENDED)
+            .first()
+        )
         if case is None:
             case = ReviewCase.objects.create(decision=locked, origin=ReviewOrigin.CONTEST)
+        elif case.status == ReviewStatus.AWAITING_APPROVAL:
+            _proposal_withdraw(case, actor=user, reason="contested")
         contest = Contest.objects.create(decision=locked, statement=text, review_case=case, caller=caller[:100])
         audit_record(
             actor=user,
