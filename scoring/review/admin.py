@@ -362,7 +362,7 @@ class WebhookDeliveryAdmin(PlatformModelAdmin):
     list_display = ["id", "created_at", "webhook", "decision", "event", "status", "attempts", "last_outcome"]
     list_filter = ["status", "event", "created_at"]
     search_fields = ["=decision__id", "webhook__caller"]
-    list_select_related = ["webhook"]
+    list_select_related = ["webhook", "decision"]
     fields = [
         "webhook",
         "decision",
