@@ -107,18 +107,28 @@ def _caller_labels(user: User) -> set[str]:
 def review_case_conflict(*, case: ReviewCase, user: ActingUser) -> str | None:
     """Why this person may not work this case (take, be assigned, decide, approve, send back), or ``None``.
 
-    No one reviews their own request: the person who asked for the decision (its ``caller``:
-    they entered the application) and the person who recorded a contest the case reviews
-    (they spoke for the applicant) leave it to a colleague. An API key is the lender's system,
-    not a person: its decisions and contests bind no one.
+    No one reviews their own request, nor their own decision again: the person who asked for the
+    decision (its ``caller``: they entered the application), the person who recorded a contest
+    the case reviews (they spoke for the applicant), and the people who made the decision under
+    review final (its ``decided_by``, and the second approver of that decision: a contest or an
+    override reviews what they decided) leave it to a colleague. An API key is the lender's
+    system, not a person: its decisions and contests bind no one.
     """
     if user is None:
         return None
+    decision = case.decision
     labels = _caller_labels(user)
-    if case.decision.caller in labels:
+    if decision.caller in labels:
         return "You asked for this decision: a colleague reviews it, not you."
     if Contest.objects.filter(review_case=case, caller__in=labels).exists():
         return "You recorded the applicant's contest of this decision: a colleague reviews it, not you."
+    if decision.decided_by_id == user.pk or (
+        decision.decided_by_id is not None
+        and ReviewCase.objects.filter(decision=decision, status=ReviewStatus.CLOSED, approved_by=user)
+        .exclude(pk=case.pk)
+        .exists()
+    ):
+        return "You took the decision under review: a colleague reviews it again, not you."
     return None
 
 

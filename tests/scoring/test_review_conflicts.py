@@ -164,3 +164,46 @@ def test_a_decision_asked_for_through_the_api_by_an_analyst_is_theirs(
     case = ReviewCase.objects.get(decision_id=response.json()["id"])
     with pytest.raises(ValidationError):
         review_case_take(case=case, user=people["alice"])
+
+
+def test_the_underwriter_who_refused_does_not_review_the_contest_of_their_refusal(
+    credit_model: ModelVersion, people: dict[str, Any]
+) -> None:
+    case = referral(credit_model, "apikey:abcd1234")
+    review_case_take(case=case, user=people["alice"])
+    review_case_close(
+        case=case, user=people["alice"], final_decision="refuse", justification="Forged.", refusal_reasons=["U05"]
+    )
+    contested = contest_record(decision=case.decision, statement="It is not forged.", caller="apikey:abcd1234")
+    again = contested.review_case
+    with pytest.raises(ValidationError) as exc:
+        review_case_take(case=again, user=people["alice"])
+    assert "You took the decision under review" in str(exc.value.message_dict["assignee"])
+    with pytest.raises(ValidationError):
+        review_case_assign(case=again, assignee=people["alice"], by=people["admin"])
+    review_case_take(case=again, user=people["bob"])
+    review_case_close(case=again, user=people["bob"], final_decision="approve", justification="Original seen.")
+    assert Decision.objects.get(pk=case.decision_id).final_decision == "approve"
+
+
+def test_the_second_approver_of_a_decision_does_not_review_its_contest(
+    credit_model: ModelVersion, people: dict[str, Any]
+) -> None:
+    case = referral(credit_model, "apikey:abcd1234", probability=0.5)
+    review_case_take(case=case, user=people["alice"])
+    review_case_close(case=case, user=people["alice"], final_decision="approve", justification="Guarantor.")
+    review_case_approve(case=case, user=people["bob"])
+    again = contest_record(decision=case.decision, statement="Why approve?", caller="apikey:abcd1234").review_case
+    review_case_assign(case=again, assignee=people["carol"], by=people["admin"])
+    review_case_close(
+        case=again,
+        user=people["carol"],
+        final_decision="refuse",
+        justification="Guarantor gone.",
+        refusal_reasons=["U01"],
+    )
+    with pytest.raises(ValidationError):  # Bob, who approved the decision under review, may not take it back
+        review_case_take(
+            case=contest_record(decision=case.decision, statement="Again.", caller="apikey:abcd1234").review_case,
+            user=people["bob"],
+        )
