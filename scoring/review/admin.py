@@ -37,7 +37,11 @@ from scoring.review.services import (
     review_case_take,
     review_case_writable_check,
 )
-from scoring.review.webhooks import decision_webhook_caller_check, decision_webhook_duplicate_check
+from scoring.review.webhooks import (
+    decision_webhook_caller_check,
+    decision_webhook_duplicate_check,
+    decision_webhook_set_active,
+)
 
 
 class ReviewAssignForm(ThemedFormMixin, forms.Form):
@@ -350,6 +354,10 @@ class DecisionWebhookAdmin(PlatformModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # registered by callers, with their own credentials
+
+    def save_model(self, request: HttpRequest, obj: DecisionWebhook, form: Any, change: bool) -> None:
+        # The switch goes through its service (the audit trail); nothing else here is editable.
+        decision_webhook_set_active(webhook=obj, active=obj.is_active, actor=acting_user(request.user))
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deliveries are evidence: deactivate instead
