@@ -207,3 +207,15 @@ def test_the_second_approver_of_a_decision_does_not_review_its_contest(
             case=contest_record(decision=case.decision, statement="Again.", caller="apikey:abcd1234").review_case,
             user=people["bob"],
         )
+
+
+def test_the_override_page_says_the_case_waits_for_a_colleague(
+    credit_model: ModelVersion, people: dict[str, Any]
+) -> None:
+    decision = make_decision(credit_model, caller=f"user:{people['alice'].pk}")
+    browser = Client()
+    browser.force_login(people["alice"])
+    page = browser.post(f"/admin/scoring/decision/{decision.pk}/override/", {"note": "Forged?"}, follow=True)
+    text = page.content.decode()
+    assert "waits in the queue for a colleague" in text and "assigned to you" not in text
+    assert ReviewCase.objects.get(decision=decision).assignee is None
