@@ -449,7 +449,11 @@ class DecisionAdmin(LargeTableAdminMixin, EvidenceAdminMixin, PlatformModelAdmin
             except ValidationError as exc:
                 form.add_error(None, exc.messages)
             else:
-                self.message_user(request, "Review case opened and assigned to you.", messages.SUCCESS)
+                if case.assignee_id is None:  # their own request: a colleague reviews it (review_case_conflict)
+                    text = "Review case opened: your own request, so it waits in the queue for a colleague."
+                else:
+                    text = "Review case opened and assigned to you."
+                self.message_user(request, text, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:scoring_reviewcase_change", args=[case.pk]))
         context = {
             **self.admin_site.each_context(request),

@@ -30,12 +30,18 @@ from scoring.review.services import (
     review_case_assign,
     review_case_can_approve,
     review_case_can_close,
+    review_case_can_take,
     review_case_close,
+    review_case_conflict,
     review_case_send_back,
     review_case_take,
     review_case_writable_check,
 )
-from scoring.review.webhooks import decision_webhook_caller_check, decision_webhook_duplicate_check
+from scoring.review.webhooks import (
+    decision_webhook_caller_check,
+    decision_webhook_duplicate_check,
+    decision_webhook_set_active,
+)
 
 
 class ReviewAssignForm(ThemedFormMixin, forms.Form):
@@ -146,7 +152,11 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             except ValidationError:
                 skipped += 1
         level = messages.SUCCESS if taken else messages.WARNING
-        self.message_user(request, f"{taken} case(s) taken; {skipped} already assigned, closed or withdrawn.", level)
+        self.message_user(
+            request,
+            f"{taken} case(s) taken; {skipped} skipped (already assigned, closed or withdrawn, or your own request).",
+            level,
+        )
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -166,7 +176,8 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             user = acting_user(request.user)
             extra.update(self._case_context(case))
             extra.update(
-                can_take=case.status == ReviewStatus.OPEN and self.has_take_permission(request),
+                can_take=review_case_can_take(case=case, user=user),
+                conflict=review_case_conflict(case=case, user=user),
                 can_assign=case.status in (ReviewStatus.OPEN, ReviewStatus.ASSIGNED)
                 and request.user.has_perm(ASSIGN_PERMISSION),
                 can_decide=review_case_can_close(case=case, user=user),
@@ -235,6 +246,9 @@ class ReviewCaseAdmin(PlatformModelAdmin):
             review_case_writable_check(case=case)  # withdrawn by an erasure: say so, rather than a 403
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return self._back(case)
+        if (conflict := review_case_conflict(case=case, user=acting_user(request.user))) is not None:
+            self.message_user(request, conflict, messages.ERROR)  # their own request: say so, rather than a 403
             return self._back(case)
         if not review_case_can_close(case=case, user=acting_user(request.user)):
             raise PermissionDenied
@@ -341,6 +355,10 @@ class DecisionWebhookAdmin(PlatformModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # registered by callers, with their own credentials
 
+    def save_model(self, request: HttpRequest, obj: DecisionWebhook, form: Any, change: bool) -> None:
+        # The switch goes through its service (the audit trail); nothing else here is editable.
+        decision_webhook_set_active(webhook=obj, active=obj.is_active, actor=acting_user(request.user))
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deliveries are evidence: deactivate instead
 
@@ -352,7 +370,7 @@ class WebhookDeliveryAdmin(PlatformModelAdmin):
     list_display = ["id", "created_at", "webhook", "decision", "event", "status", "attempts", "last_outcome"]
     list_filter = ["status", "event", "created_at"]
     search_fields = ["=decision__id", "webhook__caller"]
-    list_select_related = ["webhook"]
+    list_select_related = ["webhook", "decision"]
     fields = [
         "webhook",
         "decision",

@@ -95,8 +95,56 @@ def refusal_reasons_check(*, final_decision: str, refusal_reasons: Any) -> list[
     return codes
 
 
+def _caller_labels(user: User) -> set[str]:
+    """The labels a person's API calls are recorded under: ``user:<id>``, and ``oidc:<hash>`` of each of
+    their OpenID Connect identities (a bearer token of theirs)."""
+    from accounts.principals import oidc_label
+
+    identities = user.oidc_identities.values_list("issuer", "subject")
+    return {f"user:{user.pk}", *(oidc_label(issuer, subject) for issuer, subject in identities)}
+
+
+def review_case_conflict(*, case: ReviewCase, user: ActingUser) -> str | None:
+    """Why this person may not work this case (take, be assigned, decide, approve, send back), or ``None``.
+
+    No one reviews their own request, nor their own decision again: the person who asked for the
+    decision (its ``caller``: they entered the application), the person who recorded a contest
+    the case reviews (they spoke for the applicant), and the people who made the decision under
+    review final (its ``decided_by``, and the second approver of that decision: a contest or an
+    override reviews what they decided) leave it to a colleague. An API key is the lender's
+    system, not a person: its decisions and contests bind no one.
+    """
+    if user is None:
+        return None
+    decision = case.decision
+    labels = _caller_labels(user)
+    if decision.caller in labels:
+        return "You asked for this decision: a colleague reviews it, not you."
+    if Contest.objects.filter(review_case=case, caller__in=labels).exists():
+        return "You recorded the applicant's contest of this decision: a colleague reviews it, not you."
+    if decision.decided_by_id == user.pk or (
+        decision.decided_by_id is not None
+        and ReviewCase.objects.filter(decision=decision, status=ReviewStatus.CLOSED, approved_by=user)
+        .exclude(pk=case.pk)
+        .exists()
+    ):
+        return "You took the decision under review: a colleague reviews it again, not you."
+    return None
+
+
+def review_case_can_take(*, case: ReviewCase, user: ActingUser) -> bool:
+    """An analyst or admin, while the case is open, unless it is about their own request."""
+    return (
+        case.status == ReviewStatus.OPEN
+        and user is not None
+        and bool(user.has_perm(TAKE_PERMISSION))
+        and review_case_conflict(case=case, user=user) is None
+    )
+
+
 def review_case_can_close(*, case: ReviewCase, user: ActingUser) -> bool:
-    """The assignee (object permission) or an admin (model permission), while it is with someone.
+    """The assignee (object permission) or an admin (model permission), while it is with someone,
+    unless it is about their own request (``review_case_conflict``).
 
     The assignee only while their role still takes cases: the object permission given on
     assignment outlives a change of role, and someone moved to viewer must not decide.
@@ -105,16 +153,18 @@ def review_case_can_close(*, case: ReviewCase, user: ActingUser) -> bool:
         return False
     return bool(
         user.has_perm(CLOSE_PERMISSION) or (user.has_perm(TAKE_PERMISSION) and user.has_perm(CLOSE_PERMISSION, case))
-    )
+    ) and (review_case_conflict(case=case, user=user) is None)
 
 
 def review_case_can_approve(*, case: ReviewCase, user: ActingUser) -> bool:
-    """Anyone holding the approval permission but the person who proposed the decision."""
+    """Anyone holding the approval permission but the person who proposed the decision, and but
+    the one whose request it is about (``review_case_conflict``)."""
     return (
         case.status == ReviewStatus.AWAITING_APPROVAL
         and user is not None
         and user.pk != case.proposed_by_id
         and bool(user.has_perm(APPROVE_PERMISSION))
+        and review_case_conflict(case=case, user=user) is None
     )
 
 
@@ -179,6 +229,8 @@ def review_case_take(*, case: ReviewCase, user: User) -> ReviewCase:
         locked = _locked(case)
         if locked.status != ReviewStatus.OPEN:
             raise ValidationError({"assignee": "This case is already assigned or closed."})
+        if (conflict := review_case_conflict(case=locked, user=user)) is not None:
+            raise ValidationError({"assignee": conflict})
         return _set_assignee(locked, user, user)
 
 
@@ -192,6 +244,10 @@ def review_case_assign(*, case: ReviewCase, assignee: User, by: User) -> ReviewC
         locked = _locked(case)
         if locked.status not in (ReviewStatus.OPEN, ReviewStatus.ASSIGNED):
             raise ValidationError({"assignee": "This case is waiting for an approval or closed."})
+        if review_case_conflict(case=locked, user=assignee) is not None:
+            raise ValidationError(
+                {"assignee": f"{assignee} asked for this decision or recorded its contest: assign a colleague."}
+            )
         return _set_assignee(locked, assignee, by)
 
 
@@ -227,6 +283,8 @@ def review_case_close(
             raise ValidationError({"final_decision": "This case is already closed."})
         if locked.status == ReviewStatus.AWAITING_APPROVAL:
             raise ValidationError({"final_decision": "This case is waiting for a second approval."})
+        if (conflict := review_case_conflict(case=locked, user=user)) is not None:
+            raise PermissionDenied(conflict)
         if not review_case_can_close(case=locked, user=user):
             raise PermissionDenied("Only the underwriter this case is assigned to, or an admin, closes it.")
         if contests_seen is not None and locked.contests.count() != contests_seen:
@@ -258,6 +316,8 @@ def review_case_approve(*, case: ReviewCase, user: User) -> ReviewCase:
             raise ValidationError({"approved_by": "This case is not waiting for an approval."})
         if user.pk == locked.proposed_by_id:
             raise PermissionDenied("Four eyes: the person who proposed a decision cannot approve it.")
+        if (conflict := review_case_conflict(case=locked, user=user)) is not None:
+            raise PermissionDenied(conflict)
         if not review_case_can_approve(case=locked, user=user):
             raise PermissionDenied("Your role does not approve overrides.")
         proposer = locked.proposed_by
@@ -277,17 +337,20 @@ def review_case_send_back(*, case: ReviewCase, user: User) -> ReviewCase:
         locked = _locked(case)
         if not review_case_can_approve(case=locked, user=user):
             raise PermissionDenied("Only a second approver sends a proposal back.")
-        audit_record(
-            actor=user,
-            action="review.sent_back",
-            target=locked,
-            details={"decision": str(locked.decision_id), "proposed": locked.proposed_decision},
-        )
-        locked.status = ReviewStatus.ASSIGNED
-        locked.proposed_decision, locked.proposed_by, locked.proposed_at = "", None, None
-        locked.refusal_reasons = []
-        locked.save(update_fields=["status", "proposed_decision", "refusal_reasons", "proposed_by", "proposed_at"])
-        return locked
+        return _proposal_withdraw(locked, actor=user)
+
+
+def _proposal_withdraw(case: ReviewCase, *, actor: Acting, reason: str | None = None) -> ReviewCase:
+    """A proposal awaiting approval goes back to its underwriter (the case locked by the caller)."""
+    details = {"decision": str(case.decision_id), "proposed": case.proposed_decision}
+    if reason is not None:
+        details["reason"] = reason
+    audit_record(actor=actor, action="review.sent_back", target=case, details=details)
+    case.status = ReviewStatus.ASSIGNED
+    case.proposed_decision, case.proposed_by, case.proposed_at = "", None, None
+    case.refusal_reasons = []
+    case.save(update_fields=["status", "proposed_decision", "refusal_reasons", "proposed_by", "proposed_at"])
+    return case
 
 
 def _finalise(
@@ -339,7 +402,8 @@ def _decision_locked(decision: Decision) -> Decision:
 
 
 def review_case_open_override(*, decision: Decision, user: User, note: str) -> ReviewCase:
-    """An analyst asks to override an automatic decision: a case opened and assigned to them."""
+    """An analyst asks to override an automatic decision: a case opened and assigned to them (left
+    open in the queue for a colleague when the decision is their own request: ``review_case_conflict``)."""
     if not user.has_perm(TAKE_PERMISSION):
         raise PermissionDenied("Your role does not work review cases.")
     text = (note or "").strip()
@@ -361,6 +425,8 @@ def review_case_open_override(*, decision: Decision, user: User, note: str) -> R
         audit_record(
             actor=user, action="review.opened", target=case, details={"decision": str(locked.pk), "origin": "override"}
         )
+        if review_case_conflict(case=case, user=user) is not None:
+            return case  # their own request: it waits in the queue for a colleague
         return _set_assignee(case, user, user)
 
 
@@ -372,7 +438,10 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
     """Record an applicant's contest of a final decision and put the decision back in the queue.
 
     Opens a review case (``origin=contest``), or attaches the contest to the case already
-    open. Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
+    open. A proposal awaiting its second approval was made without the applicant's new
+    words: it goes back to its underwriter (``review.sent_back``, reason ``contested``), so
+    no one approves a decision its proposer took without everything the applicant said.
+    Raises ``ValidationError`` naming ``statement`` for an empty or too long text,
     ``NotFinal`` while the decision is still pending a first review, ``ValidationError`` naming
     ``client_id`` when the decision's client was erased (the statement would be the person's
     words added to the anonymous anchor, where no request could erase them).
@@ -387,9 +456,17 @@ def contest_record(*, decision: Decision, statement: str, caller: str, user: Act
         _erased_check(locked)
         if locked.final_outcome is None:
             raise NotFinal("This decision is still waiting for an underwriter: it is not final yet.")
-        case = ReviewCase.objects.filter(decision=locked).exclude(status__in=REVIEW_ENDED).first()
+        # Locked after the decision, as every write of the loop does: a proposal may be dropped below.
+        case = (
+            ReviewCase.objects.select_for_update(of=("self",))
+            .filter(decision=locked)
+            .exclude(status__in=REVIEW_ENDED)
+            .first()
+        )
         if case is None:
             case = ReviewCase.objects.create(decision=locked, origin=ReviewOrigin.CONTEST)
+        elif case.status == ReviewStatus.AWAITING_APPROVAL:
+            _proposal_withdraw(case, actor=user, reason="contested")
         contest = Contest.objects.create(decision=locked, statement=text, review_case=case, caller=caller[:100])
         audit_record(
             actor=user,

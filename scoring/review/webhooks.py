@@ -117,6 +117,32 @@ def decision_webhook_caller_check(*, caller: str) -> None:
             raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
 
 
+def decision_webhook_set_active(*, webhook: DecisionWebhook, active: bool, actor: Acting) -> DecisionWebhook:
+    """An admin switches a webhook off (deliveries still owed are then not sent) or back on; each switch
+    in the audit trail (``webhook.deactivated``, reason ``admin``; ``webhook.reactivated``), as a revoked
+    key's are: who let a URL be told the decisions' outcomes again, and when.
+
+    Switching back on is refused (``ValidationError``) for a caller with another active webhook for
+    the URL, or one that may no longer have one (``decision_webhook_caller_check``)."""
+    with transaction.atomic():
+        hook = DecisionWebhook.objects.select_for_update().get(pk=webhook.pk)
+        if hook.is_active == active:
+            return hook
+        if active:
+            decision_webhook_duplicate_check(caller=hook.caller, url=hook.url, exclude_pk=hook.pk)
+            decision_webhook_caller_check(caller=hook.caller)
+        hook.is_active = active
+        try:
+            with transaction.atomic():
+                hook.save(update_fields=["is_active"])
+        except IntegrityError as exc:  # reactivated beside another one switched on meanwhile
+            raise ValidationError({"is_active": DUPLICATE_MESSAGE}) from exc
+        details = {"caller": hook.caller} if active else {"caller": hook.caller, "reason": "admin"}
+        action = "webhook.reactivated" if active else "webhook.deactivated"
+        audit_record(actor=actor, action=action, target=hook, details=details)
+    return hook
+
+
 def decision_webhooks_deactivate(*, caller: str, reason: str, actor: Acting = None) -> int:
     """Deactivate every active webhook of ``caller`` (its API key was revoked); each one in the audit trail.
 

@@ -322,8 +322,9 @@ def test_a_reopened_case_decided_again_replaces_the_reasons(scorer: APIClient) -
     assert [r["code"] for r in scorer.get(f"{url[: -len('contest')]}notice").json()["reasons"]] == ["U06", "U07"]
     assert scorer.post(url, {"statement": "I found a second job."}, format="json").status_code == 201
     again = ReviewCase.objects.get(decision=decision, origin="contest", status="open")
-    review_case_take(case=again, user=analyst)
-    review_case_close(case=again, user=analyst, final_decision="approve", justification="Second job verified.")
+    colleague = UserFactory(roles=["analyst"])  # the analyst who refused does not review their own refusal
+    review_case_take(case=again, user=colleague)
+    review_case_close(case=again, user=colleague, final_decision="approve", justification="Second job verified.")
     body = detail(scorer, decision)
     assert (body["final_decision"], body["refusal_reasons"]) == ("approve", [])
 
