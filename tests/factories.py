@@ -118,3 +118,9 @@ def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:
         "caller": "user:0",
     }
     return Decision.objects.create(model_version=model_version, **{**fields, **kwargs})
+
+
+def batch_caller(username: str = "batch-analyst") -> str:
+    """The caller label of an analyst (created once): a batch job's caller must be one who may still
+    score, or its chunks cancel the job (``caller_may_decide``)."""
+    return f"user:{UserFactory(username=username, roles=['analyst']).pk}"
