@@ -122,5 +122,8 @@ def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:
 
 def batch_caller(username: str = "batch-analyst") -> str:
     """The caller label of an analyst (created once): a batch job's caller must be one who may still
-    score, or its chunks cancel the job (``caller_may_decide``)."""
-    return f"user:{UserFactory(username=username, roles=['analyst']).pk}"
+    score, or its chunks cancel the job (``caller_may_decide``). The group is made if a transactional
+    test flushed the one the migrations made."""
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get_or_create(name="analyst")[0])
+    return f"user:{user.pk}"
