@@ -87,3 +87,30 @@ def caller_label(user: object) -> str:
         return user.label
     pk = getattr(user, "pk", None)
     return f"user:{pk}" if pk is not None else "anonymous"
+
+
+def caller_may_decide(*, caller: str) -> bool:
+    """Whether the caller a label names (``caller_label``) may still ask for decisions (``CanScore``).
+
+    The one home of "did this caller lose its access" for what runs on its behalf after its
+    request (its decision webhooks, its batch jobs): False for an API key revoked, expired or
+    unknown, and for a user inactive, deleted or without a deciding role. A bearer token's
+    subject (``oidc:``) is the provider's to manage: nothing here knows it left, so True.
+    """
+    from django.contrib.auth.models import User
+
+    from accounts.models import ApiKey
+    from accounts.roles import DECIDE_ROLES
+
+    kind, _, ident = caller.partition(":")
+    if kind == PrincipalKind.API_KEY:
+        api_key = ApiKey.objects.filter(prefix=ident).first()
+        return api_key is not None and api_key.is_active()
+    if kind == "user":
+        user = (
+            User.objects.filter(pk=int(ident), is_active=True).first()
+            if ident.isdecimal() and len(ident) < 19
+            else None
+        )
+        return user is not None and bool(user_roles(user) & DECIDE_ROLES)
+    return True

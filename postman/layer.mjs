@@ -107,6 +107,10 @@ export const FOLDERS = [
       'GET /api/v1/score/batch-jobs/{id}/rejects': [
         { name: 'Its rejected rows (CSV)', path: { id: '{{batchJobId}}' }, status: [200, 409] },
       ],
+      'POST /api/v1/score/batch-jobs/{id}/cancel': [
+        // 200 (cancelled) if the workers have not finished it yet, 409 naming its status once they have.
+        { name: 'Cancel it (if it still runs)', path: { id: '{{batchJobId}}' }, status: [200, 409] },
+      ],
     },
   },
   {

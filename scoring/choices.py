@@ -48,6 +48,17 @@ class BatchJobStatus(models.TextChoices):
     COMPLETED = "completed", "Completed"
     PARTIAL = "partial", "Completed with dead-lettered chunks"
     FAILED = "failed", "Failed (every chunk dead-lettered)"
+    CANCELLED = "cancelled", "Cancelled (what was scored before is kept)"
+
+
+class BatchCancelReason(models.TextChoices):
+    """Why a batch job was cancelled (stored on the job; who asked is in the audit trail)."""
+
+    REQUESTED = "requested", "by its caller or an admin"
+    CALLER_ACCESS_REVOKED = (
+        "caller_access_revoked",
+        "by the platform: its caller may no longer score (API key revoked or expired, user deactivated or demoted)",
+    )
 
 
 class BatchChunkStatus(models.TextChoices):
@@ -55,6 +66,7 @@ class BatchChunkStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     DEAD = "dead", "Dead letter"
+    CANCELLED = "cancelled", "Cancelled with its job (never scored)"
 
 
 class BatchFileFormat(models.TextChoices):

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from scoring.choices import (
     ApplicationStatus,
+    BatchCancelReason,
     BatchChunkStatus,
     BatchFileFormat,
     BatchJobStatus,
@@ -251,6 +252,13 @@ class BatchJob(models.Model):
         blank=True,
         help_text="The API caller's Idempotency-Key: a retried upload is this job.",
     )
+    cancel_reason = models.CharField(
+        max_length=30,
+        choices=BatchCancelReason.choices,
+        blank=True,
+        default="",
+        help_text="Why the job was cancelled (who asked is in the audit trail); empty unless cancelled.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -266,6 +274,11 @@ class BatchJob(models.Model):
                 condition=Q(chunks_done__lte=models.F("chunk_count") - models.F("chunks_dead")),
                 name="batchjob_chunks_consistent",
             ),
+            models.CheckConstraint(
+                condition=(Q(status=BatchJobStatus.CANCELLED) & ~Q(cancel_reason=""))
+                | (~Q(status=BatchJobStatus.CANCELLED) & Q(cancel_reason="")),
+                name="batchjob_cancel_reason_iff_cancelled",
+            ),
         ]
         indexes = [models.Index(fields=["caller", "-created_at"], name="batchjob_caller_idx")]
 
@@ -274,7 +287,13 @@ class BatchJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (BatchJobStatus.COMPLETED, BatchJobStatus.PARTIAL, BatchJobStatus.FAILED)
+        """Ended, whichever way: its result and rejects files hold what it scored (a cancelled job's too)."""
+        return self.status in (
+            BatchJobStatus.COMPLETED,
+            BatchJobStatus.PARTIAL,
+            BatchJobStatus.FAILED,
+            BatchJobStatus.CANCELLED,
+        )
 
     @property
     def rows_processed(self) -> int:

@@ -208,7 +208,7 @@ RETENTION_MAP = [
             **technical("id", "status", "source", "file_format", "file_size", "file_sha256", "columns"),
             **technical("model_version", "total_rows", "chunk_rows", "chunk_count", "chunks_done", "chunks_dead"),
             **technical("chunk_retries", "rows_scored", "rows_rejected", "created_at", "started_at", "finished_at"),
-            **technical("idempotency_key"),
+            **technical("idempotency_key", "cancel_reason"),
             "filename": Column(K.STAFF, note="the uploader's name for the file (cleaned)"),
             "caller": Column(K.STAFF, note="apikey:<prefix>, oidc:<hash> or user:<id> of the uploader"),
         },

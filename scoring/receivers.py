@@ -31,7 +31,10 @@ def decision_final_webhooks(sender: Any, decision_id: Any, **kwargs: Any) -> Non
 
 @receiver(api_key_revoked, dispatch_uid="scoring.revoked_key_webhooks")
 def revoked_key_webhooks(sender: Any, api_key: Any, by: Any = None, **kwargs: Any) -> None:
-    """A revoked key's decision webhooks stop with it (in the revocation's transaction)."""
+    """A revoked key's decision webhooks and batch jobs stop with it (in the revocation's transaction)."""
+    from scoring.batch.services import batch_jobs_cancel_for_caller
+    from scoring.choices import BatchCancelReason
     from scoring.review.webhooks import decision_webhooks_deactivate
 
     decision_webhooks_deactivate(caller=api_key.label, reason="apikey.revoked", actor=by)
+    batch_jobs_cancel_for_caller(caller=api_key.label, by=by, reason=BatchCancelReason.CALLER_ACCESS_REVOKED)

@@ -118,3 +118,12 @@ def make_decision(model_version: ModelVersion, **kwargs: Any) -> Decision:
         "caller": "user:0",
     }
     return Decision.objects.create(model_version=model_version, **{**fields, **kwargs})
+
+
+def batch_caller(username: str = "batch-analyst") -> str:
+    """The caller label of an analyst (created once): a batch job's caller must be one who may still
+    score, or its chunks cancel the job (``caller_may_decide``). The group is made if a transactional
+    test flushed the one the migrations made."""
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get_or_create(name="analyst")[0])
+    return f"user:{user.pk}"

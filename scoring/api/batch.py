@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.actors import acting
 from accounts.permissions import CanScore
 from accounts.principals import caller_label
 from creditplatform.api.exceptions import Conflict, PayloadTooLarge, ServiceUnavailable
@@ -31,6 +32,7 @@ from scoring.batch.files import BatchFileError
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
     RESULT_COLUMNS,
+    batch_file_name,
     batch_job_dead_letters,
     batch_job_reject_rows,
     batch_job_result_rows,
@@ -40,10 +42,12 @@ from scoring.batch.selectors import (
 from scoring.batch.services import (
     BatchFileTooLarge,
     BatchIdempotencyConflict,
+    BatchJobNotCancellable,
+    batch_job_cancel,
     batch_job_submit_once,
     batch_upload_size_check,
 )
-from scoring.choices import BatchSource
+from scoring.choices import BatchCancelReason, BatchSource
 from scoring.ml.predictor import ModelUnavailable
 from scoring.models import BatchJob
 
@@ -93,6 +97,7 @@ class BatchJobSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "cancel_reason",
             "result_url",
             "rejects_url",
         ]
@@ -173,7 +178,7 @@ class BatchJobListApi(generics.ListAPIView):
             "`BATCH_UPLOAD_MAX_BYTES` is a 413. Rows are checked one by one by the workers: a bad row is "
             "rejected with its row number (a CSV file's line) and reason, the others are scored.\n\n"
             "Answers 202 with the job (also at `Location`); follow `url` until `status` is `completed`, "
-            "`partial` or `failed`, then download `result_url` and `rejects_url` (CSV).\n\n"
+            "`partial`, `failed` or `cancelled`, then download `result_url` and `rejects_url` (CSV).\n\n"
             "Send an `Idempotency-Key` header to make a retried upload safe: the same key and file return the "
             "job stored the first time (200, `Idempotent-Replayed: true`), not a second job deciding every "
             "applicant again; the same key with another file is a 409.\n\n" + METHOD
@@ -249,6 +254,40 @@ class BatchJobDetailApi(generics.RetrieveAPIView):
         return super().get(request, *args, **kwargs)
 
 
+class BatchJobCancelApi(APIView):
+    """``POST`` to cancel a queued or running batch job (its caller's, or any for an admin)."""
+
+    permission_classes = [CanScore]
+    throttle_scope = "score"
+
+    @extend_schema(
+        summary="Cancel a queued or running batch job",
+        description=(
+            "Chunks not yet scored never will be; the decisions of the chunks already stored stay (decisions are "
+            "records) and are counted, and a chunk being stored at that instant is stored whole or not at all. "
+            "Answers 200 with the job, `status` `cancelled` (`cancel_reason` `requested`); its `result_url` and "
+            "`rejects_url` then hold what was scored. A job whose caller lost its access (API key revoked or "
+            "expired, user deactivated or demoted) is cancelled by the platform, `cancel_reason` "
+            "`caller_access_revoked`. A job that has ended (`completed`, `partial`, `failed`, `cancelled`) is a "
+            "409 naming its `status`."
+        ),
+        request=None,
+        responses={
+            200: BatchJobDetailSerializer,
+            404: OpenApiResponse(description="No such job among yours."),
+            409: OpenApiResponse(description="The job has ended: the message names its status."),
+        },
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        job = generics.get_object_or_404(visible_jobs(request), pk=pk)
+        try:
+            job = batch_job_cancel(job=job, by=acting(request.user), reason=BatchCancelReason.REQUESTED)
+        except BatchJobNotCancellable as exc:
+            raise Conflict(str(exc)) from exc
+        job = visible_jobs(request).get(pk=job.pk)
+        return Response(BatchJobDetailSerializer(job, context={"request": request}).data)
+
+
 class _BatchFileApi(APIView):
     permission_classes = [CanScore]
     throttle_scope = "score"
@@ -268,7 +307,9 @@ class _BatchFileApi(APIView):
         if not job.is_finished:
             raise Conflict(f"The job is {job.status} ({job.progress:.0%} of its chunks done); try again when it ends.")
         response = self.csv(job)
-        response["Content-Disposition"] = f'attachment; filename="batch-{job.pk}-{self.suffix}.csv"'
+        response["Content-Disposition"] = f'attachment; filename="{batch_file_name(job, self.suffix)}"'
+        # The file alone does not say whether it is complete: a cancelled job's holds what was scored.
+        response["X-Batch-Job-Status"] = job.status
         return response
 
 
@@ -282,7 +323,9 @@ class BatchJobResultApi(_BatchFileApi):
         description=(
             "One line per scored row, in file order: `row` (a CSV file's line number; a Parquet file's position), "
             "the decision's `id`, `client_id`, `application_id`, `probability_default`, `decision`, `risk_level` "
-            "and `reasons` (`feature:+contribution; …`, largest first). 409 while the job runs.\n\n" + METHOD
+            "and `reasons` (`feature:+contribution; …`, largest first). 409 while the job runs. A cancelled job's "
+            "file holds the rows scored before it was cancelled (header `X-Batch-Job-Status: cancelled`, "
+            "file name `…-cancelled.csv`).\n\n" + METHOD
         ),
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
@@ -307,7 +350,9 @@ class BatchJobRejectsApi(_BatchFileApi):
         summary="Rejected rows of a finished batch job (CSV)",
         description=(
             "One line per refused value: `row` (a CSV file's line number, the header being line 1; a Parquet "
-            "file's position), `field` and `reason`. Values themselves are not repeated. 409 while the job runs."
+            "file's position), `field` and `reason`. Values themselves are not repeated. 409 while the job runs. "
+            "A cancelled job's file holds the chunks checked before it was cancelled "
+            "(header `X-Batch-Job-Status: cancelled`, file name `…-cancelled.csv`)."
         ),
         responses={
             (200, "text/csv"): OpenApiTypes.STR,

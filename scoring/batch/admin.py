@@ -1,7 +1,7 @@
 """Admin of batch jobs: upload a file, follow its progress, download its result and rejects.
 
-Registered from ``scoring/admin.py``. Analysts see and upload their own jobs; admins see
-every job and may give dead-lettered chunks a fresh set of attempts. A job page is
+Registered from ``scoring/admin.py``. Analysts see, upload and cancel their own jobs; admins
+see and cancel every job and may give dead-lettered chunks a fresh set of attempts. A job page is
 read-only (its figures are written by the workers) and refreshes itself while it runs.
 """
 
@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from accounts.actors import acting_user
 from accounts.principals import caller_label
@@ -24,14 +25,20 @@ from scoring.admin_forms import BatchUploadForm
 from scoring.batch.selectors import (
     REJECT_COLUMNS,
     RESULT_COLUMNS,
+    batch_file_name,
     batch_job_dead_letters,
     batch_job_reject_rows,
     batch_job_result_rows,
     batch_jobs_visible,
     csv_lines,
 )
-from scoring.batch.services import batch_job_create, batch_job_retry_dead_letters
-from scoring.choices import BatchSource
+from scoring.batch.services import (
+    BatchJobNotCancellable,
+    batch_job_cancel,
+    batch_job_create,
+    batch_job_retry_dead_letters,
+)
+from scoring.choices import BatchCancelReason, BatchJobStatus, BatchSource
 from scoring.models import BatchJob
 
 
@@ -54,7 +61,7 @@ class BatchJobAdmin(PlatformModelAdmin):
     search_fields = ["=id", "filename", "caller"]
     list_select_related = ["model_version"]
     date_hierarchy = "created_at"
-    actions = ["retry_dead_letters"]
+    actions = ["cancel_jobs", "retry_dead_letters"]
     fields = [
         "status",
         "progress_bar",
@@ -74,6 +81,7 @@ class BatchJobAdmin(PlatformModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "cancel_reason",
     ]
     readonly_fields = fields
 
@@ -126,6 +134,12 @@ class BatchJobAdmin(PlatformModelAdmin):
         extra = dict(extra_context or {})
         if object_id is not None:  # a job page: read-only, no save buttons
             extra.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+            job = self.get_object(request, object_id)
+            extra["can_cancel"] = (
+                job is not None
+                and job.status in (BatchJobStatus.QUEUED, BatchJobStatus.RUNNING)
+                and self.has_cancel_permission(request)
+            )
         return super().changeform_view(request, object_id, form_url, extra)
 
     # --- the job page ---------------------------------------------------------------------
@@ -161,7 +175,14 @@ class BatchJobAdmin(PlatformModelAdmin):
         if not obj.is_finished:
             return "The result and rejects files are ready when the job ends (this page refreshes itself)."
         return format_html(
-            '<a href="{}">Result (CSV)</a> · <a href="{}">Rejected rows (CSV)</a> · <a href="{}">Its decisions</a>',
+            '{}<a href="{}">Result (CSV)</a> · <a href="{}">Rejected rows (CSV)</a> · <a href="{}">Its decisions</a>',
+            format_html(
+                "Cancelled ({}): the files hold the {} chunk(s) scored before. ",
+                obj.get_cancel_reason_display(),
+                obj.chunks_done,
+            )
+            if obj.status == BatchJobStatus.CANCELLED
+            else "",
             reverse("admin:scoring_batchjob_result", args=[obj.pk]),
             reverse("admin:scoring_batchjob_rejects", args=[obj.pk]),
             reverse("admin:scoring_decision_changelist") + f"?q={obj.pk}",
@@ -189,6 +210,11 @@ class BatchJobAdmin(PlatformModelAdmin):
         own = [
             path("<uuid:pk>/result/", self.admin_site.admin_view(self.result_view), name="scoring_batchjob_result"),
             path("<uuid:pk>/rejects/", self.admin_site.admin_view(self.rejects_view), name="scoring_batchjob_rejects"),
+            path(
+                "<uuid:pk>/cancel/",
+                self.admin_site.admin_view(require_POST(self.cancel_view)),
+                name="scoring_batchjob_cancel",
+            ),
         ]
         return own + super().get_urls()
 
@@ -202,11 +228,52 @@ class BatchJobAdmin(PlatformModelAdmin):
 
     def result_view(self, request: HttpRequest, pk: Any) -> StreamingHttpResponse:
         job = self._finished_job(request, pk)
-        return _csv_download(csv_lines(RESULT_COLUMNS, batch_job_result_rows(job=job)), f"batch-{job.pk}-result.csv")
+        return _csv_download(csv_lines(RESULT_COLUMNS, batch_job_result_rows(job=job)), job, "result")
 
     def rejects_view(self, request: HttpRequest, pk: Any) -> StreamingHttpResponse:
         job = self._finished_job(request, pk)
-        return _csv_download(csv_lines(REJECT_COLUMNS, batch_job_reject_rows(job=job)), f"batch-{job.pk}-rejects.csv")
+        return _csv_download(csv_lines(REJECT_COLUMNS, batch_job_reject_rows(job=job)), job, "rejects")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """Whoever may upload a job may cancel the jobs they see (``batch_jobs_visible``: their own; an
+        admin's, every job), as the API lets its caller or an admin cancel one."""
+        return self.has_view_permission(request) and (
+            self.has_add_permission(request) or self.has_change_permission(request)
+        )
+
+    def cancel_view(self, request: HttpRequest, pk: Any) -> HttpResponse:
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(self.get_queryset(request), pk=pk)
+        try:
+            job = batch_job_cancel(job=job, by=acting_user(request.user), reason=BatchCancelReason.REQUESTED)
+        except BatchJobNotCancellable as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.log_change(request, job, "Cancelled the job.")
+            self.message_user(
+                request,
+                f"Job {str(job.pk)[:8]} cancelled: {job.rows_scored:,} row(s) scored before are kept, "
+                "the chunks not yet scored never will be.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:scoring_batchjob_change", args=[job.pk]))
+
+    @admin.action(description="Cancel the selected jobs", permissions=["cancel"])
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[BatchJob]) -> None:
+        cancelled, refused = 0, []
+        for job in queryset:
+            try:
+                batch_job_cancel(job=job, by=acting_user(request.user), reason=BatchCancelReason.REQUESTED)
+            except BatchJobNotCancellable as exc:
+                refused.append(f"{str(job.pk)[:8]}: {exc}")
+            else:
+                self.log_change(request, job, "Cancelled the job.")
+                cancelled += 1
+        if cancelled:
+            self.message_user(request, f"{cancelled} job(s) cancelled.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.ERROR)
 
     @admin.action(description="Retry the dead-lettered chunks", permissions=["change"])
     def retry_dead_letters(self, request: HttpRequest, queryset: QuerySet[BatchJob]) -> None:
@@ -219,7 +286,8 @@ class BatchJobAdmin(PlatformModelAdmin):
         self.message_user(request, f"{total} dead-lettered chunk(s) sent to the workers again.", messages.SUCCESS)
 
 
-def _csv_download(lines: Any, filename: str) -> StreamingHttpResponse:
+def _csv_download(lines: Any, job: BatchJob, suffix: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = f'attachment; filename="{batch_file_name(job, suffix)}"'
+    response["X-Batch-Job-Status"] = job.status
     return response

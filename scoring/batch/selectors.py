@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from accounts.principals import PrincipalKind, ServicePrincipal, caller_label, request_roles
 from accounts.roles import Role
-from scoring.choices import BatchChunkStatus
+from scoring.choices import BatchChunkStatus, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, BatchReject, Decision
 
 RESULT_COLUMNS = [
@@ -45,6 +45,13 @@ def batch_jobs_visible(*, user: object) -> QuerySet[BatchJob]:
     is_api_key = isinstance(user, ServicePrincipal) and user.kind == PrincipalKind.API_KEY
     see_all = not is_api_key and Role.ADMIN in request_roles(user)
     return batch_job_list(caller=None if see_all else caller_label(user))
+
+
+def batch_file_name(job: BatchJob, suffix: str) -> str:
+    """``batch-<id>-result.csv``; a cancelled job's file says so (``…-result-cancelled.csv``): it holds
+    only the chunks scored before the cancel."""
+    cancelled = "-cancelled" if job.status == BatchJobStatus.CANCELLED else ""
+    return f"batch-{job.pk}-{suffix}{cancelled}.csv"
 
 
 def batch_job_dead_letters(*, job: BatchJob) -> QuerySet[BatchChunk]:

@@ -14,6 +14,11 @@ How a chunk is done exactly once, whatever happens to the workers (docs/batch.md
    this attempt still owns the chunk (``attempts`` unchanged). A newer attempt took over?
    This one rolls back. An attempt that fails leaves nothing behind, not even a client.
    The unique ``(batch_job, batch_row)`` constraint on decisions backs it all up.
+4. **Cancel** (``batch_job_cancel``): the job row is the gate. Every transaction that writes
+   for a chunk (claim, commit, dead letter) first takes a ``FOR KEY SHARE`` lock on its job
+   and reads its status; the cancel takes ``FOR UPDATE``. A chunk committing at the instant
+   of the cancel either commits first (the cancel waits, then counts it) or sees the job
+   cancelled and rolls back whole: never half a chunk.
 
 Tasks are enqueued only once the job's transaction has committed, and carry chunk ids only,
 never applicant data: the rows travel through the database, not the broker.
@@ -21,6 +26,7 @@ never applicant data: the rows travel through the database, not the broker.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -35,12 +41,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.actors import Acting
+from accounts.principals import caller_may_decide
 from audit.services import audit_record
 from scoring.batch.files import BatchFileError, ChunkRows, SplitFile, pack_all, read_chunk, split_upload
 from scoring.batch.rows import CheckedRows, canonical_columns, check_rows, score_rows
 from scoring.batch.writer import ChunkContext, Links, write_decisions
 from scoring.choices import (
     ApplicationStatus,
+    BatchCancelReason,
     BatchChunkStatus,
     BatchFileFormat,
     BatchJobStatus,
@@ -269,15 +278,25 @@ class _Superseded(Exception):
     """Another attempt claimed the chunk meanwhile: this one must not write."""
 
 
+class _Cancelled(Exception):
+    """The chunk's job was cancelled while it was scored: this attempt must not write."""
+
+
 @dataclass(frozen=True)
 class ChunkResult:
-    status: str  # done, dead, failed (will be retried), skipped (nothing to do), superseded
+    status: str  # done, dead, failed (will be retried), skipped (nothing to do), superseded, cancelled
     scored: int = 0
     rejected: int = 0
 
 
 def batch_chunk_score(*, chunk_id: int, worker: str = "") -> ChunkResult:
-    """Claim a chunk, score its rows and store the decisions, exactly once (module docstring)."""
+    """Claim a chunk, score its rows and store the decisions, exactly once (module docstring).
+
+    A chunk of a cancelled job is skipped, nothing written; a job whose caller lost its access
+    (``caller_may_decide``) is cancelled by the platform when its next chunk is picked up.
+    """
+    if _caller_lost_access(chunk_id):
+        return ChunkResult("cancelled")
     claimed = _claim(chunk_id, worker or f"pid:{os.getpid()}")
     if claimed is None:
         return ChunkResult("skipped")
@@ -289,6 +308,8 @@ def batch_chunk_score(*, chunk_id: int, worker: str = "") -> ChunkResult:
         result, outcomes = _run(chunk, attempt)
     except _Superseded:
         return ChunkResult("superseded")
+    except _Cancelled:
+        return ChunkResult("cancelled")
     except Exception as exc:
         return _failed(chunk, attempt, exc)
     decisions_recorded.send(sender=Decision, kind="credit", outcomes=outcomes)
@@ -296,9 +317,47 @@ def batch_chunk_score(*, chunk_id: int, worker: str = "") -> ChunkResult:
     return result
 
 
+def _caller_lost_access(chunk_id: int) -> bool:
+    """Cancel the chunk's open job if its caller may no longer score (True then: do not run it)."""
+    job = (
+        BatchJob.objects.filter(chunks__pk=chunk_id, status__in=OPEN)
+        .only("pk", "status", "caller", "chunks_done", "rows_scored", "rows_rejected")
+        .first()
+    )
+    if job is None or caller_may_decide(caller=job.caller):
+        return False
+    with contextlib.suppress(BatchJobNotCancellable):  # ended or cancelled meanwhile (by another of its chunks)
+        batch_job_cancel(job=job, by=None, reason=BatchCancelReason.CALLER_ACCESS_REVOKED)
+    return True
+
+
+def _job_gate(job_id: Any) -> str | None:
+    """The job's status, its row locked ``FOR KEY SHARE`` until the transaction ends (None if gone).
+
+    Chunks of one job hold it together (it does not block their counter updates), while
+    ``batch_job_cancel`` (``FOR UPDATE``) waits for them and they for it: a chunk that reads
+    ``cancelled`` here writes nothing.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT status FROM {BatchJob._meta.db_table} WHERE id = %s FOR KEY SHARE",  # noqa: S608
+                [job_id],
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
+    return BatchJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+
+
 def _claim(chunk_id: int, worker: str) -> tuple[BatchChunk, int] | None:
     now = timezone.now()
+    job_id = BatchChunk.objects.filter(pk=chunk_id).values_list("job_id", flat=True).first()
+    if job_id is None:
+        return None
     with transaction.atomic():
+        # The job first (the order the cancel locks them in); a cancelled job's chunk is not claimed.
+        if _job_gate(job_id) not in OPEN:
+            return None
         claimed = BatchChunk.objects.filter(
             pk=chunk_id, status__in=[BatchChunkStatus.PENDING, BatchChunkStatus.RUNNING]
         ).update(status=BatchChunkStatus.RUNNING, attempts=F("attempts") + 1, claimed_at=now, claimed_by=worker[:200])
@@ -336,6 +395,8 @@ def _run(chunk: BatchChunk, attempt: int) -> tuple[ChunkResult, list[str]]:
     shadow_id, shadow_p, shadow_y = _shadow(model, checked, rows)
     now = timezone.now()
     with transaction.atomic():
+        if _job_gate(job.pk) not in OPEN:  # cancelled while this chunk was scored: nothing is written
+            raise _Cancelled
         # The chunk's new clients are created here, with its decisions: an attempt that fails or
         # is superseded, or a chunk dead-lettered for good, leaves no client behind.
         client_pks = _link_new_clients(checked, client_pks)
@@ -533,6 +594,7 @@ def _dead_letter(chunk: BatchChunk, attempt: int, *, error: str = "", lost: bool
             + (f" Last error: {chunk.last_error}" if chunk.last_error else "")
         )
     with transaction.atomic():
+        _job_gate(chunk.job_id)  # the job's row before the chunk's, as the cancel locks them
         marked = BatchChunk.objects.filter(pk=chunk.pk, status=BatchChunkStatus.RUNNING, attempts=attempt).update(
             status=BatchChunkStatus.DEAD, last_error=error[:2000], finished_at=timezone.now()
         )
@@ -623,6 +685,8 @@ def batch_job_retry_dead_letters(*, job: BatchJob, user: Any = None) -> int:
     (``batch.dead_letters.retried``, with who asked: ``user``, None for the platform)."""
     with transaction.atomic():
         locked = BatchJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == BatchJobStatus.CANCELLED:
+            return 0  # a cancelled job is never started again
         ids = list(locked.chunks.filter(status=BatchChunkStatus.DEAD).values_list("id", flat=True))
         if not ids:
             return 0
@@ -635,3 +699,68 @@ def batch_job_retry_dead_letters(*, job: BatchJob, user: Any = None) -> int:
         audit_record(actor=user, action="batch.dead_letters.retried", target=locked, details={"chunks": len(ids)})
         transaction.on_commit(partial(_enqueue, ids))
     return len(ids)
+
+
+# --- Cancelling ----------------------------------------------------------------------------
+
+
+class BatchJobNotCancellable(Exception):
+    """Only a queued or running job can be cancelled; the message names the job's status."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        super().__init__(
+            f"This job's status is {status}: only a queued or running job can be cancelled."
+            + (" It was already cancelled." if status == BatchJobStatus.CANCELLED else "")
+        )
+
+
+def batch_job_cancel(*, job: BatchJob, by: Acting, reason: str) -> BatchJob:
+    """Stop a queued or running job: its chunks not yet scored never will be; what was scored stays.
+
+    Raises ``BatchJobNotCancellable`` (naming the status) for a job that has ended. The job's
+    row is locked ``FOR UPDATE``: a chunk committing now either finishes first and is counted,
+    or rolls back whole (module docstring). Its unscored chunks are marked ``cancelled`` and
+    their rows dropped (never to be decided, they are not kept); a message for one is skipped.
+    In the audit trail as ``batch.cancelled``, with who (``by``; None for the platform) and why
+    (``reason``, a ``BatchCancelReason``); no row, file name or caller data.
+    """
+    if reason not in BatchCancelReason.values:
+        raise ValueError(f"unknown cancel reason {reason!r}")
+    now = timezone.now()
+    with transaction.atomic():
+        locked = BatchJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status not in OPEN:
+            raise BatchJobNotCancellable(locked.status)
+        dropped = locked.chunks.filter(status__in=[BatchChunkStatus.PENDING, BatchChunkStatus.RUNNING]).update(
+            status=BatchChunkStatus.CANCELLED, payload=b"", finished_at=now
+        )
+        locked.status, locked.cancel_reason, locked.finished_at = BatchJobStatus.CANCELLED, reason, now
+        locked.save(update_fields=["status", "cancel_reason", "finished_at"])
+        audit_record(
+            actor=by,
+            action="batch.cancelled",
+            target=locked,
+            details={
+                "reason": reason,
+                "chunks_cancelled": dropped,
+                "chunks_done": locked.chunks_done,
+                "rows_scored": locked.rows_scored,
+                "rows_rejected": locked.rows_rejected,
+            },
+        )
+    logger.info(
+        "batch job cancelled",
+        extra={"job": str(locked.pk), "reason": reason, "chunks_cancelled": dropped, "scored": locked.rows_scored},
+    )
+    return locked
+
+
+def batch_jobs_cancel_for_caller(*, caller: str, by: Acting, reason: str) -> int:
+    """Cancel every queued or running job of ``caller`` (its API key was just revoked); how many."""
+    cancelled = 0
+    for job in BatchJob.objects.filter(caller=caller[:100], status__in=OPEN).only("pk"):
+        with contextlib.suppress(BatchJobNotCancellable):  # ended meanwhile
+            batch_job_cancel(job=job, by=by, reason=reason)
+            cancelled += 1
+    return cancelled

@@ -17,16 +17,13 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actors import Acting
-from accounts.models import ApiKey
-from accounts.principals import PrincipalKind
-from accounts.roles import DECIDE_ROLES, user_roles
+from accounts.principals import caller_may_decide
 from audit.services import audit_record
 from creditplatform.outbox import enqueue_each, requeue_lost
 from creditplatform.webhooks import (
@@ -101,20 +98,9 @@ def decision_webhook_caller_check(*, caller: str) -> None:
     one (``CanScore``): an API key revoked or expired, a user inactive or without a deciding role.
     The admin does not reactivate it, and no delivery is queued for it. Revoking a key also switches
     its webhooks off (``decision_webhooks_deactivate``). A bearer token's subject (``oidc:``) is the
-    provider's to manage: nothing here knows it left."""
-    kind, _, ident = caller.partition(":")
-    if kind == PrincipalKind.API_KEY:
-        api_key = ApiKey.objects.filter(prefix=ident).first()
-        if api_key is None or not api_key.is_active():
-            raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
-    elif kind == "user":
-        user = (
-            User.objects.filter(pk=int(ident), is_active=True).first()
-            if ident.isdecimal() and len(ident) < 19
-            else None
-        )
-        if user is None or not user_roles(user) & DECIDE_ROLES:
-            raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
+    provider's to manage: nothing here knows it left (``caller_may_decide``, shared with batch jobs)."""
+    if not caller_may_decide(caller=caller):
+        raise ValidationError({"is_active": REVOKED_CALLER_MESSAGE})
 
 
 def decision_webhook_set_active(*, webhook: DecisionWebhook, active: bool, actor: Acting) -> DecisionWebhook:

@@ -89,17 +89,25 @@ def page(
 
 
 def not_offered(
-    path: str, form: Mapping[str, Any], allowed: Iterable[str], readers: Iterable[str], note: str = ""
+    path: str,
+    form: Mapping[str, Any],
+    allowed: Iterable[str],
+    readers: Iterable[str],
+    note: str = "",
+    offered_others: Iterable[str] = (),
 ) -> Row:
     """An admin action POSTed to a changelist: ``allowed`` roles run it (302 back to the list);
     ``readers`` see the list but are not offered the action, so Django answers the list again
-    (200, "No action selected") and nothing happens; other staff 403.
+    (200, "No action selected") and nothing happens; ``offered_others``, readers offered other
+    actions of the list, are sent back to it instead (302, "No action selected"), nothing done;
+    other staff 403.
     """
     row = page(path, view=allowed, method="POST", ok=302, form=form, note=note)
+    readers = [*readers, *offered_others]
     return Row(
         method=row.method,
         path=row.path,
-        expect={**row.expect, **dict.fromkeys(readers, 200)},
+        expect={**row.expect, **dict.fromkeys(readers, 200), **dict.fromkeys(offered_others, 302)},
         body=row.body,
         form=True,
         note=note + " (not offered to " + ", ".join(readers) + ": 200, nothing done)",
@@ -229,6 +237,12 @@ MATRIX: list[Row] = [
     api("GET", "/api/v1/score/batch-jobs/{batch_job_id}", **OWN_BATCH),
     api("GET", "/api/v1/score/batch-jobs/{batch_job_id}/result", **OWN_BATCH, note="CSV"),
     api("GET", "/api/v1/score/batch-jobs/{batch_job_id}/rejects", **OWN_BATCH, note="CSV"),
+    api(
+        "POST",
+        "/api/v1/score/batch-jobs/{batch_job_id}/cancel",
+        **{**OWN_BATCH, "admin": 409, "analyst": 409},
+        note="the matrix job has ended: 409 naming its status for those who may cancel it",
+    ),
     api("GET", "/api/v1/predictions/", **READ),
     api("GET", "/api/v1/predictions/{decision_id}/", **READ),
     api("GET", "/api/v1/predictions/{refused_decision_id}/notice", **READ, note="adverse-action notice (JSON)"),
@@ -307,6 +321,21 @@ MATRIX: list[Row] = [
     page("/admin/scoring/batchjob/{batch_job_id}/result/", view=DECIDERS, note="result file download"),
     page("/admin/scoring/batchjob/{batch_job_id}/rejects/", view=DECIDERS, note="rejects file download"),
     page("/admin/scoring/batchjob/{batch_job_id}/delete/", view=(), note="jobs are evidence: never deleted"),
+    page(
+        "/admin/scoring/batchjob/{batch_job_id}/cancel/",
+        method="POST",
+        ok=302,
+        view=DECIDERS,
+        note="cancel button (the ended job: back to its page with the service's error)",
+    ),
+    page(
+        "/admin/scoring/batchjob/",
+        method="POST",
+        ok=302,
+        view=DECIDERS,
+        form={"action": "cancel_jobs", "_selected_action": ["{batch_job_id}"]},
+        note="action: cancel jobs (analysts: their own)",
+    ),
     page("/admin/scoring/modelversion/", view=READERS),
     page("/admin/scoring/modelversion/add/", view=ADMIN, note="model registry: admin only"),
     page("/admin/fraud/transaction/", view=STAFF),
@@ -514,7 +543,8 @@ MATRIX: list[Row] = [
         "/admin/scoring/batchjob/",
         form={"action": "retry_dead_letters", "_selected_action": ["{batch_job_id}"]},
         allowed=ADMIN,
-        readers=("analyst",),
+        readers=(),
+        offered_others=("analyst",),  # offered "cancel jobs"
         note="action: retry dead-lettered chunks",
     ),
     not_offered(

@@ -29,7 +29,7 @@ from privacy import services as privacy_services
 from privacy.models import GdprRequest
 from scoring.batch.services import batch_job_submit
 from scoring.models import BatchJob, Client, Decision, ModelVersion
-from tests.factories import ClientFactory
+from tests.factories import ClientFactory, batch_caller
 from tests.privacy.conftest import make_history
 from tests.scoring.batchfiles import applicants_csv
 from tests.services import require_postgresql
@@ -95,6 +95,7 @@ def test_the_platform_does_its_work_as_the_application_role_and_cannot_rewrite_t
     person = ClientFactory(client_id="C8801", last_name="Zqxroles")
     make_history(person, transactions=1, resolved_alert=False)
     officers = [User.objects.create(username=f"officer-{n}") for n in "ab"]
+    analyst = batch_caller()  # the batch job's caller: one who may score
 
     as_role(app_role)
     with connection.cursor() as cursor:
@@ -110,7 +111,7 @@ def test_the_platform_does_its_work_as_the_application_role_and_cannot_rewrite_t
     )
     assert fraude.status_code == 201, fraude.json()
     job = batch_job_submit(  # chunks scored once this commits, through the staging temporary table
-        data=applicants_csv(30, seed=3).encode(), filename="roles.csv", caller="user:1", source="api"
+        data=applicants_csv(30, seed=3).encode(), filename="roles.csv", caller=analyst, source="api"
     )
     now = timezone.now()
     request = GdprRequest.objects.create(

@@ -15,6 +15,7 @@ from scoring.ml.pipeline import PIPELINE_VERSION
 from scoring.ml.predictor import require_model_version
 from scoring.models import Decision, ModelArtifact, ModelVersion
 from scoring.services import ScoreRequest, applications_score
+from tests.factories import batch_caller
 from tests.models import TrainedModel, credit_training, register_trained
 
 pytestmark = pytest.mark.django_db
@@ -106,7 +107,9 @@ def test_batch_decisions_keep_what_replay_needs(
 ) -> None:
     frame = applicant_sample(300, seed=5, columns=None)
     with django_capture_on_commit_callbacks(execute=True):
-        batch_job_submit(data=frame.to_csv(index=False).encode(), filename="a.csv", caller="user:0", source="admin")
+        batch_job_submit(
+            data=frame.to_csv(index=False).encode(), filename="a.csv", caller=batch_caller(), source="admin"
+        )
     assert Decision.objects.count() == 300
     assert set(Decision.objects.values_list("artifact_sha256", "pipeline_version").distinct()) == {
         (credit_model.sha256, PIPELINE_VERSION)
@@ -153,7 +156,9 @@ def test_decisions_made_with_a_band_replay_identically_after_the_band_changes(
     frame = applicant_sample(300, seed=32, columns=None)  # the batch path (COPY writer)
     frame.loc[:29, [c for c in frame.columns if c not in few]] = None
     with django_capture_on_commit_callbacks(execute=True):
-        batch_job_submit(data=frame.to_csv(index=False).encode(), filename="a.csv", caller="user:0", source="admin")
+        batch_job_submit(
+            data=frame.to_csv(index=False).encode(), filename="a.csv", caller=batch_caller(), source="admin"
+        )
     decisions = list(Decision.objects.all())
     assert len(decisions) == 700
     assert {(d.refer_lower_used, d.refer_upper_used, d.refer_missing_share_used) for d in decisions} == {

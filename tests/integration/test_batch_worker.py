@@ -18,8 +18,10 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from accounts.models import ApiKey
+from accounts.services import api_key_create
 from scoring.batch.files import pack
-from scoring.batch.services import batch_job_submit, batch_jobs_reconcile
+from scoring.batch.services import batch_job_cancel, batch_job_submit, batch_jobs_reconcile
 from scoring.choices import BatchChunkStatus, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, Decision, ModelVersion
 from tests.integration.worker import celery_worker
@@ -38,10 +40,37 @@ def _empty_queue() -> None:
     app.control.purge()
 
 
-def _submit(text: str, chunk_rows: int) -> BatchJob:
+def _api_key() -> ApiKey:
+    """A real caller: a job whose caller may no longer score is cancelled when its next chunk is picked up."""
+    return api_key_create(name="batch-worker", role="analyst", scopes=["score"]).api_key
+
+
+def _submit(text: str, chunk_rows: int, caller: str | None = None) -> BatchJob:
     return batch_job_submit(
-        data=text.encode(), filename="portfolio.csv", caller="user:1", source="api", chunk_rows=chunk_rows
+        data=text.encode(),
+        filename="portfolio.csv",
+        caller=caller or _api_key().label,
+        source="api",
+        chunk_rows=chunk_rows,
     )
+
+
+def _wait_for_chunks_done(job: BatchJob, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if BatchChunk.objects.filter(job=job, status=BatchChunkStatus.DONE).count() >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"fewer than {count} chunks done after 120 s")
+
+
+def _assert_whole_chunks_only(job: BatchJob) -> None:
+    """The stored rows are exactly those of the chunks marked done, and the job counts them."""
+    done = list(BatchChunk.objects.filter(job=job, status=BatchChunkStatus.DONE))
+    expected = {row for chunk in done for row in range(chunk.first_row, chunk.last_row + 1)}
+    _assert_each_row_once(job, expected)
+    assert (job.chunks_done, job.rows_scored) == (len(done), len(expected))
+    assert set(job.chunks.values_list("status", flat=True)) <= {BatchChunkStatus.DONE, BatchChunkStatus.CANCELLED}
 
 
 def _running_chunks(job: BatchJob) -> tuple[int, int]:
@@ -140,3 +169,32 @@ def test_a_job_spreads_over_every_worker_sharing_the_broker_and_the_database(cre
     nodes = {claim.split("@")[0].rsplit("-", 1)[0] for claim in job.chunks.values_list("claimed_by", flat=True)}
     assert job.status == BatchJobStatus.COMPLETED
     assert nodes == {"host-a", "host-b"}
+
+
+def test_a_job_cancelled_while_the_workers_score_it_keeps_whole_chunks_and_scores_no_more(
+    credit_model: ModelVersion,
+) -> None:
+    with celery_worker(concurrency=2):
+        job = _submit(applicants_csv(10_000, seed=5), chunk_rows=500)
+        _wait_for_chunks_done(job, 2)
+        cancelled = batch_job_cancel(job=job, by=None, reason="requested")
+        assert cancelled.chunks_done < cancelled.chunk_count, "the job should be cancelled before its end"
+    # The worker stopped (a warm shutdown: chunks in flight ended first), nothing more can come.
+    job.refresh_from_db()
+    assert (job.status, job.cancel_reason) == (BatchJobStatus.CANCELLED, "requested")
+    assert (job.chunks_done, job.rows_scored) == (cancelled.chunks_done, cancelled.rows_scored)
+    _assert_whole_chunks_only(job)
+    assert job.chunks.filter(status=BatchChunkStatus.CANCELLED).exists()
+
+
+def test_a_job_whose_api_key_expires_mid_run_stops_on_the_workers(credit_model: ModelVersion) -> None:
+    """Nothing tells the workers that a key expired: the next chunk picked up finds out and cancels the job."""
+    key = _api_key()
+    with celery_worker(concurrency=2):
+        job = _submit(applicants_csv(10_000, seed=6), chunk_rows=500, caller=key.label)
+        _wait_for_chunks_done(job, 1)
+        ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now())
+        job = wait_until_finished(job)
+    assert (job.status, job.cancel_reason) == (BatchJobStatus.CANCELLED, "caller_access_revoked")
+    assert 1 <= job.chunks_done < job.chunk_count
+    _assert_whole_chunks_only(job)

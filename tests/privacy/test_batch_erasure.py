@@ -29,13 +29,14 @@ from scoring.batch.selectors import batch_job_result_rows
 from scoring.batch.services import batch_chunk_score, batch_job_submit
 from scoring.choices import BatchChunkStatus, BatchFileFormat, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, Client, Decision, ModelVersion
+from tests.factories import batch_caller
 
 pytestmark = pytest.mark.django_db
 
 
 def submit(data: bytes, name: str = "portfolio.csv") -> BatchJob:
     """A job stored with its chunks; its tasks wait for a commit that never comes in a test."""
-    return batch_job_submit(data=data, filename=name, caller="user:1", source="api")
+    return batch_job_submit(data=data, filename=name, caller=batch_caller(), source="api")
 
 
 def erasure(person: Any, officers: tuple[Any, Any]) -> Any:
@@ -209,7 +210,7 @@ def test_a_dead_lettered_chunks_rows_are_not_kept_for_years_after_its_retry_wind
 
     settings.BATCH_DEAD_LETTER_RETENTION_DAYS = 30
     text = "age,revenu,historique_impaye,client_id\n35,2000,0,C1\n41,3000,0,C2\n52,4000,1,C3\n"
-    job = batch_job_submit(data=text.encode(), filename="p.csv", caller="user:1", source="api", chunk_rows=1)
+    job = batch_job_submit(data=text.encode(), filename="p.csv", caller=batch_caller(), source="api", chunk_rows=1)
     first, second, third = job.chunks.order_by("number")
     now = timezone.now()
     BatchChunk.objects.filter(pk=first.pk).update(

@@ -27,6 +27,7 @@ from scoring.batch.selectors import batch_job_result_rows
 from scoring.batch.services import batch_chunk_score, batch_job_submit
 from scoring.choices import BatchJobStatus
 from scoring.models import BatchJob, Client, Decision, ModelVersion
+from tests.factories import batch_caller
 from tests.races import in_thread, wait_for_a_lock_wait
 from tests.services import require_postgresql
 
@@ -72,7 +73,7 @@ def test_the_erasure_commits_first_and_the_chunk_stores_nothing_of_the_person(
     eraser = in_thread(results, "erasure", lambda: erasure_execute(request=request))
     assert erased.wait(timeout=60)  # erased, not committed: the file arrives now
 
-    job = batch_job_submit(data=FILE, filename="late.csv", caller="user:1", source="api")
+    job = batch_job_submit(data=FILE, filename="late.csv", caller=batch_caller(), source="api")
     worker = in_thread(results, "chunk", lambda: batch_chunk_score(chunk_id=job.chunks.get().pk))
     wait_for_a_lock_wait()  # the worker waits for the person's client row
     commit.set()
@@ -93,7 +94,7 @@ def test_the_chunk_commits_first_and_the_erasure_then_pseudonymises_its_decision
 ) -> None:
     require_postgresql()
     request = approved_erasure(person, officers)
-    job = batch_job_submit(data=FILE, filename="early.csv", caller="user:1", source="api")
+    job = batch_job_submit(data=FILE, filename="early.csv", caller=batch_caller(), source="api")
     linked, commit = paused_after(batch_services, "_erased_clients", monkeypatch)
     results: dict[str, Any] = {}
     worker = in_thread(results, "chunk", lambda: batch_chunk_score(chunk_id=job.chunks.get().pk))

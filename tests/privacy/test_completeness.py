@@ -49,7 +49,7 @@ from privacy.services import access_export, gdpr_request_approve, gdpr_request_r
 from scoring.batch.services import batch_chunk_score, batch_job_retry_dead_letters, batch_job_submit
 from scoring.choices import BatchChunkStatus, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, Client, CreditApplication, Decision
-from tests.factories import UserFactory
+from tests.factories import UserFactory, batch_caller
 from tests.scoring.batchfiles import applicants_csv
 from tests.services import require_postgresql
 
@@ -272,13 +272,13 @@ def test_nothing_of_an_erased_person_is_left_but_unlinkable_pseudonyms(
     queued = batch_job_submit(
         data=applicants_csv(4, seed=3, client_id=["", ext, "", ""]).encode(),
         filename="queued.csv",
-        caller="user:1",
+        caller=batch_caller(),
         source="api",
     )
     dead = batch_job_submit(
         data=applicants_csv(3, seed=4, application_id=["", "", c["application id"]]).encode(),
         filename="dead.csv",
-        caller="user:1",
+        caller=batch_caller(),
         source="api",
     )
     BatchChunk.objects.filter(job=dead).update(

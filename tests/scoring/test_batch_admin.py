@@ -16,6 +16,7 @@ from scoring.batch.services import batch_job_submit
 from scoring.choices import BatchChunkStatus
 from scoring.models import BatchChunk, BatchJob, ModelVersion
 from tests.browser import ARTIFACTS, login
+from tests.factories import batch_caller
 from tests.scoring.batchfiles import applicants_csv, replace_lines
 
 SEED_FILE = "age,revenu,historique_impaye\n35,50000,1\n52,180,0\n16,100,0\n"
@@ -68,7 +69,8 @@ def test_analysts_see_their_own_jobs_and_admins_retry_dead_letters(
 ) -> None:
     analyst, admin = client_as("analyst"), client_as("admin")
     with django_capture_on_commit_callbacks(execute=True):
-        theirs = batch_job_submit(data=SEED_FILE.encode(), filename="other.csv", caller="user:999", source="api")
+        other = batch_caller("other")
+        theirs = batch_job_submit(data=SEED_FILE.encode(), filename="other.csv", caller=other, source="api")
     mine = BatchJob.objects.get(
         pk=batch_job_submit(
             data=SEED_FILE.encode(),

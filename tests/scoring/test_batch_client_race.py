@@ -22,7 +22,7 @@ from scoring.batch import services as batch_services
 from scoring.batch.services import batch_chunk_score, batch_job_submit
 from scoring.choices import BatchChunkStatus, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, Client, Decision, ModelVersion
-from tests.factories import ClientFactory
+from tests.factories import ClientFactory, batch_caller
 from tests.races import in_thread, wait_for_a_lock_wait
 from tests.services import require_postgresql
 
@@ -75,7 +75,7 @@ def test_two_chunks_naming_the_same_new_clients_share_one_row_each_without_a_dea
 ) -> None:
     require_postgresql()
     ClientFactory(client_id="KNOWN1")
-    job = batch_job_submit(data=FILE, filename="two.csv", caller="user:1", source="api", chunk_rows=3)
+    job = batch_job_submit(data=FILE, filename="two.csv", caller=batch_caller(), source="api", chunk_rows=3)
     first, second = BatchChunk.objects.filter(job=job).order_by("number")
     reached, go = first_holds_its_clients(monkeypatch, then_fail=not first_commits)
     results: dict[str, Any] = {}

@@ -29,7 +29,7 @@ from scoring.batch.services import (
 from scoring.choices import ApplicationStatus, BatchChunkStatus, BatchJobStatus
 from scoring.models import BatchChunk, BatchJob, Client, Decision, ModelVersion
 from scoring.services import model_version_activate
-from tests.factories import ClientFactory, CreditApplicationFactory
+from tests.factories import ClientFactory, CreditApplicationFactory, batch_caller
 from tests.models import TrainedModel, register_trained
 from tests.scoring.batchfiles import applicants_csv, replace_lines
 from tests.services import require_postgresql
@@ -39,10 +39,9 @@ pytestmark = pytest.mark.django_db
 SEED_FILE = "age,revenu,historique_impaye\n35,50000,1\n52,180,0\n"
 
 
-def submit(text: str, caller: str = "user:1", chunk_rows: int | None = None) -> BatchJob:
-    job = batch_job_submit(
-        data=text.encode(), filename="portfolio.csv", caller=caller, source="api", chunk_rows=chunk_rows
-    )
+def submit(text: str, caller: str | None = None, chunk_rows: int | None = None) -> BatchJob:
+    caller = caller or batch_caller()
+    job = batch_job_submit(data=text.encode(), filename="f.csv", caller=caller, source="api", chunk_rows=chunk_rows)
     job.refresh_from_db()
     return job
 
@@ -50,7 +49,9 @@ def submit(text: str, caller: str = "user:1", chunk_rows: int | None = None) -> 
 def scored(text: str, capture: Any, **kwargs: Any) -> BatchJob:
     """A job whose tasks ran: in a test's transaction they wait for the commit, so run them here."""
     with capture(execute=True):
-        job = batch_job_submit(data=text.encode(), filename="portfolio.csv", caller="user:1", source="api", **kwargs)
+        job = batch_job_submit(
+            data=text.encode(), filename="portfolio.csv", caller=batch_caller(), source="api", **kwargs
+        )
     job.refresh_from_db()
     return job
 
@@ -83,7 +84,7 @@ def test_every_valid_row_becomes_a_stored_decision_and_every_bad_row_a_reject_wi
     assert decisions.count() == 117
     assert set(decisions.values_list("batch_row", flat=True)) == set(range(2, 122)) - {5, 9, 12}
     assert set(decisions.values_list("model_version", flat=True)) == {credit_model.pk}
-    assert set(decisions.values_list("caller", flat=True)) == {"user:1"}
+    assert set(decisions.values_list("caller", flat=True)) == {batch_caller()}
     assert dict(job.rejects.values_list("row", "errors")) == {
         5: {"age": "Ensure this value is greater than or equal to 17."},
         9: {"revenu": "A valid number is required."},
@@ -185,7 +186,7 @@ def test_the_chunk_tasks_leave_only_once_the_job_is_committed(
     credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        job = batch_job_submit(data=SEED_FILE.encode(), filename="f.csv", caller="user:1", source="api")
+        job = batch_job_submit(data=SEED_FILE.encode(), filename="f.csv", caller=batch_caller(), source="api")
         assert BatchChunk.objects.get(job=job).status == BatchChunkStatus.PENDING
     assert len(callbacks) == 1 and not Decision.objects.filter(batch_job=job).exists()
     callbacks[0]()
@@ -221,7 +222,7 @@ def test_a_chunk_whose_workers_kept_dying_is_dead_lettered_without_running_again
 ) -> None:
     settings.BATCH_CHUNK_MAX_ATTEMPTS = 3
     with django_capture_on_commit_callbacks(execute=False):
-        job = batch_job_submit(data=SEED_FILE.encode(), filename="f.csv", caller="apikey:x", source="api")
+        job = batch_job_submit(data=SEED_FILE.encode(), filename="f.csv", caller=batch_caller(), source="api")
     chunk = BatchChunk.objects.get(job=job)
     BatchChunk.objects.filter(pk=chunk.pk).update(status=BatchChunkStatus.RUNNING, attempts=3)  # killed 3 times
     assert batch_chunk_score(chunk_id=chunk.pk).status == "dead"

@@ -15,6 +15,7 @@ from scoring.batch.services import batch_job_submit
 from scoring.ml.predictor import require_model
 from scoring.models import Decision, ModelVersion
 from scoring.services import model_version_set_refer_band, refer_band_check
+from tests.factories import batch_caller
 from tests.scoring.batchfiles import applicants_csv
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,7 @@ def test_batch_jobs_apply_the_band_and_the_missing_rule_like_score(
     band(credit_model, max(threshold - 0.03, 0), threshold + 0.05)
     text = applicants_csv(150, seed=3, columns=None)
     with django_capture_on_commit_callbacks(execute=True):
-        job = batch_job_submit(data=text.encode(), filename="a.csv", caller="user:1", source="api")
+        job = batch_job_submit(data=text.encode(), filename="a.csv", caller=batch_caller(), source="api")
     decisions = list(Decision.objects.filter(batch_job=job))
     assert len(decisions) == 150
     model = require_model("credit")

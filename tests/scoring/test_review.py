@@ -22,7 +22,7 @@ from scoring.review.services import (
     review_case_take,
 )
 from scoring.services import model_version_set_refer_band
-from tests.factories import UserFactory
+from tests.factories import UserFactory, batch_caller
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,7 @@ def test_the_batch_call_and_batch_jobs_open_cases_for_referred_rows(
         job = batch_job_submit(
             data=b"age,revenu,historique_impaye\n35,50000,1\n52,180,0\n",
             filename="a.csv",
-            caller="user:1",
+            caller=batch_caller(),
             source="api",
         )
     assert ReviewCase.objects.filter(decision__batch_job=job).count() == 2
