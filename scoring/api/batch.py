@@ -51,8 +51,6 @@ from scoring.choices import BatchCancelReason, BatchSource
 from scoring.ml.predictor import ModelUnavailable
 from scoring.models import BatchJob
 
-# Multipart framing around the file: a request this much larger than the file cap is refused unread.
-
 METHOD = (
     "Reasons are exact TreeSHAP contributions, the same as `/score` gives for the same applicant: each chunk's "
     "rows are explained together, memoising each tree's contributions by the path a row takes through it "
