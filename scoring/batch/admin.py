@@ -30,7 +30,7 @@ from scoring.batch.selectors import (
     batch_jobs_visible,
     csv_lines,
 )
-from scoring.batch.services import batch_job_create, batch_job_retry_dead_letters
+from scoring.batch.services import batch_job_create, batch_job_download_record, batch_job_retry_dead_letters
 from scoring.choices import BatchSource
 from scoring.models import BatchJob
 
@@ -202,10 +202,12 @@ class BatchJobAdmin(PlatformModelAdmin):
 
     def result_view(self, request: HttpRequest, pk: Any) -> StreamingHttpResponse:
         job = self._finished_job(request, pk)
+        batch_job_download_record(job=job, user=acting_user(request.user), file="result")
         return _csv_download(csv_lines(RESULT_COLUMNS, batch_job_result_rows(job=job)), f"batch-{job.pk}-result.csv")
 
     def rejects_view(self, request: HttpRequest, pk: Any) -> StreamingHttpResponse:
         job = self._finished_job(request, pk)
+        batch_job_download_record(job=job, user=acting_user(request.user), file="rejects")
         return _csv_download(csv_lines(REJECT_COLUMNS, batch_job_reject_rows(job=job)), f"batch-{job.pk}-rejects.csv")
 
     @admin.action(description="Retry the dead-lettered chunks", permissions=["change"])
