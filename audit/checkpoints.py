@@ -62,14 +62,22 @@ class Checkpoint:
         return f"the checkpoint of {self.taken_at} (event #{self.seq})"
 
 
-def _key() -> bytes:
-    secret = settings.AUDIT_CHECKPOINT_KEY or settings.SECRET_KEY
-    return hashlib.sha256(b"audit-checkpoint:" + secret.encode()).digest()
+def _keys() -> list[bytes]:
+    """The signing key first, then the keys of a rotation still accepted when reading.
+
+    ``AUDIT_CHECKPOINT_KEY`` and its ``AUDIT_CHECKPOINT_KEY_FALLBACKS``; without it, keys derived
+    from ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS`` (rotating ``SECRET_KEY`` as Django documents it
+    keeps the file readable)."""
+    if settings.AUDIT_CHECKPOINT_KEY:
+        secrets = [settings.AUDIT_CHECKPOINT_KEY, *settings.AUDIT_CHECKPOINT_KEY_FALLBACKS]
+    else:
+        secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return [hashlib.sha256(b"audit-checkpoint:" + secret.encode()).digest() for secret in secrets]
 
 
-def _mac(body: dict[str, object]) -> str:
+def _mac(body: dict[str, object], key: bytes | None = None) -> str:
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hmac.new(_key(), text.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key or _keys()[0], text.encode(), hashlib.sha256).hexdigest()
 
 
 def _path() -> Path:
@@ -84,8 +92,10 @@ def checkpoint_parse(line: str) -> Checkpoint:
         mac = str(data["mac"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError("not a checkpoint") from exc
-    if not hmac.compare_digest(mac, _mac(checkpoint.body())):
-        raise ValueError("its signature does not match (forged, edited, or signed with another key)")
+    if not any(hmac.compare_digest(mac, _mac(checkpoint.body(), key)) for key in _keys()):
+        raise ValueError(
+            "its signature does not match (forged, edited, or signed with a key no longer among the fallbacks)"
+        )
     return checkpoint
 
 

@@ -743,8 +743,11 @@ AUDIT_CHECKPOINT_FILE = env_path("AUDIT_CHECKPOINT_FILE", VAR_DIR / "audit-check
 # The HMAC key of the checkpoints; empty: derived from SECRET_KEY. Production: a key of its own,
 # held apart from the database credentials.
 AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY", "")
-if PRODUCTION and AUDIT_CHECKPOINT_KEY:
-    _check_production_secret("AUDIT_CHECKPOINT_KEY", AUDIT_CHECKPOINT_KEY)
+# Keys a rotation retired, still accepted when reading the file (as SECRET_KEY_FALLBACKS).
+AUDIT_CHECKPOINT_KEY_FALLBACKS = env_list("AUDIT_CHECKPOINT_KEY_FALLBACKS", [])
+if PRODUCTION:
+    for _audit_key in filter(None, [AUDIT_CHECKPOINT_KEY, *AUDIT_CHECKPOINT_KEY_FALLBACKS]):
+        _check_production_secret("AUDIT_CHECKPOINT_KEY", _audit_key)
 
 # Nightly drift report (docs/monitoring.md): the alert fires when at least this share of the
 # tested features drifted.

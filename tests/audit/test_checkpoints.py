@@ -110,6 +110,22 @@ def test_a_checkpoint_signed_with_another_key_is_refused(settings: object) -> No
         checkpoint_latest()
 
 
+def test_rotating_the_secret_key_keeps_the_checkpoints_readable_while_the_old_key_is_a_fallback(
+    settings: object,
+) -> None:
+    _events(2)
+    settings.SECRET_KEY = "old-secret-key-" * 4  # type: ignore[attr-defined]
+    first = audit_checkpoint_write()
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new-secret-key-" * 4, ["old-secret-key-" * 4]  # type: ignore[attr-defined]
+    assert checkpoint_latest() == first
+    _events(1)
+    second = audit_checkpoint_write()  # signed with the new key
+    assert audit_chain_verify().checkpoint == second
+    settings.SECRET_KEY_FALLBACKS = []  # type: ignore[attr-defined]
+    with pytest.raises(CheckpointError, match="line 1 .* no longer among the fallbacks"):
+        checkpoint_latest()
+
+
 def test_the_scheduled_task_appends_the_head_once_it_moved(capsys: pytest.CaptureFixture[str]) -> None:
     assert settings.CELERY_BEAT_SCHEDULE["audit-checkpoint"]["task"] == "audit.tasks.audit_checkpoint"
     _events(2)
