@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
+from rest_framework.test import APIClient
 
 from audit.checkpoints import ChainTampered, CheckpointError, audit_checkpoint_write, checkpoint_latest
 from audit.models import AuditEvent
@@ -171,3 +173,20 @@ def test_each_committed_event_logs_its_head_which_anchors_the_check(
 def test_a_malformed_anchor_is_refused_by_name(anchor: str) -> None:
     with pytest.raises(CommandError, match="--anchor: an anchor is SEQ:HASH"):
         call_command("verify_audit_chain", "--anchor", anchor)
+
+
+def test_the_admins_check_compares_with_the_checkpoint_too(client_as: Callable[[str | None], APIClient]) -> None:
+    _events(3)
+    api = client_as("compliance")
+    page = api.get("/admin/audit/auditevent/verify/", follow=True).content.decode()
+    assert "no checkpoint yet" in page
+    audit_checkpoint_write()
+    assert "agreeing with the checkpoint of" in api.get("/admin/audit/auditevent/verify/", follow=True).content.decode()
+    newest = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True)[0]  # the officer's login is one
+    _remove_newest(1)
+    page = api.get("/admin/audit/auditevent/verify/", follow=True).content.decode()
+    assert f"Audit chain BROKEN at event #{newest}: missing" in page
+    with _file().open("a") as handle:
+        handle.write('{"seq": 1, "hash": "x", "taken_at": "now", "mac": "0"}\n')
+    page = api.get("/admin/audit/auditevent/verify/", follow=True).content.decode()
+    assert "Audit checkpoints cannot be trusted: line 2" in page
