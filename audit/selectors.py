@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import cast
 
+from audit.checkpoints import Checkpoint, checkpoint_latest
 from audit.models import GENESIS_HASH, AuditEvent
-
-if TYPE_CHECKING:
-    from audit.checkpoints import Checkpoint
 
 FROM_FILE = object()  # the default checkpoint: the newest one of AUDIT_CHECKPOINT_FILE
 
@@ -45,10 +43,7 @@ def audit_chain_verify(*, chunk_size: int = 2000, checkpoint: Checkpoint | None 
     names must be there with its hash, so removing the newest events is seen too. Raises
     ``audit.checkpoints.CheckpointError`` when the checkpoint file cannot be trusted.
     """
-    from audit.checkpoints import Checkpoint, checkpoint_latest
-
-    anchor = checkpoint_latest() if checkpoint is FROM_FILE else checkpoint
-    assert anchor is None or isinstance(anchor, Checkpoint)
+    anchor = checkpoint_latest() if checkpoint is FROM_FILE else cast("Checkpoint | None", checkpoint)
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
         checked += 1
