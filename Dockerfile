@@ -17,7 +17,7 @@ COPY . .
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(64))')" \
     ENVIRONMENT=production ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
-    && mkdir -p /app/var && chown -R app /app/var
+    && mkdir -p /app/var/audit && chown -R app /app/var
 USER app
 EXPOSE 8000
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "creditplatform.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -250,11 +250,18 @@ def api_key_touch(*, api_key: ApiKey, resolution_seconds: int) -> None:
 
 @transaction.atomic
 def login_lockout_clear(*, attempts: QuerySet[AccessAttempt], by: ActingUser) -> int:
-    """Unlock password logins: forget the failed attempts recorded for these (username, address) pairs."""
+    """Unlock password logins: forget the failed attempts recorded for these (username, address) pairs.
+
+    Audited: an unlock lets password guessing against that account go on. The trail names the
+    accounts by id and the count, never the usernames typed or the addresses (personal data)."""
+    users = sorted(User.objects.filter(username__in=attempts.values("username")).values_list("pk", flat=True))
     _, deleted = attempts.delete()
     count = deleted.get(AccessAttempt._meta.label, 0)
-    # Who unlocked and how many; never the usernames or addresses (personal data).
     logger.info("login lockouts cleared", extra={"count": count, "by_user_id": getattr(by, "pk", None)})
+    if count:
+        audit_record(
+            actor=by, action="auth.lockouts.cleared", details={"count": count, "users": [f"user:{pk}" for pk in users]}
+        )
     return count
 
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from audit.checkpoints import CheckpointError
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
 from creditplatform.admin_mixins import EvidenceAdminMixin, PlatformModelAdmin
@@ -51,9 +52,24 @@ class AuditEventAdmin(EvidenceAdminMixin, PlatformModelAdmin):
         """Walk the hash chain now and say whether it holds (the command does the same)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        report = audit_chain_verify()
-        if report.ok:
-            self.message_user(request, f"Audit chain intact: {report.checked} events checked.", messages.SUCCESS)
+        try:
+            report = audit_chain_verify()
+        except CheckpointError as exc:
+            self.message_user(request, f"Audit checkpoints cannot be trusted: {exc}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
+        if report.ok and report.checkpoint is None:
+            self.message_user(
+                request,
+                f"Audit chain intact: {report.checked} events checked; no checkpoint yet, so the removal of the "
+                "newest events could not be checked.",
+                messages.WARNING,
+            )
+        elif report.ok:
+            self.message_user(
+                request,
+                f"Audit chain intact: {report.checked} events checked, agreeing with {report.checkpoint}.",
+                messages.SUCCESS,
+            )
         else:
             self.message_user(request, f"Audit chain BROKEN at {report.broken}.", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))

@@ -8,6 +8,7 @@ rolls back with the change, and the chain lock is held for as short a time as po
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit.models import GENESIS_HASH, AuditEvent, event_digest
+
+logger = logging.getLogger("audit.checkpoint")
 
 # pg_advisory_xact_lock key that serialises writers of the chain (an arbitrary constant).
 CHAIN_LOCK_KEY = 0x6175646974  # "audit"
@@ -131,6 +134,10 @@ def audit_record(*, actor: Any, action: str, target: Any = None, details: dict[s
         )
         event.hash = event.expected_hash()
         event.save(force_insert=True)
+        # The head, once committed, in the log store too: an anchor outside the database for every
+        # event, between two signed checkpoints (audit.checkpoints).
+        head = {"audit_seq": event.seq, "audit_hash": event.hash, "audit_action": event.action}
+        transaction.on_commit(lambda: logger.info("audit event", extra=head))
     return event
 
 

@@ -8,7 +8,8 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init, worker_process_shutdown
+from celery.utils.log import get_multiprocessing_logger
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditplatform.settings")
 
@@ -17,6 +18,30 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger(__name__)
+
+
+def _through_the_root_handler(logger: logging.Logger | None) -> None:
+    """Drop the handlers Celery gave ``logger`` and let its records reach the root's redacting one."""
+    if logger is None:
+        return
+    for handler in list(logger.handlers):
+        if not isinstance(handler, logging.NullHandler):
+            logger.removeHandler(handler)
+    logger.propagate = True
+
+
+@after_setup_task_logger.connect
+def task_logs_redacted(logger: logging.Logger | None = None, **kwargs: object) -> None:
+    """``celery worker`` gives its task logger (``get_task_logger``, Celery's way to log in a task)
+    a plain-text stderr handler that does not propagate: every line would leave unredacted
+    (monitoring.logging). Its records go through the settings' stdout handler instead."""
+    _through_the_root_handler(logger)
+
+
+@after_setup_logger.connect
+def pool_logs_redacted(**kwargs: object) -> None:
+    """The same for the pool's logger (billiard's ``multiprocessing``), which Celery sets up alike."""
+    _through_the_root_handler(get_multiprocessing_logger())
 
 
 @worker_process_init.connect

@@ -575,6 +575,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "scoring.tasks.decision_webhooks_reconcile",
         "schedule": crontab(minute="*"),  # every minute: deliveries the broker refused or lost
     },
+    "audit-checkpoint": {
+        "task": "audit.tasks.audit_checkpoint",
+        "schedule": crontab(minute="*/5"),  # every 5 minutes: the chain's head, signed, outside the database
+    },
     "monitoring-drift-alerts-reconcile": {
         "task": "monitoring.tasks.drift_alerts_reconcile",
         "schedule": crontab(minute="*"),  # every minute: drift alert webhooks the broker refused or lost
@@ -733,6 +737,18 @@ RETENTION_GDPR_REQUEST_DAYS = env_int("RETENTION_GDPR_REQUEST_DAYS", 5 * 365, mi
 # transactions and requests have gone) and whose identity was not updated for this long:
 # storage limitation, GDPR Art. 5(1)(e). The bank's systems create them again on next use.
 RETENTION_CLIENT_IDLE_DAYS = env_int("RETENTION_CLIENT_IDLE_DAYS", 2 * 365, minimum=1)
+# Checkpoints of the audit chain's head (audit.checkpoints), appended to a file outside the
+# database and signed: verify_audit_chain then sees the newest events removed. Keep the file
+# where the database's owner cannot write (another volume or host, append-only storage).
+AUDIT_CHECKPOINT_FILE = env_path("AUDIT_CHECKPOINT_FILE", VAR_DIR / "audit-checkpoints.jsonl", base=BASE_DIR)
+# The HMAC key of the checkpoints; empty: derived from SECRET_KEY. Production: a key of its own,
+# held apart from the database credentials.
+AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY", "")
+# Keys a rotation retired, still accepted when reading the file (as SECRET_KEY_FALLBACKS).
+AUDIT_CHECKPOINT_KEY_FALLBACKS = env_list("AUDIT_CHECKPOINT_KEY_FALLBACKS", [])
+if PRODUCTION:
+    for _audit_key in filter(None, [AUDIT_CHECKPOINT_KEY, *AUDIT_CHECKPOINT_KEY_FALLBACKS]):
+        _check_production_secret("AUDIT_CHECKPOINT_KEY", _audit_key)
 
 # Nightly drift report (docs/monitoring.md): the alert fires when at least this share of the
 # tested features drifted.

@@ -81,7 +81,7 @@ SENSITIVE_KEYS = frozenset(
 PSEUDONYMISED_KEYS = frozenset({"client_id", "external_id", "transaction_id", "application_id"})
 
 _QUERY_VALUE = re.compile(r"([?&][^=&\s?#'\"<>]+)=([^&\s#'\"<>]*)")
-_API_ID = re.compile(r"(/(?:clients|transactions)/)([^/?#\s'\"<>]+)")
+_API_ID = re.compile(r"(?i)(/(?:clients|transactions)/)([^/?#\s'\"<>]+)")  # any case: a mistyped path is logged too
 _PHONE_LIKE = re.compile(r"\d(?:[ .-]?\d){7}")  # eight digits, maybe spaced: a phone number may follow
 # (needle, pattern, replacement): a pattern runs only on text whose lower-cased form holds its
 # needle (or, for a compiled needle, where it matches), so an ordinary message costs a few
@@ -155,7 +155,7 @@ def redact_text(text: str) -> str:
     lowered = text.lower()
     if "=" in text:
         text = _QUERY_VALUE.sub(lambda m: f"{m.group(1)}=[REDACTED]" if m.group(2) else m.group(0), text)
-    if "/clients/" in text or "/transactions/" in text:
+    if "/clients/" in lowered or "/transactions/" in lowered:
         text = _API_ID.sub(lambda m: m.group(1) + pseudonym(m.group(2)), text)
     for needle, pattern, replacement in _PATTERNS:
         if needle in lowered if isinstance(needle, str) else needle.search(text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -61,6 +62,14 @@ def _api_call_log_in_request(settings: object) -> None:
     ``tests/monitoring/test_call_log_buffer.py``.
     """
     settings.API_CALL_LOG_FLUSH_SECONDS = 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_of_this_test(settings: object, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's audit chain starts empty: its checkpoints go to a file of its own, never var/'s."""
+    folder = tmp_path_factory.getbasetemp() / "audit-checkpoints"
+    folder.mkdir(exist_ok=True)
+    settings.AUDIT_CHECKPOINT_FILE = folder / f"{uuid.uuid4().hex}.jsonl"  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from scoring.batch.services import (
     BatchJobNotCancellable,
     batch_job_cancel,
     batch_job_create,
+    batch_job_download_record,
     batch_job_retry_dead_letters,
 )
 from scoring.choices import BatchCancelReason, BatchJobStatus, BatchSource
@@ -228,10 +229,12 @@ class BatchJobAdmin(PlatformModelAdmin):
 
     def result_view(self, request: HttpRequest, pk: Any) -> StreamingHttpResponse:
         job = self._finished_job(request, pk)
+        batch_job_download_record(job=job, user=acting_user(request.user), file="result")
         return _csv_download(csv_lines(RESULT_COLUMNS, batch_job_result_rows(job=job)), job, "result")
 
     def rejects_view(self, request: HttpRequest, pk: Any) -> StreamingHttpResponse:
         job = self._finished_job(request, pk)
+        batch_job_download_record(job=job, user=acting_user(request.user), file="rejects")
         return _csv_download(csv_lines(REJECT_COLUMNS, batch_job_reject_rows(job=job)), job, "rejects")
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:

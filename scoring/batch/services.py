@@ -701,6 +701,20 @@ def batch_job_retry_dead_letters(*, job: BatchJob, user: Any = None) -> int:
     return len(ids)
 
 
+def batch_job_download_record(*, job: BatchJob, user: Any, file: str) -> None:
+    """Record a staff download of a job's result or rejects file (``batch.downloaded``).
+
+    The result lists clients and their decisions: taking it out of the platform is an export
+    of personal data, on record with who, which job, which file and how many rows. The API
+    caller fetching its own job's file is not recorded (its own data, as its ``/score`` answers)."""
+    if file not in ("result", "rejects"):
+        raise ValueError("file is 'result' or 'rejects'")
+    rows = job.rows_scored if file == "result" else job.rows_rejected
+    audit_record(
+        actor=user, action="batch.downloaded", target=job, details={"file": file, "rows": rows, "caller": job.caller}
+    )
+
+
 # --- Cancelling ----------------------------------------------------------------------------
 
 

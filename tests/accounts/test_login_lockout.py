@@ -10,6 +10,7 @@ from axes.models import AccessAttempt
 from django.contrib.auth import authenticate, get_user_model
 from django.test import Client, RequestFactory
 
+from audit.models import AuditEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +121,20 @@ def test_logins_without_a_username_are_not_counted() -> None:
     for _ in range(6):
         assert authenticate(request, nonce="n", code_verifier="v") is None
     assert not AccessAttempt.objects.exists()
+
+
+def test_an_unlock_is_in_the_audit_trail_naming_the_account_not_its_username() -> None:
+    """Lifting a lockout lets password guessing go on: who did it, and for which account, is on record."""
+    locked = staff("demo-analyst")
+    fail("demo-analyst", 5)
+    fail("nobody-by-that-name", 2)
+    admin_user = UserFactory(username="admin-user", roles=["admin"])
+    admin = Client()
+    admin.force_login(admin_user)
+    attempts = list(AccessAttempt.objects.values_list("pk", flat=True))
+    admin.post("/admin/axes/accessattempt/", {"action": "unlock", "_selected_action": attempts}, follow=True)
+
+    event = AuditEvent.objects.get(action="auth.lockouts.cleared")
+    assert (event.actor, event.actor_name) == (f"user:{admin_user.pk}", "admin-user")
+    assert event.details == {"count": 2, "users": [f"user:{locked.pk}"]}
+    assert "demo-analyst" not in str(event.details) and "nobody-by-that-name" not in str(event.details)

@@ -20,7 +20,11 @@ and URL-encoded.
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +45,7 @@ from tests.faults.servers import fault_environment, gunicorn
 from tests.integration.worker import test_database_url as database_url
 from tests.services import require_postgresql
 
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Corr3ct-horse-battery-staple-91"
 PERSON = {
     "client_id": "CLT-QX7731",
@@ -253,3 +258,31 @@ def test_every_log_handler_the_settings_configure_redacts() -> None:
     assert ours, "the stdout handler is configured"
     unredacted = [name for name, h in ours if not any(isinstance(f, RedactingFilter) for f in h.filters)]
     assert not unredacted, f"handlers without RedactingFilter on: {unredacted}"
+
+
+WORKER_LOGGING = """
+import django, logging
+django.setup()
+from celery.utils.log import get_multiprocessing_logger, get_task_logger
+from creditplatform.celery import app
+app.log.setup(loglevel="INFO", redirect_stdouts=True)  # what `celery worker` does at start
+get_task_logger("scoring.tasks").warning("task line for %s, %s", {email!r}, {phone!r})
+get_multiprocessing_logger().error("pool line for %s", {email!r})
+"""
+
+
+def test_a_celery_workers_own_loggers_write_through_the_redacting_handler() -> None:
+    """`celery worker` gives its task logger (``get_task_logger``, Celery's way to log in a task)
+    and the pool's logger plain stderr handlers that do not propagate: their lines must leave
+    through the redacting stdout handler too, as JSON."""
+    script = WORKER_LOGGING.format(email=PERSON["email"], phone=PERSON["phone"])
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "creditplatform.settings", "LOG_FORMAT": "json"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    found = leaks(done.stdout + done.stderr, {"e-mail": PERSON["email"], "phone": PERSON["phone"]})
+    assert not found, "\n".join(found)
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    messages = {line["message"] for line in lines}
+    assert "task line for [EMAIL REDACTED], [PHONE REDACTED]" in messages
+    assert "pool line for [EMAIL REDACTED]" in messages

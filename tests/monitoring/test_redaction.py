@@ -40,6 +40,12 @@ def test_ids_in_api_paths_become_pseudonyms() -> None:
     assert redact_text("/api/v1/transactions/TX9/") == f"/api/v1/transactions/{pseudonym('TX9')}/"
 
 
+def test_ids_in_api_paths_of_another_case_become_pseudonyms_too() -> None:
+    """A caller's mistyped case is a 404, but gunicorn's access line still prints the path it sent."""
+    assert redact_text("GET /api/v1/Clients/C1001/ 404") == f"GET /api/v1/Clients/{pseudonym('C1001')}/ 404"
+    assert redact_text("GET /API/V1/TRANSACTIONS/TX9") == f"GET /API/V1/TRANSACTIONS/{pseudonym('TX9')}"
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -12,6 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from scoring.batch.services import batch_job_submit
 from scoring.choices import BatchChunkStatus
 from scoring.models import BatchChunk, BatchJob, ModelVersion
@@ -171,3 +172,24 @@ def test_an_upload_form_sent_twice_stores_one_job_not_two(
     )
     assert fresh is not None and fresh.group(1) != token.group(1)
     assert BatchJob.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_staff_download_of_a_jobs_results_is_in_the_audit_trail(
+    client_as: Callable[[str | None], APIClient], credit_model: ModelVersion, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The result file lists clients and their decisions: who took it out of the platform is on record."""
+    admin = client_as("admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = batch_job_submit(data=SEED_FILE.encode(), filename="theirs.csv", caller="apikey:abcd1234", source="api")
+    b"".join(admin.get(f"/admin/scoring/batchjob/{job.pk}/result/").streaming_content)
+    b"".join(admin.get(f"/admin/scoring/batchjob/{job.pk}/rejects/").streaming_content)
+
+    events = AuditEvent.objects.filter(action="batch.downloaded").order_by("seq")
+    assert [(e.actor, e.target_type, e.target_id) for e in events] == [
+        (f"user:{admin.session['_auth_user_id']}", "scoring.batchjob", str(job.pk))
+    ] * 2
+    assert [e.details for e in events] == [
+        {"file": "result", "rows": 2, "caller": "apikey:abcd1234"},
+        {"file": "rejects", "rows": 1, "caller": "apikey:abcd1234"},
+    ]
