@@ -180,8 +180,9 @@ def test_a_staff_download_of_a_jobs_results_is_in_the_audit_trail(
 ) -> None:
     """The result file lists clients and their decisions: who took it out of the platform is on record."""
     admin = client_as("admin")
+    theirs = batch_caller("theirs")
     with django_capture_on_commit_callbacks(execute=True):
-        job = batch_job_submit(data=SEED_FILE.encode(), filename="theirs.csv", caller="apikey:abcd1234", source="api")
+        job = batch_job_submit(data=SEED_FILE.encode(), filename="theirs.csv", caller=theirs, source="api")
     b"".join(admin.get(f"/admin/scoring/batchjob/{job.pk}/result/").streaming_content)
     b"".join(admin.get(f"/admin/scoring/batchjob/{job.pk}/rejects/").streaming_content)
 
@@ -190,6 +191,6 @@ def test_a_staff_download_of_a_jobs_results_is_in_the_audit_trail(
         (f"user:{admin.session['_auth_user_id']}", "scoring.batchjob", str(job.pk))
     ] * 2
     assert [e.details for e in events] == [
-        {"file": "result", "rows": 2, "caller": "apikey:abcd1234"},
-        {"file": "rejects", "rows": 1, "caller": "apikey:abcd1234"},
+        {"file": "result", "rows": 2, "caller": theirs},
+        {"file": "rejects", "rows": 1, "caller": theirs},
     ]
