@@ -301,3 +301,27 @@ def test_a_write_to_a_path_missing_its_slash_is_a_308_keeping_the_method_not_a_3
     read = analyst.get("/api/v1/clients?x=1")
     assert (read.status_code, read["Location"], read.json()["error"]) == (301, "/api/v1/clients/?x=1", "trailing_slash")
     assert analyst.post("/api/v1/nothing", {}, format="json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/score", b'{"age": 35, "revenu": 50000, "historique_impaye": 1}'),
+        ("/fraude", b'{"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}'),
+        (URL, b'{"client_id": "C1001"}'),
+    ],
+)
+@pytest.mark.usefixtures("credit_model", "fraud_model")
+def test_a_body_starting_with_a_utf_8_byte_order_mark_is_read(
+    key_client: Callable[..., APIClient], path: str, body: bytes
+) -> None:
+    """Windows tools (PowerShell, .NET's UTF8Encoding, Notepad) write a BOM before the JSON: the
+    seed's payloads were a 400 "Unexpected UTF-8 BOM (decode using utf-8-sig)". RFC 8259 §8.1
+    lets a parser ignore it, and nothing else in the body is read differently."""
+    api = key_client("analyst", ["read", "score", "fraud"])
+    response = api.generic("POST", path, b"\xef\xbb\xbf" + body, content_type="application/json")
+    assert response.status_code == 201, response.content[:300]
+    # The mark alone is still an empty body, and one inside the JSON is still malformed.
+    for malformed in (b"\xef\xbb\xbf", b"\xef\xbb\xbf\xef\xbb\xbf" + body):
+        refused = api.generic("POST", path, malformed, content_type="application/json")
+        assert (refused.status_code, refused.json()["error"]) == (400, "malformed_request")
