@@ -254,6 +254,7 @@ def test_a_body_with_a_byte_order_mark_is_the_same_decision(apps: Any, scorer: s
         ("a query string", {"QUERY_STRING": "format=json"}, SEED, 201),
         ("a session cookie", {"HTTP_COOKIE": "sessionid=nothing"}, SEED, 201),
         ("a host not allowed", {"HTTP_HOST": "evil.example"}, SEED, 400),
+        ("a Content-Encoding (the body read as sent)", {"HTTP_CONTENT_ENCODING": "br"}, SEED, 415),
     ],
 )
 def test_unusual_requests_are_answered_by_django_alone(
