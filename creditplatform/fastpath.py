@@ -12,7 +12,7 @@ one of the decision paths (``/score``, ``/api/v1/score``, ``/fraude``, ``/api/v1
 whatever the URLconf routes there to a DRF view with a ``decide`` method), a JSON
 ``Content-Type``, a body of 1 byte to ``DATA_UPLOAD_MAX_MEMORY_SIZE``, no query string,
 ``Accept`` absent, ``*/*`` or ``application/json``, an ``X-API-Key`` header, and no
-``Authorization`` or ``Cookie`` header; and ``MIDDLEWARE`` exactly the list this module was
+``Authorization``, ``Cookie`` or ``Content-Encoding`` header; and ``MIDDLEWARE`` exactly the list this module was
 written against (``COVERED_MIDDLEWARE``): a settings change that adds or removes a
 middleware turns the fast path off, with a warning, rather than skip the new one.
 
@@ -155,6 +155,7 @@ class DecisionFastPath:
             or "HTTP_X_API_KEY" not in environ
             or "HTTP_AUTHORIZATION" in environ
             or "HTTP_COOKIE" in environ
+            or "HTTP_CONTENT_ENCODING" in environ
             or environ.get("HTTP_ACCEPT", "*/*") not in _USUAL_ACCEPT
             or environ.get("CONTENT_TYPE", "").replace(" ", "").lower() not in _JSON_TYPES
         ):

@@ -59,7 +59,8 @@ class JsonErrorsMiddleware:
 
     A body sent with ``Transfer-Encoding: chunked`` and no ``Content-Length`` is refused with
     a 411 before any view: Django reads ``Content-Length`` bytes of a body, so it would read
-    none and the view would name every required field as missing.
+    none and the view would name every required field as missing. A body with a
+    ``Content-Encoding`` (gzip...) is refused with a 415 naming the header (RFC 7694).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -75,7 +76,18 @@ class JsonErrorsMiddleware:
                     ),
                     status=411,
                 )
-            if (moved := _missing_its_slash(request)) is not None:
+            if (coding := _content_coding(request.META)) is not None:
+                refused = JsonResponse(
+                    error_body(
+                        "unsupported_content_encoding",
+                        "The API reads request bodies as sent: drop the Content-Encoding header and compress nothing.",
+                        {"Content-Encoding": [f"Send the body uncompressed, not {coding}."]},
+                    ),
+                    status=415,
+                )
+                refused["Accept-Encoding"] = "identity"  # RFC 7694 §3: the codings a request may use
+                return refused
+            if (moved := _slash_redirect(request)) is not None:
                 return moved
         return self.process_response(request, self.get_response(request))
 
@@ -103,32 +115,56 @@ class JsonErrorsMiddleware:
         return JsonResponse(error_body("server_error", "Internal error. It has been logged."), status=500)
 
 
-def _missing_its_slash(request: HttpRequest) -> HttpResponse | None:
-    """The redirect for an API path that exists only with a trailing slash (``/api/v1/clients``), in JSON.
+def _slash_redirect(request: HttpRequest) -> HttpResponse | None:
+    """The redirect for an API path sent without the trailing slash it has (``/api/v1/clients``),
+    or with one it has not (``/score/``), in JSON.
 
     ``CommonMiddleware`` (``APPEND_SLASH``) answered 301 with an empty HTML body: HTTP clients that
     follow it turn a POST into a GET (RFC 9110 allows it, curl, requests and browsers do it), so the
     write became a listing answered 200, nothing written and nothing said; with DEBUG on it was a
-    500. A write gets a 308, which keeps the method and the body; a read keeps its 301. Both say
-    in JSON where to go, for the clients that do not follow redirects.
+    500. The other way round, ``POST /score/`` was a 404, where the FastAPI service the seed
+    clients called redirected it. A write gets a 308, which keeps the method and the body; a read
+    keeps its 301. Both say in JSON where to go, for the clients that do not follow redirects.
     """
-    if request.path_info.endswith("/") or not settings.APPEND_SLASH:
+    if not settings.APPEND_SLASH:
         return None
     urlconf = getattr(request, "urlconf", None)
-    if is_valid_path(request.path_info, urlconf) or not is_valid_path(f"{request.path_info}/", urlconf):
+    path_info = request.path_info
+    if is_valid_path(path_info, urlconf):
         return None
-    location = escape_leading_slashes(request.get_full_path(force_append_slash=True))
+    if path_info.endswith("/"):
+        if len(path_info) < 2 or not is_valid_path(path_info[:-1], urlconf):
+            return None
+        path, mark, query = request.get_full_path().partition("?")
+        location = escape_leading_slashes(path[:-1] + mark + query)
+    else:
+        if not is_valid_path(f"{path_info}/", urlconf):
+            return None
+        location = escape_leading_slashes(request.get_full_path(force_append_slash=True))
     read = request.method in ("GET", "HEAD", "OPTIONS")
+    target = location.split("?")[0]
     response = JsonResponse(
         error_body(
             "trailing_slash",
-            f"This path ends with a slash: send the {request.method} to {location.split('?')[0]}"
-            + ("." if read else " (308 keeps the method and the body)."),
+            f"This path {'ends with a slash' if target.endswith('/') else 'has no trailing slash'}: "
+            f"send the {request.method} to {target}" + ("." if read else " (308 keeps the method and the body)."),
         ),
         status=301 if read else 308,
     )
     response["Location"] = location
     return response
+
+
+def _content_coding(meta: dict[str, object]) -> str | None:
+    """The content coding of a request body (``gzip``...), shortened; None for a body as sent.
+
+    No coding is decoded: a gzip body was read as JSON (a 400 "not valid UTF-8"), and a plain
+    body labelled ``br`` was read as if it were not labelled.
+    """
+    coding = str(meta.get("HTTP_CONTENT_ENCODING", "")).strip()
+    if coding.lower() in ("", "identity"):
+        return None
+    return coding if len(coding) <= 40 else f"{coding[:40]}…"
 
 
 def _chunked_without_length(meta: dict[str, object]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 
 import pytest
@@ -301,3 +302,69 @@ def test_a_write_to_a_path_missing_its_slash_is_a_308_keeping_the_method_not_a_3
     read = analyst.get("/api/v1/clients?x=1")
     assert (read.status_code, read["Location"], read.json()["error"]) == (301, "/api/v1/clients/?x=1", "trailing_slash")
     assert analyst.post("/api/v1/nothing", {}, format="json").status_code == 404
+
+
+@pytest.mark.parametrize("method", ["post", "get"])
+@pytest.mark.parametrize("path", ["/score/", "/fraude/", "/api/v1/score/", "/api/v1/score/batch/", "/api/v1/webhooks/"])
+def test_a_path_sent_with_a_slash_it_does_not_have_is_redirected_to_it_not_a_404(
+    analyst: APIClient, path: str, method: str
+) -> None:
+    """``POST /score/`` was a 404 "No API endpoint at this path.": a client that added a slash
+    (the FastAPI service the seed clients called redirected it) lost its decision with no hint.
+    A write gets a 308 to the path without the slash (method and body kept), a read a 301."""
+    if method == "post":
+        response = analyst.post(f"{path}?x=1", {"age": 35}, format="json")
+    else:
+        response = analyst.get(f"{path}?x=1")
+    assert response.status_code == (308 if method == "post" else 301), response.content[:200]
+    assert response["Location"] == f"{path[:-1]}?x=1"
+    assert response.json()["error"] == "trailing_slash"
+    assert f"send the {method.upper()} to {path[:-1]}" in response.json()["detail"]
+    # Paths without a twin keep their JSON 404.
+    assert getattr(analyst, method)("/api/v1/nothing/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/score", b'{"age": 35, "revenu": 50000, "historique_impaye": 1}'),
+        ("/fraude", b'{"transaction_id": "TX12345", "montant": 2000, "type": "virement", "client_id": "C1001"}'),
+        (URL, b'{"client_id": "C1001"}'),
+    ],
+)
+@pytest.mark.usefixtures("credit_model", "fraud_model")
+def test_a_body_starting_with_a_utf_8_byte_order_mark_is_read(
+    key_client: Callable[..., APIClient], path: str, body: bytes
+) -> None:
+    """Windows tools (PowerShell, .NET's UTF8Encoding, Notepad) write a BOM before the JSON: the
+    seed's payloads were a 400 "Unexpected UTF-8 BOM (decode using utf-8-sig)". RFC 8259 §8.1
+    lets a parser ignore it, and nothing else in the body is read differently."""
+    api = key_client("analyst", ["read", "score", "fraud"])
+    response = api.generic("POST", path, b"\xef\xbb\xbf" + body, content_type="application/json")
+    assert response.status_code == 201, response.content[:300]
+    # The mark alone is still an empty body, and one inside the JSON is still malformed.
+    for malformed in (b"\xef\xbb\xbf", b"\xef\xbb\xbf\xef\xbb\xbf" + body):
+        refused = api.generic("POST", path, malformed, content_type="application/json")
+        assert (refused.status_code, refused.json()["error"]) == (400, "malformed_request")
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate, gzip", "x-compress"])
+@pytest.mark.parametrize("path", ["/score", "/api/v1/fraude", URL])
+def test_a_compressed_body_is_a_415_naming_content_encoding(analyst: APIClient, path: str, encoding: str) -> None:
+    """A gzip body was a 400 "not valid UTF-8", and a ``Content-Encoding: br`` whose body was plain
+    JSON was read as if not encoded: the API reads bodies as sent. RFC 7694: a 415 saying which
+    coding it takes (``Accept-Encoding: identity``); nothing stored."""
+    body = gzip.compress(b'{"client_id": "C1"}') if encoding == "gzip" else b'{"client_id": "C1"}'
+    response = analyst.generic(
+        "POST", path, body, content_type="application/json", HTTP_CONTENT_ENCODING=encoding
+    )  # fmt: skip
+    assert response.status_code == 415, response.content[:300]
+    assert response["Accept-Encoding"] == "identity"
+    assert response.json()["error"] == "unsupported_content_encoding"
+    assert response.json()["fields"] == {"Content-Encoding": [f"Send the body uncompressed, not {encoding}."]}
+    assert not Client.objects.exists()
+    # "identity" is no coding at all.
+    plain = analyst.generic(
+        "POST", URL, b'{"client_id": "C1"}', content_type="application/json", HTTP_CONTENT_ENCODING="identity"
+    )  # fmt: skip
+    assert plain.status_code == 201

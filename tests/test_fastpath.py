@@ -237,6 +237,11 @@ def test_no_champion_is_the_same_503(apps: Any, scorer: str, credit_model: Model
     assert status == 503 and body["error"] == "service_unavailable"
 
 
+def test_a_body_with_a_byte_order_mark_is_the_same_decision(apps: Any, scorer: str) -> None:
+    status, _, body = both(apps, "/score", b"\xef\xbb\xbf" + json.dumps(SEED).encode(), scorer, fast=True)
+    assert status == 201 and body["decision"] in ("approve", "refuse")
+
+
 @pytest.mark.parametrize(
     ("case", "extra", "body", "expected"),
     [
@@ -249,6 +254,7 @@ def test_no_champion_is_the_same_503(apps: Any, scorer: str, credit_model: Model
         ("a query string", {"QUERY_STRING": "format=json"}, SEED, 201),
         ("a session cookie", {"HTTP_COOKIE": "sessionid=nothing"}, SEED, 201),
         ("a host not allowed", {"HTTP_HOST": "evil.example"}, SEED, 400),
+        ("a Content-Encoding (the body read as sent)", {"HTTP_CONTENT_ENCODING": "br"}, SEED, 415),
     ],
 )
 def test_unusual_requests_are_answered_by_django_alone(

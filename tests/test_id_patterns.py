@@ -153,3 +153,25 @@ def test_the_clients_api_stores_an_id_exactly_as_sent_or_refuses_it(
         assert "client_id" in response.json()["fields"]
     stored = Client.objects.values_list("client_id", flat=True)
     assert all(is_external_id(client_id) for client_id in stored)
+
+
+@pytest.mark.django_db
+def test_an_id_in_a_path_is_found_only_as_the_api_writes_it(
+    key_client: Callable[..., APIClient], credit_model: object
+) -> None:
+    """``/api/v1/models/ 1/``, ``+1``, ``0_1``, ``１`` (full width) and ``१`` (Devanagari) all read
+    model 1 (``int()`` takes them), and a decision answered under its uppercase, undashed, braced
+    or ``urn:uuid:`` id, where its notice and contest (a ``uuid`` path) were a 404: one object
+    under many URLs, none of them the one the API gives. Each is a JSON 404 now."""
+    api = key_client("admin")
+    decision = api.post("/api/v1/score", {"age": 35, "revenu": 50000, "historique_impaye": 1}, format="json").json()
+    pk, uid = credit_model.pk, decision["id"]  # type: ignore[attr-defined]
+    assert api.get(f"/api/v1/models/{pk}/").status_code == 200
+    assert api.get(f"/api/v1/predictions/{uid}/").status_code == 200
+    for other in (f"%20{pk}", f"{pk}%20", f"+{pk}", f"0_{pk}", chr(0xFF10 + pk), chr(0x0966 + pk)):
+        for path in (f"/api/v1/models/{other}/", f"/api/v1/models/{other}/activate/"):
+            response = api.get(path) if "activate" not in path else api.post(path, {}, format="json")
+            assert (response.status_code, response.json()["error"]) == (404, "not_found"), path
+    for other in (uid.upper(), uid.replace("-", ""), f"{{{uid}}}", f"urn:uuid:{uid}"):
+        response = api.get(f"/api/v1/predictions/{other}/")
+        assert (response.status_code, response.json()["error"]) == (404, "not_found"), other

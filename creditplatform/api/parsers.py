@@ -6,6 +6,9 @@ interpreter's recursion limit, and so are the keys of one object and of the whol
 hostile payloads are refused cheaply (70,000 unknown keys used to cost a second of
 validation and a 2 MB list of errors).
 
+A UTF-8 byte order mark before the JSON (PowerShell, .NET and Notepad write one) is ignored,
+as RFC 8259 §8.1 allows: the seed's payloads saved by those tools were refused.
+
 A string with an unpaired surrogate escape (``"\\ud800"``) is refused too (RFC 7493, I-JSON):
 Python parses it into a ``str`` that no UTF-8 can encode, so a field check quoting it, a
 log line or the answer would fail on it. So is a key repeated in one object (I-JSON again):
@@ -25,6 +28,8 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from creditplatform.hot_settings import hot_settings
+
+BYTE_ORDER_MARK = "\ufeff"
 
 # A \uD800-\uDFFF escape: a surrogate, which json.loads lets through alone (unpaired).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -83,6 +88,8 @@ class SafeJSONParser(JSONParser):
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ParseError(_not_utf_8(media_type)) from exc
+        if text.startswith(BYTE_ORDER_MARK):  # Windows tools write one; RFC 8259 §8.1 lets parsers ignore it
+            text = text[1:]
         if not text.strip():
             raise ParseError("Malformed JSON: the body is empty.")
         # Quick test first: only bodies with many brackets need the exact scan.

@@ -79,9 +79,11 @@ STANDARD_ERRORS = {
     "400": "Invalid input: `fields` names each offending field, body key or query parameter.",
     "401": "No credentials, or invalid, expired or revoked ones (`WWW-Authenticate` says which scheme).",
     "403": "Valid credentials without the role or scope the operation needs.",
-    "404": "No such object, or one the caller may not see.",
+    "404": "No such object, or one the caller may not see; on a list, a page past the last.",
     "406": "The `Accept` header admits no JSON.",
-    "415": "The body is not of the documented content type.",
+    "411": "A chunked body without `Content-Length`: send its length.",
+    "413": "The body is larger than the API reads (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
+    "415": "The body is not of the documented content type, or is compressed (`Content-Encoding`).",
     "429": "Too many requests for this caller (`Retry-After` says when to retry).",
 }
 
@@ -94,7 +96,8 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
     generated from the document knew neither 400 (the most common answer to a bad request),
     401, 403 and 429, nor what an error looks like. Each operation now lists the standard
     statuses that apply to it (400 when it reads a body or query parameters or is a list, 401 and 403 when
-    it needs credentials, 404 when its path names an object, 415 when it reads a body), and
+    it needs credentials, 404 when its path names an object or it has pages, 411, 413 and 415 when
+    it reads a body), and
     every error answer without a body of its own has the ``Error`` shape.
     """
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
@@ -111,8 +114,10 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                 "400": bool(operation.get("requestBody") or parameters or (method == "get" and lists)),
                 "401": authenticated,
                 "403": authenticated,
-                "404": "{" in path,
+                "404": "{" in path or any(p.get("name") == "page" for p in parameters),
                 "406": True,
+                "411": bool(operation.get("requestBody")),
+                "413": bool(operation.get("requestBody")),
                 "415": bool(operation.get("requestBody")),
                 "429": authenticated,
             }

@@ -6,6 +6,7 @@ import hmac
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers
@@ -42,6 +43,7 @@ class HealthApi(APIView):
         return Response(report, status=200 if serving else 503)
 
 
+@csrf_exempt  # read-only: a write is the 405 below, not the CSRF check's HTML 403
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format, for scrapers holding ``METRICS_TOKEN`` (docs/monitoring.md)."""
     token = settings.METRICS_TOKEN
@@ -61,4 +63,11 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             },
             status=403,
         )
+    if request.method not in ("GET", "HEAD"):
+        response = JsonResponse(
+            {"error": "method_not_allowed", "detail": f'Method "{request.method}" not allowed: metrics are read.'},
+            status=405,
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
     return HttpResponse(metrics_text(), content_type=CONTENT_TYPE_LATEST)

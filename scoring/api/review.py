@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -70,8 +71,14 @@ class ContestSerializer(serializers.Serializer):
 
 
 def _wants_html(request: Request) -> bool:
-    if request.query_params.get("format") == "html":
-        return True
+    """HTML or JSON, as ``?format=`` or ``Accept`` ask; a 406 when they ask for neither (an
+    ``Accept: application/pdf`` got the JSON notice with a 200)."""
+    asked = request.query_params.get("format")
+    if asked in ("html", "json"):
+        return asked == "html"
+    django_request = request._request
+    if asked is not None or not (django_request.accepts("application/json") or django_request.accepts("text/html")):
+        raise NotAcceptable("The notice comes as JSON or HTML (?format=json or html, or Accept).")
     accept = request.META.get("HTTP_ACCEPT", "")
     return "text/html" in accept and "application/json" not in accept
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
+from django.urls.converters import IntConverter, UUIDConverter
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -288,6 +289,9 @@ class DecisionViewSet(viewsets.ReadOnlyModelViewSet):
     """Stored credit decisions (``/api/v1/predictions/``): viewer, analyst, admin."""
 
     permission_classes = [CanRead]
+    # The id as the API writes it, as the notice's and contest's <uuid:pk> read it: the model
+    # field alone also took it uppercase, undashed, braced or as a urn (one decision, many URLs).
+    lookup_value_regex = UUIDConverter.regex
     pagination_class = KeysetPagination  # flat at millions of decisions (docs/performance.md)
     filterset_class = DecisionFilter
     ordering_fields = ["created_at", "probability_default"]
@@ -309,6 +313,8 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     """The model registry (``/api/v1/models/``): read by viewer+, activated by admins."""
 
     serializer_class = ModelVersionSerializer
+    # ASCII digits: int() also reads " 1", "+1", "0_1" and other scripts' digits ("１").
+    lookup_value_regex = IntConverter.regex
     filterset_class = ModelVersionFilter
     ordering_fields = ["created_at", "activated_at", "version"]
     ordering = ["purpose", "-created_at"]

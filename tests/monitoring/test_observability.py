@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from monitoring.logging import RedactingFilter, pseudonym
@@ -151,3 +152,18 @@ def test_metrics_need_the_token_once_it_is_set_even_from_the_machine_itself(sett
 def test_without_a_token_production_serves_metrics_to_nobody(settings) -> None:
     settings.METRICS_TOKEN, settings.PRODUCTION = "", True
     assert APIClient().get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "options"])
+def test_a_method_metrics_does_not_take_is_a_json_405_not_a_csrf_page(settings, method: str) -> None:
+    """A POST to /metrics was Django's HTML "CSRF verification failed" 403, and OPTIONS answered
+    the whole metrics text: /metrics is read-only, and says so in JSON like the API."""
+    settings.METRICS_TOKEN = "a-token-long-enough-for-the-check-123"
+    scraper = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}")
+    response = getattr(scraper, method)("/metrics")
+    assert response.status_code == 405, response.content[:200]
+    assert response.json()["error"] == "method_not_allowed"
+    assert response["Allow"] == "GET, HEAD"
+    assert b"auth_failures_count" not in response.content
+    # Credentials are still checked first: without the token it is the 401 it was.
+    assert getattr(Client(enforce_csrf_checks=True), method)("/metrics").status_code == 401

@@ -338,3 +338,22 @@ def test_a_refusal_closed_before_reasons_were_asked_for_lists_none_in_the_detail
     body = detail(scorer, decision)
     assert (body["final_decision"], body["refusal_reasons"]) == ("refuse", [])
     assert body["decided_by"].startswith("user:")  # a person's refusal all the same
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [({}, {"HTTP_ACCEPT": "application/pdf"}), ({}, {"HTTP_ACCEPT": "text/plain, image/*"}), ({"format": "pdf"}, {})],
+)
+def test_a_notice_asked_in_a_format_it_does_not_come_in_is_a_406(
+    scorer: APIClient, query: dict[str, str], headers: dict[str, str]
+) -> None:
+    """``Accept: application/pdf`` got the JSON notice with a 200 (a client saving it as a PDF
+    saved JSON), where the document and every other endpoint answer 406."""
+    decision = decide(scorer, RISKY)
+    response = scorer.get(f"/api/v1/predictions/{decision.pk}/notice", query, **headers)
+    assert response.status_code == 406, response.content[:200]
+    assert response.json()["error"] == "not_acceptable"
+    assert "JSON" in response.json()["detail"] and "HTML" in response.json()["detail"]
+    # What a client usually sends still gets the notice.
+    for accept in ("*/*", "application/json", "text/*", "application/json, text/plain, */*"):
+        assert scorer.get(f"/api/v1/predictions/{decision.pk}/notice", HTTP_ACCEPT=accept).status_code == 200, accept

@@ -178,3 +178,43 @@ def test_a_list_s_length_limits_are_documented_as_the_api_applies_them(
     for count in (0, 3):
         response = writer.post(path, {"items": [item] * count}, format="json")
         assert response.status_code == 400 and "items" in response.json()["fields"], (count, response.json())
+
+
+@pytest.mark.django_db
+def test_the_statuses_any_body_or_page_can_get_are_documented(
+    schema: dict, key_client: Callable[..., APIClient], settings: Any, credit_model: Any
+) -> None:
+    """The API answered 413 (a body over the limit), 411 (chunked, no length) and 415 (a compressed
+    body) on every operation reading a body, and 404 for a page past the last on every paginated
+    list, but the document listed none of them there (413 only on the batch-job upload)."""
+    from tests.factories import ClientFactory
+
+    ClientFactory(client_id="C1")
+    admin = key_client("admin")
+    decision = admin.post("/api/v1/score", {"age": 35, "revenu": 50000, "historique_impaye": 1}, format="json")
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    big = {"client_id": "C1", "address": "x" * 200}
+    checked = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            pk = decision.json()["id"] if path.startswith("/api/v1/predictions/") else credit_model.pk
+            url = path.replace("{id}", str(pk)).replace("{client_id}", "C1").replace("{transaction_id}", "T1")
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                send = getattr(admin, method)
+                answers = {
+                    "413": send(url, big, format="json"),
+                    "411": admin.generic(method.upper(), url, b"{}", content_type="application/json",
+                                         HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH=""),
+                    "415": admin.generic(method.upper(), url, b"{}", content_type="application/json",
+                                         HTTP_CONTENT_ENCODING="gzip"),
+                }  # fmt: skip
+                for code, response in answers.items():
+                    assert str(response.status_code) == code, (method, path, response.content[:200])
+                    assert code in operation["responses"], (method, path, code)
+                checked.append((method, path))
+            if method == "get" and any(p["name"] == "page" for p in operation.get("parameters", [])):
+                response = admin.get(url, {"page": 999})
+                assert response.status_code == 404, (path, response.content[:200])
+                assert "404" in operation["responses"], (method, path)
+                checked.append((method, path))
+    assert ("post", "/score") in checked and ("get", "/api/v1/clients/") in checked
