@@ -1,4 +1,5 @@
-"""Two connections racing on PostgreSQL: a call in its own thread, and a wait for a lock wait."""
+"""Two connections racing on PostgreSQL: a call in its own thread, a call held where it stands,
+and a wait for a lock wait."""
 
 from __future__ import annotations
 
@@ -24,6 +25,23 @@ def in_thread(results: dict[str, Any], name: str, call: Callable[[], Any]) -> th
     thread = threading.Thread(target=run, name=name)
     thread.start()
     return thread
+
+
+def hold_after(monkeypatch: Any, owner: Any, name: str) -> tuple[threading.Event, threading.Event]:
+    """The first call of ``owner.name`` runs, then waits (its transaction's locks held) until ``go``
+    is set; ``reached`` says it got there. Later calls run through."""
+    reached, go = threading.Event(), threading.Event()
+    real = getattr(owner, name)
+
+    def holding(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if not reached.is_set():
+            reached.set()
+            assert go.wait(timeout=60)
+        return result
+
+    monkeypatch.setattr(owner, name, holding)
+    return reached, go
 
 
 def wait_for_a_lock_wait() -> None:

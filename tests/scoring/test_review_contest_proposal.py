@@ -3,7 +3,6 @@ no one approves a decision taken without what the applicant said (in turn, and r
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from scoring.models import Decision, ModelVersion, ReviewCase
 from scoring.review import services
 from scoring.review.services import contest_record, review_case_approve, review_case_close, review_case_open_override
 from tests.factories import UserFactory, make_decision
-from tests.races import in_thread, wait_for_a_lock_wait
+from tests.races import hold_after, in_thread, wait_for_a_lock_wait
 from tests.services import require_postgresql
 
 
@@ -58,15 +57,7 @@ def test_an_approval_racing_a_contest_waits_for_it_and_approves_nothing(
 ) -> None:
     require_postgresql()
     case, _alice, bob = proposed_approval(credit_model)
-    reached, go = threading.Event(), threading.Event()
-    real = services._erased_check
-
-    def holding(locked: Decision) -> None:  # the contest, once it holds the decision
-        real(locked)
-        reached.set()
-        assert go.wait(timeout=60)
-
-    monkeypatch.setattr(services, "_erased_check", holding)
+    reached, go = hold_after(monkeypatch, services, "_erased_check")  # the contest, once it holds the decision
     results: dict[str, Any] = {}
     contest = in_thread(
         results, "contest", lambda: contest_record(decision=case.decision, statement="More.", caller="apikey:abc")

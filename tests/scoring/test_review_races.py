@@ -12,7 +12,7 @@ from scoring.models import Contest, Decision, ModelVersion
 from scoring.review import services
 from scoring.review.services import contest_record, review_case_close, review_case_open_override
 from tests.factories import UserFactory, make_decision
-from tests.races import in_thread, wait_for_a_lock_wait
+from tests.races import hold_after, in_thread, wait_for_a_lock_wait
 from tests.services import require_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,15 +34,7 @@ def test_a_contest_arriving_while_the_underwriter_closes_the_case_neither_deadlo
     decision = refused(credit_model)
     alice = UserFactory(username="alice", roles=["analyst"])
     case = review_case_open_override(decision=decision, user=alice, note="Income proof arrived.")
-    reached, go = threading.Event(), threading.Event()
-    real = services._erased_check
-
-    def holding(locked: Decision) -> None:  # the contest, once it holds the decision
-        real(locked)
-        reached.set()
-        assert go.wait(timeout=60)
-
-    monkeypatch.setattr(services, "_erased_check", holding)
+    reached, go = hold_after(monkeypatch, services, "_erased_check")  # the contest, once it holds the decision
     results: dict[str, Any] = {}
     contest = in_thread(
         results, "contest", lambda: contest_record(decision=decision, statement="I repaid it.", caller="apikey:abc")
@@ -68,17 +60,7 @@ def test_a_contest_arriving_while_the_underwriter_closes_the_case_neither_deadlo
 
 def _held_after_the_lock(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
     """The first write of the loop to lock its case waits there (holding the lock) until ``go``."""
-    reached, go = threading.Event(), threading.Event()
-    real = services.review_case_writable_check
-
-    def holding(*, case: Any) -> None:
-        real(case=case)
-        if not reached.is_set():
-            reached.set()
-            assert go.wait(timeout=60)
-
-    monkeypatch.setattr(services, "review_case_writable_check", holding)
-    return reached, go
+    return hold_after(monkeypatch, services, "review_case_writable_check")
 
 
 @pytest.mark.parametrize("second", ["approve", "send_back"])
