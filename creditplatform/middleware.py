@@ -22,6 +22,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from django.utils.http import escape_leading_slashes
 
 from creditplatform.api.exceptions import dependency_unavailable, error_body
+from creditplatform.hot_settings import hot_settings
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,9 @@ MULTIPART_OVERHEAD = 64 * 1024
 def request_body_max_bytes() -> int:
     """The largest body any page or endpoint accepts: the largest file a form may carry, with its
     envelope, or the largest JSON body (``/score``'s fast path takes those, never more)."""
-    return max(int(settings.BATCH_UPLOAD_MAX_BYTES) + MULTIPART_OVERHEAD, int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+    return max(
+        int(hot_settings.BATCH_UPLOAD_MAX_BYTES) + MULTIPART_OVERHEAD, int(hot_settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    )
 
 
 class RequestBodyLimitMiddleware:
