@@ -149,22 +149,31 @@ def review_case_can_close(*, case: ReviewCase, user: ActingUser) -> bool:
     The assignee only while their role still takes cases: the object permission given on
     assignment outlives a change of role, and someone moved to viewer must not decide.
     """
+    return _may_close(case, user) and review_case_conflict(case=case, user=user) is None
+
+
+def _may_close(case: ReviewCase, user: ActingUser) -> bool:
+    """``review_case_can_close`` without the conflict of interest (checked apart where its message is shown)."""
     if case.status != ReviewStatus.ASSIGNED or user is None:
         return False
     return bool(
         user.has_perm(CLOSE_PERMISSION) or (user.has_perm(TAKE_PERMISSION) and user.has_perm(CLOSE_PERMISSION, case))
-    ) and (review_case_conflict(case=case, user=user) is None)
+    )
 
 
 def review_case_can_approve(*, case: ReviewCase, user: ActingUser) -> bool:
     """Anyone holding the approval permission but the person who proposed the decision, and but
     the one whose request it is about (``review_case_conflict``)."""
+    return _may_approve(case, user) and review_case_conflict(case=case, user=user) is None
+
+
+def _may_approve(case: ReviewCase, user: ActingUser) -> bool:
+    """``review_case_can_approve`` without the conflict of interest (checked apart where its message is shown)."""
     return (
         case.status == ReviewStatus.AWAITING_APPROVAL
         and user is not None
         and user.pk != case.proposed_by_id
         and bool(user.has_perm(APPROVE_PERMISSION))
-        and review_case_conflict(case=case, user=user) is None
     )
 
 
@@ -285,7 +294,7 @@ def review_case_close(
             raise ValidationError({"final_decision": "This case is waiting for a second approval."})
         if (conflict := review_case_conflict(case=locked, user=user)) is not None:
             raise PermissionDenied(conflict)
-        if not review_case_can_close(case=locked, user=user):
+        if not _may_close(locked, user):
             raise PermissionDenied("Only the underwriter this case is assigned to, or an admin, closes it.")
         if contests_seen is not None and locked.contests.count() != contests_seen:
             raise ValidationError(
@@ -318,7 +327,7 @@ def review_case_approve(*, case: ReviewCase, user: User) -> ReviewCase:
             raise PermissionDenied("Four eyes: the person who proposed a decision cannot approve it.")
         if (conflict := review_case_conflict(case=locked, user=user)) is not None:
             raise PermissionDenied(conflict)
-        if not review_case_can_approve(case=locked, user=user):
+        if not _may_approve(locked, user):
             raise PermissionDenied("Your role does not approve overrides.")
         proposer = locked.proposed_by
         if proposer is None:  # a case awaiting approval always has its proposer
